@@ -1,0 +1,106 @@
+//! Password rules and argon2id hashing.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::rngs::OsRng;
+
+pub const MIN_LENGTH: usize = 8;
+pub const MAX_LENGTH: usize = 128;
+
+/// Why a password was refused, in words shown to the person choosing it.
+pub fn check_strength(password: &str, user_inputs: &[&str]) -> Result<(), String> {
+    let chars = password.chars().count();
+    if chars < MIN_LENGTH {
+        return Err(format!("must be at least {MIN_LENGTH} characters"));
+    }
+    if chars > MAX_LENGTH {
+        return Err(format!("must be at most {MAX_LENGTH} characters"));
+    }
+    // zxcvbn knows common passwords, keyboard walks, dates and the user's own name and email;
+    // a score below 2 ("too guessable") is refused.
+    let estimate = zxcvbn::zxcvbn(password, user_inputs);
+    if (estimate.score() as u8) < 2 {
+        return Err("is too easy to guess; use a longer phrase or mix unrelated words".into());
+    }
+    Ok(())
+}
+
+/// argon2id with explicit parameters (the OWASP minimum by default: 19 MiB, 2 passes, 1 lane).
+#[derive(Clone)]
+pub struct PasswordHasher {
+    argon2: Argon2<'static>,
+}
+
+impl PasswordHasher {
+    pub fn new(memory_kib: u32, iterations: u32, parallelism: u32) -> Result<Self, String> {
+        let params =
+            Params::new(memory_kib, iterations, parallelism, None).map_err(|e| e.to_string())?;
+        Ok(PasswordHasher {
+            argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+        })
+    }
+
+    pub fn params(&self) -> (u32, u32, u32) {
+        let p = self.argon2.params();
+        (p.m_cost(), p.t_cost(), p.p_cost())
+    }
+
+    pub fn hash(&self, password: &str) -> String {
+        let salt = SaltString::generate(&mut OsRng);
+        self.argon2
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            // Hashing fails only for parameters `new` has already validated.
+            .unwrap_or_default()
+    }
+
+    /// Verifies against a stored PHC string. The stored string carries its own parameters, so
+    /// changing the defaults does not lock anybody out.
+    pub fn verify(&self, password: &str, stored: &str) -> bool {
+        match PasswordHash::new(stored) {
+            Ok(parsed) => self
+                .argon2
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Spends the same time as a real verification, so an unknown email cannot be told apart
+    /// from a wrong password by timing.
+    pub fn verify_dummy(&self, password: &str) {
+        let _ = self.hash(password);
+    }
+}
+
+impl Default for PasswordHasher {
+    fn default() -> Self {
+        PasswordHasher::new(19 * 1024, 2, 1).expect("valid default argon2 parameters")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weak_and_badly_sized_passwords_are_refused() {
+        assert!(check_strength("short", &[]).is_err());
+        assert!(check_strength("password", &[]).is_err());
+        assert!(check_strength("12345678", &[]).is_err());
+        assert!(check_strength("somchai@farm.co.th", &["somchai@farm.co.th"]).is_err());
+        assert!(check_strength(&"a".repeat(129), &[]).is_err());
+        assert!(check_strength("rice-paddy-Tractor-42", &[]).is_ok());
+        assert!(check_strength("ข้าวหอมมะลิทุ่งกุลา", &[]).is_ok());
+    }
+
+    #[test]
+    fn hash_then_verify() {
+        let hasher = PasswordHasher::new(1024, 1, 1).unwrap();
+        let stored = hasher.hash("rice-paddy-Tractor-42");
+        assert!(stored.starts_with("$argon2id$"));
+        assert!(hasher.verify("rice-paddy-Tractor-42", &stored));
+        assert!(!hasher.verify("rice-paddy-Tractor-43", &stored));
+        assert!(!hasher.verify("x", "not a hash"));
+    }
+}

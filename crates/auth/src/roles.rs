@@ -1,0 +1,139 @@
+//! Roles and the policy that says who may do what (SPEC §2.2).
+//!
+//! Staff roles belong to the operator's people; member roles belong to a user's link with one
+//! customer. A staff permission never comes from a membership, and a membership never reaches
+//! beyond its own customer (that check lives in the store's tenancy scope).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffRole {
+    Admin,
+    Billing,
+    Support,
+    Viewer,
+}
+
+impl StaffRole {
+    pub const ALL: [StaffRole; 4] = [
+        StaffRole::Admin,
+        StaffRole::Billing,
+        StaffRole::Support,
+        StaffRole::Viewer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffRole::Admin => "admin",
+            StaffRole::Billing => "billing",
+            StaffRole::Support => "support",
+            StaffRole::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StaffRole> {
+        StaffRole::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberRole {
+    Owner,
+    Admin,
+    Billing,
+    Member,
+}
+
+impl MemberRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberRole::Owner => "owner",
+            MemberRole::Admin => "admin",
+            MemberRole::Billing => "billing",
+            MemberRole::Member => "member",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MemberRole> {
+        [
+            MemberRole::Owner,
+            MemberRole::Admin,
+            MemberRole::Billing,
+            MemberRole::Member,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+/// Things a staff user may be allowed to do across all customers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    ManageUsers,
+    ManageSettings,
+    ManagePlans,
+    ReadCustomers,
+    WriteCustomers,
+    ReadBilling,
+    WriteBilling,
+    ReadAudit,
+    RunBilling,
+    MoveTestClock,
+}
+
+impl StaffRole {
+    pub fn grants(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            StaffRole::Admin => true,
+            StaffRole::Billing => matches!(
+                permission,
+                ReadCustomers | ReadBilling | WriteBilling | ReadAudit
+            ),
+            StaffRole::Support => matches!(
+                permission,
+                ReadCustomers | WriteCustomers | ReadBilling | ReadAudit
+            ),
+            StaffRole::Viewer => matches!(permission, ReadCustomers | ReadBilling),
+        }
+    }
+}
+
+/// True when any of `roles` grants `permission`.
+pub fn allows(roles: &[StaffRole], permission: Permission) -> bool {
+    roles.iter().any(|r| r.grants(permission))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_matches_the_spec() {
+        use Permission::*;
+        assert!(allows(&[StaffRole::Admin], ManageUsers));
+        assert!(!allows(&[StaffRole::Billing], ManageUsers));
+        assert!(allows(&[StaffRole::Billing], WriteBilling));
+        assert!(!allows(&[StaffRole::Billing], WriteCustomers));
+        assert!(allows(&[StaffRole::Support], WriteCustomers));
+        assert!(!allows(&[StaffRole::Support], WriteBilling));
+        assert!(!allows(&[StaffRole::Viewer], WriteCustomers));
+        assert!(allows(&[StaffRole::Viewer], ReadBilling));
+        assert!(!allows(&[], ReadCustomers));
+        assert!(allows(
+            &[StaffRole::Viewer, StaffRole::Support],
+            WriteCustomers
+        ));
+    }
+
+    #[test]
+    fn role_names_round_trip() {
+        for r in StaffRole::ALL {
+            assert_eq!(StaffRole::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(StaffRole::parse("root"), None);
+        assert_eq!(MemberRole::parse("owner"), Some(MemberRole::Owner));
+    }
+}

@@ -1,0 +1,87 @@
+//! The audit log: one append-only row per mutation, written inside the mutation's transaction.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::{Db, Result, Sql, Tx};
+
+/// Who did it and through which request; carried from the HTTP layer down to every write.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub user_id: Option<Uuid>,
+    pub request_id: Option<String>,
+    pub ip: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub before: Option<Json<serde_json::Value>>,
+    pub after: Option<Json<serde_json::Value>>,
+    pub request_id: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// What changed: `action` such as `user.created`, the entity, and its state before and after.
+pub struct Change<'a> {
+    pub action: &'a str,
+    pub entity_type: &'a str,
+    pub entity_id: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+pub async fn record(
+    tx: &mut Tx,
+    actor: &Actor,
+    change: Change<'_>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    tx.execute(
+        Sql::new(
+            "INSERT INTO audit_events (id, occurred_at, actor_id, action, entity_type, entity_id, \
+             before, after, request_id, ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(now)
+        .bind(actor.user_id)
+        .bind(change.action)
+        .bind(change.entity_type)
+        .bind(change.entity_id)
+        .bind(change.before)
+        .bind(change.after)
+        .bind(actor.request_id.clone())
+        .bind(actor.ip.clone()),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Audit events, newest first, optionally for one entity; keyset-paged by id.
+pub async fn list(
+    db: &Db,
+    entity_type: Option<&str>,
+    entity_id: Option<&str>,
+    before_id: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<AuditEvent>> {
+    db.fetch_all(
+        Sql::new(
+            "SELECT * FROM audit_events \
+             WHERE ($1 IS NULL OR entity_type = $1) AND ($2 IS NULL OR entity_id = $2) \
+             AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
+        )
+        .bind(entity_type)
+        .bind(entity_id)
+        .bind(before_id)
+        .bind(limit),
+    )
+    .await
+}

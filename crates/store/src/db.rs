@@ -1,0 +1,371 @@
+//! The connection pools and the one query type that runs on both backends.
+//!
+//! A query is a [`Sql`]: text with `$1, $2 …` placeholders (PostgreSQL's style, which SQLite
+//! also accepts) and its arguments. [`Db`] and [`Tx`] execute it on whichever backend they hold.
+//! Rows decode through `sqlx::FromRow`, derived once per struct, valid for both row types.
+//!
+//! SQLite has one writer: writes go through a single-connection pool and open their
+//! transactions with `BEGIN IMMEDIATE`, so a read-then-write transaction never fails on an
+//! upgraded lock; reads use a separate pool and run in parallel (WAL).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{FromRow, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use uuid::Uuid;
+
+use crate::Result;
+
+/// Which database a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database handle: cheap to clone, shared by every request.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// An open transaction on either backend. Dropped without [`Tx::commit`], it rolls back.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// One bound argument. Every variant carries an `Option` so a NULL keeps its SQL type,
+/// which PostgreSQL needs to plan the statement.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Uuid(Option<Uuid>),
+    Text(Option<String>),
+    I64(Option<i64>),
+    Bool(Option<bool>),
+    Time(Option<DateTime<Utc>>),
+    Bytes(Option<Vec<u8>>),
+    Json(Option<serde_json::Value>),
+}
+
+macro_rules! arg_from {
+    ($($t:ty => $variant:ident),* $(,)?) => {$(
+        impl From<$t> for Arg {
+            fn from(v: $t) -> Self { Arg::$variant(Some(v.into())) }
+        }
+        impl From<Option<$t>> for Arg {
+            fn from(v: Option<$t>) -> Self { Arg::$variant(v.map(Into::into)) }
+        }
+    )*};
+}
+
+arg_from! {
+    Uuid => Uuid,
+    String => Text,
+    &str => Text,
+    i64 => I64,
+    i32 => I64,
+    bool => Bool,
+    DateTime<Utc> => Time,
+    Vec<u8> => Bytes,
+    serde_json::Value => Json,
+}
+
+impl From<&String> for Arg {
+    fn from(v: &String) -> Self {
+        Arg::Text(Some(v.clone()))
+    }
+}
+
+/// A statement and its arguments, written once for both databases.
+#[derive(Debug, Clone)]
+pub struct Sql {
+    text: std::borrow::Cow<'static, str>,
+    args: Vec<Arg>,
+}
+
+impl Sql {
+    pub fn new(text: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        Sql {
+            text: text.into(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds the next positional argument (`$1`, then `$2`, …).
+    pub fn bind(mut self, arg: impl Into<Arg>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Binds every argument of a [`Sql`] onto a sqlx query of the given backend. The JSON variant
+/// differs: PostgreSQL columns are `jsonb`, SQLite columns are `TEXT`.
+macro_rules! bind_all {
+    ($q:expr, $args:expr, sqlite) => {{
+        let mut q = $q;
+        for arg in $args {
+            q = match arg {
+                Arg::Uuid(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+                Arg::I64(v) => q.bind(v),
+                Arg::Bool(v) => q.bind(v),
+                Arg::Time(v) => q.bind(v),
+                Arg::Bytes(v) => q.bind(v),
+                Arg::Json(v) => q.bind(v.map(|v| v.to_string())),
+            };
+        }
+        q
+    }};
+    ($q:expr, $args:expr, postgres) => {{
+        let mut q = $q;
+        for arg in $args {
+            q = match arg {
+                Arg::Uuid(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+                Arg::I64(v) => q.bind(v),
+                Arg::Bool(v) => q.bind(v),
+                Arg::Time(v) => q.bind(v),
+                Arg::Bytes(v) => q.bind(v),
+                Arg::Json(v) => q.bind(v.map(sqlx::types::Json)),
+            };
+        }
+        q
+    }};
+}
+
+/// Rows that decode from both backends.
+pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{}
+
+impl Db {
+    /// Opens the SQLite database in `dir` (created if missing) in WAL mode.
+    pub async fn open_sqlite(dir: &Path) -> Result<Db> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            crate::Error::Other(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let options = SqliteConnectOptions::new()
+            .filename(dir.join("satang.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-16000");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        Ok(Db::Sqlite { read, write })
+    }
+
+    /// Connects to PostgreSQL. Unqualified table names resolve through the search path to the
+    /// `auth`, `customers`, `billing` and `satang` schemas; `public` comes first so that sqlx's
+    /// own migration table lands there and nowhere else.
+    pub async fn open_postgres(url: &str, max_connections: u32) -> Result<Db> {
+        let options = PgConnectOptions::from_str(url)?
+            .options([("search_path", "public,auth,customers,billing,satang")])
+            .application_name("satang");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Db::Postgres(pool))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite { .. } => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Runs the migrations of this backend that have not run yet.
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Db::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await?,
+            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// True when every migration this binary knows has been applied.
+    pub async fn migrations_done(&self) -> Result<bool> {
+        let (migrator, applied): (sqlx::migrate::Migrator, i64) = match self {
+            Db::Sqlite { read, .. } => (
+                sqlx::migrate!("./migrations/sqlite"),
+                sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(read)
+                    .await?,
+            ),
+            Db::Postgres(pool) => (
+                sqlx::migrate!("./migrations/postgres"),
+                sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(pool)
+                    .await?,
+            ),
+        };
+        Ok(applied as usize >= migrator.iter().count())
+    }
+
+    /// Cheap round trip used by `/readyz`.
+    pub async fn ping(&self) -> Result<()> {
+        match self {
+            Db::Sqlite { read, .. } => {
+                sqlx::query("SELECT 1").execute(read).await?;
+            }
+            Db::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self {
+            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    pub async fn fetch_optional<T: Row>(&self, sql: Sql) -> Result<Option<T>> {
+        Ok(match self {
+            Db::Sqlite { read, .. } => {
+                bind_all!(sqlx::query_as::<Sqlite, T>(&sql.text), sql.args, sqlite)
+                    .fetch_optional(read)
+                    .await?
+            }
+            Db::Postgres(pool) => {
+                bind_all!(sqlx::query_as::<Postgres, T>(&sql.text), sql.args, postgres)
+                    .fetch_optional(pool)
+                    .await?
+            }
+        })
+    }
+
+    pub async fn fetch_one<T: Row>(&self, sql: Sql) -> Result<T> {
+        self.fetch_optional(sql)
+            .await?
+            .ok_or(crate::Error::NotFound)
+    }
+
+    pub async fn fetch_all<T: Row>(&self, sql: Sql) -> Result<Vec<T>> {
+        Ok(match self {
+            Db::Sqlite { read, .. } => {
+                bind_all!(sqlx::query_as::<Sqlite, T>(&sql.text), sql.args, sqlite)
+                    .fetch_all(read)
+                    .await?
+            }
+            Db::Postgres(pool) => {
+                bind_all!(sqlx::query_as::<Postgres, T>(&sql.text), sql.args, postgres)
+                    .fetch_all(pool)
+                    .await?
+            }
+        })
+    }
+
+    /// Runs one writing statement in its own implicit transaction; returns rows affected.
+    pub async fn execute(&self, sql: Sql) -> Result<u64> {
+        Ok(match self {
+            Db::Sqlite { write, .. } => {
+                bind_all!(sqlx::query::<Sqlite>(&sql.text), sql.args, sqlite)
+                    .execute(write)
+                    .await?
+                    .rows_affected()
+            }
+            Db::Postgres(pool) => bind_all!(sqlx::query::<Postgres>(&sql.text), sql.args, postgres)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        })
+    }
+}
+
+impl Tx {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn fetch_optional<T: Row>(&mut self, sql: Sql) -> Result<Option<T>> {
+        Ok(match self {
+            Tx::Sqlite(tx) => {
+                bind_all!(sqlx::query_as::<Sqlite, T>(&sql.text), sql.args, sqlite)
+                    .fetch_optional(&mut **tx)
+                    .await?
+            }
+            Tx::Postgres(tx) => {
+                bind_all!(sqlx::query_as::<Postgres, T>(&sql.text), sql.args, postgres)
+                    .fetch_optional(&mut **tx)
+                    .await?
+            }
+        })
+    }
+
+    pub async fn fetch_one<T: Row>(&mut self, sql: Sql) -> Result<T> {
+        self.fetch_optional(sql)
+            .await?
+            .ok_or(crate::Error::NotFound)
+    }
+
+    pub async fn fetch_all<T: Row>(&mut self, sql: Sql) -> Result<Vec<T>> {
+        Ok(match self {
+            Tx::Sqlite(tx) => {
+                bind_all!(sqlx::query_as::<Sqlite, T>(&sql.text), sql.args, sqlite)
+                    .fetch_all(&mut **tx)
+                    .await?
+            }
+            Tx::Postgres(tx) => {
+                bind_all!(sqlx::query_as::<Postgres, T>(&sql.text), sql.args, postgres)
+                    .fetch_all(&mut **tx)
+                    .await?
+            }
+        })
+    }
+
+    pub async fn execute(&mut self, sql: Sql) -> Result<u64> {
+        Ok(match self {
+            Tx::Sqlite(tx) => bind_all!(sqlx::query::<Sqlite>(&sql.text), sql.args, sqlite)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+            Tx::Postgres(tx) => bind_all!(sqlx::query::<Postgres>(&sql.text), sql.args, postgres)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        })
+    }
+}

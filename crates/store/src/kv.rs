@@ -1,0 +1,29 @@
+//! A small key/value table for process-wide state that must survive a restart (the test
+//! clock's offset).
+
+use crate::{Db, Result, Sql};
+
+#[derive(sqlx::FromRow)]
+struct Value {
+    value: String,
+}
+
+pub async fn get(db: &Db, key: &str) -> Result<Option<String>> {
+    let row: Option<Value> = db
+        .fetch_optional(Sql::new("SELECT value FROM kv WHERE key = $1").bind(key))
+        .await?;
+    Ok(row.map(|r| r.value))
+}
+
+pub async fn set(db: &Db, key: &str, value: &str) -> Result<()> {
+    db.execute(
+        Sql::new(
+            "INSERT INTO kv (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! Satang's storage layer: the one place that knows SQL.
+//!
+//! Every query is written once, with `$1`-style placeholders that both SQLite and PostgreSQL
+//! understand, and runs through [`Db`] (a pool) or [`Tx`] (a transaction) on either backend.
+//! On PostgreSQL the tables live in the schemas `auth`, `customers`, `billing` and `satang`,
+//! reached through the connection's `search_path`; on SQLite they live in one WAL file, so a
+//! change and its audit event always commit together.
+
+pub mod audit;
+pub mod clock;
+mod db;
+pub mod idempotency;
+pub mod kv;
+pub mod memberships;
+pub mod refresh_tokens;
+pub mod users;
+
+pub use db::{Arg, Backend, Db, Sql, Tx};
+
+/// Errors of the storage layer. Handlers turn [`Error::NotFound`] and [`Error::Conflict`] into
+/// 404 and 409; everything else is an internal error that is logged, never shown.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// True when the database refused a row because of a unique constraint.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, Error::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

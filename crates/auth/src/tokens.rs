@@ -138,7 +138,11 @@ impl TokenVerifier {
             },
             HashMap::new(),
         );
-        verifier.refresh_keys(true).await?;
+        // The auth service may still be starting: a failed first fetch is retried when the
+        // first token arrives.
+        if let Err(e) = verifier.refresh_keys(true).await {
+            tracing::warn!(error = %e, "signing keys not fetched yet");
+        }
         Ok(verifier)
     }
 
@@ -152,7 +156,12 @@ impl TokenVerifier {
             return Ok(false);
         };
         let mut last = last_fetch.lock().await;
-        if !force && last.is_some_and(|t| t.elapsed() < REFETCH_INTERVAL) {
+        let have_keys = !self
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        if !force && have_keys && last.is_some_and(|t| t.elapsed() < REFETCH_INTERVAL) {
             return Ok(false);
         }
         *last = Some(Instant::now());

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod clock;
 mod db;
 pub mod idempotency;
+pub mod invitations;
 pub mod kv;
 pub mod memberships;
 pub mod refresh_tokens;

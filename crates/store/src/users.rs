@@ -121,19 +121,33 @@ struct Count {
     n: i64,
 }
 
+const COUNT_ADMINS_PG: &str =
+    "SELECT COUNT(*) AS n FROM users WHERE NOT disabled AND roles ? 'admin'";
+const COUNT_ADMINS_SQLITE: &str = "SELECT COUNT(*) AS n FROM users WHERE NOT disabled \
+     AND EXISTS (SELECT 1 FROM json_each(users.roles) WHERE value = 'admin')";
+
+fn count_admins_sql(backend: crate::Backend) -> Sql {
+    // Roles are a short JSON array of role names; each dialect asks "contains 'admin'" its way.
+    Sql::new(match backend {
+        crate::Backend::Postgres => COUNT_ADMINS_PG,
+        crate::Backend::Sqlite => COUNT_ADMINS_SQLITE,
+    })
+}
+
 /// How many enabled users hold the `admin` role (first-run set-up is offered while zero).
 pub async fn count_admins(db: &Db) -> Result<i64> {
-    // Roles are a short JSON array of role names; matching the quoted name is exact.
-    let row: Count = db
-        .fetch_one(Sql::new(match db.backend() {
-            crate::Backend::Postgres => {
-                "SELECT COUNT(*) AS n FROM users WHERE NOT disabled AND roles ? 'admin'"
-            }
-            crate::Backend::Sqlite => {
-                "SELECT COUNT(*) AS n FROM users WHERE NOT disabled \
-                     AND EXISTS (SELECT 1 FROM json_each(users.roles) WHERE value = 'admin')"
-            }
-        }))
-        .await?;
+    let row: Count = db.fetch_one(count_admins_sql(db.backend())).await?;
     Ok(row.n)
+}
+
+/// [`count_admins`] inside a transaction (guarding the last administrator).
+pub async fn count_admins_in(tx: &mut Tx) -> Result<i64> {
+    let backend = tx.backend();
+    let row: Count = tx.fetch_one(count_admins_sql(backend)).await?;
+    Ok(row.n)
+}
+
+pub async fn find_by_id_in(tx: &mut Tx, id: Uuid) -> Result<Option<User>> {
+    tx.fetch_optional(Sql::new("SELECT * FROM users WHERE id = $1").bind(id))
+        .await
 }

@@ -1,0 +1,296 @@
+//! Extractors that turn every malformed request into a problem document: a JSON body
+//! ([`Json`]), query parameters ([`Query`]), path ids ([`Path`]), and the signed-in caller
+//! ([`Caller`]).
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use satang_auth::roles::{Permission, StaffRole, allows};
+use satang_store::audit::Actor;
+
+use crate::error::{ApiError, FieldErrors};
+use crate::state::AppState;
+
+/// A JSON request body. Wrong content type → 415, too large → 413, not JSON → 400, JSON of the
+/// wrong shape (missing, unknown or mistyped fields) → 422 naming the field.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| {
+                let v = v.trim().to_ascii_lowercase();
+                v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as application/json".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("the request body could not be read".into())
+            }
+        })?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// Parses JSON, telling a syntax error (400) from a shape error (422 on the offending field).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let (field, message) = describe_data_error(&path, &inner.to_string());
+                let mut errors = FieldErrors::new();
+                errors.insert(field, vec![message]);
+                ApiError::Validation {
+                    detail: "the request has invalid fields".into(),
+                    errors,
+                }
+            }
+            _ => syntax_error(&inner),
+        }
+    })?;
+    de.end().map_err(|e| syntax_error(&e))?;
+    Ok(value)
+}
+
+fn syntax_error(e: &serde_json::Error) -> ApiError {
+    ApiError::BadRequest(format!(
+        "the request body is not valid JSON (line {}, column {})",
+        e.line(),
+        e.column()
+    ))
+}
+
+/// serde says "missing field `email` at line 1 column 2"; a person wants `email: is required`.
+fn describe_data_error(path: &str, message: &str) -> (String, String) {
+    let without_position = message
+        .rsplit_once(" at line ")
+        .map(|(m, _)| m)
+        .unwrap_or(message);
+    let quoted = without_position
+        .split('`')
+        .nth(1)
+        .map(str::to_owned)
+        .unwrap_or_default();
+    if without_position.starts_with("missing field") {
+        let field = if path == "." || path.is_empty() {
+            quoted
+        } else {
+            format!("{path}.{quoted}")
+        };
+        return (field, "is required".into());
+    }
+    if without_position.starts_with("unknown field") {
+        let field = if path == "." || path.is_empty() {
+            quoted
+        } else {
+            path.to_owned()
+        };
+        return (field, "is not a known field".into());
+    }
+    let field = if path == "." || path.is_empty() {
+        "body".to_owned()
+    } else {
+        path.to_owned()
+    };
+    (field, without_position.to_owned())
+}
+
+/// Query parameters; anything unparsable is a 400 naming the parameter.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize::<_, T>(de)
+            .map(Query)
+            .map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "invalid query parameter {}: {}",
+                    e.path(),
+                    e.inner()
+                ))
+            })
+    }
+}
+
+/// A UUID in the path; anything else is a 400.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync> FromRequestParts<S> for Path<Uuid> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::BadRequest("invalid path".into()))?;
+        Uuid::parse_str(&raw)
+            .map(Path)
+            .map_err(|_| ApiError::BadRequest(format!("'{raw}' is not a valid id")))
+    }
+}
+
+/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when Satang is
+/// configured to sit behind a trusted proxy.
+pub fn client_ip(parts: &Parts, trust_forwarded: bool) -> Option<IpAddr> {
+    if trust_forwarded
+        && let Some(ip) = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return Some(ip);
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip())
+}
+
+/// The request id set by the request-id layer.
+pub fn request_id(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Who is calling: a verified access token of an enabled user.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<StaffRole>,
+    pub session_id: Uuid,
+    pub actor: Actor,
+}
+
+impl Caller {
+    pub fn is_staff(&self) -> bool {
+        !self.roles.is_empty()
+    }
+
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if allows(&self.roles, permission) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::Unauthorized(
+                "sign in first: send Authorization: Bearer <access token>".into(),
+            )
+        })?;
+        let claims = state
+            .verifier
+            .verify(token, state.clock.now())
+            .await
+            .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+        let user = state
+            .users
+            .get(&state.db, claims.sub)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or_else(|| {
+                ApiError::Unauthorized("this account is disabled or no longer exists".into())
+            })?;
+        let caller = Caller {
+            user_id: user.id,
+            email: user.email.clone(),
+            name: user.name.clone(),
+            roles: user.roles.clone(),
+            session_id: claims.sid,
+            actor: Actor {
+                user_id: Some(user.id),
+                request_id: request_id(parts),
+                ip: client_ip(parts, state.config.trust_forwarded_for).map(|ip| ip.to_string()),
+            },
+        };
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+/// An anonymous actor (signup, login) for the audit log.
+pub struct AnonymousActor(pub Actor);
+
+impl FromRequestParts<AppState> for AnonymousActor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(AnonymousActor(Actor {
+            user_id: None,
+            request_id: request_id(parts),
+            ip: client_ip(parts, state.config.trust_forwarded_for).map(|ip| ip.to_string()),
+        }))
+    }
+}
+
+/// `201 Created` with a JSON body.
+pub struct Created<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Created<T> {
+    fn into_response(self) -> Response {
+        (axum::http::StatusCode::CREATED, axum::Json(self.0)).into_response()
+    }
+}

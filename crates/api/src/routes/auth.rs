@@ -1,0 +1,443 @@
+//! The auth service (SPEC §2.1): signup, login, refresh with rotation and reuse detection,
+//! logout, the caller's profile, invitation acceptance, and the JWKS.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use satang_auth::tokens::{hash_opaque_token, issue_access_token, new_opaque_token};
+use satang_auth::{Jwks, password};
+use satang_store::audit::{self, Actor, Change};
+use satang_store::refresh_tokens::{self, Spend};
+use satang_store::{Tx, invitations, memberships, users};
+
+use crate::error::{ApiError, Problem, Validator};
+use crate::extract::{AnonymousActor, Caller, Created, Json};
+use crate::routes::users::UserView;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(accept_invitation))
+        .routes(routes!(jwks))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    #[schema(example = "somchai@farm.example")]
+    pub email: String,
+    /// 8–128 characters, not easily guessed.
+    pub password: String,
+    #[schema(example = "สมชาย ใจดี")]
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitationRequest {
+    pub token: String,
+    pub password: String,
+}
+
+/// A signed-in session: a short-lived access token and a refresh token to get the next one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthResponse {
+    pub user: UserView,
+    pub access_token: String,
+    pub refresh_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MembershipView {
+    pub customer_id: Uuid,
+    pub customer_name: String,
+    pub role: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub memberships: Vec<MembershipView>,
+}
+
+const BAD_CREDENTIALS: &str = "the email or password is incorrect";
+
+/// Starts a login (a new refresh-token family) inside `tx` and returns its tokens.
+pub(crate) async fn start_session(
+    state: &AppState,
+    tx: &mut Tx,
+    user: &users::User,
+    family_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<AuthResponse, ApiError> {
+    let keys = state
+        .signing_keys
+        .as_ref()
+        .ok_or_else(|| ApiError::Internal("this process does not issue tokens".into()))?;
+    let (refresh_token, refresh_hash) = new_opaque_token();
+    let expires_at =
+        now + TimeDelta::from_std(state.config.refresh_token_ttl).unwrap_or(TimeDelta::days(30));
+    refresh_tokens::insert(tx, user.id, family_id, refresh_hash, now, expires_at).await?;
+    let access_token =
+        issue_access_token(keys, user.id, family_id, now, state.config.access_token_ttl);
+    Ok(AuthResponse {
+        user: UserView::from(user.clone()),
+        access_token,
+        refresh_token,
+        token_type: "Bearer",
+        expires_in: state.config.access_token_ttl.as_secs(),
+    })
+}
+
+/// Hashes on the blocking pool: argon2 takes tens of milliseconds of CPU by design.
+async fn hash_password(state: &AppState, password: String) -> Result<String, ApiError> {
+    let hasher = state.hasher.clone();
+    tokio::task::spawn_blocking(move || hasher.hash(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Create an account (no staff role; sees only customers it is a member of).
+#[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
+    responses((status = 201, body = AuthResponse), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn signup(
+    State(state): State<AppState>,
+    AnonymousActor(actor): AnonymousActor,
+    Json(body): Json<SignupRequest>,
+) -> Result<Created<AuthResponse>, ApiError> {
+    let mut v = Validator::new();
+    let email = v.email("email", &body.email);
+    let name = v.text("name", &body.name, 200);
+    if let Err(message) = password::check_strength(&body.password, &[&email, &name]) {
+        v.add("password", message);
+    }
+    v.finish()?;
+    let password_hash = hash_password(&state, body.password).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let user = users::insert(
+        &mut tx,
+        users::NewUser {
+            email: &email,
+            name: &name,
+            password_hash: Some(password_hash),
+            roles: vec![],
+        },
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        satang_store::Error::Conflict(_) => {
+            ApiError::Conflict("an account with this email already exists".into())
+        }
+        other => other.into(),
+    })?;
+    let actor = Actor {
+        user_id: Some(user.id),
+        ..actor
+    };
+    audit::record(
+        &mut tx,
+        &actor,
+        Change {
+            action: "user.signed_up",
+            entity_type: "user",
+            entity_id: user.id.to_string(),
+            before: None,
+            after: Some(serde_json::to_value(UserView::from(user.clone())).unwrap_or_default()),
+        },
+        now,
+    )
+    .await?;
+    // Invitations to customers waiting for this email become memberships now.
+    invitations::accept_memberships(&mut tx, user.id, &email, now).await?;
+    let response = start_session(&state, &mut tx, &user, Uuid::now_v7(), now).await?;
+    tx.commit().await?;
+    Ok(Created(response))
+}
+
+/// Sign in with email and password.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = AuthResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
+async fn login(
+    State(state): State<AppState>,
+    AnonymousActor(actor): AnonymousActor,
+    Json(body): Json<LoginRequest>,
+) -> Result<axum::Json<AuthResponse>, ApiError> {
+    let now = state.clock.now();
+    let account_key = body.email.trim().to_lowercase();
+    let ip_key = actor.ip.clone().unwrap_or_default();
+    if body.email.len() > 254 || body.password.len() > 4 * password::MAX_LENGTH {
+        return Err(ApiError::Unauthorized(BAD_CREDENTIALS.into()));
+    }
+    state
+        .login_by_ip
+        .check(&ip_key, now)
+        .map_err(ApiError::RateLimited)?;
+    state
+        .login_by_account
+        .check(&account_key, now)
+        .map_err(ApiError::RateLimited)?;
+
+    let user = users::find_by_email(&state.db, &account_key).await?;
+    let hasher = state.hasher.clone();
+    let password = body.password;
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || match stored {
+        Some(hash) => hasher.verify(&password, &hash),
+        None => {
+            hasher.verify_dummy(&password);
+            false
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let user = match user {
+        Some(user) if ok && !user.disabled => user,
+        _ => {
+            state.login_by_ip.record_failure(&ip_key, now);
+            state.login_by_account.record_failure(&account_key, now);
+            return Err(ApiError::Unauthorized(BAD_CREDENTIALS.into()));
+        }
+    };
+    state.login_by_account.reset(&account_key);
+    let mut tx = state.db.begin().await?;
+    let family_id = Uuid::now_v7();
+    let response = start_session(&state, &mut tx, &user, family_id, now).await?;
+    audit::record(
+        &mut tx,
+        &Actor {
+            user_id: Some(user.id),
+            ..actor
+        },
+        Change {
+            action: "session.started",
+            entity_type: "session",
+            entity_id: family_id.to_string(),
+            before: None,
+            after: None,
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(response))
+}
+
+/// Trade a refresh token for a new pair. The presented token is spent; presenting it again
+/// revokes the whole login.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = AuthResponse), (status = 401, body = Problem)))]
+async fn refresh(
+    State(state): State<AppState>,
+    AnonymousActor(actor): AnonymousActor,
+    Json(body): Json<RefreshRequest>,
+) -> Result<axum::Json<AuthResponse>, ApiError> {
+    let invalid =
+        || ApiError::Unauthorized("the refresh token is invalid, expired or revoked".into());
+    if body.refresh_token.len() > 256 {
+        return Err(invalid());
+    }
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    match refresh_tokens::spend(&mut tx, hash_opaque_token(&body.refresh_token), now).await? {
+        Spend::Spent(token) => {
+            let user = users::find_by_id_in(&mut tx, token.user_id)
+                .await?
+                .filter(|u| !u.disabled);
+            let Some(user) = user else {
+                return Err(invalid());
+            };
+            let response = start_session(&state, &mut tx, &user, token.family_id, now).await?;
+            tx.commit().await?;
+            Ok(axum::Json(response))
+        }
+        Spend::Reused(token) => {
+            audit::record(
+                &mut tx,
+                &Actor {
+                    user_id: Some(token.user_id),
+                    ..actor
+                },
+                Change {
+                    action: "session.reuse_detected",
+                    entity_type: "session",
+                    entity_id: token.family_id.to_string(),
+                    before: None,
+                    after: None,
+                },
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::warn!(family = %token.family_id, "refresh token reused; login revoked");
+            Err(invalid())
+        }
+        Spend::Invalid => Err(invalid()),
+    }
+}
+
+/// End a login: its refresh tokens stop working.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshRequest,
+    security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem)))]
+async fn logout(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    if let Some(token) =
+        refresh_tokens::family_of(&mut tx, hash_opaque_token(&body.refresh_token)).await?
+        && token.user_id == caller.user_id
+    {
+        refresh_tokens::revoke_family(&mut tx, token.family_id, now).await?;
+        audit::record(
+            &mut tx,
+            &caller.actor,
+            Change {
+                action: "session.ended",
+                entity_type: "session",
+                entity_id: token.family_id.to_string(),
+                before: None,
+                after: None,
+            },
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user, staff roles and customer memberships.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = MeResponse), (status = 401, body = Problem)))]
+async fn me(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<MeResponse>, ApiError> {
+    let memberships = memberships::for_user(&state.db, caller.user_id).await?;
+    Ok(axum::Json(MeResponse {
+        id: caller.user_id,
+        email: caller.email,
+        name: caller.name,
+        roles: caller.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        memberships: memberships
+            .into_iter()
+            .map(|m| MembershipView {
+                customer_id: m.customer_id,
+                customer_name: m.customer_name,
+                role: m.role,
+            })
+            .collect(),
+    }))
+}
+
+/// Set a password from an invitation link and sign in.
+#[utoipa::path(post, path = "/api/auth/invitations/accept", tag = "auth", request_body = AcceptInvitationRequest,
+    responses((status = 200, body = AuthResponse), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn accept_invitation(
+    State(state): State<AppState>,
+    AnonymousActor(actor): AnonymousActor,
+    Json(body): Json<AcceptInvitationRequest>,
+) -> Result<axum::Json<AuthResponse>, ApiError> {
+    if body.token.len() > 256 {
+        return Err(ApiError::NotFound);
+    }
+    let now = state.clock.now();
+    let invitation = invitations::find_open(&state.db, hash_opaque_token(&body.token), now)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let user_id = invitation.user_id.ok_or(ApiError::NotFound)?;
+    let user = users::find_by_id(&state.db, user_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mut v = Validator::new();
+    if let Err(message) = password::check_strength(&body.password, &[&user.email, &user.name]) {
+        v.add("password", message);
+    }
+    v.finish()?;
+    let password_hash = hash_password(&state, body.password).await?;
+    let mut tx = state.db.begin().await?;
+    if !invitations::mark_accepted(&mut tx, invitation.id, now).await? {
+        return Err(ApiError::NotFound);
+    }
+    let user = users::update(
+        &mut tx,
+        user_id,
+        users::UserChanges {
+            password_hash: Some(password_hash),
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        &Actor {
+            user_id: Some(user.id),
+            ..actor
+        },
+        Change {
+            action: "user.invitation_accepted",
+            entity_type: "user",
+            entity_id: user.id.to_string(),
+            before: None,
+            after: None,
+        },
+        now,
+    )
+    .await?;
+    let response = start_session(&state, &mut tx, &user, Uuid::now_v7(), now).await?;
+    tx.commit().await?;
+    state.users.invalidate(user.id);
+    Ok(axum::Json(response))
+}
+
+/// The public keys that verify access tokens (RFC 7517).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, description = "JSON Web Key Set", content_type = "application/json")))]
+async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let keys: Jwks = state
+        .signing_keys
+        .as_ref()
+        .map(|k| k.jwks())
+        .ok_or(ApiError::NotFound)?;
+    Ok((
+        [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(keys),
+    ))
+}

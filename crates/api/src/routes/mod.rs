@@ -1,0 +1,7 @@
+//! The API's routes, one module per resource.
+
+pub mod audit;
+pub mod auth;
+pub mod system;
+pub mod test_clock;
+pub mod users;

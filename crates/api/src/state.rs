@@ -1,0 +1,166 @@
+//! What every handler can reach: the database, the clock, keys, limits and configuration.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use satang_auth::crypto::SecretBox;
+use satang_auth::limiter::FailureLimiter;
+use satang_auth::password::PasswordHasher;
+use satang_auth::{SigningKeys, StaffRole, TokenVerifier};
+use satang_store::clock::Clock;
+use satang_store::{Db, users};
+
+/// Settings of the HTTP layer, filled from the binary's configuration.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub invitation_ttl: Duration,
+    /// Base URL people reach the console at; invitation links start with it.
+    pub public_url: String,
+    pub trust_forwarded_for: bool,
+    /// How long a user's enabled/roles state may be served from memory by this process.
+    /// A change made through this process takes effect at once regardless.
+    pub user_cache_ttl: Duration,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    /// Requests per second allowed per client address across the API (0 = no limit).
+    pub api_rate_per_second: u32,
+    pub login_failures_per_account: u32,
+    pub login_failures_per_ip: u32,
+    pub login_failure_window: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            invitation_ttl: Duration::from_secs(7 * 24 * 3600),
+            public_url: "http://127.0.0.1:8080".into(),
+            trust_forwarded_for: false,
+            user_cache_ttl: Duration::from_secs(1),
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            api_rate_per_second: 0,
+            login_failures_per_account: 5,
+            login_failures_per_ip: 20,
+            login_failure_window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Which parts of the API this process serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Services {
+    /// Everything in one process.
+    All,
+    /// `/api/auth`, `/api/users` and the JWKS.
+    Auth,
+    /// Everything else; tokens are verified with the auth service's JWKS.
+    Customers,
+}
+
+impl Services {
+    pub fn serves_auth(self) -> bool {
+        matches!(self, Services::All | Services::Auth)
+    }
+
+    pub fn serves_customers(self) -> bool {
+        matches!(self, Services::All | Services::Customers)
+    }
+}
+
+pub struct Inner {
+    pub db: Db,
+    pub clock: Clock,
+    pub services: Services,
+    /// Present where this process issues tokens (the auth service).
+    pub signing_keys: Option<SigningKeys>,
+    pub verifier: TokenVerifier,
+    pub hasher: PasswordHasher,
+    pub secrets: SecretBox,
+    pub config: ApiConfig,
+    pub login_by_ip: FailureLimiter,
+    pub login_by_account: FailureLimiter,
+    pub users: UserCache,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// The parts of a user that every authenticated request needs.
+#[derive(Debug, Clone)]
+pub struct CachedUser {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<StaffRole>,
+    pub disabled: bool,
+}
+
+impl From<&users::User> for CachedUser {
+    fn from(u: &users::User) -> Self {
+        CachedUser {
+            id: u.id,
+            email: u.email.clone(),
+            name: u.name.clone(),
+            roles: u
+                .roles
+                .0
+                .iter()
+                .filter_map(|r| StaffRole::parse(r))
+                .collect(),
+            disabled: u.disabled,
+        }
+    }
+}
+
+/// A short-lived memory of users by id, so an authenticated request does not need a database
+/// round trip to learn that its caller is still enabled. Entries live `ttl`; this process drops
+/// an entry the moment it changes that user.
+pub struct UserCache {
+    cache: quick_cache::sync::Cache<Uuid, (Arc<CachedUser>, Instant)>,
+    ttl: Duration,
+}
+
+impl UserCache {
+    pub fn new(ttl: Duration) -> Self {
+        UserCache {
+            cache: quick_cache::sync::Cache::new(100_000),
+            ttl,
+        }
+    }
+
+    pub async fn get(
+        &self,
+        db: &Db,
+        id: Uuid,
+    ) -> Result<Option<Arc<CachedUser>>, satang_store::Error> {
+        if let Some((user, at)) = self.cache.get(&id)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(Some(user));
+        }
+        let Some(user) = users::find_by_id(db, id).await? else {
+            return Ok(None);
+        };
+        let cached = Arc::new(CachedUser::from(&user));
+        self.cache.insert(id, (cached.clone(), Instant::now()));
+        Ok(Some(cached))
+    }
+
+    pub fn invalidate(&self, id: Uuid) {
+        self.cache.remove(&id);
+    }
+}

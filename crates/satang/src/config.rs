@@ -1,0 +1,146 @@
+//! Configuration: flags, `SATANG_*` environment variables and an optional TOML file, in that
+//! order of precedence. Every setting has a default that runs Satang on one machine.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use satang_api::ApiConfig;
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "SATANG_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// Directory for the SQLite database, generated keys and outboxes.
+    #[arg(long, env = "SATANG_DATA_DIR", default_value = "./satang-data")]
+    pub data_dir: PathBuf,
+
+    /// PostgreSQL URL (`postgres://…`); without it Satang uses SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// PostgreSQL pool size per process.
+    #[arg(long, env = "SATANG_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// Log filter (e.g. `info`, `satang=debug`).
+    #[arg(long, env = "SATANG_LOG", default_value = "info")]
+    pub log: String,
+
+    /// `text` or `json`.
+    #[arg(long, env = "SATANG_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+
+    /// Base URL of the auth service, for `serve customers` (its JWKS verifies tokens).
+    #[arg(long, env = "SATANG_AUTH_URL")]
+    pub auth_url: Option<String>,
+
+    /// Enables `/api/test-clock`. Never in production.
+    #[arg(long, env = "SATANG_TEST_CLOCK", default_value_t = false)]
+    pub test_clock: bool,
+
+    /// First administrator, created at start-up when no user has this email.
+    #[arg(long, env = "SATANG_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+    #[arg(long, env = "SATANG_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// Base64 PKCS#8 Ed25519 key for signing tokens (default: generated into the data dir).
+    #[arg(long, env = "SATANG_JWT_PRIVATE_KEY", hide_env_values = true)]
+    pub jwt_private_key: Option<String>,
+
+    /// Base64 32-byte key for secrets at rest (default: generated into the data dir).
+    #[arg(long, env = "SATANG_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "SATANG_ACCESS_TOKEN_TTL", default_value_t = 900)]
+    pub access_token_ttl: u64,
+
+    /// Refresh token lifetime in seconds.
+    #[arg(long, env = "SATANG_REFRESH_TOKEN_TTL", default_value_t = 30 * 24 * 3600)]
+    pub refresh_token_ttl: u64,
+
+    /// URL people reach Satang at (used in invitation links and emails).
+    #[arg(long, env = "SATANG_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    #[arg(long, env = "SATANG_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+
+    /// How long (ms) a process may serve a user's enabled state and roles from memory.
+    #[arg(long, env = "SATANG_USER_CACHE_MS", default_value_t = 1000)]
+    pub user_cache_ms: u64,
+
+    /// Largest request body in bytes.
+    #[arg(long, env = "SATANG_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Request timeout in seconds.
+    #[arg(long, env = "SATANG_REQUEST_TIMEOUT", default_value_t = 30)]
+    pub request_timeout: u64,
+
+    /// Requests per second per client address (0 turns the limit off).
+    #[arg(long, env = "SATANG_API_RATE_LIMIT", default_value_t = 200)]
+    pub api_rate_limit: u32,
+
+    /// Failed logins per account, and per client address, before 429.
+    #[arg(long, env = "SATANG_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 5)]
+    pub login_failures_per_account: u32,
+    #[arg(long, env = "SATANG_LOGIN_FAILURES_PER_IP", default_value_t = 20)]
+    pub login_failures_per_ip: u32,
+    /// Window of the failed-login limits, in seconds.
+    #[arg(long, env = "SATANG_LOGIN_FAILURE_WINDOW", default_value_t = 900)]
+    pub login_failure_window: u64,
+
+    /// argon2id memory (KiB), passes and lanes.
+    #[arg(long, env = "SATANG_ARGON2_MEMORY_KIB", default_value_t = 19 * 1024)]
+    pub argon2_memory_kib: u32,
+    #[arg(long, env = "SATANG_ARGON2_ITERATIONS", default_value_t = 2)]
+    pub argon2_iterations: u32,
+    #[arg(long, env = "SATANG_ARGON2_PARALLELISM", default_value_t = 1)]
+    pub argon2_parallelism: u32,
+}
+
+impl Config {
+    pub fn api_config(&self) -> ApiConfig {
+        ApiConfig {
+            access_token_ttl: Duration::from_secs(self.access_token_ttl),
+            refresh_token_ttl: Duration::from_secs(self.refresh_token_ttl),
+            invitation_ttl: Duration::from_secs(7 * 24 * 3600),
+            public_url: self
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", self.addr)),
+            trust_forwarded_for: self.trust_forwarded_for,
+            user_cache_ttl: Duration::from_millis(self.user_cache_ms),
+            max_body_bytes: self.max_body_bytes,
+            request_timeout: Duration::from_secs(self.request_timeout),
+            api_rate_per_second: self.api_rate_limit,
+            login_failures_per_account: self.login_failures_per_account,
+            login_failures_per_ip: self.login_failures_per_ip,
+            login_failure_window: Duration::from_secs(self.login_failure_window),
+        }
+    }
+
+    /// Defaults for an embedded server in `dir` on a free port (used by tests and tools).
+    pub fn for_data_dir(dir: PathBuf) -> Config {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        // Parse an empty command line without reading the environment's SATANG_* variables
+        // for settings the caller will overwrite anyway.
+        let mut config = Only::parse_from(["satang"]).config;
+        config.data_dir = dir;
+        config.addr = "127.0.0.1:0".parse().unwrap_or(config.addr);
+        config
+    }
+}

@@ -1,0 +1,224 @@
+//! The `satang` binary's library half: configuration, wiring of the store, auth and API into a
+//! running server, and the administrative commands. Black-box tests start servers through
+//! [`Server::start`] exactly as `satang serve` does.
+
+pub mod admin;
+pub mod config;
+pub mod logging;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use satang_api::routes::test_clock::OFFSET_KEY;
+use satang_api::{AppState, Inner, Services, UserCache};
+use satang_auth::crypto::SecretBox;
+use satang_auth::keys::{SigningKey, write_private_file};
+use satang_auth::limiter::{FailureLimiter, Limit};
+use satang_auth::password::PasswordHasher;
+use satang_auth::{SigningKeys, TokenVerifier};
+use satang_store::Db;
+use satang_store::clock::Clock;
+
+pub use config::Config;
+
+/// Opens the configured database and runs pending migrations.
+pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    let db = match &config.database_url {
+        Some(url) if url.starts_with("postgres") => {
+            Db::open_postgres(url, config.db_max_connections)
+                .await
+                .context("cannot connect to PostgreSQL (DATABASE_URL)")?
+        }
+        Some(other) => anyhow::bail!(
+            "DATABASE_URL must start with postgres:// (got {}…); leave it unset for SQLite",
+            other.chars().take(12).collect::<String>()
+        ),
+        None => Db::open_sqlite(&config.data_dir)
+            .await
+            .with_context(|| format!("cannot open SQLite in {}", config.data_dir.display()))?,
+    };
+    db.migrate().await.context("migrations failed")?;
+    Ok(db)
+}
+
+/// The key that encrypts secrets at rest: from the configuration, or generated on first start
+/// into the data directory.
+fn encryption_key(config: &Config) -> anyhow::Result<[u8; 32]> {
+    let encoded = match &config.encryption_key {
+        Some(k) => k.clone(),
+        None => {
+            let path = config.data_dir.join("encryption.key");
+            match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let mut key = [0u8; 32];
+                    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+                    let text = STANDARD.encode(key);
+                    std::fs::create_dir_all(&config.data_dir)?;
+                    write_private_file(&path, text.as_bytes())?;
+                    tracing::info!(path = %path.display(), "generated a new encryption key");
+                    text
+                }
+                Err(e) => return Err(e).context("cannot read the encryption key"),
+            }
+        }
+    };
+    let bytes = STANDARD
+        .decode(encoded.trim())
+        .context("the encryption key is not base64")?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the encryption key must be 32 bytes"))
+}
+
+fn signing_keys(config: &Config) -> anyhow::Result<SigningKeys> {
+    Ok(match &config.jwt_private_key {
+        Some(key) => SigningKeys::single(SigningKey::from_base64(key)?),
+        None => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            SigningKeys::load_or_create(&config.data_dir)?
+        }
+    })
+}
+
+/// Everything a handler needs, built from the configuration.
+pub async fn build_state(config: &Config, services: Services, db: Db) -> anyhow::Result<AppState> {
+    let clock = if config.test_clock {
+        let offset = satang_store::kv::get(&db, OFFSET_KEY)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        tracing::warn!("the test clock is enabled: /api/test-clock can move time");
+        Clock::test(offset)
+    } else {
+        Clock::system()
+    };
+    let (signing_keys, verifier) = if services.serves_auth() {
+        let keys = signing_keys(config)?;
+        let verifier = TokenVerifier::local(&keys);
+        (Some(keys), verifier)
+    } else {
+        let url = config
+            .auth_url
+            .as_deref()
+            .context("`serve customers` needs SATANG_AUTH_URL, the auth service's base URL")?;
+        (
+            None,
+            TokenVerifier::remote(url)
+                .await
+                .map_err(anyhow::Error::msg)?,
+        )
+    };
+    let api = config.api_config();
+    let hasher = PasswordHasher::new(
+        config.argon2_memory_kib,
+        config.argon2_iterations,
+        config.argon2_parallelism,
+    )
+    .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
+    let window = api.login_failure_window;
+    Ok(AppState(Arc::new(Inner {
+        db,
+        clock,
+        services,
+        signing_keys,
+        verifier,
+        hasher,
+        secrets: SecretBox::new(&encryption_key(config)?),
+        login_by_ip: FailureLimiter::new(Limit {
+            max_failures: api.login_failures_per_ip,
+            window,
+        }),
+        login_by_account: FailureLimiter::new(Limit {
+            max_failures: api.login_failures_per_account,
+            window,
+        }),
+        users: UserCache::new(api.user_cache_ttl),
+        config: api,
+    })))
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Opens the database, prepares keys and the first administrator, binds and serves.
+    pub async fn start(config: &Config, services: Services) -> anyhow::Result<Server> {
+        let db = open_db(config).await?;
+        let state = build_state(config, services, db).await?;
+        if services.serves_auth() {
+            admin::bootstrap_admin(&state, config).await?;
+        }
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.addr))?;
+        let addr = listener.local_addr()?;
+        let app = satang_api::app(state.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+        });
+        tracing::info!(%addr, ?services, backend = ?state.db.backend(), "Satang is serving");
+        Ok(Server {
+            addr,
+            state,
+            shutdown: Some(tx),
+            task,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections and waits for in-flight requests to finish.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await??;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

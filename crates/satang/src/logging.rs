@@ -1,0 +1,18 @@
+//! Structured logs: human-readable text by default, JSON lines with `SATANG_LOG_FORMAT=json`.
+//! Each request's span carries its request id; no token, password or query string is logged.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init(filter: &str, format: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let result = if format.eq_ignore_ascii_case("json") {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+    // Already initialised (several servers in one test process): keep the first.
+    let _ = result;
+}

@@ -38,3 +38,474 @@ async fn signup_login_me(backend: Backend) {
         .await;
     expect_problem(res, 401).await;
 }
+
+both_backends!(
+    refresh_rotates_and_detects_reuse,
+    logout_revokes_the_login,
+    duplicate_email_is_a_conflict,
+    login_failures_are_rate_limited,
+    one_message_for_unknown_email_and_wrong_password,
+    disabled_user_is_locked_out_at_once,
+    staff_roles_guard_user_administration,
+    invited_staff_user_chooses_a_password,
+    last_administrator_cannot_be_removed,
+    jwks_publishes_the_signing_key,
+);
+
+async fn refresh_rotates_and_detects_reuse(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let first = app.signup("rotate@farm.test").await;
+    let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+
+    let res = app
+        .post("/api/auth/refresh", None, json!({"refresh_token": r1}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let second: Value = res.json().await.unwrap();
+    let r2 = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r2);
+    assert_eq!(second["user"]["email"], "rotate@farm.test");
+    assert!(
+        app.get("/api/auth/me", second["access_token"].as_str().unwrap())
+            .await
+            .status()
+            == 200
+    );
+
+    // A second, independent login is not affected by what happens to the first.
+    let other_login = app.login("rotate@farm.test", PASSWORD).await;
+
+    // Replaying the spent token: 401, and the whole family (including r2) is revoked.
+    let res = app
+        .post("/api/auth/refresh", None, json!({"refresh_token": r1}))
+        .await;
+    expect_problem(res, 401).await;
+    let res = app
+        .post("/api/auth/refresh", None, json!({"refresh_token": r2}))
+        .await;
+    expect_problem(res, 401).await;
+
+    let res = app
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": other_login["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
+    for bad in [
+        json!({"refresh_token": "nope"}),
+        json!({"refresh_token": "x".repeat(300)}),
+    ] {
+        expect_problem(app.post("/api/auth/refresh", None, bad).await, 401).await;
+    }
+}
+
+async fn logout_revokes_the_login(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let session = app.signup("logout@farm.test").await;
+    let access = session["access_token"].as_str().unwrap();
+    let refresh = session["refresh_token"].as_str().unwrap();
+
+    // Logout needs the access token.
+    let res = app
+        .post("/api/auth/logout", None, json!({"refresh_token": refresh}))
+        .await;
+    expect_problem(res, 401).await;
+
+    let res = app
+        .post(
+            "/api/auth/logout",
+            Some(access),
+            json!({"refresh_token": refresh}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let res = app
+        .post("/api/auth/refresh", None, json!({"refresh_token": refresh}))
+        .await;
+    expect_problem(res, 401).await;
+
+    // Another user's refresh token is not theirs to revoke.
+    let victim = app.signup("victim@farm.test").await;
+    let res = app
+        .post(
+            "/api/auth/logout",
+            Some(access),
+            json!({"refresh_token": victim["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let res = app
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": victim["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
+    // Logged out and audited.
+    let admin = app.admin_token().await;
+    let events: Value = app
+        .get("/api/audit-events?entity_type=session", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"session.ended"), "{actions:?}");
+}
+
+async fn duplicate_email_is_a_conflict(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    app.signup("dup@farm.test").await;
+    let res = app
+        .post(
+            "/api/auth/signup",
+            None,
+            json!({"email": "DUP@farm.test", "password": PASSWORD, "name": "Again"}),
+        )
+        .await;
+    expect_problem(res, 409).await;
+}
+
+async fn login_failures_are_rate_limited(backend: Backend) {
+    let Some(app) = common::spawn_with(backend, |c| {
+        c.login_failures_per_account = 3;
+        c.login_failures_per_ip = 6;
+    })
+    .await
+    else {
+        return;
+    };
+    app.signup("target@farm.test").await;
+    for _ in 0..3 {
+        let res = app
+            .post(
+                "/api/auth/login",
+                None,
+                json!({"email": "target@farm.test", "password": "wrong-Password-1"}),
+            )
+            .await;
+        expect_problem(res, 401).await;
+    }
+    // Locked per account, even with the right password.
+    let res = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"email": "target@farm.test", "password": PASSWORD}),
+        )
+        .await;
+    let retry_after: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after > 0 && retry_after <= 900);
+    expect_problem(res, 429).await;
+
+    // Per address: after 6 failures in all, another account is refused too.
+    for i in 0..3 {
+        let res = app
+            .post(
+                "/api/auth/login",
+                None,
+                json!({"email": format!("nobody{i}@farm.test"), "password": "x-Wrong-password"}),
+            )
+            .await;
+        expect_problem(res, 401).await;
+    }
+    let res = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"email": ADMIN_EMAIL, "password": PASSWORD}),
+        )
+        .await;
+    expect_problem(res, 429).await;
+}
+
+async fn one_message_for_unknown_email_and_wrong_password(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    app.signup("known@farm.test").await;
+    let unknown = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"email": "unknown@farm.test", "password": PASSWORD}),
+        )
+        .await;
+    let unknown = expect_problem(unknown, 401).await;
+    let wrong = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"email": "known@farm.test", "password": "Wrong-password-9"}),
+        )
+        .await;
+    let wrong = expect_problem(wrong, 401).await;
+    assert_eq!(unknown, wrong);
+}
+
+async fn disabled_user_is_locked_out_at_once(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let session = app.signup("leaver@farm.test").await;
+    let token = session["access_token"].as_str().unwrap();
+    let id = session["user"]["id"].as_str().unwrap();
+    assert_eq!(app.get("/api/auth/me", token).await.status(), 200);
+
+    let admin = app.admin_token().await;
+    let res = app
+        .patch(
+            &format!("/api/users/{id}"),
+            &admin,
+            json!({"disabled": true}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["disabled"], true);
+
+    // The still-unexpired access token stops working immediately, the refresh token too,
+    // and the password no longer signs in.
+    expect_problem(app.get("/api/auth/me", token).await, 401).await;
+    let res = app
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": session["refresh_token"]}),
+        )
+        .await;
+    expect_problem(res, 401).await;
+    let res = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"email": "leaver@farm.test", "password": PASSWORD}),
+        )
+        .await;
+    expect_problem(res, 401).await;
+
+    // Re-enabled: signs in again.
+    let res = app
+        .patch(
+            &format!("/api/users/{id}"),
+            &admin,
+            json!({"disabled": false}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    app.login("leaver@farm.test", PASSWORD).await;
+}
+
+async fn staff_roles_guard_user_administration(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    for role in ["billing", "support", "viewer"] {
+        let token = app
+            .staff_token(&format!("{role}@satang.test"), &[role])
+            .await;
+        let me: Value = app.get("/api/auth/me", &token).await.json().await.unwrap();
+        assert_eq!(me["roles"], json!([role]));
+        expect_problem(app.get("/api/users", &token).await, 403).await;
+        let res = app
+            .post(
+                "/api/users",
+                Some(&token),
+                json!({"email": "x@satang.test", "name": "X", "roles": []}),
+            )
+            .await;
+        expect_problem(res, 403).await;
+    }
+    let member = app.signup("member@farm.test").await;
+    let member_token = member["access_token"].as_str().unwrap();
+    expect_problem(app.get("/api/users", member_token).await, 403).await;
+    expect_problem(app.get("/api/audit-events", member_token).await, 403).await;
+
+    // An admin changes roles; the change applies to the next request.
+    let viewer_id = {
+        let list: Value = app
+            .get("/api/users?limit=200", &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == "viewer@satang.test")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let viewer_token = app.login("viewer@satang.test", PASSWORD).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .patch(
+            &format!("/api/users/{viewer_id}"),
+            &admin,
+            json!({"roles": ["admin", "viewer"], "name": "สมหญิง"}),
+        )
+        .await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["roles"], json!(["admin", "viewer"]));
+    assert_eq!(body["name"], "สมหญิง");
+    assert_eq!(app.get("/api/users", &viewer_token).await.status(), 200);
+
+    let res = app
+        .patch(
+            &format!("/api/users/{viewer_id}"),
+            &admin,
+            json!({"roles": ["root"]}),
+        )
+        .await;
+    let problem = expect_problem(res, 422).await;
+    assert!(problem["errors"]["roles"].is_array());
+
+    let res = app
+        .get(&format!("/api/users/{}", uuid::Uuid::now_v7()), &admin)
+        .await;
+    expect_problem(res, 404).await;
+}
+
+async fn invited_staff_user_chooses_a_password(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let res = app
+        .post(
+            "/api/users",
+            Some(&admin),
+            json!({"email": "new.staff@satang.test", "name": "New", "roles": ["support"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["roles"], json!(["support"]));
+    let invitation = &created["invitation"];
+    let token = invitation["token"].as_str().unwrap();
+    assert!(invitation["url"].as_str().unwrap().ends_with(token));
+
+    // No password yet: cannot sign in.
+    let res = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"email": "new.staff@satang.test", "password": PASSWORD}),
+        )
+        .await;
+    expect_problem(res, 401).await;
+
+    let res = app
+        .post(
+            "/api/auth/invitations/accept",
+            None,
+            json!({"token": token, "password": "short"}),
+        )
+        .await;
+    expect_problem(res, 422).await;
+    let res = app
+        .post(
+            "/api/auth/invitations/accept",
+            None,
+            json!({"token": token, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let session: Value = res.json().await.unwrap();
+    assert_eq!(session["user"]["email"], "new.staff@satang.test");
+    app.login("new.staff@satang.test", PASSWORD).await;
+
+    // An invitation works once.
+    let res = app
+        .post(
+            "/api/auth/invitations/accept",
+            None,
+            json!({"token": token, "password": PASSWORD}),
+        )
+        .await;
+    expect_problem(res, 404).await;
+}
+
+async fn last_administrator_cannot_be_removed(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let me: Value = app.get("/api/auth/me", &admin).await.json().await.unwrap();
+    let id = me["id"].as_str().unwrap();
+    let res = app
+        .patch(
+            &format!("/api/users/{id}"),
+            &admin,
+            json!({"disabled": true}),
+        )
+        .await;
+    expect_problem(res, 409).await;
+    let res = app
+        .patch(
+            &format!("/api/users/{id}"),
+            &admin,
+            json!({"roles": ["viewer"]}),
+        )
+        .await;
+    expect_problem(res, 409).await;
+    // Still an admin.
+    assert_eq!(app.get("/api/users", &admin).await.status(), 200);
+}
+
+async fn jwks_publishes_the_signing_key(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let res = app
+        .client
+        .get(app.at("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let jwks: Value = res.json().await.unwrap();
+    let key = &jwks["keys"][0];
+    assert_eq!(key["kty"], "OKP");
+    assert_eq!(key["crv"], "Ed25519");
+    assert_eq!(key["alg"], "EdDSA");
+
+    // The access token names that key.
+    let token = app.admin_token().await;
+    let header = token.split('.').next().unwrap();
+    use base64::Engine;
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "EdDSA");
+    assert_eq!(header["kid"], key["kid"]);
+}

@@ -1,0 +1,9 @@
+//! Satang's pure domain: the types and rules of customer billing, with no I/O, no async and no
+//! SQL, so that every rule here can be unit- and property-tested in milliseconds.
+//!
+//! Everything money-shaped is integer minor units; every proportional amount (VAT, withholding
+//! tax, proration) is rounded by the one function [`money::round_half_up_div`].
+
+pub mod money;
+
+pub use money::{Currency, Money, MoneyError, UnknownCurrency, round_half_up_div};

@@ -5,5 +5,7 @@
 //! tax, proration) is rounded by the one function [`money::round_half_up_div`].
 
 pub mod money;
+pub mod tax_id;
 
 pub use money::{Currency, Money, MoneyError, UnknownCurrency, round_half_up_div};
+pub use tax_id::{BranchCode, TaxId, TaxIdError};

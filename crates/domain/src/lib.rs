@@ -4,8 +4,10 @@
 //! Everything money-shaped is integer minor units; every proportional amount (VAT, withholding
 //! tax, proration) is rounded by the one function [`money::round_half_up_div`].
 
+pub mod baht_text;
 pub mod money;
 pub mod tax_id;
 
+pub use baht_text::baht_text;
 pub use money::{Currency, Money, MoneyError, UnknownCurrency, round_half_up_div};
 pub use tax_id::{BranchCode, TaxId, TaxIdError};

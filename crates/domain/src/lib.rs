@@ -6,8 +6,10 @@
 
 pub mod baht_text;
 pub mod money;
+pub mod promptpay;
 pub mod tax_id;
 
 pub use baht_text::baht_text;
 pub use money::{Currency, Money, MoneyError, UnknownCurrency, round_half_up_div};
+pub use promptpay::{PromptPayError, PromptPayId, PromptPayIdKind, promptpay_payload};
 pub use tax_id::{BranchCode, TaxId, TaxIdError};

@@ -8,6 +8,7 @@ pub mod baht_text;
 pub mod money;
 pub mod period;
 pub mod promptpay;
+pub mod proration;
 pub mod tax_id;
 pub mod vat;
 
@@ -15,5 +16,9 @@ pub use baht_text::baht_text;
 pub use money::{Currency, Money, MoneyError, UnknownCurrency, round_half_up_div};
 pub use period::{BillingCycle, Interval, Period, PeriodError};
 pub use promptpay::{PromptPayError, PromptPayId, PromptPayIdKind, promptpay_payload};
+pub use proration::{
+    PlanChangeProration, ProrationError, ProrationLine, ProrationLineKind, plan_change_lines,
+    prorate, unused_time_credit,
+};
 pub use tax_id::{BranchCode, TaxId, TaxIdError};
 pub use vat::{InvoiceMathError, InvoiceTotals, InvoiceTotalsInput, invoice_totals};

@@ -9,6 +9,7 @@ pub mod money;
 pub mod period;
 pub mod promptpay;
 pub mod proration;
+pub mod subscription;
 pub mod tax_id;
 pub mod vat;
 
@@ -19,6 +20,9 @@ pub use promptpay::{PromptPayError, PromptPayId, PromptPayIdKind, promptpay_payl
 pub use proration::{
     PlanChangeProration, ProrationError, ProrationLine, ProrationLineKind, plan_change_lines,
     prorate, unused_time_credit,
+};
+pub use subscription::{
+    Action, InvalidTransition, Status, SubscriptionError, SubscriptionState, transition,
 };
 pub use tax_id::{BranchCode, TaxId, TaxIdError};
 pub use vat::{InvoiceMathError, InvoiceTotals, InvoiceTotalsInput, invoice_totals};

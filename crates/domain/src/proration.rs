@@ -1,7 +1,7 @@
 //! Proration by whole days, for plan changes and immediate cancellations mid-period.
 //!
 //! `amount × remaining_days ÷ days_in_period`, rounded by
-//! [`round_half_up_div`](crate::money::round_half_up_div). A plan change is shown as two lines,
+//! [`round_half_up_div`]. A plan change is shown as two lines,
 //! as Stripe and Lago do: a credit for the unused part of the old price and a charge for the
 //! rest of the period at the new price, so the customer sees both prices and the day counts
 //! instead of one opaque net figure.

@@ -4,7 +4,7 @@
 //! VAT is computed **once, on the taxable subtotal**, never per line and summed: per-line
 //! rounding drifts by up to half a satang per line, and the Revenue Department's figure is the
 //! rate applied to the taxable amount. Every rounding goes through
-//! [`round_half_up_div`](crate::money::round_half_up_div) (halves away from zero), so a credit
+//! [`round_half_up_div`] (halves away from zero), so a credit
 //! note made of negated lines has exactly the negated totals.
 //!
 //! Rates are in basis points (hundredths of a percent): 700 is 7 % VAT, 300 is 3 % withholding.

@@ -1,0 +1,28 @@
+//! Satang's pure domain: the types and rules of customer billing, with no I/O, no async and no
+//! SQL, so that every rule here can be unit- and property-tested in milliseconds.
+//!
+//! Everything money-shaped is integer minor units; every proportional amount (VAT, withholding
+//! tax, proration) is rounded by the one function [`money::round_half_up_div`].
+
+pub mod baht_text;
+pub mod money;
+pub mod period;
+pub mod promptpay;
+pub mod proration;
+pub mod subscription;
+pub mod tax_id;
+pub mod vat;
+
+pub use baht_text::baht_text;
+pub use money::{Currency, Money, MoneyError, UnknownCurrency, round_half_up_div};
+pub use period::{BillingCycle, Interval, Period, PeriodError};
+pub use promptpay::{PromptPayError, PromptPayId, PromptPayIdKind, promptpay_payload};
+pub use proration::{
+    PlanChangeProration, ProrationError, ProrationLine, ProrationLineKind, plan_change_lines,
+    prorate, unused_time_credit,
+};
+pub use subscription::{
+    Action, InvalidTransition, Status, SubscriptionError, SubscriptionState, transition,
+};
+pub use tax_id::{BranchCode, TaxId, TaxIdError};
+pub use vat::{InvoiceMathError, InvoiceTotals, InvoiceTotalsInput, invoice_totals};

@@ -1,6 +1,7 @@
 //! Satang's HTTP API: the routers under `/api`, the health and metrics endpoints, the layers
 //! every request passes through, and the OpenAPI document generated from the handlers.
 
+pub mod access;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

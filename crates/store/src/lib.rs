@@ -14,9 +14,11 @@ pub mod invitations;
 pub mod kv;
 pub mod memberships;
 pub mod refresh_tokens;
+pub mod scope;
 pub mod users;
 
 pub use db::{Arg, Backend, Db, Sql, Tx};
+pub use scope::Scope;
 
 /// Errors of the storage layer. Handlers turn [`Error::NotFound`] and [`Error::Conflict`] into
 /// 404 and 409; everything else is an internal error that is logged, never shown.

@@ -24,3 +24,23 @@ pub async fn for_user(db: &Db, user_id: Uuid) -> Result<Vec<Membership>> {
     )
     .await
 }
+
+#[derive(sqlx::FromRow)]
+struct Role {
+    role: String,
+}
+
+/// The member role a user holds at a (not deleted) customer, if any.
+pub async fn role_of(db: &Db, user_id: Uuid, customer_id: Uuid) -> Result<Option<String>> {
+    let row: Option<Role> = db
+        .fetch_optional(
+            Sql::new(
+                "SELECT cu.role FROM customer_users cu JOIN customers c ON c.id = cu.customer_id \
+                 WHERE cu.user_id = $1 AND cu.customer_id = $2 AND c.status <> 'deleted'",
+            )
+            .bind(user_id)
+            .bind(customer_id),
+        )
+        .await?;
+    Ok(row.map(|r| r.role))
+}

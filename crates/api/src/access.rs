@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use satang_auth::{MemberRole, Permission};
-use satang_store::{Scope, memberships};
+use satang_store::{Scope, customers, memberships};
 
 use crate::error::ApiError;
 use crate::extract::Caller;
@@ -78,7 +78,12 @@ pub async fn authorize(
     action: CustomerAction,
 ) -> Result<(), ApiError> {
     if caller.is_staff() {
-        return caller.require(action.staff_permission());
+        caller.require(action.staff_permission())?;
+        return if customers::exists(&state.db, customer_id).await? {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound)
+        };
     }
     let role = memberships::role_of(&state.db, caller.user_id, customer_id)
         .await?

@@ -157,6 +157,32 @@ impl<S: Send + Sync> FromRequestParts<S> for Path<Uuid> {
     }
 }
 
+impl<S: Send + Sync> FromRequestParts<S> for Path<(Uuid, Uuid)> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path((a, b)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::BadRequest("invalid path".into()))?;
+        let parse = |raw: &str| {
+            Uuid::parse_str(raw)
+                .map_err(|_| ApiError::BadRequest(format!("'{raw}' is not a valid id")))
+        };
+        Ok(Path((parse(&a)?, parse(&b)?)))
+    }
+}
+
+/// Deserializes a field that may be absent (`None`), null (`Some(None)`) or set
+/// (`Some(Some(v))`), so a partial update can tell "leave it" from "clear it".
+pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(d).map(Some)
+}
+
 /// The client's address: the socket peer, or the first `X-Forwarded-For` hop when Satang is
 /// configured to sit behind a trusted proxy.
 pub fn client_ip(parts: &Parts, trust_forwarded: bool) -> Option<IpAddr> {

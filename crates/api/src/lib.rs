@@ -65,7 +65,11 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::users::router());
     }
     if state.services.serves_customers() {
-        api = api.merge(routes::audit::router());
+        api = api
+            .merge(routes::audit::router())
+            .merge(routes::customers::router())
+            .merge(routes::contacts::router())
+            .merge(routes::members::router());
         if test_clock {
             api = api.merge(routes::test_clock::router());
         }

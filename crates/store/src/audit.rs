@@ -85,3 +85,17 @@ pub async fn list(
     )
     .await
 }
+
+/// GDPR erasure: the before/after snapshots of an entity's events are removed (the fact that
+/// something happened, when and by whom, stays). The one exception to append-only.
+pub async fn redact(tx: &mut Tx, entity_type: &str, entity_id: &str) -> Result<u64> {
+    tx.execute(
+        Sql::new(
+            "UPDATE audit_events SET before = NULL, after = NULL \
+             WHERE entity_type = $1 AND entity_id = $2",
+        )
+        .bind(entity_type)
+        .bind(entity_id),
+    )
+    .await
+}

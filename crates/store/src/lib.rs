@@ -8,6 +8,8 @@
 
 pub mod audit;
 pub mod clock;
+pub mod contacts;
+pub mod customers;
 mod db;
 pub mod idempotency;
 pub mod invitations;

@@ -2,6 +2,9 @@
 
 pub mod audit;
 pub mod auth;
+pub mod contacts;
+pub mod customers;
+pub mod members;
 pub mod system;
 pub mod test_clock;
 pub mod users;

@@ -1,0 +1,753 @@
+//! Customers (SPEC §2.3): create, search, read, partial update with versions, suspend and
+//! reactivate, soft delete and restore, GDPR export and erasure.
+
+use std::str::FromStr;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use satang_auth::Permission;
+use satang_domain::{BranchCode, Currency, TaxId};
+use satang_store::audit::{self, Change};
+use satang_store::customers::{self, Customer, CustomerFields, CustomerQuery};
+use satang_store::{Scope, contacts, memberships};
+
+use crate::access::{CustomerAction, authorize};
+use crate::error::{ApiError, Problem, Validator};
+use crate::extract::{Caller, Created, Json, Path, Query, double_option};
+use crate::pagination::{Page, PageParams};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_customers, create_customer))
+        .routes(routes!(get_customer, update_customer, delete_customer))
+        .routes(routes!(restore_customer))
+        .routes(routes!(export_customer))
+        .routes(routes!(erase_customer))
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    /// ตำบล / แขวง
+    pub subdistrict: Option<String>,
+    /// อำเภอ / เขต
+    pub district: Option<String>,
+    pub province: Option<String>,
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2, `TH` by default.
+    pub country: Option<String>,
+}
+
+/// A customer as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CustomerView {
+    pub id: Uuid,
+    pub name: String,
+    pub legal_name: Option<String>,
+    /// 13-digit Thai tax id.
+    pub tax_id: Option<String>,
+    /// 5 digits; `00000` is the head office (สำนักงานใหญ่).
+    pub branch_code: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub billing_email: Option<String>,
+    pub address: Option<serde_json::Value>,
+    pub currency: String,
+    pub locale: String,
+    pub payment_terms_days: i64,
+    pub metadata: serde_json::Value,
+    /// `active`, `suspended` or `deleted`.
+    pub status: String,
+    /// Credit balance in minor units, consumed by the next invoice.
+    pub balance: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Send as `If-Match` to update only this version.
+    pub version: i64,
+}
+
+impl From<Customer> for CustomerView {
+    fn from(c: Customer) -> Self {
+        CustomerView {
+            id: c.id,
+            name: c.name,
+            legal_name: c.legal_name,
+            tax_id: c.tax_id,
+            branch_code: c.branch_code,
+            email: c.email,
+            phone: c.phone,
+            billing_email: c.billing_email,
+            address: c.address.map(|a| a.0),
+            currency: c.currency,
+            locale: c.locale,
+            payment_terms_days: c.payment_terms_days,
+            metadata: c.metadata.0,
+            status: c.status,
+            balance: c.balance,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            deleted_at: c.deleted_at,
+            version: c.version,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCustomer {
+    #[schema(example = "สหกรณ์การเกษตรบ้านนา จำกัด")]
+    pub name: String,
+    pub legal_name: Option<String>,
+    #[schema(example = "0105536000315")]
+    pub tax_id: Option<String>,
+    #[schema(example = "00000")]
+    pub branch_code: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub billing_email: Option<String>,
+    pub address: Option<Address>,
+    /// ISO 4217, `THB` by default.
+    pub currency: Option<String>,
+    /// `th` (default) or `en`.
+    pub locale: Option<String>,
+    /// Days until an invoice is due, 0–365 (default 30).
+    pub payment_terms_days: Option<i64>,
+    /// Up to 50 keys of your own, values strings (≤ 500 characters), numbers or booleans.
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A partial update: absent fields stay, `null` clears an optional field.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCustomer {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub legal_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub tax_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub branch_code: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub billing_email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Address>)]
+    pub address: Option<Option<Address>>,
+    pub currency: Option<String>,
+    pub locale: Option<String>,
+    pub payment_terms_days: Option<i64>,
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `active` (reactivate) or `suspended`.
+    pub status: Option<String>,
+}
+
+/// Checks every field and returns the values to store. Shared by create and update, so both
+/// accept exactly the same values.
+fn validate(v: &mut Validator, input: CreateCustomer) -> CustomerFields {
+    let name = v.text("name", &input.name, 200);
+    let optional = |v: &mut Validator, field: &str, value: Option<String>, max: usize| {
+        value
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .inspect(|s| {
+                if s.chars().count() > max {
+                    v.add(field, format!("must be at most {max} characters"));
+                }
+            })
+    };
+    let legal_name = optional(v, "legal_name", input.legal_name, 300);
+    let tax_id =
+        input
+            .tax_id
+            .filter(|t| !t.trim().is_empty())
+            .and_then(|t| match TaxId::parse(&t) {
+                Ok(id) => Some(id.as_str().to_owned()),
+                Err(e) => {
+                    v.add("tax_id", e.to_string());
+                    None
+                }
+            });
+    let branch_code = match input.branch_code.filter(|b| !b.trim().is_empty()) {
+        Some(b) => match BranchCode::parse(&b) {
+            Ok(code) => Some(code.as_str().to_owned()),
+            Err(e) => {
+                v.add("branch_code", e.to_string());
+                None
+            }
+        },
+        // A tax id without a branch is the head office.
+        None => tax_id.as_ref().map(|_| "00000".to_owned()),
+    };
+    let email = optional(v, "email", input.email, 254).map(|e| v.email("email", &e));
+    let billing_email = optional(v, "billing_email", input.billing_email, 254)
+        .map(|e| v.email("billing_email", &e));
+    let phone = optional(v, "phone", input.phone, 30).inspect(|p| {
+        if !p
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c))
+        {
+            v.add("phone", "may contain only digits, spaces and + - ( ) .");
+        }
+    });
+    let address = input.address.map(|a| validate_address(v, a));
+    let currency = match input.currency {
+        None => "THB".to_owned(),
+        Some(c) => match Currency::from_str(&c) {
+            Ok(c) => c.code().to_owned(),
+            Err(_) => {
+                v.add("currency", "is not a supported ISO 4217 currency code");
+                String::new()
+            }
+        },
+    };
+    let locale = input.locale.unwrap_or_else(|| "th".into());
+    v.check(
+        matches!(locale.as_str(), "th" | "en"),
+        "locale",
+        "must be th or en",
+    );
+    let payment_terms_days = input.payment_terms_days.unwrap_or(30);
+    v.check(
+        (0..=365).contains(&payment_terms_days),
+        "payment_terms_days",
+        "must be between 0 and 365",
+    );
+    let metadata = input.metadata.unwrap_or_default();
+    validate_metadata(v, &metadata);
+    CustomerFields {
+        name,
+        legal_name,
+        tax_id,
+        branch_code,
+        email,
+        phone,
+        billing_email,
+        address,
+        currency,
+        locale,
+        payment_terms_days,
+        metadata: serde_json::Value::Object(metadata),
+    }
+}
+
+fn validate_address(v: &mut Validator, a: Address) -> serde_json::Value {
+    let mut check = |field: &str, value: &Option<String>, max: usize| {
+        let value = value.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        if value.is_some_and(|s| s.chars().count() > max) {
+            v.add(
+                &format!("address.{field}"),
+                format!("must be at most {max} characters"),
+            );
+        }
+        value.map(str::to_owned)
+    };
+    let line1 = check("line1", &a.line1, 200);
+    let line2 = check("line2", &a.line2, 200);
+    let subdistrict = check("subdistrict", &a.subdistrict, 100);
+    let district = check("district", &a.district, 100);
+    let province = check("province", &a.province, 100);
+    let postal_code = check("postal_code", &a.postal_code, 10);
+    let country = check("country", &a.country, 2)
+        .map(|c| c.to_ascii_uppercase())
+        .unwrap_or_else(|| "TH".into());
+    if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
+        v.add("address.country", "must be a two-letter country code");
+    }
+    if country == "TH"
+        && postal_code
+            .as_ref()
+            .is_some_and(|p| p.len() != 5 || !p.chars().all(|c| c.is_ascii_digit()))
+    {
+        v.add("address.postal_code", "must be 5 digits in Thailand");
+    }
+    serde_json::json!({
+        "line1": line1, "line2": line2, "subdistrict": subdistrict, "district": district,
+        "province": province, "postal_code": postal_code, "country": country,
+    })
+}
+
+fn validate_metadata(v: &mut Validator, metadata: &serde_json::Map<String, serde_json::Value>) {
+    if metadata.len() > 50 {
+        v.add("metadata", "may hold at most 50 keys");
+    }
+    for (key, value) in metadata {
+        if key.is_empty() || key.chars().count() > 40 {
+            v.add("metadata", "keys must be 1–40 characters");
+        }
+        let ok = match value {
+            serde_json::Value::String(s) => s.chars().count() <= 500,
+            serde_json::Value::Number(_) | serde_json::Value::Bool(_) => true,
+            _ => false,
+        };
+        if !ok {
+            v.add(
+                "metadata",
+                "values must be strings (at most 500 characters), numbers or booleans",
+            );
+        }
+    }
+}
+
+/// The stored values of a customer, as the input a PATCH is merged into.
+fn current_input(c: &Customer) -> CreateCustomer {
+    CreateCustomer {
+        name: c.name.clone(),
+        legal_name: c.legal_name.clone(),
+        tax_id: c.tax_id.clone(),
+        branch_code: c.branch_code.clone(),
+        email: c.email.clone(),
+        phone: c.phone.clone(),
+        billing_email: c.billing_email.clone(),
+        address: c
+            .address
+            .as_ref()
+            .and_then(|a| serde_json::from_value(a.0.clone()).ok()),
+        currency: Some(c.currency.clone()),
+        locale: Some(c.locale.clone()),
+        payment_terms_days: Some(c.payment_terms_days),
+        metadata: c.metadata.0.as_object().cloned(),
+    }
+}
+
+fn audit_value(view: &CustomerView) -> Option<serde_json::Value> {
+    serde_json::to_value(view).ok()
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerFilter {
+    /// Substring of name, legal name, email or tax id (Thai included; case-insensitive).
+    pub q: Option<String>,
+    /// `active`, `suspended` or `deleted` (deleted customers appear only when asked for).
+    pub status: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Customers the caller may see: all of them for staff, their own for members.
+#[utoipa::path(get, path = "/api/customers", tag = "customers", params(CustomerFilter), security(("bearer" = [])),
+    responses((status = 200, body = Page<CustomerView>), (status = 400, body = Problem)))]
+async fn list_customers(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(filter): Query<CustomerFilter>,
+) -> Result<axum::Json<Page<CustomerView>>, ApiError> {
+    let (limit, after) = PageParams {
+        limit: filter.limit,
+        cursor: filter.cursor,
+    }
+    .keyset()?;
+    if let Some(status) = &filter.status
+        && !matches!(status.as_str(), "active" | "suspended" | "deleted")
+    {
+        return Err(ApiError::BadRequest(
+            "status must be active, suspended or deleted".into(),
+        ));
+    }
+    if filter.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::BadRequest(
+            "q must be at most 200 characters".into(),
+        ));
+    }
+    let rows = customers::list(
+        &state.db,
+        caller.scope(Permission::ReadCustomers),
+        &CustomerQuery {
+            q: filter.q,
+            status: filter.status,
+            after,
+            limit: limit + 1,
+        },
+    )
+    .await?;
+    Ok(axum::Json(Page::from_rows(
+        rows,
+        limit,
+        |c| c.id,
+        CustomerView::from,
+    )))
+}
+
+/// Create a customer (staff who may write customers).
+#[utoipa::path(post, path = "/api/customers", tag = "customers", request_body = CreateCustomer, security(("bearer" = [])),
+    responses((status = 201, body = CustomerView), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn create_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<CreateCustomer>,
+) -> Result<Created<CustomerView>, ApiError> {
+    caller.require(Permission::WriteCustomers)?;
+    let mut v = Validator::new();
+    let fields = validate(&mut v, body);
+    v.finish()?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let view = CustomerView::from(customers::insert(&mut tx, &fields, now).await?);
+    audit::record(
+        &mut tx,
+        &caller.actor,
+        Change {
+            action: "customer.created",
+            entity_type: "customer",
+            entity_id: view.id.to_string(),
+            before: None,
+            after: audit_value(&view),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Created(view))
+}
+
+/// One customer (deleted customers stay readable by id for staff).
+#[utoipa::path(get, path = "/api/customers/{id}", tag = "customers", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = CustomerView), (status = 404, body = Problem)))]
+async fn get_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<CustomerView>, ApiError> {
+    authorize(&state, &caller, id, CustomerAction::Read).await?;
+    let customer = customers::get(&state.db, caller.scope(Permission::ReadCustomers), id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(axum::Json(customer.into()))
+}
+
+/// `If-Match: 3` or `If-Match: "3"`.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(value) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::BadRequest("If-Match must be the customer's version number".into())
+        })
+}
+
+/// Change some fields, or suspend/reactivate with `status`.
+#[utoipa::path(patch, path = "/api/customers/{id}", tag = "customers", params(("id" = Uuid, Path),
+        ("If-Match" = Option<i64>, Header, description = "the version you read; 409 if it changed")),
+    request_body = UpdateCustomer, security(("bearer" = [])),
+    responses((status = 200, body = CustomerView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    Json(patch): Json<UpdateCustomer>,
+) -> Result<axum::Json<CustomerView>, ApiError> {
+    let expected_version = if_match(&headers)?;
+    let status_change = patch.status.clone();
+    let edits_profile = patch.name.is_some()
+        || patch.legal_name.is_some()
+        || patch.tax_id.is_some()
+        || patch.branch_code.is_some()
+        || patch.email.is_some()
+        || patch.phone.is_some()
+        || patch.billing_email.is_some()
+        || patch.address.is_some()
+        || patch.currency.is_some()
+        || patch.locale.is_some()
+        || patch.payment_terms_days.is_some()
+        || patch.metadata.is_some();
+    authorize(&state, &caller, id, CustomerAction::Read).await?;
+    if edits_profile {
+        authorize(&state, &caller, id, CustomerAction::EditProfile).await?;
+    }
+    if status_change.is_some() {
+        authorize(&state, &caller, id, CustomerAction::ChangeStatus).await?;
+    }
+    if let Some(status) = &status_change
+        && !matches!(status.as_str(), "active" | "suspended")
+    {
+        return Err(ApiError::field(
+            "status",
+            "must be active or suspended (delete with DELETE)",
+        ));
+    }
+
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let current = customers::get_in(&mut tx, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if expected_version.is_some_and(|v| v != current.version) {
+        return Err(ApiError::Conflict(format!(
+            "the customer changed since you read it (now version {})",
+            current.version
+        )));
+    }
+    if current.status == "deleted" {
+        return Err(ApiError::Conflict(
+            "the customer is deleted; restore it first".into(),
+        ));
+    }
+    let before = CustomerView::from(current.clone());
+    let mut merged = current_input(&current);
+    if let Some(name) = patch.name {
+        merged.name = name;
+    }
+    macro_rules! merge {
+        ($($field:ident),*) => {$(
+            if let Some(value) = patch.$field {
+                merged.$field = value;
+            }
+        )*};
+    }
+    // Clearing the tax id clears the branch that belongs to it, unless a branch is given.
+    let clears_tax_id = patch.tax_id == Some(None) && patch.branch_code.is_none();
+    merge!(
+        legal_name,
+        tax_id,
+        branch_code,
+        email,
+        phone,
+        billing_email,
+        address
+    );
+    if clears_tax_id {
+        merged.branch_code = None;
+    }
+    if patch.currency.is_some() {
+        merged.currency = patch.currency;
+    }
+    if patch.locale.is_some() {
+        merged.locale = patch.locale;
+    }
+    if patch.payment_terms_days.is_some() {
+        merged.payment_terms_days = patch.payment_terms_days;
+    }
+    if patch.metadata.is_some() {
+        merged.metadata = patch.metadata;
+    }
+    let mut v = Validator::new();
+    let fields = validate(&mut v, merged);
+    v.finish()?;
+
+    let mut updated = current.clone();
+    if edits_profile {
+        updated = customers::update(&mut tx, id, &fields, now).await?;
+    }
+    let mut action = "customer.updated";
+    if let Some(status) = status_change
+        && status != current.status
+    {
+        updated = customers::set_status(&mut tx, id, &status, now).await?;
+        action = if status == "suspended" {
+            "customer.suspended"
+        } else {
+            "customer.reactivated"
+        };
+    }
+    let after = CustomerView::from(updated);
+    audit::record(
+        &mut tx,
+        &caller.actor,
+        Change {
+            action,
+            entity_type: "customer",
+            entity_id: id.to_string(),
+            before: audit_value(&before),
+            after: audit_value(&after),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(after))
+}
+
+/// Shared by delete and restore: move the status and audit it.
+async fn change_status(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    from_deleted: bool,
+    action: &str,
+) -> Result<CustomerView, ApiError> {
+    authorize(state, caller, id, CustomerAction::Read).await?;
+    authorize(state, caller, id, CustomerAction::ChangeStatus).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let current = customers::get_in(&mut tx, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if (current.status == "deleted") != from_deleted {
+        return Err(ApiError::Conflict(if from_deleted {
+            "the customer is not deleted".into()
+        } else {
+            "the customer is already deleted".into()
+        }));
+    }
+    let target = if from_deleted { "active" } else { "deleted" };
+    let before = CustomerView::from(current);
+    let after = CustomerView::from(customers::set_status(&mut tx, id, target, now).await?);
+    audit::record(
+        &mut tx,
+        &caller.actor,
+        Change {
+            action,
+            entity_type: "customer",
+            entity_id: id.to_string(),
+            before: audit_value(&before),
+            after: audit_value(&after),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Soft delete: the customer is kept for audit and tax records, hidden from lists.
+#[utoipa::path(delete, path = "/api/customers/{id}", tag = "customers", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn delete_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    change_status(&state, &caller, id, false, "customer.deleted").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Undo a soft delete.
+#[utoipa::path(post, path = "/api/customers/{id}/restore", tag = "customers", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = CustomerView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn restore_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<CustomerView>, ApiError> {
+    Ok(axum::Json(
+        change_status(&state, &caller, id, true, "customer.restored").await?,
+    ))
+}
+
+/// Everything Satang holds about one customer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerExport {
+    pub exported_at: DateTime<Utc>,
+    pub customer: CustomerView,
+    pub contacts: Vec<serde_json::Value>,
+    pub members: Vec<serde_json::Value>,
+    pub audit_events: Vec<serde_json::Value>,
+}
+
+/// GDPR export: one JSON document (staff who may write customers, or the customer's owner or
+/// admin).
+#[utoipa::path(get, path = "/api/customers/{id}/export", tag = "customers", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = CustomerExport), (status = 404, body = Problem)))]
+async fn export_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<CustomerExport>, ApiError> {
+    authorize(&state, &caller, id, CustomerAction::Read).await?;
+    authorize(&state, &caller, id, CustomerAction::EditProfile).await?;
+    let customer = customers::get(&state.db, Scope::All, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let contacts = contacts::list(&state.db, id, None, i64::MAX).await?;
+    let members = memberships::list_members(&state.db, id, None, i64::MAX).await?;
+    let events = audit::list(
+        &state.db,
+        Some("customer"),
+        Some(&id.to_string()),
+        None,
+        10_000,
+    )
+    .await?;
+    Ok(axum::Json(CustomerExport {
+        exported_at: state.clock.now(),
+        customer: customer.into(),
+        contacts: contacts
+            .into_iter()
+            .filter_map(|c| serde_json::to_value(c).ok())
+            .collect(),
+        members: members
+            .into_iter()
+            .filter_map(|m| serde_json::to_value(m).ok())
+            .collect(),
+        audit_events: events
+            .into_iter()
+            .filter_map(|e| serde_json::to_value(e).ok())
+            .collect(),
+    }))
+}
+
+/// GDPR erasure: contacts are anonymised, memberships end, the customer's personal contact
+/// details are removed and the customer is deleted. Name, legal name, tax id, branch and address
+/// stay: Thai tax law requires them on issued tax invoices for five years.
+#[utoipa::path(post, path = "/api/customers/{id}/erase", tag = "customers", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = CustomerView), (status = 404, body = Problem)))]
+async fn erase_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<CustomerView>, ApiError> {
+    authorize(&state, &caller, id, CustomerAction::Read).await?;
+    authorize(&state, &caller, id, CustomerAction::ChangeStatus).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let current = customers::get_in(&mut tx, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let before = CustomerView::from(current.clone());
+    let mut fields = validate(&mut Validator::new(), current_input(&current));
+    fields.email = None;
+    fields.phone = None;
+    fields.billing_email = None;
+    fields.metadata = serde_json::json!({});
+    customers::update(&mut tx, id, &fields, now).await?;
+    for contact in contacts::list_in(&mut tx, id).await? {
+        audit::redact(&mut tx, "contact", &contact.id.to_string()).await?;
+    }
+    audit::redact(&mut tx, "customer", &id.to_string()).await?;
+    contacts::anonymise_all(&mut tx, id, now).await?;
+    memberships::remove_all(&mut tx, id).await?;
+    let after = CustomerView::from(customers::set_status(&mut tx, id, "deleted", now).await?);
+    audit::record(
+        &mut tx,
+        &caller.actor,
+        Change {
+            action: "customer.erased",
+            entity_type: "customer",
+            entity_id: id.to_string(),
+            // The audit log must not keep what was erased: record only what remains.
+            before: Some(serde_json::json!({ "status": before.status })),
+            after: audit_value(&after),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(after))
+}

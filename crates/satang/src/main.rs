@@ -1,7 +1,9 @@
 //! `satang`: serve the API and console, run migrations, manage users and keys.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use satang::{Config, Server, admin, logging, shutdown_signal};
 use satang_api::Services;
@@ -14,6 +16,10 @@ use satang_auth::{SigningKeys, StaffRole};
     about = "Customer management and subscription billing"
 )]
 struct Cli {
+    /// A TOML file of settings (keys as the long flag names with `_`, e.g. `api_rate_limit = 50`).
+    /// Flags and environment variables win over the file; the file wins over defaults.
+    #[arg(long, global = true, env = "SATANG_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,9 +86,60 @@ enum KeysCommand {
     },
 }
 
+/// Turns each `key = value` of the TOML file into the default of the setting of that name.
+fn apply_config_file(mut command: clap::Command) -> anyhow::Result<clap::Command> {
+    let args: Vec<String> = std::env::args().collect();
+    let from_flag = args
+        .iter()
+        .position(|a| a == "--config")
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| {
+            args.iter()
+                .find_map(|a| a.strip_prefix("--config=").map(str::to_owned))
+        });
+    let Some(path) = from_flag.or_else(|| std::env::var("SATANG_CONFIG").ok()) else {
+        return Ok(command);
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("{path} is not valid TOML"))?;
+    for (key, value) in table {
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            _ => anyhow::bail!("{path}: `{key}` must be a string, number or boolean"),
+        };
+        let mut known = false;
+        command = set_default(command, &key, &value, &mut known);
+        anyhow::ensure!(known, "{path}: `{key}` is not a setting of satang");
+    }
+    Ok(command)
+}
+
+fn set_default(command: clap::Command, key: &str, value: &str, known: &mut bool) -> clap::Command {
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    let mut command = command;
+    if command.get_arguments().any(|a| a.get_id() == key) {
+        *known = true;
+        let value = value.to_owned();
+        command = command.mut_arg(key, |a| a.default_value(value));
+    }
+    for name in names {
+        command = command.mut_subcommand(name, |sub| set_default(sub, key, value, known));
+    }
+    command
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = apply_config_file(Cli::command())?.get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
         Command::Serve { services, config } => {
             logging::init(&config.log, &config.log_format);

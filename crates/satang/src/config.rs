@@ -39,6 +39,10 @@ pub struct Config {
     #[arg(long, env = "SATANG_AUTH_URL")]
     pub auth_url: Option<String>,
 
+    /// Load the Thai demo data set (once per database).
+    #[arg(long, env = "SATANG_DEMO", default_value_t = false)]
+    pub demo: bool,
+
     /// Enables `/api/test-clock`. Never in production.
     #[arg(long, env = "SATANG_TEST_CLOCK", default_value_t = false)]
     pub test_clock: bool,

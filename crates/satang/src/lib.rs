@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod demo;
 pub mod logging;
 
 use std::net::SocketAddr;
@@ -160,6 +161,9 @@ impl Server {
         let state = build_state(config, services, db).await?;
         if services.serves_auth() {
             admin::bootstrap_admin(&state, config).await?;
+        }
+        if config.demo {
+            demo::load(&state).await?;
         }
         let listener = TcpListener::bind(config.addr)
             .await

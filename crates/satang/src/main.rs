@@ -34,6 +34,11 @@ enum Command {
         #[command(flatten)]
         config: Config,
     },
+    /// Serve with the Thai demo data set loaded (same as `serve --demo`).
+    Demo {
+        #[command(flatten)]
+        config: Config,
+    },
     /// Run database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -149,6 +154,13 @@ async fn main() -> anyhow::Result<()> {
                 ServiceArg::Customers => Services::Customers,
             };
             let server = Server::start(&config, services).await?;
+            shutdown_signal().await;
+            server.stop().await?;
+        }
+        Command::Demo { mut config } => {
+            logging::init(&config.log, &config.log_format);
+            config.demo = true;
+            let server = Server::start(&config, Services::All).await?;
             shutdown_signal().await;
             server.stop().await?;
         }

@@ -1,0 +1,284 @@
+//! The role × route table (SPEC §2.2): every role — staff admin, billing, support, viewer;
+//! members owner, admin, billing, member; a signed-in stranger; an anonymous caller — against
+//! every customer-service route, with the status each must get. Each row runs on a fresh customer
+//! so allowed mutations do not disturb the next row.
+
+mod common;
+
+use common::{Backend, TestApp, spawn};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Column order of the expected statuses.
+const ROLES: [&str; 10] = [
+    "admin",
+    "billing",
+    "support",
+    "viewer",
+    "owner",
+    "m_admin",
+    "m_billing",
+    "m_member",
+    "stranger",
+    "anonymous",
+];
+
+/// (method, path, body, expected status per role in [`ROLES`] order). `{c}` is the row's
+/// customer, `{contact}` one of its contacts, `{member}` its plain member, `{n}` a unique number.
+type Row = (&'static str, &'static str, Option<&'static str>, [u16; 10]);
+
+const TABLE: &[Row] = &[
+    // method, path, body,                                      adm  bil  sup  vie  own  mad  mbi  mme  str  ano
+    (
+        "GET",
+        "/api/customers",
+        None,
+        [200, 200, 200, 200, 200, 200, 200, 200, 200, 401],
+    ),
+    (
+        "POST",
+        "/api/customers",
+        Some(r#"{"name":"New farm {n}"}"#),
+        [201, 403, 201, 403, 403, 403, 403, 403, 403, 401],
+    ),
+    (
+        "GET",
+        "/api/customers/{c}",
+        None,
+        [200, 200, 200, 200, 200, 200, 200, 200, 404, 401],
+    ),
+    (
+        "PATCH",
+        "/api/customers/{c}",
+        Some(r#"{"name":"Renamed {n}"}"#),
+        [200, 403, 200, 403, 200, 200, 403, 403, 404, 401],
+    ),
+    (
+        "PATCH",
+        "/api/customers/{c}",
+        Some(r#"{"status":"suspended"}"#),
+        [200, 403, 200, 403, 403, 403, 403, 403, 404, 401],
+    ),
+    (
+        "DELETE",
+        "/api/customers/{c}",
+        None,
+        [204, 403, 204, 403, 403, 403, 403, 403, 404, 401],
+    ),
+    (
+        "POST",
+        "/api/customers/{c}/restore",
+        Some("{}"),
+        [409, 403, 409, 403, 403, 403, 403, 403, 404, 401],
+    ),
+    (
+        "GET",
+        "/api/customers/{c}/export",
+        None,
+        [200, 403, 200, 403, 200, 200, 403, 403, 404, 401],
+    ),
+    (
+        "POST",
+        "/api/customers/{c}/erase",
+        Some("{}"),
+        [200, 403, 200, 403, 403, 403, 403, 403, 404, 401],
+    ),
+    (
+        "GET",
+        "/api/customers/{c}/contacts",
+        None,
+        [200, 200, 200, 200, 200, 200, 200, 200, 404, 401],
+    ),
+    (
+        "POST",
+        "/api/customers/{c}/contacts",
+        Some(r#"{"name":"C {n}","role":"ops"}"#),
+        [201, 403, 201, 403, 201, 201, 403, 403, 404, 401],
+    ),
+    (
+        "GET",
+        "/api/customers/{c}/contacts/{contact}",
+        None,
+        [200, 200, 200, 200, 200, 200, 200, 200, 404, 401],
+    ),
+    (
+        "PATCH",
+        "/api/customers/{c}/contacts/{contact}",
+        Some(r#"{"phone":"021234567"}"#),
+        [200, 403, 200, 403, 200, 200, 403, 403, 404, 401],
+    ),
+    (
+        "DELETE",
+        "/api/customers/{c}/contacts/{contact}",
+        None,
+        [204, 403, 204, 403, 204, 204, 403, 403, 404, 401],
+    ),
+    (
+        "GET",
+        "/api/customers/{c}/members",
+        None,
+        [200, 200, 200, 200, 200, 200, 200, 200, 404, 401],
+    ),
+    (
+        "POST",
+        "/api/customers/{c}/members",
+        Some(r#"{"email":"invitee{n}@x.test","role":"member"}"#),
+        [201, 403, 201, 403, 201, 201, 403, 403, 404, 401],
+    ),
+    (
+        "PATCH",
+        "/api/customers/{c}/members/{member}",
+        Some(r#"{"role":"billing"}"#),
+        [200, 403, 200, 403, 200, 200, 403, 403, 404, 401],
+    ),
+    (
+        "DELETE",
+        "/api/customers/{c}/members/{member}",
+        None,
+        [204, 403, 204, 403, 204, 204, 403, 403, 404, 401],
+    ),
+    (
+        "GET",
+        "/api/users",
+        None,
+        [200, 403, 403, 403, 403, 403, 403, 403, 403, 401],
+    ),
+    (
+        "GET",
+        "/api/audit-events",
+        None,
+        [200, 200, 200, 403, 403, 403, 403, 403, 403, 401],
+    ),
+    (
+        "GET",
+        "/api/auth/me",
+        None,
+        [200, 200, 200, 200, 200, 200, 200, 200, 200, 401],
+    ),
+];
+
+struct Cast {
+    tokens: Vec<Option<String>>,
+    /// User ids of the four member roles, in order owner, admin, billing, member.
+    members: Vec<String>,
+}
+
+async fn cast(app: &TestApp) -> Cast {
+    let mut tokens = Vec::new();
+    tokens.push(Some(app.admin_token().await));
+    for role in ["billing", "support", "viewer"] {
+        tokens.push(Some(
+            app.staff_token(&format!("{role}@staff.test"), &[role])
+                .await,
+        ));
+    }
+    let mut members = Vec::new();
+    for role in ["owner", "admin", "billing", "member", "stranger"] {
+        let session = app.signup(&format!("{role}@member.test")).await;
+        tokens.push(Some(session["access_token"].as_str().unwrap().to_owned()));
+        members.push(session["user"]["id"].as_str().unwrap().to_owned());
+    }
+    tokens.push(None);
+    // The stranger belongs to a customer of their own.
+    let admin = tokens[0].clone().unwrap();
+    let other = app
+        .post(
+            "/api/customers",
+            Some(&admin),
+            json!({"name": "Stranger's farm"}),
+        )
+        .await;
+    let other: Value = other.json().await.unwrap();
+    let res = app
+        .post(
+            &format!("/api/customers/{}/members", other["id"].as_str().unwrap()),
+            Some(&admin),
+            json!({"user_id": members[4], "role": "owner"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    members.truncate(4);
+    Cast { tokens, members }
+}
+
+/// A customer with the four member roles and one contact.
+async fn fixture(app: &TestApp, cast: &Cast) -> (String, String) {
+    let admin = cast.tokens[0].as_deref().unwrap();
+    let customer: Value = app
+        .post("/api/customers", Some(admin), json!({"name": "Row farm"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = customer["id"].as_str().unwrap().to_owned();
+    for (user, role) in cast
+        .members
+        .iter()
+        .zip(["owner", "admin", "billing", "member"])
+    {
+        let res = app
+            .post(
+                &format!("/api/customers/{id}/members"),
+                Some(admin),
+                json!({"user_id": user, "role": role}),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+    }
+    let contact: Value = app
+        .post(
+            &format!("/api/customers/{id}/contacts"),
+            Some(admin),
+            json!({"name": "Row contact", "role": "billing"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    (id, contact["id"].as_str().unwrap().to_owned())
+}
+
+both_backends!(every_role_gets_the_right_status_on_every_route);
+
+async fn every_role_gets_the_right_status_on_every_route(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let cast = cast(&app).await;
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for (method, path, body, expected) in TABLE {
+        for (column, role) in ROLES.iter().enumerate() {
+            n += 1;
+            let (customer, contact) = fixture(&app, &cast).await;
+            let fill = |s: &str| {
+                s.replace("{c}", &customer)
+                    .replace("{contact}", &contact)
+                    .replace("{member}", &cast.members[3])
+                    .replace("{n}", &n.to_string())
+            };
+            let body: Option<Value> = body.map(|b| serde_json::from_str(&fill(b)).unwrap());
+            let res = app
+                .call(
+                    Method::from_bytes(method.as_bytes()).unwrap(),
+                    &fill(path),
+                    cast.tokens[column].as_deref(),
+                    body,
+                )
+                .await;
+            let status = res.status().as_u16();
+            if status != expected[column] {
+                failures.push(format!(
+                    "{method} {path} as {role}: got {status}, want {}",
+                    expected[column]
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -181,6 +181,8 @@ impl Validator {
         let trimmed = value.trim();
         if trimmed.is_empty() {
             self.add(field, "must not be empty");
+        } else if trimmed.chars().any(char::is_control) {
+            self.add(field, "must not contain control characters");
         } else if trimmed.chars().count() > max {
             self.add(field, format!("must be at most {max} characters"));
         }
@@ -190,7 +192,10 @@ impl Validator {
     /// Checks an email address and returns it trimmed.
     pub fn email(&mut self, field: &str, value: &str) -> String {
         let trimmed = value.trim();
-        if trimmed.len() > 254 || !email_address::EmailAddress::is_valid(trimmed) {
+        if trimmed.len() > 254
+            || trimmed.chars().any(char::is_control)
+            || !email_address::EmailAddress::is_valid(trimmed)
+        {
             self.add(field, "must be a valid email address");
         }
         trimmed.to_owned()

@@ -55,25 +55,56 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 
 /// Parses JSON, telling a syntax error (400) from a shape error (422 on the offending field).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|err| {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+            // Nested deeper than serde_json allows, or a number out of range: still a bad body.
+            serde_json::error::Category::Data => ApiError::BadRequest(e.to_string()),
+            _ => syntax_error(&e),
+        })?;
+    // No database text type can hold U+0000 (PostgreSQL refuses it): refuse it here, for every
+    // field at once, rather than let one backend store it and the other fail.
+    if let Some(path) = find_nul(&value, String::new()) {
+        return Err(ApiError::field(
+            if path.is_empty() { "body" } else { &path },
+            "must not contain the NUL character",
+        ));
+    }
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
         let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let (field, message) = describe_data_error(&path, &inner.to_string());
-                let mut errors = FieldErrors::new();
-                errors.insert(field, vec![message]);
-                ApiError::Validation {
-                    detail: "the request has invalid fields".into(),
-                    errors,
-                }
-            }
-            _ => syntax_error(&inner),
+        let (field, message) = describe_data_error(&path, &err.into_inner().to_string());
+        let mut errors = FieldErrors::new();
+        errors.insert(field, vec![message]);
+        ApiError::Validation {
+            detail: "the request has invalid fields".into(),
+            errors,
         }
-    })?;
-    de.end().map_err(|e| syntax_error(&e))?;
-    Ok(value)
+    })
+}
+
+/// The path of the first string (or key) holding U+0000, if any.
+fn find_nul(value: &serde_json::Value, path: String) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::String(s) => s.contains('\0').then_some(path),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| find_nul(v, join(&i.to_string()))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(join("key"))
+            } else {
+                find_nul(v, join(k))
+            }
+        }),
+        _ => None,
+    }
 }
 
 fn syntax_error(e: &serde_json::Error) -> ApiError {
@@ -127,6 +158,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        if let Some((name, _)) = form_urlencoded::parse(query.as_bytes())
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(ApiError::BadRequest(format!(
+                "query parameter {name} must not contain the NUL character"
+            )));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize::<_, T>(de)
             .map(Query)

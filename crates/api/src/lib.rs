@@ -69,7 +69,8 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::audit::router())
             .merge(routes::customers::router())
             .merge(routes::contacts::router())
-            .merge(routes::members::router());
+            .merge(routes::members::router())
+            .merge(routes::settings::router());
         if test_clock {
             api = api.merge(routes::test_clock::router());
         }

@@ -5,6 +5,7 @@ use anyhow::Context;
 use chrono::TimeDelta;
 
 use satang_api::AppState;
+use satang_api::error::{ApiError, Validator};
 use satang_auth::tokens::new_opaque_token;
 use satang_auth::{StaffRole, password};
 use satang_store::audit::{self, Actor, Change};
@@ -27,11 +28,18 @@ pub async fn add_user(
     roles: &[StaffRole],
     action: &str,
 ) -> anyhow::Result<AddedUser> {
-    let email = email.trim();
-    anyhow::ensure!(
-        email_address_is_valid(email),
-        "'{email}' is not a valid email address"
-    );
+    // The same rules as POST /api/users.
+    let mut v = Validator::new();
+    let email = v.email("email", email);
+    let name = v.text("name", name, 200);
+    if let Err(ApiError::Validation { errors, .. }) = v.finish() {
+        let described: Vec<String> = errors
+            .iter()
+            .map(|(field, messages)| format!("{field} {}", messages.join(", ")))
+            .collect();
+        anyhow::bail!("invalid user: {}", described.join("; "));
+    }
+    let (email, name) = (email.as_str(), name.as_str());
     let password_hash = match password {
         Some(pw) => {
             password::check_strength(pw, &[email, name])
@@ -95,10 +103,6 @@ pub async fn add_user(
         user,
         invitation_url,
     })
-}
-
-fn email_address_is_valid(email: &str) -> bool {
-    email.len() <= 254 && email.contains('@') && !email.starts_with('@') && !email.ends_with('@')
 }
 
 /// `SATANG_ADMIN_EMAIL` + `SATANG_ADMIN_PASSWORD`: create that administrator once.

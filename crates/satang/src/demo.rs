@@ -8,6 +8,7 @@ use chrono::TimeDelta;
 use serde_json::json;
 
 use satang_api::AppState;
+use satang_api::routes::settings;
 use satang_store::audit::{self, Actor, Change};
 use satang_store::contacts::{self, ContactFields};
 use satang_store::customers::{self, CustomerFields};
@@ -525,6 +526,36 @@ pub async fn load(state: &AppState) -> anyhow::Result<bool> {
         )
         .await?;
     }
+    // A complete seller profile, so documents and the PromptPay QR have what they need.
+    let seller = settings::validate(settings::Settings {
+        company_name: settings::LocalizedText {
+            th: "บริษัท ฟาร์มไอคิว เทคโนโลยี จำกัด".into(),
+            en: "FarmIQ Technology Co., Ltd.".into(),
+        },
+        tax_id: Some(tax_id(99)),
+        branch_code: Some("00000".into()),
+        address: Some(satang_api::routes::customers::Address {
+            line1: Some("88/8 อาคารเกษตรนวัตกรรม ถนนพหลโยธิน".into()),
+            line2: None,
+            subdistrict: Some("ลาดยาว".into()),
+            district: Some("จตุจักร".into()),
+            province: Some("กรุงเทพมหานคร".into()),
+            postal_code: Some("10900".into()),
+            country: Some("TH".into()),
+        }),
+        phone: Some("02-123-4567".into()),
+        email: Some("billing@farmiq.example".into()),
+        promptpay_id: Some(tax_id(99)),
+        invoice_prefix: "FIQ".into(),
+        ..Default::default()
+    })
+    .map_err(|e| anyhow::anyhow!("demo seller profile: {e}"))?;
+    kv::set_in(
+        &mut tx,
+        settings::SETTINGS_KEY,
+        &serde_json::to_string(&seller)?,
+    )
+    .await?;
     tx.commit().await?;
     kv::set(&state.db, LOADED_KEY, &now.to_rfc3339()).await?;
     tracing::info!(

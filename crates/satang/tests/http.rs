@@ -404,7 +404,8 @@ async fn control_characters_elsewhere_are_not_server_errors(backend: Backend) {
     // Every answer is checked, then all wrong ones are reported together.
     let mut wrong = Vec::new();
 
-    // Login with a NUL in the email or password is just a failed login (401).
+    // Login with a NUL in the email or password: refused as input no text column can hold
+    // (422, like every other body with a NUL), or simply a failed login (401).
     for (what, body) in [
         (
             "login, NUL in the email",
@@ -418,7 +419,7 @@ async fn control_characters_elsewhere_are_not_server_errors(backend: Backend) {
         let res = app.post("/api/auth/login", None, body).await;
         let status = res.status().as_u16();
         let text = body_text(res).await;
-        if status != 401 {
+        if status != 401 && status != 422 {
             wrong.push(format!("{what}: {status} {text}"));
         }
     }

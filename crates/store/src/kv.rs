@@ -27,3 +27,25 @@ pub async fn set(db: &Db, key: &str, value: &str) -> Result<()> {
     .await?;
     Ok(())
 }
+
+/// [`get`] inside a transaction (read-modify-write of a document).
+pub async fn get_in(tx: &mut crate::Tx, key: &str) -> Result<Option<String>> {
+    let row: Option<Value> = tx
+        .fetch_optional(Sql::new("SELECT value FROM kv WHERE key = $1").bind(key))
+        .await?;
+    Ok(row.map(|r| r.value))
+}
+
+/// [`set`] inside a transaction, so the change commits with its audit event.
+pub async fn set_in(tx: &mut crate::Tx, key: &str, value: &str) -> Result<()> {
+    tx.execute(
+        Sql::new(
+            "INSERT INTO kv (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value),
+    )
+    .await?;
+    Ok(())
+}

@@ -126,36 +126,86 @@ pub struct CustomerQuery {
     pub limit: i64,
 }
 
-/// Customers in creation order. A search term of three characters or more is answered by the
-/// trigram index of each backend; a shorter one by a scan that stops at the page size.
+/// Customers in creation order, one page after the cursor.
+///
+/// The statement is assembled from the filters present, so each shape gets its own plan and
+/// every condition can use an index (a generic `$n IS NULL OR …` cannot). How a search term is
+/// answered depends on who asks and on the backend:
+/// - a member's few customers are filtered directly (`search_text LIKE`);
+/// - staff on PostgreSQL: `LIKE` on the trigram-indexed `search_text`, planned per call so the
+///   planner sees how common the term is;
+/// - staff on SQLite with a term of three characters or more: the FTS5 trigram index, walked in
+///   rowid (insertion, i.e. creation) order so a page stops after `limit` matches; shorter terms
+///   scan `search_text`.
 pub async fn list(db: &Db, scope: Scope, query: &CustomerQuery) -> Result<Vec<Customer>> {
     let term = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    let search = match (term, db.backend()) {
-        (None, _) => "TRUE".to_owned(),
-        (Some(t), Backend::Sqlite) if t.chars().count() >= 3 => {
-            "c.rowid IN (SELECT rowid FROM customers_fts WHERE customers_fts MATCH $5)".to_owned()
-        }
-        (Some(_), Backend::Sqlite) => "c.search_text LIKE $5 ESCAPE '\\'".to_owned(),
-        (Some(_), Backend::Postgres) => "c.search_text LIKE $5 ESCAPE '\\'".to_owned(),
-    };
-    let term_arg = term.map(|t| match db.backend() {
-        Backend::Sqlite if t.chars().count() >= 3 => fts_phrase(t),
-        _ => format!("%{}%", escape_like(&t.to_lowercase())),
-    });
-    let mut sql = Sql::new(format!(
-        "SELECT {COLUMNS} FROM customers c WHERE {} \
-         AND (($2 IS NULL AND c.status <> 'deleted') OR c.status = $2) \
-         AND ($3 IS NULL OR c.id > $3) AND {search} ORDER BY c.id LIMIT $4",
-        Scope::clause("c.id", 1)
-    ))
-    .bind(scope.member_user())
-    .bind(query.status.clone())
-    .bind(query.after)
-    .bind(query.limit);
-    if let Some(term) = term_arg {
-        sql = sql.bind(term);
+    let use_fts = db.backend() == Backend::Sqlite
+        && scope == Scope::All
+        && term.is_some_and(|t| t.chars().count() >= 3);
+    if use_fts {
+        return list_by_fts(db, query, term.unwrap_or_default()).await;
     }
+    let mut sql = Sql::new(format!("SELECT {COLUMNS} FROM customers c WHERE TRUE"));
+    if let Scope::Member(user) = scope {
+        let n = sql.next_param();
+        sql = sql
+            .push(&format!(
+                " AND c.id IN (SELECT su.customer_id FROM customer_users su WHERE su.user_id = ${n})"
+            ))
+            .bind(user);
+    }
+    sql = match &query.status {
+        Some(status) => {
+            let n = sql.next_param();
+            sql.push(&format!(" AND c.status = ${n}"))
+                .bind(status.as_str())
+        }
+        None => sql.push(" AND c.status <> 'deleted'"),
+    };
+    if let Some(after) = query.after {
+        let n = sql.next_param();
+        sql = sql.push(&format!(" AND c.id > ${n}")).bind(after);
+    }
+    if let Some(term) = term {
+        let n = sql.next_param();
+        sql = sql
+            .push(&format!(" AND c.search_text LIKE ${n} ESCAPE '\\'"))
+            .bind(format!("%{}%", escape_like(&term.to_lowercase())))
+            .planned_per_call();
+    }
+    let n = sql.next_param();
+    sql = sql
+        .push(&format!(" ORDER BY c.id LIMIT ${n}"))
+        .bind(query.limit);
     db.fetch_all(sql).await
+}
+
+/// Staff search on SQLite through the FTS5 trigram index.
+async fn list_by_fts(db: &Db, query: &CustomerQuery, term: &str) -> Result<Vec<Customer>> {
+    // Driven by the FTS index in rowid order, joined to customers row by row, so the
+    // page ends after `limit` matches however common the term is.
+    let mut sql = Sql::new(format!(
+        "SELECT {COLUMNS} FROM customers_fts f JOIN customers c ON c.rowid = f.rowid \
+         WHERE customers_fts MATCH $1"
+    ))
+    .bind(fts_phrase(term));
+    sql = match &query.status {
+        Some(status) => sql.push(" AND c.status = $2").bind(status.as_str()),
+        None => sql.push(" AND c.status <> 'deleted'"),
+    };
+    if let Some(after) = query.after {
+        let n = sql.next_param();
+        sql = sql
+            .push(&format!(
+                " AND f.rowid > (SELECT rowid FROM customers WHERE id = ${n})"
+            ))
+            .bind(after);
+    }
+    let n = sql.next_param();
+    sql = sql
+        .push(&format!(" ORDER BY f.rowid LIMIT ${n}"))
+        .bind(query.limit);
+    db.fetch_all(sql.planned_per_call()).await
 }
 
 /// An FTS5 phrase matching the term literally (quotes doubled).

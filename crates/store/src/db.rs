@@ -89,6 +89,7 @@ impl From<&String> for Arg {
 pub struct Sql {
     text: std::borrow::Cow<'static, str>,
     args: Vec<Arg>,
+    persistent: bool,
 }
 
 impl Sql {
@@ -96,7 +97,26 @@ impl Sql {
         Sql {
             text: text.into(),
             args: Vec::new(),
+            persistent: true,
         }
+    }
+
+    /// Plans the statement for its actual arguments every time instead of caching a prepared
+    /// statement: for searches, whose best plan depends on how common the term is.
+    pub fn planned_per_call(mut self) -> Self {
+        self.persistent = false;
+        self
+    }
+
+    /// The number the next bound argument will have (`$n`).
+    pub fn next_param(&self) -> usize {
+        self.args.len() + 1
+    }
+
+    /// Appends text to the statement (for clauses built from optional filters).
+    pub fn push(mut self, text: &str) -> Self {
+        self.text.to_mut().push_str(text);
+        self
     }
 
     /// Adds the next positional argument (`$1`, then `$2`, …).
@@ -254,14 +274,22 @@ impl Db {
     pub async fn fetch_optional<T: Row>(&self, sql: Sql) -> Result<Option<T>> {
         Ok(match self {
             Db::Sqlite { read, .. } => {
-                bind_all!(sqlx::query_as::<Sqlite, T>(&sql.text), sql.args, sqlite)
-                    .fetch_optional(read)
-                    .await?
+                bind_all!(
+                    sqlx::query_as::<Sqlite, T>(&sql.text).persistent(sql.persistent),
+                    sql.args,
+                    sqlite
+                )
+                .fetch_optional(read)
+                .await?
             }
             Db::Postgres(pool) => {
-                bind_all!(sqlx::query_as::<Postgres, T>(&sql.text), sql.args, postgres)
-                    .fetch_optional(pool)
-                    .await?
+                bind_all!(
+                    sqlx::query_as::<Postgres, T>(&sql.text).persistent(sql.persistent),
+                    sql.args,
+                    postgres
+                )
+                .fetch_optional(pool)
+                .await?
             }
         })
     }
@@ -275,14 +303,22 @@ impl Db {
     pub async fn fetch_all<T: Row>(&self, sql: Sql) -> Result<Vec<T>> {
         Ok(match self {
             Db::Sqlite { read, .. } => {
-                bind_all!(sqlx::query_as::<Sqlite, T>(&sql.text), sql.args, sqlite)
-                    .fetch_all(read)
-                    .await?
+                bind_all!(
+                    sqlx::query_as::<Sqlite, T>(&sql.text).persistent(sql.persistent),
+                    sql.args,
+                    sqlite
+                )
+                .fetch_all(read)
+                .await?
             }
             Db::Postgres(pool) => {
-                bind_all!(sqlx::query_as::<Postgres, T>(&sql.text), sql.args, postgres)
-                    .fetch_all(pool)
-                    .await?
+                bind_all!(
+                    sqlx::query_as::<Postgres, T>(&sql.text).persistent(sql.persistent),
+                    sql.args,
+                    postgres
+                )
+                .fetch_all(pool)
+                .await?
             }
         })
     }
@@ -290,16 +326,22 @@ impl Db {
     /// Runs one writing statement in its own implicit transaction; returns rows affected.
     pub async fn execute(&self, sql: Sql) -> Result<u64> {
         Ok(match self {
-            Db::Sqlite { write, .. } => {
-                bind_all!(sqlx::query::<Sqlite>(&sql.text), sql.args, sqlite)
-                    .execute(write)
-                    .await?
-                    .rows_affected()
-            }
-            Db::Postgres(pool) => bind_all!(sqlx::query::<Postgres>(&sql.text), sql.args, postgres)
-                .execute(pool)
-                .await?
-                .rows_affected(),
+            Db::Sqlite { write, .. } => bind_all!(
+                sqlx::query::<Sqlite>(&sql.text).persistent(sql.persistent),
+                sql.args,
+                sqlite
+            )
+            .execute(write)
+            .await?
+            .rows_affected(),
+            Db::Postgres(pool) => bind_all!(
+                sqlx::query::<Postgres>(&sql.text).persistent(sql.persistent),
+                sql.args,
+                postgres
+            )
+            .execute(pool)
+            .await?
+            .rows_affected(),
         })
     }
 }
@@ -323,14 +365,22 @@ impl Tx {
     pub async fn fetch_optional<T: Row>(&mut self, sql: Sql) -> Result<Option<T>> {
         Ok(match self {
             Tx::Sqlite(tx) => {
-                bind_all!(sqlx::query_as::<Sqlite, T>(&sql.text), sql.args, sqlite)
-                    .fetch_optional(&mut **tx)
-                    .await?
+                bind_all!(
+                    sqlx::query_as::<Sqlite, T>(&sql.text).persistent(sql.persistent),
+                    sql.args,
+                    sqlite
+                )
+                .fetch_optional(&mut **tx)
+                .await?
             }
             Tx::Postgres(tx) => {
-                bind_all!(sqlx::query_as::<Postgres, T>(&sql.text), sql.args, postgres)
-                    .fetch_optional(&mut **tx)
-                    .await?
+                bind_all!(
+                    sqlx::query_as::<Postgres, T>(&sql.text).persistent(sql.persistent),
+                    sql.args,
+                    postgres
+                )
+                .fetch_optional(&mut **tx)
+                .await?
             }
         })
     }
@@ -344,28 +394,44 @@ impl Tx {
     pub async fn fetch_all<T: Row>(&mut self, sql: Sql) -> Result<Vec<T>> {
         Ok(match self {
             Tx::Sqlite(tx) => {
-                bind_all!(sqlx::query_as::<Sqlite, T>(&sql.text), sql.args, sqlite)
-                    .fetch_all(&mut **tx)
-                    .await?
+                bind_all!(
+                    sqlx::query_as::<Sqlite, T>(&sql.text).persistent(sql.persistent),
+                    sql.args,
+                    sqlite
+                )
+                .fetch_all(&mut **tx)
+                .await?
             }
             Tx::Postgres(tx) => {
-                bind_all!(sqlx::query_as::<Postgres, T>(&sql.text), sql.args, postgres)
-                    .fetch_all(&mut **tx)
-                    .await?
+                bind_all!(
+                    sqlx::query_as::<Postgres, T>(&sql.text).persistent(sql.persistent),
+                    sql.args,
+                    postgres
+                )
+                .fetch_all(&mut **tx)
+                .await?
             }
         })
     }
 
     pub async fn execute(&mut self, sql: Sql) -> Result<u64> {
         Ok(match self {
-            Tx::Sqlite(tx) => bind_all!(sqlx::query::<Sqlite>(&sql.text), sql.args, sqlite)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
-            Tx::Postgres(tx) => bind_all!(sqlx::query::<Postgres>(&sql.text), sql.args, postgres)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
+            Tx::Sqlite(tx) => bind_all!(
+                sqlx::query::<Sqlite>(&sql.text).persistent(sql.persistent),
+                sql.args,
+                sqlite
+            )
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+            Tx::Postgres(tx) => bind_all!(
+                sqlx::query::<Postgres>(&sql.text).persistent(sql.persistent),
+                sql.args,
+                postgres
+            )
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
         })
     }
 }

@@ -64,7 +64,8 @@ pub async fn record(
     Ok(())
 }
 
-/// Audit events, newest first, optionally for one entity; keyset-paged by id.
+/// Audit events, newest first, optionally for one entity; keyset-paged by id. The statement
+/// holds only the filters given, so the `(entity_type, entity_id, id)` index serves each shape.
 pub async fn list(
     db: &Db,
     entity_type: Option<&str>,
@@ -72,16 +73,21 @@ pub async fn list(
     before_id: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<AuditEvent>> {
+    let mut sql = Sql::new("SELECT * FROM audit_events WHERE TRUE");
+    for (column, value) in [("entity_type", entity_type), ("entity_id", entity_id)] {
+        if let Some(value) = value {
+            let n = sql.next_param();
+            sql = sql.push(&format!(" AND {column} = ${n}")).bind(value);
+        }
+    }
+    if let Some(before) = before_id {
+        let n = sql.next_param();
+        sql = sql.push(&format!(" AND id < ${n}")).bind(before);
+    }
+    let n = sql.next_param();
     db.fetch_all(
-        Sql::new(
-            "SELECT * FROM audit_events \
-             WHERE ($1 IS NULL OR entity_type = $1) AND ($2 IS NULL OR entity_id = $2) \
-             AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
-        )
-        .bind(entity_type)
-        .bind(entity_id)
-        .bind(before_id)
-        .bind(limit),
+        sql.push(&format!(" ORDER BY id DESC LIMIT ${n}"))
+            .bind(limit),
     )
     .await
 }

@@ -1,4 +1,60 @@
-//! Satang's benchmark runner (being written).
-fn main() {
-    println!("satang-bench: nothing to run yet");
+//! Satang's benchmark runner. It builds nothing itself: it starts the release `satang` binary
+//! that sits beside it, loads it over loopback and writes the figures into `BENCHMARKS.md`.
+//!
+//! ```text
+//! cargo build --release -p satang -p satang-bench
+//! cargo run --release -p satang-bench -- auth
+//! ```
+
+mod auth;
+mod load;
+mod postgres;
+mod proc_stats;
+mod report;
+mod server;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "satang-bench",
+    about = "Benchmarks a release `satang` binary and writes BENCHMARKS.md"
+)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// `GET /api/auth/me` next to `GET /healthz`, logins/s and idle memory, on SQLite and
+    /// PostgreSQL.
+    Auth(auth::AuthArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.bench {
+        Bench::Auth(args) => auth::run(args, command_line()).await,
+    }
+}
+
+/// How this run was started, for the report (passwords in URLs masked).
+fn command_line() -> String {
+    let mut line = String::from("cargo run --release -p satang-bench --");
+    for arg in std::env::args().skip(1) {
+        let arg = if arg.contains("://") {
+            postgres::redact_password(&arg)
+        } else {
+            arg
+        };
+        line.push(' ');
+        if arg.contains(char::is_whitespace) || arg.is_empty() {
+            line.push_str(&format!("'{arg}'"));
+        } else {
+            line.push_str(&arg);
+        }
+    }
+    line
 }

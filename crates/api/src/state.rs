@@ -11,7 +11,7 @@ use satang_auth::limiter::FailureLimiter;
 use satang_auth::password::PasswordHasher;
 use satang_auth::{SigningKeys, StaffRole, TokenVerifier};
 use satang_store::clock::Clock;
-use satang_store::{Db, users};
+use satang_store::{Db, memberships, users};
 
 /// Settings of the HTTP layer, filled from the binary's configuration.
 #[derive(Debug, Clone)]
@@ -87,6 +87,53 @@ pub struct Inner {
     pub login_by_ip: FailureLimiter,
     pub login_by_account: FailureLimiter,
     pub users: UserCache,
+    /// Caps concurrent argon2 computations at the core count: a burst of logins queues instead
+    /// of multiplying CPU and memory (each hash holds its own memory block).
+    pub hashing: tokio::sync::Semaphore,
+}
+
+impl Inner {
+    /// Hashes a password on the blocking pool, at most one hash per core at a time.
+    pub async fn hash_password(&self, password: String) -> Result<String, crate::ApiError> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| crate::ApiError::Internal(e.to_string()))?;
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || hasher.hash(&password))
+            .await
+            .map_err(|e| crate::ApiError::Internal(e.to_string()))
+    }
+
+    /// Checks a password against a stored hash (or spends the same time when there is none, so
+    /// an unknown account cannot be told apart by timing).
+    pub async fn verify_password(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, crate::ApiError> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| crate::ApiError::Internal(e.to_string()))?;
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || match stored {
+            Some(hash) => hasher.verify(&password, &hash),
+            None => {
+                hasher.verify_dummy(&password);
+                false
+            }
+        })
+        .await
+        .map_err(|e| crate::ApiError::Internal(e.to_string()))
+    }
+}
+
+/// One permit per core for password hashing.
+pub fn hashing_permits() -> tokio::sync::Semaphore {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
 #[derive(Clone)]
@@ -131,6 +178,7 @@ impl From<&users::User> for CachedUser {
 /// an entry the moment it changes that user.
 pub struct UserCache {
     cache: quick_cache::sync::Cache<Uuid, (Arc<CachedUser>, Instant)>,
+    memberships: quick_cache::sync::Cache<Uuid, (Arc<Vec<memberships::Membership>>, Instant)>,
     ttl: Duration,
 }
 
@@ -138,6 +186,7 @@ impl UserCache {
     pub fn new(ttl: Duration) -> Self {
         UserCache {
             cache: quick_cache::sync::Cache::new(100_000),
+            memberships: quick_cache::sync::Cache::new(100_000),
             ttl,
         }
     }
@@ -160,7 +209,30 @@ impl UserCache {
         Ok(Some(cached))
     }
 
+    /// The customers a user belongs to (for `/api/auth/me`), remembered like the user.
+    /// Access decisions never use this: they ask the database (`memberships::role_of`).
+    pub async fn memberships(
+        &self,
+        db: &Db,
+        id: Uuid,
+    ) -> Result<Arc<Vec<memberships::Membership>>, satang_store::Error> {
+        if let Some((list, at)) = self.memberships.get(&id)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(list);
+        }
+        let list = Arc::new(memberships::for_user(db, id).await?);
+        self.memberships.insert(id, (list.clone(), Instant::now()));
+        Ok(list)
+    }
+
     pub fn invalidate(&self, id: Uuid) {
         self.cache.remove(&id);
+        self.memberships.remove(&id);
+    }
+
+    /// Forgets every user's memberships (a customer was renamed, deleted, restored or erased).
+    pub fn invalidate_memberships(&self) {
+        self.memberships.clear();
     }
 }

@@ -142,6 +142,7 @@ pub async fn build_state(config: &Config, services: Services, db: Db) -> anyhow:
             window,
         }),
         users: UserCache::new(api.user_cache_ttl),
+        hashing: satang_api::state::hashing_permits(),
         config: api,
     })))
 }

@@ -15,7 +15,7 @@ use satang_auth::tokens::{hash_opaque_token, issue_access_token, new_opaque_toke
 use satang_auth::{Jwks, password};
 use satang_store::audit::{self, Actor, Change};
 use satang_store::refresh_tokens::{self, Spend};
-use satang_store::{Tx, invitations, memberships, users};
+use satang_store::{Tx, invitations, users};
 
 use crate::error::{ApiError, Problem, Validator};
 use crate::extract::{AnonymousActor, Caller, Created, Json};
@@ -121,14 +121,6 @@ pub(crate) async fn start_session(
     })
 }
 
-/// Hashes on the blocking pool: argon2 takes tens of milliseconds of CPU by design.
-async fn hash_password(state: &AppState, password: String) -> Result<String, ApiError> {
-    let hasher = state.hasher.clone();
-    tokio::task::spawn_blocking(move || hasher.hash(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))
-}
-
 /// Create an account (no staff role; sees only customers it is a member of).
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
     responses((status = 201, body = AuthResponse), (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -144,7 +136,7 @@ async fn signup(
         v.add("password", message);
     }
     v.finish()?;
-    let password_hash = hash_password(&state, body.password).await?;
+    let password_hash = state.hash_password(body.password).await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let user = users::insert(
@@ -212,18 +204,8 @@ async fn login(
         .map_err(ApiError::RateLimited)?;
 
     let user = users::find_by_email(&state.db, &account_key).await?;
-    let hasher = state.hasher.clone();
-    let password = body.password;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || match stored {
-        Some(hash) => hasher.verify(&password, &hash),
-        None => {
-            hasher.verify_dummy(&password);
-            false
-        }
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let ok = state.verify_password(body.password, stored).await?;
     let user = match user {
         Some(user) if ok && !user.disabled => user,
         _ => {
@@ -349,18 +331,18 @@ async fn me(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<axum::Json<MeResponse>, ApiError> {
-    let memberships = memberships::for_user(&state.db, caller.user_id).await?;
+    let memberships = state.users.memberships(&state.db, caller.user_id).await?;
     Ok(axum::Json(MeResponse {
         id: caller.user_id,
         email: caller.email,
         name: caller.name,
         roles: caller.roles.iter().map(|r| r.as_str().to_owned()).collect(),
         memberships: memberships
-            .into_iter()
+            .iter()
             .map(|m| MembershipView {
                 customer_id: m.customer_id,
-                customer_name: m.customer_name,
-                role: m.role,
+                customer_name: m.customer_name.clone(),
+                role: m.role.clone(),
             })
             .collect(),
     }))
@@ -390,7 +372,7 @@ async fn accept_invitation(
         v.add("password", message);
     }
     v.finish()?;
-    let password_hash = hash_password(&state, body.password).await?;
+    let password_hash = state.hash_password(body.password).await?;
     let mut tx = state.db.begin().await?;
     if !invitations::mark_accepted(&mut tx, invitation.id, now).await? {
         return Err(ApiError::NotFound);

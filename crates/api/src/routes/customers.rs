@@ -581,6 +581,7 @@ async fn update_customer(
     )
     .await?;
     tx.commit().await?;
+    state.users.invalidate_memberships();
     Ok(axum::Json(after))
 }
 
@@ -623,6 +624,7 @@ async fn change_status(
     )
     .await?;
     tx.commit().await?;
+    state.users.invalidate_memberships();
     Ok(after)
 }
 
@@ -749,5 +751,6 @@ async fn erase_customer(
     )
     .await?;
     tx.commit().await?;
+    state.users.invalidate_memberships();
     Ok(axum::Json(after))
 }

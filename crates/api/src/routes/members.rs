@@ -186,6 +186,9 @@ async fn add_member(
     )
     .await?;
     tx.commit().await?;
+    if let Some(user) = view.user_id {
+        state.users.invalidate(user);
+    }
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
@@ -248,6 +251,7 @@ async fn update_member(
     )
     .await?;
     tx.commit().await?;
+    state.users.invalidate(user_id);
     Ok(axum::Json(after))
 }
 
@@ -283,5 +287,6 @@ async fn remove_member(
     )
     .await?;
     tx.commit().await?;
+    state.users.invalidate(user_id);
     Ok(StatusCode::NO_CONTENT)
 }

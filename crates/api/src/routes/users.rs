@@ -148,14 +148,7 @@ async fn create_user(
     }
     v.finish()?;
     let password_hash = match body.password {
-        Some(pw) => {
-            let hasher = state.hasher.clone();
-            Some(
-                tokio::task::spawn_blocking(move || hasher.hash(&pw))
-                    .await
-                    .map_err(|e| ApiError::Internal(e.to_string()))?,
-            )
-        }
+        Some(pw) => Some(state.hash_password(pw).await?),
         None => None,
     };
     let now = state.clock.now();

@@ -65,7 +65,10 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::users::router());
     }
     if state.services.serves_customers() {
-        api = api.merge(routes::audit::router());
+        api = api
+            .merge(routes::audit::router())
+            .merge(routes::plans::router())
+            .merge(routes::subscriptions::router());
         if test_clock {
             api = api.merge(routes::test_clock::router());
         }

@@ -2,6 +2,8 @@
 
 pub mod audit;
 pub mod auth;
+pub mod plans;
+pub mod subscriptions;
 pub mod system;
 pub mod test_clock;
 pub mod users;

@@ -253,6 +253,8 @@ pub(super) async fn create_subscription(
     );
     v.finish()?;
 
+    // The scoped read answers 404 for a customer outside the caller's reach; the read inside the
+    // transaction (a shared lock on PostgreSQL) sees a suspension that races this request.
     let scope = caller.scope(Permission::ReadBilling);
     subscriptions::billing_customer(&state.db, body.customer_id, scope)
         .await?
@@ -277,15 +279,15 @@ pub(super) async fn create_subscription(
     let plan = resolve_plan(&mut tx, &plan_ref, "month", None).await?;
     priced(&plan, quantity, &customer.currency, plan_ref.field())?;
     let trial_days = body.trial_days.unwrap_or(plan.trial_days);
-    let bad_date = |_| ApiError::field("start_date", "is out of the supported range");
+    let out_of_range = || ApiError::field("start_date", "is out of the supported range");
     let (lifecycle, trial_end) = if trial_days > 0 {
         let end = start
             .checked_add_days(Days::new(trial_days.unsigned_abs()))
-            .ok_or_else(|| ApiError::field("start_date", "is out of the supported range"))?;
-        let trial = Period::new(start, end).map_err(bad_date)?;
+            .ok_or_else(out_of_range)?;
+        let trial = Period::new(start, end).map_err(|_| out_of_range())?;
         (SubscriptionState::trialing(trial), Some(end))
     } else {
-        let first = Period::first(start, cycle_of(&plan)?).map_err(bad_date)?;
+        let first = Period::first(start, cycle_of(&plan)?).map_err(|_| out_of_range())?;
         (SubscriptionState::active(first), None)
     };
     let period = lifecycle.current_period();

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OptionalFromRequest, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -50,6 +50,35 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             }
         })?;
         parse_json(&bytes).map(Json)
+    }
+}
+
+/// An optional JSON body (`Option<Json<T>>`): a request with no body and no content type is
+/// `None`, so an action such as `POST /api/subscriptions/{id}/cancel` works with its defaults
+/// and no body at all; a body that is sent is checked exactly like [`Json`].
+impl<S: Send + Sync, T: DeserializeOwned> OptionalFromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if req.headers().contains_key(header::CONTENT_TYPE) {
+            return <Json<T> as FromRequest<S>>::from_request(req, state)
+                .await
+                .map(Some);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("the request body could not be read".into())
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            Ok(None)
+        } else {
+            Err(ApiError::UnsupportedMediaType(
+                "send the body as application/json".into(),
+            ))
+        }
     }
 }
 

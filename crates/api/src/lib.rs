@@ -70,7 +70,9 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::customers::router())
             .merge(routes::contacts::router())
             .merge(routes::members::router())
-            .merge(routes::settings::router());
+            .merge(routes::settings::router())
+            .merge(routes::plans::router())
+            .merge(routes::subscriptions::router());
         if test_clock {
             api = api.merge(routes::test_clock::router());
         }

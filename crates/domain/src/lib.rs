@@ -15,7 +15,7 @@ pub mod vat;
 
 pub use baht_text::baht_text;
 pub use money::{Currency, Money, MoneyError, UnknownCurrency, round_half_up_div};
-pub use period::{BillingCycle, Interval, Period, PeriodError};
+pub use period::{BillingCycle, Interval, Period, PeriodError, bangkok_date};
 pub use promptpay::{PromptPayError, PromptPayId, PromptPayIdKind, promptpay_payload};
 pub use proration::{
     PlanChangeProration, ProrationError, ProrationLine, ProrationLineKind, plan_change_lines,

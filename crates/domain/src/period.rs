@@ -12,7 +12,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::{DateTime, Datelike, FixedOffset, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -31,6 +31,20 @@ pub enum PeriodError {
     UnknownInterval(String),
     #[error("the date is out of the supported calendar range")]
     OutOfRange,
+}
+
+/// Asia/Bangkok's offset from UTC. Thailand keeps UTC+7 all year (no daylight saving), so a
+/// fixed offset gives the local date exactly, without a time zone database.
+pub const BANGKOK_UTC_OFFSET_SECONDS: i32 = 7 * 3600;
+
+/// The calendar date in Bangkok at the instant `at`. Billing dates (start dates, pause and
+/// resume days, proration days) are the seller's dates, not UTC's: at 23:30 UTC it is already
+/// tomorrow in Bangkok.
+pub fn bangkok_date(at: DateTime<Utc>) -> NaiveDate {
+    match FixedOffset::east_opt(BANGKOK_UTC_OFFSET_SECONDS) {
+        Some(bangkok) => at.with_timezone(&bangkok).date_naive(),
+        None => at.date_naive(),
+    }
 }
 
 /// The unit a plan bills by.
@@ -298,6 +312,14 @@ mod tests {
             serde_json::to_string(&Interval::Month).unwrap(),
             "\"month\""
         );
+    }
+
+    #[test]
+    fn bangkok_dates_start_at_17_utc() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(bangkok_date(at("2026-03-09T16:59:59Z")), d(2026, 3, 9));
+        assert_eq!(bangkok_date(at("2026-03-09T17:00:00Z")), d(2026, 3, 10));
+        assert_eq!(bangkok_date(at("2025-12-31T18:00:00Z")), d(2026, 1, 1));
     }
 
     #[test]

@@ -492,7 +492,7 @@ pub async fn load(state: &AppState) -> anyhow::Result<bool> {
             .await?;
         }
         // Every fourth customer has an owner account for the customer portal.
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             let email = format!("owner@{domain}");
             let user = users::insert(
                 &mut tx,

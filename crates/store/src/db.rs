@@ -12,7 +12,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -51,6 +51,8 @@ pub enum Arg {
     I64(Option<i64>),
     Bool(Option<bool>),
     Time(Option<DateTime<Utc>>),
+    /// A calendar date (billing dates): `date` on PostgreSQL, `YYYY-MM-DD` text on SQLite.
+    Date(Option<NaiveDate>),
     Bytes(Option<Vec<u8>>),
     Json(Option<serde_json::Value>),
 }
@@ -74,6 +76,7 @@ arg_from! {
     i32 => I64,
     bool => Bool,
     DateTime<Utc> => Time,
+    NaiveDate => Date,
     Vec<u8> => Bytes,
     serde_json::Value => Json,
 }
@@ -142,6 +145,7 @@ macro_rules! bind_all {
                 Arg::I64(v) => q.bind(v),
                 Arg::Bool(v) => q.bind(v),
                 Arg::Time(v) => q.bind(v),
+                Arg::Date(v) => q.bind(v),
                 Arg::Bytes(v) => q.bind(v),
                 Arg::Json(v) => q.bind(v.map(|v| v.to_string())),
             };
@@ -157,6 +161,7 @@ macro_rules! bind_all {
                 Arg::I64(v) => q.bind(v),
                 Arg::Bool(v) => q.bind(v),
                 Arg::Time(v) => q.bind(v),
+                Arg::Date(v) => q.bind(v),
                 Arg::Bytes(v) => q.bind(v),
                 Arg::Json(v) => q.bind(v.map(sqlx::types::Json)),
             };

@@ -15,8 +15,10 @@ pub mod idempotency;
 pub mod invitations;
 pub mod kv;
 pub mod memberships;
+pub mod plans;
 pub mod refresh_tokens;
 pub mod scope;
+pub mod subscriptions;
 pub mod users;
 
 pub use db::{Arg, Backend, Db, Sql, Tx};

@@ -3,7 +3,7 @@
 //!
 //! In SQL the scope is one bound parameter, `member_user_id`: NULL for staff (everything), or
 //! the member's user id, matched through `customer_users`. The fragment is
-//! [`Scope::CUSTOMER_CLAUSE`] with the column holding the customer id substituted.
+//! [`Scope::clause`] with the column holding the customer id substituted.
 
 use uuid::Uuid;
 

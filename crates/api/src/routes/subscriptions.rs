@@ -1,0 +1,465 @@
+//! Subscriptions (SPEC §2.5): reading them, and the shared pieces of the handlers that change
+//! them (`create`, `lifecycle` for pause/resume/cancel, `change_plan`).
+//!
+//! Decisions a client should know:
+//! - **Dates** (`start_date`, periods, `next_billing_date`, the days proration counts) are
+//!   calendar dates in Asia/Bangkok: "today" is the clock's now + 7 hours, date part
+//!   ([`satang_domain::bangkok_date`]). Periods are half-open: `current_period_end` is the first
+//!   day of the next period.
+//! - **Fees are billed in advance.** `next_billing_date` is when the next period's invoice is
+//!   due: the end of the trial, or the end of the current period. The first paid period is
+//!   invoiced when it starts (the billing engine's job; until it lands nothing is invoiced).
+//! - **Tenancy**: a member of another customer gets 404 for its subscriptions, exactly as for
+//!   one that does not exist; a member may read their customer's subscriptions, and only an
+//!   `owner` or `billing` member may change them (403 otherwise).
+
+use axum::extract::State;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use satang_auth::Permission;
+use satang_domain::{
+    BillingCycle, Interval, Period, ProrationLine, ProrationLineKind, Status, SubscriptionError,
+    SubscriptionState, bangkok_date,
+};
+use satang_store::audit::{self, Change};
+use satang_store::plans::Plan;
+use satang_store::subscriptions::{self, Subscription, SubscriptionFields};
+use satang_store::{Scope, Tx};
+
+use crate::access::{CustomerAction, authorize};
+use crate::error::{ApiError, Problem};
+use crate::extract::{Caller, Path, Query};
+use crate::pagination::{Page, PageParams};
+use crate::state::AppState;
+
+mod change_plan;
+mod create;
+mod lifecycle;
+
+pub use change_plan::{ChangePlanRequest, ChangePlanResponse};
+pub use create::{CollectionMethod, CreateSubscriptionRequest};
+pub use lifecycle::{CancelRequest, CancelResponse};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_subscriptions, create::create_subscription))
+        .routes(routes!(get_subscription))
+        .routes(routes!(list_customer_subscriptions))
+        .merge(lifecycle::router())
+        .merge(change_plan::router())
+}
+
+/// A downgrade (or seat reduction) waiting for the end of the current period.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PendingChange {
+    pub plan_id: Uuid,
+    pub plan_code: String,
+    pub plan_version: i64,
+    pub quantity: i64,
+    /// The day it takes effect: the end of the current period.
+    pub effective_date: NaiveDate,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SubscriptionView {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    /// The plan version bought; it keeps its price when the plan is re-priced.
+    pub plan_id: Uuid,
+    pub plan_code: String,
+    pub plan_version: i64,
+    pub quantity: i64,
+    /// `trialing`, `active`, `paused`, `past_due` or `canceled`.
+    pub status: String,
+    /// `charge_automatically` or `send_invoice`.
+    pub collection_method: String,
+    pub start_date: NaiveDate,
+    pub trial_end: Option<NaiveDate>,
+    pub current_period_start: NaiveDate,
+    /// The first day after the current period.
+    pub current_period_end: NaiveDate,
+    /// When the next invoice in advance is due; null once canceled.
+    pub next_billing_date: Option<NaiveDate>,
+    pub cancel_at_period_end: bool,
+    pub paused_at: Option<DateTime<Utc>>,
+    pub canceled_at: Option<DateTime<Utc>>,
+    pub pending_change: Option<PendingChange>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl From<Subscription> for SubscriptionView {
+    fn from(s: Subscription) -> Self {
+        let pending_change = match (s.pending_plan_id, s.pending_plan_code) {
+            (Some(plan_id), Some(plan_code)) => Some(PendingChange {
+                plan_id,
+                plan_code,
+                plan_version: s.pending_plan_version.unwrap_or(1),
+                quantity: s.pending_quantity.unwrap_or(s.quantity),
+                effective_date: s.current_period_end,
+            }),
+            _ => None,
+        };
+        SubscriptionView {
+            id: s.id,
+            customer_id: s.customer_id,
+            plan_id: s.plan_id,
+            plan_code: s.plan_code,
+            plan_version: s.plan_version,
+            quantity: s.quantity,
+            status: s.status,
+            collection_method: s.collection_method,
+            start_date: s.start_date,
+            trial_end: s.trial_end,
+            current_period_start: s.current_period_start,
+            current_period_end: s.current_period_end,
+            next_billing_date: s.next_billing_date,
+            cancel_at_period_end: s.cancel_at_period_end,
+            paused_at: s.paused_at,
+            canceled_at: s.canceled_at,
+            pending_change,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            version: s.version,
+        }
+    }
+}
+
+/// One line of a proration, shaped like an invoice line so the billing engine can invoice it
+/// as it is. `quantity` is 1 and `unit_amount` the line's amount: the seats are in the
+/// description, because a prorated amount is rounded once for all seats, not per seat.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProrationLineView {
+    /// `credit` (unused time on the old terms, negative) or `charge` (the new terms).
+    pub kind: String,
+    pub description: String,
+    pub period_start: NaiveDate,
+    /// The first day after the covered days.
+    pub period_end: NaiveDate,
+    pub quantity: i64,
+    pub unit_amount: i64,
+    pub amount: i64,
+    pub remaining_days: u32,
+    pub days_in_period: u32,
+}
+
+/// What a change costs or gives back now, in the plan's currency.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProrationView {
+    pub lines: Vec<ProrationLineView>,
+    /// Sum of the lines' amounts; negative when the customer is owed.
+    pub total: i64,
+    pub currency: String,
+}
+
+impl ProrationView {
+    fn new(lines: Vec<ProrationLineView>, currency: &str) -> ProrationView {
+        ProrationView {
+            total: lines.iter().map(|l| l.amount).sum(),
+            lines,
+            currency: currency.to_owned(),
+        }
+    }
+}
+
+/// An invoice-shaped line for a proration computed by the domain, about `plan` × `quantity`.
+fn proration_line(line: ProrationLine, plan: &Plan, quantity: i64) -> ProrationLineView {
+    let what = match line.kind {
+        ProrationLineKind::Credit => "Unused time on",
+        ProrationLineKind::Charge => "Remaining time on",
+    };
+    let seats = if plan.pricing == "per_seat" {
+        format!(" × {quantity} seats")
+    } else {
+        String::new()
+    };
+    ProrationLineView {
+        kind: match line.kind {
+            ProrationLineKind::Credit => "credit".into(),
+            ProrationLineKind::Charge => "charge".into(),
+        },
+        description: format!(
+            "{what} {} {} (v{}){seats}, {} of {} days from {}",
+            plan.code,
+            plan.billing_interval,
+            plan.version,
+            line.remaining_days,
+            line.days_in_period,
+            line.period_start
+        ),
+        period_start: line.period_start,
+        period_end: line.period_end,
+        quantity: 1,
+        unit_amount: line.amount,
+        amount: line.amount,
+        remaining_days: line.remaining_days,
+        days_in_period: line.days_in_period,
+    }
+}
+
+/// The instant and the seller's date of this request.
+fn now_and_today(state: &AppState) -> (DateTime<Utc>, NaiveDate) {
+    let now = state.clock.now();
+    (now, bangkok_date(now))
+}
+
+/// A plan's billing cycle; stored plans are validated, so failure means corrupt data.
+fn cycle_of(plan: &Plan) -> Result<BillingCycle, ApiError> {
+    let interval = match plan.billing_interval.as_str() {
+        "year" => Interval::Year,
+        _ => Interval::Month,
+    };
+    u32::try_from(plan.interval_count)
+        .ok()
+        .and_then(|n| BillingCycle::new(interval, n).ok())
+        .ok_or_else(|| ApiError::Internal(format!("plan {} has an invalid cycle", plan.id)))
+}
+
+/// What one period of `plan` costs at `quantity`: per-seat plans multiply, flat plans do not.
+fn period_amount(plan: &Plan, quantity: i64) -> Option<i64> {
+    if plan.pricing == "per_seat" {
+        plan.price.checked_mul(quantity)
+    } else {
+        Some(plan.price)
+    }
+}
+
+/// The domain's view of a stored subscription (status and dates), to ask it what may happen.
+fn lifecycle_state(sub: &Subscription) -> Result<SubscriptionState, ApiError> {
+    let corrupt = |what: &str| ApiError::Internal(format!("subscription {}: {what}", sub.id));
+    let status: Status = sub.status.parse().map_err(|_| corrupt("unknown status"))?;
+    let period = Period::new(sub.current_period_start, sub.current_period_end)
+        .map_err(|_| corrupt("empty period"))?;
+    SubscriptionState::restore(
+        status,
+        period,
+        sub.paused_at.map(bangkok_date),
+        sub.cancel_at_period_end,
+        sub.canceled_at.map(bangkok_date),
+    )
+    .map_err(|e| corrupt(&e.to_string()))
+}
+
+/// True while the current period is (what is left of) the free trial, also after a paused trial
+/// was resumed, which the state machine makes `active`: nothing was paid for the period, so a
+/// change or cancellation in it prorates nothing.
+fn in_trial_period(sub: &Subscription) -> bool {
+    sub.status == Status::Trialing.as_str() || sub.trial_end == Some(sub.current_period_end)
+}
+
+/// A refused lifecycle step is a 409 that says why; anything else is our fault.
+fn lifecycle_error(e: SubscriptionError) -> ApiError {
+    match e {
+        SubscriptionError::InvalidTransition(t) => ApiError::Conflict(t.to_string()),
+        SubscriptionError::ResumedBeforePause { .. } => ApiError::Conflict(e.to_string()),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// The subscription `id` if the caller may do `action` to it: 404 when it does not exist or
+/// belongs to a customer outside the caller's reach, 403 when visible but not allowed.
+async fn load(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    action: CustomerAction,
+) -> Result<Subscription, ApiError> {
+    let sub = subscriptions::find(&state.db, id, caller.scope(Permission::ReadBilling))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    authorize(state, caller, sub.customer_id, action).await?;
+    Ok(sub)
+}
+
+/// [`load`], then the same row locked in a new transaction for a change.
+async fn lock(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    action: CustomerAction,
+) -> Result<(Tx, Subscription), ApiError> {
+    load(state, caller, id, action).await?;
+    let mut tx = state.db.begin().await?;
+    let sub = subscriptions::lock(&mut tx, id, caller.scope(Permission::ReadBilling))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok((tx, sub))
+}
+
+/// Writes the new state and its audit event (with any proration it computed) in `tx`.
+async fn save(
+    tx: &mut Tx,
+    caller: &Caller,
+    before: Subscription,
+    fields: SubscriptionFields,
+    action: &str,
+    proration: Option<&ProrationView>,
+    now: DateTime<Utc>,
+) -> Result<SubscriptionView, ApiError> {
+    let id = before.id;
+    let after = SubscriptionView::from(subscriptions::update(tx, id, fields, now).await?);
+    let mut after_json = serde_json::to_value(&after).unwrap_or_default();
+    if let (Some(p), Some(object)) = (proration, after_json.as_object_mut()) {
+        object.insert(
+            "proration".into(),
+            serde_json::to_value(p).unwrap_or_default(),
+        );
+    }
+    audit::record(
+        tx,
+        &caller.actor,
+        Change {
+            action,
+            entity_type: "subscription",
+            entity_id: id.to_string(),
+            before: Some(serde_json::to_value(SubscriptionView::from(before)).unwrap_or_default()),
+            after: Some(after_json),
+        },
+        now,
+    )
+    .await?;
+    Ok(after)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SubscriptionListParams {
+    pub customer_id: Option<Uuid>,
+    /// `trialing`, `active`, `paused`, `past_due` or `canceled`.
+    pub status: Option<String>,
+    /// Plan code, e.g. `PRO` (any interval and version).
+    pub plan_code: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerSubscriptionParams {
+    pub status: Option<String>,
+    pub plan_code: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Lists subscriptions the scope reaches, after checking the filters.
+async fn list_page(
+    state: &AppState,
+    scope: Scope,
+    customer_id: Option<Uuid>,
+    status: Option<String>,
+    plan_code: Option<String>,
+    page: PageParams,
+) -> Result<Page<SubscriptionView>, ApiError> {
+    let (limit, after) = page.keyset()?;
+    let status = status
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<Status>().map_err(|_| {
+                ApiError::BadRequest(
+                    "invalid query parameter status: use trialing, active, paused, past_due or \
+                     canceled"
+                        .into(),
+                )
+            })
+        })
+        .transpose()?;
+    let plan_code = plan_code
+        .filter(|c| !c.is_empty())
+        .map(|c| super::plans::query_code("plan_code", &c))
+        .transpose()?;
+    let rows = subscriptions::list(
+        &state.db,
+        scope,
+        subscriptions::SubscriptionFilter {
+            customer_id,
+            status: status.map(Status::as_str),
+            plan_code: plan_code.as_deref(),
+        },
+        after,
+        limit + 1,
+    )
+    .await?;
+    Ok(Page::from_rows(
+        rows,
+        limit,
+        |s| s.id,
+        SubscriptionView::from,
+    ))
+}
+
+/// Subscriptions, in creation order: every customer's for staff, their own customers' for a
+/// member.
+#[utoipa::path(get, path = "/api/subscriptions", tag = "subscriptions", params(SubscriptionListParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<SubscriptionView>), (status = 400, body = Problem),
+        (status = 401, body = Problem)))]
+async fn list_subscriptions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<SubscriptionListParams>,
+) -> Result<axum::Json<Page<SubscriptionView>>, ApiError> {
+    let page = list_page(
+        &state,
+        caller.scope(Permission::ReadBilling),
+        params.customer_id,
+        params.status,
+        params.plan_code,
+        PageParams {
+            limit: params.limit,
+            cursor: params.cursor,
+        },
+    )
+    .await?;
+    Ok(axum::Json(page))
+}
+
+/// One customer's subscriptions.
+#[utoipa::path(get, path = "/api/customers/{id}/subscriptions", tag = "subscriptions",
+    params(("id" = Uuid, Path), CustomerSubscriptionParams), security(("bearer" = [])),
+    responses((status = 200, body = Page<SubscriptionView>), (status = 400, body = Problem),
+        (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn list_customer_subscriptions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(customer_id): Path<Uuid>,
+    Query(params): Query<CustomerSubscriptionParams>,
+) -> Result<axum::Json<Page<SubscriptionView>>, ApiError> {
+    authorize(&state, &caller, customer_id, CustomerAction::ReadBilling).await?;
+    let scope = caller.scope(Permission::ReadBilling);
+    subscriptions::billing_customer(&state.db, customer_id, scope)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let page = list_page(
+        &state,
+        scope,
+        Some(customer_id),
+        params.status,
+        params.plan_code,
+        PageParams {
+            limit: params.limit,
+            cursor: params.cursor,
+        },
+    )
+    .await?;
+    Ok(axum::Json(page))
+}
+
+/// One subscription.
+#[utoipa::path(get, path = "/api/subscriptions/{id}", tag = "subscriptions", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = SubscriptionView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn get_subscription(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<SubscriptionView>, ApiError> {
+    let sub = load(&state, &caller, id, CustomerAction::ReadBilling).await?;
+    Ok(axum::Json(sub.into()))
+}

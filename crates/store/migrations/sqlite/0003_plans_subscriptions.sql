@@ -1,0 +1,107 @@
+-- The plan catalog and subscriptions on SQLite: the same tables as PostgreSQL (see there for
+-- the versioning rules). UUIDs are 16-byte blobs, times RFC 3339 text, dates YYYY-MM-DD text,
+-- JSON text, booleans integers.
+CREATE TABLE plan_catalog (
+    id                   BLOB PRIMARY KEY,
+    code                 TEXT NOT NULL,
+    name_th              TEXT NOT NULL,
+    name_en              TEXT NOT NULL,
+    description_th       TEXT NOT NULL DEFAULT '',
+    description_en       TEXT NOT NULL DEFAULT '',
+    billing_interval     TEXT NOT NULL,
+    interval_count       INTEGER NOT NULL DEFAULT 1,
+    price                INTEGER NOT NULL,
+    currency             TEXT NOT NULL,
+    pricing              TEXT NOT NULL,
+    trial_days           INTEGER NOT NULL DEFAULT 0,
+    features             TEXT NOT NULL DEFAULT '[]',
+    limits               TEXT NOT NULL DEFAULT '{}',
+    metered              TEXT NOT NULL DEFAULT '[]',
+    active               INTEGER NOT NULL DEFAULT 1,
+    version              INTEGER NOT NULL DEFAULT 1,
+    previous_version_id  BLOB REFERENCES plan_catalog(id),
+    created_at           TEXT NOT NULL,
+    updated_at           TEXT NOT NULL,
+    archived_at          TEXT
+);
+CREATE UNIQUE INDEX plan_catalog_active_code ON plan_catalog (code, billing_interval) WHERE active;
+CREATE UNIQUE INDEX plan_catalog_code_version ON plan_catalog (code, billing_interval, version);
+
+CREATE TABLE subscriptions (
+    id                    BLOB PRIMARY KEY,
+    customer_id           BLOB NOT NULL REFERENCES customers(id),
+    plan_id               BLOB NOT NULL REFERENCES plan_catalog(id),
+    quantity              INTEGER NOT NULL DEFAULT 1,
+    status                TEXT NOT NULL,
+    collection_method     TEXT NOT NULL,
+    start_date            TEXT NOT NULL,
+    trial_end             TEXT,
+    current_period_start  TEXT NOT NULL,
+    current_period_end    TEXT NOT NULL,
+    billing_anchor_day    INTEGER NOT NULL,
+    next_billing_date     TEXT,
+    cancel_at_period_end  INTEGER NOT NULL DEFAULT 0,
+    paused_at             TEXT,
+    canceled_at           TEXT,
+    pending_plan_id       BLOB REFERENCES plan_catalog(id),
+    pending_quantity      INTEGER,
+    created_at            TEXT NOT NULL,
+    updated_at            TEXT NOT NULL,
+    version               INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX subscriptions_customer ON subscriptions (customer_id, id);
+CREATE INDEX subscriptions_status ON subscriptions (status, id);
+CREATE INDEX subscriptions_plan ON subscriptions (plan_id);
+CREATE INDEX subscriptions_due ON subscriptions (next_billing_date)
+    WHERE status IN ('trialing', 'active', 'past_due');
+
+-- The catalog a fresh install sells (see the PostgreSQL migration).
+INSERT INTO plan_catalog (id, code, name_th, name_en, description_th, description_en, billing_interval, interval_count, price, currency, pricing, trial_days, features, limits, metered, active, version, previous_version_id, created_at, updated_at, archived_at) VALUES
+    (X'01940000000070008000000000000101', 'PRO', 'โปร', 'Pro',
+     'สำหรับฟาร์มขนาดเล็กและกลาง: วางแผนการเพาะปลูก บันทึกแปลง พยากรณ์อากาศรายแปลง และรายงานผลผลิต',
+     'For small and medium farms: crop planning, field records, per-plot weather forecasts and harvest reports.',
+     'month', 1, 99000, 'THB', 'flat', 14,
+     '["crop_planning","field_records","weather_forecast","harvest_reports","line_notifications"]',
+     '{"farms":3,"plots":50,"users":3,"sensors":0}',
+     '[]',
+     1, 1, NULL, '2025-01-01T00:00:00+00:00', '2025-01-01T00:00:00+00:00', NULL),
+    (X'01940000000070008000000000000102', 'PRO', 'โปร', 'Pro',
+     'สำหรับฟาร์มขนาดเล็กและกลาง: วางแผนการเพาะปลูก บันทึกแปลง พยากรณ์อากาศรายแปลง และรายงานผลผลิต',
+     'For small and medium farms: crop planning, field records, per-plot weather forecasts and harvest reports.',
+     'year', 1, 990000, 'THB', 'flat', 14,
+     '["crop_planning","field_records","weather_forecast","harvest_reports","line_notifications"]',
+     '{"farms":3,"plots":50,"users":3,"sensors":0}',
+     '[]',
+     1, 1, NULL, '2025-01-01T00:00:00+00:00', '2025-01-01T00:00:00+00:00', NULL),
+    (X'01940000000070008000000000000201', 'TEAM', 'ทีม', 'Team',
+     'สำหรับสหกรณ์และทีมงานฟาร์ม คิดค่าบริการต่อผู้ใช้: มอบหมายงาน คลังปัจจัยการผลิต รายงานสหกรณ์ และแดชบอร์ดเซนเซอร์',
+     'For co-operatives and farm teams, priced per seat: task assignment, input inventory, co-op reports and a sensor dashboard.',
+     'month', 1, 39000, 'THB', 'per_seat', 14,
+     '["crop_planning","field_records","weather_forecast","harvest_reports","line_notifications","team_tasks","input_inventory","co_op_reports","sensor_dashboard"]',
+     '{"farms":20,"plots":500,"users":null,"sensors":20}',
+     '[{"metric":"sms_alerts","unit_price":50,"included_units":500}]',
+     1, 1, NULL, '2025-01-01T00:00:00+00:00', '2025-01-01T00:00:00+00:00', NULL),
+    (X'01940000000070008000000000000202', 'TEAM', 'ทีม', 'Team',
+     'สำหรับสหกรณ์และทีมงานฟาร์ม คิดค่าบริการต่อผู้ใช้: มอบหมายงาน คลังปัจจัยการผลิต รายงานสหกรณ์ และแดชบอร์ดเซนเซอร์',
+     'For co-operatives and farm teams, priced per seat: task assignment, input inventory, co-op reports and a sensor dashboard.',
+     'year', 1, 390000, 'THB', 'per_seat', 14,
+     '["crop_planning","field_records","weather_forecast","harvest_reports","line_notifications","team_tasks","input_inventory","co_op_reports","sensor_dashboard"]',
+     '{"farms":20,"plots":500,"users":null,"sensors":20}',
+     '[{"metric":"sms_alerts","unit_price":50,"included_units":6000}]',
+     1, 1, NULL, '2025-01-01T00:00:00+00:00', '2025-01-01T00:00:00+00:00', NULL),
+    (X'01940000000070008000000000000301', 'ENTERPRISE', 'องค์กร', 'Enterprise',
+     'สำหรับธุรกิจเกษตรขนาดใหญ่: ฟาร์มไม่จำกัด ภาพถ่ายดาวเทียม เซนเซอร์ IoT การเชื่อมต่อ API ระบบ SSO และผู้ดูแลบัญชีเฉพาะ',
+     'For agri-businesses: unlimited farms, satellite imagery, IoT sensors, API access, single sign-on and a dedicated account manager.',
+     'month', 1, 990000, 'THB', 'flat', 0,
+     '["crop_planning","field_records","weather_forecast","harvest_reports","line_notifications","team_tasks","input_inventory","co_op_reports","sensor_dashboard","iot_sensors","satellite_imagery","api_access","sso","priority_support","dedicated_account_manager"]',
+     '{"farms":null,"plots":null,"users":null,"sensors":500}',
+     '[{"metric":"satellite_images","unit_price":5000,"included_units":100,"tiers":[{"up_to":1000,"unit_price":5000},{"up_to":null,"unit_price":3000}]}]',
+     1, 1, NULL, '2025-01-01T00:00:00+00:00', '2025-01-01T00:00:00+00:00', NULL),
+    (X'01940000000070008000000000000302', 'ENTERPRISE', 'องค์กร', 'Enterprise',
+     'สำหรับธุรกิจเกษตรขนาดใหญ่: ฟาร์มไม่จำกัด ภาพถ่ายดาวเทียม เซนเซอร์ IoT การเชื่อมต่อ API ระบบ SSO และผู้ดูแลบัญชีเฉพาะ',
+     'For agri-businesses: unlimited farms, satellite imagery, IoT sensors, API access, single sign-on and a dedicated account manager.',
+     'year', 1, 9900000, 'THB', 'flat', 0,
+     '["crop_planning","field_records","weather_forecast","harvest_reports","line_notifications","team_tasks","input_inventory","co_op_reports","sensor_dashboard","iot_sensors","satellite_imagery","api_access","sso","priority_support","dedicated_account_manager"]',
+     '{"farms":null,"plots":null,"users":null,"sensors":500}',
+     '[{"metric":"satellite_images","unit_price":5000,"included_units":1200,"tiers":[{"up_to":12000,"unit_price":5000},{"up_to":null,"unit_price":3000}]}]',
+     1, 1, NULL, '2025-01-01T00:00:00+00:00', '2025-01-01T00:00:00+00:00', NULL);

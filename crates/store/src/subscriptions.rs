@@ -1,0 +1,277 @@
+//! Subscriptions (`customers.subscriptions`): a customer's standing order for a plan version.
+//!
+//! The store keeps the state; the rules of how it changes (the state machine, periods,
+//! proration) live in `satang-domain` and are applied by the caller, which then writes the
+//! whole new state with [`update`]. Every query a member can reach takes a [`Scope`].
+//!
+//! Dates are calendar dates in the seller's time zone; periods are half-open, so
+//! `current_period_end` is the first day of the next period.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use crate::{Backend, Db, Error, Result, Scope, Sql, Tx};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Subscription {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub plan_id: Uuid,
+    /// The code and version of `plan_id`, joined from the catalog.
+    pub plan_code: String,
+    pub plan_version: i64,
+    pub quantity: i64,
+    pub status: String,
+    pub collection_method: String,
+    pub start_date: NaiveDate,
+    pub trial_end: Option<NaiveDate>,
+    pub current_period_start: NaiveDate,
+    pub current_period_end: NaiveDate,
+    /// The day of the month later periods are anchored on (see `satang_domain::period`).
+    pub billing_anchor_day: i64,
+    /// When the next invoice in advance is due; none once canceled.
+    pub next_billing_date: Option<NaiveDate>,
+    pub cancel_at_period_end: bool,
+    pub paused_at: Option<DateTime<Utc>>,
+    pub canceled_at: Option<DateTime<Utc>>,
+    /// A downgrade waiting for the end of the current period.
+    pub pending_plan_id: Option<Uuid>,
+    pub pending_quantity: Option<i64>,
+    pub pending_plan_code: Option<String>,
+    pub pending_plan_version: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// The mutable state of a subscription, written whole by [`insert`] and [`update`].
+#[derive(Debug, Clone)]
+pub struct SubscriptionFields {
+    pub plan_id: Uuid,
+    pub quantity: i64,
+    pub status: String,
+    pub collection_method: String,
+    pub trial_end: Option<NaiveDate>,
+    pub current_period_start: NaiveDate,
+    pub current_period_end: NaiveDate,
+    pub billing_anchor_day: i64,
+    pub next_billing_date: Option<NaiveDate>,
+    pub cancel_at_period_end: bool,
+    pub paused_at: Option<DateTime<Utc>>,
+    pub canceled_at: Option<DateTime<Utc>>,
+    pub pending_plan_id: Option<Uuid>,
+    pub pending_quantity: Option<i64>,
+}
+
+impl SubscriptionFields {
+    pub fn of(s: &Subscription) -> SubscriptionFields {
+        SubscriptionFields {
+            plan_id: s.plan_id,
+            quantity: s.quantity,
+            status: s.status.clone(),
+            collection_method: s.collection_method.clone(),
+            trial_end: s.trial_end,
+            current_period_start: s.current_period_start,
+            current_period_end: s.current_period_end,
+            billing_anchor_day: s.billing_anchor_day,
+            next_billing_date: s.next_billing_date,
+            cancel_at_period_end: s.cancel_at_period_end,
+            paused_at: s.paused_at,
+            canceled_at: s.canceled_at,
+            pending_plan_id: s.pending_plan_id,
+            pending_quantity: s.pending_quantity,
+        }
+    }
+}
+
+const SELECT: &str = "SELECT s.*, p.code AS plan_code, p.version AS plan_version, \
+     pp.code AS pending_plan_code, pp.version AS pending_plan_version \
+     FROM subscriptions s JOIN plan_catalog p ON p.id = s.plan_id \
+     LEFT JOIN plan_catalog pp ON pp.id = s.pending_plan_id";
+
+pub async fn insert(
+    tx: &mut Tx,
+    customer_id: Uuid,
+    start_date: NaiveDate,
+    f: SubscriptionFields,
+    now: DateTime<Utc>,
+) -> Result<Subscription> {
+    let id = Uuid::now_v7();
+    tx.execute(
+        Sql::new(
+            "INSERT INTO subscriptions (id, customer_id, plan_id, quantity, status, \
+             collection_method, start_date, trial_end, current_period_start, current_period_end, \
+             billing_anchor_day, next_billing_date, cancel_at_period_end, paused_at, canceled_at, \
+             pending_plan_id, pending_quantity, created_at, updated_at, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $18, 1)",
+        )
+        .bind(id)
+        .bind(customer_id)
+        .bind(f.plan_id)
+        .bind(f.quantity)
+        .bind(f.status)
+        .bind(f.collection_method)
+        .bind(start_date)
+        .bind(f.trial_end)
+        .bind(f.current_period_start)
+        .bind(f.current_period_end)
+        .bind(f.billing_anchor_day)
+        .bind(f.next_billing_date)
+        .bind(f.cancel_at_period_end)
+        .bind(f.paused_at)
+        .bind(f.canceled_at)
+        .bind(f.pending_plan_id)
+        .bind(f.pending_quantity)
+        .bind(now),
+    )
+    .await?;
+    tx.fetch_one(Sql::new(format!("{SELECT} WHERE s.id = $1")).bind(id))
+        .await
+}
+
+/// Writes a subscription's whole new state and bumps its version.
+pub async fn update(
+    tx: &mut Tx,
+    id: Uuid,
+    f: SubscriptionFields,
+    now: DateTime<Utc>,
+) -> Result<Subscription> {
+    let changed = tx
+        .execute(
+            Sql::new(
+                "UPDATE subscriptions SET plan_id = $2, quantity = $3, status = $4, \
+                 collection_method = $5, trial_end = $6, current_period_start = $7, \
+                 current_period_end = $8, billing_anchor_day = $9, next_billing_date = $10, \
+                 cancel_at_period_end = $11, paused_at = $12, canceled_at = $13, \
+                 pending_plan_id = $14, pending_quantity = $15, updated_at = $16, \
+                 version = version + 1 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(f.plan_id)
+            .bind(f.quantity)
+            .bind(f.status)
+            .bind(f.collection_method)
+            .bind(f.trial_end)
+            .bind(f.current_period_start)
+            .bind(f.current_period_end)
+            .bind(f.billing_anchor_day)
+            .bind(f.next_billing_date)
+            .bind(f.cancel_at_period_end)
+            .bind(f.paused_at)
+            .bind(f.canceled_at)
+            .bind(f.pending_plan_id)
+            .bind(f.pending_quantity)
+            .bind(now),
+        )
+        .await?;
+    if changed == 0 {
+        return Err(Error::NotFound);
+    }
+    tx.fetch_one(Sql::new(format!("{SELECT} WHERE s.id = $1")).bind(id))
+        .await
+}
+
+/// One subscription, if the scope reaches its customer.
+pub async fn find(db: &Db, id: Uuid, scope: Scope) -> Result<Option<Subscription>> {
+    db.fetch_optional(
+        Sql::new(format!(
+            "{SELECT} WHERE s.id = $1 AND {}",
+            Scope::clause("s.customer_id", 2)
+        ))
+        .bind(id)
+        .bind(scope.member_user()),
+    )
+    .await
+}
+
+/// [`find`] inside a transaction, holding the row until commit.
+pub async fn lock(tx: &mut Tx, id: Uuid, scope: Scope) -> Result<Option<Subscription>> {
+    let lock = match tx.backend() {
+        Backend::Postgres => " FOR UPDATE OF s",
+        // SQLite transactions begin IMMEDIATE: the write lock is already held.
+        Backend::Sqlite => "",
+    };
+    tx.fetch_optional(
+        Sql::new(format!(
+            "{SELECT} WHERE s.id = $1 AND {}{lock}",
+            Scope::clause("s.customer_id", 2)
+        ))
+        .bind(id)
+        .bind(scope.member_user()),
+    )
+    .await
+}
+
+/// Filters of [`list`]; `None` matches everything.
+#[derive(Debug, Default)]
+pub struct SubscriptionFilter<'a> {
+    pub customer_id: Option<Uuid>,
+    pub status: Option<&'a str>,
+    pub plan_code: Option<&'a str>,
+}
+
+/// Subscriptions the scope reaches, in creation order, keyset-paged by id.
+pub async fn list(
+    db: &Db,
+    scope: Scope,
+    filter: SubscriptionFilter<'_>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Subscription>> {
+    db.fetch_all(
+        Sql::new(format!(
+            "{SELECT} WHERE {} AND ($2 IS NULL OR s.customer_id = $2) \
+             AND ($3 IS NULL OR s.status = $3) AND ($4 IS NULL OR p.code = $4) \
+             AND ($5 IS NULL OR s.id > $5) ORDER BY s.id LIMIT $6",
+            Scope::clause("s.customer_id", 1)
+        ))
+        .bind(scope.member_user())
+        .bind(filter.customer_id)
+        .bind(filter.status)
+        .bind(filter.plan_code)
+        .bind(after)
+        .bind(limit),
+    )
+    .await
+}
+
+/// What a subscription needs to know about its customer.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BillingCustomer {
+    pub id: Uuid,
+    /// `active`, `suspended` or `deleted`.
+    pub status: String,
+    /// The currency the customer is invoiced in; a plan must be priced in it.
+    pub currency: String,
+}
+
+/// The customer a subscription would belong to, if it exists and the scope reaches it.
+pub async fn billing_customer(
+    db: &Db,
+    customer_id: Uuid,
+    scope: Scope,
+) -> Result<Option<BillingCustomer>> {
+    db.fetch_optional(
+        Sql::new(format!(
+            "SELECT c.id, c.status, c.currency FROM customers c WHERE c.id = $1 AND {}",
+            Scope::clause("c.id", 2)
+        ))
+        .bind(customer_id)
+        .bind(scope.member_user()),
+    )
+    .await
+}
+
+/// [`billing_customer`] inside the transaction that subscribes it, read again so that a
+/// customer suspended meanwhile is noticed.
+pub async fn billing_customer_in(
+    tx: &mut Tx,
+    customer_id: Uuid,
+) -> Result<Option<BillingCustomer>> {
+    let sql = match tx.backend() {
+        Backend::Postgres => "SELECT id, status, currency FROM customers WHERE id = $1 FOR SHARE",
+        Backend::Sqlite => "SELECT id, status, currency FROM customers WHERE id = $1",
+    };
+    tx.fetch_optional(Sql::new(sql).bind(customer_id)).await
+}

@@ -24,7 +24,8 @@ const ROLES: [&str; 10] = [
 ];
 
 /// (method, path, body, expected status per role in [`ROLES`] order). `{c}` is the row's
-/// customer, `{contact}` one of its contacts, `{member}` its plain member, `{n}` a unique number.
+/// customer, `{contact}` one of its contacts, `{member}` its plain member, `{sub}` its
+/// subscription, `{plan}` a plan made for the row, `{n}` a unique number.
 type Row = (&'static str, &'static str, Option<&'static str>, [u16; 10]);
 
 const TABLE: &[Row] = &[
@@ -201,8 +202,17 @@ async fn cast(app: &TestApp) -> Cast {
     Cast { tokens, members }
 }
 
-/// A customer with the four member roles and one contact.
-async fn fixture(app: &TestApp, cast: &Cast) -> (String, String) {
+/// What a row's placeholders stand for.
+struct Fixture {
+    customer: String,
+    contact: String,
+    subscription: String,
+    plan: String,
+}
+
+/// A customer with the four member roles, one contact and a PRO subscription, and a plan of
+/// its own.
+async fn fixture(app: &TestApp, cast: &Cast, n: usize) -> Fixture {
     let admin = cast.tokens[0].as_deref().unwrap();
     let customer: Value = app
         .post("/api/customers", Some(admin), json!({"name": "Row farm"}))
@@ -235,7 +245,35 @@ async fn fixture(app: &TestApp, cast: &Cast) -> (String, String) {
         .json()
         .await
         .unwrap();
-    (id, contact["id"].as_str().unwrap().to_owned())
+    let subscription: Value = app
+        .post(
+            "/api/subscriptions",
+            Some(admin),
+            json!({"customer_id": id, "plan_code": "PRO"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let plan: Value = app
+        .post(
+            "/api/plans",
+            Some(admin),
+            json!({"code": format!("ROW{n}"), "name": {"th": "แถว", "en": "Row"}, "interval": "month", "price": 50000}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    Fixture {
+        customer: id,
+        contact: contact["id"].as_str().unwrap().to_owned(),
+        subscription: subscription["id"]
+            .as_str()
+            .expect("subscription created")
+            .to_owned(),
+        plan: plan["id"].as_str().expect("plan created").to_owned(),
+    }
 }
 
 both_backends!(every_role_gets_the_right_status_on_every_route);
@@ -250,10 +288,12 @@ async fn every_role_gets_the_right_status_on_every_route(backend: Backend) {
     for (method, path, body, expected) in TABLE {
         for (column, role) in ROLES.iter().enumerate() {
             n += 1;
-            let (customer, contact) = fixture(&app, &cast).await;
+            let f = fixture(&app, &cast, n).await;
             let fill = |s: &str| {
-                s.replace("{c}", &customer)
-                    .replace("{contact}", &contact)
+                s.replace("{c}", &f.customer)
+                    .replace("{contact}", &f.contact)
+                    .replace("{sub}", &f.subscription)
+                    .replace("{plan}", &f.plan)
                     .replace("{member}", &cast.members[3])
                     .replace("{n}", &n.to_string())
             };

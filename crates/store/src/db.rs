@@ -277,26 +277,10 @@ impl Db {
     }
 
     pub async fn fetch_optional<T: Row>(&self, sql: Sql) -> Result<Option<T>> {
-        Ok(match self {
-            Db::Sqlite { read, .. } => {
-                bind_all!(
-                    sqlx::query_as::<Sqlite, T>(&sql.text).persistent(sql.persistent),
-                    sql.args,
-                    sqlite
-                )
-                .fetch_optional(read)
-                .await?
-            }
-            Db::Postgres(pool) => {
-                bind_all!(
-                    sqlx::query_as::<Postgres, T>(&sql.text).persistent(sql.persistent),
-                    sql.args,
-                    postgres
-                )
-                .fetch_optional(pool)
-                .await?
-            }
-        })
+        match self {
+            Db::Sqlite { read, .. } => sqlite::fetch_optional(read, sql).await,
+            Db::Postgres(pool) => postgres::fetch_optional(pool, sql).await,
+        }
     }
 
     pub async fn fetch_one<T: Row>(&self, sql: Sql) -> Result<T> {
@@ -306,48 +290,18 @@ impl Db {
     }
 
     pub async fn fetch_all<T: Row>(&self, sql: Sql) -> Result<Vec<T>> {
-        Ok(match self {
-            Db::Sqlite { read, .. } => {
-                bind_all!(
-                    sqlx::query_as::<Sqlite, T>(&sql.text).persistent(sql.persistent),
-                    sql.args,
-                    sqlite
-                )
-                .fetch_all(read)
-                .await?
-            }
-            Db::Postgres(pool) => {
-                bind_all!(
-                    sqlx::query_as::<Postgres, T>(&sql.text).persistent(sql.persistent),
-                    sql.args,
-                    postgres
-                )
-                .fetch_all(pool)
-                .await?
-            }
-        })
+        match self {
+            Db::Sqlite { read, .. } => sqlite::fetch_all(read, sql).await,
+            Db::Postgres(pool) => postgres::fetch_all(pool, sql).await,
+        }
     }
 
     /// Runs one writing statement in its own implicit transaction; returns rows affected.
     pub async fn execute(&self, sql: Sql) -> Result<u64> {
-        Ok(match self {
-            Db::Sqlite { write, .. } => bind_all!(
-                sqlx::query::<Sqlite>(&sql.text).persistent(sql.persistent),
-                sql.args,
-                sqlite
-            )
-            .execute(write)
-            .await?
-            .rows_affected(),
-            Db::Postgres(pool) => bind_all!(
-                sqlx::query::<Postgres>(&sql.text).persistent(sql.persistent),
-                sql.args,
-                postgres
-            )
-            .execute(pool)
-            .await?
-            .rows_affected(),
-        })
+        match self {
+            Db::Sqlite { write, .. } => sqlite::execute(write, sql).await,
+            Db::Postgres(pool) => postgres::execute(pool, sql).await,
+        }
     }
 }
 
@@ -368,26 +322,10 @@ impl Tx {
     }
 
     pub async fn fetch_optional<T: Row>(&mut self, sql: Sql) -> Result<Option<T>> {
-        Ok(match self {
-            Tx::Sqlite(tx) => {
-                bind_all!(
-                    sqlx::query_as::<Sqlite, T>(&sql.text).persistent(sql.persistent),
-                    sql.args,
-                    sqlite
-                )
-                .fetch_optional(&mut **tx)
-                .await?
-            }
-            Tx::Postgres(tx) => {
-                bind_all!(
-                    sqlx::query_as::<Postgres, T>(&sql.text).persistent(sql.persistent),
-                    sql.args,
-                    postgres
-                )
-                .fetch_optional(&mut **tx)
-                .await?
-            }
-        })
+        match self {
+            Tx::Sqlite(tx) => sqlite::fetch_optional(&mut **tx, sql).await,
+            Tx::Postgres(tx) => postgres::fetch_optional(&mut **tx, sql).await,
+        }
     }
 
     pub async fn fetch_one<T: Row>(&mut self, sql: Sql) -> Result<T> {
@@ -397,46 +335,60 @@ impl Tx {
     }
 
     pub async fn fetch_all<T: Row>(&mut self, sql: Sql) -> Result<Vec<T>> {
-        Ok(match self {
-            Tx::Sqlite(tx) => {
-                bind_all!(
-                    sqlx::query_as::<Sqlite, T>(&sql.text).persistent(sql.persistent),
-                    sql.args,
-                    sqlite
-                )
-                .fetch_all(&mut **tx)
-                .await?
-            }
-            Tx::Postgres(tx) => {
-                bind_all!(
-                    sqlx::query_as::<Postgres, T>(&sql.text).persistent(sql.persistent),
-                    sql.args,
-                    postgres
-                )
-                .fetch_all(&mut **tx)
-                .await?
-            }
-        })
+        match self {
+            Tx::Sqlite(tx) => sqlite::fetch_all(&mut **tx, sql).await,
+            Tx::Postgres(tx) => postgres::fetch_all(&mut **tx, sql).await,
+        }
     }
 
     pub async fn execute(&mut self, sql: Sql) -> Result<u64> {
-        Ok(match self {
-            Tx::Sqlite(tx) => bind_all!(
-                sqlx::query::<Sqlite>(&sql.text).persistent(sql.persistent),
-                sql.args,
-                sqlite
-            )
-            .execute(&mut **tx)
-            .await?
-            .rows_affected(),
-            Tx::Postgres(tx) => bind_all!(
-                sqlx::query::<Postgres>(&sql.text).persistent(sql.persistent),
-                sql.args,
-                postgres
-            )
-            .execute(&mut **tx)
-            .await?
-            .rows_affected(),
-        })
+        match self {
+            Tx::Sqlite(tx) => sqlite::execute(&mut **tx, sql).await,
+            Tx::Postgres(tx) => postgres::execute(&mut **tx, sql).await,
+        }
     }
 }
+
+/// One module per backend, generated from the same text: run a [`Sql`] on any sqlx executor of
+/// that backend (a pool or a transaction's connection).
+macro_rules! backend_ops {
+    ($module:ident, $db:ty, $kind:ident) => {
+        mod $module {
+            use super::*;
+
+            pub(super) async fn fetch_optional<'e, T: Row>(
+                executor: impl sqlx::Executor<'e, Database = $db>,
+                sql: Sql,
+            ) -> Result<Option<T>> {
+                let query = sqlx::query_as::<$db, T>(&sql.text).persistent(sql.persistent);
+                Ok(bind_all!(query, sql.args, $kind)
+                    .fetch_optional(executor)
+                    .await?)
+            }
+
+            pub(super) async fn fetch_all<'e, T: Row>(
+                executor: impl sqlx::Executor<'e, Database = $db>,
+                sql: Sql,
+            ) -> Result<Vec<T>> {
+                let query = sqlx::query_as::<$db, T>(&sql.text).persistent(sql.persistent);
+                Ok(bind_all!(query, sql.args, $kind)
+                    .fetch_all(executor)
+                    .await?)
+            }
+
+            pub(super) async fn execute<'e>(
+                executor: impl sqlx::Executor<'e, Database = $db>,
+                sql: Sql,
+            ) -> Result<u64> {
+                let query = sqlx::query::<$db>(&sql.text).persistent(sql.persistent);
+                Ok(bind_all!(query, sql.args, $kind)
+                    .execute(executor)
+                    .await?
+                    .rows_affected())
+            }
+        }
+    };
+}
+
+backend_ops!(sqlite, Sqlite, sqlite);
+backend_ops!(postgres, Postgres, postgres);

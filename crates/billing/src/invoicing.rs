@@ -144,7 +144,10 @@ pub async fn finalize_invoice(
     f.amount_due = t.total - credit;
     f.issued_at = Some(now);
     let terms = u64::try_from(customer.payment_terms_days).unwrap_or(0);
-    f.due_date = today.checked_add_days(Days::new(terms));
+    // A due date chosen on the draft wins over the customer's payment terms.
+    f.due_date = draft
+        .due_date
+        .or_else(|| today.checked_add_days(Days::new(terms)));
     f.customer_snapshot = Some(json!({
         "name": customer.name,
         "legal_name": customer.legal_name,

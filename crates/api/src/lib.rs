@@ -72,7 +72,8 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::members::router())
             .merge(routes::settings::router())
             .merge(routes::plans::router())
-            .merge(routes::subscriptions::router());
+            .merge(routes::subscriptions::router())
+            .merge(routes::invoices::router());
         if test_clock {
             api = api.merge(routes::test_clock::router());
         }

@@ -43,6 +43,11 @@ pub struct Config {
     #[arg(long, env = "SATANG_DEMO", default_value_t = false)]
     pub demo: bool,
 
+    /// Seconds between billing runs inside `satang serve` (0 = no scheduler; `satang bill` and
+    /// `POST /api/billing/run` still work).
+    #[arg(long, env = "SATANG_BILLING_INTERVAL", default_value_t = 60)]
+    pub billing_interval: u64,
+
     /// Enables `/api/test-clock`. Never in production.
     #[arg(long, env = "SATANG_TEST_CLOCK", default_value_t = false)]
     pub test_clock: bool,

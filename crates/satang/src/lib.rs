@@ -6,6 +6,7 @@ pub mod admin;
 pub mod config;
 pub mod demo;
 pub mod logging;
+pub mod scheduler;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -153,6 +154,7 @@ pub struct Server {
     pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    billing: Option<scheduler::BillingScheduler>,
 }
 
 impl Server {
@@ -183,11 +185,19 @@ impl Server {
             .await
         });
         tracing::info!(%addr, ?services, backend = ?state.db.backend(), "Satang is serving");
+        // Billing belongs to the customers side; the auth service never bills.
+        let billing = (services.serves_customers() && config.billing_interval > 0).then(|| {
+            scheduler::BillingScheduler::start(
+                state.clone(),
+                std::time::Duration::from_secs(config.billing_interval),
+            )
+        });
         Ok(Server {
             addr,
             state,
             shutdown: Some(tx),
             task,
+            billing,
         })
     }
 
@@ -197,6 +207,9 @@ impl Server {
 
     /// Stops accepting connections and waits for in-flight requests to finish.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(billing) = self.billing.take() {
+            billing.stop().await;
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

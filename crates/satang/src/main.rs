@@ -39,6 +39,11 @@ enum Command {
         #[command(flatten)]
         config: Config,
     },
+    /// Run the billing engine once (invoice every due subscription), print its report, exit.
+    Bill {
+        #[command(flatten)]
+        config: Config,
+    },
     /// Run database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -184,6 +189,13 @@ async fn run() -> anyhow::Result<()> {
             let server = Server::start(&config, Services::All).await?;
             shutdown_signal().await;
             server.stop().await?;
+        }
+        Command::Bill { config } => {
+            logging::init(&config.log, &config.log_format);
+            let db = satang::open_db(&config).await?;
+            let clock = satang::scheduler::clock_for(&config, &db).await?;
+            let report = satang_billing::run_billing(&db, &clock, clock.now()).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Command::Migrate { config } => {
             logging::init(&config.log, &config.log_format);

@@ -9,12 +9,15 @@
 pub mod audit;
 pub mod clock;
 pub mod contacts;
+pub mod credit_notes;
 pub mod customers;
 mod db;
 pub mod idempotency;
 pub mod invitations;
+pub mod invoices;
 pub mod kv;
 pub mod memberships;
+pub mod payments;
 pub mod plans;
 pub mod refresh_tokens;
 pub mod scope;

@@ -275,3 +275,50 @@ pub async fn billing_customer_in(
     };
     tx.fetch_optional(Sql::new(sql).bind(customer_id)).await
 }
+
+/// Ids of subscriptions the billing run must look at: billable (`trialing`, `active`,
+/// `past_due`; never `paused` or `canceled`) with `next_billing_date` on or before `today`,
+/// after `after` in id order (one pass over the due set, in pages). Not locked: the run locks
+/// each one with [`lock_due`].
+pub async fn due_ids(
+    db: &Db,
+    today: NaiveDate,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Uuid>> {
+    #[derive(sqlx::FromRow)]
+    struct Id {
+        id: Uuid,
+    }
+    let rows: Vec<Id> = db
+        .fetch_all(
+            Sql::new(
+                "SELECT id FROM subscriptions WHERE status IN ('trialing', 'active', 'past_due') \
+                 AND next_billing_date <= $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
+            )
+            .bind(today)
+            .bind(after)
+            .bind(limit),
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// The subscription `id` if it is still due on `today`, locked for the rest of `tx`. On
+/// PostgreSQL a row another process is billing right now is skipped (`SKIP LOCKED`), so two
+/// `satang serve` processes share the work instead of queueing on it; SQLite has one writer.
+pub async fn lock_due(tx: &mut Tx, id: Uuid, today: NaiveDate) -> Result<Option<Subscription>> {
+    let lock = match tx.backend() {
+        Backend::Postgres => " FOR UPDATE OF s SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    tx.fetch_optional(
+        Sql::new(format!(
+            "{SELECT} WHERE s.id = $1 AND s.status IN ('trialing', 'active', 'past_due') \
+             AND s.next_billing_date <= $2{lock}"
+        ))
+        .bind(id)
+        .bind(today),
+    )
+    .await
+}

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod contacts;
 pub mod customers;
+pub mod invoices;
 pub mod members;
 pub mod plans;
 pub mod settings;

@@ -1,0 +1,37 @@
+//! Satang's billing engine: what turns subscriptions and one-off charges into numbered Thai tax
+//! invoices, and keeps their settlement straight.
+//!
+//! - [`settings`]: the parts of the seller profile billing needs (VAT, prefix, withholding rate).
+//! - [`invoicing`]: totals, finalisation (gapless number, snapshots, credit balance), and the
+//!   state changes of an issued invoice (payments, void, uncollectible, credit notes).
+//! - [`run`]: the billing run that invoices every due subscription, idempotently.
+//!
+//! Everything here runs inside a caller's transaction or opens its own, and writes its audit
+//! events in the same transaction as the change.
+
+pub mod invoicing;
+pub mod run;
+pub mod settings;
+
+pub use invoicing::{finalize_invoice, invoice_audit_json};
+pub use run::{RunReport, run_billing, run_billing_until};
+pub use settings::BillingSettings;
+
+/// Why a billing operation did not happen. `InvalidState` is the caller's 409, `Invalid` its
+/// 422; everything else is internal.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidState(String),
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] satang_store::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,95 @@
+//! The billing scheduler inside `satang serve`: runs the billing engine every
+//! `SATANG_BILLING_INTERVAL` seconds (60 by default, 0 = off) on the server's one clock, so the
+//! test clock drives it too. Several processes may each run one: the run's locking and unique
+//! key make that safe (see `satang_billing::run`).
+//!
+//! Shutdown is graceful: the stop flag is checked between steps, so the step in progress (one
+//! subscription period, one transaction) completes and nothing is left half done.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use satang_api::AppState;
+use satang_api::routes::test_clock::OFFSET_KEY;
+use satang_store::Db;
+use satang_store::audit::Actor;
+use satang_store::clock::Clock;
+
+use crate::Config;
+
+pub struct BillingScheduler {
+    stop: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl BillingScheduler {
+    pub fn start(state: AppState, every: Duration) -> BillingScheduler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(Notify::new());
+        let (flag, notified) = (stop.clone(), wake.clone());
+        let task = tokio::spawn(async move {
+            let actor = Actor {
+                request_id: Some("billing-scheduler".into()),
+                ..Actor::default()
+            };
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = notified.notified() => {}
+                }
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                let now = state.clock.now();
+                let stopping = || flag.load(Ordering::Relaxed);
+                match satang_billing::run_billing_until(
+                    &state.db,
+                    &state.clock,
+                    now,
+                    &actor,
+                    &stopping,
+                )
+                .await
+                {
+                    Ok(r) if r.invoices_created + r.subscriptions_canceled + r.failed > 0 => {
+                        tracing::info!(
+                            invoices = r.invoices_created,
+                            canceled = r.subscriptions_canceled,
+                            failed = r.failed,
+                            "billing run"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "billing run failed"),
+                }
+            }
+        });
+        BillingScheduler { stop, wake, task }
+    }
+
+    /// Asks the scheduler to stop after its current step and waits for it.
+    pub async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+        let _ = self.task.await;
+    }
+}
+
+/// The clock `satang bill` runs on: the test clock (with its saved offset) when enabled, as
+/// `satang serve` would use.
+pub async fn clock_for(config: &Config, db: &Db) -> anyhow::Result<Clock> {
+    Ok(if config.test_clock {
+        let offset = satang_store::kv::get(db, OFFSET_KEY)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Clock::test(offset)
+    } else {
+        Clock::system()
+    })
+}

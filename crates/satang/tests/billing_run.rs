@@ -1,0 +1,247 @@
+//! Black-box tests of the billing run (SPEC §2.6) under the test clock, on both databases:
+//! one invoice per subscription and period however often the run is repeated, trials invoiced
+//! when they end, per-seat amounts, paused and canceled subscriptions left alone. The
+//! scheduler is off; runs are triggered through `POST /api/billing/run`. Clock targets are
+//! 03:00 UTC (10:00 in Bangkok), so UTC and Bangkok agree on the date.
+
+#[path = "billing_setup/mod.rs"]
+mod billing_setup;
+#[path = "common/mod.rs"]
+mod common;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use billing_setup::insert_customer;
+use common::{Backend, TestApp, spawn_with};
+
+both_backends!(
+    monthly_subscription_is_invoiced_once_per_period,
+    trials_seats_pauses_and_cancellations,
+);
+
+async fn json_of(res: reqwest::Response, status: u16) -> Value {
+    let actual = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(actual, status, "{body}");
+    body
+}
+
+/// Moves the clock to 10:00 Bangkok on `date`; returns a fresh admin token.
+async fn set_date(app: &TestApp, date: &str) -> String {
+    let res = app
+        .post(
+            "/api/test-clock",
+            Some(&app.admin_token().await),
+            json!({"now": format!("{date}T03:00:00Z")}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    app.admin_token().await
+}
+
+async fn run(app: &TestApp, admin: &str) -> Value {
+    json_of(
+        app.call(Method::POST, "/api/billing/run", Some(admin), None)
+            .await,
+        200,
+    )
+    .await
+}
+
+async fn subscribe(app: &TestApp, admin: &str, customer: Uuid, body: Value) -> String {
+    let mut body = body;
+    body["customer_id"] = json!(customer);
+    let sub = json_of(app.post("/api/subscriptions", Some(admin), body).await, 201).await;
+    sub["id"].as_str().unwrap().to_owned()
+}
+
+async fn invoices_of(app: &TestApp, admin: &str, sub: &str) -> Vec<Value> {
+    let page = json_of(
+        app.get(&format!("/api/invoices?subscription_id={sub}"), admin)
+            .await,
+        200,
+    )
+    .await;
+    page["data"].as_array().unwrap().clone()
+}
+
+async fn start(backend: Backend) -> Option<TestApp> {
+    spawn_with(backend, |c| {
+        c.test_clock = true;
+        c.billing_interval = 0;
+    })
+    .await
+}
+
+async fn monthly_subscription_is_invoiced_once_per_period(backend: Backend) {
+    let Some(app) = start(backend).await else {
+        return;
+    };
+    let customer = insert_customer(&app, "สหกรณ์การเกษตรบ้านนา", "active").await;
+    let admin = set_date(&app, "2030-01-10").await;
+    let sub = subscribe(
+        &app,
+        &admin,
+        customer,
+        json!({"plan_code": "PRO", "trial_days": 0}),
+    )
+    .await;
+    assert_eq!(run(&app, &admin).await["invoices_created"], 0);
+
+    let periods = [
+        ("2030-02-10", "2030-03-10"),
+        ("2030-03-10", "2030-04-10"),
+        ("2030-04-10", "2030-05-10"),
+    ];
+    for (n, (start, end)) in periods.iter().enumerate() {
+        let admin = set_date(&app, start).await;
+        let first = run(&app, &admin).await;
+        assert_eq!(first["invoices_created"], 1, "{first}");
+        let again = run(&app, &admin).await;
+        assert_eq!(again["invoices_created"], 0, "{again}");
+        let invoices = invoices_of(&app, &admin, &sub).await;
+        assert_eq!(invoices.len(), n + 1);
+        let inv = &invoices[n];
+        assert_eq!(inv["status"], "open");
+        assert_eq!(inv["number"], format!("INV-2030-{:06}", n + 1));
+        assert_eq!(inv["billing_reason"], "subscription_cycle");
+        assert_eq!(
+            (&inv["period_start"], &inv["period_end"]),
+            (&json!(start), &json!(end))
+        );
+        // ฿990.00 + 7 % VAT = ฿1,059.30.
+        assert_eq!(
+            (&inv["subtotal"], &inv["vat_amount"], &inv["total"]),
+            (&json!(99000), &json!(6930), &json!(105930))
+        );
+        assert_eq!(inv["lines"][0]["quantity"], 1);
+        let s = json_of(
+            app.get(&format!("/api/subscriptions/{sub}"), &admin).await,
+            200,
+        )
+        .await;
+        assert_eq!(
+            (&s["current_period_start"], &s["next_billing_date"]),
+            (&json!(start), &json!(end))
+        );
+    }
+}
+
+async fn trials_seats_pauses_and_cancellations(backend: Backend) {
+    let Some(app) = start(backend).await else {
+        return;
+    };
+    let customer = insert_customer(&app, "ไร่สุขใจ", "active").await;
+    let admin = set_date(&app, "2030-01-10").await;
+    // PRO with its 14-day trial: invoiced when the trial ends on the 24th.
+    let trial = subscribe(&app, &admin, customer, json!({"plan_code": "PRO"})).await;
+    // TEAM × 3 seats without a trial: next invoice 2030-02-10.
+    let seats = subscribe(
+        &app,
+        &admin,
+        customer,
+        json!({"plan_code": "TEAM", "quantity": 3, "trial_days": 0}),
+    )
+    .await;
+    // Paused, and canceled at period end: never invoiced.
+    let paused = subscribe(
+        &app,
+        &admin,
+        customer,
+        json!({"plan_code": "PRO", "trial_days": 0}),
+    )
+    .await;
+    let res = app
+        .call(
+            Method::POST,
+            &format!("/api/subscriptions/{paused}/pause"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let ending = subscribe(
+        &app,
+        &admin,
+        customer,
+        json!({"plan_code": "PRO", "trial_days": 0}),
+    )
+    .await;
+    let res = app
+        .call(
+            Method::POST,
+            &format!("/api/subscriptions/{ending}/cancel"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
+    let admin = set_date(&app, "2030-01-20").await;
+    assert_eq!(run(&app, &admin).await["invoices_created"], 0);
+    let admin = set_date(&app, "2030-01-24").await;
+    let report = run(&app, &admin).await;
+    assert_eq!(report["invoices_created"], 1, "{report}");
+    let invoices = invoices_of(&app, &admin, &trial).await;
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(invoices[0]["billing_reason"], "subscription_create");
+    assert_eq!(invoices[0]["period_start"], "2030-01-24");
+    assert_eq!(invoices[0]["period_end"], "2030-02-24");
+    let s = json_of(
+        app.get(&format!("/api/subscriptions/{trial}"), &admin)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(s["status"], "active");
+
+    let admin = set_date(&app, "2030-02-10").await;
+    let report = run(&app, &admin).await;
+    assert_eq!(report["invoices_created"], 1, "{report}");
+    assert_eq!(report["subscriptions_canceled"], 1, "{report}");
+    let team = invoices_of(&app, &admin, &seats).await;
+    assert_eq!(team.len(), 1);
+    // ฿390.00 × 3 seats = ฿1,170.00 + 7 % VAT ฿81.90 = ฿1,251.90.
+    assert_eq!(
+        (
+            &team[0]["lines"][0]["quantity"],
+            &team[0]["lines"][0]["unit_amount"]
+        ),
+        (&json!(3), &json!(39000))
+    );
+    assert_eq!(
+        (
+            &team[0]["subtotal"],
+            &team[0]["vat_amount"],
+            &team[0]["total"]
+        ),
+        (&json!(117000), &json!(8190), &json!(125190))
+    );
+    assert!(invoices_of(&app, &admin, &paused).await.is_empty());
+    assert!(invoices_of(&app, &admin, &ending).await.is_empty());
+    let s = json_of(
+        app.get(&format!("/api/subscriptions/{ending}"), &admin)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (&s["status"], &s["next_billing_date"]),
+        (&json!("canceled"), &Value::Null)
+    );
+
+    // A month later: nothing for the paused or canceled ones, the others once more each.
+    let admin = set_date(&app, "2030-03-10").await;
+    let report = run(&app, &admin).await;
+    assert_eq!(report["invoices_created"], 2, "{report}");
+    assert!(invoices_of(&app, &admin, &paused).await.is_empty());
+    assert!(invoices_of(&app, &admin, &ending).await.is_empty());
+    // Members and viewers cannot run billing.
+    let viewer = app.staff_token("viewer@satang.test", &["viewer"]).await;
+    let res = app
+        .call(Method::POST, "/api/billing/run", Some(&viewer), None)
+        .await;
+    assert_eq!(res.status(), 403);
+}

@@ -1,0 +1,414 @@
+//! Invoices (`billing.invoices`) and their lines: what a customer is asked to pay.
+//!
+//! The store keeps the document; the maths (totals, VAT, withholding) lives in `satang-domain`
+//! and the rules of when it changes (finalising, paying, voiding) in `satang-billing` and the
+//! API, which write the whole new state with [`update`]. A finalised invoice's lines and totals
+//! are never rewritten; only its settlement fields (paid, due, credited, status) move.
+//!
+//! Numbers are gapless per kind, prefix and year ([`next_number`]): the counter row is
+//! incremented inside the finalising transaction, so it is locked until that commits and a
+//! rollback returns the number. Every query a member can reach takes a [`Scope`].
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::{Arg, Backend, Db, Error, Result, Scope, Sql, Tx};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Invoice {
+    pub id: Uuid,
+    pub number: Option<String>,
+    pub customer_id: Uuid,
+    pub subscription_id: Option<Uuid>,
+    pub status: String,
+    pub currency: String,
+    pub subtotal: i64,
+    pub discount: i64,
+    pub vat_rate_bps: i64,
+    pub vat_amount: i64,
+    pub total: i64,
+    pub withholding_tax: i64,
+    pub amount_paid: i64,
+    pub amount_due: i64,
+    pub credit_applied: i64,
+    pub amount_credited: i64,
+    pub prices_include_vat: bool,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub due_date: Option<NaiveDate>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub voided_at: Option<DateTime<Utc>>,
+    pub marked_uncollectible_at: Option<DateTime<Utc>>,
+    pub period_start: Option<NaiveDate>,
+    pub period_end: Option<NaiveDate>,
+    pub billing_reason: String,
+    pub customer_snapshot: Option<Json<serde_json::Value>>,
+    pub seller_snapshot: Option<Json<serde_json::Value>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InvoiceLine {
+    pub id: Uuid,
+    pub invoice_id: Uuid,
+    pub position: i64,
+    pub kind: String,
+    pub description: String,
+    pub period_start: Option<NaiveDate>,
+    pub period_end: Option<NaiveDate>,
+    pub quantity: i64,
+    pub unit_amount: i64,
+    pub amount: i64,
+}
+
+/// A line to insert; `amount` is `quantity × unit_amount`, computed by the caller (checked).
+#[derive(Debug, Clone)]
+pub struct NewLine {
+    pub kind: String,
+    pub description: String,
+    pub period_start: Option<NaiveDate>,
+    pub period_end: Option<NaiveDate>,
+    pub quantity: i64,
+    pub unit_amount: i64,
+    pub amount: i64,
+}
+
+/// The mutable state of an invoice, written whole by [`insert`] and [`update`].
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceFields {
+    pub number: Option<String>,
+    pub status: String,
+    pub currency: String,
+    pub subtotal: i64,
+    pub discount: i64,
+    pub vat_rate_bps: i64,
+    pub vat_amount: i64,
+    pub total: i64,
+    pub withholding_tax: i64,
+    pub amount_paid: i64,
+    pub amount_due: i64,
+    pub credit_applied: i64,
+    pub amount_credited: i64,
+    pub prices_include_vat: bool,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub due_date: Option<NaiveDate>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub voided_at: Option<DateTime<Utc>>,
+    pub marked_uncollectible_at: Option<DateTime<Utc>>,
+    pub customer_snapshot: Option<serde_json::Value>,
+    pub seller_snapshot: Option<serde_json::Value>,
+}
+
+impl InvoiceFields {
+    pub fn of(i: &Invoice) -> InvoiceFields {
+        InvoiceFields {
+            number: i.number.clone(),
+            status: i.status.clone(),
+            currency: i.currency.clone(),
+            subtotal: i.subtotal,
+            discount: i.discount,
+            vat_rate_bps: i.vat_rate_bps,
+            vat_amount: i.vat_amount,
+            total: i.total,
+            withholding_tax: i.withholding_tax,
+            amount_paid: i.amount_paid,
+            amount_due: i.amount_due,
+            credit_applied: i.credit_applied,
+            amount_credited: i.amount_credited,
+            prices_include_vat: i.prices_include_vat,
+            issued_at: i.issued_at,
+            due_date: i.due_date,
+            paid_at: i.paid_at,
+            voided_at: i.voided_at,
+            marked_uncollectible_at: i.marked_uncollectible_at,
+            customer_snapshot: i.customer_snapshot.as_ref().map(|j| j.0.clone()),
+            seller_snapshot: i.seller_snapshot.as_ref().map(|j| j.0.clone()),
+        }
+    }
+}
+
+/// What an invoice is about: fixed at creation.
+#[derive(Debug, Clone)]
+pub struct InvoiceOrigin {
+    pub customer_id: Uuid,
+    pub subscription_id: Option<Uuid>,
+    pub period_start: Option<NaiveDate>,
+    pub period_end: Option<NaiveDate>,
+    /// `subscription_create`, `subscription_cycle`, `proration` or `manual`.
+    pub billing_reason: String,
+}
+
+/// Inserts an invoice with its lines. Returns `None`, inserting nothing, when the database
+/// already holds the invoice of this subscription and period (the unique key
+/// `invoices_one_per_period`): the caller skips instead of failing, and its transaction stays
+/// usable on PostgreSQL because the conflict is absorbed by `ON CONFLICT DO NOTHING`.
+pub async fn insert(
+    tx: &mut Tx,
+    origin: &InvoiceOrigin,
+    f: InvoiceFields,
+    lines: &[NewLine],
+    now: DateTime<Utc>,
+) -> Result<Option<Invoice>> {
+    let id = Uuid::now_v7();
+    let inserted = tx
+        .execute(
+            Sql::new(
+                "INSERT INTO invoices (id, customer_id, subscription_id, period_start, period_end, \
+                 billing_reason, number, status, currency, subtotal, discount, vat_rate_bps, \
+                 vat_amount, total, withholding_tax, amount_paid, amount_due, credit_applied, \
+                 amount_credited, prices_include_vat, issued_at, due_date, paid_at, voided_at, \
+                 marked_uncollectible_at, customer_snapshot, seller_snapshot, created_at, \
+                 updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                 $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, \
+                 $28, 1) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(origin.customer_id)
+            .bind(origin.subscription_id)
+            .bind(origin.period_start)
+            .bind(origin.period_end)
+            .bind(origin.billing_reason.as_str())
+            .bind(f.number)
+            .bind(f.status)
+            .bind(f.currency)
+            .bind(f.subtotal)
+            .bind(f.discount)
+            .bind(f.vat_rate_bps)
+            .bind(f.vat_amount)
+            .bind(f.total)
+            .bind(f.withholding_tax)
+            .bind(f.amount_paid)
+            .bind(f.amount_due)
+            .bind(f.credit_applied)
+            .bind(f.amount_credited)
+            .bind(f.prices_include_vat)
+            .bind(f.issued_at)
+            .bind(f.due_date)
+            .bind(f.paid_at)
+            .bind(f.voided_at)
+            .bind(f.marked_uncollectible_at)
+            .bind(f.customer_snapshot)
+            .bind(f.seller_snapshot)
+            .bind(now),
+        )
+        .await?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    for (position, line) in lines.iter().enumerate() {
+        tx.execute(
+            Sql::new(
+                "INSERT INTO invoice_lines (id, invoice_id, position, kind, description, \
+                 period_start, period_end, quantity, unit_amount, amount) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(id)
+            .bind(position as i64)
+            .bind(line.kind.as_str())
+            .bind(line.description.as_str())
+            .bind(line.period_start)
+            .bind(line.period_end)
+            .bind(line.quantity)
+            .bind(line.unit_amount)
+            .bind(line.amount),
+        )
+        .await?;
+    }
+    tx.fetch_one(Sql::new("SELECT * FROM invoices WHERE id = $1").bind(id))
+        .await
+        .map(Some)
+}
+
+/// Writes an invoice's whole new state and bumps its version.
+pub async fn update(
+    tx: &mut Tx,
+    id: Uuid,
+    f: InvoiceFields,
+    now: DateTime<Utc>,
+) -> Result<Invoice> {
+    let changed = tx
+        .execute(
+            Sql::new(
+                "UPDATE invoices SET number = $2, status = $3, currency = $4, subtotal = $5, \
+                 discount = $6, vat_rate_bps = $7, vat_amount = $8, total = $9, \
+                 withholding_tax = $10, amount_paid = $11, amount_due = $12, \
+                 credit_applied = $13, amount_credited = $14, prices_include_vat = $15, \
+                 issued_at = $16, due_date = $17, paid_at = $18, voided_at = $19, \
+                 marked_uncollectible_at = $20, customer_snapshot = $21, seller_snapshot = $22, \
+                 updated_at = $23, version = version + 1 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(f.number)
+            .bind(f.status)
+            .bind(f.currency)
+            .bind(f.subtotal)
+            .bind(f.discount)
+            .bind(f.vat_rate_bps)
+            .bind(f.vat_amount)
+            .bind(f.total)
+            .bind(f.withholding_tax)
+            .bind(f.amount_paid)
+            .bind(f.amount_due)
+            .bind(f.credit_applied)
+            .bind(f.amount_credited)
+            .bind(f.prices_include_vat)
+            .bind(f.issued_at)
+            .bind(f.due_date)
+            .bind(f.paid_at)
+            .bind(f.voided_at)
+            .bind(f.marked_uncollectible_at)
+            .bind(f.customer_snapshot)
+            .bind(f.seller_snapshot)
+            .bind(now),
+        )
+        .await?;
+    if changed == 0 {
+        return Err(Error::NotFound);
+    }
+    tx.fetch_one(Sql::new("SELECT * FROM invoices WHERE id = $1").bind(id))
+        .await
+}
+
+/// One invoice, if the scope reaches its customer.
+pub async fn find(db: &Db, id: Uuid, scope: Scope) -> Result<Option<Invoice>> {
+    db.fetch_optional(
+        Sql::new(format!(
+            "SELECT * FROM invoices i WHERE i.id = $1 AND {}",
+            Scope::clause("i.customer_id", 2)
+        ))
+        .bind(id)
+        .bind(scope.member_user()),
+    )
+    .await
+}
+
+/// [`find`] inside a transaction, holding the row until commit.
+pub async fn lock(tx: &mut Tx, id: Uuid, scope: Scope) -> Result<Option<Invoice>> {
+    let lock = match tx.backend() {
+        Backend::Postgres => " FOR UPDATE OF i",
+        // SQLite transactions begin IMMEDIATE: the write lock is already held.
+        Backend::Sqlite => "",
+    };
+    tx.fetch_optional(
+        Sql::new(format!(
+            "SELECT * FROM invoices i WHERE i.id = $1 AND {}{lock}",
+            Scope::clause("i.customer_id", 2)
+        ))
+        .bind(id)
+        .bind(scope.member_user()),
+    )
+    .await
+}
+
+/// Filters of [`list`]; `None` matches everything.
+#[derive(Debug, Default)]
+pub struct InvoiceFilter<'a> {
+    pub customer_id: Option<Uuid>,
+    pub subscription_id: Option<Uuid>,
+    pub status: Option<&'a str>,
+}
+
+/// Invoices the scope reaches, in creation order, keyset-paged by id.
+pub async fn list(
+    db: &Db,
+    scope: Scope,
+    filter: InvoiceFilter<'_>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Invoice>> {
+    db.fetch_all(
+        Sql::new(format!(
+            "SELECT * FROM invoices i WHERE {} AND ($2 IS NULL OR i.customer_id = $2) \
+             AND ($3 IS NULL OR i.subscription_id = $3) AND ($4 IS NULL OR i.status = $4) \
+             AND ($5 IS NULL OR i.id > $5) ORDER BY i.id LIMIT $6",
+            Scope::clause("i.customer_id", 1)
+        ))
+        .bind(scope.member_user())
+        .bind(filter.customer_id)
+        .bind(filter.subscription_id)
+        .bind(filter.status)
+        .bind(after)
+        .bind(limit),
+    )
+    .await
+}
+
+/// The lines of the given invoices, in their order.
+pub async fn lines_of(db: &Db, invoice_ids: &[Uuid]) -> Result<Vec<InvoiceLine>> {
+    if invoice_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    db.fetch_all(lines_sql(invoice_ids)).await
+}
+
+/// [`lines_of`] inside a transaction.
+pub async fn lines_in(tx: &mut Tx, invoice_id: Uuid) -> Result<Vec<InvoiceLine>> {
+    tx.fetch_all(lines_sql(&[invoice_id])).await
+}
+
+fn lines_sql(invoice_ids: &[Uuid]) -> Sql {
+    let placeholders: Vec<String> = (1..=invoice_ids.len()).map(|n| format!("${n}")).collect();
+    let mut sql = Sql::new(format!(
+        "SELECT * FROM invoice_lines WHERE invoice_id IN ({}) ORDER BY invoice_id, position",
+        placeholders.join(", ")
+    ));
+    for id in invoice_ids {
+        sql = sql.bind(Arg::from(*id));
+    }
+    sql
+}
+
+#[derive(sqlx::FromRow)]
+struct LastValue {
+    last_value: i64,
+}
+
+/// The next number of a gapless sequence (`kind` such as `invoice` or `credit_note`, the
+/// document prefix and the year), allocated inside `tx`: the upsert locks the counter row until
+/// the transaction ends, so concurrent finalisations queue and a rollback leaves no gap.
+pub async fn next_number(tx: &mut Tx, kind: &str, prefix: &str, year: i32) -> Result<i64> {
+    let row: LastValue = tx
+        .fetch_one(
+            Sql::new(
+                "INSERT INTO document_sequences (kind, prefix, year, last_value) \
+                 VALUES ($1, $2, $3, 1) ON CONFLICT (kind, prefix, year) \
+                 DO UPDATE SET last_value = document_sequences.last_value + 1 \
+                 RETURNING last_value",
+            )
+            .bind(kind)
+            .bind(prefix)
+            .bind(i64::from(year)),
+        )
+        .await?;
+    Ok(row.last_value)
+}
+
+#[derive(sqlx::FromRow)]
+struct Balance {
+    balance: i64,
+}
+
+/// Moves a customer's credit balance (positive = money the customer has in credit with us) by
+/// `delta` and returns the new balance. Called inside the transaction that causes the move.
+pub async fn adjust_customer_balance(
+    tx: &mut Tx,
+    customer_id: Uuid,
+    delta: i64,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let row: Balance = tx
+        .fetch_one(
+            Sql::new(
+                "UPDATE customers SET balance = balance + $2, updated_at = $3, \
+                 version = version + 1 WHERE id = $1 RETURNING balance",
+            )
+            .bind(customer_id)
+            .bind(delta)
+            .bind(now),
+        )
+        .await?;
+    Ok(row.balance)
+}

@@ -1,0 +1,99 @@
+//! Payments (`billing.payments`): money (and withholding-tax certificates) received against an
+//! invoice. A payment row is never changed; the invoice carries the running totals.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{Db, Result, Scope, Sql, Tx};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Payment {
+    pub id: Uuid,
+    pub invoice_id: Uuid,
+    pub customer_id: Uuid,
+    pub amount: i64,
+    pub currency: String,
+    /// `card`, `promptpay`, `bank_transfer`, `cash` or `other`.
+    pub method: String,
+    pub reference: Option<String>,
+    pub paid_at: DateTime<Utc>,
+    pub withholding_tax: i64,
+    pub withholding_certificate_no: Option<String>,
+    /// The part of `amount` beyond what was due, moved to the customer's credit balance.
+    pub overpayment: i64,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A payment to record; validated by the caller.
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub invoice_id: Uuid,
+    pub customer_id: Uuid,
+    pub amount: i64,
+    pub currency: String,
+    pub method: String,
+    pub reference: Option<String>,
+    pub paid_at: DateTime<Utc>,
+    pub withholding_tax: i64,
+    pub withholding_certificate_no: Option<String>,
+    pub overpayment: i64,
+}
+
+pub async fn insert(tx: &mut Tx, p: NewPayment, now: DateTime<Utc>) -> Result<Payment> {
+    let id = Uuid::now_v7();
+    tx.execute(
+        Sql::new(
+            "INSERT INTO payments (id, invoice_id, customer_id, amount, currency, method, \
+             reference, paid_at, withholding_tax, withholding_certificate_no, overpayment, \
+             status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'succeeded', $12)",
+        )
+        .bind(id)
+        .bind(p.invoice_id)
+        .bind(p.customer_id)
+        .bind(p.amount)
+        .bind(p.currency)
+        .bind(p.method)
+        .bind(p.reference)
+        .bind(p.paid_at)
+        .bind(p.withholding_tax)
+        .bind(p.withholding_certificate_no)
+        .bind(p.overpayment)
+        .bind(now),
+    )
+    .await?;
+    tx.fetch_one(Sql::new("SELECT * FROM payments WHERE id = $1").bind(id))
+        .await
+}
+
+/// Filters of [`list`]; `None` matches everything.
+#[derive(Debug, Default)]
+pub struct PaymentFilter {
+    pub customer_id: Option<Uuid>,
+    pub invoice_id: Option<Uuid>,
+}
+
+/// Payments the scope reaches, in creation order, keyset-paged by id.
+pub async fn list(
+    db: &Db,
+    scope: Scope,
+    filter: PaymentFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Payment>> {
+    db.fetch_all(
+        Sql::new(format!(
+            "SELECT * FROM payments p WHERE {} AND ($2 IS NULL OR p.customer_id = $2) \
+             AND ($3 IS NULL OR p.invoice_id = $3) AND ($4 IS NULL OR p.id > $4) \
+             ORDER BY p.id LIMIT $5",
+            Scope::clause("p.customer_id", 1)
+        ))
+        .bind(scope.member_user())
+        .bind(filter.customer_id)
+        .bind(filter.invoice_id)
+        .bind(after)
+        .bind(limit),
+    )
+    .await
+}

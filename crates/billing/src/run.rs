@@ -201,6 +201,39 @@ async fn bill_one_period(
     Ok(step)
 }
 
+/// Invoices the first period of a subscription that starts without a trial, inside the
+/// transaction that creates it: fees are billed in advance, and the billing run only ever bills
+/// the periods that follow (`next_billing_date` is the first period's end). Returns the open,
+/// numbered invoice, or `None` when the period already has one.
+pub async fn invoice_first_period(
+    tx: &mut Tx,
+    actor: &Actor,
+    sub: &Subscription,
+    now: DateTime<Utc>,
+) -> Result<Option<invoices::Invoice>> {
+    let plan = plans::find_by_id_in(tx, sub.plan_id)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("subscription {} without its plan", sub.id)))?;
+    let draft = insert_period_invoice(
+        tx,
+        sub,
+        &plan,
+        sub.quantity,
+        sub.current_period_start,
+        sub.current_period_end,
+        "subscription_create",
+        now,
+    )
+    .await?;
+    let Some(draft) = draft else {
+        return Ok(None);
+    };
+    let settings = BillingSettings::load_in(tx).await?;
+    Ok(Some(
+        finalize_invoice(tx, actor, &draft, &settings, now).await?,
+    ))
+}
+
 /// The draft invoice of one period's fixed fee, or `None` when that period is already invoiced.
 #[allow(clippy::too_many_arguments)]
 async fn insert_period_invoice(

@@ -88,6 +88,19 @@ async fn monthly_subscription_is_invoiced_once_per_period(backend: Backend) {
         json!({"plan_code": "PRO", "trial_days": 0}),
     )
     .await;
+    // Fees in advance: the first period is invoiced when the subscription starts.
+    let first = invoices_of(&app, &admin, &sub).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["number"], "INV-2030-000001");
+    assert_eq!(first[0]["billing_reason"], "subscription_create");
+    assert_eq!(
+        (
+            &first[0]["period_start"],
+            &first[0]["period_end"],
+            &first[0]["total"]
+        ),
+        (&json!("2030-01-10"), &json!("2030-02-10"), &json!(105930))
+    );
     assert_eq!(run(&app, &admin).await["invoices_created"], 0);
 
     let periods = [
@@ -102,10 +115,10 @@ async fn monthly_subscription_is_invoiced_once_per_period(backend: Backend) {
         let again = run(&app, &admin).await;
         assert_eq!(again["invoices_created"], 0, "{again}");
         let invoices = invoices_of(&app, &admin, &sub).await;
-        assert_eq!(invoices.len(), n + 1);
-        let inv = &invoices[n];
+        assert_eq!(invoices.len(), n + 2);
+        let inv = &invoices[n + 1];
         assert_eq!(inv["status"], "open");
-        assert_eq!(inv["number"], format!("INV-2030-{:06}", n + 1));
+        assert_eq!(inv["number"], format!("INV-2030-{:06}", n + 2));
         assert_eq!(inv["billing_reason"], "subscription_cycle");
         assert_eq!(
             (&inv["period_start"], &inv["period_end"]),
@@ -137,7 +150,7 @@ async fn trials_seats_pauses_and_cancellations(backend: Backend) {
     let admin = set_date(&app, "2030-01-10").await;
     // PRO with its 14-day trial: invoiced when the trial ends on the 24th.
     let trial = subscribe(&app, &admin, customer, json!({"plan_code": "PRO"})).await;
-    // TEAM × 3 seats without a trial: next invoice 2030-02-10.
+    // TEAM × 3 seats without a trial: invoiced at once, then on 2030-02-10.
     let seats = subscribe(
         &app,
         &admin,
@@ -145,7 +158,7 @@ async fn trials_seats_pauses_and_cancellations(backend: Backend) {
         json!({"plan_code": "TEAM", "quantity": 3, "trial_days": 0}),
     )
     .await;
-    // Paused, and canceled at period end: never invoiced.
+    // Paused, and canceled at period end: their first period (billed at the start), no more.
     let paused = subscribe(
         &app,
         &admin,
@@ -202,25 +215,28 @@ async fn trials_seats_pauses_and_cancellations(backend: Backend) {
     assert_eq!(report["invoices_created"], 1, "{report}");
     assert_eq!(report["subscriptions_canceled"], 1, "{report}");
     let team = invoices_of(&app, &admin, &seats).await;
-    assert_eq!(team.len(), 1);
-    // ฿390.00 × 3 seats = ฿1,170.00 + 7 % VAT ฿81.90 = ฿1,251.90.
-    assert_eq!(
-        (
-            &team[0]["lines"][0]["quantity"],
-            &team[0]["lines"][0]["unit_amount"]
-        ),
-        (&json!(3), &json!(39000))
-    );
-    assert_eq!(
-        (
-            &team[0]["subtotal"],
-            &team[0]["vat_amount"],
-            &team[0]["total"]
-        ),
-        (&json!(117000), &json!(8190), &json!(125190))
-    );
-    assert!(invoices_of(&app, &admin, &paused).await.is_empty());
-    assert!(invoices_of(&app, &admin, &ending).await.is_empty());
+    assert_eq!(team.len(), 2);
+    // ฿390.00 × 3 seats = ฿1,170.00 + 7 % VAT ฿81.90 = ฿1,251.90, each period.
+    for invoice in &team {
+        assert_eq!(
+            (
+                &invoice["lines"][0]["quantity"],
+                &invoice["lines"][0]["unit_amount"]
+            ),
+            (&json!(3), &json!(39000))
+        );
+        assert_eq!(
+            (
+                &invoice["subtotal"],
+                &invoice["vat_amount"],
+                &invoice["total"]
+            ),
+            (&json!(117000), &json!(8190), &json!(125190))
+        );
+    }
+    assert_eq!(team[1]["period_start"], "2030-02-10");
+    assert_eq!(invoices_of(&app, &admin, &paused).await.len(), 1);
+    assert_eq!(invoices_of(&app, &admin, &ending).await.len(), 1);
     let s = json_of(
         app.get(&format!("/api/subscriptions/{ending}"), &admin)
             .await,
@@ -236,8 +252,8 @@ async fn trials_seats_pauses_and_cancellations(backend: Backend) {
     let admin = set_date(&app, "2030-03-10").await;
     let report = run(&app, &admin).await;
     assert_eq!(report["invoices_created"], 2, "{report}");
-    assert!(invoices_of(&app, &admin, &paused).await.is_empty());
-    assert!(invoices_of(&app, &admin, &ending).await.is_empty());
+    assert_eq!(invoices_of(&app, &admin, &paused).await.len(), 1);
+    assert_eq!(invoices_of(&app, &admin, &ending).await.len(), 1);
     // Members and viewers cannot run billing.
     let viewer = app.staff_token("viewer@satang.test", &["viewer"]).await;
     let res = app

@@ -319,6 +319,12 @@ pub(super) async fn create_subscription(
         now,
     )
     .await?;
+    // In advance: a subscription without a trial owes its first period now.
+    if sub.status == "active" {
+        satang_billing::run::invoice_first_period(&mut tx, &caller.actor, &sub, now)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
     let view = SubscriptionView::from(sub);
     audit::record(
         &mut tx,

@@ -48,6 +48,53 @@ async fn demo_loads_once_with_real_content(backend: Backend) {
         .unwrap();
     assert_eq!(me["memberships"][0]["customer_name"], "สหกรณ์การเกษตรบ้านนา");
 
+    // Twelve months of history made by the billing engine: invoices, payments, some still open.
+    let subscriptions: Value = app
+        .get("/api/subscriptions?limit=200", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let subscriptions = subscriptions["data"].as_array().unwrap();
+    assert_eq!(subscriptions.len(), 40);
+    assert!(subscriptions.iter().any(|s| s["status"] == "paused"));
+    assert!(
+        subscriptions
+            .iter()
+            .any(|s| s["cancel_at_period_end"] == true || s["status"] == "canceled")
+    );
+    let list = |status: &'static str| {
+        let (app, token) = (&app, token.to_owned());
+        async move {
+            let page: Value = app
+                .get(&format!("/api/invoices?status={status}&limit=200"), &token)
+                .await
+                .json()
+                .await
+                .unwrap();
+            page["data"].as_array().unwrap().clone()
+        }
+    };
+    let paid = list("paid").await;
+    assert!(paid.len() >= 150, "{} paid invoices", paid.len());
+    assert!(
+        paid.iter()
+            .any(|i| i["withholding_tax"].as_i64().unwrap_or(0) > 0)
+    );
+    let open = list("open").await;
+    assert!(
+        !open.is_empty() && open.len() < paid.len(),
+        "{} open",
+        open.len()
+    );
+    let payments: Value = app
+        .get("/api/payments?limit=200", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(payments["data"].as_array().unwrap().len() >= 100);
+
     // Loading again (a restart with --demo) adds nothing.
     let state = app.server.as_ref().unwrap().state.clone();
     assert!(!satang::demo::load(&state).await.unwrap());

@@ -3,6 +3,8 @@
 //! content on first start. Loaded once per database (remembered in `kv`); deterministic, so two
 //! demo databases hold the same data.
 
+mod history;
+
 use anyhow::Context;
 use chrono::TimeDelta;
 use serde_json::json;
@@ -424,6 +426,7 @@ pub async fn load(state: &AppState) -> anyhow::Result<bool> {
     let actor = Actor::default();
     let password_hash = state.hasher.hash(DEMO_PASSWORD);
     let mut tx = state.db.begin().await?;
+    let mut accounts = Vec::new();
     for (i, (name, legal, province, district, subdistrict, postal, domain)) in
         CUSTOMERS.iter().enumerate()
     {
@@ -453,6 +456,11 @@ pub async fn load(state: &AppState) -> anyhow::Result<bool> {
             metadata: json!({ "segment": SEGMENTS[i as usize % 3] }),
         };
         let customer = customers::insert(&mut tx, &fields, created).await?;
+        accounts.push(history::Account {
+            customer_id: customer.id,
+            index: i as usize,
+            joined: satang_domain::bangkok_date(created),
+        });
         audit::record(
             &mut tx,
             &actor,
@@ -557,6 +565,7 @@ pub async fn load(state: &AppState) -> anyhow::Result<bool> {
     )
     .await?;
     tx.commit().await?;
+    history::load(&state.db, &accounts, now).await?;
     kv::set(&state.db, LOADED_KEY, &now.to_rfc3339()).await?;
     tracing::info!(
         customers = CUSTOMERS.len(),

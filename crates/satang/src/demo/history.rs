@@ -110,7 +110,7 @@ async fn subscribe(
         1,
     )?;
     // Every third customer starts with the plan's free trial.
-    let trial_end = (account.index % 3 == 0 && plan.trial_days > 0)
+    let trial_end = (account.index.is_multiple_of(3) && plan.trial_days > 0)
         .then(|| day.checked_add_days(Days::new(plan.trial_days as u64)))
         .flatten();
     let period = match trial_end {

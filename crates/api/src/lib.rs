@@ -67,6 +67,7 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
     if state.services.serves_customers() {
         api = api
             .merge(routes::audit::router())
+            .merge(routes::analytics::router())
             .merge(routes::customers::router())
             .merge(routes::contacts::router())
             .merge(routes::members::router())

@@ -286,7 +286,12 @@ async fn insert_period_invoice(
         settings.vat_rate_bps,
         settings.prices_include_vat,
     );
+    // The fee spread over the months of the period (a yearly fee ÷ 12), half-up.
+    let months = i128::from(cycle_of(plan)?.months());
+    let mrr = satang_domain::money::round_half_up_div(i128::from(amount), months.max(1))
+        .map_err(|e| Error::Internal(e.to_string()))?;
     let origin = InvoiceOrigin {
+        mrr,
         customer_id: sub.customer_id,
         subscription_id: Some(sub.id),
         period_start: Some(start),

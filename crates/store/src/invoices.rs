@@ -138,6 +138,8 @@ pub struct InvoiceOrigin {
     pub period_end: Option<NaiveDate>,
     /// `subscription_create`, `subscription_cycle`, `proration` or `manual`.
     pub billing_reason: String,
+    /// The monthly recurring revenue this invoice stands for (0 for one-off invoices).
+    pub mrr: i64,
 }
 
 /// Inserts an invoice with its lines. Returns `None`, inserting nothing, when the database
@@ -160,9 +162,9 @@ pub async fn insert(
                  vat_amount, total, withholding_tax, amount_paid, amount_due, credit_applied, \
                  amount_credited, prices_include_vat, issued_at, due_date, paid_at, voided_at, \
                  marked_uncollectible_at, customer_snapshot, seller_snapshot, created_at, \
-                 updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-                 $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, \
-                 $28, 1) ON CONFLICT DO NOTHING",
+                 updated_at, version, mrr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+                 $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, \
+                 $28, $28, 1, $29) ON CONFLICT DO NOTHING",
             )
             .bind(id)
             .bind(origin.customer_id)
@@ -191,7 +193,8 @@ pub async fn insert(
             .bind(f.marked_uncollectible_at)
             .bind(f.customer_snapshot)
             .bind(f.seller_snapshot)
-            .bind(now),
+            .bind(now)
+            .bind(origin.mrr),
         )
         .await?;
     if inserted == 0 {

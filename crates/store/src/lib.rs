@@ -6,6 +6,7 @@
 //! reached through the connection's `search_path`; on SQLite they live in one WAL file, so a
 //! change and its audit event always commit together.
 
+pub mod analytics;
 pub mod audit;
 pub mod clock;
 pub mod contacts;

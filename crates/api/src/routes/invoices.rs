@@ -458,6 +458,7 @@ async fn create_invoice(
         period_start: None,
         period_end: None,
         billing_reason: "manual".into(),
+        mrr: 0,
     };
     let inv = invoices::insert(&mut tx, &origin, f, &new_lines, now)
         .await?

@@ -1,5 +1,6 @@
 //! The API's routes, one module per resource.
 
+pub mod analytics;
 pub mod audit;
 pub mod auth;
 pub mod contacts;

@@ -54,6 +54,14 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Copy the SQLite database consistently while Satang runs (PostgreSQL: use pg_dump).
+    Backup {
+        /// The new file to write, e.g. `satang-backup-2026-11-24.db`.
+        #[arg(long)]
+        to: std::path::PathBuf,
+        #[command(flatten)]
+        config: Config,
+    },
     /// Manage the token signing keys.
     Keys {
         #[command(subcommand)]
@@ -243,6 +251,23 @@ async fn run() -> anyhow::Result<()> {
             if let Some(url) = added.invitation_url {
                 println!("invitation link (valid 7 days): {url}");
             }
+        }
+        Command::Backup { to, config } => {
+            logging::init("warn", &config.log_format);
+            let db = satang::open_db(&config).await?;
+            if db.backend() == satang_store::Backend::Postgres {
+                println!(
+                    "Satang is on PostgreSQL: back it up with pg_dump, e.g.\n  \
+                     pg_dump --format=custom --file=satang.dump \"$DATABASE_URL\"\n\
+                     and restore with pg_restore --clean --dbname=\"$DATABASE_URL\" satang.dump"
+                );
+                return Ok(());
+            }
+            db.backup_sqlite(&to).await?;
+            println!(
+                "wrote a consistent copy of the database to {}",
+                to.display()
+            );
         }
         Command::Keys {
             command: KeysCommand::Rotate { config },

@@ -392,3 +392,37 @@ macro_rules! backend_ops {
 
 backend_ops!(sqlite, Sqlite, sqlite);
 backend_ops!(postgres, Postgres, postgres);
+
+impl Db {
+    /// Writes a consistent copy of the SQLite database to `target` (which must not exist) while
+    /// the server keeps running: `VACUUM INTO` reads one snapshot. VACUUM may renumber rowids,
+    /// so the copy's customer search index (FTS5, keyed by rowid) is rebuilt afterwards.
+    /// PostgreSQL has its own tools; this returns [`crate::Error::Other`] there.
+    pub async fn backup_sqlite(&self, target: &Path) -> Result<()> {
+        let Db::Sqlite { read, .. } = self else {
+            return Err(crate::Error::Other(
+                "backups of PostgreSQL are made with pg_dump".into(),
+            ));
+        };
+        if target.exists() {
+            return Err(crate::Error::Other(format!(
+                "{} exists already; choose a new file",
+                target.display()
+            )));
+        }
+        let path = target.to_string_lossy().into_owned();
+        sqlx::query("VACUUM INTO $1")
+            .bind(&path)
+            .execute(read)
+            .await?;
+        let copy = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(SqliteConnectOptions::new().filename(target))
+            .await?;
+        sqlx::query("INSERT INTO customers_fts (customers_fts) VALUES ('rebuild')")
+            .execute(&copy)
+            .await?;
+        copy.close().await;
+        Ok(())
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod idempotency;
 pub mod middleware;
@@ -72,6 +73,7 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::contacts::router())
             .merge(routes::members::router())
             .merge(routes::settings::router())
+            .merge(routes::webhooks::router())
             .merge(routes::plans::router())
             .merge(routes::subscriptions::router())
             .merge(routes::invoices::router());

@@ -20,6 +20,7 @@ use satang_domain::bangkok_date;
 use satang_domain::vat::{InvoiceTotals, InvoiceTotalsInput, invoice_totals};
 use satang_store::audit::{self, Actor, Change};
 use satang_store::invoices::{self, Invoice, InvoiceFields};
+use satang_store::outbox;
 use satang_store::{Tx, customers};
 
 use crate::{BillingSettings, Error, Result};
@@ -79,6 +80,20 @@ pub async fn save(
     now: DateTime<Utc>,
 ) -> Result<Invoice> {
     let after = invoices::update(tx, before.id, f, now).await?;
+    if matches!(action, "invoice.finalized" | "invoice.paid") {
+        outbox::emit(
+            tx,
+            outbox::NewEvent {
+                event_type: action,
+                entity_type: "invoice",
+                entity_id: after.id.to_string(),
+                customer_id: Some(after.customer_id),
+                payload: invoice_audit_json(&after),
+            },
+            now,
+        )
+        .await?;
+    }
     audit::record(
         tx,
         actor,

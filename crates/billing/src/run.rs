@@ -310,6 +310,21 @@ async fn save_subscription(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let after = subscriptions::update(tx, before.id, f, now).await?;
+    satang_store::outbox::emit(
+        tx,
+        satang_store::outbox::NewEvent {
+            event_type: "subscription.updated",
+            entity_type: "subscription",
+            entity_id: after.id.to_string(),
+            customer_id: Some(after.customer_id),
+            payload: json!({"id": after.id, "status": after.status, "plan_id": after.plan_id,
+                            "quantity": after.quantity,
+                            "current_period_start": after.current_period_start,
+                            "current_period_end": after.current_period_end}),
+        },
+        now,
+    )
+    .await?;
     let view = |s: &Subscription| {
         json!({"status": s.status, "plan_id": s.plan_id, "quantity": s.quantity,
                "current_period_start": s.current_period_start,

@@ -48,6 +48,14 @@ pub struct Config {
     #[arg(long, env = "SATANG_BILLING_INTERVAL", default_value_t = 60)]
     pub billing_interval: u64,
 
+    /// How often (ms) the webhook worker looks for due deliveries (0 turns delivery off).
+    #[arg(long, env = "SATANG_WEBHOOK_INTERVAL_MS", default_value_t = 1000)]
+    pub webhook_interval_ms: u64,
+
+    /// First retry delay (ms) of a failed webhook delivery; doubles with every attempt.
+    #[arg(long, env = "SATANG_WEBHOOK_RETRY_BASE_MS", default_value_t = 30_000)]
+    pub webhook_retry_base_ms: u64,
+
     /// Enables `/api/test-clock`. Never in production.
     #[arg(long, env = "SATANG_TEST_CLOCK", default_value_t = false)]
     pub test_clock: bool,

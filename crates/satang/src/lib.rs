@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod logging;
 pub mod scheduler;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -155,6 +156,7 @@ pub struct Server {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     billing: Option<scheduler::BillingScheduler>,
+    webhooks: Option<webhooks::WebhookWorker>,
 }
 
 impl Server {
@@ -192,12 +194,20 @@ impl Server {
                 std::time::Duration::from_secs(config.billing_interval),
             )
         });
+        let webhooks = (services.serves_customers() && config.webhook_interval_ms > 0).then(|| {
+            webhooks::WebhookWorker::start(
+                state.clone(),
+                std::time::Duration::from_millis(config.webhook_interval_ms),
+                std::time::Duration::from_millis(config.webhook_retry_base_ms),
+            )
+        });
         Ok(Server {
             addr,
             state,
             shutdown: Some(tx),
             task,
             billing,
+            webhooks,
         })
     }
 
@@ -209,6 +219,9 @@ impl Server {
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(billing) = self.billing.take() {
             billing.stop().await;
+        }
+        if let Some(webhooks) = self.webhooks.take() {
+            webhooks.stop().await;
         }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

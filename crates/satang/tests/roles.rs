@@ -69,6 +69,8 @@ const TABLE: &[Row] = &[
     ("POST", "/api/billing/run", Some("{}"), [200, 403, 403, 403, 403, 403, 403, 403, 403, 401]),
     ("GET", "/api/analytics/summary", None, [200, 200, 200, 200, 200, 200, 200, 200, 200, 401]),
     ("GET", "/api/analytics/plans", None, [200, 200, 200, 200, 200, 200, 200, 200, 200, 401]),
+    ("GET", "/api/webhook-endpoints", None, [200, 403, 403, 403, 403, 403, 403, 403, 403, 401]),
+    ("POST", "/api/webhook-endpoints", Some(r#"{"url":"https://hooks.example.test/{n}","events":["*"]}"#), [201, 403, 403, 403, 403, 403, 403, 403, 403, 401]),
     ("GET", "/api/settings", None, [200, 200, 200, 200, 403, 403, 403, 403, 403, 401]),
     ("PATCH", "/api/settings", Some(r#"{"invoice_prefix":"INV"}"#), [200, 403, 403, 403, 403, 403, 403, 403, 403, 401]),
     ("GET", "/api/users", None, [200, 403, 403, 403, 403, 403, 403, 403, 403, 401]),

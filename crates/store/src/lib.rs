@@ -18,6 +18,7 @@ pub mod invitations;
 pub mod invoices;
 pub mod kv;
 pub mod memberships;
+pub mod outbox;
 pub mod payments;
 pub mod plans;
 pub mod refresh_tokens;

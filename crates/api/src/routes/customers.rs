@@ -403,6 +403,16 @@ async fn create_customer(
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let view = CustomerView::from(customers::insert(&mut tx, &fields, now).await?);
+    crate::events::emit(
+        &mut tx,
+        "customer.created",
+        "customer",
+        view.id,
+        view.id,
+        &view,
+        now,
+    )
+    .await?;
     audit::record(
         &mut tx,
         &caller.actor,
@@ -567,6 +577,12 @@ async fn update_customer(
         };
     }
     let after = CustomerView::from(updated);
+    let event = if action == "customer.suspended" {
+        "customer.suspended"
+    } else {
+        "customer.updated"
+    };
+    crate::events::emit(&mut tx, event, "customer", id, id, &after, now).await?;
     audit::record(
         &mut tx,
         &caller.actor,

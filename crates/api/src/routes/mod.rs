@@ -13,3 +13,4 @@ pub mod subscriptions;
 pub mod system;
 pub mod test_clock;
 pub mod users;
+pub mod webhooks;

@@ -304,6 +304,16 @@ async fn save(
 ) -> Result<SubscriptionView, ApiError> {
     let id = before.id;
     let after = SubscriptionView::from(subscriptions::update(tx, id, fields, now).await?);
+    crate::events::emit(
+        tx,
+        "subscription.updated",
+        "subscription",
+        id,
+        after.customer_id,
+        &after,
+        now,
+    )
+    .await?;
     let mut after_json = serde_json::to_value(&after).unwrap_or_default();
     if let (Some(p), Some(object)) = (proration, after_json.as_object_mut()) {
         object.insert(

@@ -108,6 +108,21 @@ pub async fn record_payment(
     } else {
         "invoice.payment_recorded"
     };
+    satang_store::outbox::emit(
+        tx,
+        satang_store::outbox::NewEvent {
+            event_type: "payment.succeeded",
+            entity_type: "payment",
+            entity_id: payment.id.to_string(),
+            customer_id: Some(inv.customer_id),
+            payload: json!({
+                "id": payment.id, "invoice_id": inv.id, "amount": payment.amount,
+                "method": payment.method, "withholding_tax": wht,
+            }),
+        },
+        now,
+    )
+    .await?;
     audit::record(
         tx,
         actor,

@@ -326,6 +326,16 @@ pub(super) async fn create_subscription(
             .map_err(|e| ApiError::Internal(e.to_string()))?;
     }
     let view = SubscriptionView::from(sub);
+    crate::events::emit(
+        &mut tx,
+        "subscription.created",
+        "subscription",
+        view.id,
+        view.customer_id,
+        &view,
+        now,
+    )
+    .await?;
     audit::record(
         &mut tx,
         &caller.actor,

@@ -186,8 +186,28 @@ async fn bill_one_period(
     } else {
         "subscription_cycle"
     };
-    let step = match insert_period_invoice(&mut tx, &sub, &plan, quantity, start, end, reason, now)
-        .await?
+    // Usage of the period that just ended is billed in arrears, at the prices of the plan it was
+    // used under (trials are free).
+    let usage_lines = if in_trial {
+        Vec::new()
+    } else {
+        let used_plan = plans::find_by_id_in(&mut tx, sub.plan_id)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("subscription {id} without its plan")))?;
+        arrears_lines(&mut tx, &sub, &used_plan).await?
+    };
+    let step = match insert_period_invoice(
+        &mut tx,
+        &sub,
+        &plan,
+        quantity,
+        start,
+        end,
+        reason,
+        usage_lines,
+        now,
+    )
+    .await?
     {
         Some(draft) => {
             let settings = BillingSettings::load_in(&mut tx).await?;
@@ -222,6 +242,7 @@ pub async fn invoice_first_period(
         sub.current_period_start,
         sub.current_period_end,
         "subscription_create",
+        Vec::new(),
         now,
     )
     .await?;
@@ -244,6 +265,7 @@ async fn insert_period_invoice(
     start: NaiveDate,
     end: NaiveDate,
     reason: &str,
+    usage_lines: Vec<NewLine>,
     now: DateTime<Utc>,
 ) -> Result<Option<invoices::Invoice>> {
     let per_seat = plan.pricing == "per_seat";
@@ -268,9 +290,12 @@ async fn insert_period_invoice(
         unit_amount: plan.price,
         amount,
     };
+    let mut lines = vec![line];
+    lines.extend(usage_lines);
+    let amounts: Vec<i64> = lines.iter().map(|l| l.amount).collect();
     let settings = BillingSettings::load_in(tx).await?;
     let t = totals(
-        &[amount],
+        &amounts,
         0,
         settings.vat_rate_bps,
         settings.prices_include_vat,
@@ -298,7 +323,7 @@ async fn insert_period_invoice(
         period_end: Some(end),
         billing_reason: reason.into(),
     };
-    Ok(invoices::insert(tx, &origin, f, &[line], now).await?)
+    Ok(invoices::insert(tx, &origin, f, &lines, now).await?)
 }
 
 async fn save_subscription(
@@ -345,6 +370,51 @@ async fn save_subscription(
     )
     .await?;
     Ok(())
+}
+
+/// Midnight in Bangkok at the start of `date`, in UTC.
+fn bangkok_midnight(date: NaiveDate) -> DateTime<Utc> {
+    date.and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc() - chrono::TimeDelta::hours(7))
+        .unwrap_or_default()
+}
+
+/// One line per metered metric the plan prices, for the usage of the subscription's current
+/// period (summed from the usage events; included units free, tiers graduated).
+async fn arrears_lines(tx: &mut Tx, sub: &Subscription, plan: &Plan) -> Result<Vec<NewLine>> {
+    let prices: Vec<satang_domain::usage::MeteredPrice> =
+        serde_json::from_value(plan.metered.0.clone()).unwrap_or_default();
+    if prices.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (start, end) = (sub.current_period_start, sub.current_period_end);
+    let used =
+        satang_store::usage::totals(tx, sub.id, bangkok_midnight(start), bangkok_midnight(end))
+            .await?;
+    let last_day = end.checked_sub_days(Days::new(1)).unwrap_or(end);
+    let mut lines = Vec::new();
+    for total in used {
+        let Some(price) = prices.iter().find(|p| p.metric == total.metric) else {
+            continue;
+        };
+        let amount = price
+            .amount(total.quantity)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let included = price.included_units.unwrap_or(0);
+        lines.push(NewLine {
+            kind: "usage".into(),
+            description: format!(
+                "{}: {} used ({} included), {start} – {last_day}",
+                total.metric, total.quantity, included
+            ),
+            period_start: Some(start),
+            period_end: Some(end),
+            quantity: 1,
+            unit_amount: amount,
+            amount,
+        });
+    }
+    Ok(lines)
 }
 
 fn cycle_of(plan: &Plan) -> Result<BillingCycle> {

@@ -11,6 +11,7 @@ pub mod promptpay;
 pub mod proration;
 pub mod subscription;
 pub mod tax_id;
+pub mod usage;
 pub mod vat;
 
 pub use baht_text::baht_text;

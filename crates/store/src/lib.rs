@@ -24,6 +24,7 @@ pub mod plans;
 pub mod refresh_tokens;
 pub mod scope;
 pub mod subscriptions;
+pub mod usage;
 pub mod users;
 
 pub use db::{Arg, Backend, Db, Sql, Tx};

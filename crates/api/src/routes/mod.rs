@@ -12,5 +12,6 @@ pub mod settings;
 pub mod subscriptions;
 pub mod system;
 pub mod test_clock;
+pub mod usage;
 pub mod users;
 pub mod webhooks;

@@ -1,0 +1,88 @@
+//! Metered usage events: ingested in batches, duplicates (same subscription and idempotency key)
+//! ignored, summed per subscription, metric and period for the arrears invoice.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{Result, Sql, Tx};
+
+pub struct NewUsage {
+    pub subscription_id: Uuid,
+    pub customer_id: Uuid,
+    pub metric: String,
+    pub quantity: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub idempotency_key: String,
+}
+
+/// Rows per statement: 8 parameters each stays far below both backends' parameter limits.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Inserts a batch with multi-row statements; returns how many were new.
+pub async fn insert_batch(tx: &mut Tx, events: &[NewUsage], now: DateTime<Utc>) -> Result<u64> {
+    let mut inserted = 0;
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let mut text = String::from(
+            "INSERT INTO usage_events (id, subscription_id, customer_id, metric, quantity, \
+             occurred_at, idempotency_key, created_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let p = i * 8;
+            if i > 0 {
+                text.push_str(", ");
+            }
+            text.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7,
+                p + 8
+            ));
+        }
+        text.push_str(" ON CONFLICT (subscription_id, idempotency_key) DO NOTHING");
+        let mut sql = Sql::new(text);
+        for e in chunk {
+            sql = sql
+                .bind(Uuid::now_v7())
+                .bind(e.subscription_id)
+                .bind(e.customer_id)
+                .bind(e.metric.as_str())
+                .bind(e.quantity)
+                .bind(e.occurred_at)
+                .bind(e.idempotency_key.as_str())
+                .bind(now);
+        }
+        inserted += tx.execute(sql).await?;
+    }
+    Ok(inserted)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MetricTotal {
+    pub metric: String,
+    pub quantity: i64,
+}
+
+/// Usage of one subscription in `[from, to)`, per metric.
+pub async fn totals(
+    tx: &mut Tx,
+    subscription_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<MetricTotal>> {
+    tx.fetch_all(
+        Sql::new(
+            "SELECT metric, CAST(SUM(quantity) AS BIGINT) AS quantity FROM usage_events \
+             WHERE subscription_id = $1 AND occurred_at >= $2 AND occurred_at < $3 \
+             GROUP BY metric ORDER BY metric",
+        )
+        .bind(subscription_id)
+        .bind(from)
+        .bind(to),
+    )
+    .await
+}

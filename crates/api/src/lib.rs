@@ -75,6 +75,7 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::settings::router())
             .merge(routes::webhooks::router())
             .merge(routes::usage::router())
+            .merge(routes::payment_methods::router())
             .merge(routes::plans::router())
             .merge(routes::subscriptions::router())
             .merge(routes::invoices::router());

@@ -90,6 +90,32 @@ pub struct Inner {
     /// Caps concurrent argon2 computations at the core count: a burst of logins queues instead
     /// of multiplying CPU and memory (each hash holds its own memory block).
     pub hashing: tokio::sync::Semaphore,
+    /// Where cards are tokenised and charged (the built-in sandbox unless configured).
+    pub gateway: Arc<dyn satang_billing::gateway::PaymentGateway>,
+}
+
+impl Inner {
+    /// Charges due invoices and applies dunning (after each billing run).
+    pub async fn collect_payments(
+        &self,
+        actor: &satang_store::audit::Actor,
+    ) -> Result<satang_billing::collection::CollectionReport, crate::ApiError> {
+        let open = |sealed: &[u8]| {
+            self.secrets
+                .open(sealed)
+                .ok()
+                .and_then(|t| String::from_utf8(t).ok())
+        };
+        satang_billing::collection::collect_due(
+            &self.db,
+            self.gateway.as_ref(),
+            &open,
+            actor,
+            self.clock.now(),
+        )
+        .await
+        .map_err(|e| crate::ApiError::Internal(e.to_string()))
+    }
 }
 
 impl Inner {

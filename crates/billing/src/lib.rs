@@ -9,6 +9,8 @@
 //! Everything here runs inside a caller's transaction or opens its own, and writes its audit
 //! events in the same transaction as the change.
 
+pub mod collection;
+pub mod gateway;
 pub mod invoicing;
 pub mod run;
 pub mod settings;

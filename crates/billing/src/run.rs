@@ -212,6 +212,7 @@ async fn bill_one_period(
         Some(draft) => {
             let settings = BillingSettings::load_in(&mut tx).await?;
             let issued = finalize_invoice(&mut tx, actor, &draft, &settings, now).await?;
+            schedule_if_automatic(&mut tx, &sub, &issued, now).await?;
             Step::Invoiced(issued.id)
         }
         None => Step::Duplicate,
@@ -250,9 +251,9 @@ pub async fn invoice_first_period(
         return Ok(None);
     };
     let settings = BillingSettings::load_in(tx).await?;
-    Ok(Some(
-        finalize_invoice(tx, actor, &draft, &settings, now).await?,
-    ))
+    let issued = finalize_invoice(tx, actor, &draft, &settings, now).await?;
+    schedule_if_automatic(tx, sub, &issued, now).await?;
+    Ok(Some(issued))
 }
 
 /// The draft invoice of one period's fixed fee, or `None` when that period is already invoiced.
@@ -369,6 +370,19 @@ async fn save_subscription(
         now,
     )
     .await?;
+    Ok(())
+}
+
+/// An invoice of a subscription charged automatically is queued for collection at once.
+async fn schedule_if_automatic(
+    tx: &mut Tx,
+    sub: &Subscription,
+    issued: &invoices::Invoice,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if sub.collection_method == "charge_automatically" && issued.status == "open" {
+        satang_store::payment_methods::schedule_collection(tx, issued.id, now).await?;
+    }
     Ok(())
 }
 

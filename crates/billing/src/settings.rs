@@ -20,6 +20,26 @@ pub struct BillingSettings {
     /// Who issues the invoices, copied onto each one at finalisation: company names, tax id,
     /// branch, address, phone, email.
     pub seller: Value,
+    /// Days after the first failed automatic charge on which it is tried again.
+    pub dunning_retry_days: Vec<u32>,
+    /// Days after the first failure before the customer is suspended.
+    pub dunning_grace_days: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct StoredDunning {
+    retry_days: Vec<u32>,
+    grace_days: u32,
+}
+
+impl Default for StoredDunning {
+    fn default() -> Self {
+        StoredDunning {
+            retry_days: vec![1, 3, 5, 7],
+            grace_days: 14,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -35,6 +55,7 @@ struct Stored {
     address: Value,
     phone: Value,
     email: Value,
+    dunning: StoredDunning,
 }
 
 impl Default for Stored {
@@ -50,6 +71,7 @@ impl Default for Stored {
             address: Value::Null,
             phone: Value::Null,
             email: Value::Null,
+            dunning: StoredDunning::default(),
         }
     }
 }
@@ -72,6 +94,8 @@ impl BillingSettings {
                 "phone": s.phone,
                 "email": s.email,
             }),
+            dunning_retry_days: s.dunning.retry_days,
+            dunning_grace_days: s.dunning.grace_days,
         }
     }
 

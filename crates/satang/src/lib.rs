@@ -145,6 +145,7 @@ pub async fn build_state(config: &Config, services: Services, db: Db) -> anyhow:
         }),
         users: UserCache::new(api.user_cache_ttl),
         hashing: satang_api::state::hashing_permits(),
+        gateway: Arc::new(satang_billing::gateway::SandboxGateway),
         config: api,
     })))
 }

@@ -204,6 +204,21 @@ async fn run() -> anyhow::Result<()> {
             let clock = satang::scheduler::clock_for(&config, &db).await?;
             let report = satang_billing::run_billing(&db, &clock, clock.now()).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+            let state = satang::build_state(&config, Services::All, db).await;
+            match state {
+                Ok(state) => {
+                    let actor = satang_store::audit::Actor {
+                        request_id: Some("satang-bill".into()),
+                        ..Default::default()
+                    };
+                    let collected = state
+                        .collect_payments(&actor)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!("{}", serde_json::to_string_pretty(&collected)?);
+                }
+                Err(e) => tracing::warn!(error = %e, "automatic collection skipped"),
+            }
         }
         Command::Migrate { config } => {
             logging::init(&config.log, &config.log_format);

@@ -67,6 +67,19 @@ impl BillingScheduler {
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "billing run failed"),
                 }
+                match state.collect_payments(&actor).await {
+                    Ok(c) if c.charged + c.declined + c.customers_suspended > 0 => {
+                        tracing::info!(
+                            charged = c.charged,
+                            declined = c.declined,
+                            suspended = c.customers_suspended,
+                            "automatic collection"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "automatic collection failed"),
+                }
+                metrics::counter!("billing_runs_total").increment(1);
             }
         });
         BillingScheduler { stop, wake, task }

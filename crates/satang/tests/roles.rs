@@ -72,6 +72,8 @@ const TABLE: &[Row] = &[
     ("GET", "/api/webhook-endpoints", None, [200, 403, 403, 403, 403, 403, 403, 403, 403, 401]),
     ("POST", "/api/webhook-endpoints", Some(r#"{"url":"https://hooks.example.test/{n}","events":["*"]}"#), [201, 403, 403, 403, 403, 403, 403, 403, 403, 401]),
     ("POST", "/api/usage-events", Some(r#"{"events":[]}"#), [422, 422, 403, 403, 403, 403, 403, 403, 403, 401]),
+    ("GET", "/api/customers/{c}/payment-methods", None, [200, 200, 200, 200, 200, 200, 200, 200, 404, 401]),
+    ("POST", "/api/customers/{c}/payment-methods", Some(r#"{"type":"promptpay"}"#), [201, 201, 403, 403, 201, 403, 201, 403, 404, 401]),
     ("GET", "/api/settings", None, [200, 200, 200, 200, 403, 403, 403, 403, 403, 401]),
     ("PATCH", "/api/settings", Some(r#"{"invoice_prefix":"INV"}"#), [200, 403, 403, 403, 403, 403, 403, 403, 403, 401]),
     ("GET", "/api/users", None, [200, 403, 403, 403, 403, 403, 403, 403, 403, 401]),

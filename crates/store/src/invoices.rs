@@ -47,6 +47,11 @@ pub struct Invoice {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    pub collection_method: String,
+    pub collection_attempts: i64,
+    pub next_collection_at: Option<DateTime<Utc>>,
+    /// When automatic collection first failed (the invoice is in dunning since).
+    pub first_failed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -335,6 +340,16 @@ pub async fn list(
         .bind(filter.status)
         .bind(after)
         .bind(limit),
+    )
+    .await
+}
+
+/// A customer's invoices in one status, inside a transaction.
+pub async fn list_in(tx: &mut Tx, customer_id: Uuid, status: &str) -> Result<Vec<Invoice>> {
+    tx.fetch_all(
+        Sql::new("SELECT * FROM invoices WHERE customer_id = $1 AND status = $2 ORDER BY id")
+            .bind(customer_id)
+            .bind(status),
     )
     .await
 }

@@ -19,6 +19,7 @@ pub mod invoices;
 pub mod kv;
 pub mod memberships;
 pub mod outbox;
+pub mod payment_methods;
 pub mod payments;
 pub mod plans;
 pub mod refresh_tokens;

@@ -7,6 +7,7 @@ pub mod contacts;
 pub mod customers;
 pub mod invoices;
 pub mod members;
+pub mod payment_methods;
 pub mod plans;
 pub mod settings;
 pub mod subscriptions;

@@ -139,7 +139,11 @@ pub async fn record_payment(
         now,
     )
     .await?;
+    let was_in_dunning = inv.first_failed_at.is_some();
     let inv = save(tx, actor, inv, f, action, now).await?;
+    if inv.status == "paid" && was_in_dunning {
+        crate::collection::reactivate(tx, actor, inv.customer_id, inv.subscription_id, now).await?;
+    }
     Ok((inv, payment))
 }
 

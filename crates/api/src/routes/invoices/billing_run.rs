@@ -32,6 +32,11 @@ pub struct RunReportView {
     /// Subscriptions left for the next run after an error (logged).
     pub failed: u32,
     pub stopped_early: bool,
+    /// Automatic collection after the run: invoices charged, charges declined, customers
+    /// suspended by dunning.
+    pub charged: u32,
+    pub declined: u32,
+    pub customers_suspended: u32,
 }
 
 /// Invoice every subscription whose next billing date has come.
@@ -46,7 +51,11 @@ async fn run_billing(
     let r =
         satang_billing::run_billing_until(&state.db, &state.clock, now, &caller.actor, &|| false)
             .await?;
+    let collected = state.collect_payments(&caller.actor).await?;
     Ok(axum::Json(RunReportView {
+        charged: collected.charged,
+        declined: collected.declined,
+        customers_suspended: collected.customers_suspended,
         date: r.date,
         invoice_ids: r.invoice_ids,
         invoices_created: r.invoices_created,

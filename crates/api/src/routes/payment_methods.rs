@@ -1,0 +1,226 @@
+//! Payment methods of a customer (SPEC §2.6): a card is tokenised at the gateway at once and only
+//! its token (sealed), brand, last four digits and expiry are kept — never the number (PCI);
+//! PromptPay and bank transfer need nothing; one method is the default.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use satang_billing::gateway::CardDetails;
+use satang_domain::bangkok_date;
+use satang_store::audit::{self, Change};
+use satang_store::payment_methods::{self, NewPaymentMethod, PaymentMethod};
+
+use crate::access::{CustomerAction, authorize};
+use crate::error::{ApiError, Problem, Validator};
+use crate::extract::{Caller, Created, Json, Path};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_methods, add_method))
+        .routes(routes!(remove_method))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentMethodView {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    /// `card`, `promptpay` or `bank_transfer`.
+    #[serde(rename = "type")]
+    pub method_type: String,
+    pub gateway: Option<String>,
+    pub brand: Option<String>,
+    pub last4: Option<String>,
+    pub exp_month: Option<i64>,
+    pub exp_year: Option<i64>,
+    pub is_default: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<PaymentMethod> for PaymentMethodView {
+    fn from(m: PaymentMethod) -> Self {
+        PaymentMethodView {
+            id: m.id,
+            customer_id: m.customer_id,
+            method_type: m.method_type,
+            gateway: m.gateway,
+            brand: m.brand,
+            last4: m.last4,
+            exp_month: m.exp_month,
+            exp_year: m.exp_year,
+            is_default: m.is_default,
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddPaymentMethod {
+    #[serde(rename = "type")]
+    pub method_type: String,
+    /// For cards: `sandbox` (the gateway configured).
+    pub gateway: Option<String>,
+    /// Sent to the gateway, never stored.
+    pub card_number: Option<String>,
+    pub exp_month: Option<u32>,
+    pub exp_year: Option<i32>,
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+/// The customer's payment methods.
+#[utoipa::path(get, path = "/api/customers/{id}/payment-methods", tag = "payment methods", params(("id" = Uuid, Path)),
+    security(("bearer" = [])), responses((status = 200, body = Vec<PaymentMethodView>), (status = 404, body = Problem)))]
+async fn list_methods(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(customer_id): Path<Uuid>,
+) -> Result<axum::Json<Vec<PaymentMethodView>>, ApiError> {
+    authorize(&state, &caller, customer_id, CustomerAction::ReadBilling).await?;
+    let methods = payment_methods::list(&state.db, customer_id).await?;
+    Ok(axum::Json(methods.into_iter().map(Into::into).collect()))
+}
+
+/// Add a card (tokenised at the gateway), PromptPay or bank transfer.
+#[utoipa::path(post, path = "/api/customers/{id}/payment-methods", tag = "payment methods", params(("id" = Uuid, Path)),
+    request_body = AddPaymentMethod, security(("bearer" = [])),
+    responses((status = 201, body = PaymentMethodView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn add_method(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(customer_id): Path<Uuid>,
+    Json(body): Json<AddPaymentMethod>,
+) -> Result<Created<PaymentMethodView>, ApiError> {
+    authorize(&state, &caller, customer_id, CustomerAction::Read).await?;
+    authorize(&state, &caller, customer_id, CustomerAction::Pay).await?;
+    let mut v = Validator::new();
+    let today = bangkok_date(state.clock.now());
+    let new = match body.method_type.as_str() {
+        "card" => {
+            let gateway = body.gateway.as_deref().unwrap_or("sandbox");
+            v.check(
+                gateway == state.gateway.name(),
+                "gateway",
+                format!("must be {}", state.gateway.name()),
+            );
+            let (Some(number), Some(exp_month), Some(exp_year)) =
+                (body.card_number.as_deref(), body.exp_month, body.exp_year)
+            else {
+                v.add(
+                    "card_number",
+                    "a card needs card_number, exp_month and exp_year",
+                );
+                return Err(v
+                    .finish()
+                    .err()
+                    .unwrap_or(ApiError::BadRequest("card".into())));
+            };
+            let card = CardDetails {
+                number,
+                exp_month,
+                exp_year,
+            };
+            match state.gateway.tokenize(&card, today) {
+                Ok(t) => Some(NewPaymentMethod {
+                    method_type: "card".into(),
+                    gateway: Some(state.gateway.name().into()),
+                    token_sealed: Some(state.secrets.seal(t.token.as_bytes())),
+                    brand: Some(t.brand),
+                    last4: Some(t.last4),
+                    exp_month: Some(i64::from(exp_month)),
+                    exp_year: Some(i64::from(exp_year)),
+                    is_default: body.is_default,
+                }),
+                Err(e) => {
+                    v.add("card_number", e.to_string());
+                    None
+                }
+            }
+        }
+        "promptpay" | "bank_transfer" => {
+            v.check(
+                body.card_number.is_none(),
+                "card_number",
+                "only cards have a number",
+            );
+            Some(NewPaymentMethod {
+                method_type: body.method_type.clone(),
+                gateway: None,
+                token_sealed: None,
+                brand: None,
+                last4: None,
+                exp_month: None,
+                exp_year: None,
+                is_default: body.is_default,
+            })
+        }
+        _ => {
+            v.add("type", "must be card, promptpay or bank_transfer");
+            None
+        }
+    };
+    v.finish()?;
+    let Some(new) = new else {
+        return Err(ApiError::field(
+            "type",
+            "must be card, promptpay or bank_transfer",
+        ));
+    };
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let view =
+        PaymentMethodView::from(payment_methods::insert(&mut tx, customer_id, new, now).await?);
+    audit::record(
+        &mut tx,
+        &caller.actor,
+        Change {
+            action: "payment_method.added",
+            entity_type: "customer",
+            entity_id: customer_id.to_string(),
+            before: None,
+            after: serde_json::to_value(&view).ok(),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Created(view))
+}
+
+/// Remove a payment method (its token is erased).
+#[utoipa::path(delete, path = "/api/customers/{id}/payment-methods/{method_id}", tag = "payment methods",
+    params(("id" = Uuid, Path), ("method_id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn remove_method(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((customer_id, method_id)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    authorize(&state, &caller, customer_id, CustomerAction::Read).await?;
+    authorize(&state, &caller, customer_id, CustomerAction::Pay).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    payment_methods::remove(&mut tx, customer_id, method_id, now).await?;
+    audit::record(
+        &mut tx,
+        &caller.actor,
+        Change {
+            action: "payment_method.removed",
+            entity_type: "customer",
+            entity_id: customer_id.to_string(),
+            before: Some(serde_json::json!({ "id": method_id })),
+            after: None,
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,5 +1,6 @@
 //! Invoices (SPEC §2.6): one-off drafts, finalisation, void and uncollectible, and reading them.
-//! Payments and credit notes are in [`settlement`]; the billing run in [`billing_run`].
+//! Payments and credit notes are in [`settlement`]; the billing run in [`billing_run`]; the
+//! printed document and its PromptPay payload in [`pdf`].
 //!
 //! Decisions a client should know:
 //! - A draft shows totals under today's settings; **finalising** recomputes them, consumes the
@@ -36,6 +37,7 @@ use crate::pagination::{Page, PageParams, encode_cursor};
 use crate::state::AppState;
 
 pub mod billing_run;
+pub mod pdf;
 pub mod settlement;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -47,6 +49,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(void))
         .routes(routes!(mark_uncollectible))
         .merge(settlement::router())
+        .merge(pdf::router())
         .merge(billing_run::router())
 }
 

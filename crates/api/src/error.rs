@@ -132,6 +132,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if matches!(self, ApiError::PayloadTooLarge) {
+            // The rest of the body was never read: the connection cannot carry another request,
+            // and saying so keeps clients from sending one on it.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let ApiError::RateLimited(wait) = self {
             let secs = wait.as_secs().max(1);
             if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {

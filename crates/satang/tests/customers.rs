@@ -173,8 +173,8 @@ async fn bad_customer_input_changes_nothing(backend: Backend) {
     // A 3 MB body is refused before it is read: a 413, or — when the server closes the
     // connection while the client is still sending — a reset; either way nothing is stored.
     let huge = json!({"name": "y".repeat(3 * 1024 * 1024)});
-    match app
-        .client
+    // A client of its own, so the refused upload's connection is never reused.
+    match reqwest::Client::new()
         .post(app.at("/api/customers"))
         .bearer_auth(&admin)
         .json(&huge)

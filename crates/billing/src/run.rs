@@ -256,6 +256,76 @@ pub async fn invoice_first_period(
     Ok(Some(issued))
 }
 
+/// Settles the proration of a plan change applied now: a positive total is invoiced at once
+/// (`proration`, finalised, collected like the subscription's other invoices); a negative one
+/// (the customer is owed) goes to the customer's credit balance, which the next invoice
+/// consumes. Returns the invoice when one was issued.
+pub async fn settle_proration(
+    tx: &mut Tx,
+    actor: &Actor,
+    sub: &Subscription,
+    currency: &str,
+    lines: Vec<NewLine>,
+    now: DateTime<Utc>,
+) -> Result<Option<invoices::Invoice>> {
+    let total: i64 = lines.iter().map(|l| l.amount).sum();
+    if total < 0 {
+        invoices::adjust_customer_balance(tx, sub.customer_id, -total, now).await?;
+        audit::record(
+            tx,
+            actor,
+            Change {
+                action: "customer.credited",
+                entity_type: "customer",
+                entity_id: sub.customer_id.to_string(),
+                before: None,
+                after: Some(json!({"amount": -total, "reason": "proration",
+                                   "subscription_id": sub.id})),
+            },
+            now,
+        )
+        .await?;
+        return Ok(None);
+    }
+    if total == 0 {
+        return Ok(None);
+    }
+    let settings = BillingSettings::load_in(tx).await?;
+    let amounts: Vec<i64> = lines.iter().map(|l| l.amount).collect();
+    let t = totals(
+        &amounts,
+        0,
+        settings.vat_rate_bps,
+        settings.prices_include_vat,
+    )?;
+    let mut f = InvoiceFields {
+        status: "draft".into(),
+        currency: currency.into(),
+        ..InvoiceFields::default()
+    };
+    apply_totals(
+        &mut f,
+        &t,
+        settings.vat_rate_bps,
+        settings.prices_include_vat,
+    );
+    let origin = InvoiceOrigin {
+        customer_id: sub.customer_id,
+        subscription_id: Some(sub.id),
+        // Lines carry their own periods; no period key, so it never meets a cycle invoice.
+        period_start: None,
+        period_end: None,
+        billing_reason: "proration".into(),
+        mrr: 0,
+    };
+    let Some(draft) = invoices::insert(tx, &origin, f, &lines, now).await? else {
+        return Ok(None);
+    };
+    let issued = finalize_invoice(tx, actor, &draft, &settings, now).await?;
+    schedule_if_automatic(tx, sub, &issued, now).await?;
+    Ok(Some(issued))
+}
+
 /// The draft invoice of one period's fixed fee, or `None` when that period is already invoiced.
 #[allow(clippy::too_many_arguments)]
 async fn insert_period_invoice(

@@ -161,9 +161,17 @@ async fn mrr_movements_churn_and_receivables(backend: Backend) {
     // LTV = ARPA ÷ (1 churned of 3) = 138,750 × 3.
     assert_eq!(february["ltv"], 416250);
     assert_eq!(february["revenue_this_month"], 0);
-    // B's and C's January invoices fell due on 9 February; B's February invoice (฿2,086.50) not yet.
-    assert_eq!(february["overdue"], 125190 + 1_059_300);
-    assert_eq!(february["outstanding"], 125190 + 1_059_300 + 208650);
+    // B's five seats from 15 January (26 of 31 days left) were invoiced at once:
+    // −117,000 × 26/31 = −98,129 and 195,000 × 26/31 = 163,548 → 65,419 + 7 % VAT 4,579
+    // = 69,998, due 14 February.
+    const PRORATION: i64 = 69_998;
+    // B's and C's January invoices fell due on 9 February, the proration on the 14th; B's
+    // February invoice (฿2,086.50) not yet.
+    assert_eq!(february["overdue"], 125190 + 1_059_300 + PRORATION);
+    assert_eq!(
+        february["outstanding"],
+        125190 + 1_059_300 + PRORATION + 208650
+    );
 
     let revenue = ok(app
         .get(
@@ -175,7 +183,7 @@ async fn mrr_movements_churn_and_receivables(backend: Backend) {
     assert_eq!(
         revenue["months"],
         json!([
-            {"month": "2030-01", "paid": 105930, "invoiced": 1_290_420},
+            {"month": "2030-01", "paid": 105930, "invoiced": 1_290_420 + PRORATION},
             {"month": "2030-02", "paid": 0, "invoiced": 208650},
         ])
     );
@@ -216,6 +224,10 @@ async fn mrr_movements_churn_and_receivables(backend: Backend) {
             &mine["active_customers"],
             &mine["outstanding"]
         ),
-        (&json!(195000), &json!(1), &json!(125190 + 208650))
+        (
+            &json!(195000),
+            &json!(1),
+            &json!(125190 + PRORATION + 208650)
+        )
     );
 }

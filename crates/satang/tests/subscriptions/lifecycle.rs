@@ -231,6 +231,20 @@ async fn lifecycle_pause_resume_change_and_cancel(backend: Backend) {
     assert_eq!(credit["lines"][0]["kind"], "credit");
     assert_eq!(credit["lines"][0]["period_start"], "2030-01-25");
     assert_eq!(credit["lines"][0]["remaining_days"], 20);
+    // The unused days are the customer's credit now, for the next invoice to consume.
+    let customer = json_of(
+        app.get(
+            &format!(
+                "/api/customers/{}",
+                canceled["customer_id"].as_str().unwrap()
+            ),
+            &admin,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(customer["balance"], 66_857);
 
     // Canceled is final.
     for action in ["pause", "resume", "cancel"] {

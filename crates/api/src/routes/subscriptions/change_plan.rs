@@ -312,6 +312,7 @@ async fn change_plan(
         // Dropping the transaction rolls back: a preview changes nothing.
         SubscriptionView::from(sub)
     } else {
+        let starts_new_period = f.current_period_start != sub.current_period_start;
         let view = save(
             &mut tx,
             &caller,
@@ -322,6 +323,41 @@ async fn change_plan(
             now,
         )
         .await?;
+        // Upgrades are invoiced now: the proration, and a new period begun today in advance.
+        if matches!(effective, Effective::Immediately) {
+            let updated =
+                satang_store::subscriptions::lock(&mut tx, view.id, satang_store::Scope::All)
+                    .await?
+                    .ok_or(ApiError::NotFound)?;
+            let lines = proration
+                .lines
+                .iter()
+                .map(|l| satang_store::invoices::NewLine {
+                    kind: "proration".into(),
+                    description: l.description.clone(),
+                    period_start: Some(l.period_start),
+                    period_end: Some(l.period_end),
+                    quantity: l.quantity,
+                    unit_amount: l.unit_amount,
+                    amount: l.amount,
+                })
+                .collect();
+            satang_billing::run::settle_proration(
+                &mut tx,
+                &caller.actor,
+                &updated,
+                &proration.currency,
+                lines,
+                now,
+            )
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            if starts_new_period && updated.status == "active" {
+                satang_billing::run::invoice_first_period(&mut tx, &caller.actor, &updated, now)
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+            }
+        }
         tx.commit().await?;
         view
     };

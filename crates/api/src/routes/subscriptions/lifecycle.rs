@@ -6,9 +6,8 @@
 //!   whole days spent paused, and later periods are anchored on the new end's day.
 //! - Cancelling defaults to the end of the current period (`cancel_at_period_end`); the billing
 //!   engine carries it out on that date. An immediate cancellation with `prorate: true` answers
-//!   with the credit line for the unused days of the paid period (none for a trial); the
-//!   billing engine, when it lands, turns that line into a credit note. Until then the line is
-//!   returned and kept in the audit event, and nothing is invoiced.
+//!   with the credit line for the unused days of the paid period (none for a trial) and credits
+//!   that amount to the customer's balance, which the next finalised invoice consumes.
 
 use axum::extract::State;
 use chrono::{Datelike, Days};
@@ -203,7 +202,31 @@ async fn cancel_subscription(
         f.pending_quantity = None;
         ("subscription.canceled", proration)
     };
+    let (customer_id, sub_id) = (sub.customer_id, sub.id);
     let subscription = save(&mut tx, &caller, sub, f, action, proration.as_ref(), now).await?;
+    // The unused days are credited to the customer's balance; the next invoice consumes it.
+    if let Some(p) = &proration
+        && p.total < 0
+    {
+        satang_store::invoices::adjust_customer_balance(&mut tx, customer_id, -p.total, now)
+            .await?;
+        satang_store::audit::record(
+            &mut tx,
+            &caller.actor,
+            satang_store::audit::Change {
+                action: "customer.credited",
+                entity_type: "customer",
+                entity_id: customer_id.to_string(),
+                before: None,
+                after: Some(
+                    serde_json::json!({"amount": -p.total, "reason": "proration",
+                                               "subscription_id": sub_id}),
+                ),
+            },
+            now,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(axum::Json(CancelResponse {
         subscription,

@@ -17,7 +17,7 @@ use satang_domain::{BillingCycle, Interval, Period, bangkok_date};
 use satang_store::audit::{self, Actor, Change};
 use satang_store::clock::Clock;
 use satang_store::subscriptions::{self, SubscriptionFields};
-use satang_store::{Db, Scope, invoices, plans};
+use satang_store::{Db, Scope, invoices, payment_methods, plans};
 
 /// One demo customer's commercial life.
 pub struct Account {
@@ -148,6 +148,28 @@ async fn subscribe(
     if trial_end.is_none() {
         invoice_first_period(&mut tx, actor, &sub, now).await?;
     }
+    // How each customer says it pays (cards need the gateway, so the demo keeps to these).
+    let method_type = if account.index.is_multiple_of(2) {
+        "promptpay"
+    } else {
+        "bank_transfer"
+    };
+    payment_methods::insert(
+        &mut tx,
+        account.customer_id,
+        payment_methods::NewPaymentMethod {
+            method_type: method_type.into(),
+            gateway: None,
+            token_sealed: None,
+            brand: None,
+            last4: None,
+            exp_month: None,
+            exp_year: None,
+            is_default: true,
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

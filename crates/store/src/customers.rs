@@ -89,16 +89,22 @@ pub async fn insert_with_id(
 }
 
 /// One customer within the scope (deleted ones included: they stay readable by id).
+///
+/// One statement per kind of caller rather than `Scope::clause`: with `$2 IS NULL OR EXISTS …`
+/// PostgreSQL never settles on a generic plan (the custom plan, with the NULL folded away, always
+/// looks cheaper) and so plans this hottest of reads again on every call.
 pub async fn get(db: &Db, scope: Scope, id: Uuid) -> Result<Option<Customer>> {
-    db.fetch_optional(
-        Sql::new(format!(
-            "SELECT {COLUMNS} FROM customers c WHERE c.id = $1 AND {}",
-            Scope::clause("c.id", 2)
-        ))
-        .bind(id)
-        .bind(scope.member_user()),
-    )
-    .await
+    let sql = Sql::new(format!("SELECT {COLUMNS} FROM customers c WHERE c.id = $1")).bind(id);
+    let sql = match scope {
+        Scope::All => sql,
+        Scope::Member(user) => sql
+            .push(
+                " AND EXISTS (SELECT 1 FROM customer_users su \
+                 WHERE su.customer_id = c.id AND su.user_id = $2)",
+            )
+            .bind(user),
+    };
+    db.fetch_optional(sql).await
 }
 
 pub async fn get_in(tx: &mut Tx, id: Uuid) -> Result<Option<Customer>> {

@@ -18,25 +18,34 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::proc_stats::CpuClock;
+use crate::proc_stats::{CpuClock, NamedCpuSampler};
 
-/// One request, sent again and again.
+/// One kind of request, sent again and again: the same path and body, or one of several paths
+/// (random ids, cursors, search terms) and bodies, picked at random for each request.
 #[derive(Clone)]
 pub struct Target {
     pub method: Method,
-    pub path: &'static str,
+    /// At least one; each request takes one at random.
+    pub paths: Arc<[String]>,
     pub bearer: Option<HeaderValue>,
-    pub json: Option<Bytes>,
+    /// JSON bodies; each request takes one at random. Empty: no body.
+    pub bodies: Arc<[Bytes]>,
     pub expect: StatusCode,
 }
 
 impl Target {
-    pub fn get(path: &'static str) -> Target {
+    pub fn get(path: &str) -> Target {
+        Target::get_any(vec![path.to_owned()])
+    }
+
+    /// GETs of several paths, one picked at random per request.
+    pub fn get_any(paths: Vec<String>) -> Target {
+        assert!(!paths.is_empty(), "a target needs at least one path");
         Target {
             method: Method::GET,
-            path,
+            paths: paths.into(),
             bearer: None,
-            json: None,
+            bodies: Arc::new([]),
             expect: StatusCode::OK,
         }
     }
@@ -46,30 +55,44 @@ impl Target {
         Ok(self)
     }
 
-    pub fn post_json(path: &'static str, body: &serde_json::Value) -> Target {
+    pub fn post_json(path: &str, body: &serde_json::Value) -> Target {
+        Target::post_json_any(path, vec![body.clone()])
+    }
+
+    /// POSTs of several bodies, one picked at random per request.
+    pub fn post_json_any(path: &str, bodies: Vec<serde_json::Value>) -> Target {
+        assert!(!bodies.is_empty(), "a POST target needs at least one body");
         Target {
             method: Method::POST,
-            path,
+            paths: vec![path.to_owned()].into(),
             bearer: None,
-            json: Some(Bytes::from(body.to_string())),
+            bodies: bodies.iter().map(|b| Bytes::from(b.to_string())).collect(),
             expect: StatusCode::OK,
         }
     }
 
-    fn request(&self, host: &HeaderValue) -> anyhow::Result<Request<Full<Bytes>>> {
+    pub fn expecting(mut self, status: StatusCode) -> Target {
+        self.expect = status;
+        self
+    }
+
+    /// The request for the random number `pick` (the first path and body for 0).
+    fn request(&self, host: &HeaderValue, pick: u64) -> anyhow::Result<Request<Full<Bytes>>> {
+        let path = &self.paths[(pick % self.paths.len() as u64) as usize];
         let mut builder = Request::builder()
             .method(self.method.clone())
-            .uri(self.path)
+            .uri(path.as_str())
             .header(HOST, host.clone());
         if let Some(bearer) = &self.bearer {
             builder = builder.header(AUTHORIZATION, bearer.clone());
         }
-        let body = match &self.json {
-            Some(json) => {
-                builder = builder.header(CONTENT_TYPE, "application/json");
-                json.clone()
-            }
-            None => Bytes::new(),
+        let body = if self.bodies.is_empty() {
+            Bytes::new()
+        } else {
+            builder = builder.header(CONTENT_TYPE, "application/json");
+            // A different draw for the body, so paths and bodies do not pair up.
+            let pick = pick.rotate_left(32);
+            self.bodies[(pick % self.bodies.len() as u64) as usize].clone()
         };
         Ok(builder.body(Full::new(body))?)
     }
@@ -97,10 +120,19 @@ impl Connection {
 
     /// Sends the request and reads the whole body (so the connection can be reused).
     pub async fn send(&mut self, target: &Target) -> anyhow::Result<(StatusCode, Bytes)> {
+        self.send_pick(target, 0).await
+    }
+
+    /// Sends the request `pick` selects (see [`Target`]) and reads the whole body.
+    pub async fn send_pick(
+        &mut self,
+        target: &Target,
+        pick: u64,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
         self.sender.ready().await?;
         let response = self
             .sender
-            .send_request(target.request(&self.host)?)
+            .send_request(target.request(&self.host, pick)?)
             .await?;
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
@@ -131,6 +163,8 @@ pub struct Outcome {
     pub server_cores: f64,
     /// CPU this load generator used, in cores.
     pub client_cores: f64,
+    /// CPU PostgreSQL's processes used, in cores (0 on SQLite).
+    pub database_cores: f64,
     /// CPU the whole machine used, in cores (server, load generator, PostgreSQL, anything else).
     pub machine_cores: f64,
 }
@@ -142,6 +176,12 @@ impl Outcome {
 
     pub fn percentile_ms(&self, q: f64) -> f64 {
         self.latencies_us.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    /// Cores busy with something other than the server, its database and the load generator
+    /// (someone else's work on the machine).
+    pub fn other_cores(&self) -> f64 {
+        (self.machine_cores - self.server_cores - self.database_cores - self.client_cores).max(0.0)
     }
 }
 
@@ -179,12 +219,13 @@ pub async fn run(
         );
     }
     let mut tasks = Vec::with_capacity(plan.concurrency);
-    for connection in connections {
+    for (n, connection) in connections.into_iter().enumerate() {
         let target = target.clone();
         tasks.push(tokio::spawn(worker(
             addr,
             connection,
             target,
+            n as u64,
             measure_from,
             until,
         )));
@@ -193,6 +234,7 @@ pub async fn run(
     tokio::time::sleep_until(measure_from.into()).await;
     let server_cpu = CpuClock::of_process(server_pid)?;
     let client_cpu = CpuClock::of_self()?;
+    let database_cpu = NamedCpuSampler::start("postgres")?;
     let machine_cpu = CpuClock::of_machine()?;
     let mut total = WorkerTally {
         requests: 0,
@@ -213,6 +255,7 @@ pub async fn run(
         latencies_us: total.latencies_us,
         server_cores: server_cpu.cores_since()?,
         client_cores: client_cpu.cores_since()?,
+        database_cores: database_cpu.stop(),
         machine_cores: machine_cpu.cores_since()?,
     })
 }
@@ -221,6 +264,7 @@ async fn worker(
     addr: SocketAddr,
     connection: Connection,
     target: Arc<Target>,
+    worker_number: u64,
     measure_from: Instant,
     until: Instant,
 ) -> anyhow::Result<WorkerTally> {
@@ -229,6 +273,8 @@ async fn worker(
         errors: 0,
         latencies_us: histogram()?,
     };
+    // Each worker draws its own sequence of paths and bodies.
+    let mut random = SplitMix64(0x5A7A_4E00 + worker_number);
     let mut connection = Some(connection);
     loop {
         let start = Instant::now();
@@ -250,7 +296,7 @@ async fn worker(
                 }
             },
         };
-        let result = conn.send(&target).await;
+        let result = conn.send_pick(&target, random.next()).await;
         let latency = start.elapsed();
         let ok = match result {
             Ok((status, _)) => status == target.expect,
@@ -270,4 +316,24 @@ async fn worker(
         }
     }
     Ok(tally)
+}
+
+/// A small, fast pseudo-random sequence (SplitMix64): good enough to pick requests, and
+/// reproducible.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
 }

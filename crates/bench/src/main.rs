@@ -4,10 +4,16 @@
 //! ```text
 //! cargo build --release -p satang -p satang-bench
 //! cargo run --release -p satang-bench -- auth
+//! cargo run --release -p satang-bench -- customers
 //! ```
 
 mod auth;
+mod bulk_load;
+mod customers;
+mod customers_report;
+mod dataset;
 mod load;
+mod pgbench;
 mod postgres;
 mod proc_stats;
 mod report;
@@ -30,6 +36,9 @@ enum Bench {
     /// `GET /api/auth/me` next to `GET /healthz`, logins/s and idle memory, on SQLite and
     /// PostgreSQL.
     Auth(auth::AuthArgs),
+    /// A million customers and three million contacts bulk-loaded into each database, then
+    /// get by id, search, list pages and create measured (against `/healthz` and pgbench).
+    Customers(customers::CustomersArgs),
 }
 
 #[tokio::main]
@@ -37,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.bench {
         Bench::Auth(args) => auth::run(args, command_line()).await,
+        Bench::Customers(args) => customers::run(args, command_line()).await,
     }
 }
 

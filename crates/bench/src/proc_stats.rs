@@ -1,6 +1,9 @@
 //! What Linux's `/proc` says about a process (resident memory, CPU time) and about the machine
 //! (CPU model, cores, memory, kernel), for the report.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -86,6 +89,78 @@ fn process_ticks(path: &str) -> anyhow::Result<u64> {
             .with_context(|| format!("no field {n} in {path}"))
     };
     Ok(field(14)? + field(15)?)
+}
+
+/// `utime + stime` of each process whose command name is `name`.
+fn ticks_by_pid(name: &str) -> anyhow::Result<HashMap<u32, u64>> {
+    let mut ticks = HashMap::new();
+    for entry in std::fs::read_dir("/proc").context("cannot read /proc")? {
+        let Ok(entry) = entry else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim_end() == name {
+            // A process may exit between the two reads.
+            if let Ok(t) = process_ticks(&format!("/proc/{pid}/stat")) {
+                ticks.insert(pid, t);
+            }
+        }
+    }
+    Ok(ticks)
+}
+
+/// CPU of every process called `name`, sampled every 100 ms from a thread of its own, so
+/// processes that start and exit meanwhile (pgbench's connections) are counted too, all but
+/// their last 100 ms.
+pub struct NamedCpuSampler {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+    at: Instant,
+}
+
+impl NamedCpuSampler {
+    pub fn start(name: &str) -> anyhow::Result<NamedCpuSampler> {
+        let mut last = ticks_by_pid(name)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let name = name.to_owned();
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut total = 0;
+            loop {
+                let done = stopping.load(Ordering::Relaxed);
+                if let Ok(now) = ticks_by_pid(&name) {
+                    for (pid, ticks) in &now {
+                        // A process first seen now started after the previous sample.
+                        let before = last.get(pid).copied().unwrap_or(0);
+                        total += ticks.saturating_sub(before);
+                    }
+                    last = now;
+                }
+                if done {
+                    return total;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+        Ok(NamedCpuSampler {
+            stop,
+            thread,
+            at: Instant::now(),
+        })
+    }
+
+    /// Average number of cores busy since the start.
+    pub fn stop(self) -> f64 {
+        let elapsed = self.at.elapsed().as_secs_f64();
+        self.stop.store(true, Ordering::Relaxed);
+        let ticks = self.thread.join().unwrap_or(0);
+        ticks as f64 / clock_ticks_per_second() / elapsed
+    }
 }
 
 /// Ticks every core spent on anything but idling or waiting for I/O, from `/proc/stat`.

@@ -177,7 +177,7 @@ fn row(out: &mut String, name: &str, o: &Outcome) {
     );
 }
 
-fn ms(value: f64) -> String {
+pub fn ms(value: f64) -> String {
     if value < 10.0 {
         format!("{value:.2} ms")
     } else {
@@ -185,12 +185,12 @@ fn ms(value: f64) -> String {
     }
 }
 
-fn pass(ok: bool) -> &'static str {
+pub fn pass(ok: bool) -> &'static str {
     if ok { "PASS" } else { "MISS" }
 }
 
 /// The short hash of HEAD, or `unknown` outside a git checkout.
-fn git_commit() -> String {
+pub fn git_commit() -> String {
     // The checkout this bench was built from, wherever it is run from.
     let checkout = env!("CARGO_MANIFEST_DIR");
     let run = |args: &[&str]| {

@@ -35,6 +35,11 @@ const COLUMNS: &str = "c.id, c.name, c.legal_name, c.tax_id, c.branch_code, c.em
     c.billing_email, c.address, c.currency, c.locale, c.payment_terms_days, c.metadata, c.status, \
     c.balance, c.created_at, c.updated_at, c.deleted_at, c.version";
 
+/// [`COLUMNS`] without the table alias, for `RETURNING`.
+const RETURNED: &str = "id, name, legal_name, tax_id, branch_code, email, phone, billing_email, \
+    address, currency, locale, payment_terms_days, metadata, status, balance, created_at, \
+    updated_at, deleted_at, version";
+
 /// The writable fields of a customer, already validated.
 #[derive(Debug, Clone, Default)]
 pub struct CustomerFields {
@@ -62,13 +67,14 @@ pub async fn insert_with_id(
     f: &CustomerFields,
     now: DateTime<Utc>,
 ) -> Result<Customer> {
-    tx.execute(
-        Sql::new(
+    // The row comes back from the INSERT itself: no second statement to read it.
+    tx.fetch_one(
+        Sql::new(format!(
             "INSERT INTO customers (id, name, legal_name, tax_id, branch_code, email, phone, \
              billing_email, address, currency, locale, payment_terms_days, metadata, status, \
              balance, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-             $9, $10, $11, $12, $13, 'active', 0, $14, $14, 1)",
-        )
+             $9, $10, $11, $12, $13, 'active', 0, $14, $14, 1) RETURNING {RETURNED}"
+        ))
         .bind(id)
         .bind(f.name.as_str())
         .bind(f.legal_name.clone())
@@ -84,8 +90,7 @@ pub async fn insert_with_id(
         .bind(f.metadata.clone())
         .bind(now),
     )
-    .await?;
-    get_in(tx, id).await?.ok_or(Error::NotFound)
+    .await
 }
 
 /// One customer within the scope (deleted ones included: they stay readable by id).

@@ -175,7 +175,13 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
         let addr = listener.local_addr()?;
-        let app = satang_api::app(state.clone());
+        let api = satang_api::app(state.clone());
+        // The console lives beside the whole API (it signs people in through /api/auth).
+        let app = if services == Services::All {
+            satang_web::app(state.clone(), api)
+        } else {
+            api
+        };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(

@@ -49,7 +49,7 @@ pub struct Address {
 }
 
 /// A customer as the API shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CustomerView {
     pub id: Uuid,
     pub name: String,
@@ -670,7 +670,7 @@ async fn restore_customer(
 }
 
 /// Everything Satang holds about one customer.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CustomerExport {
     pub exported_at: DateTime<Utc>,
     pub customer: CustomerView,

@@ -41,7 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_deliveries))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EndpointView {
     pub id: Uuid,
     pub url: String,
@@ -67,7 +67,7 @@ impl From<Endpoint> for EndpointView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreatedEndpoint {
     #[serde(flatten)]
     pub endpoint: EndpointView,
@@ -95,7 +95,7 @@ pub struct EndpointPatch {
     pub active: Option<bool>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DeliveryView {
     pub id: Uuid,
     pub event_id: Uuid,

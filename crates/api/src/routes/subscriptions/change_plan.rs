@@ -64,7 +64,7 @@ pub struct ChangePlanRequest {
     pub preview: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Effective {
     Immediately,
@@ -72,7 +72,7 @@ pub enum Effective {
     PeriodEnd,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChangePlanResponse {
     /// The subscription after the change (unchanged for a preview).
     pub subscription: SubscriptionView,

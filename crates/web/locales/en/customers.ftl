@@ -99,3 +99,5 @@ notice-subscription-pause = Subscription paused
 notice-subscription-resume = Subscription resumed
 notice-subscription-cancel = Set to cancel at period end
 notice-plan-changed = Plan changed
+field-trial-days = Trial days
+trial-days-hint = Leave empty for the plan's trial; 0 starts billing now

@@ -1,1 +1,36 @@
-# portal pages
+# Customer portal (/portal)
+portal-title = Customer portal
+portal-your-role = Your role: { $role }
+portal-other-customers = Your other companies
+portal-plan = Your plan
+portal-no-plan = No plan yet. Contact your provider to start.
+portal-no-customer = Your account is not linked to a customer yet. Ask your company's administrator for an invitation.
+portal-pay = Pay
+portal-methods = Payment methods
+portal-methods-empty = No payment method yet
+portal-method-new = Add payment method
+portal-method-type = Type
+portal-method-default = Default
+portal-method-make-default = Make this the default
+portal-card-note = Only the card's token, brand, last four digits and expiry are kept — never the number.
+field-card-number = Card number
+field-exp-month = Expiry month
+field-exp-year = Expiry year
+method-card = Card
+method-promptpay = PromptPay
+method-bank_transfer = Bank transfer
+portal-back = Back to the portal
+portal-invoice = Invoice
+portal-due-date = due
+portal-qty = Qty
+portal-subtotal = Subtotal
+portal-vat = VAT { $rate }
+portal-paid = Paid
+portal-pay-promptpay = Pay with PromptPay
+portal-qr-label = PromptPay QR code for { $amount }
+portal-qr-amount = Scan with your banking app to pay { $amount }
+portal-qr-to = To: PromptPay { $id }
+portal-qr-unavailable = PromptPay is not available for this invoice (the provider has not set it up). Use another way shown on the invoice.
+portal-nothing-due = Nothing is due on this invoice
+notice-method-added = Payment method added
+notice-method-removed = Payment method removed

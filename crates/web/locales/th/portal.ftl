@@ -1,1 +1,36 @@
-# portal pages
+# Customer portal (/portal)
+portal-title = พอร์ทัลลูกค้า
+portal-your-role = บทบาทของคุณ: { $role }
+portal-other-customers = บริษัทอื่นของคุณ
+portal-plan = แพ็กเกจของคุณ
+portal-no-plan = ยังไม่ได้สมัครแพ็กเกจ ติดต่อผู้ให้บริการเพื่อเริ่มใช้งาน
+portal-no-customer = บัญชีของคุณยังไม่ได้เชื่อมกับลูกค้ารายใด ติดต่อผู้ดูแลของบริษัทคุณเพื่อขอคำเชิญ
+portal-pay = ชำระเงิน
+portal-methods = วิธีชำระเงิน
+portal-methods-empty = ยังไม่มีวิธีชำระเงิน
+portal-method-new = เพิ่มวิธีชำระเงิน
+portal-method-type = ประเภท
+portal-method-default = ค่าเริ่มต้น
+portal-method-make-default = ใช้เป็นวิธีชำระเงินหลัก
+portal-card-note = ระบบเก็บเฉพาะโทเคนของบัตร ยี่ห้อ 4 หลักท้าย และวันหมดอายุ ไม่เก็บหมายเลขบัตร
+field-card-number = หมายเลขบัตร
+field-exp-month = เดือนหมดอายุ
+field-exp-year = ปีหมดอายุ (ค.ศ.)
+method-card = บัตร
+method-promptpay = พร้อมเพย์
+method-bank_transfer = โอนเงินผ่านธนาคาร
+portal-back = กลับไปพอร์ทัล
+portal-invoice = ใบแจ้งหนี้
+portal-due-date = ครบกำหนด
+portal-qty = จำนวน
+portal-subtotal = รวมก่อนภาษี
+portal-vat = ภาษีมูลค่าเพิ่ม { $rate }
+portal-paid = ชำระแล้ว
+portal-pay-promptpay = ชำระด้วยพร้อมเพย์
+portal-qr-label = คิวอาร์โค้ดพร้อมเพย์ ยอด { $amount }
+portal-qr-amount = สแกนด้วยแอปธนาคารเพื่อชำระ { $amount }
+portal-qr-to = ผู้รับ: พร้อมเพย์ { $id }
+portal-qr-unavailable = ยังชำระด้วยพร้อมเพย์ไม่ได้ (ผู้ให้บริการยังไม่ได้ตั้งค่า) กรุณาใช้ช่องทางอื่นตามใบแจ้งหนี้
+portal-nothing-due = ใบแจ้งหนี้นี้ไม่มียอดค้างชำระ
+notice-method-added = เพิ่มวิธีชำระเงินแล้ว
+notice-method-removed = ลบวิธีชำระเงินแล้ว

@@ -221,21 +221,6 @@ impl CustomersPage {
         }
         Some(url)
     }
-
-    pub fn plan_label(&self, plan: &PlanView) -> String {
-        let name = if self.c.lang == "th" {
-            &plan.name.th
-        } else {
-            &plan.name.en
-        };
-        let price = self.c.money(plan.price, &plan.currency);
-        let interval = self.c.tk("interval", plan.interval.as_str());
-        if plan.pricing == Pricing::PerSeat {
-            format!("{name} — {price} / {} / {interval}", self.c.t("per-seat"))
-        } else {
-            format!("{name} — {price} / {interval}")
-        }
-    }
 }
 
 /// What a subscription brings in per month: the period's price (per seat when so priced)
@@ -817,6 +802,12 @@ async fn subscribe(
             .parse::<i64>()
             .map_or_else(|_| json!(quantity), |n| json!(n));
     }
+    let trial = field(&fields, "trial_days");
+    if !trial.is_empty() {
+        body["trial_days"] = trial
+            .parse::<i64>()
+            .map_or_else(|_| json!(trial), |n| json!(n));
+    }
     let reply = ctx
         .send(
             Method::POST,
@@ -876,7 +867,7 @@ struct ChangeQuery {
     quantity: String,
 }
 
-fn change_body(plan_id: &str, quantity: &str, preview: bool) -> Value {
+pub(crate) fn change_body(plan_id: &str, quantity: &str, preview: bool) -> Value {
     let mut body = json!({ "plan_id": plan_id, "preview": preview });
     if !quantity.trim().is_empty() {
         body["quantity"] = quantity

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod customers;
+pub mod portal;
 
 use std::borrow::Borrow;
 use std::sync::{Arc, LazyLock};
@@ -18,6 +19,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use satang_api::routes::plans::{PlanView, Pricing};
+
 use crate::i18n::Tr;
 use crate::session::{CsrfForm, Ctx, LANG_COOKIE, THEME_COOKIE, Theme};
 use crate::{Console, Failure, format};
@@ -30,6 +33,7 @@ pub fn router() -> Router<Arc<Console>> {
         .route("/invoices/{id}/pdf", get(invoice_pdf))
         .merge(auth::router())
         .merge(customers::router())
+        .merge(portal::router())
 }
 
 const APP_CSS: &str = include_str!("../../static/app.css");
@@ -215,6 +219,27 @@ impl Chrome {
 
     pub fn otime(&self, at: impl Borrow<Option<DateTime<Utc>>>) -> String {
         at.borrow().map_or_else(|| "—".to_owned(), |t| self.time(t))
+    }
+
+    /// A plan's name in the page's language.
+    pub fn plan_name(&self, plan: &PlanView) -> String {
+        if self.lang == "th" {
+            plan.name.th.clone()
+        } else {
+            plan.name.en.clone()
+        }
+    }
+
+    /// "TEAM — ฿490.00 / seat / month", for plan pickers.
+    pub fn plan_label(&self, plan: &PlanView) -> String {
+        let name = self.plan_name(plan);
+        let price = self.money(plan.price, &plan.currency);
+        let interval = self.tk("interval", plan.interval.as_str());
+        if plan.pricing == Pricing::PerSeat {
+            format!("{name} — {price} / {} / {interval}", self.t("per-seat"))
+        } else {
+            format!("{name} — {price} / {interval}")
+        }
     }
 
     /// "Changes to TEAM on 1 Dec 2026".

@@ -267,6 +267,24 @@ pub async fn erase_recipients(tx: &mut Tx, customer_id: Uuid) -> Result<()> {
     Ok(())
 }
 
+/// A customer's mails, oldest first, keyset-paged by id.
+pub async fn list_for_customer(
+    db: &Db,
+    customer_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<EmailDelivery>> {
+    db.fetch_all(
+        Sql::new(
+            "SELECT * FROM email_deliveries WHERE customer_id = $1              AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        )
+        .bind(customer_id)
+        .bind(after)
+        .bind(limit),
+    )
+    .await
+}
+
 /// Mails still waiting (the email backlog metric).
 pub async fn backlog(db: &Db) -> Result<i64> {
     #[derive(sqlx::FromRow)]

@@ -60,6 +60,8 @@ pub struct RunReport {
     pub failed: u32,
     /// The run was asked to stop before it had looked at everything due.
     pub stopped_early: bool,
+    /// `subscription.trial_will_end` notices emitted (see [`crate::notices`]).
+    pub trial_notices: u32,
 }
 
 enum Step {
@@ -125,6 +127,11 @@ pub async fn run_billing_until(
                 }
             }
         }
+    }
+    // Warnings ahead of trial ends ride on the same run; a failure here bills nothing less.
+    match crate::notices::notify_trials_ending(db, actor, now).await {
+        Ok(n) => report.trial_notices = n,
+        Err(e) => tracing::error!(error = %e, "trial-ending notices failed"),
     }
     Ok(report)
 }
@@ -406,6 +413,14 @@ async fn save_subscription(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let after = subscriptions::update(tx, before.id, f, now).await?;
+    // A renewal that applied a pending downgrade is a plan change the customer is told about.
+    let change = if action == "subscription.renewed"
+        && (after.plan_id != before.plan_id || after.quantity != before.quantity)
+    {
+        "subscription.plan_changed"
+    } else {
+        action
+    };
     satang_store::outbox::emit(
         tx,
         satang_store::outbox::NewEvent {
@@ -416,7 +431,8 @@ async fn save_subscription(
             payload: json!({"id": after.id, "status": after.status, "plan_id": after.plan_id,
                             "quantity": after.quantity,
                             "current_period_start": after.current_period_start,
-                            "current_period_end": after.current_period_end}),
+                            "current_period_end": after.current_period_end,
+                            "change": change}),
         },
         now,
     )

@@ -56,6 +56,29 @@ pub struct Config {
     #[arg(long, env = "SATANG_WEBHOOK_RETRY_BASE_MS", default_value_t = 30_000)]
     pub webhook_retry_base_ms: u64,
 
+    /// SMTP server for email notifications: `smtp://host:port` (plain), `smtp://…?tls=required`
+    /// (STARTTLS) or `smtps://user:password@host` (TLS). Without it mails are written as `.eml`
+    /// files to `<data dir>/outbox/`. Prefer the variable to the flag: a flag shows in `ps`.
+    #[arg(long, env = "SATANG_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Sender of email notifications.
+    #[arg(
+        long,
+        env = "SATANG_SMTP_FROM",
+        default_value = "Satang <billing@localhost>"
+    )]
+    pub smtp_from: String,
+
+    /// How often (ms) the email worker looks for due mails (0 turns sending off; mails still
+    /// queue).
+    #[arg(long, env = "SATANG_EMAIL_INTERVAL_MS", default_value_t = 1000)]
+    pub email_interval_ms: u64,
+
+    /// First retry delay (ms) of a mail that could not be sent; doubles with every attempt.
+    #[arg(long, env = "SATANG_EMAIL_RETRY_BASE_MS", default_value_t = 60_000)]
+    pub email_retry_base_ms: u64,
+
     /// Enables `/api/test-clock`. Never in production.
     #[arg(long, env = "SATANG_TEST_CLOCK", default_value_t = false)]
     pub test_clock: bool,

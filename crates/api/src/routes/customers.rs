@@ -751,6 +751,7 @@ async fn erase_customer(
     audit::redact(&mut tx, "customer", &id.to_string()).await?;
     contacts::anonymise_all(&mut tx, id, now).await?;
     memberships::remove_all(&mut tx, id).await?;
+    satang_store::emails::erase_recipients(&mut tx, id).await?;
     let after = CustomerView::from(customers::set_status(&mut tx, id, "deleted", now).await?);
     audit::record(
         &mut tx,

@@ -304,13 +304,19 @@ async fn save(
 ) -> Result<SubscriptionView, ApiError> {
     let id = before.id;
     let after = SubscriptionView::from(subscriptions::update(tx, id, fields, now).await?);
+    // The event says what changed (`change`: the audit action), so the customer's email
+    // notification can tell a plan change from a pause (see `satang_store::emails`).
+    let mut event = serde_json::to_value(&after).unwrap_or_default();
+    if let Some(object) = event.as_object_mut() {
+        object.insert("change".into(), action.into());
+    }
     crate::events::emit(
         tx,
         "subscription.updated",
         "subscription",
         id,
         after.customer_id,
-        &after,
+        &event,
         now,
     )
     .await?;

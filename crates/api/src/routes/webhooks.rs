@@ -22,12 +22,13 @@ use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
 /// The event types Satang emits.
-pub const EVENT_TYPES: [&str; 9] = [
+pub const EVENT_TYPES: [&str; 10] = [
     "customer.created",
     "customer.updated",
     "customer.suspended",
     "subscription.created",
     "subscription.updated",
+    "subscription.trial_will_end",
     "invoice.finalized",
     "invoice.paid",
     "payment.succeeded",

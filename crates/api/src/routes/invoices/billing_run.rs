@@ -32,6 +32,9 @@ pub struct RunReportView {
     /// Subscriptions left for the next run after an error (logged).
     pub failed: u32,
     pub stopped_early: bool,
+    /// Trials ending within three days whose customers were warned
+    /// (`subscription.trial_will_end`, once per subscription).
+    pub trial_notices: u32,
     /// Automatic collection after the run: invoices charged, charges declined, customers
     /// suspended by dunning.
     pub charged: u32,
@@ -63,5 +66,6 @@ async fn run_billing(
         skipped_duplicates: r.skipped_duplicates,
         failed: r.failed,
         stopped_early: r.stopped_early,
+        trial_notices: r.trial_notices,
     }))
 }

@@ -135,8 +135,9 @@ async fn document(
     build_document(&inv, &lines, promptpay_id)
 }
 
-/// Maps the stored invoice and its snapshots onto the document's plain input.
-fn build_document(
+/// Maps the stored invoice and its snapshots onto the document's plain input (also used for
+/// the PDF attached to the "invoice issued" email).
+pub fn build_document(
     inv: &Invoice,
     lines: &[InvoiceLine],
     promptpay_id: Option<String>,

@@ -22,7 +22,10 @@ use uuid::Uuid;
 use billing_setup::insert_customer;
 use common::{Backend, TestApp, expect_problem, spawn_with};
 
-both_backends!(a_year_of_one_subscription);
+both_backends!(
+    a_year_of_one_subscription,
+    month_end_anchor_then_a_move_to_yearly,
+);
 
 const WORKING_CARD: &str = "4242424242424242";
 const DECLINING_CARD: &str = "4000000000000002";
@@ -700,4 +703,182 @@ async fn a_year_of_one_subscription(backend: Backend) {
     ] {
         assert!(actions.contains(&action), "{action} not in {actions:?}");
     }
+}
+
+/// A subscription started on 31 January keeps returning to the month's last day, and an
+/// upgrade from monthly PRO to yearly ENTERPRISE mid-period starts a new year that day: the
+/// unused days are credited and the year is charged once, on one invoice, and renewed a year
+/// later.
+async fn month_end_anchor_then_a_move_to_yearly(backend: Backend) {
+    let Some(app) = spawn_with(backend, |c| {
+        c.test_clock = true;
+        c.billing_interval = 0;
+    })
+    .await
+    else {
+        return;
+    };
+    let farm = insert_customer(&app, "ไร่องุ่นปากช่อง", "active").await;
+
+    // ---- 31 January 2030: PRO without a trial, paid by invoice; the first month is
+    // invoiced at once and ends on 28 February (no 31st in February).
+    let admin = on(&app, "2030-01-31").await;
+    let created = ok(app
+        .post(
+            "/api/subscriptions",
+            Some(&admin),
+            json!({"customer_id": farm, "plan_code": "PRO", "trial_days": 0,
+                   "collection_method": "send_invoice"}),
+        )
+        .await)
+    .await;
+    let sub = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["current_period_end"], "2030-02-28");
+    let open_period = |number, from, to, reason| I {
+        reason,
+        paid: 0,
+        due: 105_930,
+        status: "open",
+        ..period_paid(number, from, to)
+    };
+    check(
+        &invoices(&app, &admin, &sub).await[0],
+        &open_period(
+            "INV-2030-000001",
+            "2030-01-31",
+            "2030-02-28",
+            "subscription_create",
+        ),
+    );
+
+    // ---- 28 February: the next period goes back to the 31st.
+    let admin = on(&app, "2030-02-28").await;
+    run_expecting(&app, &admin, [1, 0, 0, 0, 0]).await;
+    check(
+        &invoices(&app, &admin, &sub).await[1],
+        &open_period(
+            "INV-2030-000002",
+            "2030-02-28",
+            "2030-03-31",
+            "subscription_cycle",
+        ),
+    );
+
+    // ---- 10 March: to ENTERPRISE yearly (฿99,000 a year = ฿8,250 a month > ฿990). A new
+    // year starts today. The period 28 Feb – 31 Mar has 31 days; 21 remain.
+    //   credit PRO: 99,000 × 21 / 31 = 67,064.52 → −67,065
+    //   charge: the whole year 10 Mar 2030 – 10 Mar 2031, 9,900,000
+    //   subtotal 9,832,935; VAT 7 % = 688,305.45 → 688,305; total 10,521,240.
+    let admin = on(&app, "2030-03-10").await;
+    let change = json!({"plan_code": "ENTERPRISE", "interval": "year"});
+    let mut preview = change.clone();
+    preview["preview"] = json!(true);
+    let preview = ok(app
+        .post(
+            &format!("/api/subscriptions/{sub}/change-plan"),
+            Some(&admin),
+            preview,
+        )
+        .await)
+    .await;
+    assert_eq!(preview["proration"]["total"], 9_832_935);
+    let changed = ok(app
+        .post(
+            &format!("/api/subscriptions/{sub}/change-plan"),
+            Some(&admin),
+            change,
+        )
+        .await)
+    .await;
+    assert_eq!(changed["proration"], preview["proration"]);
+    let s = &changed["subscription"];
+    assert_eq!(
+        (
+            &s["plan_code"],
+            &s["current_period_start"],
+            &s["current_period_end"],
+            &s["next_billing_date"]
+        ),
+        (
+            &json!("ENTERPRISE"),
+            &json!("2030-03-10"),
+            &json!("2031-03-10"),
+            &json!("2031-03-10")
+        )
+    );
+    // One invoice for the change, not a proration and a period invoice that both charge the
+    // year.
+    let all = invoices(&app, &admin, &sub).await;
+    assert_eq!(all.len(), 3, "the year is invoiced once: {all:#?}");
+    check(
+        &all[2],
+        &I {
+            number: "INV-2030-000003",
+            reason: "subscription_create",
+            period: Some(("2030-03-10", "2031-03-10")),
+            lines: vec![
+                L(
+                    "subscription",
+                    "2030-03-10",
+                    "2031-03-10",
+                    1,
+                    9_900_000,
+                    9_900_000,
+                    "ENTERPRISE",
+                ),
+                L(
+                    "proration",
+                    "2030-03-10",
+                    "2030-03-31",
+                    1,
+                    -67_065,
+                    -67_065,
+                    "PRO",
+                ),
+            ],
+            subtotal: 9_832_935,
+            vat: 688_305,
+            total: 10_521_240,
+            credit: 0,
+            paid: 0,
+            due: 10_521_240,
+            status: "open",
+        },
+    );
+    assert_eq!(customer(&app, &admin, farm).await["balance"], 0);
+
+    // ---- Nothing more until the year is over; then the renewal at the full yearly price:
+    // 9,900,000 + VAT 693,000 = 10,593,000.
+    for date in ["2030-03-31", "2030-04-10", "2031-03-09"] {
+        let admin = on(&app, date).await;
+        run_expecting(&app, &admin, [0, 0, 0, 0, 0]).await;
+    }
+    let admin = on(&app, "2031-03-10").await;
+    run_expecting(&app, &admin, [1, 0, 0, 0, 0]).await;
+    let all = invoices(&app, &admin, &sub).await;
+    assert_eq!(all.len(), 4);
+    check(
+        &all[3],
+        &I {
+            number: "INV-2031-000001",
+            reason: "subscription_cycle",
+            period: Some(("2031-03-10", "2032-03-10")),
+            lines: vec![L(
+                "subscription",
+                "2031-03-10",
+                "2032-03-10",
+                1,
+                9_900_000,
+                9_900_000,
+                "ENTERPRISE",
+            )],
+            subtotal: 9_900_000,
+            vat: 693_000,
+            total: 10_593_000,
+            credit: 0,
+            paid: 0,
+            due: 10_593_000,
+            status: "open",
+        },
+    );
 }

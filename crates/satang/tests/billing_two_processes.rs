@@ -1,7 +1,8 @@
 //! Two `satang serve` processes on one PostgreSQL database, both running the billing scheduler
 //! every second, share thousands of due subscriptions without doubling any (SPEC §2.6, §6):
 //! exactly one invoice per subscription and period, numbers 1..N with no gap and no duplicate,
-//! no failed step, and both processes did part of the work. PostgreSQL only (SQLite has one
+//! no failed step, and both processes did part of the work. Mid-run one of them is stopped with
+//! SIGTERM: it finishes the step in hand, exits cleanly, and the other bills the rest. PostgreSQL only (SQLite has one
 //! writer and no second process on one file is supported); skipped like the harness skips
 //! when no server is reachable, unless `SATANG_REQUIRE_POSTGRES=1`.
 
@@ -107,8 +108,14 @@ async fn two_serve_processes_share_a_billing_run_without_duplicates() {
     let started = Instant::now();
     let all = SUBSCRIPTIONS as i64;
     let deadline = started + Duration::from_secs(90);
+    let mut a_stopped = false;
     loop {
-        for s in [&mut a, &mut b] {
+        let running: &mut [&mut Serve] = if a_stopped {
+            &mut [&mut b]
+        } else {
+            &mut [&mut a, &mut b]
+        };
+        for s in running.iter_mut() {
             if let Some(status) = s.child.try_wait().unwrap() {
                 panic!("satang serve exited ({status}): {}", read_log(&s.log));
             }
@@ -117,6 +124,25 @@ async fn two_serve_processes_share_a_billing_run_without_duplicates() {
         assert!(n <= all, "{n} invoices for {all} subscriptions");
         if n == all {
             break;
+        }
+        if !a_stopped && n >= all / 4 {
+            // Graceful stop in the middle of the run: the step in hand completes, then exit 0.
+            let pid = a.child.id().unwrap().to_string();
+            let sent = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+            let status = tokio::time::timeout(Duration::from_secs(20), a.child.wait())
+                .await
+                .expect("process a stops within 20 s of SIGTERM")
+                .unwrap();
+            assert!(status.success(), "{status}: {}", read_log(&a.log));
+            a_stopped = true;
+            eprintln!(
+                "process a stopped by SIGTERM with {} invoices in the database",
+                invoice_count(&db).await
+            );
         }
         assert!(
             Instant::now() < deadline,
@@ -134,10 +160,9 @@ async fn two_serve_processes_share_a_billing_run_without_duplicates() {
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     assert_billed_exactly_once(&db, &due).await;
 
-    for s in [&mut a, &mut b] {
-        s.child.start_kill().unwrap();
-        s.child.wait().await.unwrap();
-    }
+    assert!(a_stopped, "the run ended before process a could be stopped");
+    b.child.start_kill().unwrap();
+    b.child.wait().await.unwrap();
     let (log_a, log_b) = (read_log(&a.log), read_log(&b.log));
     let ((by_a, failed_a), (by_b, failed_b)) = (billed_by(&log_a), billed_by(&log_b));
     eprintln!("process a billed {by_a}, process b billed {by_b}");

@@ -28,6 +28,8 @@ pub struct Target {
     /// At least one; each request takes one at random.
     pub paths: Arc<[String]>,
     pub bearer: Option<HeaderValue>,
+    /// A `Cookie` header (the console's session).
+    pub cookie: Option<HeaderValue>,
     /// JSON bodies; each request takes one at random. Empty: no body.
     pub bodies: Arc<[Bytes]>,
     pub expect: StatusCode,
@@ -45,6 +47,7 @@ impl Target {
             method: Method::GET,
             paths: paths.into(),
             bearer: None,
+            cookie: None,
             bodies: Arc::new([]),
             expect: StatusCode::OK,
         }
@@ -52,6 +55,11 @@ impl Target {
 
     pub fn with_bearer(mut self, token: &str) -> anyhow::Result<Target> {
         self.bearer = Some(HeaderValue::from_str(&format!("Bearer {token}"))?);
+        Ok(self)
+    }
+
+    pub fn with_cookie(mut self, cookie: &str) -> anyhow::Result<Target> {
+        self.cookie = Some(HeaderValue::from_str(cookie)?);
         Ok(self)
     }
 
@@ -66,6 +74,7 @@ impl Target {
             method: Method::POST,
             paths: vec![path.to_owned()].into(),
             bearer: None,
+            cookie: None,
             bodies: bodies.iter().map(|b| Bytes::from(b.to_string())).collect(),
             expect: StatusCode::OK,
         }
@@ -85,6 +94,9 @@ impl Target {
             .header(HOST, host.clone());
         if let Some(bearer) = &self.bearer {
             builder = builder.header(AUTHORIZATION, bearer.clone());
+        }
+        if let Some(cookie) = &self.cookie {
+            builder = builder.header(hyper::header::COOKIE, cookie.clone());
         }
         let body = if self.bodies.is_empty() {
             Bytes::new()

@@ -5,10 +5,12 @@
 //! cargo build --release -p satang -p satang-bench
 //! cargo run --release -p satang-bench -- auth
 //! cargo run --release -p satang-bench -- customers
+//! cargo run --release -p satang-bench -- console
 //! ```
 
 mod auth;
 mod bulk_load;
+mod console;
 mod customers;
 mod customers_report;
 mod dataset;
@@ -39,6 +41,8 @@ enum Bench {
     /// A million customers and three million contacts bulk-loaded into each database, then
     /// get by id, search, list pages and create measured (against `/healthz` and pgbench).
     Customers(customers::CustomersArgs),
+    /// Server render time of every console page with the million-customer book loaded.
+    Console(console::ConsoleArgs),
 }
 
 #[tokio::main]
@@ -47,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.bench {
         Bench::Auth(args) => auth::run(args, command_line()).await,
         Bench::Customers(args) => customers::run(args, command_line()).await,
+        Bench::Console(args) => console::run(args, command_line()).await,
     }
 }
 

@@ -38,14 +38,14 @@ async fn person_flows(backend: Backend) {
     b.fill("#f-name", "สมชาย ใจดี").await;
     b.fill("#f-email", "somchai@farm.test").await;
     b.fill("#f-password", "weak").await;
-    b.click("[data-testid=setup-form] button[type=submit]")
+    b.submit("[data-testid=setup-form] button[type=submit]")
         .await;
     assert!(
         b.exists("#e-password").await,
         "a weak password is refused next to the field"
     );
     b.fill("#f-password", PASSWORD).await;
-    b.click("[data-testid=setup-form] button[type=submit]")
+    b.submit("[data-testid=setup-form] button[type=submit]")
         .await;
     b.wait_for("location.pathname === '/customers'").await;
     assert!(b.body_text().await.contains("ยังไม่มีลูกค้า"));
@@ -55,15 +55,15 @@ async fn person_flows(backend: Backend) {
 
     // Sign out and in again.
     b.goto(&format!("{base}/customers")).await;
-    b.click("[data-testid=logout]").await;
+    b.submit("[data-testid=logout]").await;
     b.wait_for("location.pathname === '/login'").await;
     b.fill("#f-email", "somchai@farm.test").await;
     b.fill("#f-password", "wrong password!").await;
-    b.click("[data-testid=login-form] button[type=submit]")
+    b.submit("[data-testid=login-form] button[type=submit]")
         .await;
     assert!(b.body_text().await.contains("อีเมลหรือรหัสผ่านไม่ถูกต้อง"));
     b.fill("#f-password", PASSWORD).await;
-    b.click("[data-testid=login-form] button[type=submit]")
+    b.submit("[data-testid=login-form] button[type=submit]")
         .await;
     b.wait_for("location.pathname === '/customers'").await;
 
@@ -76,7 +76,7 @@ async fn person_flows(backend: Backend) {
     b.fill("#dlg-new-customer #f-tax_id", BAD_TAX_ID).await;
     b.fill("#dlg-new-customer #f-email", "office@banna.test")
         .await;
-    b.click("[data-testid=customer-form] button[type=submit]")
+    b.submit("[data-testid=customer-form] button[type=submit]")
         .await;
     b.wait_for("document.querySelector('#dlg-new-customer #e-tax_id')")
         .await;
@@ -94,7 +94,7 @@ async fn person_flows(backend: Backend) {
         .unwrap();
     assert_eq!(kept.as_deref(), Some("สหกรณ์การเกษตรบ้านนา"));
     b.fill("#dlg-new-customer #f-tax_id", GOOD_TAX_ID).await;
-    b.click("[data-testid=customer-form] button[type=submit]")
+    b.submit("[data-testid=customer-form] button[type=submit]")
         .await;
     b.wait_for("location.pathname.startsWith('/customers/')")
         .await;
@@ -128,7 +128,7 @@ async fn person_flows(backend: Backend) {
         .await;
     b.select("#dlg-new-contact #f-contact-role", "billing")
         .await;
-    b.click("[data-testid=contact-form] button[type=submit]")
+    b.submit("[data-testid=contact-form] button[type=submit]")
         .await;
     b.wait_for("document.querySelector('[data-testid=contacts]')")
         .await;
@@ -164,7 +164,7 @@ async fn person_flows(backend: Backend) {
     b.click("[data-testid=new-subscription]").await;
     b.select("#f-plan", &pro).await;
     b.fill("#f-trial_days", "0").await;
-    b.click("[data-testid=subscription-form] button[type=submit]")
+    b.submit("[data-testid=subscription-form] button[type=submit]")
         .await;
     b.wait_for("document.querySelector('[data-testid=subscriptions]')")
         .await;
@@ -198,7 +198,7 @@ async fn person_flows(backend: Backend) {
     b.click("[data-testid=change-plan]").await;
     b.select(&format!("#f-change-plan-{sub_id}"), &enterprise)
         .await;
-    b.click(&format!(
+    b.submit(&format!(
         "#dlg-change-{sub_id} [data-testid=preview-change]"
     ))
     .await;
@@ -208,7 +208,7 @@ async fn person_flows(backend: Backend) {
         baht(expected_total),
         "the preview shows the API's figure"
     );
-    b.click("[data-testid=confirm-change]").await;
+    b.submit("[data-testid=confirm-change]").await;
     b.wait_for("location.search.includes('notice=plan-changed')")
         .await;
     let after = app
@@ -255,21 +255,21 @@ async fn person_flows(backend: Backend) {
     assert_eq!(pdf[2], "%PDF-");
 
     // English, then dark.
-    b.click("[data-testid=lang-toggle]").await;
+    b.submit("[data-testid=lang-toggle]").await;
     b.wait_for("document.documentElement.lang === 'en'").await;
     let nav = b.text(".sidenav").await;
     assert!(
         nav.contains("Customers") && nav.contains("Billing"),
         "{nav}"
     );
-    b.click("[data-testid=theme-toggle]").await;
+    b.submit("[data-testid=theme-toggle]").await;
     b.wait_for("document.documentElement.dataset.theme === 'dark'")
         .await;
     let background = b
         .js("return getComputedStyle(document.body).backgroundColor")
         .await;
     assert_eq!(background, "rgb(11, 18, 32)");
-    b.click("[data-testid=logout]").await;
+    b.submit("[data-testid=logout]").await;
     b.wait_for("location.pathname === '/login'").await;
 
     // A member sees their customer in the portal, and nothing of another customer.
@@ -294,7 +294,7 @@ async fn person_flows(backend: Backend) {
     assert!(added.status().is_success(), "{:?}", added.text().await);
     b.fill("#f-email", "owner@banna.test").await;
     b.fill("#f-password", PASSWORD).await;
-    b.click("[data-testid=login-form] button[type=submit]")
+    b.submit("[data-testid=login-form] button[type=submit]")
         .await;
     b.wait_for("location.pathname.startsWith('/portal/')").await;
     assert_eq!(
@@ -385,10 +385,10 @@ async fn accessibility(backend: Backend) {
         }
     }
     b.goto(&format!("{base}/customers")).await;
-    b.click("[data-testid=lang-toggle]").await;
+    b.submit("[data-testid=lang-toggle]").await;
     b.wait_for("document.documentElement.lang === 'en'").await;
     check(&b, &format!("/customers/{customer}?tab=subscriptions")).await;
-    b.click("[data-testid=logout]").await;
+    b.submit("[data-testid=logout]").await;
     sign_in(&b, &base, DEMO_OWNER, DEMO_PASSWORD).await;
     check(&b, "/portal").await;
     assert!(
@@ -408,7 +408,7 @@ async fn sign_in(b: &Browser, base: &str, email: &str, password: &str) {
     b.goto(&format!("{base}/login")).await;
     b.fill("#f-email", email).await;
     b.fill("#f-password", password).await;
-    b.click("[data-testid=login-form] button[type=submit]")
+    b.submit("[data-testid=login-form] button[type=submit]")
         .await;
     b.wait_for("location.pathname !== '/login'").await;
 }
@@ -424,7 +424,7 @@ async fn set_theme(b: &Browser, theme: &str) {
         if before == theme {
             return;
         }
-        b.click("[data-testid=theme-toggle]").await;
+        b.submit("[data-testid=theme-toggle]").await;
         b.wait_for(&format!(
             "document.documentElement.dataset.theme !== {before} && document.readyState === 'complete'"
         ))
@@ -482,7 +482,7 @@ async fn screenshots() {
                     .await;
             }
         }
-        b.click("[data-testid=logout]").await;
+        b.submit("[data-testid=logout]").await;
         sign_in(&b, &base, DEMO_OWNER, DEMO_PASSWORD).await;
         for theme in ["light", "dark"] {
             set_theme(&b, theme).await;

@@ -159,6 +159,15 @@ impl Browser {
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
+    /// Clicks something that loads a new page (a form's submit button, a link) and waits until
+    /// the new page has loaded, so nothing is read from the old one.
+    pub async fn submit(&self, css: &str) {
+        self.js("window.__satangOldPage = true; return 1;").await;
+        self.click(css).await;
+        self.wait_for("!window.__satangOldPage && document.readyState === 'complete'")
+            .await;
+    }
+
     /// Replaces an input's value.
     pub async fn fill(&self, css: &str, value: &str) {
         let el = self.find(css).await;

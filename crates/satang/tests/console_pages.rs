@@ -158,7 +158,7 @@ fn plain_baht(minor: i64) -> String {
     let digits = (minor.abs() / 100).to_string();
     let mut grouped = String::new();
     for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(d);

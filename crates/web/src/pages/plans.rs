@@ -252,14 +252,15 @@ fn fold_list_errors(form: &mut FormState) {
     let keys: Vec<String> = form.errors.keys().cloned().collect();
     for key in keys {
         for list in ["features", "limits"] {
-            if key != list && key.starts_with(list) {
-                if let Some(e) = form.errors.remove(&key) {
-                    let entry = form.errors.entry(list.to_owned()).or_default();
-                    if !entry.is_empty() {
-                        entry.push(' ');
-                    }
-                    entry.push_str(&e);
+            if key != list
+                && key.starts_with(list)
+                && let Some(e) = form.errors.remove(&key)
+            {
+                let entry = form.errors.entry(list.to_owned()).or_default();
+                if !entry.is_empty() {
+                    entry.push(' ');
                 }
+                entry.push_str(&e);
             }
         }
     }

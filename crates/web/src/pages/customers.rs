@@ -27,8 +27,8 @@ use satang_api::routes::subscriptions::SubscriptionView;
 use satang_api::routes::subscriptions::change_plan::ChangePlanResponse;
 use satang_domain::money::round_half_up_div;
 
-use super::auth::{FormState, field_errors};
-use super::{Chrome, encode};
+use super::auth::FormState;
+use super::{Chrome, Fields, encode, entered, field, refusal};
 use crate::client::ApiReply;
 use crate::session::{CsrfForm, Ctx};
 use crate::{Console, Failure, render};
@@ -459,27 +459,7 @@ async fn refused(
     values: BTreeMap<String, String>,
     reply: ApiReply,
 ) -> Result<Response, Failure> {
-    let tr = ctx.tr();
-    let problem = reply.problem();
-    let message_key = match reply.status.as_u16() {
-        422 | 400 => None,
-        409 => Some("form-conflict"),
-        403 => Some("form-forbidden"),
-        _ => return Err(Failure::from_status(reply.status, &ctx.here)),
-    };
-    let errors: BTreeMap<String, Vec<String>> = problem
-        .errors
-        .into_iter()
-        .map(|(k, v)| (k.replace('.', "_"), v))
-        .collect();
-    let mut form = FormState {
-        values,
-        errors: field_errors(&tr, &errors),
-        message: message_key.map(|k| tr.t(k)),
-    };
-    if form.errors.is_empty() && form.message.is_none() {
-        form.message = Some(problem.detail.unwrap_or(problem.title));
-    }
+    let form = refusal(&ctx, values, &reply)?;
     let query = ListQuery {
         tab: tab.to_owned(),
         dialog: dialog.to_owned(),
@@ -487,21 +467,6 @@ async fn refused(
     };
     let status = reply.status;
     page(ctx, id, query, None, form, Some(status)).await
-}
-
-/// Form fields as they were entered (everything but the CSRF and form keys).
-type Fields = BTreeMap<String, String>;
-
-fn entered(fields: &Fields) -> BTreeMap<String, String> {
-    fields
-        .iter()
-        .filter(|(k, _)| !k.starts_with('_'))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
-fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
-    fields.get(name).map_or("", |v| v.trim())
 }
 
 /// The customer JSON of the create and edit dialogs. On create an empty field is left out; on

@@ -1,9 +1,16 @@
 //! The console's routes, the frame every page shares ([`Chrome`]), static files and the
 //! language and theme toggles.
 
+pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod customers;
+pub mod payments;
+pub mod plans;
 pub mod portal;
+pub mod settings;
+pub mod users;
+pub mod webhooks;
 
 use std::borrow::Borrow;
 use std::sync::{Arc, LazyLock};
@@ -34,6 +41,13 @@ pub fn router() -> Router<Arc<Console>> {
         .merge(auth::router())
         .merge(customers::router())
         .merge(portal::router())
+        .merge(billing::router())
+        .merge(payments::router())
+        .merge(plans::router())
+        .merge(users::router())
+        .merge(webhooks::router())
+        .merge(audit::router())
+        .merge(settings::router())
 }
 
 const APP_CSS: &str = include_str!("../../static/app.css");
@@ -362,4 +376,62 @@ async fn invoice_pdf(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, Fai
         reply.body,
     )
         .into_response())
+}
+
+/// Form fields as posted, the CSRF token and form key included.
+pub type Fields = std::collections::BTreeMap<String, String>;
+
+/// Form fields as they were entered (everything but the CSRF and form keys), to fill a refused
+/// form in again.
+pub fn entered(fields: &Fields) -> Fields {
+    fields
+        .iter()
+        .filter(|(k, _)| !k.starts_with('_'))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// A posted field, trimmed; empty when absent.
+pub fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
+    fields.get(name).map_or("", |v| v.trim())
+}
+
+/// A refused change as a form to show again: the values entered, the API's field errors in the
+/// person's language (`a.b` fields as `a_b`, the names the forms use), or a message about the
+/// whole form. Refusals that are not about the form (not signed in, not found, a failure)
+/// become the error page.
+pub fn refusal(
+    ctx: &Ctx,
+    values: Fields,
+    reply: &crate::client::ApiReply,
+) -> Result<auth::FormState, Failure> {
+    let tr = ctx.tr();
+    let problem = reply.problem();
+    let message_key = match reply.status.as_u16() {
+        422 | 400 => None,
+        409 => Some("form-conflict"),
+        403 => Some("form-forbidden"),
+        _ => return Err(Failure::from_status(reply.status, &ctx.here)),
+    };
+    let errors: std::collections::BTreeMap<String, Vec<String>> = problem
+        .errors
+        .into_iter()
+        .map(|(k, v)| (k.replace('.', "_"), v))
+        .collect();
+    let mut form = auth::FormState {
+        values,
+        errors: auth::field_errors(&tr, &errors),
+        message: message_key.map(|k| tr.t(k)),
+    };
+    if form.errors.is_empty() && form.message.is_none() {
+        form.message = Some(problem.detail.unwrap_or(problem.title));
+    }
+    Ok(form)
+}
+
+/// The notice a page shows after a change (`?notice=…` → the `notice-…` message), when the
+/// catalogue has one.
+pub fn notice_text(tr: &Tr, notice: &str) -> Option<String> {
+    let key = format!("notice-{notice}");
+    (!notice.is_empty() && tr.has(&key)).then(|| tr.t(&key))
 }

@@ -1,0 +1,331 @@
+//! Recording a payment from Billing History: money received and, for a B2B buyer, the
+//! withholding tax it kept back with its 50 ทวิ certificate (SPEC §4). The dialog starts filled
+//! in — the tax at the seller's rate of the pre-VAT amount and the money as what is due less
+//! that tax — so a person checks the transfer slip and confirms. Amounts are typed in baht
+//! (`1,070.00`) and turned into satang exactly, without floating point.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use satang_api::routes::invoices::InvoiceView;
+use satang_api::routes::invoices::settlement::PaymentResponse;
+use satang_api::routes::settings::Settings;
+use satang_documents::format as document;
+use satang_domain::money::Money;
+use satang_domain::vat::withholding_tax;
+
+use super::auth::FormState;
+use super::billing::{BillingQuery, page};
+use super::{Fields, entered, field, refusal};
+use crate::session::{CsrfForm, Ctx};
+use crate::{Console, Failure};
+
+pub fn router() -> Router<Arc<Console>> {
+    Router::new().route("/billing/invoices/{id}/payments", post(record_payment))
+}
+
+/// What the payment dialog of an invoice starts with, in baht as a person types it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefill {
+    pub amount: String,
+    pub withholding: String,
+}
+
+/// The pre-filled payment of an invoice that can still be paid; `None` for the others.
+/// Withholding tax is proposed only for a buyer with a tax id (a business): the seller's rate
+/// of the pre-VAT amount, less what earlier certificates already covered, and never more than
+/// is due.
+pub fn prefill(inv: &InvoiceView, wht_rate_bps: u32) -> Option<Prefill> {
+    if !matches!(inv.status.as_str(), "open" | "uncollectible") || inv.amount_due <= 0 {
+        return None;
+    }
+    let business = inv
+        .customer
+        .as_ref()
+        .and_then(|c| c.get("tax_id"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.trim().is_empty());
+    let withholding = if business {
+        withholding_tax(inv.total - inv.vat_amount, wht_rate_bps)
+            .unwrap_or(0)
+            .saturating_sub(inv.withholding_tax)
+            .clamp(0, inv.amount_due)
+    } else {
+        0
+    };
+    Some(Prefill {
+        amount: baht(inv.amount_due - withholding),
+        withholding: if withholding > 0 {
+            baht(withholding)
+        } else {
+            String::new()
+        },
+    })
+}
+
+/// Satang as baht the way a person writes them: `107000` → `1,070.00`.
+pub fn baht(minor: i64) -> String {
+    document::amount(Money::thb(minor))
+}
+
+/// The seller's withholding-tax rate (basis points) from the settings.
+pub async fn withholding_rate(ctx: &mut Ctx) -> Result<u32, Failure> {
+    let settings: Settings = ctx.get("/api/settings").await?;
+    Ok(settings.withholding_tax_rate_bps)
+}
+
+/// A decimal with at most two places, as hundredths: `"1,070.00"` → `107000`, `"7"` → `700`.
+/// Thousands separators must group by three; no sign, no exponent, nothing after the number.
+/// Used for baht (→ satang) and for percentages (→ basis points).
+pub fn parse_hundredths(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (whole, fraction) = match text.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (text, ""),
+    };
+    if (whole.is_empty() && fraction.is_empty())
+        || fraction.len() > 2
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+        || (text.contains('.') && fraction.is_empty())
+    {
+        return None;
+    }
+    let groups: Vec<&str> = whole.split(',').collect();
+    if groups.len() > 1
+        && (groups[0].is_empty() || groups[0].len() > 3 || groups[1..].iter().any(|g| g.len() != 3))
+    {
+        return None;
+    }
+    let digits: String = groups.concat();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for b in digits.bytes() {
+        value = value.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+    }
+    let cents = match fraction.len() {
+        0 => 0,
+        1 => i64::from(fraction.as_bytes()[0] - b'0') * 10,
+        _ => fraction.parse::<i64>().ok()?,
+    };
+    value.checked_mul(100)?.checked_add(cents)
+}
+
+/// Baht as typed (`฿1,070.00`, `1070`, `1 070.5` is refused) → satang.
+pub fn parse_baht(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let text = text.strip_prefix('฿').unwrap_or(text);
+    parse_hundredths(text)
+}
+
+/// The list the dialog was opened from, to go back to.
+fn back_query(fields: &Fields, id: Uuid) -> BillingQuery {
+    BillingQuery {
+        tab: "history".to_owned(),
+        status: field(fields, "back_status").to_owned(),
+        customer: field(fields, "back_customer").to_owned(),
+        cursor: field(fields, "back_cursor").to_owned(),
+        dialog: format!("pay-{id}"),
+        ..BillingQuery::default()
+    }
+}
+
+/// The API's payment request from the dialog, or the fields a person has to correct.
+fn payment_body(ctx: &Ctx, fields: &Fields) -> Result<Value, BTreeMap<String, String>> {
+    let tr = ctx.tr();
+    let mut errors = BTreeMap::new();
+    let amount = match field(fields, "amount") {
+        "" => Some(0),
+        typed => parse_baht(typed),
+    };
+    if amount.is_none() {
+        errors.insert("amount".to_owned(), tr.t("payment-amount-invalid"));
+    }
+    let withholding = match field(fields, "withholding_tax_amount") {
+        "" => Some(0),
+        typed => parse_baht(typed),
+    };
+    if withholding.is_none() {
+        errors.insert(
+            "withholding_tax_amount".to_owned(),
+            tr.t("payment-amount-invalid"),
+        );
+    }
+    let certificate = field(fields, "withholding_tax_certificate_no");
+    if withholding.is_some_and(|w| w > 0) && certificate.is_empty() {
+        errors.insert(
+            "withholding_tax_certificate_no".to_owned(),
+            tr.t("payment-certificate-required"),
+        );
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut body = json!({
+        "amount": amount.unwrap_or(0),
+        "method": field(fields, "method"),
+    });
+    let reference = field(fields, "reference");
+    if !reference.is_empty() {
+        body["reference"] = json!(reference);
+    }
+    if let Some(w) = withholding.filter(|w| *w > 0) {
+        body["withholding_tax"] = json!({ "amount": w, "certificate_no": certificate });
+    }
+    Ok(body)
+}
+
+/// `POST /billing/invoices/{id}/payments`: records the payment through the API, then back to
+/// the list with a notice; a refusal shows the dialog again with the reasons by its fields.
+async fn record_payment(
+    mut ctx: Ctx,
+    Path(id): Path<Uuid>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let back = back_query(&fields, id);
+    let (form, status) = match payment_body(&ctx, &fields) {
+        Err(errors) => (
+            FormState {
+                values: entered(&fields),
+                errors,
+                message: None,
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Ok(body) => {
+            let reply = ctx
+                .send(
+                    Method::POST,
+                    format!("/api/invoices/{id}/payments"),
+                    Some(body),
+                    fields.get("_key").map(String::as_str),
+                )
+                .await;
+            if reply.ok() {
+                let paid: PaymentResponse = reply.json()?;
+                let notice = if paid.invoice.status == "paid" {
+                    "invoice-paid"
+                } else {
+                    "payment-recorded"
+                };
+                let mut list = back.clone();
+                list.dialog.clear();
+                return Ok(Redirect::to(&format!(
+                    "/billing?{}&notice={notice}",
+                    list.list_params()
+                ))
+                .into_response());
+            }
+            (refusal(&ctx, entered(&fields), &reply)?, reply.status)
+        }
+    };
+    let invoice: InvoiceView = ctx.get(format!("/api/invoices/{id}")).await?;
+    page(ctx, back, form, Some(status), Some(invoice)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baht_as_typed_become_exact_satang() {
+        assert_eq!(parse_baht("1,070.00"), Some(107_000));
+        assert_eq!(parse_baht("1070"), Some(107_000));
+        assert_eq!(parse_baht("1070.5"), Some(107_050));
+        assert_eq!(parse_baht("0.07"), Some(7));
+        assert_eq!(parse_baht(" ฿1,234,567.89 "), Some(123_456_789));
+        assert_eq!(parse_baht("0"), Some(0));
+        assert_eq!(parse_baht(".5"), Some(50));
+        // 0.1 + 0.2 is not 0.30000000000000004 here.
+        assert_eq!(parse_baht("0.30"), Some(30));
+        assert_eq!(parse_baht("92,233,720,368,547,758.07"), Some(i64::MAX));
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        for bad in [
+            "",
+            " ",
+            ".",
+            "1.",
+            "-5",
+            "+5",
+            "1.234",
+            "1,07.00",
+            ",100",
+            "1,0000",
+            "1 000",
+            "1e3",
+            "abc",
+            "๑๒",
+            "12 บาท",
+            "1..2",
+            "92,233,720,368,547,758.08",
+            "99999999999999999999",
+        ] {
+            assert_eq!(parse_baht(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn percentages_become_basis_points() {
+        assert_eq!(parse_hundredths("7"), Some(700));
+        assert_eq!(parse_hundredths("3.00"), Some(300));
+        assert_eq!(parse_hundredths("1.5"), Some(150));
+        assert_eq!(parse_hundredths("7%"), None);
+    }
+
+    #[test]
+    fn written_amounts_read_back() {
+        for minor in [0, 7, 107_000, 123_456_789, i64::MAX] {
+            assert_eq!(parse_baht(&baht(minor)), Some(minor), "{minor}");
+        }
+    }
+
+    fn invoice(status: &str, tax_id: Option<&str>) -> InvoiceView {
+        serde_json::from_value(json!({
+            "id": Uuid::nil(), "number": "INV-2030-000001", "customer_id": Uuid::nil(),
+            "subscription_id": null, "status": status, "currency": "THB", "lines": [],
+            "subtotal": 100_000, "discount": 0, "vat_rate_bps": 700, "vat_rate": "7.00",
+            "vat_amount": 7_000, "total": 107_000, "withholding_tax": 0, "amount_paid": 0,
+            "amount_due": 107_000, "credit_applied": 0, "amount_credited": 0,
+            "prices_include_vat": false, "issued_at": null, "due_date": null, "paid_at": null,
+            "voided_at": null, "marked_uncollectible_at": null, "period_start": null,
+            "period_end": null, "billing_reason": "manual",
+            "customer": { "name": "บริษัท ข้าวดี จำกัด", "tax_id": tax_id },
+            "seller": null, "created_at": "2030-03-10T03:00:00Z",
+            "updated_at": "2030-03-10T03:00:00Z", "version": 1
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_business_is_offered_withholding_at_the_settings_rate() {
+        // 3 % of the pre-VAT 1,000.00 is 30.00; the money is 1,070.00 − 30.00.
+        assert_eq!(
+            prefill(&invoice("open", Some("0105558000001")), 300),
+            Some(Prefill {
+                amount: "1,040.00".into(),
+                withholding: "30.00".into()
+            })
+        );
+        assert_eq!(
+            prefill(&invoice("open", None), 300),
+            Some(Prefill {
+                amount: "1,070.00".into(),
+                withholding: String::new()
+            })
+        );
+        assert_eq!(prefill(&invoice("paid", Some("0105558000001")), 300), None);
+        assert_eq!(prefill(&invoice("draft", None), 300), None);
+    }
+}

@@ -254,6 +254,41 @@ async fn person_flows(backend: Backend) {
     assert_eq!(pdf[1], "application/pdf");
     assert_eq!(pdf[2], "%PDF-");
 
+    // Record the payment of that invoice on the billing page: 3 % withholding tax of the
+    // pre-VAT amount and the rest, as the dialog proposes, with the 50 ทวิ certificate number.
+    assert_eq!(
+        issued["status"], "open",
+        "the upgrade's invoice waits for payment: {issued}"
+    );
+    let invoice_id = issued["id"].as_str().unwrap();
+    b.goto(&format!(
+        "{base}/billing?tab=history&customer={customer_id}&dialog=pay-{invoice_id}"
+    ))
+    .await;
+    let wht_expected = (issued["subtotal"].as_i64().unwrap() * 3 + 50) / 100;
+    let wht_shown = b
+        .find(&format!("#pay-wht-{invoice_id}"))
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(wht_shown, baht(wht_expected).trim_start_matches('฿'));
+    b.fill(&format!("#pay-cert-{invoice_id}"), "WHT-2569-0042")
+        .await;
+    b.submit(&format!(
+        "#dlg-pay-{invoice_id} [data-testid=confirm-payment]"
+    ))
+    .await;
+    let paid = app
+        .get(&format!("/api/invoices/{invoice_id}"), &token)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(paid["status"], "paid", "{paid}");
+    assert_eq!(paid["withholding_tax"].as_i64().unwrap(), wht_expected);
+
     // English, then dark.
     b.submit("[data-testid=lang-toggle]").await;
     b.wait_for("document.documentElement.lang === 'en'").await;
@@ -402,7 +437,16 @@ async fn accessibility(backend: Backend) {
 const DEMO_OWNER: &str = "owner@banna.coop";
 const DEMO_PASSWORD: &str = "Satang-demo-2569";
 /// Staff pages other than the customer panel, checked and photographed.
-const STAFF_PAGES: &[&str] = &[];
+const STAFF_PAGES: &[&str] = &[
+    "/billing",
+    "/billing?tab=plans",
+    "/billing?tab=history",
+    "/plans",
+    "/users",
+    "/webhooks",
+    "/audit",
+    "/settings",
+];
 
 async fn sign_in(b: &Browser, base: &str, email: &str, password: &str) {
     b.goto(&format!("{base}/login")).await;

@@ -13,7 +13,7 @@ pub struct Bar {
 
 const WIDTH: i64 = 720;
 const HEIGHT: i64 = 260;
-const LEFT: i64 = 72;
+const LEFT: i64 = 96;
 const BOTTOM: i64 = 32;
 const TOP: i64 = 16;
 
@@ -76,7 +76,8 @@ pub fn revenue_svg(
             WIDTH - 8,
             LEFT - 6,
             y + 4,
-            escape(&money(value))
+            // Axis values are round: no satang.
+            escape(money(value).trim_end_matches(".00"))
         );
     }
     let n = bars.len().max(1) as i64;

@@ -235,6 +235,11 @@ impl Chrome {
         at.borrow().map_or_else(|| "—".to_owned(), |t| self.time(t))
     }
 
+    /// A plan feature's name from the catalogue; one an admin invented shows as written.
+    pub fn feature(&self, feature: &str) -> String {
+        billing::label_or_raw(self, "feature", feature)
+    }
+
     /// A plan's name in the page's language.
     pub fn plan_name(&self, plan: &PlanView) -> String {
         if self.lang == "th" {

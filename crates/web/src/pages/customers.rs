@@ -825,11 +825,11 @@ async fn subscription_action(
 }
 
 #[derive(Deserialize)]
-struct ChangeQuery {
+pub(crate) struct ChangeQuery {
     #[serde(default)]
-    plan_id: String,
+    pub plan_id: String,
     #[serde(default)]
-    quantity: String,
+    pub quantity: String,
 }
 
 pub(crate) fn change_body(plan_id: &str, quantity: &str, preview: bool) -> Value {
@@ -845,11 +845,14 @@ pub(crate) fn change_body(plan_id: &str, quantity: &str, preview: bool) -> Value
 
 /// `GET …/change-plan?plan_id=&quantity=`: the proration the change would invoice now, shown
 /// in a dialog with a button that confirms exactly this change.
-async fn preview_change(
-    mut ctx: Ctx,
-    Path((id, subscription)): Path<(Uuid, Uuid)>,
-    Query(change): Query<ChangeQuery>,
-) -> Result<Response, Failure> {
+/// Asks the API what changing `subscription` of `customer` to the plan and seats would cost
+/// now (`preview: true` changes nothing). The API's refusal is handed back to show in the form.
+pub(crate) async fn preview_for(
+    ctx: &mut Ctx,
+    customer: Uuid,
+    subscription: Uuid,
+    change: &ChangeQuery,
+) -> Result<Result<Preview, ApiReply>, Failure> {
     let reply = ctx
         .send(
             Method::POST,
@@ -859,31 +862,56 @@ async fn preview_change(
         )
         .await;
     if !reply.ok() {
-        let mut values = BTreeMap::new();
-        values.insert("plan_id".to_owned(), change.plan_id.clone());
-        values.insert("quantity".to_owned(), change.quantity.clone());
-        let dialog = format!("change-{subscription}");
-        return refused(ctx, Some(id), "subscriptions", &dialog, values, reply).await;
+        return Ok(Err(reply));
     }
     let response: ChangePlanResponse = reply.json()?;
-    if response.subscription.customer_id != id {
+    if response.subscription.customer_id != customer {
         return Err(Failure::NotFound);
     }
     let plan: PlanView = ctx.get(format!("/api/plans/{}", change.plan_id)).await?;
-    let preview = Preview {
+    let chrome = ctx.chrome("", None);
+    Ok(Ok(Preview {
         subscription_id: subscription,
         plan_id: plan.id,
-        plan_name: if ctx.lang == crate::i18n::Lang::Th {
-            plan.name.th.clone()
-        } else {
-            plan.name.en.clone()
-        },
+        plan_name: chrome.plan_name(&plan),
         quantity: change
             .quantity
             .trim()
             .parse()
             .unwrap_or(response.subscription.quantity),
         response,
+    }))
+}
+
+/// Confirms the change the preview showed (the form repeats its plan and seats).
+pub(crate) async fn confirm_change(ctx: &mut Ctx, subscription: Uuid, fields: &Fields) -> ApiReply {
+    ctx.send(
+        Method::POST,
+        format!("/api/subscriptions/{subscription}/change-plan"),
+        Some(change_body(
+            field(fields, "plan_id"),
+            field(fields, "quantity"),
+            false,
+        )),
+        fields.get("_key").map(String::as_str),
+    )
+    .await
+}
+
+async fn preview_change(
+    mut ctx: Ctx,
+    Path((id, subscription)): Path<(Uuid, Uuid)>,
+    Query(change): Query<ChangeQuery>,
+) -> Result<Response, Failure> {
+    let preview = match preview_for(&mut ctx, id, subscription, &change).await? {
+        Ok(preview) => preview,
+        Err(reply) => {
+            let mut values = BTreeMap::new();
+            values.insert("plan_id".to_owned(), change.plan_id.clone());
+            values.insert("quantity".to_owned(), change.quantity.clone());
+            let dialog = format!("change-{subscription}");
+            return refused(ctx, Some(id), "subscriptions", &dialog, values, reply).await;
+        }
     };
     let query = ListQuery {
         tab: "subscriptions".to_owned(),
@@ -906,18 +934,7 @@ async fn change_plan(
     Path((id, subscription)): Path<(Uuid, Uuid)>,
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<Response, Failure> {
-    let reply = ctx
-        .send(
-            Method::POST,
-            format!("/api/subscriptions/{subscription}/change-plan"),
-            Some(change_body(
-                field(&fields, "plan_id"),
-                field(&fields, "quantity"),
-                false,
-            )),
-            fields.get("_key").map(String::as_str),
-        )
-        .await;
+    let reply = confirm_change(&mut ctx, subscription, &fields).await;
     if reply.ok() {
         return Ok(done(id, "subscriptions", "plan-changed"));
     }

@@ -3,7 +3,6 @@
 //! payment methods, contacts and members. What a member may see and do is decided by the API:
 //! another customer's id answers 404 here exactly as it does there.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use askama::Template;
@@ -25,11 +24,10 @@ use satang_api::routes::members::MemberView;
 use satang_api::routes::payment_methods::PaymentMethodView;
 use satang_api::routes::plans::PlanView;
 use satang_api::routes::subscriptions::SubscriptionView;
-use satang_api::routes::subscriptions::change_plan::ChangePlanResponse;
 
-use super::auth::{FormState, field_errors};
-use super::customers::{Preview, change_body};
-use super::{Chrome, Me};
+use super::auth::FormState;
+use super::customers::{ChangeQuery, Preview, confirm_change, preview_for};
+use super::{Chrome, Fields, Me, entered, field, notice_text, refusal};
 use crate::session::{CsrfForm, Ctx};
 use crate::{Console, Failure, render};
 
@@ -189,12 +187,7 @@ async fn page(
         .map(|m| (m.customer_id, m.customer_name.clone()))
         .collect();
     let mut c = ctx.chrome("portal", Some(me));
-    if !query.notice.is_empty() {
-        let key = format!("notice-{}", query.notice);
-        if c.tr.has(&key) {
-            c.notice = Some(c.t(&key));
-        }
-    }
+    c.notice = notice_text(&c.tr, &query.notice);
     let mut response = render(&PortalPage {
         c,
         customer,
@@ -224,39 +217,15 @@ async fn refused(
     ctx: Ctx,
     customer: Uuid,
     dialog: &str,
-    values: BTreeMap<String, String>,
+    values: Fields,
     reply: crate::client::ApiReply,
 ) -> Result<Response, Failure> {
-    let tr = ctx.tr();
-    let message = match reply.status.as_u16() {
-        422 | 400 => None,
-        409 => Some(tr.t("form-conflict")),
-        403 => Some(tr.t("form-forbidden")),
-        _ => return Err(Failure::from_status(reply.status, &ctx.here)),
-    };
-    let problem = reply.problem();
-    let errors = problem
-        .errors
-        .into_iter()
-        .map(|(k, v)| (k.replace('.', "_"), v))
-        .collect();
-    let form = FormState {
-        values,
-        errors: field_errors(&tr, &errors),
-        message,
-    };
+    let form = refusal(&ctx, values, &reply)?;
     let query = PortalQuery {
         dialog: dialog.to_owned(),
         notice: String::new(),
     };
-    let status = reply.status;
-    page(ctx, customer, query, form, None, Some(status)).await
-}
-
-type Fields = BTreeMap<String, String>;
-
-fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
-    fields.get(name).map_or("", |v| v.trim())
+    page(ctx, customer, query, form, None, Some(reply.status)).await
 }
 
 #[derive(Template)]
@@ -318,51 +287,17 @@ fn qr_svg(payload: &str) -> Option<String> {
     )
 }
 
-#[derive(Deserialize)]
-struct ChangeQuery {
-    #[serde(default)]
-    plan_id: String,
-    #[serde(default)]
-    quantity: String,
-}
-
 async fn preview_change(
     mut ctx: Ctx,
     Path((customer, subscription)): Path<(Uuid, Uuid)>,
     Query(change): Query<ChangeQuery>,
 ) -> Result<Response, Failure> {
-    let reply = ctx
-        .send(
-            Method::POST,
-            format!("/api/subscriptions/{subscription}/change-plan"),
-            Some(change_body(&change.plan_id, &change.quantity, true)),
-            None,
-        )
-        .await;
-    if !reply.ok() {
-        let dialog = format!("change-{subscription}");
-        return refused(ctx, customer, &dialog, BTreeMap::new(), reply).await;
-    }
-    let response: ChangePlanResponse = reply.json()?;
-    if response.subscription.customer_id != customer {
-        return Err(Failure::NotFound);
-    }
-    let plan: PlanView = ctx.get(format!("/api/plans/{}", change.plan_id)).await?;
-    let plan_name = if ctx.lang == crate::i18n::Lang::Th {
-        plan.name.th.clone()
-    } else {
-        plan.name.en.clone()
-    };
-    let preview = Preview {
-        subscription_id: subscription,
-        plan_id: plan.id,
-        plan_name,
-        quantity: change
-            .quantity
-            .trim()
-            .parse()
-            .unwrap_or(response.subscription.quantity),
-        response,
+    let preview = match preview_for(&mut ctx, customer, subscription, &change).await? {
+        Ok(preview) => preview,
+        Err(reply) => {
+            let dialog = format!("change-{subscription}");
+            return refused(ctx, customer, &dialog, Fields::new(), reply).await;
+        }
     };
     page(
         ctx,
@@ -380,23 +315,12 @@ async fn change_plan(
     Path((customer, subscription)): Path<(Uuid, Uuid)>,
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<Response, Failure> {
-    let reply = ctx
-        .send(
-            Method::POST,
-            format!("/api/subscriptions/{subscription}/change-plan"),
-            Some(change_body(
-                field(&fields, "plan_id"),
-                field(&fields, "quantity"),
-                false,
-            )),
-            fields.get("_key").map(String::as_str),
-        )
-        .await;
+    let reply = confirm_change(&mut ctx, subscription, &fields).await;
     if reply.ok() {
         return Ok(done(customer, "plan-changed"));
     }
     let dialog = format!("change-{subscription}");
-    refused(ctx, customer, &dialog, BTreeMap::new(), reply).await
+    refused(ctx, customer, &dialog, Fields::new(), reply).await
 }
 
 async fn add_method(
@@ -449,7 +373,7 @@ async fn remove_method(
     if reply.ok() {
         return Ok(done(customer, "method-removed"));
     }
-    refused(ctx, customer, "", BTreeMap::new(), reply).await
+    refused(ctx, customer, "", Fields::new(), reply).await
 }
 
 async fn add_contact(
@@ -483,10 +407,5 @@ async fn add_contact(
     if reply.ok() {
         return Ok(done(customer, "contact-added"));
     }
-    let values = fields
-        .iter()
-        .filter(|(k, _)| !k.starts_with('_'))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    refused(ctx, customer, "new-contact", values, reply).await
+    refused(ctx, customer, "new-contact", entered(&fields), reply).await
 }

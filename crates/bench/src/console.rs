@@ -67,11 +67,12 @@ pub async fn run(args: ConsoleArgs, command_line: String) -> anyhow::Result<()> 
     let _ = writeln!(
         body,
         "## Console pages: server render time with {} customers\n\n\
-         `{command_line}` on {} ({} cores, {:.1} GiB), Linux {}. One keep-alive connection per \
+         `{command_line}` at commit `{}` on {} ({} cores, {:.1} GiB), {}. One keep-alive connection per \
          page (render time, not queueing), {} s per page after a 1 s warm-up, signed in by the \
          session cookie; a random customer of the loaded book per request where the page shows \
          one. Target: **p95 ≤ {TARGET_P95_MS} ms** for every page.\n",
         args.customers,
+        commit(),
         machine.cpu_model,
         machine.cores,
         machine.memory_bytes as f64 / (1024.0 * 1024.0 * 1024.0),
@@ -233,7 +234,7 @@ async fn measure(
         let shown = if paths.len() > 1 {
             paths[0].replace(&paths[0][11..47], "{random id}")
         } else {
-            paths[0].clone()
+            paths[0].replace(&encode("ฟาร์ม"), "ฟาร์ม")
         };
         let target = Target::get_any(paths).with_cookie(cookie)?;
         let mut connection = Connection::open(addr).await?;
@@ -304,4 +305,22 @@ fn write_table(body: &mut String, backend: &str, pages: &[PageResult]) {
         );
     }
     body.push('\n');
+}
+
+/// The commit measured (with `+` when the tree has changes).
+fn commit() -> String {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let head = run(&["rev-parse", "--short", "HEAD"]);
+    if run(&["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+        head
+    } else {
+        format!("{head}+")
+    }
 }

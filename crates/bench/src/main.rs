@@ -5,9 +5,12 @@
 //! cargo build --release -p satang -p satang-bench
 //! cargo run --release -p satang-bench -- auth
 //! cargo run --release -p satang-bench -- customers
+//! cargo run --release -p satang-bench -- billing
 //! ```
 
 mod auth;
+mod billing;
+mod billing_report;
 mod bulk_load;
 mod customers;
 mod customers_report;
@@ -39,6 +42,10 @@ enum Bench {
     /// A million customers and three million contacts bulk-loaded into each database, then
     /// get by id, search, list pages and create measured (against `/healthz` and pgbench).
     Customers(customers::CustomersArgs),
+    /// The billing run over 100,000 and 1,000,000 due subscriptions against a plain
+    /// `INSERT … SELECT`, usage ingestion through the API, and the analytics summary, on
+    /// SQLite and PostgreSQL.
+    Billing(billing::BillingArgs),
 }
 
 #[tokio::main]
@@ -47,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.bench {
         Bench::Auth(args) => auth::run(args, command_line()).await,
         Bench::Customers(args) => customers::run(args, command_line()).await,
+        Bench::Billing(args) => billing::run(args, command_line()).await,
     }
 }
 

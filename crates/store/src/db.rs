@@ -131,6 +131,48 @@ impl Sql {
     pub fn text(&self) -> &str {
         &self.text
     }
+
+    /// Appends `rows` parenthesised rows of `cols` fresh placeholders each, numbered from the
+    /// next argument on: the `VALUES` list of a multi-row statement. Bind the arguments row by
+    /// row afterwards.
+    pub fn push_value_rows(mut self, rows: usize, cols: usize) -> Self {
+        let first = self.next_param();
+        let text = self.text.to_mut();
+        for r in 0..rows {
+            if r > 0 {
+                text.push_str(", ");
+            }
+            text.push('(');
+            for c in 0..cols {
+                if c > 0 {
+                    text.push_str(", ");
+                }
+                text.push('$');
+                text.push_str(&(first + r * cols + c).to_string());
+            }
+            text.push(')');
+        }
+        self
+    }
+
+    /// Appends `$n, $n+1, …` for `count` arguments numbered from `first` (an `IN` list).
+    pub fn push_params(mut self, first: usize, count: usize) -> Self {
+        let text = self.text.to_mut();
+        for n in 0..count {
+            if n > 0 {
+                text.push_str(", ");
+            }
+            text.push('$');
+            text.push_str(&(first + n).to_string());
+        }
+        self
+    }
+}
+
+/// Rows per multi-row statement with `cols` parameters each: far below both backends' limits
+/// (SQLite 32,766 parameters, PostgreSQL 65,535).
+pub fn rows_per_statement(cols: usize) -> usize {
+    (16_000 / cols.max(1)).max(1)
 }
 
 /// Binds every argument of a [`Sql`] onto a sqlx query of the given backend. The JSON variant

@@ -234,14 +234,19 @@ impl Db {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-16000");
+        // No ping before handing out a pooled connection (sqlx's default): a SQLite connection
+        // cannot go stale, and the ping is a round trip to the connection's worker thread on
+        // every query.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Db::Sqlite { read, write })
@@ -254,9 +259,13 @@ impl Db {
         let options = PgConnectOptions::from_str(url)?
             .options([("search_path", "public,auth,customers,billing,satang")])
             .application_name("satang");
+        // No ping before handing out a pooled connection: it is a network round trip per query.
+        // The price: a connection that died meanwhile (a database restart) fails one query
+        // instead of being replaced first.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Db::Postgres(pool))

@@ -477,3 +477,28 @@ impl Db {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `.cargo/config.toml` builds the bundled SQLite with `SQLITE_DEFAULT_MEMSTATUS=0`; this
+    /// fails if a build lost it (for example when built outside the workspace's config).
+    #[tokio::test]
+    async fn sqlite_is_built_without_memory_statistics() {
+        let dir = std::env::temp_dir().join(format!("satang-memstatus-{}", Uuid::now_v7()));
+        let db = Db::open_sqlite(&dir).await.unwrap();
+        #[derive(sqlx::FromRow)]
+        struct Used {
+            used: i64,
+        }
+        let row: Used = db
+            .fetch_one(Sql::new(
+                "SELECT sqlite_compileoption_used('DEFAULT_MEMSTATUS=0') AS used",
+            ))
+            .await
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(row.used, 1);
+    }
+}

@@ -71,6 +71,7 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::analytics::router())
             .merge(routes::customers::router())
             .merge(routes::contacts::router())
+            .merge(routes::emails::router())
             .merge(routes::members::router())
             .merge(routes::settings::router())
             .merge(routes::webhooks::router())

@@ -53,7 +53,7 @@ fn decode_cursor(cursor: &str) -> Option<Uuid> {
 }
 
 /// One page of a list.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
     /// Pass as `cursor` to get the next page; null on the last page.

@@ -5,6 +5,7 @@
 //! - [`invoicing`]: totals, finalisation (gapless number, snapshots, credit balance), and the
 //!   state changes of an issued invoice (payments, void, uncollectible, credit notes).
 //! - [`run`]: the billing run that invoices every due subscription, idempotently.
+//! - [`notices`]: the trial-ending warning, emitted once per subscription by the run.
 //!
 //! Everything here runs inside a caller's transaction or opens its own, and writes its audit
 //! events in the same transaction as the change.
@@ -12,6 +13,7 @@
 pub mod collection;
 pub mod gateway;
 pub mod invoicing;
+pub mod notices;
 pub mod run;
 pub mod settings;
 

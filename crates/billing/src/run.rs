@@ -67,6 +67,8 @@ pub struct RunReport {
     pub failed: u32,
     /// The run was asked to stop before it had looked at everything due.
     pub stopped_early: bool,
+    /// `subscription.trial_will_end` notices emitted (see [`crate::notices`]).
+    pub trial_notices: u32,
 }
 
 /// Bills everything due on the Bangkok date of `now`, as the system.
@@ -126,6 +128,11 @@ pub async fn run_billing_until(
             }
             behind = next;
         }
+    }
+    // Warnings ahead of trial ends ride on the same run; a failure here bills nothing less.
+    match crate::notices::notify_trials_ending(db, actor, now).await {
+        Ok(n) => report.trial_notices = n,
+        Err(e) => tracing::error!(error = %e, "trial-ending notices failed"),
     }
     Ok(report)
 }
@@ -199,6 +206,20 @@ pub async fn invoice_first_period(
     sub: &Subscription,
     now: DateTime<Utc>,
 ) -> Result<Option<invoices::Invoice>> {
+    invoice_new_period(tx, actor, sub, Vec::new(), now).await
+}
+
+/// Invoices the period a subscription has just begun (its current period) in advance, with
+/// `extra_lines` on the same invoice: an upgrade that changes the cycle starts a new period on
+/// the change day, and its one invoice carries the new period's fee and the credit for the
+/// unused days of the old one. Returns `None` when that period already has its invoice.
+pub async fn invoice_new_period(
+    tx: &mut Tx,
+    actor: &Actor,
+    sub: &Subscription,
+    extra_lines: Vec<NewLine>,
+    now: DateTime<Utc>,
+) -> Result<Option<invoices::Invoice>> {
     let plan = plans::find_by_id_in(tx, sub.plan_id)
         .await?
         .ok_or_else(|| Error::Internal(format!("subscription {} without its plan", sub.id)))?;
@@ -210,7 +231,7 @@ pub async fn invoice_first_period(
         sub.current_period_start,
         sub.current_period_end,
         "subscription_create",
-        Vec::new(),
+        extra_lines,
         now,
     )
     .await?;
@@ -293,7 +314,8 @@ pub async fn settle_proration(
     Ok(Some(issued))
 }
 
-/// The draft invoice of one period's fixed fee, or `None` when that period is already invoiced.
+/// The draft invoice of one period's fixed fee (then `extra_lines`: usage in arrears, or a
+/// cycle change's credit), or `None` when that period is already invoiced.
 #[allow(clippy::too_many_arguments)]
 async fn insert_period_invoice(
     tx: &mut Tx,
@@ -303,12 +325,12 @@ async fn insert_period_invoice(
     start: NaiveDate,
     end: NaiveDate,
     reason: &str,
-    usage_lines: Vec<NewLine>,
+    extra_lines: Vec<NewLine>,
     now: DateTime<Utc>,
 ) -> Result<Option<invoices::Invoice>> {
     let (line, mrr) = period_line(plan, quantity, start, end)?;
     let mut lines = vec![line];
-    lines.extend(usage_lines);
+    lines.extend(extra_lines);
     let amounts: Vec<i64> = lines.iter().map(|l| l.amount).collect();
     let settings = BillingSettings::load_in(tx).await?;
     let t = totals(

@@ -5,7 +5,7 @@
 //! invoice and its snapshots), the output PDF bytes. No I/O, no clock, no database, so the same
 //! invoice always renders the same document and tests need nothing but this crate.
 
-mod format;
+pub mod format;
 mod invoice;
 mod qr;
 mod text;

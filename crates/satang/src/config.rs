@@ -6,9 +6,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use clap::builder::BoolishValueParser;
 
 use satang_api::ApiConfig;
 
+/// Switches (`--demo`, `--test-clock`, `--trust-forwarded-for`) also read their environment
+/// variable as `1`/`0`, `yes`/`no` or `on`/`off`, not only `true`/`false`: the SPEC and the
+/// README write `SATANG_TEST_CLOCK=1`.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on.
@@ -40,7 +44,7 @@ pub struct Config {
     pub auth_url: Option<String>,
 
     /// Load the Thai demo data set (once per database).
-    #[arg(long, env = "SATANG_DEMO", default_value_t = false)]
+    #[arg(long, env = "SATANG_DEMO", default_value_t = false, value_parser = BoolishValueParser::new())]
     pub demo: bool,
 
     /// Seconds between billing runs inside `satang serve` (0 = no scheduler; `satang bill` and
@@ -56,8 +60,31 @@ pub struct Config {
     #[arg(long, env = "SATANG_WEBHOOK_RETRY_BASE_MS", default_value_t = 30_000)]
     pub webhook_retry_base_ms: u64,
 
+    /// SMTP server for email notifications: `smtp://host:port` (plain), `smtp://…?tls=required`
+    /// (STARTTLS) or `smtps://user:password@host` (TLS). Without it mails are written as `.eml`
+    /// files to `<data dir>/outbox/`. Prefer the variable to the flag: a flag shows in `ps`.
+    #[arg(long, env = "SATANG_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Sender of email notifications.
+    #[arg(
+        long,
+        env = "SATANG_SMTP_FROM",
+        default_value = "Satang <billing@localhost>"
+    )]
+    pub smtp_from: String,
+
+    /// How often (ms) the email worker looks for due mails (0 turns sending off; mails still
+    /// queue).
+    #[arg(long, env = "SATANG_EMAIL_INTERVAL_MS", default_value_t = 1000)]
+    pub email_interval_ms: u64,
+
+    /// First retry delay (ms) of a mail that could not be sent; doubles with every attempt.
+    #[arg(long, env = "SATANG_EMAIL_RETRY_BASE_MS", default_value_t = 60_000)]
+    pub email_retry_base_ms: u64,
+
     /// Enables `/api/test-clock`. Never in production.
-    #[arg(long, env = "SATANG_TEST_CLOCK", default_value_t = false)]
+    #[arg(long, env = "SATANG_TEST_CLOCK", default_value_t = false, value_parser = BoolishValueParser::new())]
     pub test_clock: bool,
 
     /// First administrator, created at start-up when no user has this email.
@@ -87,7 +114,7 @@ pub struct Config {
     pub public_url: Option<String>,
 
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
-    #[arg(long, env = "SATANG_TRUST_FORWARDED_FOR", default_value_t = false)]
+    #[arg(long, env = "SATANG_TRUST_FORWARDED_FOR", default_value_t = false, value_parser = BoolishValueParser::new())]
     pub trust_forwarded_for: bool,
 
     /// How long (ms) a process may serve a user's enabled state and roles from memory.

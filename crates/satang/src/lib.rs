@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod emails;
 pub mod logging;
 pub mod scheduler;
 pub mod webhooks;
@@ -150,6 +151,21 @@ pub async fn build_state(config: &Config, services: Services, db: Db) -> anyhow:
     })))
 }
 
+/// Where email notifications go: the SMTP server of `SATANG_SMTP_URL`, else the data
+/// directory's outbox folder. Must run inside the Tokio runtime (the SMTP pool lives there).
+fn email_sender(config: &Config) -> anyhow::Result<emails::Sender> {
+    let mailer = match &config.smtp_url {
+        Some(url) if !url.trim().is_empty() => satang_email::Mailer::smtp(url.trim())?,
+        _ => satang_email::Mailer::outbox(config.data_dir.join("outbox")),
+    };
+    let from = satang_email::transport::parse_from(&config.smtp_from)?;
+    emails::Sender::new(
+        mailer,
+        from,
+        std::time::Duration::from_millis(config.email_retry_base_ms),
+    )
+}
+
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
@@ -158,6 +174,7 @@ pub struct Server {
     task: JoinHandle<std::io::Result<()>>,
     billing: Option<scheduler::BillingScheduler>,
     webhooks: Option<webhooks::WebhookWorker>,
+    emails: Option<emails::EmailWorker>,
 }
 
 impl Server {
@@ -168,14 +185,22 @@ impl Server {
         if services.serves_auth() {
             admin::bootstrap_admin(&state, config).await?;
         }
-        if config.demo {
-            demo::load(&state).await?;
+        if config.demo && demo::load(&state).await? {
+            // The demo's history happened on a demo clock: none of it is anyone's mail.
+            satang_store::emails::skip_pending(&state.db, "demo history", state.clock.now())
+                .await?;
         }
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
         let addr = listener.local_addr()?;
-        let app = satang_api::app(state.clone());
+        let api = satang_api::app(state.clone());
+        // The console lives beside the whole API (it signs people in through /api/auth).
+        let app = if services == Services::All {
+            satang_web::app(state.clone(), api)
+        } else {
+            api
+        };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(
@@ -202,6 +227,16 @@ impl Server {
                 std::time::Duration::from_millis(config.webhook_retry_base_ms),
             )
         });
+        let emails = if services.serves_customers() && config.email_interval_ms > 0 {
+            let sender = email_sender(config)?;
+            Some(emails::EmailWorker::start(
+                state.clone(),
+                sender,
+                std::time::Duration::from_millis(config.email_interval_ms),
+            ))
+        } else {
+            None
+        };
         Ok(Server {
             addr,
             state,
@@ -209,6 +244,7 @@ impl Server {
             task,
             billing,
             webhooks,
+            emails,
         })
     }
 
@@ -223,6 +259,9 @@ impl Server {
         }
         if let Some(webhooks) = self.webhooks.take() {
             webhooks.stop().await;
+        }
+        if let Some(emails) = self.emails.take() {
+            emails.stop().await;
         }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

@@ -86,6 +86,27 @@ async fn usage_errors_exit_non_zero() {
     }
 }
 
+#[tokio::test]
+async fn switches_read_one_and_zero_from_the_environment() {
+    // SPEC §2.9 writes `SATANG_TEST_CLOCK=1`; `true`/`false`, `yes`/`no` work too.
+    for value in ["1", "0", "true", "no"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run(satang_env()
+            .args(["bill", "--data-dir"])
+            .arg(dir.path())
+            .env("SATANG_TEST_CLOCK", value))
+        .await;
+        assert_success(&out, &format!("SATANG_TEST_CLOCK={value} satang bill"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(satang_env()
+        .args(["bill", "--data-dir"])
+        .arg(dir.path())
+        .env("SATANG_TEST_CLOCK", "maybe"))
+    .await;
+    assert!(!out.status.success(), "{}", describe(&out));
+}
+
 async fn user_add_with_a_password_signs_in_with_its_role(backend: Backend) {
     let Some(db) = Database::create(backend).await else {
         return;

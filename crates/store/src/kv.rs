@@ -49,3 +49,17 @@ pub async fn set_in(tx: &mut crate::Tx, key: &str, value: &str) -> Result<()> {
     .await?;
     Ok(())
 }
+
+/// Inserts `key` only if it is absent; `false` when another transaction holds it. A concurrent
+/// claimer waits on the primary key and then finds it taken, so exactly one of them wins (the
+/// first administrator created on the console's first-run page).
+pub async fn claim_in(tx: &mut crate::Tx, key: &str, value: &str) -> Result<bool> {
+    let inserted = tx
+        .execute(
+            Sql::new("INSERT INTO kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(value),
+        )
+        .await?;
+    Ok(inserted == 1)
+}

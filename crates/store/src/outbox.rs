@@ -1,13 +1,14 @@
 //! The outbox: events written in the transaction of the change they describe, each fanned out
 //! to one delivery per webhook endpoint that subscribed to its type. A change and its event
-//! commit together or not at all; the delivery worker sends what is due, with retries.
+//! commit together or not at all; the delivery worker sends what is due, with retries. An event
+//! the customer is told about by email also queues that mail here (see [`crate::emails`]).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::{Backend, Db, Error, Result, Sql, Tx};
+use crate::{Backend, Db, Error, Result, Sql, Tx, emails};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Event {
@@ -64,6 +65,7 @@ pub struct NewEvent<'a> {
 /// Writes an event and its deliveries inside the change's transaction.
 pub async fn emit(tx: &mut Tx, event: NewEvent<'_>, now: DateTime<Utc>) -> Result<Uuid> {
     let id = Uuid::now_v7();
+    let mail = emails::kind_for(event.event_type, &event.payload).zip(event.customer_id);
     tx.execute(
         Sql::new(
             "INSERT INTO outbox_events (id, event_type, entity_type, entity_id, customer_id, \
@@ -78,6 +80,9 @@ pub async fn emit(tx: &mut Tx, event: NewEvent<'_>, now: DateTime<Utc>) -> Resul
         .bind(now),
     )
     .await?;
+    if let Some((kind, customer_id)) = mail {
+        emails::enqueue(tx, id, kind, customer_id, now).await?;
+    }
     let endpoints: Vec<Endpoint> = tx
         .fetch_all(Sql::new("SELECT * FROM webhook_endpoints WHERE active"))
         .await?;
@@ -97,8 +102,9 @@ pub async fn emit(tx: &mut Tx, event: NewEvent<'_>, now: DateTime<Utc>) -> Resul
     Ok(id)
 }
 
-/// Writes many events and their deliveries inside the changes' transaction (a billing run's
-/// chunk): the endpoints are read once, the rows go in a few multi-row statements.
+/// Writes many events, their webhook deliveries and their mails inside the changes'
+/// transaction (a billing run's chunk), like [`emit`] for each: the endpoints are read once,
+/// the rows go in a few multi-row statements.
 pub async fn emit_many(tx: &mut Tx, events: Vec<NewEvent<'_>>, now: DateTime<Utc>) -> Result<()> {
     if events.is_empty() {
         return Ok(());
@@ -138,6 +144,15 @@ pub async fn emit_many(tx: &mut Tx, events: Vec<NewEvent<'_>>, now: DateTime<Utc
         }
         tx.execute(sql).await?;
     }
+    let mails: Vec<(Uuid, emails::EmailKind, Uuid)> = events
+        .iter()
+        .zip(&ids)
+        .filter_map(|(event, id)| {
+            let kind = emails::kind_for(event.event_type, &event.payload)?;
+            Some((*id, kind, event.customer_id?))
+        })
+        .collect();
+    emails::enqueue_many(tx, &mails, now).await?;
     let endpoints: Vec<Endpoint> = tx
         .fetch_all(Sql::new("SELECT * FROM webhook_endpoints WHERE active"))
         .await?;

@@ -25,10 +25,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Business figures on a date, money in minor units of `currency`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Summary {
     pub as_of: NaiveDate,
-    pub currency: &'static str,
+    pub currency: std::borrow::Cow<'static, str>,
     /// Monthly recurring revenue: paid-for subscription periods covering `as_of`, each fee
     /// spread over its months (a yearly fee counts ÷ 12).
     pub mrr: i64,
@@ -113,7 +113,7 @@ async fn summary(
     });
     Ok(axum::Json(Summary {
         as_of,
-        currency: "THB",
+        currency: "THB".into(),
         mrr: m.mrr,
         arr: m.mrr.saturating_mul(12),
         active_subscriptions: m.active_subscriptions,
@@ -142,7 +142,7 @@ pub struct RevenueRange {
     pub interval: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RevenueMonth {
     /// `YYYY-MM`.
     pub month: String,
@@ -152,10 +152,10 @@ pub struct RevenueMonth {
     pub invoiced: i64,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Revenue {
-    pub currency: &'static str,
-    pub interval: &'static str,
+    pub currency: std::borrow::Cow<'static, str>,
+    pub interval: std::borrow::Cow<'static, str>,
     pub months: Vec<RevenueMonth>,
 }
 
@@ -198,13 +198,13 @@ async fn revenue(
         month = next;
     }
     Ok(axum::Json(Revenue {
-        currency: "THB",
-        interval: "month",
+        currency: "THB".into(),
+        interval: "month".into(),
         months,
     }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PlanShare {
     pub plan_code: String,
     pub interval: String,
@@ -213,10 +213,10 @@ pub struct PlanShare {
     pub mrr: i64,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Plans {
     pub as_of: NaiveDate,
-    pub currency: &'static str,
+    pub currency: std::borrow::Cow<'static, str>,
     pub plans: Vec<PlanShare>,
 }
 
@@ -235,7 +235,7 @@ async fn plans(
     let rows = analytics::per_plan(&state.db, scope, as_of).await?;
     Ok(axum::Json(Plans {
         as_of,
-        currency: "THB",
+        currency: "THB".into(),
         plans: rows
             .into_iter()
             .map(|r| PlanShare {

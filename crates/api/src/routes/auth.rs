@@ -65,7 +65,7 @@ pub struct AcceptInvitationRequest {
 }
 
 /// A signed-in session: a short-lived access token and a refresh token to get the next one.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AuthResponse {
     pub user: UserView,
     pub access_token: String,
@@ -76,14 +76,14 @@ pub struct AuthResponse {
     pub expires_in: u64,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MembershipView {
     pub customer_id: Uuid,
     pub customer_name: String,
     pub role: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MeResponse {
     pub id: Uuid,
     pub email: String,

@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 const ROLES: [&str; 4] = ["owner", "ops", "billing", "technical"];
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ContactView {
     pub id: Uuid,
     pub customer_id: Uuid,

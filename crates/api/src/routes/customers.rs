@@ -49,7 +49,7 @@ pub struct Address {
 }
 
 /// A customer as the API shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CustomerView {
     pub id: Uuid,
     pub name: String,
@@ -677,7 +677,7 @@ async fn restore_customer(
 }
 
 /// Everything Satang holds about one customer.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CustomerExport {
     pub exported_at: DateTime<Utc>,
     pub customer: CustomerView,
@@ -758,6 +758,7 @@ async fn erase_customer(
     audit::redact(&mut tx, "customer", &id.to_string()).await?;
     contacts::anonymise_all(&mut tx, id, now).await?;
     memberships::remove_all(&mut tx, id).await?;
+    satang_store::emails::erase_recipients(&mut tx, id).await?;
     let after = CustomerView::from(customers::set_status(&mut tx, id, "deleted", now).await?);
     audit::record(
         &mut tx,

@@ -53,7 +53,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(billing_run::router())
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceLineView {
     /// `subscription` (a period fee), `proration` or `manual`.
     pub kind: String,
@@ -66,7 +66,7 @@ pub struct InvoiceLineView {
     pub amount: i64,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceView {
     pub id: Uuid,
     /// Null while a draft.

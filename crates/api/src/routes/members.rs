@@ -29,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(update_member, remove_member))
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MemberView {
     /// Absent while the person has not signed up yet (`status: invited`).
     pub user_id: Option<Uuid>,
@@ -38,7 +38,7 @@ pub struct MemberView {
     /// `owner`, `admin`, `billing` or `member`.
     pub role: String,
     /// `active`, or `invited` until the person signs up with this email.
-    pub status: &'static str,
+    pub status: std::borrow::Cow<'static, str>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -49,7 +49,7 @@ impl From<Member> for MemberView {
             email: m.email,
             name: Some(m.name),
             role: m.role,
-            status: "active",
+            status: "active".into(),
             created_at: m.created_at,
         }
     }
@@ -163,7 +163,7 @@ async fn add_member(
                 email,
                 name: None,
                 role: role.to_owned(),
-                status: "invited",
+                status: "invited".into(),
                 created_at: now,
             }
         }

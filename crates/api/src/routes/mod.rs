@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod contacts;
 pub mod customers;
+pub mod emails;
 pub mod invoices;
 pub mod members;
 pub mod payment_methods;

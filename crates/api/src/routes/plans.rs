@@ -110,7 +110,7 @@ pub struct MeteredPrice {
 }
 
 /// A plan version as the API shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PlanView {
     pub id: Uuid,
     /// Sales code, e.g. `PRO`; monthly and yearly plans share it.

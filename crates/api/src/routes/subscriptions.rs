@@ -37,7 +37,7 @@ use crate::extract::{Caller, Path, Query};
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
-mod change_plan;
+pub mod change_plan;
 mod create;
 mod lifecycle;
 
@@ -55,7 +55,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A downgrade (or seat reduction) waiting for the end of the current period.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PendingChange {
     pub plan_id: Uuid,
     pub plan_code: String,
@@ -65,7 +65,7 @@ pub struct PendingChange {
     pub effective_date: NaiveDate,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SubscriptionView {
     pub id: Uuid,
     pub customer_id: Uuid,
@@ -134,7 +134,7 @@ impl From<Subscription> for SubscriptionView {
 /// One line of a proration, shaped like an invoice line so the billing engine can invoice it
 /// as it is. `quantity` is 1 and `unit_amount` the line's amount: the seats are in the
 /// description, because a prorated amount is rounded once for all seats, not per seat.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ProrationLineView {
     /// `credit` (unused time on the old terms, negative) or `charge` (the new terms).
     pub kind: String,
@@ -150,7 +150,7 @@ pub struct ProrationLineView {
 }
 
 /// What a change costs or gives back now, in the plan's currency.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ProrationView {
     pub lines: Vec<ProrationLineView>,
     /// Sum of the lines' amounts; negative when the customer is owed.
@@ -304,13 +304,19 @@ async fn save(
 ) -> Result<SubscriptionView, ApiError> {
     let id = before.id;
     let after = SubscriptionView::from(subscriptions::update(tx, id, fields, now).await?);
+    // The event says what changed (`change`: the audit action), so the customer's email
+    // notification can tell a plan change from a pause (see `satang_store::emails`).
+    let mut event = serde_json::to_value(&after).unwrap_or_default();
+    if let Some(object) = event.as_object_mut() {
+        object.insert("change".into(), action.into());
+    }
     crate::events::emit(
         tx,
         "subscription.updated",
         "subscription",
         id,
         after.customer_id,
-        &after,
+        &event,
         now,
     )
     .await?;

@@ -22,7 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(read_clock, move_clock))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ClockView {
     pub now: DateTime<Utc>,
     /// How far the test clock runs ahead of the wall clock.

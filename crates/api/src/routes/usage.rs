@@ -48,7 +48,7 @@ pub struct UsageBatch {
     pub events: Vec<UsageEvent>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UsageReceipt {
     /// New events stored.
     pub accepted: u64,

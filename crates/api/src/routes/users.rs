@@ -25,7 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A user as the API shows it (never the password hash).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UserView {
     pub id: Uuid,
     pub email: String,
@@ -70,7 +70,7 @@ pub struct UpdateUserRequest {
     pub disabled: Option<bool>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Invitation {
     /// Open this link to choose a password (`POST /api/auth/invitations/accept` with the token).
     pub url: String,
@@ -78,7 +78,7 @@ pub struct Invitation {
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreatedUser {
     #[serde(flatten)]
     pub user: UserView,

@@ -22,12 +22,13 @@ use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
 /// The event types Satang emits.
-pub const EVENT_TYPES: [&str; 9] = [
+pub const EVENT_TYPES: [&str; 10] = [
     "customer.created",
     "customer.updated",
     "customer.suspended",
     "subscription.created",
     "subscription.updated",
+    "subscription.trial_will_end",
     "invoice.finalized",
     "invoice.paid",
     "payment.succeeded",
@@ -41,7 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_deliveries))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EndpointView {
     pub id: Uuid,
     pub url: String,
@@ -67,7 +68,7 @@ impl From<Endpoint> for EndpointView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreatedEndpoint {
     #[serde(flatten)]
     pub endpoint: EndpointView,
@@ -95,7 +96,7 @@ pub struct EndpointPatch {
     pub active: Option<bool>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DeliveryView {
     pub id: Uuid,
     pub event_id: Uuid,

@@ -117,7 +117,9 @@ pub async fn record_payment(
             customer_id: Some(inv.customer_id),
             payload: json!({
                 "id": payment.id, "invoice_id": inv.id, "amount": payment.amount,
-                "method": payment.method, "withholding_tax": wht,
+                "method": payment.method, "withholding_tax": wht, "paid_at": payment.paid_at,
+                // What the invoice still owes after this payment (the receipt mail says it).
+                "invoice_amount_due": f.amount_due,
             }),
         },
         now,

@@ -489,6 +489,15 @@ async fn write_steps(
                 (before, after, "subscription.renewed")
             }
         };
+        // A renewal that applied a pending downgrade is a plan change the customer is told
+        // about.
+        let change = if action == "subscription.renewed"
+            && (after.plan_id != before.plan_id || after.quantity != before.quantity)
+        {
+            "subscription.plan_changed"
+        } else {
+            action
+        };
         events.push(NewEvent {
             event_type: "subscription.updated",
             entity_type: "subscription",
@@ -497,7 +506,8 @@ async fn write_steps(
             payload: json!({"id": before.id, "status": after.status, "plan_id": after.plan_id,
                             "quantity": after.quantity,
                             "current_period_start": after.current_period_start,
-                            "current_period_end": after.current_period_end}),
+                            "current_period_end": after.current_period_end,
+                            "change": change}),
         });
         changes.push(Change {
             action,

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -20,7 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// What a billing run did.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RunReportView {
     /// The Bangkok date billed up to (inclusive).
     pub date: Option<NaiveDate>,
@@ -32,6 +32,9 @@ pub struct RunReportView {
     /// Subscriptions left for the next run after an error (logged).
     pub failed: u32,
     pub stopped_early: bool,
+    /// Trials ending within three days whose customers were warned
+    /// (`subscription.trial_will_end`, once per subscription).
+    pub trial_notices: u32,
     /// Automatic collection after the run: invoices charged, charges declined, customers
     /// suspended by dunning.
     pub charged: u32,
@@ -63,5 +66,6 @@ async fn run_billing(
         skipped_duplicates: r.skipped_duplicates,
         failed: r.failed,
         stopped_early: r.stopped_early,
+        trial_notices: r.trial_notices,
     }))
 }

@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -73,7 +73,7 @@ async fn invoice_pdf(
 }
 
 /// What a portal needs to draw its own PromptPay QR for the amount due.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PromptPayView {
     /// The EMVCo payload to encode in the QR, ending in its CRC.
     pub payload: String,
@@ -135,8 +135,9 @@ async fn document(
     build_document(&inv, &lines, promptpay_id)
 }
 
-/// Maps the stored invoice and its snapshots onto the document's plain input.
-fn build_document(
+/// Maps the stored invoice and its snapshots onto the document's plain input (also used for
+/// the PDF attached to the "invoice issued" email).
+pub fn build_document(
     inv: &Invoice,
     lines: &[InvoiceLine],
     promptpay_id: Option<String>,

@@ -34,7 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(credit_invoice))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PaymentView {
     pub id: Uuid,
     pub invoice_id: Uuid,
@@ -95,7 +95,7 @@ pub struct PaymentRequest {
     pub withholding_tax: Option<WithholdingInput>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PaymentResponse {
     pub payment: PaymentView,
     pub invoice: InvoiceView,
@@ -213,7 +213,7 @@ pub struct CreditNoteRequest {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreditNoteView {
     pub id: Uuid,
     /// `CN-{year}-{000001}`, its own gapless sequence.
@@ -253,7 +253,7 @@ impl From<CreditNote> for CreditNoteView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreditNoteResponse {
     pub credit_note: CreditNoteView,
     pub invoice: InvoiceView,

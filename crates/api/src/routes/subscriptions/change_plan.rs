@@ -3,15 +3,15 @@
 //! - A change that does not lower what a period costs (an **upgrade**: more seats, a dearer
 //!   plan, or the same price) applies at once and is prorated by whole days: a credit line for
 //!   the unused part of the old amount and a charge line for the rest of the period at the new
-//!   one (`satang_domain::plan_change_lines`, rounded half-up to the satang). The billing engine,
-//!   when it lands, invoices these lines at once; until then they are returned and kept in the
-//!   audit event.
+//!   one (`satang_domain::plan_change_lines`, rounded half-up to the satang), invoiced at once
+//!   (`billing_reason: proration`) and kept in the audit event.
 //! - A change that lowers it (a **downgrade**) waits for the end of the current period as
 //!   `pending_change`; the customer keeps what they paid for. Asking for the current plan and
 //!   seats again withdraws a pending change.
 //! - Moving to a plan with another cycle (monthly ↔ yearly) compares the amounts per month. Such
 //!   an upgrade starts a new period of the new cycle on the change day: the unused old days are
-//!   credited and the whole new period is charged.
+//!   credited and the whole new period is charged, on one invoice for the new period in advance
+//!   (`subscription_create`: the period's fee line and the credit line).
 //! - During a trial (also what is left of a paused and resumed one) nothing has been paid: the
 //!   change applies at once without proration.
 //! - `preview: true` answers the same lines and changes nothing (members who may read billing
@@ -64,7 +64,7 @@ pub struct ChangePlanRequest {
     pub preview: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Effective {
     Immediately,
@@ -72,7 +72,7 @@ pub enum Effective {
     PeriodEnd,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChangePlanResponse {
     /// The subscription after the change (unchanged for a preview).
     pub subscription: SubscriptionView,
@@ -323,7 +323,10 @@ async fn change_plan(
             now,
         )
         .await?;
-        // Upgrades are invoiced now: the proration, and a new period begun today in advance.
+        // Upgrades are invoiced now. Within the same cycle: the two proration lines. A cycle
+        // change begins a new period today, whose fee *is* the charge line: one invoice for that
+        // period in advance, carrying the credit for the old period's unused days (the charge
+        // line again would bill the new period twice).
         if matches!(effective, Effective::Immediately) {
             let updated =
                 satang_store::subscriptions::lock(&mut tx, view.id, satang_store::Scope::All)
@@ -332,6 +335,7 @@ async fn change_plan(
             let lines = proration
                 .lines
                 .iter()
+                .filter(|l| !starts_new_period || (l.kind == "credit" && l.amount != 0))
                 .map(|l| satang_store::invoices::NewLine {
                     kind: "proration".into(),
                     description: l.description.clone(),
@@ -342,20 +346,27 @@ async fn change_plan(
                     amount: l.amount,
                 })
                 .collect();
-            satang_billing::run::settle_proration(
-                &mut tx,
-                &caller.actor,
-                &updated,
-                &proration.currency,
-                lines,
-                now,
-            )
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-            if starts_new_period && updated.status == "active" {
-                satang_billing::run::invoice_first_period(&mut tx, &caller.actor, &updated, now)
-                    .await
-                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+            if starts_new_period {
+                satang_billing::run::invoice_new_period(
+                    &mut tx,
+                    &caller.actor,
+                    &updated,
+                    lines,
+                    now,
+                )
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            } else {
+                satang_billing::run::settle_proration(
+                    &mut tx,
+                    &caller.actor,
+                    &updated,
+                    &proration.currency,
+                    lines,
+                    now,
+                )
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
             }
         }
         tx.commit().await?;

@@ -113,7 +113,7 @@ pub struct CancelRequest {
 }
 
 /// The subscription after the cancellation, and the credit an immediate prorated one computed.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CancelResponse {
     #[serde(flatten)]
     pub subscription: SubscriptionView,

@@ -1,0 +1,365 @@
+//! The console's routes, the frame every page shares ([`Chrome`]), static files and the
+//! language and theme toggles.
+
+pub mod auth;
+pub mod customers;
+pub mod portal;
+
+use std::borrow::Borrow;
+use std::sync::{Arc, LazyLock};
+
+use askama::Template;
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use satang_api::routes::plans::{PlanView, Pricing};
+
+use crate::i18n::Tr;
+use crate::session::{CsrfForm, Ctx, LANG_COOKIE, THEME_COOKIE, Theme};
+use crate::{Console, Failure, format};
+
+pub fn router() -> Router<Arc<Console>> {
+    Router::new()
+        .route("/", get(home))
+        .route("/static/{file}", get(static_file))
+        .route("/preferences", post(preferences))
+        .route("/invoices/{id}/pdf", get(invoice_pdf))
+        .merge(auth::router())
+        .merge(customers::router())
+        .merge(portal::router())
+}
+
+const APP_CSS: &str = include_str!("../../static/app.css");
+const APP_JS: &str = include_str!("../../static/app.js");
+
+/// Changes with the static files, so browsers may cache them for a year.
+pub static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
+    let digest = Sha256::new()
+        .chain_update(APP_CSS)
+        .chain_update(APP_JS)
+        .finalize();
+    hex_prefix(&digest[..5])
+});
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn static_file(Path(file): Path<String>) -> Response {
+    let (body, content_type) = match file.as_str() {
+        "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=31536000, immutable"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Percent-encodes a value for a query string.
+pub fn encode(value: &str) -> String {
+    serde_urlencoded::to_string([("v", value)])
+        .map(|s| s[2..].to_owned())
+        .unwrap_or_default()
+}
+
+/// A path inside this site to go back to; anything else becomes `/`.
+pub fn local_path(back: &str) -> &str {
+    if back.starts_with('/') && !back.starts_with("//") && !back.starts_with("/\\") {
+        back
+    } else {
+        "/"
+    }
+}
+
+/// The signed-in person, as `GET /api/auth/me` describes them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Me {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub memberships: Vec<Membership>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Membership {
+    pub customer_id: Uuid,
+    pub customer_name: String,
+    pub role: String,
+}
+
+impl Me {
+    pub fn is_staff(&self) -> bool {
+        !self.roles.is_empty()
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.has_role("admin")
+    }
+
+    /// May change customers, contacts and members (admin, support).
+    pub fn can_edit_customers(&self) -> bool {
+        self.has_role("admin") || self.has_role("support")
+    }
+
+    /// May change subscriptions, invoices and payments (admin, billing).
+    pub fn can_bill(&self) -> bool {
+        self.has_role("admin") || self.has_role("billing")
+    }
+}
+
+impl Ctx {
+    /// The signed-in person; not signed in → the login page, then back here.
+    pub async fn me(&mut self) -> Result<Me, Failure> {
+        if self.tokens.is_none() {
+            return Err(Failure::SignIn {
+                next: self.here.clone(),
+            });
+        }
+        self.get("/api/auth/me").await
+    }
+
+    /// The signed-in staff member; a member is sent to the portal.
+    pub async fn staff(&mut self) -> Result<Me, Failure> {
+        let me = self.me().await?;
+        if me.is_staff() {
+            Ok(me)
+        } else {
+            Err(Failure::Forbidden)
+        }
+    }
+
+    /// The frame of a page in `section` of the navigation.
+    pub fn chrome(&self, section: &'static str, me: Option<Me>) -> Chrome {
+        Chrome {
+            tr: self.tr(),
+            lang: self.lang.code(),
+            theme: self.theme.code(),
+            csrf: self.csrf.clone(),
+            here: self.here.clone(),
+            section,
+            user: me,
+            asset_version: ASSET_VERSION.as_str(),
+            notice: None,
+        }
+    }
+}
+
+/// What the layout shows around every page: navigation, toggles, the person, a notice.
+pub struct Chrome {
+    pub tr: Tr,
+    pub lang: &'static str,
+    pub theme: &'static str,
+    pub csrf: String,
+    pub here: String,
+    pub section: &'static str,
+    pub user: Option<Me>,
+    pub asset_version: &'static str,
+    /// A one-line confirmation after a change ("Customer saved").
+    pub notice: Option<String>,
+}
+
+impl Chrome {
+    pub fn t(&self, key: &str) -> String {
+        self.tr.t(key)
+    }
+
+    pub fn t1(&self, key: &str, name: &str, value: impl ToString) -> String {
+        self.tr.t1(key, name, value)
+    }
+
+    /// A message whose key is built from data (a status, a role): `prefix-value`.
+    pub fn tk(&self, prefix: &str, value: &str) -> String {
+        self.tr.t(&format!("{prefix}-{value}"))
+    }
+
+    pub fn money(&self, minor: impl Borrow<i64>, currency: &str) -> String {
+        format::money(*minor.borrow(), currency)
+    }
+
+    /// A calendar date: "24 พ.ย. 2569" / "24 Nov 2026".
+    pub fn day(&self, date: impl Borrow<NaiveDate>) -> String {
+        format::date(self.tr.lang, *date.borrow())
+    }
+
+    pub fn oday(&self, date: impl Borrow<Option<NaiveDate>>) -> String {
+        date.borrow()
+            .map_or_else(|| "—".to_owned(), |d| self.day(d))
+    }
+
+    /// A moment, as its date in Thailand.
+    pub fn time(&self, at: impl Borrow<DateTime<Utc>>) -> String {
+        format::date(
+            self.tr.lang,
+            satang_domain::period::bangkok_date(*at.borrow()),
+        )
+    }
+
+    pub fn otime(&self, at: impl Borrow<Option<DateTime<Utc>>>) -> String {
+        at.borrow().map_or_else(|| "—".to_owned(), |t| self.time(t))
+    }
+
+    /// A plan's name in the page's language.
+    pub fn plan_name(&self, plan: &PlanView) -> String {
+        if self.lang == "th" {
+            plan.name.th.clone()
+        } else {
+            plan.name.en.clone()
+        }
+    }
+
+    /// "TEAM — ฿490.00 / seat / month", for plan pickers.
+    pub fn plan_label(&self, plan: &PlanView) -> String {
+        let name = self.plan_name(plan);
+        let price = self.money(plan.price, &plan.currency);
+        let interval = self.tk("interval", plan.interval.as_str());
+        if plan.pricing == Pricing::PerSeat {
+            format!("{name} — {price} / {} / {interval}", self.t("per-seat"))
+        } else {
+            format!("{name} — {price} / {interval}")
+        }
+    }
+
+    /// "Changes to TEAM on 1 Dec 2026".
+    pub fn pending(&self, plan: &str, date: impl Borrow<NaiveDate>) -> String {
+        self.tr.t2(
+            "subscription-pending",
+            ("plan", plan),
+            ("date", self.day(date)),
+        )
+    }
+
+    pub fn is(&self, section: &str) -> bool {
+        self.section == section
+    }
+
+    pub fn staff(&self) -> bool {
+        self.user.as_ref().is_some_and(Me::is_staff)
+    }
+
+    pub fn admin(&self) -> bool {
+        self.user.as_ref().is_some_and(Me::is_admin)
+    }
+
+    pub fn member(&self) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|u| !u.memberships.is_empty())
+    }
+
+    /// The other language, offered by the toggle.
+    pub fn other_lang(&self) -> &'static str {
+        if self.lang == "th" { "en" } else { "th" }
+    }
+
+    pub fn other_theme(&self) -> &'static str {
+        if self.theme == "dark" {
+            "light"
+        } else {
+            "dark"
+        }
+    }
+
+    /// A fresh key for a form, so a repeated submission is one change.
+    pub fn form_key(&self) -> String {
+        Uuid::new_v4().to_string()
+    }
+}
+
+/// Shown instead of a page that could not be shown.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub lang: &'static str,
+    pub theme: &'static str,
+    pub title: String,
+    pub detail: String,
+    pub home: String,
+    pub asset_version: &'static str,
+}
+
+/// `/`: staff to customer management, members to their portal, others to sign in.
+async fn home(mut ctx: Ctx) -> Result<Response, Failure> {
+    if crate::pages::auth::needs_first_admin(&ctx).await? {
+        return Ok(Redirect::to("/setup").into_response());
+    }
+    let me = ctx.me().await?;
+    Ok(if me.is_staff() {
+        Redirect::to("/customers").into_response()
+    } else {
+        Redirect::to("/portal").into_response()
+    })
+}
+
+#[derive(Deserialize)]
+struct Preferences {
+    lang: Option<String>,
+    theme: Option<String>,
+    #[serde(default)]
+    back: String,
+}
+
+/// The language and theme toggles: a cookie each, then back to the page.
+async fn preferences(ctx: Ctx, CsrfForm(form): CsrfForm<Preferences>) -> Response {
+    let year = Some(std::time::Duration::from_secs(365 * 24 * 3600));
+    let secure = ctx.console.secure_cookies;
+    if let Some(lang) = form.lang.as_deref().and_then(crate::i18n::Lang::parse) {
+        ctx.jar.set(LANG_COOKIE, lang.code(), year, secure);
+    }
+    if let Some(theme) = form.theme.as_deref().and_then(Theme::parse) {
+        ctx.jar.set(THEME_COOKIE, theme.code(), year, secure);
+    }
+    Redirect::to(local_path(&form.back)).into_response()
+}
+
+/// An invoice's PDF for a signed-in person (staff, or a member of the invoice's customer):
+/// the API's document, passed through with the session's token.
+async fn invoice_pdf(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, Failure> {
+    ctx.me().await?;
+    let reply = ctx
+        .api(crate::client::ApiRequest::new(
+            axum::http::Method::GET,
+            format!("/api/invoices/{id}/pdf"),
+        ))
+        .await;
+    if !reply.ok() {
+        return Err(Failure::from_status(reply.status, &ctx.here));
+    }
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/pdf"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&format!("attachment; filename=\"invoice-{id}.pdf\""))
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        reply.body,
+    )
+        .into_response())
+}

@@ -1,0 +1,492 @@
+//! The customer portal (`/portal`) for members: their subscription and plan change (with the
+//! same proration preview as the staff page), invoices with the PDF and a PromptPay QR to pay,
+//! payment methods, contacts and members. What a member may see and do is decided by the API:
+//! another customer's id answers 404 here exactly as it does there.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use satang_api::pagination::Page;
+use satang_api::routes::contacts::ContactView;
+use satang_api::routes::customers::CustomerView;
+use satang_api::routes::invoices::InvoiceView;
+use satang_api::routes::invoices::pdf::PromptPayView;
+use satang_api::routes::members::MemberView;
+use satang_api::routes::payment_methods::PaymentMethodView;
+use satang_api::routes::plans::PlanView;
+use satang_api::routes::subscriptions::SubscriptionView;
+use satang_api::routes::subscriptions::change_plan::ChangePlanResponse;
+
+use super::auth::{FormState, field_errors};
+use super::customers::{Preview, change_body};
+use super::{Chrome, Me};
+use crate::session::{CsrfForm, Ctx};
+use crate::{Console, Failure, render};
+
+pub fn router() -> Router<Arc<Console>> {
+    Router::new()
+        .route("/portal", get(index))
+        .route("/portal/{customer}", get(show))
+        .route("/portal/{customer}/invoices/{invoice}", get(invoice))
+        .route(
+            "/portal/{customer}/subscriptions/{subscription}/change-plan",
+            get(preview_change).post(change_plan),
+        )
+        .route("/portal/{customer}/payment-methods", post(add_method))
+        .route(
+            "/portal/{customer}/payment-methods/{method}/delete",
+            post(remove_method),
+        )
+        .route("/portal/{customer}/contacts", post(add_contact))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PortalQuery {
+    #[serde(default)]
+    dialog: String,
+    #[serde(default)]
+    notice: String,
+}
+
+/// A subscription with its plan, as the portal shows it.
+pub struct PortalSubscription {
+    pub sub: SubscriptionView,
+    pub plan: PlanView,
+}
+
+#[derive(Template)]
+#[template(path = "portal.html")]
+pub struct PortalPage {
+    pub c: Chrome,
+    pub customer: CustomerView,
+    pub role: String,
+    pub others: Vec<(Uuid, String)>,
+    pub subscriptions: Vec<PortalSubscription>,
+    pub plans: Vec<PlanView>,
+    pub invoices: Vec<InvoiceView>,
+    pub methods: Vec<PaymentMethodView>,
+    pub contacts: Vec<ContactView>,
+    pub members: Vec<MemberView>,
+    pub dialog: String,
+    pub form: FormState,
+    pub preview: Option<Preview>,
+}
+
+impl PortalPage {
+    /// Owners and billing members pay and change the plan (SPEC §2.2).
+    pub fn can_pay(&self) -> bool {
+        matches!(self.role.as_str(), "owner" | "billing")
+    }
+
+    /// Owners and admins edit contacts and members.
+    pub fn can_manage(&self) -> bool {
+        matches!(self.role.as_str(), "owner" | "admin")
+    }
+
+    pub fn dialog_is(&self, name: &str) -> bool {
+        self.dialog == name
+    }
+
+    pub fn link(&self, dialog: &str) -> String {
+        if dialog.is_empty() {
+            format!("/portal/{}", self.customer.id)
+        } else {
+            format!("/portal/{}?dialog={dialog}", self.customer.id)
+        }
+    }
+}
+
+/// `/portal`: the member's customer (the first one; others are offered as links).
+async fn index(mut ctx: Ctx) -> Result<Response, Failure> {
+    let me = ctx.me().await?;
+    match me.memberships.first() {
+        Some(m) => Ok(Redirect::to(&format!("/portal/{}", m.customer_id)).into_response()),
+        None if me.is_staff() => Ok(Redirect::to("/customers").into_response()),
+        None => {
+            let c = ctx.chrome("portal", Some(me));
+            Ok(render(&NoCustomerPage { c }))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal_none.html")]
+struct NoCustomerPage {
+    c: Chrome,
+}
+
+/// The member's role at `customer`; not a member → 404, as the API answers.
+fn role_at(me: &Me, customer: Uuid) -> Result<String, Failure> {
+    me.memberships
+        .iter()
+        .find(|m| m.customer_id == customer)
+        .map(|m| m.role.clone())
+        .ok_or(Failure::NotFound)
+}
+
+async fn show(
+    ctx: Ctx,
+    Path(customer): Path<Uuid>,
+    Query(query): Query<PortalQuery>,
+) -> Result<Response, Failure> {
+    page(ctx, customer, query, FormState::default(), None, None).await
+}
+
+async fn page(
+    mut ctx: Ctx,
+    customer_id: Uuid,
+    query: PortalQuery,
+    form: FormState,
+    preview: Option<Preview>,
+    status: Option<StatusCode>,
+) -> Result<Response, Failure> {
+    let me = ctx.me().await?;
+    let role = role_at(&me, customer_id)?;
+    let customer: CustomerView = ctx.get(format!("/api/customers/{customer_id}")).await?;
+    let subs: Page<SubscriptionView> = ctx
+        .get(format!(
+            "/api/customers/{customer_id}/subscriptions?limit=50"
+        ))
+        .await?;
+    let plans: Vec<PlanView> = ctx
+        .get::<Page<PlanView>>("/api/plans?limit=200")
+        .await?
+        .data;
+    let mut subscriptions = Vec::new();
+    for sub in subs.data.into_iter().filter(|s| s.status != "canceled") {
+        let plan = match plans.iter().find(|p| p.id == sub.plan_id) {
+            Some(p) => p.clone(),
+            None => ctx.get(format!("/api/plans/{}", sub.plan_id)).await?,
+        };
+        subscriptions.push(PortalSubscription { sub, plan });
+    }
+    let invoices: Page<InvoiceView> = ctx
+        .get(format!("/api/customers/{customer_id}/invoices?limit=50"))
+        .await?;
+    let methods: Vec<PaymentMethodView> = ctx
+        .get(format!("/api/customers/{customer_id}/payment-methods"))
+        .await?;
+    let contacts: Page<ContactView> = ctx
+        .get(format!("/api/customers/{customer_id}/contacts?limit=100"))
+        .await?;
+    let members: Page<MemberView> = ctx
+        .get(format!("/api/customers/{customer_id}/members?limit=100"))
+        .await?;
+    let others = me
+        .memberships
+        .iter()
+        .filter(|m| m.customer_id != customer_id)
+        .map(|m| (m.customer_id, m.customer_name.clone()))
+        .collect();
+    let mut c = ctx.chrome("portal", Some(me));
+    if !query.notice.is_empty() {
+        let key = format!("notice-{}", query.notice);
+        if c.tr.has(&key) {
+            c.notice = Some(c.t(&key));
+        }
+    }
+    let mut response = render(&PortalPage {
+        c,
+        customer,
+        role,
+        others,
+        subscriptions,
+        plans,
+        invoices: invoices.data,
+        methods,
+        contacts: contacts.data,
+        members: members.data,
+        dialog: query.dialog,
+        form,
+        preview,
+    });
+    if let Some(status) = status {
+        *response.status_mut() = status;
+    }
+    Ok(response)
+}
+
+fn done(customer: Uuid, notice: &str) -> Response {
+    Redirect::to(&format!("/portal/{customer}?notice={notice}")).into_response()
+}
+
+async fn refused(
+    ctx: Ctx,
+    customer: Uuid,
+    dialog: &str,
+    values: BTreeMap<String, String>,
+    reply: crate::client::ApiReply,
+) -> Result<Response, Failure> {
+    let tr = ctx.tr();
+    let message = match reply.status.as_u16() {
+        422 | 400 => None,
+        409 => Some(tr.t("form-conflict")),
+        403 => Some(tr.t("form-forbidden")),
+        _ => return Err(Failure::from_status(reply.status, &ctx.here)),
+    };
+    let problem = reply.problem();
+    let errors = problem
+        .errors
+        .into_iter()
+        .map(|(k, v)| (k.replace('.', "_"), v))
+        .collect();
+    let form = FormState {
+        values,
+        errors: field_errors(&tr, &errors),
+        message,
+    };
+    let query = PortalQuery {
+        dialog: dialog.to_owned(),
+        notice: String::new(),
+    };
+    let status = reply.status;
+    page(ctx, customer, query, form, None, Some(status)).await
+}
+
+type Fields = BTreeMap<String, String>;
+
+fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
+    fields.get(name).map_or("", |v| v.trim())
+}
+
+#[derive(Template)]
+#[template(path = "portal_invoice.html")]
+pub struct InvoicePage {
+    pub c: Chrome,
+    pub customer_id: Uuid,
+    pub invoice: InvoiceView,
+    pub promptpay: Option<PromptPayView>,
+    pub qr_svg: String,
+}
+
+/// One invoice: its lines and totals, the PDF, and a PromptPay QR for what is still due.
+async fn invoice(
+    mut ctx: Ctx,
+    Path((customer, invoice_id)): Path<(Uuid, Uuid)>,
+) -> Result<Response, Failure> {
+    let me = ctx.me().await?;
+    role_at(&me, customer)?;
+    let invoice: InvoiceView = ctx.get(format!("/api/invoices/{invoice_id}")).await?;
+    if invoice.customer_id != customer {
+        return Err(Failure::NotFound);
+    }
+    let reply = ctx
+        .api(crate::client::ApiRequest::new(
+            Method::GET,
+            format!("/api/invoices/{invoice_id}/promptpay"),
+        ))
+        .await;
+    // 409: nothing due, or no PromptPay id configured — the page says so instead of a QR.
+    let promptpay: Option<PromptPayView> = if reply.ok() {
+        Some(reply.json()?)
+    } else {
+        None
+    };
+    let qr_svg = promptpay
+        .as_ref()
+        .and_then(|p| qr_svg(&p.payload))
+        .unwrap_or_default();
+    let c = ctx.chrome("portal", Some(me));
+    Ok(render(&InvoicePage {
+        c,
+        customer_id: customer,
+        invoice,
+        promptpay,
+        qr_svg,
+    }))
+}
+
+/// The payload as an SVG QR code (black on white, a quiet zone, error correction M as the
+/// Thai banks' apps expect).
+fn qr_svg(payload: &str) -> Option<String> {
+    let code = qrcode::QrCode::with_error_correction_level(payload, qrcode::EcLevel::M).ok()?;
+    Some(
+        code.render::<qrcode::render::svg::Color>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
+#[derive(Deserialize)]
+struct ChangeQuery {
+    #[serde(default)]
+    plan_id: String,
+    #[serde(default)]
+    quantity: String,
+}
+
+async fn preview_change(
+    mut ctx: Ctx,
+    Path((customer, subscription)): Path<(Uuid, Uuid)>,
+    Query(change): Query<ChangeQuery>,
+) -> Result<Response, Failure> {
+    let reply = ctx
+        .send(
+            Method::POST,
+            format!("/api/subscriptions/{subscription}/change-plan"),
+            Some(change_body(&change.plan_id, &change.quantity, true)),
+            None,
+        )
+        .await;
+    if !reply.ok() {
+        let dialog = format!("change-{subscription}");
+        return refused(ctx, customer, &dialog, BTreeMap::new(), reply).await;
+    }
+    let response: ChangePlanResponse = reply.json()?;
+    if response.subscription.customer_id != customer {
+        return Err(Failure::NotFound);
+    }
+    let plan: PlanView = ctx.get(format!("/api/plans/{}", change.plan_id)).await?;
+    let plan_name = if ctx.lang == crate::i18n::Lang::Th {
+        plan.name.th.clone()
+    } else {
+        plan.name.en.clone()
+    };
+    let preview = Preview {
+        subscription_id: subscription,
+        plan_id: plan.id,
+        plan_name,
+        quantity: change
+            .quantity
+            .trim()
+            .parse()
+            .unwrap_or(response.subscription.quantity),
+        response,
+    };
+    page(
+        ctx,
+        customer,
+        PortalQuery::default(),
+        FormState::default(),
+        Some(preview),
+        None,
+    )
+    .await
+}
+
+async fn change_plan(
+    mut ctx: Ctx,
+    Path((customer, subscription)): Path<(Uuid, Uuid)>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let reply = ctx
+        .send(
+            Method::POST,
+            format!("/api/subscriptions/{subscription}/change-plan"),
+            Some(change_body(
+                field(&fields, "plan_id"),
+                field(&fields, "quantity"),
+                false,
+            )),
+            fields.get("_key").map(String::as_str),
+        )
+        .await;
+    if reply.ok() {
+        return Ok(done(customer, "plan-changed"));
+    }
+    let dialog = format!("change-{subscription}");
+    refused(ctx, customer, &dialog, BTreeMap::new(), reply).await
+}
+
+async fn add_method(
+    mut ctx: Ctx,
+    Path(customer): Path<Uuid>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let kind = field(&fields, "type");
+    let body = if kind == "card" {
+        json!({
+            "type": "card",
+            "card_number": field(&fields, "card_number").replace([' ', '-'], ""),
+            "exp_month": field(&fields, "exp_month").parse::<u32>().ok(),
+            "exp_year": field(&fields, "exp_year").parse::<i32>().ok(),
+            "is_default": field(&fields, "is_default") == "on",
+        })
+    } else {
+        json!({ "type": kind, "is_default": field(&fields, "is_default") == "on" })
+    };
+    let reply = ctx
+        .send(
+            Method::POST,
+            format!("/api/customers/{customer}/payment-methods"),
+            Some(body),
+            fields.get("_key").map(String::as_str),
+        )
+        .await;
+    if reply.ok() {
+        return Ok(done(customer, "method-added"));
+    }
+    // The card number is never sent back into the page.
+    let mut values = fields.clone();
+    values.retain(|k, _| k == "type" || k == "exp_month" || k == "exp_year");
+    refused(ctx, customer, "new-method", values, reply).await
+}
+
+async fn remove_method(
+    mut ctx: Ctx,
+    Path((customer, method)): Path<(Uuid, Uuid)>,
+    CsrfForm(_): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let reply = ctx
+        .send(
+            Method::DELETE,
+            format!("/api/customers/{customer}/payment-methods/{method}"),
+            None,
+            None,
+        )
+        .await;
+    if reply.ok() {
+        return Ok(done(customer, "method-removed"));
+    }
+    refused(ctx, customer, "", BTreeMap::new(), reply).await
+}
+
+async fn add_contact(
+    mut ctx: Ctx,
+    Path(customer): Path<Uuid>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let optional = |key: &str| {
+        let v = field(&fields, key);
+        if v.is_empty() {
+            serde_json::Value::Null
+        } else {
+            json!(v)
+        }
+    };
+    let body = json!({
+        "name": field(&fields, "name"),
+        "email": optional("email"),
+        "phone": optional("phone"),
+        "role": field(&fields, "role"),
+        "is_primary": field(&fields, "is_primary") == "on",
+    });
+    let reply = ctx
+        .send(
+            Method::POST,
+            format!("/api/customers/{customer}/contacts"),
+            Some(body),
+            fields.get("_key").map(String::as_str),
+        )
+        .await;
+    if reply.ok() {
+        return Ok(done(customer, "contact-added"));
+    }
+    let values = fields
+        .iter()
+        .filter(|(k, _)| !k.starts_with('_'))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    refused(ctx, customer, "new-contact", values, reply).await
+}

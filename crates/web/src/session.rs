@@ -1,0 +1,384 @@
+//! Who is asking and how: the session cookies (access and refresh token from the API's own
+//! login), the CSRF token, language and theme, and the API calls made on the person's behalf.
+//!
+//! Cookies are `HttpOnly`, `SameSite=Lax`, `Path=/`, and `Secure` when the console's public URL
+//! is https. The CSRF token is a random value in its own cookie that every form repeats in a
+//! hidden `_csrf` field (double submit); a cross-site form cannot read the cookie to copy it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::client::{ApiReply, ApiRequest};
+use crate::i18n::{Lang, Tr};
+use crate::{Console, Failure};
+
+pub const ACCESS_COOKIE: &str = "satang_at";
+pub const REFRESH_COOKIE: &str = "satang_rt";
+pub const CSRF_COOKIE: &str = "satang_csrf";
+pub const LANG_COOKIE: &str = "satang_lang";
+pub const THEME_COOKIE: &str = "satang_theme";
+
+/// Light, dark, or whatever the system prefers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Theme {
+    System,
+    Light,
+    Dark,
+}
+
+impl Theme {
+    pub fn code(self) -> &'static str {
+        match self {
+            Theme::System => "system",
+            Theme::Light => "light",
+            Theme::Dark => "dark",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Theme> {
+        match code {
+            "system" => Some(Theme::System),
+            "light" => Some(Theme::Light),
+            "dark" => Some(Theme::Dark),
+            _ => None,
+        }
+    }
+}
+
+/// Cookies a handler wants set, whatever the response turns out to be (a refreshed session must
+/// reach the browser even when the page then fails). Put in the request by the console's
+/// middleware, which copies them onto the response.
+#[derive(Clone, Default)]
+pub struct CookieJar(pub Arc<Mutex<Vec<String>>>);
+
+impl CookieJar {
+    pub fn set(&self, name: &str, value: &str, max_age: Option<Duration>, secure: bool) {
+        let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+        if let Some(age) = max_age {
+            cookie.push_str(&format!("; Max-Age={}", age.as_secs()));
+        }
+        if secure {
+            cookie.push_str("; Secure");
+        }
+        if let Ok(mut cookies) = self.0.lock() {
+            cookies.push(cookie);
+        }
+    }
+
+    pub fn remove(&self, name: &str, secure: bool) {
+        self.set(name, "", Some(Duration::ZERO), secure);
+    }
+
+    pub fn take(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default()
+    }
+}
+
+/// The cookies a request carries.
+pub fn read_cookies(parts: &Parts) -> HashMap<String, String> {
+    let mut cookies = HashMap::new();
+    for value in parts.headers.get_all(header::COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for pair in text.split(';') {
+            if let Some((name, value)) = pair.trim().split_once('=') {
+                cookies
+                    .entry(name.trim().to_owned())
+                    .or_insert_with(|| value.trim().to_owned());
+            }
+        }
+    }
+    cookies
+}
+
+/// The language a request asks for: the toggle's cookie, else `Accept-Language`, else Thai.
+pub fn request_lang(parts: &Parts, cookies: &HashMap<String, String>) -> Lang {
+    cookies
+        .get(LANG_COOKIE)
+        .and_then(|c| Lang::parse(c))
+        .unwrap_or_else(|| {
+            parts
+                .headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .map_or(Lang::Th, Lang::from_accept_language)
+        })
+}
+
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Constant-time-enough comparison: compares digests, so timing says nothing about the token.
+fn same_secret(a: &str, b: &str) -> bool {
+    Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
+}
+
+/// The tokens of a signed-in browser.
+#[derive(Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+/// Everything a console handler needs about the request.
+pub struct Ctx {
+    pub console: Arc<Console>,
+    pub lang: Lang,
+    pub theme: Theme,
+    pub csrf: String,
+    pub tokens: Option<Tokens>,
+    pub peer: Option<SocketAddr>,
+    /// The path and query of this page, for "back to where I was" after a toggle.
+    pub here: String,
+    pub jar: CookieJar,
+}
+
+impl FromRequestParts<Arc<Console>> for Ctx {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Arc<Console>) -> Result<Ctx, Failure> {
+        let cookies = read_cookies(parts);
+        let jar = parts
+            .extensions
+            .get::<CookieJar>()
+            .cloned()
+            .unwrap_or_default();
+        let secure = console.secure_cookies;
+        let csrf = match cookies.get(CSRF_COOKIE) {
+            Some(token) if token.len() >= 32 => token.clone(),
+            _ => {
+                let token = random_token();
+                jar.set(CSRF_COOKIE, &token, None, secure);
+                token
+            }
+        };
+        let tokens = match (cookies.get(ACCESS_COOKIE), cookies.get(REFRESH_COOKIE)) {
+            (access, Some(refresh)) if !refresh.is_empty() => Some(Tokens {
+                access: access.cloned().unwrap_or_default(),
+                refresh: refresh.clone(),
+            }),
+            _ => None,
+        };
+        Ok(Ctx {
+            console: console.clone(),
+            lang: request_lang(parts, &cookies),
+            theme: cookies
+                .get(THEME_COOKIE)
+                .and_then(|t| Theme::parse(t))
+                .unwrap_or(Theme::System),
+            csrf,
+            tokens,
+            peer: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+            here: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+            jar,
+        })
+    }
+}
+
+/// The pair of tokens the API's login, signup and refresh answer with.
+#[derive(Deserialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+/// Refreshes already made by this process, by the hash of the spent refresh token: a page and a
+/// download racing with the same expired access token must not both spend the refresh token
+/// (the second would look like reuse and sign the person out).
+#[derive(Default)]
+pub struct RecentRefreshes(Mutex<HashMap<[u8; 32], (Instant, Tokens)>>);
+
+impl RecentRefreshes {
+    fn get(&self, refresh: &str) -> Option<Tokens> {
+        let key: [u8; 32] = Sha256::digest(refresh.as_bytes()).into();
+        let mut map = self.0.lock().ok()?;
+        map.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(30));
+        map.get(&key).map(|(_, t)| t.clone())
+    }
+
+    fn put(&self, refresh: &str, tokens: Tokens) {
+        let key: [u8; 32] = Sha256::digest(refresh.as_bytes()).into();
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(key, (Instant::now(), tokens));
+        }
+    }
+}
+
+impl Ctx {
+    pub fn tr(&self) -> Tr {
+        Tr::new(self.lang)
+    }
+
+    /// Stores a new session in the cookies.
+    pub fn sign_in(&mut self, pair: TokenPair) {
+        let secure = self.console.secure_cookies;
+        let refresh_age = self.console.app.config.refresh_token_ttl;
+        self.jar
+            .set(ACCESS_COOKIE, &pair.access_token, Some(refresh_age), secure);
+        self.jar.set(
+            REFRESH_COOKIE,
+            &pair.refresh_token,
+            Some(refresh_age),
+            secure,
+        );
+        self.tokens = Some(Tokens {
+            access: pair.access_token,
+            refresh: pair.refresh_token,
+        });
+    }
+
+    pub fn sign_out(&mut self) {
+        let secure = self.console.secure_cookies;
+        self.jar.remove(ACCESS_COOKIE, secure);
+        self.jar.remove(REFRESH_COOKIE, secure);
+        self.tokens = None;
+    }
+
+    /// Calls the API as the signed-in person (anonymously when signed out). An expired access
+    /// token is refreshed once and the call repeated; a refused refresh signs the browser out.
+    pub async fn api(&mut self, mut request: ApiRequest) -> ApiReply {
+        request.peer = self.peer;
+        let retry = ApiRequest {
+            method: request.method.clone(),
+            uri: request.uri.clone(),
+            token: None,
+            body: request.body.clone(),
+            peer: request.peer,
+            idempotency_key: request.idempotency_key.clone(),
+            if_match: request.if_match.clone(),
+        };
+        request.token = self.tokens.as_ref().map(|t| t.access.clone());
+        let reply = self.console.api.send(request).await;
+        if reply.status != StatusCode::UNAUTHORIZED || self.tokens.is_none() {
+            return reply;
+        }
+        if !self.refresh().await {
+            return reply;
+        }
+        let mut retry = retry;
+        retry.token = self.tokens.as_ref().map(|t| t.access.clone());
+        self.console.api.send(retry).await
+    }
+
+    async fn refresh(&mut self) -> bool {
+        let Some(old) = self.tokens.clone() else {
+            return false;
+        };
+        if let Some(tokens) = self.console.refreshes.get(&old.refresh) {
+            self.sign_in(TokenPair {
+                access_token: tokens.access,
+                refresh_token: tokens.refresh,
+            });
+            return true;
+        }
+        let mut request = ApiRequest::new(Method::POST, "/api/auth/refresh")
+            .json(serde_json::json!({ "refresh_token": old.refresh }));
+        request.peer = self.peer;
+        let reply = self.console.api.send(request).await;
+        match reply.json::<TokenPair>() {
+            Ok(pair) if reply.ok() => {
+                self.console.refreshes.put(
+                    &old.refresh,
+                    Tokens {
+                        access: pair.access_token.clone(),
+                        refresh: pair.refresh_token.clone(),
+                    },
+                );
+                self.sign_in(pair);
+                true
+            }
+            _ => {
+                self.sign_out();
+                false
+            }
+        }
+    }
+
+    /// GET a JSON document from the API; 401 → sign in, 404 → not found, other failures → the
+    /// error page.
+    pub async fn get<T: DeserializeOwned>(&mut self, uri: impl Into<String>) -> Result<T, Failure> {
+        let reply = self.api(ApiRequest::new(Method::GET, uri)).await;
+        self.expect(reply)
+    }
+
+    /// The JSON of a successful reply, or the failure page that fits the status.
+    pub fn expect<T: DeserializeOwned>(&self, reply: ApiReply) -> Result<T, Failure> {
+        if reply.ok() {
+            return reply.json();
+        }
+        Err(Failure::from_status(reply.status, &self.here))
+    }
+
+    /// A mutation on the person's behalf. The key makes a repeated form submission (a double
+    /// click, a reload) one change: the API answers the repeat with the first response.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        uri: impl Into<String>,
+        body: Option<serde_json::Value>,
+        idempotency_key: Option<&str>,
+    ) -> ApiReply {
+        let mut request = ApiRequest::new(method, uri);
+        request.body = body;
+        request.idempotency_key = idempotency_key
+            .filter(|k| Uuid::parse_str(k).is_ok())
+            .map(str::to_owned);
+        self.api(request).await
+    }
+}
+
+/// A form posted from a console page: the CSRF field is checked before anything else, then the
+/// fields are parsed into `T` (unknown fields ignored).
+pub struct CsrfForm<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<Console>> for CsrfForm<T> {
+    type Rejection = Failure;
+
+    async fn from_request(req: Request, console: &Arc<Console>) -> Result<Self, Failure> {
+        let (mut parts, body) = req.into_parts();
+        let cookies = read_cookies(&parts);
+        let _ = &mut parts;
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), console)
+            .await
+            .map_err(|_| Failure::BadRequest)?;
+        let fields: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(&bytes).map_err(|_| Failure::BadRequest)?;
+        let sent = fields
+            .iter()
+            .find(|(k, _)| k == "_csrf")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
+        match cookies.get(CSRF_COOKIE) {
+            Some(expected) if !sent.is_empty() && same_secret(expected, sent) => {}
+            _ => return Err(Failure::Csrf),
+        }
+        serde_urlencoded::from_bytes(&bytes)
+            .map(CsrfForm)
+            .map_err(|_| Failure::BadRequest)
+    }
+}

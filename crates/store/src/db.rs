@@ -170,9 +170,10 @@ impl Sql {
 }
 
 /// Rows per multi-row statement with `cols` parameters each: far below both backends' limits
-/// (SQLite 32,766 parameters, PostgreSQL 65,535).
+/// (SQLite 32,766 parameters, PostgreSQL 65,535), and small enough that one statement stays
+/// well under sqlx's one-second slow-statement warning even on a slow machine.
 pub fn rows_per_statement(cols: usize) -> usize {
-    (16_000 / cols.max(1)).max(1)
+    (4_000 / cols.max(1)).max(1)
 }
 
 /// Binds every argument of a [`Sql`] onto a sqlx query of the given backend. The JSON variant

@@ -15,8 +15,8 @@ pub struct NewUsage {
     pub idempotency_key: String,
 }
 
-/// Rows per statement: 8 parameters each stays far below both backends' parameter limits.
-const ROWS_PER_STATEMENT: usize = 500;
+/// Rows per statement (8 parameters each): see [`crate::rows_per_statement`] for why not more.
+const ROWS_PER_STATEMENT: usize = 100;
 
 /// Inserts a batch with multi-row statements; returns how many were new.
 pub async fn insert_batch(tx: &mut Tx, events: &[NewUsage], now: DateTime<Utc>) -> Result<u64> {

@@ -30,7 +30,7 @@ pub enum CustomerAction {
 }
 
 impl CustomerAction {
-    fn staff_permission(self) -> Permission {
+    pub fn staff_permission(self) -> Permission {
         match self {
             CustomerAction::Read => Permission::ReadCustomers,
             CustomerAction::EditProfile

@@ -477,11 +477,21 @@ async fn measure(
     })
 }
 
-/// Waits (at most ten minutes) until the machine is quiet — under 0.5 cores busy over 5 s, the
+/// Waits (by default at most ten minutes) until the machine is quiet — under 0.5 cores busy over 5 s, the
 /// server idle — so someone else's build does not pollute the figures. (The load average would
-/// still count the bulk load that just ran.)
+/// still count the bulk load that just ran.) `SATANG_BENCH_NO_WAIT=1` skips the wait (for a
+/// quick trial of the bench itself, not for figures); `SATANG_BENCH_MAX_WAIT=SECONDS` caps the
+/// wait (default 600) on a machine that others keep busy.
 pub async fn wait_for_quiet_machine() {
-    for _ in 0..20 {
+    if std::env::var_os("SATANG_BENCH_NO_WAIT").is_some_and(|v| v == "1") {
+        return;
+    }
+    let cap = std::env::var("SATANG_BENCH_MAX_WAIT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(600);
+    let tries = (cap / 35).max(1);
+    for _ in 0..tries {
         let busy = match proc_stats::CpuClock::of_machine() {
             Ok(clock) => {
                 tokio::time::sleep(Duration::from_secs(5)).await;
@@ -503,7 +513,7 @@ const QUIET_CORES: f64 = 0.5;
 
 /// The target with a fresh access token of the bench administrator (tokens expire; every
 /// phase starts with a new one).
-async fn authed(server: &RunningServer, target: Target) -> anyhow::Result<Target> {
+pub async fn authed(server: &RunningServer, target: Target) -> anyhow::Result<Target> {
     let credentials = json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD });
     let login = Target::post_json("/api/auth/login", &credentials);
     let (status, body) = load::send_once(server.addr, &login).await?;
@@ -521,7 +531,7 @@ async fn authed(server: &RunningServer, target: Target) -> anyhow::Result<Target
 
 /// Sends the target's first request once and checks the answer; returns the length of the
 /// array under `list` (the rows of a page) when asked for.
-async fn check(
+pub async fn check(
     server: &RunningServer,
     target: &Target,
     list: Option<&str>,
@@ -546,7 +556,7 @@ async fn check(
 }
 
 /// A latency row: the phase under `plan`, then on one connection.
-async fn latency_phase(
+pub async fn latency_phase(
     server: &RunningServer,
     name: &str,
     target: Target,
@@ -563,7 +573,7 @@ async fn latency_phase(
 
 /// Runs one load phase; when something else on the machine took more than
 /// [`OTHER_CORES_LIMIT`] meanwhile, waits for quiet and runs it again (three tries).
-async fn phase(
+pub async fn phase(
     server: &RunningServer,
     name: &str,
     target: Target,

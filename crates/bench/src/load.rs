@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -33,6 +34,8 @@ pub struct Target {
     /// JSON bodies; each request takes one at random. Empty: no body.
     pub bodies: Arc<[Bytes]>,
     pub expect: StatusCode,
+    /// Set by [`Target::bodies_in_order`]: the next body to send, shared by every connection.
+    next_body: Option<Arc<AtomicU64>>,
 }
 
 impl Target {
@@ -50,6 +53,7 @@ impl Target {
             cookie: None,
             bodies: Arc::new([]),
             expect: StatusCode::OK,
+            next_body: None,
         }
     }
 
@@ -77,12 +81,41 @@ impl Target {
             cookie: None,
             bodies: bodies.iter().map(|b| Bytes::from(b.to_string())).collect(),
             expect: StatusCode::OK,
+            next_body: None,
+        }
+    }
+
+    /// POSTs of ready-made JSON bodies (for bodies too large to build as `serde_json::Value`s).
+    pub fn post_json_bytes(path: &str, bodies: Vec<Bytes>) -> Target {
+        assert!(!bodies.is_empty(), "a POST target needs at least one body");
+        Target {
+            method: Method::POST,
+            paths: vec![path.to_owned()].into(),
+            bearer: None,
+            bodies: bodies.into(),
+            expect: StatusCode::OK,
+            next_body: None,
         }
     }
 
     pub fn expecting(mut self, status: StatusCode) -> Target {
         self.expect = status;
         self
+    }
+
+    /// Sends the bodies one after the other across all connections (each once, until they
+    /// run out and start again), instead of at random: for bodies that must not repeat, such
+    /// as usage batches with their own idempotency keys.
+    pub fn bodies_in_order(mut self) -> Target {
+        self.next_body = Some(Arc::new(AtomicU64::new(0)));
+        self
+    }
+
+    /// How many bodies [`Target::bodies_in_order`] has handed out so far.
+    pub fn bodies_sent(&self) -> u64 {
+        self.next_body
+            .as_ref()
+            .map_or(0, |n| n.load(Ordering::Relaxed))
     }
 
     /// The request for the random number `pick` (the first path and body for 0).
@@ -103,7 +136,10 @@ impl Target {
         } else {
             builder = builder.header(CONTENT_TYPE, "application/json");
             // A different draw for the body, so paths and bodies do not pair up.
-            let pick = pick.rotate_left(32);
+            let pick = match &self.next_body {
+                Some(next) => next.fetch_add(1, Ordering::Relaxed),
+                None => pick.rotate_left(32),
+            };
             self.bodies[(pick % self.bodies.len() as u64) as usize].clone()
         };
         Ok(builder.body(Full::new(body))?)

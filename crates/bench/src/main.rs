@@ -6,9 +6,12 @@
 //! cargo run --release -p satang-bench -- auth
 //! cargo run --release -p satang-bench -- customers
 //! cargo run --release -p satang-bench -- console
+//! cargo run --release -p satang-bench -- billing
 //! ```
 
 mod auth;
+mod billing;
+mod billing_report;
 mod bulk_load;
 mod console;
 mod customers;
@@ -43,6 +46,10 @@ enum Bench {
     Customers(customers::CustomersArgs),
     /// Server render time of every console page with the million-customer book loaded.
     Console(console::ConsoleArgs),
+    /// The billing run over 100,000 and 1,000,000 due subscriptions against a plain
+    /// `INSERT … SELECT`, usage ingestion through the API, and the analytics summary, on
+    /// SQLite and PostgreSQL.
+    Billing(billing::BillingArgs),
 }
 
 #[tokio::main]
@@ -52,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Auth(args) => auth::run(args, command_line()).await,
         Bench::Customers(args) => customers::run(args, command_line()).await,
         Bench::Console(args) => console::run(args, command_line()).await,
+        Bench::Billing(args) => billing::run(args, command_line()).await,
     }
 }
 

@@ -11,10 +11,13 @@
 //! - **At most one invoice per subscription and period**, held by the database: the unique key
 //!   `invoices_one_per_period (subscription_id, period_start)`. An insert that meets it inserts
 //!   nothing (`ON CONFLICT DO NOTHING`) and the step is counted as a skipped duplicate.
-//! - **Two processes share the work**: due ids are read in pages, and each subscription is
-//!   locked with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so a row another process is billing is
-//!   skipped, and re-checked as due after the lock (a stale page never bills twice). SQLite has
-//!   one writer and its transactions are IMMEDIATE.
+//! - **Gapless numbers**: a chunk takes exactly as many numbers as it issues invoices, in one
+//!   increment of the counter row, which stays locked until the chunk commits (a rollback
+//!   returns the whole block).
+//! - **Two processes share the work**: a chunk claims the next due subscriptions in id order
+//!   with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so rows another process is billing are
+//!   skipped, and each is re-checked as due under its lock (a stale read never bills twice).
+//!   SQLite has one writer and its transactions are IMMEDIATE.
 //! - A subscription behind by several periods (the clock moved far) gets one invoice per
 //!   period, oldest first. `paused` and `canceled` subscriptions are never picked;
 //!   `cancel_at_period_end` ends the subscription on its period end instead of invoicing; a
@@ -26,20 +29,24 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use satang_domain::period::add_cycle;
 use satang_domain::{BillingCycle, Interval, Period, Status, SubscriptionState, bangkok_date};
 use satang_store::audit::{self, Actor, Change};
 use satang_store::clock::Clock;
 use satang_store::invoices::{self, InvoiceFields, InvoiceOrigin, NewLine};
 use satang_store::plans::{self, Plan};
-use satang_store::subscriptions::{self, Subscription, SubscriptionFields};
+use satang_store::subscriptions::{DueClaim, Subscription};
+use satang_store::usage::MetricTotal;
 use satang_store::{Db, Tx};
 
 use crate::invoicing::{apply_totals, finalize_invoice, totals};
 use crate::{BillingSettings, Error, Result};
 
-/// Due subscriptions read per page.
-const PAGE: i64 = 100;
+mod chunk;
+
+/// Subscriptions billed per transaction. Big enough that the fixed statements of a chunk cost
+/// little per invoice, small enough that a chunk holds its locks (and SQLite's writer) for
+/// tens of milliseconds, not seconds.
+pub const CHUNK: usize = 500;
 /// A subscription further behind than this many periods is left for the next run (a guard
 /// against a loop on corrupt dates, not a business limit).
 const MAX_PERIODS_PER_RUN: u32 = 240;
@@ -62,14 +69,6 @@ pub struct RunReport {
     pub stopped_early: bool,
     /// `subscription.trial_will_end` notices emitted (see [`crate::notices`]).
     pub trial_notices: u32,
-}
-
-enum Step {
-    Invoiced(Uuid),
-    Duplicate,
-    Canceled,
-    /// Not due any more, or being billed by another process right now.
-    NotDue,
 }
 
 /// Bills everything due on the Bangkok date of `now`, as the system.
@@ -97,35 +96,37 @@ pub async fn run_billing_until(
     };
     let mut after = None;
     loop {
-        let ids = subscriptions::due_ids(db, today, after, PAGE).await?;
-        let Some(last) = ids.last().copied() else {
+        if stop() {
+            report.stopped_early = true;
+            return Ok(report);
+        }
+        let claim = DueClaim::After {
+            after,
+            limit: CHUNK as i64,
+        };
+        let Some(outcome) = bill_or_split(db, claim, today, actor, clock, &mut report).await?
+        else {
             break;
         };
-        after = Some(last);
-        for id in ids {
-            for _ in 0..MAX_PERIODS_PER_RUN {
+        after = outcome.claimed.last().copied();
+        // Subscriptions several periods behind get their next period at once, oldest first.
+        let mut behind = outcome.still_due;
+        let mut periods = 1;
+        while !behind.is_empty() && periods < MAX_PERIODS_PER_RUN {
+            periods += 1;
+            let mut next = Vec::new();
+            for ids in behind.chunks(CHUNK) {
                 if stop() {
                     report.stopped_early = true;
                     return Ok(report);
                 }
-                match bill_one_period(db, id, today, actor, clock.now()).await {
-                    Ok(Step::Invoiced(invoice)) => {
-                        report.invoices_created += 1;
-                        report.invoice_ids.push(invoice);
-                    }
-                    Ok(Step::Duplicate) => report.skipped_duplicates += 1,
-                    Ok(Step::Canceled) => {
-                        report.subscriptions_canceled += 1;
-                        break;
-                    }
-                    Ok(Step::NotDue) => break,
-                    Err(e) => {
-                        tracing::error!(subscription = %id, error = %e, "billing step failed");
-                        report.failed += 1;
-                        break;
-                    }
+                if let Some(outcome) =
+                    bill_or_split(db, DueClaim::Ids(ids), today, actor, clock, &mut report).await?
+                {
+                    next.extend(outcome.still_due);
                 }
             }
+            behind = next;
         }
     }
     // Warnings ahead of trial ends ride on the same run; a failure here bills nothing less.
@@ -136,97 +137,63 @@ pub async fn run_billing_until(
     Ok(report)
 }
 
-/// One period of one subscription, in one transaction.
-async fn bill_one_period(
+/// Bills one chunk; when it fails after its claim, bills its subscriptions one at a time, so
+/// only the ones that fail alone are left (logged, counted) for the next run. `None`: nothing
+/// was due.
+async fn bill_or_split(
     db: &Db,
-    id: Uuid,
+    claim: DueClaim<'_>,
     today: NaiveDate,
     actor: &Actor,
-    now: DateTime<Utc>,
-) -> Result<Step> {
-    let mut tx = db.begin().await?;
-    let Some(sub) = subscriptions::lock_due(&mut tx, id, today).await? else {
-        return Ok(Step::NotDue);
-    };
-    let mut f = SubscriptionFields::of(&sub);
-    if sub.cancel_at_period_end {
-        f.status = Status::Canceled.as_str().into();
-        f.canceled_at = Some(now);
-        f.cancel_at_period_end = false;
-        f.next_billing_date = None;
-        f.pending_plan_id = None;
-        f.pending_quantity = None;
-        save_subscription(&mut tx, actor, sub, f, "subscription.canceled", now).await?;
-        tx.commit().await?;
-        return Ok(Step::Canceled);
-    }
-
-    // A pending downgrade takes effect at the boundary: the new period is on the new terms.
-    let plan_id = sub.pending_plan_id.unwrap_or(sub.plan_id);
-    let quantity = sub.pending_quantity.unwrap_or(sub.quantity);
-    let plan = plans::find_by_id_in(&mut tx, plan_id)
-        .await?
-        .ok_or_else(|| Error::Internal(format!("subscription {id} without its plan")))?;
-    let anchor = u32::try_from(sub.billing_anchor_day).unwrap_or(1);
-    let start = sub.current_period_end;
-    let end =
-        add_cycle(start, cycle_of(&plan)?, anchor).map_err(|e| Error::Internal(e.to_string()))?;
-    let in_trial = sub.status == Status::Trialing.as_str() || sub.trial_end == Some(start);
-    let state = lifecycle_state(&sub)?;
-    let next = if sub.status == Status::Trialing.as_str() {
-        state.end_trial(end)
-    } else {
-        state.end_period(end)
-    }
-    .map_err(|e| Error::Internal(format!("subscription {id}: {e}")))?;
-    f.status = next.status().as_str().into();
-    f.current_period_start = start;
-    f.current_period_end = end;
-    f.next_billing_date = Some(end);
-    f.plan_id = plan.id;
-    f.quantity = quantity;
-    f.pending_plan_id = None;
-    f.pending_quantity = None;
-
-    let reason = if in_trial {
-        "subscription_create"
-    } else {
-        "subscription_cycle"
-    };
-    // Usage of the period that just ended is billed in arrears, at the prices of the plan it was
-    // used under (trials are free).
-    let usage_lines = if in_trial {
-        Vec::new()
-    } else {
-        let used_plan = plans::find_by_id_in(&mut tx, sub.plan_id)
-            .await?
-            .ok_or_else(|| Error::Internal(format!("subscription {id} without its plan")))?;
-        arrears_lines(&mut tx, &sub, &used_plan).await?
-    };
-    let step = match insert_period_invoice(
-        &mut tx,
-        &sub,
-        &plan,
-        quantity,
-        start,
-        end,
-        reason,
-        usage_lines,
-        now,
-    )
-    .await?
-    {
-        Some(draft) => {
-            let settings = BillingSettings::load_in(&mut tx).await?;
-            let issued = finalize_invoice(&mut tx, actor, &draft, &settings, now).await?;
-            schedule_if_automatic(&mut tx, &sub, &issued, now).await?;
-            Step::Invoiced(issued.id)
+    clock: &Clock,
+    report: &mut RunReport,
+) -> Result<Option<chunk::ChunkOutcome>> {
+    match chunk::bill_chunk(db, claim, today, actor, clock.now()).await {
+        Ok(outcome) if outcome.claimed.is_empty() => Ok(None),
+        Ok(outcome) => {
+            tally(report, &outcome);
+            Ok(Some(outcome))
         }
-        None => Step::Duplicate,
-    };
-    save_subscription(&mut tx, actor, sub, f, "subscription.renewed", now).await?;
-    tx.commit().await?;
-    Ok(step)
+        Err(failure) if failure.claimed.is_empty() => Err(failure.error),
+        Err(failure) => {
+            let claimed = failure.claimed;
+            if claimed.len() == 1 {
+                tracing::error!(subscription = %claimed[0], error = %failure.error,
+                    "billing step failed");
+                report.failed += 1;
+                return Ok(Some(chunk::ChunkOutcome {
+                    claimed,
+                    ..Default::default()
+                }));
+            }
+            tracing::warn!(subscriptions = claimed.len(), error = %failure.error,
+                "billing chunk failed; billing its subscriptions one at a time");
+            let mut all = chunk::ChunkOutcome::default();
+            for id in &claimed {
+                match chunk::bill_chunk(db, DueClaim::Ids(&[*id]), today, actor, clock.now()).await
+                {
+                    Ok(outcome) => {
+                        tally(report, &outcome);
+                        all.still_due.extend(outcome.still_due);
+                    }
+                    Err(e) => {
+                        tracing::error!(subscription = %id, error = %e.error,
+                            "billing step failed");
+                        report.failed += 1;
+                    }
+                }
+            }
+            all.claimed = claimed;
+            Ok(Some(all))
+        }
+    }
+}
+
+fn tally(report: &mut RunReport, outcome: &chunk::ChunkOutcome) {
+    report.invoices_created += outcome.invoice_ids.len() as u32;
+    report.invoice_ids.extend(&outcome.invoice_ids);
+    report.subscriptions_canceled += outcome.canceled;
+    report.skipped_duplicates += outcome.duplicates;
 }
 
 /// Invoices the first period of a subscription that starts without a trial, inside the
@@ -361,6 +328,47 @@ async fn insert_period_invoice(
     extra_lines: Vec<NewLine>,
     now: DateTime<Utc>,
 ) -> Result<Option<invoices::Invoice>> {
+    let (line, mrr) = period_line(plan, quantity, start, end)?;
+    let mut lines = vec![line];
+    lines.extend(extra_lines);
+    let amounts: Vec<i64> = lines.iter().map(|l| l.amount).collect();
+    let settings = BillingSettings::load_in(tx).await?;
+    let t = totals(
+        &amounts,
+        0,
+        settings.vat_rate_bps,
+        settings.prices_include_vat,
+    )?;
+    let mut f = InvoiceFields {
+        status: "draft".into(),
+        currency: plan.currency.clone(),
+        ..InvoiceFields::default()
+    };
+    apply_totals(
+        &mut f,
+        &t,
+        settings.vat_rate_bps,
+        settings.prices_include_vat,
+    );
+    let origin = InvoiceOrigin {
+        mrr,
+        customer_id: sub.customer_id,
+        subscription_id: Some(sub.id),
+        period_start: Some(start),
+        period_end: Some(end),
+        billing_reason: reason.into(),
+    };
+    Ok(invoices::insert(tx, &origin, f, &lines, now).await?)
+}
+
+/// The fixed fee line of a period (price × seats for per-seat plans) and the MRR it stands for
+/// (the fee spread over the months of the period — a yearly fee ÷ 12 — half-up).
+fn period_line(
+    plan: &Plan,
+    quantity: i64,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<(NewLine, i64)> {
     let per_seat = plan.pricing == "per_seat";
     let line_quantity = if per_seat { quantity } else { 1 };
     let amount = satang_domain::vat::line_amount(line_quantity, plan.price)
@@ -383,95 +391,10 @@ async fn insert_period_invoice(
         unit_amount: plan.price,
         amount,
     };
-    let mut lines = vec![line];
-    lines.extend(extra_lines);
-    let amounts: Vec<i64> = lines.iter().map(|l| l.amount).collect();
-    let settings = BillingSettings::load_in(tx).await?;
-    let t = totals(
-        &amounts,
-        0,
-        settings.vat_rate_bps,
-        settings.prices_include_vat,
-    )?;
-    let mut f = InvoiceFields {
-        status: "draft".into(),
-        currency: plan.currency.clone(),
-        ..InvoiceFields::default()
-    };
-    apply_totals(
-        &mut f,
-        &t,
-        settings.vat_rate_bps,
-        settings.prices_include_vat,
-    );
-    // The fee spread over the months of the period (a yearly fee ÷ 12), half-up.
     let months = i128::from(cycle_of(plan)?.months());
     let mrr = satang_domain::money::round_half_up_div(i128::from(amount), months.max(1))
         .map_err(|e| Error::Internal(e.to_string()))?;
-    let origin = InvoiceOrigin {
-        mrr,
-        customer_id: sub.customer_id,
-        subscription_id: Some(sub.id),
-        period_start: Some(start),
-        period_end: Some(end),
-        billing_reason: reason.into(),
-    };
-    Ok(invoices::insert(tx, &origin, f, &lines, now).await?)
-}
-
-async fn save_subscription(
-    tx: &mut Tx,
-    actor: &Actor,
-    before: Subscription,
-    f: SubscriptionFields,
-    action: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let after = subscriptions::update(tx, before.id, f, now).await?;
-    // A renewal that applied a pending downgrade is a plan change the customer is told about.
-    let change = if action == "subscription.renewed"
-        && (after.plan_id != before.plan_id || after.quantity != before.quantity)
-    {
-        "subscription.plan_changed"
-    } else {
-        action
-    };
-    satang_store::outbox::emit(
-        tx,
-        satang_store::outbox::NewEvent {
-            event_type: "subscription.updated",
-            entity_type: "subscription",
-            entity_id: after.id.to_string(),
-            customer_id: Some(after.customer_id),
-            payload: json!({"id": after.id, "status": after.status, "plan_id": after.plan_id,
-                            "quantity": after.quantity,
-                            "current_period_start": after.current_period_start,
-                            "current_period_end": after.current_period_end,
-                            "change": change}),
-        },
-        now,
-    )
-    .await?;
-    let view = |s: &Subscription| {
-        json!({"status": s.status, "plan_id": s.plan_id, "quantity": s.quantity,
-               "current_period_start": s.current_period_start,
-               "current_period_end": s.current_period_end,
-               "next_billing_date": s.next_billing_date, "canceled_at": s.canceled_at})
-    };
-    audit::record(
-        tx,
-        actor,
-        Change {
-            action,
-            entity_type: "subscription",
-            entity_id: before.id.to_string(),
-            before: Some(view(&before)),
-            after: Some(view(&after)),
-        },
-        now,
-    )
-    .await?;
-    Ok(())
+    Ok((line, mrr))
 }
 
 /// An invoice of a subscription charged automatically is queued for collection at once.
@@ -495,17 +418,13 @@ fn bangkok_midnight(date: NaiveDate) -> DateTime<Utc> {
 }
 
 /// One line per metered metric the plan prices, for the usage of the subscription's current
-/// period (summed from the usage events; included units free, tiers graduated).
-async fn arrears_lines(tx: &mut Tx, sub: &Subscription, plan: &Plan) -> Result<Vec<NewLine>> {
-    let prices: Vec<satang_domain::usage::MeteredPrice> =
-        serde_json::from_value(plan.metered.0.clone()).unwrap_or_default();
-    if prices.is_empty() {
-        return Ok(Vec::new());
-    }
+/// period (`used`: the usage events summed per metric; included units free, tiers graduated).
+fn usage_lines(
+    sub: &Subscription,
+    prices: &[satang_domain::usage::MeteredPrice],
+    used: Vec<MetricTotal>,
+) -> Result<Vec<NewLine>> {
     let (start, end) = (sub.current_period_start, sub.current_period_end);
-    let used =
-        satang_store::usage::totals(tx, sub.id, bangkok_midnight(start), bangkok_midnight(end))
-            .await?;
     let last_day = end.checked_sub_days(Days::new(1)).unwrap_or(end);
     let mut lines = Vec::new();
     for total in used {

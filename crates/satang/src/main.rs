@@ -199,7 +199,7 @@ async fn run() -> anyhow::Result<()> {
             server.stop().await?;
         }
         Command::Bill { config } => {
-            logging::init(&config.log, &config.log_format);
+            logging::init_stderr(&config.log, &config.log_format);
             let db = satang::open_db(&config).await?;
             let clock = satang::scheduler::clock_for(&config, &db).await?;
             let report = satang_billing::run_billing(&db, &clock, clock.now()).await?;

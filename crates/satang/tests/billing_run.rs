@@ -19,6 +19,7 @@ use common::{Backend, TestApp, spawn_with};
 both_backends!(
     monthly_subscription_is_invoiced_once_per_period,
     trials_seats_pauses_and_cancellations,
+    periods_behind_are_invoiced_in_order_with_gapless_numbers,
 );
 
 async fn json_of(res: reqwest::Response, status: u16) -> Value {
@@ -260,4 +261,98 @@ async fn trials_seats_pauses_and_cancellations(backend: Backend) {
         .call(Method::POST, "/api/billing/run", Some(&viewer), None)
         .await;
     assert_eq!(res.status(), 403);
+}
+
+/// Several subscriptions of two customers, three periods behind, billed by one run (one chunk):
+/// one invoice per subscription and period, oldest first, numbered without gaps, each with its
+/// audit and outbox events; a second run finds nothing.
+async fn periods_behind_are_invoiced_in_order_with_gapless_numbers(backend: Backend) {
+    let Some(app) = start(backend).await else {
+        return;
+    };
+    let first = insert_customer(&app, "ฟาร์มทุเรียนบ้านนา", "active").await;
+    let second = insert_customer(&app, "สหกรณ์การเกษตรแม่แตง", "active").await;
+    let admin = set_date(&app, "2030-01-10").await;
+    let subs = [
+        subscribe(
+            &app,
+            &admin,
+            first,
+            json!({"plan_code": "PRO", "trial_days": 0}),
+        )
+        .await,
+        subscribe(
+            &app,
+            &admin,
+            second,
+            json!({"plan_code": "PRO", "trial_days": 0}),
+        )
+        .await,
+        subscribe(
+            &app,
+            &admin,
+            second,
+            json!({"plan_code": "TEAM", "quantity": 2, "trial_days": 0}),
+        )
+        .await,
+    ];
+
+    let admin = set_date(&app, "2030-04-10").await;
+    let report = run(&app, &admin).await;
+    assert_eq!(report["invoices_created"], 9, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    let mut numbers = Vec::new();
+    for sub in &subs {
+        let invoices = invoices_of(&app, &admin, sub).await;
+        let periods: Vec<(&Value, &Value)> = invoices
+            .iter()
+            .map(|i| (&i["period_start"], &i["period_end"]))
+            .collect();
+        assert_eq!(
+            periods,
+            [
+                (&json!("2030-01-10"), &json!("2030-02-10")),
+                (&json!("2030-02-10"), &json!("2030-03-10")),
+                (&json!("2030-03-10"), &json!("2030-04-10")),
+                (&json!("2030-04-10"), &json!("2030-05-10")),
+            ]
+        );
+        for invoice in &invoices[1..] {
+            assert_eq!(invoice["status"], "open");
+            assert_eq!(invoice["billing_reason"], "subscription_cycle");
+        }
+        numbers.extend(
+            invoices
+                .iter()
+                .map(|i| i["number"].as_str().unwrap().to_owned()),
+        );
+        let audit = json_of(
+            app.get(
+                &format!("/api/audit-events?entity_type=subscription&entity_id={sub}"),
+                &admin,
+            )
+            .await,
+            200,
+        )
+        .await;
+        let renewed = audit["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "subscription.renewed")
+            .count();
+        assert_eq!(renewed, 3, "{audit}");
+        let s = json_of(
+            app.get(&format!("/api/subscriptions/{sub}"), &admin).await,
+            200,
+        )
+        .await;
+        assert_eq!(s["next_billing_date"], "2030-05-10");
+    }
+    numbers.sort();
+    let expected: Vec<String> = (1..=12).map(|n| format!("INV-2030-{n:06}")).collect();
+    assert_eq!(numbers, expected);
+
+    let again = run(&app, &admin).await;
+    assert_eq!(again["invoices_created"], 0, "{again}");
 }

@@ -64,6 +64,54 @@ pub async fn record(
     Ok(())
 }
 
+/// Many audit events, in one statement per few hundred (a billing run's chunk).
+pub async fn record_many(
+    tx: &mut Tx,
+    actor: &Actor,
+    changes: Vec<Change<'_>>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    const COLS: usize = 6;
+    for chunk in changes.chunks(crate::rows_per_statement(COLS)) {
+        // $1–$4 are shared by every row.
+        let mut text = String::from(
+            "INSERT INTO audit_events (id, occurred_at, actor_id, request_id, ip, action, \
+             entity_type, entity_id, before, after) VALUES ",
+        );
+        for r in 0..chunk.len() {
+            let p = 5 + r * COLS;
+            if r > 0 {
+                text.push_str(", ");
+            }
+            text.push_str(&format!(
+                "(${}, $1, $2, $3, $4, ${}, ${}, ${}, ${}, ${})",
+                p,
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5
+            ));
+        }
+        let mut sql = Sql::new(text)
+            .bind(now)
+            .bind(actor.user_id)
+            .bind(actor.request_id.clone())
+            .bind(actor.ip.clone());
+        for change in chunk {
+            sql = sql
+                .bind(Uuid::now_v7())
+                .bind(change.action)
+                .bind(change.entity_type)
+                .bind(change.entity_id.as_str())
+                .bind(change.before.clone())
+                .bind(change.after.clone());
+        }
+        tx.execute(sql).await?;
+    }
+    Ok(())
+}
+
 /// Audit events, newest first, optionally for one entity; keyset-paged by id. The statement
 /// holds only the filters given, so the `(entity_type, entity_id, id)` index serves each shape.
 pub async fn list(

@@ -126,6 +126,28 @@ pub async fn get_in(tx: &mut Tx, id: Uuid) -> Result<Option<Customer>> {
     .await
 }
 
+/// Several customers inside a transaction, locked in id order on PostgreSQL (the order every
+/// multi-customer lock takes, so two of them cannot deadlock).
+pub async fn lock_many_in(tx: &mut Tx, ids: &[Uuid]) -> Result<Vec<Customer>> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lock = match tx.backend() {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let mut sql = Sql::new(format!("SELECT {COLUMNS} FROM customers c WHERE c.id IN ("))
+        .push_params(1, ids.len())
+        .push(&format!(") ORDER BY c.id{lock}"));
+    for id in ids {
+        sql = sql.bind(id);
+    }
+    tx.fetch_all(sql).await
+}
+
 /// What a customer list asks for.
 #[derive(Debug, Clone, Default)]
 pub struct CustomerQuery {

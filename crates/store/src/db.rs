@@ -131,6 +131,50 @@ impl Sql {
     pub fn text(&self) -> &str {
         &self.text
     }
+
+    /// Appends `rows` parenthesised rows of `cols` fresh placeholders each, numbered from the
+    /// next argument on: the `VALUES` list of a multi-row statement. Bind the arguments row by
+    /// row afterwards.
+    pub fn push_value_rows(mut self, rows: usize, cols: usize) -> Self {
+        let first = self.next_param();
+        let text = self.text.to_mut();
+        for r in 0..rows {
+            if r > 0 {
+                text.push_str(", ");
+            }
+            text.push('(');
+            for c in 0..cols {
+                if c > 0 {
+                    text.push_str(", ");
+                }
+                text.push('$');
+                text.push_str(&(first + r * cols + c).to_string());
+            }
+            text.push(')');
+        }
+        self
+    }
+
+    /// Appends `$n, $n+1, …` for `count` arguments numbered from `first` (an `IN` list).
+    pub fn push_params(mut self, first: usize, count: usize) -> Self {
+        let text = self.text.to_mut();
+        for n in 0..count {
+            if n > 0 {
+                text.push_str(", ");
+            }
+            text.push('$');
+            text.push_str(&(first + n).to_string());
+        }
+        self
+    }
+}
+
+/// Rows per multi-row statement with `cols` parameters each: at most about 800 parameters.
+/// Binding costs sqlx's SQLite driver time quadratic in a statement's `$n` parameters (it looks
+/// each one's name up in SQLite's list of names), so a few mid-sized statements beat one huge
+/// one; both backends' limits (SQLite 32,766 parameters, PostgreSQL 65,535) stay far away.
+pub fn rows_per_statement(cols: usize) -> usize {
+    (800 / cols.max(1)).max(1)
 }
 
 /// Binds every argument of a [`Sql`] onto a sqlx query of the given backend. The JSON variant
@@ -192,14 +236,19 @@ impl Db {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-16000");
+        // No ping before handing out a pooled connection (sqlx's default): a SQLite connection
+        // cannot go stale, and the ping is a round trip to the connection's worker thread on
+        // every query.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Db::Sqlite { read, write })
@@ -212,9 +261,13 @@ impl Db {
         let options = PgConnectOptions::from_str(url)?
             .options([("search_path", "public,auth,customers,billing,satang")])
             .application_name("satang");
+        // No ping before handing out a pooled connection: it is a network round trip per query.
+        // The price: a connection that died meanwhile (a database restart) fails one query
+        // instead of being replaced first.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Db::Postgres(pool))
@@ -424,5 +477,30 @@ impl Db {
             .await?;
         copy.close().await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `.cargo/config.toml` builds the bundled SQLite with `SQLITE_DEFAULT_MEMSTATUS=0`; this
+    /// fails if a build lost it (for example when built outside the workspace's config).
+    #[tokio::test]
+    async fn sqlite_is_built_without_memory_statistics() {
+        let dir = std::env::temp_dir().join(format!("satang-memstatus-{}", Uuid::now_v7()));
+        let db = Db::open_sqlite(&dir).await.unwrap();
+        #[derive(sqlx::FromRow)]
+        struct Used {
+            used: i64,
+        }
+        let row: Used = db
+            .fetch_one(Sql::new(
+                "SELECT sqlite_compileoption_used('DEFAULT_MEMSTATUS=0') AS used",
+            ))
+            .await
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(row.used, 1);
     }
 }

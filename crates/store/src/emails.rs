@@ -94,6 +94,44 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// [`enqueue`] for many events at once (`(event, kind, customer)`), in multi-row statements.
+pub async fn enqueue_many(
+    tx: &mut Tx,
+    mails: &[(Uuid, EmailKind, Uuid)],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    const COLS: usize = 4;
+    for chunk in mails.chunks(crate::rows_per_statement(COLS)) {
+        let mut text = String::from(
+            "INSERT INTO email_deliveries (id, event_id, kind, customer_id, status, attempts, \
+             next_attempt_at, created_at) VALUES ",
+        );
+        for r in 0..chunk.len() {
+            let p = 2 + r * COLS;
+            if r > 0 {
+                text.push_str(", ");
+            }
+            text.push_str(&format!(
+                "(${}, ${}, ${}, ${}, 'pending', 0, $1, $1)",
+                p,
+                p + 1,
+                p + 2,
+                p + 3
+            ));
+        }
+        let mut sql = Sql::new(text).bind(now);
+        for (event, kind, customer) in chunk {
+            sql = sql
+                .bind(Uuid::now_v7())
+                .bind(*event)
+                .bind(kind.as_str())
+                .bind(*customer);
+        }
+        tx.execute(sql).await?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct EmailDelivery {
     pub id: Uuid,

@@ -230,6 +230,173 @@ pub async fn insert(
         .map(Some)
 }
 
+/// An invoice written whole in one go, already issued (a billing run's period invoice): its
+/// id, what it is about, its state, its lines and how it is collected.
+#[derive(Debug, Clone)]
+pub struct NewInvoice {
+    pub id: Uuid,
+    pub origin: InvoiceOrigin,
+    pub fields: InvoiceFields,
+    pub lines: Vec<NewLine>,
+    /// Writes it stands for (2: a draft finalised at once).
+    pub version: i64,
+    /// `charge_automatically` with the time to charge it, or `send_invoice` and none.
+    pub collection_method: String,
+    pub next_collection_at: Option<DateTime<Utc>>,
+}
+
+/// Inserts many invoices with their lines, a few multi-row statements in all. Returns how
+/// many invoices were inserted: one meeting the unique key `invoices_one_per_period` inserts
+/// nothing (`ON CONFLICT DO NOTHING`); a caller that expected every row rolls back.
+pub async fn insert_many(tx: &mut Tx, invoices: &[NewInvoice], now: DateTime<Utc>) -> Result<u64> {
+    const COLS: usize = 31;
+    let mut inserted = 0;
+    for chunk in invoices.chunks(crate::rows_per_statement(COLS)) {
+        let mut sql = Sql::new(
+            "INSERT INTO invoices (id, customer_id, subscription_id, period_start, period_end, \
+             billing_reason, number, status, currency, subtotal, discount, vat_rate_bps, \
+             vat_amount, total, withholding_tax, amount_paid, amount_due, credit_applied, \
+             amount_credited, prices_include_vat, issued_at, due_date, paid_at, voided_at, \
+             marked_uncollectible_at, customer_snapshot, seller_snapshot, created_at, \
+             updated_at, version, mrr, collection_method, next_collection_at) VALUES ",
+        )
+        .bind(now);
+        let mut text = String::new();
+        for r in 0..chunk.len() {
+            let p = 2 + r * COLS;
+            if r > 0 {
+                text.push_str(", ");
+            }
+            text.push('(');
+            for c in 0..COLS {
+                if c == 27 {
+                    // created_at and updated_at are both `now`.
+                    text.push_str("$1, $1, ");
+                }
+                text.push_str(&format!("${}", p + c));
+                if c + 1 < COLS {
+                    text.push_str(", ");
+                }
+            }
+            text.push(')');
+        }
+        sql = sql.push(&text).push(" ON CONFLICT DO NOTHING");
+        for inv in chunk {
+            let (o, f) = (&inv.origin, &inv.fields);
+            sql = sql
+                .bind(inv.id)
+                .bind(o.customer_id)
+                .bind(o.subscription_id)
+                .bind(o.period_start)
+                .bind(o.period_end)
+                .bind(o.billing_reason.as_str())
+                .bind(f.number.clone())
+                .bind(f.status.as_str())
+                .bind(f.currency.as_str())
+                .bind(f.subtotal)
+                .bind(f.discount)
+                .bind(f.vat_rate_bps)
+                .bind(f.vat_amount)
+                .bind(f.total)
+                .bind(f.withholding_tax)
+                .bind(f.amount_paid)
+                .bind(f.amount_due)
+                .bind(f.credit_applied)
+                .bind(f.amount_credited)
+                .bind(f.prices_include_vat)
+                .bind(f.issued_at)
+                .bind(f.due_date)
+                .bind(f.paid_at)
+                .bind(f.voided_at)
+                .bind(f.marked_uncollectible_at)
+                .bind(f.customer_snapshot.clone())
+                .bind(f.seller_snapshot.clone())
+                .bind(inv.version)
+                .bind(o.mrr)
+                .bind(inv.collection_method.as_str())
+                .bind(inv.next_collection_at);
+        }
+        inserted += tx.execute(sql).await?;
+    }
+    let lines: Vec<(Uuid, usize, &NewLine)> = invoices
+        .iter()
+        .flat_map(|inv| {
+            inv.lines
+                .iter()
+                .enumerate()
+                .map(move |(position, line)| (inv.id, position, line))
+        })
+        .collect();
+    const LINE_COLS: usize = 10;
+    for chunk in lines.chunks(crate::rows_per_statement(LINE_COLS)) {
+        let mut sql = Sql::new(
+            "INSERT INTO invoice_lines (id, invoice_id, position, kind, description, \
+             period_start, period_end, quantity, unit_amount, amount) VALUES ",
+        )
+        .push_value_rows(chunk.len(), LINE_COLS);
+        for (invoice_id, position, line) in chunk {
+            sql = sql
+                .bind(Uuid::now_v7())
+                .bind(*invoice_id)
+                .bind(*position as i64)
+                .bind(line.kind.as_str())
+                .bind(line.description.as_str())
+                .bind(line.period_start)
+                .bind(line.period_end)
+                .bind(line.quantity)
+                .bind(line.unit_amount)
+                .bind(line.amount);
+        }
+        tx.execute(sql).await?;
+    }
+    Ok(inserted)
+}
+
+/// Which of these (subscription, period start) pairs already have their period invoice.
+pub async fn issued_periods_in(
+    tx: &mut Tx,
+    periods: &[(Uuid, NaiveDate)],
+) -> Result<Vec<(Uuid, NaiveDate)>> {
+    #[derive(sqlx::FromRow)]
+    struct Period {
+        subscription_id: Uuid,
+        period_start: NaiveDate,
+    }
+    let mut found = Vec::new();
+    for chunk in periods.chunks(crate::rows_per_statement(1)) {
+        let mut subscriptions: Vec<Uuid> = chunk.iter().map(|(s, _)| *s).collect();
+        subscriptions.sort_unstable();
+        subscriptions.dedup();
+        let mut starts: Vec<NaiveDate> = chunk.iter().map(|(_, d)| *d).collect();
+        starts.sort_unstable();
+        starts.dedup();
+        // Both lists on the columns of `invoices_one_per_period`, whose condition the
+        // statement repeats so that SQLite can use the partial index.
+        let mut sql = Sql::new(
+            "SELECT subscription_id, period_start FROM invoices \
+             WHERE billing_reason IN ('subscription_create', 'subscription_cycle') \
+             AND subscription_id IN (",
+        )
+        .push_params(1, subscriptions.len())
+        .push(") AND period_start IN (")
+        .push_params(1 + subscriptions.len(), starts.len())
+        .push(")");
+        for id in &subscriptions {
+            sql = sql.bind(*id);
+        }
+        for start in &starts {
+            sql = sql.bind(*start);
+        }
+        let rows: Vec<Period> = tx.fetch_all(sql).await?;
+        found.extend(
+            rows.into_iter()
+                .map(|r| (r.subscription_id, r.period_start))
+                .filter(|pair| chunk.contains(pair)),
+        );
+    }
+    Ok(found)
+}
+
 /// Writes an invoice's whole new state and bumps its version.
 pub async fn update(
     tx: &mut Tx,
@@ -388,17 +555,30 @@ struct LastValue {
 /// document prefix and the year), allocated inside `tx`: the upsert locks the counter row until
 /// the transaction ends, so concurrent finalisations queue and a rollback leaves no gap.
 pub async fn next_number(tx: &mut Tx, kind: &str, prefix: &str, year: i32) -> Result<i64> {
+    next_numbers(tx, kind, prefix, year, 1).await
+}
+
+/// The next `count` numbers of a gapless sequence, allocated at once like [`next_number`]:
+/// returns the last of them (the block is `last − count + 1 ..= last`).
+pub async fn next_numbers(
+    tx: &mut Tx,
+    kind: &str,
+    prefix: &str,
+    year: i32,
+    count: i64,
+) -> Result<i64> {
     let row: LastValue = tx
         .fetch_one(
             Sql::new(
                 "INSERT INTO document_sequences (kind, prefix, year, last_value) \
-                 VALUES ($1, $2, $3, 1) ON CONFLICT (kind, prefix, year) \
-                 DO UPDATE SET last_value = document_sequences.last_value + 1 \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (kind, prefix, year) \
+                 DO UPDATE SET last_value = document_sequences.last_value + $4 \
                  RETURNING last_value",
             )
             .bind(kind)
             .bind(prefix)
-            .bind(i64::from(year)),
+            .bind(i64::from(year))
+            .bind(count),
         )
         .await?;
     Ok(row.last_value)

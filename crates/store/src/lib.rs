@@ -30,7 +30,7 @@ pub mod subscriptions;
 pub mod usage;
 pub mod users;
 
-pub use db::{Arg, Backend, Db, Sql, Tx};
+pub use db::{Arg, Backend, Db, Sql, Tx, rows_per_statement};
 pub use scope::Scope;
 
 /// Errors of the storage layer. Handlers turn [`Error::NotFound`] and [`Error::Conflict`] into

@@ -213,6 +213,20 @@ pub async fn find_by_id_in(tx: &mut Tx, id: Uuid) -> Result<Option<Plan>> {
         .await
 }
 
+/// The plans with these ids (inside a transaction), in no particular order.
+pub async fn find_many_in(tx: &mut Tx, ids: &[Uuid]) -> Result<Vec<Plan>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new("SELECT * FROM plan_catalog WHERE id IN (")
+        .push_params(1, ids.len())
+        .push(")");
+    for id in ids {
+        sql = sql.bind(*id);
+    }
+    tx.fetch_all(sql).await
+}
+
 pub async fn lock_by_id(tx: &mut Tx, id: Uuid) -> Result<Option<Plan>> {
     let sql = match tx.backend() {
         Backend::Postgres => "SELECT * FROM plan_catalog WHERE id = $1 FOR UPDATE",

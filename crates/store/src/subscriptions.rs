@@ -276,6 +276,142 @@ pub async fn billing_customer_in(
     tx.fetch_optional(Sql::new(sql).bind(customer_id)).await
 }
 
+/// What usage ingestion needs to know of a subscription: its customer and the metered prices
+/// of its plan.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Metering {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub metered: sqlx::types::Json<serde_json::Value>,
+}
+
+/// [`Metering`] of the given subscriptions (those that exist), in one statement.
+pub async fn metering_of(db: &Db, ids: &[Uuid]) -> Result<Vec<Metering>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(
+        "SELECT s.id, s.customer_id, p.metered FROM subscriptions s \
+         JOIN plan_catalog p ON p.id = s.plan_id WHERE s.id IN (",
+    )
+    .push_params(1, ids.len())
+    .push(")");
+    for id in ids {
+        sql = sql.bind(*id);
+    }
+    db.fetch_all(sql).await
+}
+
+/// Which due subscriptions a billing run claims.
+#[derive(Debug, Clone, Copy)]
+pub enum DueClaim<'a> {
+    /// The next `limit` due subscriptions after `after` in id order (a pass over the due set).
+    After { after: Option<Uuid>, limit: i64 },
+    /// These subscriptions, if still due (one that is several periods behind).
+    Ids(&'a [Uuid]),
+}
+
+/// Claims due subscriptions for the rest of `tx`: billable (`trialing`, `active`, `past_due`;
+/// never `paused` or `canceled`) with `next_billing_date` on or before `today`, locked. On
+/// PostgreSQL rows another process is billing right now are skipped (`FOR UPDATE SKIP
+/// LOCKED`), so several `satang serve` processes share the work instead of queueing on it, and
+/// a row is re-checked as due under its lock (a stale read never bills twice); SQLite has one
+/// writer and its transactions are IMMEDIATE.
+pub async fn claim_due(
+    tx: &mut Tx,
+    today: NaiveDate,
+    claim: DueClaim<'_>,
+) -> Result<Vec<Subscription>> {
+    let lock = match tx.backend() {
+        Backend::Postgres => " FOR UPDATE OF s SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let due = "s.status IN ('trialing', 'active', 'past_due') AND s.next_billing_date <= $1";
+    let sql = match claim {
+        DueClaim::After { after: None, limit } => {
+            Sql::new(format!("{SELECT} WHERE {due} ORDER BY s.id LIMIT $2{lock}"))
+                .bind(today)
+                .bind(limit)
+        }
+        DueClaim::After {
+            after: Some(after),
+            limit,
+        } => Sql::new(format!(
+            "{SELECT} WHERE {due} AND s.id > $2 ORDER BY s.id LIMIT $3{lock}"
+        ))
+        .bind(today)
+        .bind(after)
+        .bind(limit),
+        DueClaim::Ids(ids) => {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut sql = Sql::new(format!("{SELECT} WHERE {due} AND s.id IN ("))
+                .bind(today)
+                .push_params(2, ids.len())
+                .push(&format!(") ORDER BY s.id{lock}"));
+            for id in ids {
+                sql = sql.bind(*id);
+            }
+            sql
+        }
+    };
+    tx.fetch_all(sql).await
+}
+
+/// Writes the whole new state of many subscriptions and bumps their versions: one statement
+/// per few hundred rows. Returns how many rows changed.
+pub async fn update_many(
+    tx: &mut Tx,
+    rows: &[(Uuid, SubscriptionFields)],
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    const COLS: usize = 15;
+    let mut changed = 0;
+    for chunk in rows.chunks(crate::rows_per_statement(COLS)) {
+        let mut sql = Sql::new(
+            "WITH v (id, plan_id, quantity, status, collection_method, trial_end, \
+             current_period_start, current_period_end, billing_anchor_day, next_billing_date, \
+             cancel_at_period_end, paused_at, canceled_at, pending_plan_id, pending_quantity) \
+             AS (VALUES ",
+        )
+        .bind(now)
+        .push_value_rows(chunk.len(), COLS)
+        .push(
+            ") UPDATE subscriptions SET plan_id = v.plan_id, quantity = v.quantity, \
+             status = v.status, collection_method = v.collection_method, \
+             trial_end = v.trial_end, current_period_start = v.current_period_start, \
+             current_period_end = v.current_period_end, \
+             billing_anchor_day = v.billing_anchor_day, \
+             next_billing_date = v.next_billing_date, \
+             cancel_at_period_end = v.cancel_at_period_end, paused_at = v.paused_at, \
+             canceled_at = v.canceled_at, pending_plan_id = v.pending_plan_id, \
+             pending_quantity = v.pending_quantity, updated_at = $1, \
+             version = subscriptions.version + 1 FROM v WHERE subscriptions.id = v.id",
+        );
+        for (id, f) in chunk {
+            sql = sql
+                .bind(*id)
+                .bind(f.plan_id)
+                .bind(f.quantity)
+                .bind(f.status.as_str())
+                .bind(f.collection_method.as_str())
+                .bind(f.trial_end)
+                .bind(f.current_period_start)
+                .bind(f.current_period_end)
+                .bind(f.billing_anchor_day)
+                .bind(f.next_billing_date)
+                .bind(f.cancel_at_period_end)
+                .bind(f.paused_at)
+                .bind(f.canceled_at)
+                .bind(f.pending_plan_id)
+                .bind(f.pending_quantity);
+        }
+        changed += tx.execute(sql).await?;
+    }
+    Ok(changed)
+}
+
 /// Ids of subscriptions the billing run must look at: billable (`trialing`, `active`,
 /// `past_due`; never `paused` or `canceled`) with `next_billing_date` on or before `today`,
 /// after `after` in id order (one pass over the due set, in pages). Not locked: the run locks

@@ -15,8 +15,8 @@ pub struct NewUsage {
     pub idempotency_key: String,
 }
 
-/// Rows per statement: 8 parameters each stays far below both backends' parameter limits.
-const ROWS_PER_STATEMENT: usize = 500;
+/// Rows per statement (8 parameters each): see [`crate::rows_per_statement`] for why not more.
+const ROWS_PER_STATEMENT: usize = 100;
 
 /// Inserts a batch with multi-row statements; returns how many were new.
 pub async fn insert_batch(tx: &mut Tx, events: &[NewUsage], now: DateTime<Utc>) -> Result<u64> {
@@ -85,4 +85,36 @@ pub async fn totals(
         .bind(to),
     )
     .await
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SubscriptionMetricTotal {
+    pub subscription_id: Uuid,
+    pub metric: String,
+    pub quantity: i64,
+}
+
+/// [`totals`] of many subscriptions at once, each over its own `[from, to)`: one statement per
+/// few hundred subscriptions (a billing run's chunk).
+pub async fn totals_many(
+    tx: &mut Tx,
+    windows: &[(Uuid, DateTime<Utc>, DateTime<Utc>)],
+) -> Result<Vec<SubscriptionMetricTotal>> {
+    const COLS: usize = 3;
+    let mut out = Vec::new();
+    for chunk in windows.chunks(crate::rows_per_statement(COLS)) {
+        let mut sql = Sql::new("WITH w (sid, date_from, date_to) AS (VALUES ")
+            .push_value_rows(chunk.len(), COLS)
+            .push(
+                ") SELECT u.subscription_id, u.metric, CAST(SUM(u.quantity) AS BIGINT) AS quantity \
+                 FROM w JOIN usage_events u ON u.subscription_id = w.sid \
+                 AND u.occurred_at >= w.date_from AND u.occurred_at < w.date_to \
+                 GROUP BY u.subscription_id, u.metric ORDER BY u.subscription_id, u.metric",
+            );
+        for (id, from, to) in chunk {
+            sql = sql.bind(*id).bind(*from).bind(*to);
+        }
+        out.extend(tx.fetch_all::<SubscriptionMetricTotal>(sql).await?);
+    }
+    Ok(out)
 }

@@ -15,8 +15,8 @@ use uuid::Uuid;
 use satang_auth::Permission;
 use satang_domain::usage::MeteredPrice;
 use satang_store::audit::{self, Change};
+use satang_store::subscriptions;
 use satang_store::usage::{self, NewUsage};
-use satang_store::{Scope, plans, subscriptions};
 
 use crate::error::{ApiError, Problem, Validator};
 use crate::extract::{Caller, Json};
@@ -65,38 +65,36 @@ async fn ingest(
     Json(batch): Json<UsageBatch>,
 ) -> Result<axum::Json<UsageReceipt>, ApiError> {
     caller.require(Permission::WriteBilling)?;
-    let mut v = Validator::new();
-    v.check(
+    // The size first: the lookup below binds one parameter per subscription.
+    let mut size = Validator::new();
+    size.check(
         !batch.events.is_empty() && batch.events.len() <= MAX_BATCH,
         "events",
         format!("send 1–{MAX_BATCH} events"),
     );
-    // The subscriptions of the batch with the metrics their plans price.
-    let mut known: HashMap<Uuid, Option<(Uuid, Vec<String>)>> = HashMap::new();
-    for event in &batch.events {
-        if known.contains_key(&event.subscription_id) {
-            continue;
-        }
-        let found = match subscriptions::find(&state.db, event.subscription_id, Scope::All).await? {
-            Some(sub) => {
-                let plan = plans::find_by_id(&state.db, sub.plan_id).await?;
-                let metrics = plan
-                    .and_then(|p| serde_json::from_value::<Vec<MeteredPrice>>(p.metered.0).ok())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|m| m.metric)
-                    .collect();
-                Some((sub.customer_id, metrics))
-            }
-            None => None,
-        };
-        known.insert(event.subscription_id, found);
-    }
+    size.finish()?;
+    let mut v = Validator::new();
+    // The subscriptions of the batch with the metrics their plans price, in one query.
+    let mut ids: Vec<Uuid> = batch.events.iter().map(|e| e.subscription_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let known: HashMap<Uuid, (Uuid, Vec<String>)> = subscriptions::metering_of(&state.db, &ids)
+        .await?
+        .into_iter()
+        .map(|m| {
+            let metrics = serde_json::from_value::<Vec<MeteredPrice>>(m.metered.0)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| p.metric)
+                .collect();
+            (m.id, (m.customer_id, metrics))
+        })
+        .collect();
     let now = state.clock.now();
     let mut rows = Vec::with_capacity(batch.events.len());
     for (i, event) in batch.events.into_iter().enumerate() {
         let field = |name: &str| format!("events[{i}].{name}");
-        let Some(Some((customer_id, metrics))) = known.get(&event.subscription_id) else {
+        let Some((customer_id, metrics)) = known.get(&event.subscription_id) else {
             v.add(&field("subscription_id"), "no such subscription");
             continue;
         };

@@ -1,0 +1,577 @@
+//! One chunk of the billing run: up to a few hundred due subscriptions billed in **one
+//! transaction**, with a fixed number of statements whatever the chunk's size.
+//!
+//! The subscriptions are claimed (locked) first; then their plans, customers (locked, in id
+//! order), usage and already-issued periods are read in one statement each; every step is
+//! worked out in memory exactly as a lone step would be; then the invoices and their lines,
+//! the subscriptions' new state, the audit events and the outbox events are written with
+//! multi-row statements, the invoice numbers taken as one block of the gapless sequence, and
+//! the transaction commits. A failure anywhere rolls the whole chunk back; the caller then
+//! bills its subscriptions one at a time (a chunk of one), so one bad subscription cannot hold
+//! up the others.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use satang_domain::Status;
+use satang_domain::period::add_cycle;
+use satang_store::audit::{self, Actor, Change};
+use satang_store::customers::{self, Customer};
+use satang_store::invoices::{self, Invoice, InvoiceFields, InvoiceOrigin, NewInvoice, NewLine};
+use satang_store::outbox::{self, NewEvent};
+use satang_store::plans::{self, Plan};
+use satang_store::subscriptions::{self, DueClaim, Subscription, SubscriptionFields};
+use satang_store::{Db, usage};
+
+use super::{bangkok_midnight, cycle_of, lifecycle_state, period_line, usage_lines};
+use crate::invoicing::{apply_totals, invoice_audit_json, totals};
+use crate::{BillingSettings, Error, Result};
+
+/// What one chunk did.
+#[derive(Debug, Default)]
+pub(super) struct ChunkOutcome {
+    /// Subscriptions claimed, in id order (empty: nothing left to claim).
+    pub claimed: Vec<Uuid>,
+    pub invoice_ids: Vec<Uuid>,
+    pub canceled: u32,
+    pub duplicates: u32,
+    /// Claimed subscriptions still due after this period (several periods behind).
+    pub still_due: Vec<Uuid>,
+}
+
+/// A chunk that failed after its claim: the ids it had claimed, and why.
+pub(super) struct ChunkFailure {
+    pub claimed: Vec<Uuid>,
+    pub error: Error,
+}
+
+/// The step of one subscription, worked out in memory.
+enum Step {
+    Cancel {
+        before: Subscription,
+        after: SubscriptionFields,
+    },
+    Renew {
+        before: Subscription,
+        after: SubscriptionFields,
+        /// None: the period's invoice exists already (counted as a duplicate).
+        invoice: Option<Box<PlannedInvoice>>,
+    },
+}
+
+struct PlannedInvoice {
+    new: NewInvoice,
+    draft: Invoice,
+    issued: Invoice,
+}
+
+/// Bills one period of each subscription `claim` yields, in one transaction.
+pub(super) async fn bill_chunk(
+    db: &Db,
+    claim: DueClaim<'_>,
+    today: NaiveDate,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> std::result::Result<ChunkOutcome, ChunkFailure> {
+    let mut tx = db.begin().await.map_err(|e| ChunkFailure {
+        claimed: Vec::new(),
+        error: e.into(),
+    })?;
+    let subs = subscriptions::claim_due(&mut tx, today, claim)
+        .await
+        .map_err(|e| ChunkFailure {
+            claimed: Vec::new(),
+            error: e.into(),
+        })?;
+    let claimed: Vec<Uuid> = subs.iter().map(|s| s.id).collect();
+    if subs.is_empty() {
+        return Ok(ChunkOutcome::default());
+    }
+    let failed = |error: Error| ChunkFailure {
+        claimed: claimed.clone(),
+        error,
+    };
+    let (steps, settings) = plan_steps(&mut tx, subs, today, now)
+        .await
+        .map_err(failed)?;
+    let outcome = write_steps(&mut tx, actor, steps, &settings, today, now, &claimed)
+        .await
+        .map_err(failed)?;
+    tx.commit().await.map_err(|e| failed(e.into()))?;
+    Ok(outcome)
+}
+
+/// Reads what the chunk needs (one statement per kind) and works out every step.
+async fn plan_steps(
+    tx: &mut satang_store::Tx,
+    subs: Vec<Subscription>,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Step>, BillingSettings)> {
+    let settings = BillingSettings::load_in(tx).await?;
+    let mut plan_ids: Vec<Uuid> = subs
+        .iter()
+        .flat_map(|s| [Some(s.plan_id), s.pending_plan_id])
+        .flatten()
+        .collect();
+    plan_ids.sort_unstable();
+    plan_ids.dedup();
+    let plans: HashMap<Uuid, Plan> = plans::find_many_in(tx, &plan_ids)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let plan = |id: Uuid, sub: Uuid| {
+        plans
+            .get(&id)
+            .ok_or_else(|| Error::Internal(format!("subscription {sub} without its plan")))
+    };
+
+    // Customers are locked after their subscriptions, before the number (the order every path
+    // that locks them takes); only those whose subscription gets an invoice.
+    let billed: Vec<&Subscription> = subs.iter().filter(|s| !s.cancel_at_period_end).collect();
+    let customer_ids: Vec<Uuid> = billed.iter().map(|s| s.customer_id).collect();
+    let mut customers: HashMap<Uuid, Customer> = customers::lock_many_in(tx, &customer_ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+
+    // Usage of the periods that end now, for subscriptions out of their trial on metered plans.
+    let mut windows = Vec::new();
+    for s in &billed {
+        if !in_trial(s) && !metered(plan(s.plan_id, s.id)?).is_empty() {
+            windows.push((
+                s.id,
+                bangkok_midnight(s.current_period_start),
+                bangkok_midnight(s.current_period_end),
+            ));
+        }
+    }
+    let mut used: HashMap<Uuid, Vec<usage::MetricTotal>> = HashMap::new();
+    for t in usage::totals_many(tx, &windows).await? {
+        used.entry(t.subscription_id)
+            .or_default()
+            .push(usage::MetricTotal {
+                metric: t.metric,
+                quantity: t.quantity,
+            });
+    }
+
+    let periods: Vec<(Uuid, NaiveDate)> = billed
+        .iter()
+        .map(|s| (s.id, s.current_period_end))
+        .collect();
+    let issued: HashSet<(Uuid, NaiveDate)> = invoices::issued_periods_in(tx, &periods)
+        .await?
+        .into_iter()
+        .collect();
+
+    let mut steps = Vec::with_capacity(subs.len());
+    for sub in subs {
+        if sub.cancel_at_period_end {
+            let mut f = SubscriptionFields::of(&sub);
+            f.status = Status::Canceled.as_str().into();
+            f.canceled_at = Some(now);
+            f.cancel_at_period_end = false;
+            f.next_billing_date = None;
+            f.pending_plan_id = None;
+            f.pending_quantity = None;
+            steps.push(Step::Cancel {
+                before: sub,
+                after: f,
+            });
+            continue;
+        }
+        // A pending downgrade takes effect at the boundary: the new period is on the new terms.
+        let new_plan = plan(sub.pending_plan_id.unwrap_or(sub.plan_id), sub.id)?;
+        let quantity = sub.pending_quantity.unwrap_or(sub.quantity);
+        let anchor = u32::try_from(sub.billing_anchor_day).unwrap_or(1);
+        let start = sub.current_period_end;
+        let end = add_cycle(start, cycle_of(new_plan)?, anchor)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let trial = in_trial(&sub);
+        let state = lifecycle_state(&sub)?;
+        let next = if sub.status == Status::Trialing.as_str() {
+            state.end_trial(end)
+        } else {
+            state.end_period(end)
+        }
+        .map_err(|e| Error::Internal(format!("subscription {}: {e}", sub.id)))?;
+        let mut f = SubscriptionFields::of(&sub);
+        f.status = next.status().as_str().into();
+        f.current_period_start = start;
+        f.current_period_end = end;
+        f.next_billing_date = Some(end);
+        f.plan_id = new_plan.id;
+        f.quantity = quantity;
+        f.pending_plan_id = None;
+        f.pending_quantity = None;
+
+        let invoice = if issued.contains(&(sub.id, start)) {
+            None
+        } else {
+            // Usage of the period that just ended is billed in arrears, at the prices of the
+            // plan it was used under (trials are free).
+            let extra = if trial {
+                Vec::new()
+            } else {
+                let prices = metered(plan(sub.plan_id, sub.id)?);
+                let totals = used.remove(&sub.id).unwrap_or_default();
+                usage_lines(&sub, &prices, totals)?
+            };
+            let customer = customers.get_mut(&sub.customer_id).ok_or_else(|| {
+                Error::Internal(format!("subscription {} without its customer", sub.id))
+            })?;
+            let reason = if trial {
+                "subscription_create"
+            } else {
+                "subscription_cycle"
+            };
+            Some(Box::new(plan_invoice(
+                &sub, new_plan, quantity, start, end, reason, extra, customer, &settings, today,
+                now,
+            )?))
+        };
+        steps.push(Step::Renew {
+            before: sub,
+            after: f,
+            invoice,
+        });
+    }
+    Ok((steps, settings))
+}
+
+fn in_trial(sub: &Subscription) -> bool {
+    sub.status == Status::Trialing.as_str() || sub.trial_end == Some(sub.current_period_end)
+}
+
+fn metered(plan: &Plan) -> Vec<satang_domain::usage::MeteredPrice> {
+    serde_json::from_value(plan.metered.0.clone()).unwrap_or_default()
+}
+
+/// The period's invoice as the draft it would have been and as issued: the same totals, credit
+/// consumption, snapshots and due date as [`crate::finalize_invoice`] gives a draft. The number
+/// is filled in once the chunk knows how many it needs.
+#[allow(clippy::too_many_arguments)]
+fn plan_invoice(
+    sub: &Subscription,
+    plan: &Plan,
+    quantity: i64,
+    start: NaiveDate,
+    end: NaiveDate,
+    reason: &str,
+    usage: Vec<NewLine>,
+    customer: &mut Customer,
+    settings: &BillingSettings,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<PlannedInvoice> {
+    let (line, mrr) = period_line(plan, quantity, start, end)?;
+    let mut lines = vec![line];
+    lines.extend(usage);
+    let amounts: Vec<i64> = lines.iter().map(|l| l.amount).collect();
+    let t = totals(
+        &amounts,
+        0,
+        settings.vat_rate_bps,
+        settings.prices_include_vat,
+    )?;
+    let mut draft_fields = InvoiceFields {
+        status: "draft".into(),
+        currency: plan.currency.clone(),
+        ..InvoiceFields::default()
+    };
+    apply_totals(
+        &mut draft_fields,
+        &t,
+        settings.vat_rate_bps,
+        settings.prices_include_vat,
+    );
+    let origin = InvoiceOrigin {
+        mrr,
+        customer_id: sub.customer_id,
+        subscription_id: Some(sub.id),
+        period_start: Some(start),
+        period_end: Some(end),
+        billing_reason: reason.into(),
+    };
+    let id = Uuid::now_v7();
+    let draft = invoice_view(id, &origin, &draft_fields, 1, now);
+
+    // Finalisation: the customer's credit balance first (tracked across the chunk), then the
+    // snapshots and the due date.
+    let credit = customer.balance.clamp(0, t.total.max(0));
+    customer.balance -= credit;
+    let mut f = draft_fields;
+    f.credit_applied = credit;
+    f.amount_due = t.total - credit;
+    f.issued_at = Some(now);
+    let terms = u64::try_from(customer.payment_terms_days).unwrap_or(0);
+    f.due_date = today.checked_add_days(Days::new(terms));
+    f.customer_snapshot = Some(json!({
+        "name": customer.name,
+        "legal_name": customer.legal_name,
+        "tax_id": customer.tax_id,
+        "branch_code": customer.branch_code,
+        "address": customer.address.as_ref().map(|a| a.0.clone()),
+    }));
+    f.seller_snapshot = Some(settings.seller.clone());
+    if f.amount_due <= 0 {
+        f.status = "paid".into();
+        f.paid_at = Some(now);
+    } else {
+        f.status = "open".into();
+    }
+    let automatic = sub.collection_method == "charge_automatically" && f.status == "open";
+    let issued = invoice_view(id, &origin, &f, 2, now);
+    Ok(PlannedInvoice {
+        new: NewInvoice {
+            id,
+            origin,
+            fields: f,
+            lines,
+            version: 2,
+            collection_method: if automatic {
+                "charge_automatically"
+            } else {
+                "send_invoice"
+            }
+            .into(),
+            next_collection_at: automatic.then_some(now),
+        },
+        draft,
+        issued,
+    })
+}
+
+/// The row an invoice with these fields would read back as (for its audit and outbox JSON).
+fn invoice_view(
+    id: Uuid,
+    o: &InvoiceOrigin,
+    f: &InvoiceFields,
+    version: i64,
+    now: DateTime<Utc>,
+) -> Invoice {
+    Invoice {
+        id,
+        number: f.number.clone(),
+        customer_id: o.customer_id,
+        subscription_id: o.subscription_id,
+        status: f.status.clone(),
+        currency: f.currency.clone(),
+        subtotal: f.subtotal,
+        discount: f.discount,
+        vat_rate_bps: f.vat_rate_bps,
+        vat_amount: f.vat_amount,
+        total: f.total,
+        withholding_tax: f.withholding_tax,
+        amount_paid: f.amount_paid,
+        amount_due: f.amount_due,
+        credit_applied: f.credit_applied,
+        amount_credited: f.amount_credited,
+        prices_include_vat: f.prices_include_vat,
+        issued_at: f.issued_at,
+        due_date: f.due_date,
+        paid_at: f.paid_at,
+        voided_at: f.voided_at,
+        marked_uncollectible_at: f.marked_uncollectible_at,
+        period_start: o.period_start,
+        period_end: o.period_end,
+        billing_reason: o.billing_reason.clone(),
+        customer_snapshot: None,
+        seller_snapshot: None,
+        created_at: now,
+        updated_at: now,
+        version,
+        collection_method: "send_invoice".into(),
+        collection_attempts: 0,
+        next_collection_at: None,
+        first_failed_at: None,
+    }
+}
+
+/// Numbers the invoices, then writes everything of the chunk.
+async fn write_steps(
+    tx: &mut satang_store::Tx,
+    actor: &Actor,
+    mut steps: Vec<Step>,
+    settings: &BillingSettings,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    claimed: &[Uuid],
+) -> Result<ChunkOutcome> {
+    let mut outcome = ChunkOutcome {
+        claimed: claimed.to_vec(),
+        ..ChunkOutcome::default()
+    };
+    // One block of the gapless sequence for the whole chunk, in subscription order.
+    let count = steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s,
+                Step::Renew {
+                    invoice: Some(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    if count > 0 {
+        let prefix = settings.invoice_prefix.as_str();
+        let year = today.year();
+        let last = invoices::next_numbers(tx, "invoice", prefix, year, count as i64).await?;
+        let mut seq = last - count as i64;
+        for step in &mut steps {
+            if let Step::Renew {
+                invoice: Some(planned),
+                ..
+            } = step
+            {
+                seq += 1;
+                let number = format!("{prefix}-{year}-{seq:06}");
+                planned.new.fields.number = Some(number.clone());
+                planned.issued.number = Some(number);
+            }
+        }
+    }
+
+    let mut new_invoices = Vec::with_capacity(count);
+    let mut updates = Vec::with_capacity(steps.len());
+    let mut changes: Vec<Change<'static>> = Vec::with_capacity(2 * steps.len());
+    let mut events: Vec<NewEvent<'static>> = Vec::with_capacity(2 * steps.len());
+    let mut credits: HashMap<Uuid, i64> = HashMap::new();
+    for step in steps {
+        let (before, after, action) = match step {
+            Step::Cancel { before, after } => {
+                outcome.canceled += 1;
+                (before, after, "subscription.canceled")
+            }
+            Step::Renew {
+                before,
+                after,
+                invoice,
+            } => {
+                match invoice {
+                    Some(planned) => {
+                        let PlannedInvoice { new, draft, issued } = *planned;
+                        if new.fields.credit_applied > 0 {
+                            *credits.entry(new.origin.customer_id).or_default() +=
+                                new.fields.credit_applied;
+                        }
+                        let issued_json = invoice_audit_json(&issued);
+                        events.push(NewEvent {
+                            event_type: "invoice.finalized",
+                            entity_type: "invoice",
+                            entity_id: issued.id.to_string(),
+                            customer_id: Some(issued.customer_id),
+                            payload: issued_json.clone(),
+                        });
+                        changes.push(Change {
+                            action: "invoice.finalized",
+                            entity_type: "invoice",
+                            entity_id: issued.id.to_string(),
+                            before: Some(invoice_audit_json(&draft)),
+                            after: Some(issued_json),
+                        });
+                        outcome.invoice_ids.push(new.id);
+                        new_invoices.push(new);
+                    }
+                    None => outcome.duplicates += 1,
+                }
+                if after.next_billing_date.is_some_and(|d| d <= today) {
+                    outcome.still_due.push(before.id);
+                }
+                (before, after, "subscription.renewed")
+            }
+        };
+        // A renewal that applied a pending downgrade is a plan change the customer is told
+        // about.
+        let change = if action == "subscription.renewed"
+            && (after.plan_id != before.plan_id || after.quantity != before.quantity)
+        {
+            "subscription.plan_changed"
+        } else {
+            action
+        };
+        events.push(NewEvent {
+            event_type: "subscription.updated",
+            entity_type: "subscription",
+            entity_id: before.id.to_string(),
+            customer_id: Some(before.customer_id),
+            payload: json!({"id": before.id, "status": after.status, "plan_id": after.plan_id,
+                            "quantity": after.quantity,
+                            "current_period_start": after.current_period_start,
+                            "current_period_end": after.current_period_end,
+                            "change": change}),
+        });
+        changes.push(Change {
+            action,
+            entity_type: "subscription",
+            entity_id: before.id.to_string(),
+            before: Some(subscription_view(
+                &before.status,
+                before.plan_id,
+                before.quantity,
+                before.current_period_start,
+                before.current_period_end,
+                before.next_billing_date,
+                before.canceled_at,
+            )),
+            after: Some(subscription_view(
+                &after.status,
+                after.plan_id,
+                after.quantity,
+                after.current_period_start,
+                after.current_period_end,
+                after.next_billing_date,
+                after.canceled_at,
+            )),
+        });
+        updates.push((before.id, after));
+    }
+
+    let mut customers: Vec<(Uuid, i64)> = credits.into_iter().collect();
+    customers.sort_unstable();
+    for (customer, credit) in customers {
+        invoices::adjust_customer_balance(tx, customer, -credit, now).await?;
+    }
+    let inserted = invoices::insert_many(tx, &new_invoices, now).await?;
+    if inserted != new_invoices.len() as u64 {
+        // Another path issued one of these periods meanwhile: the chunk is redone one
+        // subscription at a time, where the unique key makes it a skipped duplicate.
+        return Err(Error::Internal(format!(
+            "{} of {} period invoices already existed",
+            new_invoices.len() as u64 - inserted,
+            new_invoices.len()
+        )));
+    }
+    let changed = subscriptions::update_many(tx, &updates, now).await?;
+    if changed != updates.len() as u64 {
+        return Err(Error::Internal(format!(
+            "{changed} of {} subscriptions updated",
+            updates.len()
+        )));
+    }
+    outbox::emit_many(tx, events, now).await?;
+    audit::record_many(tx, actor, changes, now).await?;
+    Ok(outcome)
+}
+
+fn subscription_view(
+    status: &str,
+    plan_id: Uuid,
+    quantity: i64,
+    start: NaiveDate,
+    end: NaiveDate,
+    next: Option<NaiveDate>,
+    canceled_at: Option<DateTime<Utc>>,
+) -> Value {
+    json!({"status": status, "plan_id": plan_id, "quantity": quantity,
+           "current_period_start": start, "current_period_end": end,
+           "next_billing_date": next, "canceled_at": canceled_at})
+}

@@ -92,6 +92,7 @@ impl Target {
             method: Method::POST,
             paths: vec![path.to_owned()].into(),
             bearer: None,
+            cookie: None,
             bodies: bodies.into(),
             expect: StatusCode::OK,
             next_body: None,

@@ -571,57 +571,100 @@ async fn edit(
     .await
 }
 
-async fn set_status(
-    mut ctx: Ctx,
-    Path(id): Path<Uuid>,
-    CsrfForm(fields): CsrfForm<Fields>,
-) -> Result<Response, Failure> {
-    let status = field(&fields, "status");
-    let reply = ctx
-        .send(
-            Method::PATCH,
-            format!("/api/customers/{id}"),
-            Some(json!({ "status": status })),
-            None,
-        )
-        .await;
-    if reply.ok() {
-        return Ok(done(id, "overview", &format!("customer-{status}")));
-    }
-    refused(ctx, Some(id), "overview", "", BTreeMap::new(), reply).await
+/// One change on the customer's behalf: what to send, and where the person goes after.
+struct Change<'a> {
+    method: Method,
+    uri: String,
+    body: Option<Value>,
+    /// The tab to show afterwards, and the notice on success.
+    tab: &'a str,
+    notice: &'a str,
+    /// The dialog to open again, with the values entered, when the API refuses.
+    dialog: &'a str,
+    values: Fields,
 }
 
-async fn delete(
+/// Sends `change` (with the form's idempotency key) and answers with the customer's page: the
+/// notice on success, the refusal in its dialog otherwise.
+async fn apply(
     mut ctx: Ctx,
-    Path(id): Path<Uuid>,
-    CsrfForm(_): CsrfForm<Fields>,
-) -> Result<Response, Failure> {
-    let reply = ctx
-        .send(Method::DELETE, format!("/api/customers/{id}"), None, None)
-        .await;
-    if reply.ok() {
-        return Ok(done(id, "overview", "customer-deleted"));
-    }
-    refused(ctx, Some(id), "overview", "", BTreeMap::new(), reply).await
-}
-
-async fn restore(
-    mut ctx: Ctx,
-    Path(id): Path<Uuid>,
-    CsrfForm(fields): CsrfForm<Fields>,
+    id: Uuid,
+    fields: &Fields,
+    change: Change<'_>,
 ) -> Result<Response, Failure> {
     let reply = ctx
         .send(
-            Method::POST,
-            format!("/api/customers/{id}/restore"),
-            None,
+            change.method,
+            change.uri,
+            change.body,
             fields.get("_key").map(String::as_str),
         )
         .await;
     if reply.ok() {
-        return Ok(done(id, "overview", "customer-restored"));
+        return Ok(done(id, change.tab, change.notice));
     }
-    refused(ctx, Some(id), "overview", "", BTreeMap::new(), reply).await
+    refused(
+        ctx,
+        Some(id),
+        change.tab,
+        change.dialog,
+        change.values,
+        reply,
+    )
+    .await
+}
+
+async fn set_status(
+    ctx: Ctx,
+    Path(id): Path<Uuid>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let status = field(&fields, "status").to_owned();
+    let notice = format!("customer-{status}");
+    let change = Change {
+        method: Method::PATCH,
+        uri: format!("/api/customers/{id}"),
+        body: Some(json!({ "status": status })),
+        tab: "overview",
+        notice: &notice,
+        dialog: "",
+        values: Fields::new(),
+    };
+    apply(ctx, id, &Fields::new(), change).await
+}
+
+async fn delete(
+    ctx: Ctx,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let change = Change {
+        method: Method::DELETE,
+        uri: format!("/api/customers/{id}"),
+        body: None,
+        tab: "overview",
+        notice: "customer-deleted",
+        dialog: "",
+        values: Fields::new(),
+    };
+    apply(ctx, id, &Fields::new(), change).await
+}
+
+async fn restore(
+    ctx: Ctx,
+    Path(id): Path<Uuid>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let change = Change {
+        method: Method::POST,
+        uri: format!("/api/customers/{id}/restore"),
+        body: None,
+        tab: "overview",
+        notice: "customer-restored",
+        dialog: "",
+        values: Fields::new(),
+    };
+    apply(ctx, id, &fields, change).await
 }
 
 /// A contact's JSON; an empty optional field is `null` (absent on create, cleared on edit).
@@ -640,115 +683,89 @@ fn contact_body(fields: &Fields) -> Value {
 }
 
 async fn add_contact(
-    mut ctx: Ctx,
+    ctx: Ctx,
     Path(id): Path<Uuid>,
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<Response, Failure> {
-    let reply = ctx
-        .send(
-            Method::POST,
-            format!("/api/customers/{id}/contacts"),
-            Some(contact_body(&fields)),
-            fields.get("_key").map(String::as_str),
-        )
-        .await;
-    if reply.ok() {
-        return Ok(done(id, "contacts", "contact-added"));
-    }
-    refused(
-        ctx,
-        Some(id),
-        "contacts",
-        "new-contact",
-        entered(&fields),
-        reply,
-    )
-    .await
+    let change = Change {
+        method: Method::POST,
+        uri: format!("/api/customers/{id}/contacts"),
+        body: Some(contact_body(&fields)),
+        tab: "contacts",
+        notice: "contact-added",
+        dialog: "new-contact",
+        values: entered(&fields),
+    };
+    apply(ctx, id, &fields, change).await
 }
 
 async fn edit_contact(
-    mut ctx: Ctx,
+    ctx: Ctx,
     Path((id, contact)): Path<(Uuid, Uuid)>,
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<Response, Failure> {
-    let reply = ctx
-        .send(
-            Method::PATCH,
-            format!("/api/customers/{id}/contacts/{contact}"),
-            Some(contact_body(&fields)),
-            None,
-        )
-        .await;
-    if reply.ok() {
-        return Ok(done(id, "contacts", "contact-saved"));
-    }
     let dialog = format!("contact-{contact}");
-    refused(ctx, Some(id), "contacts", &dialog, entered(&fields), reply).await
+    let change = Change {
+        method: Method::PATCH,
+        uri: format!("/api/customers/{id}/contacts/{contact}"),
+        body: Some(contact_body(&fields)),
+        tab: "contacts",
+        notice: "contact-saved",
+        dialog: &dialog,
+        values: entered(&fields),
+    };
+    apply(ctx, id, &Fields::new(), change).await
 }
 
 async fn delete_contact(
-    mut ctx: Ctx,
+    ctx: Ctx,
     Path((id, contact)): Path<(Uuid, Uuid)>,
     CsrfForm(_): CsrfForm<Fields>,
 ) -> Result<Response, Failure> {
-    let reply = ctx
-        .send(
-            Method::DELETE,
-            format!("/api/customers/{id}/contacts/{contact}"),
-            None,
-            None,
-        )
-        .await;
-    if reply.ok() {
-        return Ok(done(id, "contacts", "contact-deleted"));
-    }
-    refused(ctx, Some(id), "contacts", "", BTreeMap::new(), reply).await
+    let change = Change {
+        method: Method::DELETE,
+        uri: format!("/api/customers/{id}/contacts/{contact}"),
+        body: None,
+        tab: "contacts",
+        notice: "contact-deleted",
+        dialog: "",
+        values: Fields::new(),
+    };
+    apply(ctx, id, &Fields::new(), change).await
 }
 
 async fn add_member(
-    mut ctx: Ctx,
+    ctx: Ctx,
     Path(id): Path<Uuid>,
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<Response, Failure> {
-    let reply = ctx
-        .send(
-            Method::POST,
-            format!("/api/customers/{id}/members"),
-            Some(json!({ "email": field(&fields, "email"), "role": field(&fields, "role") })),
-            fields.get("_key").map(String::as_str),
-        )
-        .await;
-    if reply.ok() {
-        return Ok(done(id, "users", "member-added"));
-    }
-    refused(
-        ctx,
-        Some(id),
-        "users",
-        "new-member",
-        entered(&fields),
-        reply,
-    )
-    .await
+    let change = Change {
+        method: Method::POST,
+        uri: format!("/api/customers/{id}/members"),
+        body: Some(json!({ "email": field(&fields, "email"), "role": field(&fields, "role") })),
+        tab: "users",
+        notice: "member-added",
+        dialog: "new-member",
+        values: entered(&fields),
+    };
+    apply(ctx, id, &fields, change).await
 }
 
 async fn remove_member(
-    mut ctx: Ctx,
+    ctx: Ctx,
     Path((id, user)): Path<(Uuid, Uuid)>,
     CsrfForm(_): CsrfForm<Fields>,
 ) -> Result<Response, Failure> {
-    let reply = ctx
-        .send(
-            Method::DELETE,
-            format!("/api/customers/{id}/members/{user}"),
-            None,
-            None,
-        )
-        .await;
-    if reply.ok() {
-        return Ok(done(id, "users", "member-removed"));
-    }
-    refused(ctx, Some(id), "users", "", BTreeMap::new(), reply).await
+    let change = Change {
+        method: Method::DELETE,
+        uri: format!("/api/customers/{id}/members/{user}"),
+        body: None,
+        tab: "users",
+        notice: "member-removed",
+        dialog: "",
+        values: Fields::new(),
+    };
+    apply(ctx, id, &Fields::new(), change).await
 }
 
 async fn subscribe(

@@ -7,7 +7,7 @@ use crate::billing::{
 };
 use crate::customers_report::thousands;
 use crate::proc_stats::Machine;
-use crate::report::{git_commit, ms, pass};
+use crate::report::{ms, pass};
 
 pub const BILLING_SECTION: &str = "billing";
 
@@ -15,8 +15,6 @@ pub const BILLING_SECTION: &str = "billing";
 const RUN_SHARE_TARGET: f64 = 0.25;
 const USAGE_EVENTS_TARGET: f64 = 50_000.0;
 const SUMMARY_P95_TARGET_MS: f64 = 200.0;
-
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 pub struct BillingReport<'a> {
     pub machine: &'a Machine,
@@ -38,26 +36,7 @@ impl BillingReport<'_> {
              analytics\n",
             sizes.join(" and ")
         );
-        let _ = writeln!(
-            out,
-            "- **When**: {} on commit `{}`",
-            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
-            git_commit()
-        );
-        let _ = writeln!(
-            out,
-            "- **Machine**: {}, {} cores, {:.1} GiB memory, {}; PostgreSQL as installed \
-             (default settings)",
-            m.cpu_model,
-            m.cores,
-            m.memory_bytes as f64 / GIB,
-            m.kernel
-        );
-        let _ = writeln!(
-            out,
-            "- **Command**: `cargo build --release -p satang -p satang-bench && {}`",
-            self.command_line
-        );
+        crate::report::run_header(&mut out, m, self.command_line);
         let _ = writeln!(
             out,
             "- **Data**: per size a fresh database with that many generated customers (the \

@@ -72,10 +72,10 @@ pub async fn run(args: ConsoleArgs, command_line: String) -> anyhow::Result<()> 
          session cookie; a random customer of the loaded book per request where the page shows \
          one. Target: **p95 ≤ {TARGET_P95_MS} ms** for every page.\n",
         args.customers,
-        commit(),
+        crate::report::git_commit(),
         machine.cpu_model,
         machine.cores,
-        machine.memory_bytes as f64 / (1024.0 * 1024.0 * 1024.0),
+        machine.memory_bytes as f64 / crate::auth::GIB,
         machine.kernel,
         args.seconds,
     );
@@ -305,22 +305,4 @@ fn write_table(body: &mut String, backend: &str, pages: &[PageResult]) {
         );
     }
     body.push('\n');
-}
-
-/// The commit measured (with `+` when the tree has changes).
-fn commit() -> String {
-    let run = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default()
-    };
-    let head = run(&["rev-parse", "--short", "HEAD"]);
-    if run(&["status", "--porcelain", "--untracked-files=no"]).is_empty() {
-        head
-    } else {
-        format!("{head}+")
-    }
 }

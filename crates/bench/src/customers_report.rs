@@ -6,7 +6,7 @@ use crate::customers::{BackendResult, BackendRun, CustomersArgs, Latency, PAGE};
 use crate::dataset::CONTACTS_PER_CUSTOMER;
 use crate::load::Outcome;
 use crate::proc_stats::Machine;
-use crate::report::{git_commit, pass};
+use crate::report::pass;
 
 pub const CUSTOMERS_SECTION: &str = "customers";
 
@@ -18,8 +18,6 @@ const PAGE_P95_TARGET_MS: f64 = 10.0;
 const GET_SHARE_TARGET: f64 = 0.50;
 /// Creates against pgbench's single-row INSERT rate (PostgreSQL).
 const CREATE_SHARE_TARGET: f64 = 0.40;
-
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 pub struct CustomersReport<'a> {
     pub machine: &'a Machine,
@@ -39,26 +37,7 @@ impl CustomersReport<'_> {
             thousands(a.customers),
             thousands(a.customers * CONTACTS_PER_CUSTOMER as u64)
         );
-        let _ = writeln!(
-            out,
-            "- **When**: {} on commit `{}`",
-            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
-            git_commit()
-        );
-        let _ = writeln!(
-            out,
-            "- **Machine**: {}, {} cores, {:.1} GiB memory, {}; PostgreSQL as installed \
-             (default settings)",
-            m.cpu_model,
-            m.cores,
-            m.memory_bytes as f64 / GIB,
-            m.kernel
-        );
-        let _ = writeln!(
-            out,
-            "- **Command**: `cargo build --release -p satang -p satang-bench && {}`",
-            self.command_line
-        );
+        crate::report::run_header(&mut out, m, self.command_line);
         let _ = writeln!(
             out,
             "- **Data**: generated Thai farms, co-operatives and agri-businesses (about 30 % with \

@@ -190,6 +190,29 @@ pub fn pass(ok: bool) -> &'static str {
 }
 
 /// The short hash of HEAD, or `unknown` outside a git checkout.
+/// The "When", "Machine" and "Command" lines every bench section starts with.
+pub fn run_header(out: &mut String, m: &Machine, command_line: &str) {
+    let _ = writeln!(
+        out,
+        "- **When**: {} on commit `{}`",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        git_commit()
+    );
+    let _ = writeln!(
+        out,
+        "- **Machine**: {}, {} cores, {:.1} GiB memory, {}; PostgreSQL as installed \
+         (default settings)",
+        m.cpu_model,
+        m.cores,
+        m.memory_bytes as f64 / crate::auth::GIB,
+        m.kernel
+    );
+    let _ = writeln!(
+        out,
+        "- **Command**: `cargo build --release -p satang -p satang-bench && {command_line}`"
+    );
+}
+
 pub fn git_commit() -> String {
     // The checkout this bench was built from, wherever it is run from.
     let checkout = env!("CARGO_MANIFEST_DIR");

@@ -134,6 +134,11 @@ pub async fn run_billing_until(
         Ok(n) => report.trial_notices = n,
         Err(e) => tracing::error!(error = %e, "trial-ending notices failed"),
     }
+    // The business's per-day analytics take in the invoices just made, so that the first read
+    // after a run does not do it; a failure here is caught up by the next read.
+    if let Err(e) = satang_store::analytics::refresh(db).await {
+        tracing::error!(error = %e, "analytics refresh after the billing run failed");
+    }
     Ok(report)
 }
 

@@ -6,6 +6,7 @@
 
 pub mod baht_text;
 pub mod money;
+pub mod mrr;
 pub mod period;
 pub mod promptpay;
 pub mod proration;

@@ -1,5 +1,6 @@
-//! Revenue analytics (SPEC §2.7), computed from the real tables on every call. Staff see the
-//! whole business; a member sees the same figures for their own customers only.
+//! Revenue analytics (SPEC §2.7) from the real tables. Staff see the whole business, read from
+//! the per-day figures the store keeps up to date (`satang_store::analytics::refresh`); a member
+//! sees the same figures for their own customers only, computed from their rows on every call.
 
 use axum::extract::State;
 use chrono::{Datelike, Months, NaiveDate, TimeDelta, Utc};
@@ -11,7 +12,7 @@ use utoipa_axum::routes;
 use satang_auth::Permission;
 use satang_domain::bangkok_date;
 use satang_domain::money::round_half_up_div;
-use satang_store::analytics;
+use satang_store::{Scope, analytics};
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{Caller, Query};
@@ -83,16 +84,26 @@ async fn summary(
     let month_earlier = as_of
         .checked_sub_months(Months::new(1))
         .ok_or_else(|| ApiError::BadRequest("as_of is out of range".into()))?;
-    let m = analytics::mrr_movement(&state.db, scope, as_of, month_earlier).await?;
     let first_of_month = as_of.with_day(1).unwrap_or(as_of);
-    let revenue_this_month = analytics::paid_between(
-        &state.db,
-        scope,
-        start_of(first_of_month),
-        start_of(as_of) + TimeDelta::days(1),
-    )
-    .await?;
-    let receivables = analytics::receivables(&state.db, scope, as_of).await?;
+    let (m, revenue_this_month, receivables) = match scope {
+        // The whole business: one read of the per-day figures.
+        Scope::All => {
+            let b =
+                analytics::business(&state.db, as_of, month_earlier, first_of_month, as_of).await?;
+            (b.movement, b.revenue, b.receivables)
+        }
+        Scope::Member(_) => (
+            analytics::mrr_movement(&state.db, scope, as_of, month_earlier).await?,
+            analytics::paid_between(
+                &state.db,
+                scope,
+                start_of(first_of_month),
+                start_of(as_of) + TimeDelta::days(1),
+            )
+            .await?,
+            analytics::receivables(&state.db, scope, as_of).await?,
+        ),
+    };
     let churn_rate = if m.previous_customers > 0 {
         m.churned_customers as f64 / m.previous_customers as f64
     } else {
@@ -181,21 +192,39 @@ async fn revenue(
     if month > to {
         return Err(ApiError::BadRequest("from must not be after to".into()));
     }
-    let mut months = Vec::new();
+    let mut bounds = Vec::new();
     while month <= to {
-        if months.len() == 36 {
+        if bounds.len() == 36 {
             return Err(ApiError::BadRequest("ask for at most 36 months".into()));
         }
         let next = month
             .checked_add_months(Months::new(1))
             .ok_or_else(|| ApiError::BadRequest("to is out of range".into()))?;
-        let (start, end) = (start_of(month), start_of(next));
-        months.push(RevenueMonth {
-            month: month.format("%Y-%m").to_string(),
-            paid: analytics::paid_between(&state.db, scope, start, end).await?,
-            invoiced: analytics::invoiced_between(&state.db, scope, start, end).await?,
-        });
+        bounds.push((month, next));
         month = next;
+    }
+    let mut months = Vec::with_capacity(bounds.len());
+    if scope == Scope::All {
+        // The whole business: the per-day figures of the range, added up per month.
+        let first = bounds.first().map_or(month, |b| b.0);
+        let days = analytics::revenue_days(&state.db, first, month).await?;
+        for (start, next) in bounds {
+            let in_month = days.iter().filter(|d| start <= d.day && d.day < next);
+            months.push(RevenueMonth {
+                month: start.format("%Y-%m").to_string(),
+                paid: in_month.clone().map(|d| d.paid).sum(),
+                invoiced: in_month.map(|d| d.invoiced).sum(),
+            });
+        }
+    } else {
+        for (start, next) in bounds {
+            let (from, to) = (start_of(start), start_of(next));
+            months.push(RevenueMonth {
+                month: start.format("%Y-%m").to_string(),
+                paid: analytics::paid_between(&state.db, scope, from, to).await?,
+                invoiced: analytics::invoiced_between(&state.db, scope, from, to).await?,
+            });
+        }
     }
     Ok(axum::Json(Revenue {
         currency: "THB".into(),

@@ -79,7 +79,9 @@ impl BillingReport<'_> {
             out,
             "- **Analytics**: `GET /api/analytics/summary` (today) on the same server, over the \
              {} invoices just issued: on one connection (the request's own latency) and on {} \
-             concurrent connections, {} s each after a 1 s warm-up.",
+             concurrent connections, {} s each after a 1 s warm-up. Staff figures are read from \
+             the per-day rows the billing run brought up to date at its end (its time above \
+             includes that refresh).",
             thousands(largest),
             a.analytics_connections,
             a.analytics_seconds

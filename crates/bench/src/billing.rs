@@ -498,7 +498,7 @@ async fn baseline(db: &Db, now: DateTime<Utc>) -> anyhow::Result<Baseline> {
 }
 
 /// `CREATE TABLE` statements for `bench_invoices` and `bench_invoice_lines`, shaped like the
-/// product's tables with their indexes.
+/// product's tables with their indexes (not their triggers: the baseline is the rows alone).
 async fn copy_tables_sql(db: &Db) -> anyhow::Result<Vec<String>> {
     if db.backend() == Backend::Postgres {
         return Ok(vec![
@@ -514,7 +514,7 @@ async fn copy_tables_sql(db: &Db) -> anyhow::Result<Vec<String>> {
     let rows: Vec<Definition> = db
         .fetch_all(Sql::new(
             "SELECT sql FROM sqlite_master WHERE tbl_name IN ('invoices', 'invoice_lines') \
-             AND sql IS NOT NULL ORDER BY type DESC, tbl_name",
+             AND type IN ('table', 'index') AND sql IS NOT NULL ORDER BY type DESC, tbl_name",
         ))
         .await?;
     Ok(rows

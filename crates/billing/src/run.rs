@@ -136,7 +136,7 @@ pub async fn run_billing_until(
     }
     // The business's per-day analytics take in the invoices just made, so that the first read
     // after a run does not do it; a failure here is caught up by the next read.
-    if let Err(e) = satang_store::analytics::refresh(db).await {
+    if let Err(e) = satang_store::analytics::refresh_if_pending(db).await {
         tracing::error!(error = %e, "analytics refresh after the billing run failed");
     }
     Ok(report)

@@ -34,7 +34,7 @@ use satang_store::audit::{self, Actor, Change};
 use satang_store::clock::Clock;
 use satang_store::invoices::{self, InvoiceFields, InvoiceOrigin, NewLine};
 use satang_store::plans::{self, Plan};
-use satang_store::subscriptions::{DueClaim, Subscription};
+use satang_store::subscriptions::Subscription;
 use satang_store::usage::MetricTotal;
 use satang_store::{Db, Tx};
 
@@ -71,6 +71,13 @@ pub struct RunReport {
     pub trial_notices: u32,
 }
 
+/// Chunks billed at the same time on PostgreSQL, each in its own transaction on its own
+/// connection: while one chunk waits on the database another plans or writes. The claims skip
+/// each other's rows; the chunks queue only on the invoice number counter, which a chunk takes
+/// as late as it can. SQLite has one writer, so one chunk at a time there (as with a pool of
+/// fewer than four connections: a run takes at most half of them).
+pub const CHUNKS_IN_FLIGHT: usize = 3;
+
 /// Bills everything due on the Bangkok date of `now`, as the system.
 pub async fn run_billing(db: &Db, clock: &Clock, now: DateTime<Utc>) -> Result<RunReport> {
     let actor = Actor {
@@ -90,25 +97,54 @@ pub async fn run_billing_until(
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<RunReport> {
     let today = bangkok_date(now);
+    // At most half the pool, so requests served meanwhile still find a connection.
+    let in_flight = CHUNKS_IN_FLIGHT.min((db.write_connections() / 2).max(1) as usize);
+    let cursor = chunk::ClaimCursor::default();
+    let passes = (0..in_flight).map(|_| bill_due(db, clock, today, actor, stop, &cursor));
     let mut report = RunReport {
         date: Some(today),
         ..RunReport::default()
     };
-    let mut after = None;
+    for pass in futures::future::try_join_all(passes).await? {
+        report.invoices_created += pass.invoices_created;
+        report.invoice_ids.extend(pass.invoice_ids);
+        report.subscriptions_canceled += pass.subscriptions_canceled;
+        report.skipped_duplicates += pass.skipped_duplicates;
+        report.failed += pass.failed;
+        report.stopped_early |= pass.stopped_early;
+    }
+    if report.stopped_early {
+        return Ok(report);
+    }
+    // Warnings ahead of trial ends ride on the same run; a failure here bills nothing less.
+    match crate::notices::notify_trials_ending(db, actor, now).await {
+        Ok(n) => report.trial_notices = n,
+        Err(e) => tracing::error!(error = %e, "trial-ending notices failed"),
+    }
+    Ok(report)
+}
+
+/// One of the run's passes over the due subscriptions: claims the next chunk after the shared
+/// `cursor` and bills it, until nothing is left to claim.
+async fn bill_due(
+    db: &Db,
+    clock: &Clock,
+    today: NaiveDate,
+    actor: &Actor,
+    stop: &(dyn Fn() -> bool + Sync),
+    cursor: &chunk::ClaimCursor,
+) -> Result<RunReport> {
+    let mut report = RunReport::default();
     loop {
         if stop() {
             report.stopped_early = true;
             return Ok(report);
         }
-        let claim = DueClaim::After {
-            after,
-            limit: CHUNK as i64,
-        };
+        let claim = chunk::Claim::Next(cursor);
         let Some(outcome) = bill_or_split(db, claim, today, actor, clock, &mut report).await?
         else {
             break;
         };
-        after = outcome.claimed.last().copied();
         // Subscriptions several periods behind get their next period at once, oldest first.
         let mut behind = outcome.still_due;
         let mut periods = 1;
@@ -120,19 +156,15 @@ pub async fn run_billing_until(
                     report.stopped_early = true;
                     return Ok(report);
                 }
+                let claim = chunk::Claim::Ids(ids);
                 if let Some(outcome) =
-                    bill_or_split(db, DueClaim::Ids(ids), today, actor, clock, &mut report).await?
+                    bill_or_split(db, claim, today, actor, clock, &mut report).await?
                 {
                     next.extend(outcome.still_due);
                 }
             }
             behind = next;
         }
-    }
-    // Warnings ahead of trial ends ride on the same run; a failure here bills nothing less.
-    match crate::notices::notify_trials_ending(db, actor, now).await {
-        Ok(n) => report.trial_notices = n,
-        Err(e) => tracing::error!(error = %e, "trial-ending notices failed"),
     }
     Ok(report)
 }
@@ -142,7 +174,7 @@ pub async fn run_billing_until(
 /// was due.
 async fn bill_or_split(
     db: &Db,
-    claim: DueClaim<'_>,
+    claim: chunk::Claim<'_>,
     today: NaiveDate,
     actor: &Actor,
     clock: &Clock,
@@ -170,8 +202,8 @@ async fn bill_or_split(
                 "billing chunk failed; billing its subscriptions one at a time");
             let mut all = chunk::ChunkOutcome::default();
             for id in &claimed {
-                match chunk::bill_chunk(db, DueClaim::Ids(&[*id]), today, actor, clock.now()).await
-                {
+                let claim = chunk::Claim::Ids(std::slice::from_ref(id));
+                match chunk::bill_chunk(db, claim, today, actor, clock.now()).await {
                     Ok(outcome) => {
                         tally(report, &outcome);
                         all.still_due.extend(outcome.still_due);

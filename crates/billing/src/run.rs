@@ -17,6 +17,7 @@
 //! - **Two processes share the work**: a chunk claims the next due subscriptions in id order
 //!   with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so rows another process is billing are
 //!   skipped, and each is re-checked as due under its lock (a stale read never bills twice).
+//!   The same holds for the [`CHUNKS_IN_FLIGHT`] chunks one run bills at once on PostgreSQL.
 //!   SQLite has one writer and its transactions are IMMEDIATE.
 //! - A subscription behind by several periods (the clock moved far) gets one invoice per
 //!   period, oldest first. `paused` and `canceled` subscriptions are never picked;
@@ -56,7 +57,8 @@ const MAX_PERIODS_PER_RUN: u32 = 240;
 pub struct RunReport {
     /// The Bangkok date the run billed up to (inclusive).
     pub date: Option<NaiveDate>,
-    /// Invoices issued, in order.
+    /// Invoices issued: in order within each chunk; with several chunks in flight the chunks
+    /// are not in id order.
     pub invoice_ids: Vec<Uuid>,
     pub invoices_created: u32,
     /// Subscriptions ended at their period end (`cancel_at_period_end`).

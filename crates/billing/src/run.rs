@@ -17,6 +17,7 @@
 //! - **Two processes share the work**: a chunk claims the next due subscriptions in id order
 //!   with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so rows another process is billing are
 //!   skipped, and each is re-checked as due under its lock (a stale read never bills twice).
+//!   The same holds for the [`CHUNKS_IN_FLIGHT`] chunks one run bills at once on PostgreSQL.
 //!   SQLite has one writer and its transactions are IMMEDIATE.
 //! - A subscription behind by several periods (the clock moved far) gets one invoice per
 //!   period, oldest first. `paused` and `canceled` subscriptions are never picked;
@@ -34,7 +35,7 @@ use satang_store::audit::{self, Actor, Change};
 use satang_store::clock::Clock;
 use satang_store::invoices::{self, InvoiceFields, InvoiceOrigin, NewLine};
 use satang_store::plans::{self, Plan};
-use satang_store::subscriptions::{DueClaim, Subscription};
+use satang_store::subscriptions::Subscription;
 use satang_store::usage::MetricTotal;
 use satang_store::{Db, Tx};
 
@@ -56,7 +57,8 @@ const MAX_PERIODS_PER_RUN: u32 = 240;
 pub struct RunReport {
     /// The Bangkok date the run billed up to (inclusive).
     pub date: Option<NaiveDate>,
-    /// Invoices issued, in order.
+    /// Invoices issued: in order within each chunk; with several chunks in flight the chunks
+    /// are not in id order.
     pub invoice_ids: Vec<Uuid>,
     pub invoices_created: u32,
     /// Subscriptions ended at their period end (`cancel_at_period_end`).
@@ -70,6 +72,13 @@ pub struct RunReport {
     /// `subscription.trial_will_end` notices emitted (see [`crate::notices`]).
     pub trial_notices: u32,
 }
+
+/// Chunks billed at the same time on PostgreSQL, each in its own transaction on its own
+/// connection: while one chunk waits on the database another plans or writes. The claims skip
+/// each other's rows; the chunks queue only on the invoice number counter, which a chunk takes
+/// as late as it can. SQLite has one writer, so one chunk at a time there (as with a pool of
+/// fewer than four connections: a run takes at most half of them).
+pub const CHUNKS_IN_FLIGHT: usize = 3;
 
 /// Bills everything due on the Bangkok date of `now`, as the system.
 pub async fn run_billing(db: &Db, clock: &Clock, now: DateTime<Utc>) -> Result<RunReport> {
@@ -90,44 +99,24 @@ pub async fn run_billing_until(
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<RunReport> {
     let today = bangkok_date(now);
+    // At most half the pool, so requests served meanwhile still find a connection.
+    let in_flight = CHUNKS_IN_FLIGHT.min((db.write_connections() / 2).max(1) as usize);
+    let cursor = chunk::ClaimCursor::default();
+    let passes = (0..in_flight).map(|_| bill_due(db, clock, today, actor, stop, &cursor));
     let mut report = RunReport {
         date: Some(today),
         ..RunReport::default()
     };
-    let mut after = None;
-    loop {
-        if stop() {
-            report.stopped_early = true;
-            return Ok(report);
-        }
-        let claim = DueClaim::After {
-            after,
-            limit: CHUNK as i64,
-        };
-        let Some(outcome) = bill_or_split(db, claim, today, actor, clock, &mut report).await?
-        else {
-            break;
-        };
-        after = outcome.claimed.last().copied();
-        // Subscriptions several periods behind get their next period at once, oldest first.
-        let mut behind = outcome.still_due;
-        let mut periods = 1;
-        while !behind.is_empty() && periods < MAX_PERIODS_PER_RUN {
-            periods += 1;
-            let mut next = Vec::new();
-            for ids in behind.chunks(CHUNK) {
-                if stop() {
-                    report.stopped_early = true;
-                    return Ok(report);
-                }
-                if let Some(outcome) =
-                    bill_or_split(db, DueClaim::Ids(ids), today, actor, clock, &mut report).await?
-                {
-                    next.extend(outcome.still_due);
-                }
-            }
-            behind = next;
-        }
+    for pass in futures::future::try_join_all(passes).await? {
+        report.invoices_created += pass.invoices_created;
+        report.invoice_ids.extend(pass.invoice_ids);
+        report.subscriptions_canceled += pass.subscriptions_canceled;
+        report.skipped_duplicates += pass.skipped_duplicates;
+        report.failed += pass.failed;
+        report.stopped_early |= pass.stopped_early;
+    }
+    if report.stopped_early {
+        return Ok(report);
     }
     // Warnings ahead of trial ends ride on the same run; a failure here bills nothing less.
     match crate::notices::notify_trials_ending(db, actor, now).await {
@@ -142,12 +131,57 @@ pub async fn run_billing_until(
     Ok(report)
 }
 
+/// One of the run's passes over the due subscriptions: claims the next chunk after the shared
+/// `cursor` and bills it, until nothing is left to claim.
+async fn bill_due(
+    db: &Db,
+    clock: &Clock,
+    today: NaiveDate,
+    actor: &Actor,
+    stop: &(dyn Fn() -> bool + Sync),
+    cursor: &chunk::ClaimCursor,
+) -> Result<RunReport> {
+    let mut report = RunReport::default();
+    loop {
+        if stop() {
+            report.stopped_early = true;
+            return Ok(report);
+        }
+        let claim = chunk::Claim::Next(cursor);
+        let Some(outcome) = bill_or_split(db, claim, today, actor, clock, &mut report).await?
+        else {
+            break;
+        };
+        // Subscriptions several periods behind get their next period at once, oldest first.
+        let mut behind = outcome.still_due;
+        let mut periods = 1;
+        while !behind.is_empty() && periods < MAX_PERIODS_PER_RUN {
+            periods += 1;
+            let mut next = Vec::new();
+            for ids in behind.chunks(CHUNK) {
+                if stop() {
+                    report.stopped_early = true;
+                    return Ok(report);
+                }
+                let claim = chunk::Claim::Ids(ids);
+                if let Some(outcome) =
+                    bill_or_split(db, claim, today, actor, clock, &mut report).await?
+                {
+                    next.extend(outcome.still_due);
+                }
+            }
+            behind = next;
+        }
+    }
+    Ok(report)
+}
+
 /// Bills one chunk; when it fails after its claim, bills its subscriptions one at a time, so
 /// only the ones that fail alone are left (logged, counted) for the next run. `None`: nothing
 /// was due.
 async fn bill_or_split(
     db: &Db,
-    claim: DueClaim<'_>,
+    claim: chunk::Claim<'_>,
     today: NaiveDate,
     actor: &Actor,
     clock: &Clock,
@@ -175,8 +209,8 @@ async fn bill_or_split(
                 "billing chunk failed; billing its subscriptions one at a time");
             let mut all = chunk::ChunkOutcome::default();
             for id in &claimed {
-                match chunk::bill_chunk(db, DueClaim::Ids(&[*id]), today, actor, clock.now()).await
-                {
+                let claim = chunk::Claim::Ids(std::slice::from_ref(id));
+                match chunk::bill_chunk(db, claim, today, actor, clock.now()).await {
                     Ok(outcome) => {
                         tally(report, &outcome);
                         all.still_due.extend(outcome.still_due);

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::{Db, Result, Sql, Tx};
+use crate::{Backend, Db, Result, Sql, Tx};
 
 /// Who did it and through which request; carried from the HTTP layer down to every write.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +71,35 @@ pub async fn record_many(
     changes: Vec<Change<'_>>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    if tx.backend() == Backend::Postgres {
+        // One statement, a column per array, whatever the number of rows.
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let sql = Sql::new(
+            "INSERT INTO audit_events (occurred_at, actor_id, request_id, ip, id, action, \
+             entity_type, entity_id, before, after) \
+             SELECT $1, $2, $3, $4, * FROM UNNEST($5::uuid[], $6::text[], $7::text[], \
+             $8::text[], $9::jsonb[], $10::jsonb[])",
+        )
+        .bind(now)
+        .bind(actor.user_id)
+        .bind(actor.request_id.clone())
+        .bind(actor.ip.clone())
+        .bind(changes.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+        .bind(changes.iter().map(|c| c.action).collect::<Vec<_>>())
+        .bind(changes.iter().map(|c| c.entity_type).collect::<Vec<_>>())
+        .bind(
+            changes
+                .iter()
+                .map(|c| c.entity_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(changes.iter().map(|c| c.before.clone()).collect::<Vec<_>>())
+        .bind(changes.into_iter().map(|c| c.after).collect::<Vec<_>>());
+        tx.execute(sql).await?;
+        return Ok(());
+    }
     const COLS: usize = 6;
     for chunk in changes.chunks(crate::rows_per_statement(COLS)) {
         // $1–$4 are shared by every row.

@@ -55,6 +55,62 @@ pub enum Arg {
     Date(Option<NaiveDate>),
     Bytes(Option<Vec<u8>>),
     Json(Option<serde_json::Value>),
+    /// A column of values bound as one PostgreSQL array (`UNNEST($n)` writes many rows with one
+    /// parameter per column). SQLite gets the list as JSON text (for `json_each`).
+    List(List),
+}
+
+/// The values of one column of many rows, for [`Arg::List`].
+#[derive(Debug, Clone)]
+pub enum List {
+    Uuid(Vec<Option<Uuid>>),
+    Text(Vec<Option<String>>),
+    I64(Vec<Option<i64>>),
+    Bool(Vec<Option<bool>>),
+    Time(Vec<Option<DateTime<Utc>>>),
+    Date(Vec<Option<NaiveDate>>),
+    Json(Vec<Option<serde_json::Value>>),
+}
+
+impl List {
+    fn to_json_text(&self) -> String {
+        let value = match self {
+            List::Uuid(v) => serde_json::to_value(v),
+            List::Text(v) => serde_json::to_value(v),
+            List::I64(v) => serde_json::to_value(v),
+            List::Bool(v) => serde_json::to_value(v),
+            List::Time(v) => serde_json::to_value(v),
+            List::Date(v) => serde_json::to_value(v),
+            List::Json(v) => serde_json::to_value(v),
+        };
+        value.unwrap_or_default().to_string()
+    }
+}
+
+macro_rules! list_from {
+    ($($t:ty => $variant:ident),* $(,)?) => {$(
+        impl From<Vec<$t>> for Arg {
+            fn from(v: Vec<$t>) -> Self {
+                Arg::List(List::$variant(v.into_iter().map(|v| Some(v.into())).collect()))
+            }
+        }
+        impl From<Vec<Option<$t>>> for Arg {
+            fn from(v: Vec<Option<$t>>) -> Self {
+                Arg::List(List::$variant(v.into_iter().map(|v| v.map(Into::into)).collect()))
+            }
+        }
+    )*};
+}
+
+list_from! {
+    Uuid => Uuid,
+    String => Text,
+    &str => Text,
+    i64 => I64,
+    bool => Bool,
+    DateTime<Utc> => Time,
+    NaiveDate => Date,
+    serde_json::Value => Json,
 }
 
 macro_rules! arg_from {
@@ -169,12 +225,124 @@ impl Sql {
     }
 }
 
-/// Rows per multi-row statement with `cols` parameters each: at most about 800 parameters.
-/// Binding costs sqlx's SQLite driver time quadratic in a statement's `$n` parameters (it looks
-/// each one's name up in SQLite's list of names), so a few mid-sized statements beat one huge
-/// one; both backends' limits (SQLite 32,766 parameters, PostgreSQL 65,535) stay far away.
+/// Rows per multi-row statement with `cols` parameters each: at most about 800 parameters,
+/// well below both backends' limits (SQLite 32,766 parameters, PostgreSQL 65,535). Sent to
+/// SQLite the placeholders are anonymous (see [`Sql::into_anonymous`]), so binding costs time
+/// linear in the parameters.
 pub fn rows_per_statement(cols: usize) -> usize {
     (800 / cols.max(1)).max(1)
+}
+
+impl Sql {
+    /// The statement for SQLite with anonymous `?` placeholders in place of `$n`, its
+    /// arguments in the order the placeholders appear (repeated where a `$n` is).
+    ///
+    /// Why: sqlx's SQLite driver binds a named or numbered parameter by asking SQLite for the
+    /// parameter's name, which SQLite finds by a linear search of the statement's names, so a
+    /// statement of n `$n` parameters costs time quadratic in n to bind (perf: a fifth of a
+    /// billing run in `sqlite3_bind_parameter_name`). Anonymous parameters have no name to
+    /// look up. The text is left as it is when it holds anything but `$n` placeholders outside
+    /// quotes and comments, or a number without its argument.
+    fn into_anonymous(self) -> Sql {
+        if self.args.is_empty() {
+            return self;
+        }
+        let Some((text, order)) = anonymous_placeholders(&self.text, self.args.len()) else {
+            return self;
+        };
+        let in_order =
+            order.len() == self.args.len() && order.iter().enumerate().all(|(i, &n)| n == i);
+        let args = if in_order {
+            self.args
+        } else {
+            order.iter().map(|&n| self.args[n].clone()).collect()
+        };
+        Sql {
+            text: text.into(),
+            args,
+            persistent: self.persistent,
+        }
+    }
+}
+
+/// `text` with every `$n` outside string literals, quoted identifiers and comments replaced by
+/// `?`, and the argument index (`n − 1`) of each in order. `None` when the text holds another
+/// kind of parameter (`?`, `:name`, `@name`), a `[`, or a number beyond `args`.
+fn anonymous_placeholders(text: &str, args: usize) -> Option<(String, Vec<usize>)> {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut order = Vec::new();
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            // Quoted text: skip to the closing quote (a doubled quote stays inside).
+            q @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == q {
+                        if bytes.get(i + 1) == Some(&q) {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            // `[identifier]` (SQLite) or an array subscript: not worth telling apart.
+            b'[' => return None,
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 2;
+            }
+            b'?' | b':' | b'@' => {
+                let named = bytes
+                    .get(i + 1)
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+                if bytes[i] == b'?' || named {
+                    return None;
+                }
+                i += 1;
+            }
+            b'$' => {
+                let after_word =
+                    i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+                let digits = bytes[i + 1..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
+                if after_word {
+                    i += 1;
+                    continue;
+                }
+                if digits == 0 {
+                    return None;
+                }
+                let n: usize = text[i + 1..i + 1 + digits].parse().ok()?;
+                if n == 0 || n > args {
+                    return None;
+                }
+                out.push_str(&text[copied..i]);
+                out.push('?');
+                order.push(n - 1);
+                i += 1 + digits;
+                copied = i;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&text[copied.min(text.len())..]);
+    Some((out, order))
 }
 
 /// Binds every argument of a [`Sql`] onto a sqlx query of the given backend. The JSON variant
@@ -192,6 +360,7 @@ macro_rules! bind_all {
                 Arg::Date(v) => q.bind(v),
                 Arg::Bytes(v) => q.bind(v),
                 Arg::Json(v) => q.bind(v.map(|v| v.to_string())),
+                Arg::List(v) => q.bind(v.to_json_text()),
             };
         }
         q
@@ -208,6 +377,17 @@ macro_rules! bind_all {
                 Arg::Date(v) => q.bind(v),
                 Arg::Bytes(v) => q.bind(v),
                 Arg::Json(v) => q.bind(v.map(sqlx::types::Json)),
+                Arg::List(List::Uuid(v)) => q.bind(v),
+                Arg::List(List::Text(v)) => q.bind(v),
+                Arg::List(List::I64(v)) => q.bind(v),
+                Arg::List(List::Bool(v)) => q.bind(v),
+                Arg::List(List::Time(v)) => q.bind(v),
+                Arg::List(List::Date(v)) => q.bind(v),
+                Arg::List(List::Json(v)) => q.bind(
+                    v.into_iter()
+                        .map(|v| v.map(sqlx::types::Json))
+                        .collect::<Vec<_>>(),
+                ),
             };
         }
         q
@@ -277,6 +457,15 @@ impl Db {
         match self {
             Db::Sqlite { .. } => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// How many write transactions can be open at once: SQLite's one writer, or the size of
+    /// the PostgreSQL pool.
+    pub fn write_connections(&self) -> u32 {
+        match self {
+            Db::Sqlite { write, .. } => write.options().get_max_connections(),
+            Db::Postgres(pool) => pool.options().get_max_connections(),
         }
     }
 
@@ -405,14 +594,20 @@ impl Tx {
 /// One module per backend, generated from the same text: run a [`Sql`] on any sqlx executor of
 /// that backend (a pool or a transaction's connection).
 macro_rules! backend_ops {
-    ($module:ident, $db:ty, $kind:ident) => {
+    ($module:ident, $db:ty, $kind:ident, $prepare:expr) => {
         mod $module {
             use super::*;
+
+            /// The statement as this backend is sent it.
+            fn prepare(sql: Sql) -> Sql {
+                ($prepare)(sql)
+            }
 
             pub(super) async fn fetch_optional<'e, T: Row>(
                 executor: impl sqlx::Executor<'e, Database = $db>,
                 sql: Sql,
             ) -> Result<Option<T>> {
+                let sql = prepare(sql);
                 let query = sqlx::query_as::<$db, T>(&sql.text).persistent(sql.persistent);
                 Ok(bind_all!(query, sql.args, $kind)
                     .fetch_optional(executor)
@@ -423,6 +618,7 @@ macro_rules! backend_ops {
                 executor: impl sqlx::Executor<'e, Database = $db>,
                 sql: Sql,
             ) -> Result<Vec<T>> {
+                let sql = prepare(sql);
                 let query = sqlx::query_as::<$db, T>(&sql.text).persistent(sql.persistent);
                 Ok(bind_all!(query, sql.args, $kind)
                     .fetch_all(executor)
@@ -433,6 +629,7 @@ macro_rules! backend_ops {
                 executor: impl sqlx::Executor<'e, Database = $db>,
                 sql: Sql,
             ) -> Result<u64> {
+                let sql = prepare(sql);
                 let query = sqlx::query::<$db>(&sql.text).persistent(sql.persistent);
                 Ok(bind_all!(query, sql.args, $kind)
                     .execute(executor)
@@ -443,8 +640,8 @@ macro_rules! backend_ops {
     };
 }
 
-backend_ops!(sqlite, Sqlite, sqlite);
-backend_ops!(postgres, Postgres, postgres);
+backend_ops!(sqlite, Sqlite, sqlite, Sql::into_anonymous);
+backend_ops!(postgres, Postgres, postgres, std::convert::identity::<Sql>);
 
 impl Db {
     /// Writes a consistent copy of the SQLite database to `target` (which must not exist) while
@@ -483,6 +680,64 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn anonymous(text: &'static str, args: usize) -> (String, Vec<usize>) {
+        let mut sql = Sql::new(text);
+        for n in 0..args {
+            sql = sql.bind(n as i64);
+        }
+        let sql = sql.into_anonymous();
+        let order = sql
+            .args
+            .iter()
+            .map(|a| match a {
+                Arg::I64(Some(n)) => *n as usize,
+                _ => unreachable!(),
+            })
+            .collect();
+        (sql.text.into_owned(), order)
+    }
+
+    #[test]
+    fn sqlite_statements_get_anonymous_placeholders_with_arguments_in_their_order() {
+        assert_eq!(
+            anonymous("INSERT INTO t VALUES ($1, $2), ($3, $4)", 4),
+            (
+                "INSERT INTO t VALUES (?, ?), (?, ?)".into(),
+                vec![0, 1, 2, 3]
+            )
+        );
+        // A repeated or reordered number repeats or reorders its argument.
+        assert_eq!(
+            anonymous("SELECT $2 + $1 WHERE x = $1 OR y = $10", 10),
+            ("SELECT ? + ? WHERE x = ? OR y = ?".into(), vec![1, 0, 0, 9])
+        );
+        // Quotes and comments are left alone.
+        assert_eq!(
+            anonymous("SELECT '$1 it''s', \"a$2\" -- $3\n, /* $4 */ $2", 2),
+            (
+                "SELECT '$1 it''s', \"a$2\" -- $3\n, /* $4 */ ?".into(),
+                vec![1]
+            )
+        );
+    }
+
+    #[test]
+    fn statements_with_other_parameters_or_unknown_numbers_are_left_as_they_are() {
+        for text in [
+            "SELECT ? , $1",
+            "SELECT :name, $1",
+            "SELECT @p, $1",
+            "SELECT $2",
+            "SELECT $0",
+            "SELECT $x",
+            "SELECT [col] FROM t WHERE a = $1",
+        ] {
+            let (out, order) = anonymous(text, 1);
+            assert_eq!(out, text);
+            assert_eq!(order, vec![0]);
+        }
+    }
 
     /// `.cargo/config.toml` builds the bundled SQLite with `SQLITE_DEFAULT_MEMSTATUS=0`; this
     /// fails if a build lost it (for example when built outside the workspace's config).

@@ -100,6 +100,24 @@ pub async fn enqueue_many(
     mails: &[(Uuid, EmailKind, Uuid)],
     now: DateTime<Utc>,
 ) -> Result<()> {
+    if tx.backend() == Backend::Postgres {
+        // One statement, a column per array, whatever the number of rows.
+        if mails.is_empty() {
+            return Ok(());
+        }
+        let sql = Sql::new(
+            "INSERT INTO email_deliveries (status, attempts, next_attempt_at, created_at, id, \
+             event_id, kind, customer_id) SELECT 'pending', 0, $1, $1, * \
+             FROM UNNEST($2::uuid[], $3::uuid[], $4::text[], $5::uuid[])",
+        )
+        .bind(now)
+        .bind(mails.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+        .bind(mails.iter().map(|m| m.0).collect::<Vec<_>>())
+        .bind(mails.iter().map(|m| m.1.as_str()).collect::<Vec<_>>())
+        .bind(mails.iter().map(|m| m.2).collect::<Vec<_>>());
+        tx.execute(sql).await?;
+        return Ok(());
+    }
     const COLS: usize = 4;
     for chunk in mails.chunks(crate::rows_per_statement(COLS)) {
         let mut text = String::from(

@@ -249,6 +249,9 @@ pub struct NewInvoice {
 /// many invoices were inserted: one meeting the unique key `invoices_one_per_period` inserts
 /// nothing (`ON CONFLICT DO NOTHING`); a caller that expected every row rolls back.
 pub async fn insert_many(tx: &mut Tx, invoices: &[NewInvoice], now: DateTime<Utc>) -> Result<u64> {
+    if tx.backend() == Backend::Postgres {
+        return insert_many_unnest(tx, invoices, now).await;
+    }
     const COLS: usize = 31;
     let mut inserted = 0;
     for chunk in invoices.chunks(crate::rows_per_statement(COLS)) {
@@ -349,6 +352,105 @@ pub async fn insert_many(tx: &mut Tx, invoices: &[NewInvoice], now: DateTime<Utc
         }
         tx.execute(sql).await?;
     }
+    Ok(inserted)
+}
+
+/// [`insert_many`] on PostgreSQL: one statement for the invoices and one for their lines,
+/// each column bound as one array (`UNNEST`), whatever the number of rows.
+async fn insert_many_unnest(
+    tx: &mut Tx,
+    invoices: &[NewInvoice],
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    if invoices.is_empty() {
+        return Ok(0);
+    }
+    fn col<T>(invoices: &[NewInvoice], f: impl Fn(&NewInvoice) -> T) -> Arg
+    where
+        Arg: From<Vec<T>>,
+    {
+        Arg::from(invoices.iter().map(f).collect::<Vec<T>>())
+    }
+    let sql = Sql::new(
+        "INSERT INTO invoices (id, customer_id, subscription_id, period_start, period_end, \
+         billing_reason, number, status, currency, subtotal, discount, vat_rate_bps, \
+         vat_amount, total, withholding_tax, amount_paid, amount_due, credit_applied, \
+         amount_credited, prices_include_vat, issued_at, due_date, paid_at, voided_at, \
+         marked_uncollectible_at, customer_snapshot, seller_snapshot, version, mrr, \
+         collection_method, next_collection_at, created_at, updated_at) \
+         SELECT *, $1, $1 FROM UNNEST($2::uuid[], $3::uuid[], $4::uuid[], $5::date[], \
+         $6::date[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[], \
+         $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], \
+         $19::int8[], $20::int8[], $21::bool[], $22::timestamptz[], $23::date[], \
+         $24::timestamptz[], $25::timestamptz[], $26::timestamptz[], $27::jsonb[], \
+         $28::jsonb[], $29::int8[], $30::int8[], $31::text[], $32::timestamptz[]) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(now)
+    .bind(col(invoices, |i| i.id))
+    .bind(col(invoices, |i| i.origin.customer_id))
+    .bind(col(invoices, |i| i.origin.subscription_id))
+    .bind(col(invoices, |i| i.origin.period_start))
+    .bind(col(invoices, |i| i.origin.period_end))
+    .bind(col(invoices, |i| i.origin.billing_reason.clone()))
+    .bind(col(invoices, |i| i.fields.number.clone()))
+    .bind(col(invoices, |i| i.fields.status.clone()))
+    .bind(col(invoices, |i| i.fields.currency.clone()))
+    .bind(col(invoices, |i| i.fields.subtotal))
+    .bind(col(invoices, |i| i.fields.discount))
+    .bind(col(invoices, |i| i.fields.vat_rate_bps))
+    .bind(col(invoices, |i| i.fields.vat_amount))
+    .bind(col(invoices, |i| i.fields.total))
+    .bind(col(invoices, |i| i.fields.withholding_tax))
+    .bind(col(invoices, |i| i.fields.amount_paid))
+    .bind(col(invoices, |i| i.fields.amount_due))
+    .bind(col(invoices, |i| i.fields.credit_applied))
+    .bind(col(invoices, |i| i.fields.amount_credited))
+    .bind(col(invoices, |i| i.fields.prices_include_vat))
+    .bind(col(invoices, |i| i.fields.issued_at))
+    .bind(col(invoices, |i| i.fields.due_date))
+    .bind(col(invoices, |i| i.fields.paid_at))
+    .bind(col(invoices, |i| i.fields.voided_at))
+    .bind(col(invoices, |i| i.fields.marked_uncollectible_at))
+    .bind(col(invoices, |i| i.fields.customer_snapshot.clone()))
+    .bind(col(invoices, |i| i.fields.seller_snapshot.clone()))
+    .bind(col(invoices, |i| i.version))
+    .bind(col(invoices, |i| i.origin.mrr))
+    .bind(col(invoices, |i| i.collection_method.clone()))
+    .bind(col(invoices, |i| i.next_collection_at));
+    let inserted = tx.execute(sql).await?;
+
+    let lines: Vec<(Uuid, i64, &NewLine)> = invoices
+        .iter()
+        .flat_map(|inv| {
+            inv.lines
+                .iter()
+                .enumerate()
+                .map(move |(position, line)| (inv.id, position as i64, line))
+        })
+        .collect();
+    let sql = Sql::new(
+        "INSERT INTO invoice_lines (id, invoice_id, position, kind, description, \
+         period_start, period_end, quantity, unit_amount, amount) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::text[], $5::text[], \
+         $6::date[], $7::date[], $8::int8[], $9::int8[], $10::int8[])",
+    )
+    .bind(lines.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.0).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.1).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.2.kind.clone()).collect::<Vec<_>>())
+    .bind(
+        lines
+            .iter()
+            .map(|l| l.2.description.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(lines.iter().map(|l| l.2.period_start).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.2.period_end).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.2.quantity).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.2.unit_amount).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.2.amount).collect::<Vec<_>>());
+    tx.execute(sql).await?;
     Ok(inserted)
 }
 

@@ -110,39 +110,9 @@ pub async fn emit_many(tx: &mut Tx, events: Vec<NewEvent<'_>>, now: DateTime<Utc
         return Ok(());
     }
     let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
-    const COLS: usize = 6;
-    let per_statement = crate::rows_per_statement(COLS);
-    for (chunk, chunk_ids) in events.chunks(per_statement).zip(ids.chunks(per_statement)) {
-        let mut text = String::from(
-            "INSERT INTO outbox_events (id, event_type, entity_type, entity_id, customer_id, \
-             payload, created_at) VALUES ",
-        );
-        for r in 0..chunk.len() {
-            let p = 2 + r * COLS;
-            if r > 0 {
-                text.push_str(", ");
-            }
-            text.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, $1)",
-                p,
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5
-            ));
-        }
-        let mut sql = Sql::new(text).bind(now);
-        for (event, id) in chunk.iter().zip(chunk_ids) {
-            sql = sql
-                .bind(*id)
-                .bind(event.event_type)
-                .bind(event.entity_type)
-                .bind(event.entity_id.as_str())
-                .bind(event.customer_id)
-                .bind(event.payload.clone());
-        }
-        tx.execute(sql).await?;
+    match tx.backend() {
+        Backend::Postgres => insert_events_unnest(tx, &events, &ids, now).await?,
+        Backend::Sqlite => insert_events_values(tx, &events, &ids, now).await?,
     }
     let mails: Vec<(Uuid, emails::EmailKind, Uuid)> = events
         .iter()
@@ -190,6 +160,78 @@ pub async fn emit_many(tx: &mut Tx, events: Vec<NewEvent<'_>>, now: DateTime<Utc
         }
         tx.execute(sql).await?;
     }
+    Ok(())
+}
+
+/// The events of [`emit_many`] in multi-row `VALUES` statements (SQLite).
+async fn insert_events_values(
+    tx: &mut Tx,
+    events: &[NewEvent<'_>],
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    const COLS: usize = 6;
+    let per_statement = crate::rows_per_statement(COLS);
+    for (chunk, chunk_ids) in events.chunks(per_statement).zip(ids.chunks(per_statement)) {
+        let mut text = String::from(
+            "INSERT INTO outbox_events (id, event_type, entity_type, entity_id, customer_id, \
+             payload, created_at) VALUES ",
+        );
+        for r in 0..chunk.len() {
+            let p = 2 + r * COLS;
+            if r > 0 {
+                text.push_str(", ");
+            }
+            text.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, $1)",
+                p,
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5
+            ));
+        }
+        let mut sql = Sql::new(text).bind(now);
+        for (event, id) in chunk.iter().zip(chunk_ids) {
+            sql = sql
+                .bind(*id)
+                .bind(event.event_type)
+                .bind(event.entity_type)
+                .bind(event.entity_id.as_str())
+                .bind(event.customer_id)
+                .bind(event.payload.clone());
+        }
+        tx.execute(sql).await?;
+    }
+    Ok(())
+}
+
+/// The events of [`emit_many`] in one statement, a column per array (PostgreSQL).
+async fn insert_events_unnest(
+    tx: &mut Tx,
+    events: &[NewEvent<'_>],
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let sql = Sql::new(
+        "INSERT INTO outbox_events (created_at, id, event_type, entity_type, entity_id, \
+         customer_id, payload) SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::text[], \
+         $5::text[], $6::uuid[], $7::jsonb[])",
+    )
+    .bind(now)
+    .bind(ids.to_vec())
+    .bind(events.iter().map(|e| e.event_type).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.entity_type).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| e.entity_id.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(events.iter().map(|e| e.customer_id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.payload.clone()).collect::<Vec<_>>());
+    tx.execute(sql).await?;
     Ok(())
 }
 

@@ -366,6 +366,9 @@ pub async fn update_many(
     rows: &[(Uuid, SubscriptionFields)],
     now: DateTime<Utc>,
 ) -> Result<u64> {
+    if tx.backend() == Backend::Postgres {
+        return update_many_unnest(tx, rows, now).await;
+    }
     const COLS: usize = 15;
     let mut changed = 0;
     for chunk in rows.chunks(crate::rows_per_statement(COLS)) {
@@ -410,6 +413,81 @@ pub async fn update_many(
         changed += tx.execute(sql).await?;
     }
     Ok(changed)
+}
+
+/// [`update_many`] on PostgreSQL: one statement, a column per array (`UNNEST`).
+async fn update_many_unnest(
+    tx: &mut Tx,
+    rows: &[(Uuid, SubscriptionFields)],
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let sql = Sql::new(
+        "UPDATE subscriptions SET plan_id = v.plan_id, quantity = v.quantity, \
+         status = v.status, collection_method = v.collection_method, \
+         trial_end = v.trial_end, current_period_start = v.current_period_start, \
+         current_period_end = v.current_period_end, \
+         billing_anchor_day = v.billing_anchor_day, \
+         next_billing_date = v.next_billing_date, \
+         cancel_at_period_end = v.cancel_at_period_end, paused_at = v.paused_at, \
+         canceled_at = v.canceled_at, pending_plan_id = v.pending_plan_id, \
+         pending_quantity = v.pending_quantity, updated_at = $1, \
+         version = subscriptions.version + 1 \
+         FROM UNNEST($2::uuid[], $3::uuid[], $4::int8[], $5::text[], $6::text[], $7::date[], \
+         $8::date[], $9::date[], $10::int8[], $11::date[], $12::bool[], $13::timestamptz[], \
+         $14::timestamptz[], $15::uuid[], $16::int8[]) \
+         AS v (id, plan_id, quantity, status, collection_method, trial_end, \
+         current_period_start, current_period_end, billing_anchor_day, next_billing_date, \
+         cancel_at_period_end, paused_at, canceled_at, pending_plan_id, pending_quantity) \
+         WHERE subscriptions.id = v.id",
+    )
+    .bind(now)
+    .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.1.plan_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.1.quantity).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.1.status.clone()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.1.collection_method.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.1.trial_end).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.1.current_period_start)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.1.current_period_end)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.1.billing_anchor_day)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.1.next_billing_date)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.1.cancel_at_period_end)
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.1.paused_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.1.canceled_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.1.pending_plan_id).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.1.pending_quantity)
+            .collect::<Vec<_>>(),
+    );
+    tx.execute(sql).await
 }
 
 /// Ids of subscriptions the billing run must look at: billable (`trialing`, `active`,

@@ -104,17 +104,18 @@ async fn ingest(
                 "the subscription's plan does not price this metric",
             );
         }
-        v.check(
-            (0..=1_000_000_000_000).contains(&event.quantity),
-            &field("quantity"),
-            "must be between 0 and 10^12",
-        );
-        v.check(
-            (1..=255).contains(&event.idempotency_key.len())
-                && !event.idempotency_key.chars().any(char::is_control),
-            &field("idempotency_key"),
-            "must be 1–255 visible characters",
-        );
+        // Field names are formatted only for an error: a batch is a thousand events.
+        if !(0..=1_000_000_000_000).contains(&event.quantity) {
+            v.add(&field("quantity"), "must be between 0 and 10^12");
+        }
+        if !(1..=255).contains(&event.idempotency_key.len())
+            || event.idempotency_key.chars().any(char::is_control)
+        {
+            v.add(
+                &field("idempotency_key"),
+                "must be 1–255 visible characters",
+            );
+        }
         rows.push(NewUsage {
             subscription_id: event.subscription_id,
             customer_id: *customer_id,

@@ -3,10 +3,12 @@
 //!
 //! The subscriptions are claimed (locked) first; then their plans, customers (locked, in id
 //! order), usage and already-issued periods are read in one statement each; every step is
-//! worked out in memory exactly as a lone step would be; then the invoices and their lines,
-//! the subscriptions' new state, the audit events and the outbox events are written with
-//! multi-row statements, the invoice numbers taken as one block of the gapless sequence, and
-//! the transaction commits. A failure anywhere rolls the whole chunk back; the caller then
+//! worked out in memory exactly as a lone step would be; then the subscriptions' new state is
+//! written, the invoice numbers taken as one block of the gapless sequence (as late as
+//! possible: the counter stays locked until commit, and other chunks in flight queue on it),
+//! the invoices and their lines, the audit events and the outbox events written with
+//! multi-row statements (PostgreSQL: one `UNNEST` statement per table), and the transaction
+//! commits. A failure anywhere rolls the whole chunk back; the caller then
 //! bills its subscriptions one at a time (a chunk of one), so one bad subscription cannot hold
 //! up the others.
 
@@ -68,10 +70,24 @@ struct PlannedInvoice {
     issued: Invoice,
 }
 
+/// Where a pass over the due subscriptions has got to: the last id claimed, shared by the
+/// chunks in flight (each claims after it and moves it on).
+#[derive(Default)]
+pub(super) struct ClaimCursor(tokio::sync::Mutex<Option<Uuid>>);
+
+/// Which subscriptions a chunk bills.
+#[derive(Clone, Copy)]
+pub(super) enum Claim<'a> {
+    /// The next [`super::CHUNK`] due after the cursor.
+    Next(&'a ClaimCursor),
+    /// These, if still due.
+    Ids(&'a [Uuid]),
+}
+
 /// Bills one period of each subscription `claim` yields, in one transaction.
 pub(super) async fn bill_chunk(
     db: &Db,
-    claim: DueClaim<'_>,
+    claim: Claim<'_>,
     today: NaiveDate,
     actor: &Actor,
     now: DateTime<Utc>,
@@ -80,12 +96,31 @@ pub(super) async fn bill_chunk(
         claimed: Vec::new(),
         error: e.into(),
     })?;
-    let subs = subscriptions::claim_due(&mut tx, today, claim)
-        .await
-        .map_err(|e| ChunkFailure {
-            claimed: Vec::new(),
-            error: e.into(),
-        })?;
+    let claimed = match claim {
+        Claim::Next(cursor) => {
+            // Claims in flight take turns, so each starts after the previous one's rows.
+            let mut after = cursor.0.lock().await;
+            let limit = super::CHUNK as i64;
+            let subs = subscriptions::claim_due(
+                &mut tx,
+                today,
+                DueClaim::After {
+                    after: *after,
+                    limit,
+                },
+            )
+            .await;
+            if let Ok(Some(last)) = subs.as_ref().map(|s| s.last()) {
+                *after = Some(last.id);
+            }
+            subs
+        }
+        Claim::Ids(ids) => subscriptions::claim_due(&mut tx, today, DueClaim::Ids(ids)).await,
+    };
+    let subs = claimed.map_err(|e| ChunkFailure {
+        claimed: Vec::new(),
+        error: e.into(),
+    })?;
     let claimed: Vec<Uuid> = subs.iter().map(|s| s.id).collect();
     if subs.is_empty() {
         return Ok(ChunkOutcome::default());
@@ -394,11 +429,15 @@ fn invoice_view(
     }
 }
 
-/// Numbers the invoices, then writes everything of the chunk.
+/// Writes everything of the chunk: first what needs no invoice number (the customers'
+/// credit, the subscriptions' new state), then the numbers, then the invoices and the audit
+/// and outbox events that carry them. The number counter stays locked from the moment it is
+/// taken until the chunk commits, so taking it last lets other chunks in flight do everything
+/// else meanwhile.
 async fn write_steps(
     tx: &mut satang_store::Tx,
     actor: &Actor,
-    mut steps: Vec<Step>,
+    steps: Vec<Step>,
     settings: &BillingSettings,
     today: NaiveDate,
     now: DateTime<Utc>,
@@ -408,39 +447,9 @@ async fn write_steps(
         claimed: claimed.to_vec(),
         ..ChunkOutcome::default()
     };
-    // One block of the gapless sequence for the whole chunk, in subscription order.
-    let count = steps
-        .iter()
-        .filter(|s| {
-            matches!(
-                s,
-                Step::Renew {
-                    invoice: Some(_),
-                    ..
-                }
-            )
-        })
-        .count();
-    if count > 0 {
-        let prefix = settings.invoice_prefix.as_str();
-        let year = today.year();
-        let last = invoices::next_numbers(tx, "invoice", prefix, year, count as i64).await?;
-        let mut seq = last - count as i64;
-        for step in &mut steps {
-            if let Step::Renew {
-                invoice: Some(planned),
-                ..
-            } = step
-            {
-                seq += 1;
-                let number = format!("{prefix}-{year}-{seq:06}");
-                planned.new.fields.number = Some(number.clone());
-                planned.issued.number = Some(number);
-            }
-        }
-    }
-
-    let mut new_invoices = Vec::with_capacity(count);
+    let mut new_invoices = Vec::with_capacity(steps.len());
+    // Where each new invoice's number goes: its outbox event and its audit event.
+    let mut numbered: Vec<(usize, usize)> = Vec::with_capacity(steps.len());
     let mut updates = Vec::with_capacity(steps.len());
     let mut changes: Vec<Change<'static>> = Vec::with_capacity(2 * steps.len());
     let mut events: Vec<NewEvent<'static>> = Vec::with_capacity(2 * steps.len());
@@ -464,6 +473,7 @@ async fn write_steps(
                                 new.fields.credit_applied;
                         }
                         let issued_json = invoice_audit_json(&issued);
+                        numbered.push((events.len(), changes.len()));
                         events.push(NewEvent {
                             event_type: "invoice.finalized",
                             entity_type: "invoice",
@@ -540,6 +550,29 @@ async fn write_steps(
     for (customer, credit) in customers {
         invoices::adjust_customer_balance(tx, customer, -credit, now).await?;
     }
+    let changed = subscriptions::update_many(tx, &updates, now).await?;
+    if changed != updates.len() as u64 {
+        return Err(Error::Internal(format!(
+            "{changed} of {} subscriptions updated",
+            updates.len()
+        )));
+    }
+
+    // One block of the gapless sequence for the whole chunk, in subscription order.
+    if !new_invoices.is_empty() {
+        let count = new_invoices.len() as i64;
+        let prefix = settings.invoice_prefix.as_str();
+        let year = today.year();
+        let last = invoices::next_numbers(tx, "invoice", prefix, year, count).await?;
+        for (k, (invoice, (event, change))) in new_invoices.iter_mut().zip(&numbered).enumerate() {
+            let number = format!("{prefix}-{year}-{:06}", last - count + 1 + k as i64);
+            events[*event].payload["number"] = json!(number);
+            if let Some(after) = changes[*change].after.as_mut() {
+                after["number"] = json!(number);
+            }
+            invoice.fields.number = Some(number);
+        }
+    }
     let inserted = invoices::insert_many(tx, &new_invoices, now).await?;
     if inserted != new_invoices.len() as u64 {
         // Another path issued one of these periods meanwhile: the chunk is redone one
@@ -548,13 +581,6 @@ async fn write_steps(
             "{} of {} period invoices already existed",
             new_invoices.len() as u64 - inserted,
             new_invoices.len()
-        )));
-    }
-    let changed = subscriptions::update_many(tx, &updates, now).await?;
-    if changed != updates.len() as u64 {
-        return Err(Error::Internal(format!(
-            "{changed} of {} subscriptions updated",
-            updates.len()
         )));
     }
     outbox::emit_many(tx, events, now).await?;

@@ -9,7 +9,9 @@
 //! one wake-up, so for those statements we hold a plain connection here and step it where we
 //! are. Longer statements (searches) and every write stay on sqlx's pools.
 //!
-//! The connections are read-only and see committed data exactly as the sqlx readers do (WAL).
+//! The connections are read-only and see committed data exactly as the sqlx readers do. In WAL
+//! mode a reader does not wait for the writer, so a read here holds the async worker thread only
+//! for the lookup itself.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -296,7 +296,7 @@ async fn bench_backend(
 
 async fn db_close(db: Db) {
     match db {
-        Db::Sqlite { read, write } => {
+        Db::Sqlite { read, write, .. } => {
             read.close().await;
             write.close().await;
         }

@@ -96,7 +96,7 @@ pub async fn load_sqlite(dir: &Path, set: &Dataset) -> anyhow::Result<LoadReport
     let mut clock = Stopwatch::new();
     let db = Db::open_sqlite(dir).await?;
     db.migrate().await?;
-    let Db::Sqlite { read, write } = &db else {
+    let Db::Sqlite { read, write, .. } = &db else {
         anyhow::bail!("expected a SQLite database");
     };
     // The load runs on the single writer connection; nothing else reads meanwhile.

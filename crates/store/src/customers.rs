@@ -35,6 +35,34 @@ const COLUMNS: &str = "c.id, c.name, c.legal_name, c.tax_id, c.branch_code, c.em
     c.billing_email, c.address, c.currency, c.locale, c.payment_terms_days, c.metadata, c.status, \
     c.balance, c.created_at, c.updated_at, c.deleted_at, c.version";
 
+impl Customer {
+    /// Decodes a row of [`COLUMNS`] read on the calling thread (SQLite, `Db::*_inline`).
+    fn from_inline(row: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
+        use crate::inline_reads::{json_column, required, time_column};
+        Ok(Customer {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            legal_name: row.get(2)?,
+            tax_id: row.get(3)?,
+            branch_code: row.get(4)?,
+            email: row.get(5)?,
+            phone: row.get(6)?,
+            billing_email: row.get(7)?,
+            address: json_column(row, 8)?.map(Json),
+            currency: row.get(9)?,
+            locale: row.get(10)?,
+            payment_terms_days: row.get(11)?,
+            metadata: Json(required(json_column(row, 12)?, 12)?),
+            status: row.get(13)?,
+            balance: row.get(14)?,
+            created_at: required(time_column(row, 15)?, 15)?,
+            updated_at: required(time_column(row, 16)?, 16)?,
+            deleted_at: time_column(row, 17)?,
+            version: row.get(18)?,
+        })
+    }
+}
+
 /// [`COLUMNS`] without the table alias, for `RETURNING`.
 const RETURNED: &str = "id, name, legal_name, tax_id, branch_code, email, phone, billing_email, \
     address, currency, locale, payment_terms_days, metadata, status, balance, created_at, \
@@ -109,7 +137,7 @@ pub async fn get(db: &Db, scope: Scope, id: Uuid) -> Result<Option<Customer>> {
             )
             .bind(user),
     };
-    db.fetch_optional(sql).await
+    db.fetch_optional_inline(sql, Customer::from_inline).await
 }
 
 pub async fn get_in(tx: &mut Tx, id: Uuid) -> Result<Option<Customer>> {
@@ -210,7 +238,11 @@ pub async fn list(db: &Db, scope: Scope, query: &CustomerQuery) -> Result<Vec<Cu
     sql = sql
         .push(&format!(" ORDER BY c.id LIMIT ${n}"))
         .bind(query.limit);
-    db.fetch_all(sql).await
+    if term.is_some() {
+        // A `LIKE` scan may read many rows: not on the calling thread.
+        return db.fetch_all(sql).await;
+    }
+    db.fetch_all_inline(sql, Customer::from_inline).await
 }
 
 /// Staff search on SQLite through the FTS5 trigram index.
@@ -321,4 +353,83 @@ pub async fn exists(db: &Db, id: Uuid) -> Result<bool> {
         .fetch_optional(Sql::new("SELECT id FROM customers WHERE id = $1").bind(id))
         .await?;
     Ok(row.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On SQLite `get` and `list` read on the calling thread and decode rows themselves
+    /// (`Customer::from_inline`); they must return exactly what sqlx decodes from the same rows.
+    #[tokio::test]
+    async fn inline_reads_decode_like_sqlx() {
+        let dir = std::env::temp_dir().join(format!("satang-inline-{}", Uuid::now_v7()));
+        let db = Db::open_sqlite(&dir).await.unwrap();
+        db.migrate().await.unwrap();
+        let now = Utc::now();
+        let full = CustomerFields {
+            name: "สหกรณ์การเกษตรบ้านนา จำกัด".into(),
+            legal_name: Some("สหกรณ์การเกษตรบ้านนา จำกัด".into()),
+            tax_id: Some("0105536000315".into()),
+            branch_code: Some("00000".into()),
+            email: Some("office@banna.coop".into()),
+            phone: Some("02-123-4567".into()),
+            billing_email: Some("billing@banna.coop".into()),
+            address: Some(
+                serde_json::json!({"line1": "12 หมู่ 3", "line2": null, "province": "นครนายก"}),
+            ),
+            currency: "THB".into(),
+            locale: "th".into(),
+            payment_terms_days: 30,
+            metadata: serde_json::json!({"crm": "A-17", "seats": 3, "vip": true}),
+        };
+        let bare = CustomerFields {
+            name: "Green Valley Durian".into(),
+            currency: "THB".into(),
+            locale: "en".into(),
+            metadata: serde_json::json!({}),
+            ..CustomerFields::default()
+        };
+        let mut tx = db.begin().await.unwrap();
+        let a = insert(&mut tx, &full, now).await.unwrap();
+        let b = insert(&mut tx, &bare, now).await.unwrap();
+        set_status(&mut tx, b.id, "deleted", now).await.unwrap();
+        tx.commit().await.unwrap();
+
+        for id in [a.id, b.id] {
+            let mut tx = db.begin().await.unwrap();
+            let by_sqlx = get_in(&mut tx, id).await.unwrap().unwrap();
+            drop(tx);
+            let inline = get(&db, Scope::All, id).await.unwrap().unwrap();
+            assert_eq!(format!("{inline:?}"), format!("{by_sqlx:?}"));
+        }
+        assert!(
+            get(&db, Scope::All, Uuid::now_v7())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            get(&db, Scope::Member(Uuid::now_v7()), a.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        let listed = list(
+            &db,
+            Scope::All,
+            &CustomerQuery {
+                status: Some("deleted".into()),
+                limit: 10,
+                ..CustomerQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, b.id);
+        assert!(listed[0].deleted_at.is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

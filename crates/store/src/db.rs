@@ -10,6 +10,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -21,6 +22,7 @@ use sqlx::{FromRow, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
 use crate::Result;
+use crate::inline_reads::{InlineReaders, MMAP_BYTES};
 
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +34,13 @@ pub enum Backend {
 /// A database handle: cheap to clone, shared by every request.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite { read: SqlitePool, write: SqlitePool },
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+        /// Connections for the short reads that run on the calling thread
+        /// ([`Db::fetch_all_inline`]).
+        inline: Arc<InlineReaders>,
+    },
     Postgres(PgPool),
 }
 
@@ -408,14 +416,16 @@ impl Db {
                 dir.display()
             ))
         })?;
+        let path = dir.join("satang.db");
         let options = SqliteConnectOptions::new()
-            .filename(dir.join("satang.db"))
+            .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            .pragma("cache_size", "-16000");
+            .pragma("cache_size", "-16000")
+            .pragma("mmap_size", MMAP_BYTES.to_string());
         // No ping before handing out a pooled connection (sqlx's default): a SQLite connection
         // cannot go stale, and the ping is a round trip to the connection's worker thread on
         // every query.
@@ -431,7 +441,11 @@ impl Db {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(Db::Sqlite { read, write })
+        Ok(Db::Sqlite {
+            read,
+            write,
+            inline: Arc::new(InlineReaders::new(&path, 16)),
+        })
     }
 
     /// Connects to PostgreSQL. Unqualified table names resolve through the search path to the
@@ -535,6 +549,37 @@ impl Db {
         match self {
             Db::Sqlite { read, .. } => sqlite::fetch_all(read, sql).await,
             Db::Postgres(pool) => postgres::fetch_all(pool, sql).await,
+        }
+    }
+
+    /// [`Db::fetch_all`] for a short read (an index lookup or walk of at most a few hundred
+    /// rows): on SQLite it runs on the calling thread, without the two thread wake-ups of a
+    /// sqlx query (see `inline_reads`), its rows decoded by `decode`; on PostgreSQL it is
+    /// [`Db::fetch_all`]. Not for statements that may run for milliseconds: they would hold up
+    /// the async worker thread.
+    pub async fn fetch_all_inline<T: Row>(
+        &self,
+        sql: Sql,
+        decode: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        match self {
+            Db::Sqlite { inline, .. } => inline.fetch_all(&sql.text, &sql.args, decode),
+            Db::Postgres(pool) => postgres::fetch_all(pool, sql).await,
+        }
+    }
+
+    /// [`Db::fetch_all_inline`] for at most one row.
+    pub async fn fetch_optional_inline<T: Row>(
+        &self,
+        sql: Sql,
+        decode: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>> {
+        match self {
+            Db::Sqlite { inline, .. } => Ok(inline
+                .fetch_all(&sql.text, &sql.args, decode)?
+                .into_iter()
+                .next()),
+            Db::Postgres(pool) => postgres::fetch_optional(pool, sql).await,
         }
     }
 

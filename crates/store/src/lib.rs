@@ -15,6 +15,7 @@ pub mod customers;
 mod db;
 pub mod emails;
 pub mod idempotency;
+mod inline_reads;
 pub mod invitations;
 pub mod invoices;
 pub mod kv;

@@ -81,7 +81,7 @@ pub enum List {
 }
 
 impl List {
-    fn to_json_text(&self) -> String {
+    pub(crate) fn to_json_text(&self) -> String {
         let value = match self {
             List::Uuid(v) => serde_json::to_value(v),
             List::Text(v) => serde_json::to_value(v),

@@ -112,6 +112,7 @@ fn value(arg: &Arg) -> Value {
         Arg::Date(v) => or_null(v, |d| Value::Text(d.format("%F").to_string())),
         Arg::Bytes(v) => or_null(v, |b| Value::Blob(b.clone())),
         Arg::Json(v) => or_null(v, |j| Value::Text(j.to_string())),
+        Arg::List(v) => Value::Text(v.to_json_text()),
     }
 }
 

@@ -273,6 +273,44 @@ pub async fn assert_billed_exactly_once(db: &Db, due: &[Uuid]) {
         .await,
         n
     );
+
+    // The business's per-day analytics took in every invoice exactly once, whatever stopped or
+    // shared the run (notes of a killed process's committed chunks, two processes folding notes
+    // in at once): they agree with the invoices themselves.
+    let business = satang_store::analytics::business(
+        db,
+        date(DUE),
+        date("2030-01-10"),
+        date("2030-02-01"),
+        date(DUE),
+    )
+    .await
+    .unwrap();
+    let mrr = count(
+        db,
+        "SELECT CAST(COALESCE(SUM(mrr), 0) AS BIGINT) AS n FROM invoices WHERE status <> 'void'",
+    )
+    .await;
+    let customers = count(
+        db,
+        "SELECT COUNT(DISTINCT customer_id) AS n FROM invoices WHERE mrr > 0",
+    )
+    .await;
+    assert!(mrr > 0);
+    let m = &business.movement;
+    assert_eq!(
+        (m.mrr, m.new_mrr, m.previous_mrr, m.churned_mrr),
+        (mrr, mrr, 0, 0),
+        "MRR on the due date, all of it new"
+    );
+    assert_eq!((m.active_subscriptions, m.active_customers), (n, customers));
+    assert_eq!(
+        (
+            business.receivables.outstanding,
+            business.receivables.overdue
+        ),
+        (n * 105_930, 0)
+    );
 }
 
 /// The `satang` binary on the test's database, with an environment free of the caller's

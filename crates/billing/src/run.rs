@@ -367,24 +367,54 @@ async fn insert_period_invoice(
     extra_lines: Vec<NewLine>,
     now: DateTime<Utc>,
 ) -> Result<Option<invoices::Invoice>> {
+    let settings = BillingSettings::load_in(tx).await?;
+    let draft = period_draft(
+        sub,
+        plan,
+        quantity,
+        (start, end),
+        reason,
+        extra_lines,
+        &settings,
+    )?;
+    Ok(invoices::insert(tx, &draft.origin, draft.fields, &draft.lines, now).await?)
+}
+
+/// One period's draft invoice before it is written: the fixed fee's line (then `extra_lines`),
+/// its totals under the settings' VAT, and what it is about. Shared by the one-subscription
+/// path above and the billing run's chunks.
+pub(crate) struct PeriodDraft {
+    pub lines: Vec<NewLine>,
+    pub fields: InvoiceFields,
+    pub origin: InvoiceOrigin,
+}
+
+pub(crate) fn period_draft(
+    sub: &Subscription,
+    plan: &Plan,
+    quantity: i64,
+    (start, end): (NaiveDate, NaiveDate),
+    reason: &str,
+    extra_lines: Vec<NewLine>,
+    settings: &BillingSettings,
+) -> Result<PeriodDraft> {
     let (line, mrr) = period_line(plan, quantity, start, end)?;
     let mut lines = vec![line];
     lines.extend(extra_lines);
     let amounts: Vec<i64> = lines.iter().map(|l| l.amount).collect();
-    let settings = BillingSettings::load_in(tx).await?;
     let t = totals(
         &amounts,
         0,
         settings.vat_rate_bps,
         settings.prices_include_vat,
     )?;
-    let mut f = InvoiceFields {
+    let mut fields = InvoiceFields {
         status: "draft".into(),
         currency: plan.currency.clone(),
         ..InvoiceFields::default()
     };
     apply_totals(
-        &mut f,
+        &mut fields,
         &t,
         settings.vat_rate_bps,
         settings.prices_include_vat,
@@ -397,7 +427,11 @@ async fn insert_period_invoice(
         period_end: Some(end),
         billing_reason: reason.into(),
     };
-    Ok(invoices::insert(tx, &origin, f, &lines, now).await?)
+    Ok(PeriodDraft {
+        lines,
+        fields,
+        origin,
+    })
 }
 
 /// The fixed fee line of a period (price × seats for per-seat plans) and the MRR it stands for

@@ -28,8 +28,8 @@ use satang_store::plans::{self, Plan};
 use satang_store::subscriptions::{self, DueClaim, Subscription, SubscriptionFields};
 use satang_store::{Db, usage};
 
-use super::{bangkok_midnight, cycle_of, lifecycle_state, period_line, usage_lines};
-use crate::invoicing::{apply_totals, invoice_audit_json, totals};
+use super::{bangkok_midnight, cycle_of, lifecycle_state, usage_lines};
+use crate::invoicing::invoice_audit_json;
 use crate::{BillingSettings, Error, Result};
 
 /// What one chunk did.
@@ -305,45 +305,21 @@ fn plan_invoice(
     today: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<PlannedInvoice> {
-    let (line, mrr) = period_line(plan, quantity, start, end)?;
-    let mut lines = vec![line];
-    lines.extend(usage);
-    let amounts: Vec<i64> = lines.iter().map(|l| l.amount).collect();
-    let t = totals(
-        &amounts,
-        0,
-        settings.vat_rate_bps,
-        settings.prices_include_vat,
-    )?;
-    let mut draft_fields = InvoiceFields {
-        status: "draft".into(),
-        currency: plan.currency.clone(),
-        ..InvoiceFields::default()
-    };
-    apply_totals(
-        &mut draft_fields,
-        &t,
-        settings.vat_rate_bps,
-        settings.prices_include_vat,
-    );
-    let origin = InvoiceOrigin {
-        mrr,
-        customer_id: sub.customer_id,
-        subscription_id: Some(sub.id),
-        period_start: Some(start),
-        period_end: Some(end),
-        billing_reason: reason.into(),
-    };
+    let super::PeriodDraft {
+        lines,
+        fields: draft_fields,
+        origin,
+    } = super::period_draft(sub, plan, quantity, (start, end), reason, usage, settings)?;
     let id = Uuid::now_v7();
     let draft = invoice_view(id, &origin, &draft_fields, 1, now);
 
     // Finalisation: the customer's credit balance first (tracked across the chunk), then the
     // snapshots and the due date.
-    let credit = customer.balance.clamp(0, t.total.max(0));
+    let credit = customer.balance.clamp(0, draft_fields.total.max(0));
     customer.balance -= credit;
     let mut f = draft_fields;
     f.credit_applied = credit;
-    f.amount_due = t.total - credit;
+    f.amount_due = f.total - credit;
     f.issued_at = Some(now);
     let terms = u64::try_from(customer.payment_terms_days).unwrap_or(0);
     f.due_date = today.checked_add_days(Days::new(terms));

@@ -233,20 +233,19 @@ struct Pending {
 }
 
 #[derive(sqlx::FromRow)]
-struct Any {
-    #[allow(dead_code)]
-    one: i64,
+struct HasPending {
+    pending: bool,
 }
 
 /// [`refresh`], when the triggers have noted changes since the last one (one cheap read
 /// otherwise).
 pub async fn refresh_if_pending(db: &Db) -> Result<()> {
-    let pending: Option<Any> = db
-        .fetch_optional(Sql::new(
-            "SELECT CAST(1 AS BIGINT) AS one FROM analytics_pending LIMIT 1",
+    let has: HasPending = db
+        .fetch_one(Sql::new(
+            "SELECT EXISTS (SELECT 1 FROM analytics_pending) AS pending",
         ))
         .await?;
-    if pending.is_some() {
+    if has.pending {
         refresh(db).await?;
     }
     Ok(())

@@ -86,16 +86,11 @@ pub async fn record_many(
         .bind(actor.user_id)
         .bind(actor.request_id.clone())
         .bind(actor.ip.clone())
-        .bind(changes.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-        .bind(changes.iter().map(|c| c.action).collect::<Vec<_>>())
-        .bind(changes.iter().map(|c| c.entity_type).collect::<Vec<_>>())
-        .bind(
-            changes
-                .iter()
-                .map(|c| c.entity_id.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(changes.iter().map(|c| c.before.clone()).collect::<Vec<_>>())
+        .bind_column(&changes, |_| Uuid::now_v7())
+        .bind_column(&changes, |c| c.action)
+        .bind_column(&changes, |c| c.entity_type)
+        .bind_column(&changes, |c| c.entity_id.clone())
+        .bind_column(&changes, |c| c.before.clone())
         .bind(changes.into_iter().map(|c| c.after).collect::<Vec<_>>());
         tx.execute(sql).await?;
         return Ok(());

@@ -192,6 +192,14 @@ impl Sql {
         self
     }
 
+    /// Adds one column of `rows` as the next argument (a PostgreSQL array, for `UNNEST`).
+    pub fn bind_column<R, T>(self, rows: &[R], value: impl FnMut(&R) -> T) -> Self
+    where
+        Vec<T>: Into<Arg>,
+    {
+        self.bind(rows.iter().map(value).collect::<Vec<T>>())
+    }
+
     pub fn text(&self) -> &str {
         &self.text
     }

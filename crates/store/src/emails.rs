@@ -111,10 +111,10 @@ pub async fn enqueue_many(
              FROM UNNEST($2::uuid[], $3::uuid[], $4::text[], $5::uuid[])",
         )
         .bind(now)
-        .bind(mails.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-        .bind(mails.iter().map(|m| m.0).collect::<Vec<_>>())
-        .bind(mails.iter().map(|m| m.1.as_str()).collect::<Vec<_>>())
-        .bind(mails.iter().map(|m| m.2).collect::<Vec<_>>());
+        .bind_column(mails, |_| Uuid::now_v7())
+        .bind_column(mails, |m| m.0)
+        .bind_column(mails, |m| m.1.as_str())
+        .bind_column(mails, |m| m.2);
         tx.execute(sql).await?;
         return Ok(());
     }

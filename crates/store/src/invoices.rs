@@ -365,12 +365,6 @@ async fn insert_many_unnest(
     if invoices.is_empty() {
         return Ok(0);
     }
-    fn col<T>(invoices: &[NewInvoice], f: impl Fn(&NewInvoice) -> T) -> Arg
-    where
-        Arg: From<Vec<T>>,
-    {
-        Arg::from(invoices.iter().map(f).collect::<Vec<T>>())
-    }
     let sql = Sql::new(
         "INSERT INTO invoices (id, customer_id, subscription_id, period_start, period_end, \
          billing_reason, number, status, currency, subtotal, discount, vat_rate_bps, \
@@ -387,37 +381,37 @@ async fn insert_many_unnest(
          ON CONFLICT DO NOTHING",
     )
     .bind(now)
-    .bind(col(invoices, |i| i.id))
-    .bind(col(invoices, |i| i.origin.customer_id))
-    .bind(col(invoices, |i| i.origin.subscription_id))
-    .bind(col(invoices, |i| i.origin.period_start))
-    .bind(col(invoices, |i| i.origin.period_end))
-    .bind(col(invoices, |i| i.origin.billing_reason.clone()))
-    .bind(col(invoices, |i| i.fields.number.clone()))
-    .bind(col(invoices, |i| i.fields.status.clone()))
-    .bind(col(invoices, |i| i.fields.currency.clone()))
-    .bind(col(invoices, |i| i.fields.subtotal))
-    .bind(col(invoices, |i| i.fields.discount))
-    .bind(col(invoices, |i| i.fields.vat_rate_bps))
-    .bind(col(invoices, |i| i.fields.vat_amount))
-    .bind(col(invoices, |i| i.fields.total))
-    .bind(col(invoices, |i| i.fields.withholding_tax))
-    .bind(col(invoices, |i| i.fields.amount_paid))
-    .bind(col(invoices, |i| i.fields.amount_due))
-    .bind(col(invoices, |i| i.fields.credit_applied))
-    .bind(col(invoices, |i| i.fields.amount_credited))
-    .bind(col(invoices, |i| i.fields.prices_include_vat))
-    .bind(col(invoices, |i| i.fields.issued_at))
-    .bind(col(invoices, |i| i.fields.due_date))
-    .bind(col(invoices, |i| i.fields.paid_at))
-    .bind(col(invoices, |i| i.fields.voided_at))
-    .bind(col(invoices, |i| i.fields.marked_uncollectible_at))
-    .bind(col(invoices, |i| i.fields.customer_snapshot.clone()))
-    .bind(col(invoices, |i| i.fields.seller_snapshot.clone()))
-    .bind(col(invoices, |i| i.version))
-    .bind(col(invoices, |i| i.origin.mrr))
-    .bind(col(invoices, |i| i.collection_method.clone()))
-    .bind(col(invoices, |i| i.next_collection_at));
+    .bind_column(invoices, |i| i.id)
+    .bind_column(invoices, |i| i.origin.customer_id)
+    .bind_column(invoices, |i| i.origin.subscription_id)
+    .bind_column(invoices, |i| i.origin.period_start)
+    .bind_column(invoices, |i| i.origin.period_end)
+    .bind_column(invoices, |i| i.origin.billing_reason.clone())
+    .bind_column(invoices, |i| i.fields.number.clone())
+    .bind_column(invoices, |i| i.fields.status.clone())
+    .bind_column(invoices, |i| i.fields.currency.clone())
+    .bind_column(invoices, |i| i.fields.subtotal)
+    .bind_column(invoices, |i| i.fields.discount)
+    .bind_column(invoices, |i| i.fields.vat_rate_bps)
+    .bind_column(invoices, |i| i.fields.vat_amount)
+    .bind_column(invoices, |i| i.fields.total)
+    .bind_column(invoices, |i| i.fields.withholding_tax)
+    .bind_column(invoices, |i| i.fields.amount_paid)
+    .bind_column(invoices, |i| i.fields.amount_due)
+    .bind_column(invoices, |i| i.fields.credit_applied)
+    .bind_column(invoices, |i| i.fields.amount_credited)
+    .bind_column(invoices, |i| i.fields.prices_include_vat)
+    .bind_column(invoices, |i| i.fields.issued_at)
+    .bind_column(invoices, |i| i.fields.due_date)
+    .bind_column(invoices, |i| i.fields.paid_at)
+    .bind_column(invoices, |i| i.fields.voided_at)
+    .bind_column(invoices, |i| i.fields.marked_uncollectible_at)
+    .bind_column(invoices, |i| i.fields.customer_snapshot.clone())
+    .bind_column(invoices, |i| i.fields.seller_snapshot.clone())
+    .bind_column(invoices, |i| i.version)
+    .bind_column(invoices, |i| i.origin.mrr)
+    .bind_column(invoices, |i| i.collection_method.clone())
+    .bind_column(invoices, |i| i.next_collection_at);
     let inserted = tx.execute(sql).await?;
 
     let lines: Vec<(Uuid, i64, &NewLine)> = invoices
@@ -435,21 +429,16 @@ async fn insert_many_unnest(
          SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::text[], $5::text[], \
          $6::date[], $7::date[], $8::int8[], $9::int8[], $10::int8[])",
     )
-    .bind(lines.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind(lines.iter().map(|l| l.0).collect::<Vec<_>>())
-    .bind(lines.iter().map(|l| l.1).collect::<Vec<_>>())
-    .bind(lines.iter().map(|l| l.2.kind.clone()).collect::<Vec<_>>())
-    .bind(
-        lines
-            .iter()
-            .map(|l| l.2.description.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(lines.iter().map(|l| l.2.period_start).collect::<Vec<_>>())
-    .bind(lines.iter().map(|l| l.2.period_end).collect::<Vec<_>>())
-    .bind(lines.iter().map(|l| l.2.quantity).collect::<Vec<_>>())
-    .bind(lines.iter().map(|l| l.2.unit_amount).collect::<Vec<_>>())
-    .bind(lines.iter().map(|l| l.2.amount).collect::<Vec<_>>());
+    .bind_column(&lines, |_| Uuid::now_v7())
+    .bind_column(&lines, |l| l.0)
+    .bind_column(&lines, |l| l.1)
+    .bind_column(&lines, |l| l.2.kind.clone())
+    .bind_column(&lines, |l| l.2.description.clone())
+    .bind_column(&lines, |l| l.2.period_start)
+    .bind_column(&lines, |l| l.2.period_end)
+    .bind_column(&lines, |l| l.2.quantity)
+    .bind_column(&lines, |l| l.2.unit_amount)
+    .bind_column(&lines, |l| l.2.amount);
     tx.execute(sql).await?;
     Ok(inserted)
 }

@@ -221,16 +221,11 @@ async fn insert_events_unnest(
     )
     .bind(now)
     .bind(ids.to_vec())
-    .bind(events.iter().map(|e| e.event_type).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.entity_type).collect::<Vec<_>>())
-    .bind(
-        events
-            .iter()
-            .map(|e| e.entity_id.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(events.iter().map(|e| e.customer_id).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.payload.clone()).collect::<Vec<_>>());
+    .bind_column(events, |e| e.event_type)
+    .bind_column(events, |e| e.entity_type)
+    .bind_column(events, |e| e.entity_id.clone())
+    .bind_column(events, |e| e.customer_id)
+    .bind_column(events, |e| e.payload.clone());
     tx.execute(sql).await?;
     Ok(())
 }

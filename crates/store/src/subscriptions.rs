@@ -444,49 +444,21 @@ async fn update_many_unnest(
          WHERE subscriptions.id = v.id",
     )
     .bind(now)
-    .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.1.plan_id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.1.quantity).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.1.status.clone()).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|r| r.1.collection_method.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(rows.iter().map(|r| r.1.trial_end).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|r| r.1.current_period_start)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|r| r.1.current_period_end)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|r| r.1.billing_anchor_day)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|r| r.1.next_billing_date)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|r| r.1.cancel_at_period_end)
-            .collect::<Vec<_>>(),
-    )
-    .bind(rows.iter().map(|r| r.1.paused_at).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.1.canceled_at).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.1.pending_plan_id).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|r| r.1.pending_quantity)
-            .collect::<Vec<_>>(),
-    );
+    .bind_column(rows, |r| r.0)
+    .bind_column(rows, |r| r.1.plan_id)
+    .bind_column(rows, |r| r.1.quantity)
+    .bind_column(rows, |r| r.1.status.clone())
+    .bind_column(rows, |r| r.1.collection_method.clone())
+    .bind_column(rows, |r| r.1.trial_end)
+    .bind_column(rows, |r| r.1.current_period_start)
+    .bind_column(rows, |r| r.1.current_period_end)
+    .bind_column(rows, |r| r.1.billing_anchor_day)
+    .bind_column(rows, |r| r.1.next_billing_date)
+    .bind_column(rows, |r| r.1.cancel_at_period_end)
+    .bind_column(rows, |r| r.1.paused_at)
+    .bind_column(rows, |r| r.1.canceled_at)
+    .bind_column(rows, |r| r.1.pending_plan_id)
+    .bind_column(rows, |r| r.1.pending_quantity);
     tx.execute(sql).await
 }
 

@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 use crate::dataset::{CONTACTS_PER_CUSTOMER, ContactRow, CustomerRow, Dataset};
 
 /// What a load took, step by step.
+#[derive(Default)]
 pub struct LoadReport {
     pub total: Duration,
     pub steps: Vec<(String, Duration)>,

@@ -78,9 +78,21 @@ pub struct CustomersArgs {
     /// The `satang` binary (default: beside this executable).
     #[arg(long)]
     pub satang: Option<PathBuf>,
+    /// For work by hand: measure on a database kept by `--load-only` (its URL) instead of
+    /// loading one; prints the figures, writes no report.
+    #[arg(long)]
+    pub existing_postgres: Option<String>,
+    /// For work by hand with `--existing-postgres`: only these phases (`get`, `search`,
+    /// `list`, `create`, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub phases: Vec<String>,
 }
 
 impl CustomersArgs {
+    fn wants(&self, phase: &str) -> bool {
+        self.phases.is_empty() || self.phases.iter().any(|p| p == phase)
+    }
+
     pub fn plan(&self) -> Plan {
         Plan {
             concurrency: self.concurrency.max(1),
@@ -150,6 +162,9 @@ pub async fn run(args: CustomersArgs, command_line: String) -> anyhow::Result<()
         args.customers, machine.cpu_model, machine.cores, args.concurrency
     );
     println!("server: {}", binary.display());
+    if let Some(url) = &args.existing_postgres {
+        return bench_existing_postgres(&binary, url, &args).await;
+    }
 
     println!("\n== SQLite");
     let sqlite = if args.no_sqlite {
@@ -251,7 +266,7 @@ async fn bench_sqlite(
     stopped?;
     // The data directory (a few GB) goes with `dir`.
     drop(dir);
-    Ok(Some(result))
+    Ok(result)
 }
 
 async fn bench_postgres(
@@ -284,7 +299,40 @@ async fn bench_postgres(
     let stopped = server.stop().await;
     let result = measured?;
     stopped?;
-    Ok(Some(result))
+    Ok(result)
+}
+
+/// `--existing-postgres`: the phases asked for, on a database loaded earlier (same
+/// `--customers`); the dataset is rebuilt from the first customer's creation time.
+async fn bench_existing_postgres(
+    binary: &Path,
+    url: &str,
+    args: &CustomersArgs,
+) -> anyhow::Result<()> {
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let first: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT min(created_at) FROM customers.customers")
+            .fetch_one(&mut conn)
+            .await?;
+    let _ = conn.close().await;
+    let set = Dataset::matching(args.customers, first);
+    let terms = search_terms(&set);
+    let (matches, plans) = postgres_inspect(url, &set, &terms).await?;
+    let loaded = Loaded {
+        set,
+        load: LoadReport::default(),
+        terms,
+        matches,
+        plans,
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("satang-bench-customers-")
+        .tempdir()?;
+    let server = RunningServer::start(binary, dir.path(), Some(url)).await?;
+    println!("serving on {} (pid {})", server.addr, server.pid);
+    let measured = measure(&server, args, loaded, Some(url)).await;
+    server.stop().await?;
+    measured.map(|_| ())
 }
 
 fn print_load(load: &LoadReport) {
@@ -363,7 +411,7 @@ async fn measure(
     args: &CustomersArgs,
     loaded: Loaded,
     postgres_url: Option<&str>,
-) -> anyhow::Result<BackendResult> {
+) -> anyhow::Result<Option<BackendResult>> {
     let Loaded {
         set,
         load,
@@ -379,91 +427,110 @@ async fn measure(
     wait_for_quiet_machine().await;
 
     // 1. The HTTP ceiling and reads by id.
-    let healthz = phase(server, "GET /healthz", Target::get("/healthz"), plan).await?;
-    let ids: Vec<String> = (0..GET_IDS.min(set.customers * 4))
-        .map(|_| {
-            format!(
-                "/api/customers/{}",
-                set.customer_id(random.below(set.customers))
-            )
-        })
-        .collect();
-    let get = authed(server, Target::get_any(ids)).await?;
-    check(server, &get, None).await?;
-    let get = phase(server, "GET /api/customers/{id}", get, plan).await?;
-    println!(
-        "get/healthz {:.0} %",
-        100.0 * get.per_second() / healthz.per_second()
-    );
-    let pgbench_select = match postgres_url {
-        None => None,
-        Some(_) => Some(pgbench::select_only(args).await?),
-    };
+    let mut healthz = None;
+    let mut get = None;
+    let mut pgbench_select = None;
+    if args.wants("get") {
+        let healthz_outcome = phase(server, "GET /healthz", Target::get("/healthz"), plan).await?;
+        let ids: Vec<String> = (0..GET_IDS.min(set.customers * 4))
+            .map(|_| {
+                format!(
+                    "/api/customers/{}",
+                    set.customer_id(random.below(set.customers))
+                )
+            })
+            .collect();
+        let get_target = authed(server, Target::get_any(ids)).await?;
+        check(server, &get_target, None).await?;
+        let get_outcome = phase(server, "GET /api/customers/{id}", get_target, plan).await?;
+        println!(
+            "get/healthz {:.0} %",
+            100.0 * get_outcome.per_second() / healthz_outcome.per_second()
+        );
+        if postgres_url.is_some() {
+            pgbench_select = Some(pgbench::select_only(args).await?);
+        }
+        healthz = Some(healthz_outcome);
+        get = Some(get_outcome);
+    }
 
     // 2. Searches, one term at a time, then all of them mixed.
     let mut searches = Vec::new();
     let mut mix_paths = Vec::new();
-    for (term, matched) in terms.into_iter().zip(matches) {
-        let path = format!("/api/customers?limit={PAGE}&q={}", encode_query(&term.q));
-        mix_paths.push(path.clone());
-        let target = authed(server, Target::get_any(vec![path])).await?;
-        let rows = check(server, &target, Some("data")).await?;
-        let name = format!("search {}", term.q);
-        let outcome = latency_phase(server, &name, target, latency).await?;
-        searches.push((term, matched, rows, outcome));
+    let mut search_mix = None;
+    if args.wants("search") {
+        for (term, matched) in terms.into_iter().zip(matches) {
+            let path = format!("/api/customers?limit={PAGE}&q={}", encode_query(&term.q));
+            mix_paths.push(path.clone());
+            let target = authed(server, Target::get_any(vec![path])).await?;
+            let rows = check(server, &target, Some("data")).await?;
+            let name = format!("search {}", term.q);
+            let outcome = latency_phase(server, &name, target, latency).await?;
+            searches.push((term, matched, rows, outcome));
+        }
+        let mix = authed(server, Target::get_any(mix_paths)).await?;
+        search_mix = Some(latency_phase(server, "search mix", mix, latency).await?);
     }
-    let mix = authed(server, Target::get_any(mix_paths)).await?;
-    let search_mix = latency_phase(server, "search mix", mix, latency).await?;
 
     // 3. List pages at increasing depth.
     let mut pages = Vec::new();
-    let first = authed(
-        server,
-        Target::get_any(vec![format!("/api/customers?limit={PAGE}")]),
-    )
-    .await?;
-    check(server, &first, Some("data")).await?;
-    pages.push((
-        "first page".to_owned(),
-        latency_phase(server, "list first page", first, latency).await?,
-    ));
-    for (percent, label) in DEPTHS {
-        let at = set.customers * percent / 100;
-        let paths: Vec<String> = (0..CURSORS_PER_DEPTH)
-            .map(|k| (at + k * 7).min(set.customers.saturating_sub(2)))
-            .map(|i| {
-                format!(
-                    "/api/customers?limit={PAGE}&cursor={}",
-                    URL_SAFE_NO_PAD.encode(set.customer_id(i).as_bytes())
-                )
-            })
-            .collect();
-        let target = authed(server, Target::get_any(paths)).await?;
-        check(server, &target, Some("data")).await?;
-        let name = format!("list from {label}");
+    if args.wants("list") {
+        let first = authed(
+            server,
+            Target::get_any(vec![format!("/api/customers?limit={PAGE}")]),
+        )
+        .await?;
+        check(server, &first, Some("data")).await?;
         pages.push((
-            format!("cursor at {label}"),
-            latency_phase(server, &name, target, latency).await?,
+            "first page".to_owned(),
+            latency_phase(server, "list first page", first, latency).await?,
         ));
+        for (percent, label) in DEPTHS {
+            let at = set.customers * percent / 100;
+            let paths: Vec<String> = (0..CURSORS_PER_DEPTH)
+                .map(|k| (at + k * 7).min(set.customers.saturating_sub(2)))
+                .map(|i| {
+                    format!(
+                        "/api/customers?limit={PAGE}&cursor={}",
+                        URL_SAFE_NO_PAD.encode(set.customer_id(i).as_bytes())
+                    )
+                })
+                .collect();
+            let target = authed(server, Target::get_any(paths)).await?;
+            check(server, &target, Some("data")).await?;
+            let name = format!("list from {label}");
+            pages.push((
+                format!("cursor at {label}"),
+                latency_phase(server, &name, target, latency).await?,
+            ));
+        }
     }
 
     // 4. Creates, last: they add rows.
-    let bodies = (0..CREATE_BODIES)
-        .map(|k| set.create_body(set.customers + k))
-        .collect();
-    let create = authed(
-        server,
-        Target::post_json_any("/api/customers", bodies).expecting(StatusCode::CREATED),
-    )
-    .await?;
-    check(server, &create, None).await?;
-    let create = phase(server, "POST /api/customers", create, plan).await?;
-    let pgbench_insert = match postgres_url {
-        None => None,
-        Some(url) => Some(pgbench::insert(args, url).await?),
-    };
+    let mut create = None;
+    let mut pgbench_insert = None;
+    if args.wants("create") {
+        let bodies = (0..CREATE_BODIES)
+            .map(|k| set.create_body(set.customers + k))
+            .collect();
+        let create_target = authed(
+            server,
+            Target::post_json_any("/api/customers", bodies).expecting(StatusCode::CREATED),
+        )
+        .await?;
+        check(server, &create_target, None).await?;
+        create = Some(phase(server, "POST /api/customers", create_target, plan).await?);
+        if let Some(url) = postgres_url {
+            pgbench_insert = Some(pgbench::insert(args, url).await?);
+        }
+    }
 
-    Ok(BackendResult {
+    let (Some(healthz), Some(get), Some(search_mix), Some(create)) =
+        (healthz, get, search_mix, create)
+    else {
+        return Ok(None);
+    };
+    Ok(Some(BackendResult {
         load,
         healthz,
         get,
@@ -474,7 +541,7 @@ async fn measure(
         create,
         pgbench_insert,
         plans,
-    })
+    }))
 }
 
 /// Waits (by default at most ten minutes) until the machine is quiet — under 0.5 cores busy over 5 s, the

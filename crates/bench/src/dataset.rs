@@ -321,6 +321,17 @@ impl Dataset {
         }
     }
 
+    /// The dataset of `customers` whose first customer was created at `first` (read back from
+    /// a database loaded earlier: [`Dataset::new`] with the end that gives that start).
+    pub fn matching(customers: u64, first: DateTime<Utc>) -> Dataset {
+        let set = Dataset::new(customers, first);
+        let shift = first.timestamp_millis() - set.start_ms;
+        Dataset {
+            start_ms: set.start_ms + shift,
+            ..set
+        }
+    }
+
     fn rng(&self, i: u64, stream: u64) -> SplitMix64 {
         SplitMix64(
             self.seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream.wrapping_mul(0xD6E8_FEB8),

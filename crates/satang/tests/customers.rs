@@ -122,6 +122,11 @@ async fn create_read_update_customer(backend: Backend) {
         actions,
         ["customer.updated", "customer.updated", "customer.created"]
     );
+    // The create's entry holds the customer exactly as the create answered, and who did it.
+    let creation = &events["data"][2];
+    assert_eq!(creation["after"], created);
+    assert_eq!(creation["before"], Value::Null);
+    assert!(creation["actor_id"].is_string(), "{creation}");
     expect_problem(
         app.get(&format!("/api/customers/{}", uuid::Uuid::now_v7()), &admin)
             .await,

@@ -94,6 +94,21 @@ async fn events_are_delivered_signed_with_retries(backend: Backend) {
         .await;
     let other: Value = other.json().await.unwrap();
     assert!(other["secret"].as_str().unwrap().starts_with("whsec_"));
+    // Every event, to a port where nothing listens (its deliveries only wait for retries); and
+    // an endpoint switched off, which gets nothing.
+    let mut wildcard = Vec::new();
+    for active in [true, false] {
+        let res = app
+            .post(
+                "/api/webhook-endpoints",
+                Some(&admin),
+                json!({"url": "http://127.0.0.1:9/hook", "events": ["*"], "active": active}),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        let endpoint: Value = res.json().await.unwrap();
+        wildcard.push(endpoint["id"].as_str().unwrap().to_owned());
+    }
 
     let res = app
         .post(
@@ -151,6 +166,23 @@ async fn events_are_delivered_signed_with_retries(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(others["data"], json!([]));
+    let deliveries = |id: &str| {
+        let url = format!("/api/webhook-endpoints/{id}/deliveries");
+        let app = &app;
+        let admin = &admin;
+        async move {
+            let page: Value = app.get(&url, admin).await.json().await.unwrap();
+            page["data"].as_array().unwrap().clone()
+        }
+    };
+    let to_all = deliveries(&wildcard[0]).await;
+    assert_eq!(
+        to_all.len(),
+        1,
+        "the \"*\" endpoint gets the event: {to_all:?}"
+    );
+    assert_eq!(to_all[0]["event_id"], delivery["event_id"]);
+    assert_eq!(deliveries(&wildcard[1]).await, Vec::<Value>::new());
 
     // Administration is for admins, and validated.
     let viewer = app.staff_token("viewer@satang.test", &["viewer"]).await;

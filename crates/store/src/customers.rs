@@ -6,6 +6,8 @@ use serde::Serialize;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use crate::audit::{Actor, Change};
+use crate::outbox::NewEvent;
 use crate::{Backend, Db, Error, Result, Scope, Sql, Tx};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -96,29 +98,73 @@ pub async fn insert_with_id(
     now: DateTime<Utc>,
 ) -> Result<Customer> {
     // The row comes back from the INSERT itself: no second statement to read it.
-    tx.fetch_one(
-        Sql::new(format!(
-            "INSERT INTO customers (id, name, legal_name, tax_id, branch_code, email, phone, \
-             billing_email, address, currency, locale, payment_terms_days, metadata, status, \
-             balance, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-             $9, $10, $11, $12, $13, 'active', 0, $14, $14, 1) RETURNING {RETURNED}"
-        ))
-        .bind(id)
-        .bind(f.name.as_str())
-        .bind(f.legal_name.clone())
-        .bind(f.tax_id.clone())
-        .bind(f.branch_code.clone())
-        .bind(f.email.clone())
-        .bind(f.phone.clone())
-        .bind(f.billing_email.clone())
-        .bind(f.address.clone())
-        .bind(f.currency.as_str())
-        .bind(f.locale.as_str())
-        .bind(f.payment_terms_days)
-        .bind(f.metadata.clone())
-        .bind(now),
+    tx.fetch_one(insert_statement(&new(id, f, now)).push(&format!(" RETURNING {RETURNED}")))
+        .await
+}
+
+/// A new customer as [`insert`] stores it: active, version 1, nothing owed.
+pub fn new(id: Uuid, f: &CustomerFields, now: DateTime<Utc>) -> Customer {
+    Customer {
+        id,
+        name: f.name.clone(),
+        legal_name: f.legal_name.clone(),
+        tax_id: f.tax_id.clone(),
+        branch_code: f.branch_code.clone(),
+        email: f.email.clone(),
+        phone: f.phone.clone(),
+        billing_email: f.billing_email.clone(),
+        address: f.address.clone().map(Json),
+        currency: f.currency.clone(),
+        locale: f.locale.clone(),
+        payment_terms_days: f.payment_terms_days,
+        metadata: Json(f.metadata.clone()),
+        status: "active".into(),
+        balance: 0,
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+        version: 1,
+    }
+}
+
+/// Stores `customer` (from [`new`]) with its `customer.created` event and audit entry, all or
+/// nothing; on PostgreSQL in one statement (see [`crate::audited`]).
+pub async fn create(
+    db: &Db,
+    customer: &Customer,
+    event: NewEvent<'_>,
+    actor: &Actor,
+    change: Change<'_>,
+) -> Result<()> {
+    let statement = insert_statement(customer);
+    crate::audited::write(db, statement, event, actor, change, customer.created_at).await
+}
+
+fn insert_statement(c: &Customer) -> Sql {
+    Sql::new(
+        "INSERT INTO customers (id, name, legal_name, tax_id, branch_code, email, phone, \
+         billing_email, address, currency, locale, payment_terms_days, metadata, status, \
+         balance, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
-    .await
+    .bind(c.id)
+    .bind(c.name.as_str())
+    .bind(c.legal_name.clone())
+    .bind(c.tax_id.clone())
+    .bind(c.branch_code.clone())
+    .bind(c.email.clone())
+    .bind(c.phone.clone())
+    .bind(c.billing_email.clone())
+    .bind(c.address.as_ref().map(|a| a.0.clone()))
+    .bind(c.currency.as_str())
+    .bind(c.locale.as_str())
+    .bind(c.payment_terms_days)
+    .bind(c.metadata.0.clone())
+    .bind(c.status.as_str())
+    .bind(c.balance)
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .bind(c.version)
 }
 
 /// One customer within the scope (deleted ones included: they stay readable by id).

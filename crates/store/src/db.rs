@@ -204,6 +204,13 @@ impl Sql {
         &self.text
     }
 
+    /// Splits off the statement's text, keeping its arguments (and so their numbering) in an
+    /// otherwise empty statement: for wrapping the statement in a larger one.
+    pub(crate) fn into_parts(mut self) -> (String, Sql) {
+        let text = std::mem::take(&mut self.text).into_owned();
+        (text, self)
+    }
+
     /// Appends `rows` parenthesised rows of `cols` fresh placeholders each, numbered from the
     /// next argument on: the `VALUES` list of a multi-row statement. Bind the arguments row by
     /// row afterwards.

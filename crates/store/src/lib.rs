@@ -8,6 +8,7 @@
 
 pub mod analytics;
 pub mod audit;
+pub mod audited;
 pub mod clock;
 pub mod contacts;
 pub mod credit_notes;

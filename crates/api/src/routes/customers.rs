@@ -16,6 +16,7 @@ use satang_auth::Permission;
 use satang_domain::{BranchCode, Currency, TaxId};
 use satang_store::audit::{self, Change};
 use satang_store::customers::{self, Customer, CustomerFields, CustomerQuery};
+use satang_store::outbox::NewEvent;
 use satang_store::{Scope, contacts, memberships};
 
 use crate::access::{CustomerAction, authorize};
@@ -400,21 +401,20 @@ async fn create_customer(
     let mut v = Validator::new();
     let fields = validate(&mut v, body);
     v.finish()?;
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
-    let view = CustomerView::from(customers::insert(&mut tx, &fields, now).await?);
-    crate::events::emit(
-        &mut tx,
-        "customer.created",
-        "customer",
-        view.id,
-        view.id,
-        &view,
-        now,
-    )
-    .await?;
-    audit::record(
-        &mut tx,
+    // Built here rather than read back: on PostgreSQL the customer, its event and its audit
+    // entry are written by one statement (`satang_store::audited`).
+    let customer = customers::new(Uuid::now_v7(), &fields, state.clock.now());
+    let view = CustomerView::from(customer.clone());
+    customers::create(
+        &state.db,
+        &customer,
+        NewEvent {
+            event_type: "customer.created",
+            entity_type: "customer",
+            entity_id: view.id.to_string(),
+            customer_id: Some(view.id),
+            payload: serde_json::to_value(&view).unwrap_or_default(),
+        },
         &caller.actor,
         Change {
             action: "customer.created",
@@ -423,10 +423,8 @@ async fn create_customer(
             before: None,
             after: audit_value(&view),
         },
-        now,
     )
     .await?;
-    tx.commit().await?;
     Ok(Created(view))
 }
 

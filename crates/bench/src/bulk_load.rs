@@ -263,7 +263,7 @@ pub async fn load_postgres(url: &str, set: &Dataset) -> anyhow::Result<LoadRepor
     let mut clock = Stopwatch::new();
     let db = Db::open_postgres(url, 4).await?;
     db.migrate().await?;
-    let Db::Postgres(pool) = &db else {
+    let Db::Postgres { pool, .. } = &db else {
         anyhow::bail!("expected a PostgreSQL database");
     };
     clock.lap("open and migrate");

@@ -41,7 +41,12 @@ pub enum Db {
         /// ([`Db::fetch_all_inline`]).
         inline: Arc<InlineReaders>,
     },
-    Postgres(PgPool),
+    /// `pool` for transactions (and migrations, copies); `direct` for single statements
+    /// outside a transaction (see `crate::direct`).
+    Postgres {
+        pool: PgPool,
+        direct: crate::direct::DirectPool,
+    },
 }
 
 /// An open transaction on either backend. Dropped without [`Tx::commit`], it rolls back.
@@ -477,15 +482,16 @@ impl Db {
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(Db::Postgres(pool))
+        let direct = crate::direct::DirectPool::new(options, max_connections)?;
+        Ok(Db::Postgres { pool, direct })
     }
 
     pub fn backend(&self) -> Backend {
         match self {
             Db::Sqlite { .. } => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
+            Db::Postgres { .. } => Backend::Postgres,
         }
     }
 
@@ -494,7 +500,7 @@ impl Db {
     pub fn write_connections(&self) -> u32 {
         match self {
             Db::Sqlite { write, .. } => write.options().get_max_connections(),
-            Db::Postgres(pool) => pool.options().get_max_connections(),
+            Db::Postgres { pool, .. } => pool.options().get_max_connections(),
         }
     }
 
@@ -502,7 +508,7 @@ impl Db {
     pub async fn migrate(&self) -> Result<()> {
         match self {
             Db::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await?,
-            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+            Db::Postgres { pool, .. } => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         Ok(())
     }
@@ -516,7 +522,7 @@ impl Db {
                     .fetch_one(read)
                     .await?,
             ),
-            Db::Postgres(pool) => (
+            Db::Postgres { pool, .. } => (
                 sqlx::migrate!("./migrations/postgres"),
                 sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
                     .fetch_one(pool)
@@ -532,7 +538,7 @@ impl Db {
             Db::Sqlite { read, .. } => {
                 sqlx::query("SELECT 1").execute(read).await?;
             }
-            Db::Postgres(pool) => {
+            Db::Postgres { pool, .. } => {
                 sqlx::query("SELECT 1").execute(pool).await?;
             }
         }
@@ -543,14 +549,18 @@ impl Db {
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
             Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Db::Postgres { pool, .. } => Tx::Postgres(pool.begin().await?),
         })
     }
 
     pub async fn fetch_optional<T: Row>(&self, sql: Sql) -> Result<Option<T>> {
         match self {
             Db::Sqlite { read, .. } => sqlite::fetch_optional(read, sql).await,
-            Db::Postgres(pool) => postgres::fetch_optional(pool, sql).await,
+            Db::Postgres { direct, .. } => {
+                let mut lease = direct.lease().await?;
+                let result = postgres::fetch_optional(lease.conn(), sql).await;
+                lease.done(result)
+            }
         }
     }
 
@@ -563,7 +573,11 @@ impl Db {
     pub async fn fetch_all<T: Row>(&self, sql: Sql) -> Result<Vec<T>> {
         match self {
             Db::Sqlite { read, .. } => sqlite::fetch_all(read, sql).await,
-            Db::Postgres(pool) => postgres::fetch_all(pool, sql).await,
+            Db::Postgres { direct, .. } => {
+                let mut lease = direct.lease().await?;
+                let result = postgres::fetch_all(lease.conn(), sql).await;
+                lease.done(result)
+            }
         }
     }
 
@@ -579,7 +593,11 @@ impl Db {
     ) -> Result<Vec<T>> {
         match self {
             Db::Sqlite { inline, .. } => inline.fetch_all(&sql.text, &sql.args, decode),
-            Db::Postgres(pool) => postgres::fetch_all(pool, sql).await,
+            Db::Postgres { direct, .. } => {
+                let mut lease = direct.lease().await?;
+                let result = postgres::fetch_all(lease.conn(), sql).await;
+                lease.done(result)
+            }
         }
     }
 
@@ -594,7 +612,11 @@ impl Db {
                 .fetch_all(&sql.text, &sql.args, decode)?
                 .into_iter()
                 .next()),
-            Db::Postgres(pool) => postgres::fetch_optional(pool, sql).await,
+            Db::Postgres { direct, .. } => {
+                let mut lease = direct.lease().await?;
+                let result = postgres::fetch_optional(lease.conn(), sql).await;
+                lease.done(result)
+            }
         }
     }
 
@@ -602,7 +624,11 @@ impl Db {
     pub async fn execute(&self, sql: Sql) -> Result<u64> {
         match self {
             Db::Sqlite { write, .. } => sqlite::execute(write, sql).await,
-            Db::Postgres(pool) => postgres::execute(pool, sql).await,
+            Db::Postgres { direct, .. } => {
+                let mut lease = direct.lease().await?;
+                let result = postgres::execute(lease.conn(), sql).await;
+                lease.done(result)
+            }
         }
     }
 }

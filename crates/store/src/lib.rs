@@ -14,6 +14,7 @@ pub mod contacts;
 pub mod credit_notes;
 pub mod customers;
 mod db;
+mod direct;
 pub mod emails;
 pub mod idempotency;
 mod inline_reads;

@@ -302,6 +302,29 @@ async fn search_finds_thai_and_latin_substrings(backend: Backend) {
     assert_eq!(second["data"].as_array().unwrap().len(), 1);
     assert_eq!(second["next_cursor"], Value::Null);
     expect_problem(app.get("/api/customers?status=gone", &admin).await, 400).await;
+
+    // Long terms (PostgreSQL asks its index for a window of them): the whole term decides.
+    for (name, email) in [
+        ("Mango Farm", "office@mango-doisaket1188.co.th"),
+        ("Apple Farm", "office@APPLE-doisaket1188.co.th"),
+    ] {
+        create_customer(&app, &admin, json!({"name": name, "email": email})).await;
+    }
+    assert_eq!(names(search("mango-doisaket1188").await), ["Mango Farm"]);
+    assert_eq!(names(search("Apple-DoiSaket1188").await), ["Apple Farm"]);
+    assert_eq!(
+        names(search("-doisaket1188.co").await),
+        ["Mango Farm", "Apple Farm"]
+    );
+    assert_eq!(
+        names(search("pear-doisaket1188").await),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(search("nothing_ket1188%").await),
+        Vec::<String>::new()
+    );
+    assert_eq!(names(search("การเกษตรบ้านนา").await), ["สหกรณ์การเกษตรบ้านนา"]);
 }
 
 async fn status_changes_soft_delete_and_restore(backend: Backend) {

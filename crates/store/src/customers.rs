@@ -274,11 +274,22 @@ pub async fn list(db: &Db, scope: Scope, query: &CustomerQuery) -> Result<Vec<Cu
         sql = sql.push(&format!(" AND c.id > ${n}")).bind(after);
     }
     if let Some(term) = term {
+        let term = term.to_lowercase();
         let n = sql.next_param();
-        sql = sql
-            .push(&format!(" AND c.search_text LIKE ${n} ESCAPE '\\'"))
-            .bind(format!("%{}%", escape_like(&term.to_lowercase())))
-            .planned_per_call();
+        sql = match probe_window(&term) {
+            // A long term: the trigram index is asked for a window of it, the row for all of it.
+            Some(window) => sql
+                .push(&format!(
+                    " AND c.search_text LIKE ${n} ESCAPE '\\' AND strpos(c.search_text, ${}) > 0",
+                    n + 1
+                ))
+                .bind(format!("%{}%", escape_like(window)))
+                .bind(term.as_str()),
+            None => sql
+                .push(&format!(" AND c.search_text LIKE ${n} ESCAPE '\\'"))
+                .bind(format!("%{}%", escape_like(&term))),
+        }
+        .planned_per_call();
     }
     let n = sql.next_param();
     sql = sql
@@ -317,6 +328,31 @@ async fn list_by_fts(db: &Db, query: &CustomerQuery, term: &str) -> Result<Vec<C
         .push(&format!(" ORDER BY f.rowid LIMIT ${n}"))
         .bind(query.limit);
     db.fetch_all(sql.planned_per_call()).await
+}
+
+/// Characters of a search term that the trigram index is asked for (PostgreSQL).
+const PROBE_CHARS: usize = 7;
+
+/// For a term longer than [`PROBE_CHARS`], the part of it the trigram index is asked for.
+///
+/// A GIN index answers `LIKE '%term%'` by walking the posting list of every trigram of the term
+/// against the rows of the rarest one, so a long term with a few common trigrams (an e-mail
+/// domain such as `mango-doisaket1188`: `man`, `ngo`, ` do` …) costs milliseconds for one
+/// match. Seven characters (five trigrams) find few enough candidates, and the statement
+/// checks each for the whole term. The window is the one with the most digits (rarest in
+/// names and domains), the last of equals (endings tell domains and names apart more than
+/// beginnings).
+fn probe_window(term: &str) -> Option<&str> {
+    let starts: Vec<usize> = term.char_indices().map(|(i, _)| i).collect();
+    if starts.len() <= PROBE_CHARS {
+        return None;
+    }
+    (0..=starts.len() - PROBE_CHARS)
+        .map(|k| {
+            let end = starts.get(k + PROBE_CHARS).copied().unwrap_or(term.len());
+            &term[starts[k]..end]
+        })
+        .max_by_key(|w| w.chars().filter(char::is_ascii_digit).count())
 }
 
 /// An FTS5 phrase matching the term literally (quotes doubled).
@@ -404,6 +440,27 @@ pub async fn exists(db: &Db, id: Uuid) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_terms_probe_the_index_with_a_window() {
+        assert_eq!(probe_window("durian"), None);
+        assert_eq!(probe_window("แม่สลอง"), None);
+        assert_eq!(probe_window("mango-doisaket1188"), Some("ket1188"));
+        assert_eq!(probe_window("@lotusdelta"), Some("usdelta"));
+        // Thai: whole characters, never a cut inside one.
+        let term = "สหกรณ์การเกษตรบ้านนา";
+        let window = probe_window(term).unwrap();
+        assert_eq!(window.chars().count(), PROBE_CHARS);
+        assert!(term.ends_with(window));
+        for term in [
+            "0105536000315",
+            "office@durian-banna417.co.th",
+            "ฟาร์มทุเรียน 12",
+        ] {
+            let window = probe_window(term).unwrap();
+            assert!(term.contains(window) && window.chars().count() == PROBE_CHARS);
+        }
+    }
 
     /// On SQLite `get` and `list` read on the calling thread and decode rows themselves
     /// (`Customer::from_inline`); they must return exactly what sqlx decodes from the same rows.

@@ -309,10 +309,27 @@ async fn list_by_fts(db: &Db, query: &CustomerQuery, term: &str) -> Result<Vec<C
     let mut sql = Sql::new(format!(
         "SELECT {COLUMNS} FROM customers_fts f JOIN customers c ON c.rowid = f.rowid \
          WHERE customers_fts MATCH $1"
-    ))
-    .bind(fts_phrase(term));
+    ));
+    // A long term: the index is asked for a window of it (as on PostgreSQL, see
+    // `probe_window`), each candidate checked for the whole term with `LIKE` — which folds the
+    // case of ASCII letters only, so only for terms whose other characters have no case
+    // (Thai, digits, punctuation), where it agrees with the index's folding.
+    let caseless = term
+        .chars()
+        .all(|c| c.is_ascii() || !(c.is_uppercase() || c.is_lowercase()));
+    sql = match probe_window(term).filter(|_| caseless) {
+        Some(window) => sql
+            .push(" AND c.search_text LIKE $2 ESCAPE '\\'")
+            .bind(fts_phrase(window))
+            .bind(format!("%{}%", escape_like(term))),
+        None => sql.bind(fts_phrase(term)),
+    };
     sql = match &query.status {
-        Some(status) => sql.push(" AND c.status = $2").bind(status.as_str()),
+        Some(status) => {
+            let n = sql.next_param();
+            sql.push(&format!(" AND c.status = ${n}"))
+                .bind(status.as_str())
+        }
         None => sql.push(" AND c.status <> 'deleted'"),
     };
     if let Some(after) = query.after {

@@ -290,6 +290,16 @@ async fn bench_postgres(
         matches,
         plans,
     };
+    serve_and_measure(binary, url, args, loaded).await
+}
+
+/// Starts `satang serve` on the PostgreSQL database at `url` and runs the measurements.
+async fn serve_and_measure(
+    binary: &Path,
+    url: &str,
+    args: &CustomersArgs,
+    loaded: Loaded,
+) -> anyhow::Result<Option<BackendResult>> {
     let dir = tempfile::Builder::new()
         .prefix("satang-bench-customers-")
         .tempdir()?;
@@ -325,14 +335,9 @@ async fn bench_existing_postgres(
         matches,
         plans,
     };
-    let dir = tempfile::Builder::new()
-        .prefix("satang-bench-customers-")
-        .tempdir()?;
-    let server = RunningServer::start(binary, dir.path(), Some(url)).await?;
-    println!("serving on {} (pid {})", server.addr, server.pid);
-    let measured = measure(&server, args, loaded, Some(url)).await;
-    server.stop().await?;
-    measured.map(|_| ())
+    serve_and_measure(binary, url, args, loaded)
+        .await
+        .map(|_| ())
 }
 
 fn print_load(load: &LoadReport) {

@@ -593,11 +593,7 @@ impl Db {
     ) -> Result<Vec<T>> {
         match self {
             Db::Sqlite { inline, .. } => inline.fetch_all(&sql.text, &sql.args, decode),
-            Db::Postgres { direct, .. } => {
-                let mut lease = direct.lease().await?;
-                let result = postgres::fetch_all(lease.conn(), sql).await;
-                lease.done(result)
-            }
+            Db::Postgres { .. } => self.fetch_all(sql).await,
         }
     }
 
@@ -612,11 +608,7 @@ impl Db {
                 .fetch_all(&sql.text, &sql.args, decode)?
                 .into_iter()
                 .next()),
-            Db::Postgres { direct, .. } => {
-                let mut lease = direct.lease().await?;
-                let result = postgres::fetch_optional(lease.conn(), sql).await;
-                lease.done(result)
-            }
+            Db::Postgres { .. } => self.fetch_optional(sql).await,
         }
     }
 

@@ -18,7 +18,7 @@ pub mod run;
 pub mod settings;
 
 pub use invoicing::{finalize_invoice, invoice_audit_json};
-pub use run::{RunReport, run_billing, run_billing_until};
+pub use run::{RunReport, StopCheck, run_billing, run_billing_until};
 pub use settings::BillingSettings;
 
 /// Why a billing operation did not happen. `InvalidState` is the caller's 409, `Invalid` its

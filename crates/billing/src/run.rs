@@ -25,6 +25,8 @@
 //!   pending downgrade (`pending_change`) applies at the boundary and the new period is invoiced
 //!   on the new terms.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::json;
@@ -86,28 +88,42 @@ pub async fn run_billing(db: &Db, clock: &Clock, now: DateTime<Utc>) -> Result<R
         request_id: Some("billing-run".into()),
         ..Actor::default()
     };
-    run_billing_until(db, clock, now, &actor, &|| false).await
+    run_billing_until(db, clock, now, &actor, Arc::new(|| false)).await
 }
+
+/// Asked between steps whether the run should stop (shared by the run's tasks).
+pub type StopCheck = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// [`run_billing`] on behalf of `actor`, checking `stop` between steps (a scheduler shutting
 /// down finishes the current step, never half of one).
+///
+/// The passes run as tasks of their own, so that one chunk's work in this process (planning,
+/// building its rows) never waits for another's on the same thread — in particular not the
+/// chunk that holds the invoice number counter. Dropping the returned future aborts them; a
+/// chunk cut off mid-way rolls back.
 pub async fn run_billing_until(
     db: &Db,
     clock: &Clock,
     now: DateTime<Utc>,
     actor: &Actor,
-    stop: &(dyn Fn() -> bool + Sync),
+    stop: StopCheck,
 ) -> Result<RunReport> {
     let today = bangkok_date(now);
     // At most half the pool, so requests served meanwhile still find a connection.
     let in_flight = CHUNKS_IN_FLIGHT.min((db.write_connections() / 2).max(1) as usize);
-    let cursor = chunk::ClaimCursor::default();
-    let passes = (0..in_flight).map(|_| bill_due(db, clock, today, actor, stop, &cursor));
+    let cursor = Arc::new(chunk::ClaimCursor::default());
+    let mut passes = tokio::task::JoinSet::new();
+    for _ in 0..in_flight {
+        let (db, clock, actor) = (db.clone(), clock.clone(), actor.clone());
+        let (stop, cursor) = (stop.clone(), cursor.clone());
+        passes.spawn(async move { bill_due(&db, &clock, today, &actor, &*stop, &cursor).await });
+    }
     let mut report = RunReport {
         date: Some(today),
         ..RunReport::default()
     };
-    for pass in futures::future::try_join_all(passes).await? {
+    while let Some(joined) = passes.join_next().await {
+        let pass = joined.map_err(|e| Error::Internal(format!("billing pass: {e}")))??;
         report.invoices_created += pass.invoices_created;
         report.invoice_ids.extend(pass.invoice_ids);
         report.subscriptions_canceled += pass.subscriptions_canceled;

@@ -46,13 +46,16 @@ impl BillingScheduler {
                     break;
                 }
                 let now = state.clock.now();
-                let stopping = || flag.load(Ordering::Relaxed);
+                let stopping = {
+                    let flag = flag.clone();
+                    Arc::new(move || flag.load(Ordering::Relaxed))
+                };
                 match satang_billing::run_billing_until(
                     &state.db,
                     &state.clock,
                     now,
                     &actor,
-                    &stopping,
+                    stopping,
                 )
                 .await
                 {

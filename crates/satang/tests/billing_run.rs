@@ -20,6 +20,7 @@ both_backends!(
     monthly_subscription_is_invoiced_once_per_period,
     trials_seats_pauses_and_cancellations,
     periods_behind_are_invoiced_in_order_with_gapless_numbers,
+    run_invoices_carry_their_number_everywhere,
 );
 
 async fn json_of(res: reqwest::Response, status: u16) -> Value {
@@ -355,4 +356,131 @@ async fn periods_behind_are_invoiced_in_order_with_gapless_numbers(backend: Back
 
     let again = run(&app, &admin).await;
     assert_eq!(again["invoices_created"], 0, "{again}");
+}
+
+#[derive(sqlx::FromRow)]
+struct Text {
+    t: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Count {
+    n: i64,
+}
+
+/// An invoice the run issues carries its number in every row that records it — the invoice, its
+/// `invoice.finalized` outbox event, its audit entry — and queues its mail and the webhook
+/// deliveries of the endpoints that want it (PostgreSQL writes all of these in one statement
+/// that takes the number itself: `satang_store::issue`). Also past the sixth digit, where the
+/// number grows instead of wrapping.
+async fn run_invoices_carry_their_number_everywhere(backend: Backend) {
+    let Some(app) = start(backend).await else {
+        return;
+    };
+    let admin = set_date(&app, "2030-01-10").await;
+    let mut endpoints = Vec::new();
+    for (events, active) in [
+        (json!(["invoice.finalized"]), true),
+        (json!(["customer.created"]), true),
+        (json!(["*"]), false),
+    ] {
+        let res = app
+            .post(
+                "/api/webhook-endpoints",
+                Some(&admin),
+                json!({"url": "http://127.0.0.1:9/hook", "events": events, "active": active}),
+            )
+            .await;
+        endpoints.push(json_of(res, 201).await["id"].as_str().unwrap().to_owned());
+    }
+    let customer = insert_customer(&app, "สหกรณ์การเกษตรบ้านนา", "active").await;
+    let sub = subscribe(
+        &app,
+        &admin,
+        customer,
+        json!({"plan_code": "PRO", "trial_days": 0}),
+    )
+    .await;
+    let db = satang::open_db(&app.db.config())
+        .await
+        .expect("open database");
+    db.execute(satang_store::Sql::new(
+        "UPDATE document_sequences SET last_value = 999999 WHERE kind = 'invoice'",
+    ))
+    .await
+    .unwrap();
+
+    let admin = set_date(&app, "2030-02-10").await;
+    assert_eq!(run(&app, &admin).await["invoices_created"], 1);
+    let invoices = invoices_of(&app, &admin, &sub).await;
+    let invoice = &invoices[1];
+    let (id, number) = (invoice["id"].as_str().unwrap(), "INV-2030-1000000");
+    assert_eq!(invoice["number"], number);
+
+    let event = db
+        .fetch_one::<Text>(
+            satang_store::Sql::new(
+                "SELECT payload ->> 'number' AS t FROM outbox_events \
+                 WHERE event_type = 'invoice.finalized' AND entity_id = $1",
+            )
+            .bind(id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(event.t.as_deref(), Some(number));
+    let audit = json_of(
+        app.get(
+            &format!("/api/audit-events?entity_type=invoice&entity_id={id}"),
+            &admin,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let finalized: Vec<&Value> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "invoice.finalized")
+        .collect();
+    assert_eq!(finalized.len(), 1, "{audit}");
+    assert_eq!(finalized[0]["after"]["number"], number);
+    assert_eq!(finalized[0]["after"]["status"], "open");
+    assert_eq!(finalized[0]["before"]["number"], Value::Null);
+    assert_eq!(finalized[0]["before"]["status"], "draft");
+
+    let mails = db
+        .fetch_one::<Count>(
+            satang_store::Sql::new(
+                "SELECT COUNT(*) AS n FROM email_deliveries d \
+                 JOIN outbox_events e ON e.id = d.event_id \
+                 WHERE e.entity_id = $1 AND d.kind = 'invoice_issued'",
+            )
+            .bind(id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(mails.n, 1);
+    // Deliveries: the endpoint that wants the event gets it, the others nothing.
+    for (endpoint, expected) in endpoints.iter().zip([1, 0, 0]) {
+        let n = db
+            .fetch_one::<Count>(
+                satang_store::Sql::new(
+                    "SELECT COUNT(*) AS n FROM webhook_deliveries d \
+                     JOIN outbox_events e ON e.id = d.event_id \
+                     WHERE e.entity_id = $1 AND d.endpoint_id = $2",
+                )
+                .bind(id)
+                .bind(Uuid::parse_str(endpoint).unwrap()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(n.n, expected, "endpoint {endpoint}");
+    }
+
+    // The next run's number follows without a gap.
+    let admin = set_date(&app, "2030-03-10").await;
+    assert_eq!(run(&app, &admin).await["invoices_created"], 1);
+    let invoices = invoices_of(&app, &admin, &sub).await;
+    assert_eq!(invoices[2]["number"], "INV-2030-1000001");
 }

@@ -365,55 +365,111 @@ async fn insert_many_unnest(
     if invoices.is_empty() {
         return Ok(0);
     }
-    let sql = Sql::new(
-        "INSERT INTO invoices (id, customer_id, subscription_id, period_start, period_end, \
-         billing_reason, number, status, currency, subtotal, discount, vat_rate_bps, \
-         vat_amount, total, withholding_tax, amount_paid, amount_due, credit_applied, \
-         amount_credited, prices_include_vat, issued_at, due_date, paid_at, voided_at, \
-         marked_uncollectible_at, customer_snapshot, seller_snapshot, version, mrr, \
-         collection_method, next_collection_at, created_at, updated_at) \
-         SELECT *, $1, $1 FROM UNNEST($2::uuid[], $3::uuid[], $4::uuid[], $5::date[], \
-         $6::date[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[], \
-         $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], \
-         $19::int8[], $20::int8[], $21::bool[], $22::timestamptz[], $23::date[], \
-         $24::timestamptz[], $25::timestamptz[], $26::timestamptz[], $27::jsonb[], \
-         $28::jsonb[], $29::int8[], $30::int8[], $31::text[], $32::timestamptz[]) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(now)
-    .bind_column(invoices, |i| i.id)
-    .bind_column(invoices, |i| i.origin.customer_id)
-    .bind_column(invoices, |i| i.origin.subscription_id)
-    .bind_column(invoices, |i| i.origin.period_start)
-    .bind_column(invoices, |i| i.origin.period_end)
-    .bind_column(invoices, |i| i.origin.billing_reason.clone())
-    .bind_column(invoices, |i| i.fields.number.clone())
-    .bind_column(invoices, |i| i.fields.status.clone())
-    .bind_column(invoices, |i| i.fields.currency.clone())
-    .bind_column(invoices, |i| i.fields.subtotal)
-    .bind_column(invoices, |i| i.fields.discount)
-    .bind_column(invoices, |i| i.fields.vat_rate_bps)
-    .bind_column(invoices, |i| i.fields.vat_amount)
-    .bind_column(invoices, |i| i.fields.total)
-    .bind_column(invoices, |i| i.fields.withholding_tax)
-    .bind_column(invoices, |i| i.fields.amount_paid)
-    .bind_column(invoices, |i| i.fields.amount_due)
-    .bind_column(invoices, |i| i.fields.credit_applied)
-    .bind_column(invoices, |i| i.fields.amount_credited)
-    .bind_column(invoices, |i| i.fields.prices_include_vat)
-    .bind_column(invoices, |i| i.fields.issued_at)
-    .bind_column(invoices, |i| i.fields.due_date)
-    .bind_column(invoices, |i| i.fields.paid_at)
-    .bind_column(invoices, |i| i.fields.voided_at)
-    .bind_column(invoices, |i| i.fields.marked_uncollectible_at)
-    .bind_column(invoices, |i| i.fields.customer_snapshot.clone())
-    .bind_column(invoices, |i| i.fields.seller_snapshot.clone())
-    .bind_column(invoices, |i| i.version)
-    .bind_column(invoices, |i| i.origin.mrr)
-    .bind_column(invoices, |i| i.collection_method.clone())
-    .bind_column(invoices, |i| i.next_collection_at);
+    let sql = Sql::new("").bind(now);
+    let (rows, sql) = unnest_invoices(sql, invoices);
+    let sql = sql.push(&format!(
+        "INSERT INTO invoices ({INVOICE_COLUMNS}, created_at, updated_at) \
+         SELECT *, $1, $1 FROM {rows} ON CONFLICT DO NOTHING"
+    ));
     let inserted = tx.execute(sql).await?;
+    let (rows, sql) = unnest_lines(Sql::new(""), invoices);
+    tx.execute(sql.push(&format!(
+        "INSERT INTO invoice_lines ({LINE_COLUMNS}) SELECT * FROM {rows}"
+    )))
+    .await?;
+    Ok(inserted)
+}
 
+/// The columns [`unnest_invoices`] yields, in order.
+pub(crate) const INVOICE_COLUMNS: &str = "id, customer_id, subscription_id, period_start, \
+     period_end, billing_reason, number, status, currency, subtotal, discount, vat_rate_bps, \
+     vat_amount, total, withholding_tax, amount_paid, amount_due, credit_applied, \
+     amount_credited, prices_include_vat, issued_at, due_date, paid_at, voided_at, \
+     marked_uncollectible_at, customer_snapshot, seller_snapshot, version, mrr, \
+     collection_method, next_collection_at";
+
+/// Binds `invoices` as one array per column (PostgreSQL) and returns the
+/// `UNNEST($n::uuid[], …)` that yields them as rows of [`INVOICE_COLUMNS`], with the statement
+/// to append it to.
+pub(crate) fn unnest_invoices(sql: Sql, invoices: &[NewInvoice]) -> (String, Sql) {
+    const TYPES: [&str; 31] = [
+        "uuid",
+        "uuid",
+        "uuid",
+        "date",
+        "date",
+        "text",
+        "text",
+        "text",
+        "text",
+        "int8",
+        "int8",
+        "int8",
+        "int8",
+        "int8",
+        "int8",
+        "int8",
+        "int8",
+        "int8",
+        "int8",
+        "bool",
+        "timestamptz",
+        "date",
+        "timestamptz",
+        "timestamptz",
+        "timestamptz",
+        "jsonb",
+        "jsonb",
+        "int8",
+        "int8",
+        "text",
+        "timestamptz",
+    ];
+    let rows = unnest_text(sql.next_param(), &TYPES);
+    let sql = sql
+        .bind_column(invoices, |i| i.id)
+        .bind_column(invoices, |i| i.origin.customer_id)
+        .bind_column(invoices, |i| i.origin.subscription_id)
+        .bind_column(invoices, |i| i.origin.period_start)
+        .bind_column(invoices, |i| i.origin.period_end)
+        .bind_column(invoices, |i| i.origin.billing_reason.clone())
+        .bind_column(invoices, |i| i.fields.number.clone())
+        .bind_column(invoices, |i| i.fields.status.clone())
+        .bind_column(invoices, |i| i.fields.currency.clone())
+        .bind_column(invoices, |i| i.fields.subtotal)
+        .bind_column(invoices, |i| i.fields.discount)
+        .bind_column(invoices, |i| i.fields.vat_rate_bps)
+        .bind_column(invoices, |i| i.fields.vat_amount)
+        .bind_column(invoices, |i| i.fields.total)
+        .bind_column(invoices, |i| i.fields.withholding_tax)
+        .bind_column(invoices, |i| i.fields.amount_paid)
+        .bind_column(invoices, |i| i.fields.amount_due)
+        .bind_column(invoices, |i| i.fields.credit_applied)
+        .bind_column(invoices, |i| i.fields.amount_credited)
+        .bind_column(invoices, |i| i.fields.prices_include_vat)
+        .bind_column(invoices, |i| i.fields.issued_at)
+        .bind_column(invoices, |i| i.fields.due_date)
+        .bind_column(invoices, |i| i.fields.paid_at)
+        .bind_column(invoices, |i| i.fields.voided_at)
+        .bind_column(invoices, |i| i.fields.marked_uncollectible_at)
+        .bind_column(invoices, |i| i.fields.customer_snapshot.clone())
+        .bind_column(invoices, |i| i.fields.seller_snapshot.clone())
+        .bind_column(invoices, |i| i.version)
+        .bind_column(invoices, |i| i.origin.mrr)
+        .bind_column(invoices, |i| i.collection_method.clone())
+        .bind_column(invoices, |i| i.next_collection_at);
+    (rows, sql)
+}
+
+/// The columns [`unnest_lines`] yields, in order.
+pub(crate) const LINE_COLUMNS: &str = "id, invoice_id, position, kind, description, \
+     period_start, period_end, quantity, unit_amount, amount";
+
+/// The lines of `invoices` as [`unnest_invoices`] binds invoices: rows of [`LINE_COLUMNS`].
+pub(crate) fn unnest_lines(sql: Sql, invoices: &[NewInvoice]) -> (String, Sql) {
+    const TYPES: [&str; 10] = [
+        "uuid", "uuid", "int8", "text", "text", "date", "date", "int8", "int8", "int8",
+    ];
     let lines: Vec<(Uuid, i64, &NewLine)> = invoices
         .iter()
         .flat_map(|inv| {
@@ -423,24 +479,29 @@ async fn insert_many_unnest(
                 .map(move |(position, line)| (inv.id, position as i64, line))
         })
         .collect();
-    let sql = Sql::new(
-        "INSERT INTO invoice_lines (id, invoice_id, position, kind, description, \
-         period_start, period_end, quantity, unit_amount, amount) \
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::text[], $5::text[], \
-         $6::date[], $7::date[], $8::int8[], $9::int8[], $10::int8[])",
-    )
-    .bind_column(&lines, |_| Uuid::now_v7())
-    .bind_column(&lines, |l| l.0)
-    .bind_column(&lines, |l| l.1)
-    .bind_column(&lines, |l| l.2.kind.clone())
-    .bind_column(&lines, |l| l.2.description.clone())
-    .bind_column(&lines, |l| l.2.period_start)
-    .bind_column(&lines, |l| l.2.period_end)
-    .bind_column(&lines, |l| l.2.quantity)
-    .bind_column(&lines, |l| l.2.unit_amount)
-    .bind_column(&lines, |l| l.2.amount);
-    tx.execute(sql).await?;
-    Ok(inserted)
+    let rows = unnest_text(sql.next_param(), &TYPES);
+    let sql = sql
+        .bind_column(&lines, |_| Uuid::now_v7())
+        .bind_column(&lines, |l| l.0)
+        .bind_column(&lines, |l| l.1)
+        .bind_column(&lines, |l| l.2.kind.clone())
+        .bind_column(&lines, |l| l.2.description.clone())
+        .bind_column(&lines, |l| l.2.period_start)
+        .bind_column(&lines, |l| l.2.period_end)
+        .bind_column(&lines, |l| l.2.quantity)
+        .bind_column(&lines, |l| l.2.unit_amount)
+        .bind_column(&lines, |l| l.2.amount);
+    (rows, sql)
+}
+
+/// `UNNEST($first::t1[], $first+1::t2[], …)`.
+fn unnest_text(first: usize, types: &[&str]) -> String {
+    let arrays: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", first + i))
+        .collect();
+    format!("UNNEST({})", arrays.join(", "))
 }
 
 /// Which of these (subscription, period start) pairs already have their period invoice.

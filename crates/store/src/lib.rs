@@ -20,6 +20,7 @@ pub mod idempotency;
 mod inline_reads;
 pub mod invitations;
 pub mod invoices;
+pub mod issue;
 pub mod kv;
 pub mod memberships;
 pub mod outbox;

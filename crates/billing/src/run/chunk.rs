@@ -4,11 +4,12 @@
 //! The subscriptions are claimed (locked) first; then their plans, customers (locked, in id
 //! order), usage and already-issued periods are read in one statement each; every step is
 //! worked out in memory exactly as a lone step would be; then the subscriptions' new state is
-//! written, the invoice numbers taken as one block of the gapless sequence (as late as
-//! possible: the counter stays locked until commit, and other chunks in flight queue on it),
-//! the invoices and their lines, the audit events and the outbox events written with
-//! multi-row statements (PostgreSQL: one `UNNEST` statement per table), and the transaction
-//! commits. A failure anywhere rolls the whole chunk back; the caller then
+//! written with their audit and outbox events, and last the invoice numbers are taken as one
+//! block of the gapless sequence together with the invoices, their lines, audit events, outbox
+//! events and mails ([`satang_store::issue::issue_many`]: on PostgreSQL one statement, so that
+//! the counter — locked until commit, other chunks in flight queue on it — is held as briefly as
+//! possible), and the transaction commits. Multi-row statements throughout (PostgreSQL: `UNNEST`,
+//! a column per array parameter). A failure anywhere rolls the whole chunk back; the caller then
 //! bills its subscriptions one at a time (a chunk of one), so one bad subscription cannot hold
 //! up the others.
 
@@ -23,6 +24,7 @@ use satang_domain::period::add_cycle;
 use satang_store::audit::{self, Actor, Change};
 use satang_store::customers::{self, Customer};
 use satang_store::invoices::{self, Invoice, InvoiceFields, InvoiceOrigin, NewInvoice, NewLine};
+use satang_store::issue::{self, Numbering};
 use satang_store::outbox::{self, NewEvent};
 use satang_store::plans::{self, Plan};
 use satang_store::subscriptions::{self, DueClaim, Subscription, SubscriptionFields};
@@ -406,8 +408,8 @@ fn invoice_view(
 }
 
 /// Writes everything of the chunk: first what needs no invoice number (the customers'
-/// credit, the subscriptions' new state), then the numbers, then the invoices and the audit
-/// and outbox events that carry them. The number counter stays locked from the moment it is
+/// credit, the subscriptions' new state and their outbox and audit events), then the numbers,
+/// then the invoices and the audit and outbox events that carry them. The number counter stays locked from the moment it is
 /// taken until the chunk commits, so taking it last lets other chunks in flight do everything
 /// else meanwhile.
 async fn write_steps(
@@ -424,11 +426,14 @@ async fn write_steps(
         ..ChunkOutcome::default()
     };
     let mut new_invoices = Vec::with_capacity(steps.len());
-    // Where each new invoice's number goes: its outbox event and its audit event.
-    let mut numbered: Vec<(usize, usize)> = Vec::with_capacity(steps.len());
+    // The new invoices' outbox and audit events, in the invoices' order: they carry the
+    // numbers, so they are written once the numbers are taken.
+    let mut invoice_events: Vec<NewEvent<'static>> = Vec::with_capacity(steps.len());
+    let mut invoice_changes: Vec<Change<'static>> = Vec::with_capacity(steps.len());
+    // The subscriptions' events need no number: written before the numbers are taken.
+    let mut events: Vec<NewEvent<'static>> = Vec::with_capacity(steps.len());
+    let mut changes: Vec<Change<'static>> = Vec::with_capacity(steps.len());
     let mut updates = Vec::with_capacity(steps.len());
-    let mut changes: Vec<Change<'static>> = Vec::with_capacity(2 * steps.len());
-    let mut events: Vec<NewEvent<'static>> = Vec::with_capacity(2 * steps.len());
     let mut credits: HashMap<Uuid, i64> = HashMap::new();
     for step in steps {
         let (before, after, action) = match step {
@@ -449,15 +454,14 @@ async fn write_steps(
                                 new.fields.credit_applied;
                         }
                         let issued_json = invoice_audit_json(&issued);
-                        numbered.push((events.len(), changes.len()));
-                        events.push(NewEvent {
+                        invoice_events.push(NewEvent {
                             event_type: "invoice.finalized",
                             entity_type: "invoice",
                             entity_id: issued.id.to_string(),
                             customer_id: Some(issued.customer_id),
                             payload: issued_json.clone(),
                         });
-                        changes.push(Change {
+                        invoice_changes.push(Change {
                             action: "invoice.finalized",
                             entity_type: "invoice",
                             entity_id: issued.id.to_string(),
@@ -533,34 +537,35 @@ async fn write_steps(
             updates.len()
         )));
     }
+    outbox::emit_many(tx, events, now).await?;
+    audit::record_many(tx, actor, changes, now).await?;
 
-    // One block of the gapless sequence for the whole chunk, in subscription order.
-    if !new_invoices.is_empty() {
-        let count = new_invoices.len() as i64;
-        let prefix = settings.invoice_prefix.as_str();
-        let year = today.year();
-        let last = invoices::next_numbers(tx, "invoice", prefix, year, count).await?;
-        for (k, (invoice, (event, change))) in new_invoices.iter_mut().zip(&numbered).enumerate() {
-            let number = format!("{prefix}-{year}-{:06}", last - count + 1 + k as i64);
-            events[*event].payload["number"] = json!(number);
-            if let Some(after) = changes[*change].after.as_mut() {
-                after["number"] = json!(number);
-            }
-            invoice.fields.number = Some(number);
-        }
-    }
-    let inserted = invoices::insert_many(tx, &new_invoices, now).await?;
-    if inserted != new_invoices.len() as u64 {
+    // One block of the gapless sequence for the whole chunk, in subscription order, taken as
+    // late as possible (see `satang_store::issue`).
+    let count = new_invoices.len() as u64;
+    let numbering = Numbering {
+        kind: "invoice",
+        prefix: settings.invoice_prefix.as_str(),
+        year: today.year(),
+    };
+    let inserted = issue::issue_many(
+        tx,
+        numbering,
+        new_invoices,
+        invoice_events,
+        actor,
+        invoice_changes,
+        now,
+    )
+    .await?;
+    if inserted != count {
         // Another path issued one of these periods meanwhile: the chunk is redone one
         // subscription at a time, where the unique key makes it a skipped duplicate.
         return Err(Error::Internal(format!(
-            "{} of {} period invoices already existed",
-            new_invoices.len() as u64 - inserted,
-            new_invoices.len()
+            "{} of {count} period invoices already existed",
+            count - inserted
         )));
     }
-    outbox::emit_many(tx, events, now).await?;
-    audit::record_many(tx, actor, changes, now).await?;
     Ok(outcome)
 }
 

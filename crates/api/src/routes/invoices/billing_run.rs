@@ -51,9 +51,14 @@ async fn run_billing(
 ) -> Result<axum::Json<RunReportView>, ApiError> {
     caller.require(Permission::RunBilling)?;
     let now = state.clock.now();
-    let r =
-        satang_billing::run_billing_until(&state.db, &state.clock, now, &caller.actor, &|| false)
-            .await?;
+    let r = satang_billing::run_billing_until(
+        &state.db,
+        &state.clock,
+        now,
+        &caller.actor,
+        std::sync::Arc::new(|| false),
+    )
+    .await?;
     let collected = state.collect_payments(&caller.actor).await?;
     Ok(axum::Json(RunReportView {
         charged: collected.charged,

@@ -1,0 +1,232 @@
+//! Invoices issued many at a time (a billing-run chunk), with their gapless numbers, their outbox
+//! events and their audit entries, inside the caller's transaction.
+//!
+//! The numbers come from one counter row per (kind, prefix, year), which stays locked from the
+//! moment a block is taken until the transaction commits: whatever an issuer does after taking
+//! its block, every other issuer waits for. On PostgreSQL, [`issue_many`] is therefore **one
+//! statement**, built with all its arguments before it is sent. Its first clause takes the
+//! block; the database writes the numbers into the invoices, into their events' payloads and
+//! into their audit entries. The counter is held for that statement and the commit only — never
+//! while this process formats numbers, encodes JSON or waits for a round trip. On SQLite (one
+//! writer, nobody to wait) the block is taken first and the rows are written by the usual
+//! multi-row statements.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::audit::{self, Actor, Change};
+use crate::invoices::{self, INVOICE_COLUMNS, LINE_COLUMNS, NewInvoice};
+use crate::outbox::{self, NewEvent};
+use crate::{Backend, Error, Result, Sql, Tx, emails};
+
+/// Which gapless sequence the numbers come from.
+#[derive(Debug, Clone, Copy)]
+pub struct Numbering<'a> {
+    pub kind: &'a str,
+    pub prefix: &'a str,
+    pub year: i32,
+}
+
+/// The `n`-th number of a sequence: `{prefix}-{year}-{n}`, `n` zero-padded to six digits (more
+/// digits when it needs them). [`issue_many`]'s PostgreSQL statement formats it the same way in
+/// SQL.
+pub fn format_number(prefix: &str, year: i32, n: i64) -> String {
+    format!("{prefix}-{year}-{n:06}")
+}
+
+/// Inserts `invoices` (with their lines), numbered in this order with the next block of
+/// `numbering`, together with `events[k]` and `changes[k]` for `invoices[k]`: the event's payload
+/// and the change's `after` get the invoice's `number`. An invoice whose period is already
+/// invoiced is skipped (`ON CONFLICT DO NOTHING`, its lines, event and audit entry written all
+/// the same); the caller compares the returned count with what it asked for and rolls back on a
+/// difference, which also returns the block.
+pub async fn issue_many(
+    tx: &mut Tx,
+    numbering: Numbering<'_>,
+    mut invoices: Vec<NewInvoice>,
+    events: Vec<NewEvent<'_>>,
+    actor: &Actor,
+    changes: Vec<Change<'_>>,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    if invoices.len() != events.len() || invoices.len() != changes.len() {
+        return Err(Error::Other(format!(
+            "{} invoices with {} events and {} audit entries",
+            invoices.len(),
+            events.len(),
+            changes.len()
+        )));
+    }
+    if invoices.is_empty() {
+        return Ok(0);
+    }
+    if tx.backend() == Backend::Postgres {
+        let row: Count = tx
+            .fetch_one(statement(numbering, &invoices, events, actor, changes, now))
+            .await?;
+        return Ok(row.issued as u64);
+    }
+    let count = invoices.len() as i64;
+    let last =
+        invoices::next_numbers(tx, numbering.kind, numbering.prefix, numbering.year, count).await?;
+    let mut events = events;
+    let mut changes = changes;
+    let rows = invoices.iter_mut().zip(&mut events).zip(&mut changes);
+    for (k, ((invoice, event), change)) in rows.enumerate() {
+        let number = format_number(
+            numbering.prefix,
+            numbering.year,
+            last - count + 1 + k as i64,
+        );
+        event.payload["number"] = serde_json::json!(number);
+        if let Some(after) = change.after.as_mut() {
+            after["number"] = serde_json::json!(number);
+        }
+        invoice.fields.number = Some(number);
+    }
+    let inserted = invoices::insert_many(tx, &invoices, now).await?;
+    outbox::emit_many(tx, events, now).await?;
+    audit::record_many(tx, actor, changes, now).await?;
+    Ok(inserted)
+}
+
+#[derive(sqlx::FromRow)]
+struct Count {
+    issued: i64,
+}
+
+/// The PostgreSQL statement of [`issue_many`]. Every clause is a data-modifying `WITH` clause;
+/// the foreign keys (lines → invoices, mails → events) are checked at the end of the statement,
+/// when all rows exist. `WITH ORDINALITY` pairs the k-th invoice, event and audit entry with the
+/// k-th number.
+fn statement(
+    numbering: Numbering<'_>,
+    invoices: &[NewInvoice],
+    events: Vec<NewEvent<'_>>,
+    actor: &Actor,
+    changes: Vec<Change<'_>>,
+    now: DateTime<Utc>,
+) -> Sql {
+    let event_ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let mails: Vec<(Uuid, emails::EmailKind, Uuid)> = events
+        .iter()
+        .zip(&event_ids)
+        .filter_map(|(event, id)| {
+            let kind = emails::kind_for(event.event_type, &event.payload)?;
+            Some((*id, kind, event.customer_id?))
+        })
+        .collect();
+    // $1 now, $2 kind, $3 prefix, $4 year, $5 count; then the arrays.
+    let sql = Sql::new("")
+        .bind(now)
+        .bind(numbering.kind)
+        .bind(numbering.prefix)
+        .bind(i64::from(numbering.year))
+        .bind(invoices.len() as i64);
+    let (invoice_rows, sql) = invoices::unnest_invoices(sql, invoices);
+    let (line_rows, sql) = invoices::unnest_lines(sql, invoices);
+    let e = sql.next_param();
+    let sql = sql
+        .bind(event_ids)
+        .bind_column(&events, |e| e.event_type)
+        .bind_column(&events, |e| e.entity_type)
+        .bind_column(&events, |e| e.entity_id.clone())
+        .bind_column(&events, |e| e.customer_id)
+        .bind(events.into_iter().map(|e| e.payload).collect::<Vec<_>>());
+    let m = sql.next_param();
+    let sql = sql
+        .bind_column(&mails, |_| Uuid::now_v7())
+        .bind_column(&mails, |m| m.0)
+        .bind_column(&mails, |m| m.1.as_str())
+        .bind_column(&mails, |m| m.2);
+    let a = sql.next_param();
+    let sql = sql
+        .bind(actor.user_id)
+        .bind(actor.request_id.clone())
+        .bind(actor.ip.clone())
+        .bind_column(&changes, |_| Uuid::now_v7())
+        .bind_column(&changes, |c| c.action)
+        .bind_column(&changes, |c| c.entity_type)
+        .bind_column(&changes, |c| c.entity_id.clone())
+        .bind_column(&changes, |c| c.before.clone())
+        .bind(changes.into_iter().map(|c| c.after).collect::<Vec<_>>());
+    // Every invoice column but `number`, which comes from the block.
+    let unnumbered: Vec<&str> = INVOICE_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .filter(|c| *c != "number")
+        .collect();
+    let selected: Vec<String> = unnumbered.iter().map(|c| format!("u.{c}")).collect();
+    sql.push(&format!(
+        "WITH block AS (INSERT INTO document_sequences (kind, prefix, year, last_value) \
+         VALUES ($2, $3, $4, $5) ON CONFLICT (kind, prefix, year) \
+         DO UPDATE SET last_value = document_sequences.last_value + $5 RETURNING last_value), \
+         numbers AS (SELECT g AS ord, $3 || '-' || $4::text || '-' || \
+         lpad(n::text, greatest(6, length(n::text)), '0') AS number \
+         FROM block CROSS JOIN generate_series(1, $5::int8) g \
+         CROSS JOIN LATERAL (SELECT block.last_value - $5 + g AS n) x), \
+         issued AS (INSERT INTO invoices ({unnumbered}, number, created_at, updated_at) \
+         SELECT {selected}, numbers.number, $1, $1 \
+         FROM {invoice_rows} WITH ORDINALITY AS u({INVOICE_COLUMNS}, ord) \
+         JOIN numbers ON numbers.ord = u.ord ON CONFLICT DO NOTHING RETURNING id), \
+         lines AS (INSERT INTO invoice_lines ({LINE_COLUMNS}) SELECT * FROM {line_rows}), \
+         events AS (INSERT INTO outbox_events (id, event_type, entity_type, entity_id, \
+         customer_id, payload, created_at) \
+         SELECT v.id, v.event_type, v.entity_type, v.entity_id, v.customer_id, \
+         v.payload || jsonb_build_object('number', numbers.number), $1 \
+         FROM UNNEST(${e}::uuid[], ${}::text[], ${}::text[], ${}::text[], ${}::uuid[], \
+         ${}::jsonb[]) WITH ORDINALITY \
+         AS v(id, event_type, entity_type, entity_id, customer_id, payload, ord) \
+         JOIN numbers ON numbers.ord = v.ord RETURNING id, event_type), \
+         deliveries AS (INSERT INTO webhook_deliveries (id, endpoint_id, event_id, status, \
+         attempts, next_attempt_at, created_at) \
+         SELECT encode(overlay(uuid_send(events.id) PLACING \
+         substring(uuid_send(gen_random_uuid()) FROM 9) FROM 9), 'hex')::uuid, \
+         w.id, events.id, 'pending', 0, $1, $1 FROM events JOIN webhook_endpoints w \
+         ON w.active AND (w.events @> '[\"*\"]'::jsonb \
+         OR w.events @> jsonb_build_array(events.event_type))), \
+         mails AS (INSERT INTO email_deliveries (id, event_id, kind, customer_id, status, \
+         attempts, next_attempt_at, created_at) \
+         SELECT *, 'pending', 0, $1, $1 \
+         FROM UNNEST(${m}::uuid[], ${}::uuid[], ${}::text[], ${}::uuid[])), \
+         audit AS (INSERT INTO audit_events (id, occurred_at, actor_id, request_id, ip, action, \
+         entity_type, entity_id, before, after) \
+         SELECT c.id, $1, ${a}, ${}, ${}, c.action, c.entity_type, c.entity_id, c.before, \
+         c.after || jsonb_build_object('number', numbers.number) \
+         FROM UNNEST(${}::uuid[], ${}::text[], ${}::text[], ${}::text[], ${}::jsonb[], \
+         ${}::jsonb[]) WITH ORDINALITY \
+         AS c(id, action, entity_type, entity_id, before, after, ord) \
+         JOIN numbers ON numbers.ord = c.ord) \
+         SELECT count(*) AS issued FROM issued",
+        e + 1,
+        e + 2,
+        e + 3,
+        e + 4,
+        e + 5,
+        m + 1,
+        m + 2,
+        m + 3,
+        a + 1,
+        a + 2,
+        a + 3,
+        a + 4,
+        a + 5,
+        a + 6,
+        a + 7,
+        a + 8,
+        unnumbered = unnumbered.join(", "),
+        selected = selected.join(", "),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_number;
+
+    #[test]
+    fn numbers_are_padded_to_six_digits_and_grow_beyond() {
+        assert_eq!(format_number("INV", 2030, 1), "INV-2030-000001");
+        assert_eq!(format_number("INV", 2030, 999_999), "INV-2030-999999");
+        assert_eq!(format_number("INV", 2030, 1_234_567), "INV-2030-1234567");
+    }
+}

@@ -203,6 +203,15 @@ pub async fn get_in(tx: &mut Tx, id: Uuid) -> Result<Option<Customer>> {
 /// Several customers inside a transaction, locked in id order on PostgreSQL (the order every
 /// multi-customer lock takes, so two of them cannot deadlock).
 pub async fn lock_many_in(tx: &mut Tx, ids: &[Uuid]) -> Result<Vec<Customer>> {
+    many_in(tx, ids, true).await
+}
+
+/// Several customers inside a transaction, not locked.
+pub async fn find_many_in(tx: &mut Tx, ids: &[Uuid]) -> Result<Vec<Customer>> {
+    many_in(tx, ids, false).await
+}
+
+async fn many_in(tx: &mut Tx, ids: &[Uuid], lock: bool) -> Result<Vec<Customer>> {
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
@@ -210,8 +219,8 @@ pub async fn lock_many_in(tx: &mut Tx, ids: &[Uuid]) -> Result<Vec<Customer>> {
         return Ok(Vec::new());
     }
     let lock = match tx.backend() {
-        Backend::Postgres => " FOR UPDATE",
-        Backend::Sqlite => "",
+        Backend::Postgres if lock => " FOR UPDATE",
+        _ => "",
     };
     let mut sql = Sql::new(format!("SELECT {COLUMNS} FROM customers c WHERE c.id IN ("))
         .push_params(1, ids.len())

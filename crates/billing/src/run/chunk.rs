@@ -167,15 +167,27 @@ async fn plan_steps(
             .ok_or_else(|| Error::Internal(format!("subscription {sub} without its plan")))
     };
 
-    // Customers are locked after their subscriptions, before the number (the order every path
-    // that locks them takes); only those whose subscription gets an invoice.
+    // The customers whose subscription gets an invoice. Those with credit to consume are
+    // locked — after their subscriptions, before the number, in id order: the order every path
+    // that locks them takes — and read again under the lock. The others are only read: nothing
+    // of theirs is written, and credit that arrives meanwhile waits for their next invoice. (A
+    // row lock is a write to the customer's page; locking every customer of a large run filled
+    // the WAL with images of customer pages.)
     let billed: Vec<&Subscription> = subs.iter().filter(|s| !s.cancel_at_period_end).collect();
     let customer_ids: Vec<Uuid> = billed.iter().map(|s| s.customer_id).collect();
-    let mut customers: HashMap<Uuid, Customer> = customers::lock_many_in(tx, &customer_ids)
+    let mut customers: HashMap<Uuid, Customer> = customers::find_many_in(tx, &customer_ids)
         .await?
         .into_iter()
         .map(|c| (c.id, c))
         .collect();
+    let in_credit: Vec<Uuid> = customers
+        .values()
+        .filter(|c| c.balance > 0)
+        .map(|c| c.id)
+        .collect();
+    for customer in customers::lock_many_in(tx, &in_credit).await? {
+        customers.insert(customer.id, customer);
+    }
 
     // Usage of the periods that end now, for subscriptions out of their trial on metered plans.
     let mut windows = Vec::new();

@@ -26,6 +26,11 @@ mod server;
 
 use clap::{Parser, Subcommand};
 
+/// The allocator of the `satang` binary, so that the billing run this process times behaves as
+/// it does in `satang bill`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "satang-bench",

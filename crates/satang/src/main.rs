@@ -9,6 +9,12 @@ use satang::{Config, Server, admin, logging, shutdown_signal};
 use satang_api::Services;
 use satang_auth::{SigningKeys, StaffRole};
 
+/// mimalloc instead of glibc's malloc: a list page decodes, builds and serialises thousands of
+/// small strings, and under glibc a fifth of the server's CPU went to `malloc`, `free` and
+/// their consolidation (`perf`, BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "satang",

@@ -65,6 +65,21 @@ pub async fn record(
 }
 
 /// Many audit events, in one statement per few hundred (a billing run's chunk).
+/// Binds the actor (its user id, request id and ip: three arguments) and then `changes` as
+/// one array per column — id, action, entity type, entity id, before, after — for an
+/// `UNNEST` on PostgreSQL.
+pub(crate) fn bind_unnest(sql: Sql, actor: &Actor, changes: Vec<Change<'_>>) -> Sql {
+    sql.bind(actor.user_id)
+        .bind(actor.request_id.clone())
+        .bind(actor.ip.clone())
+        .bind_column(&changes, |_| Uuid::now_v7())
+        .bind_column(&changes, |c| c.action)
+        .bind_column(&changes, |c| c.entity_type)
+        .bind_column(&changes, |c| c.entity_id.clone())
+        .bind_column(&changes, |c| c.before.clone())
+        .bind(changes.into_iter().map(|c| c.after).collect::<Vec<_>>())
+}
+
 pub async fn record_many(
     tx: &mut Tx,
     actor: &Actor,
@@ -82,16 +97,8 @@ pub async fn record_many(
              SELECT $1, $2, $3, $4, * FROM UNNEST($5::uuid[], $6::text[], $7::text[], \
              $8::text[], $9::jsonb[], $10::jsonb[])",
         )
-        .bind(now)
-        .bind(actor.user_id)
-        .bind(actor.request_id.clone())
-        .bind(actor.ip.clone())
-        .bind_column(&changes, |_| Uuid::now_v7())
-        .bind_column(&changes, |c| c.action)
-        .bind_column(&changes, |c| c.entity_type)
-        .bind_column(&changes, |c| c.entity_id.clone())
-        .bind_column(&changes, |c| c.before.clone())
-        .bind(changes.into_iter().map(|c| c.after).collect::<Vec<_>>());
+        .bind(now);
+        let sql = bind_unnest(sql, actor, changes);
         tx.execute(sql).await?;
         return Ok(());
     }

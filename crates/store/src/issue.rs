@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::audit::{self, Actor, Change};
 use crate::invoices::{self, INVOICE_COLUMNS, LINE_COLUMNS, NewInvoice};
 use crate::outbox::{self, NewEvent};
-use crate::{Backend, Error, Result, Sql, Tx, emails};
+use crate::{Backend, Error, Result, Sql, Tx};
 
 /// Which gapless sequence the numbers come from.
 #[derive(Debug, Clone, Copy)]
@@ -36,10 +36,10 @@ pub fn format_number(prefix: &str, year: i32, n: i64) -> String {
 
 /// Inserts `invoices` (with their lines), numbered in this order with the next block of
 /// `numbering`, together with `events[k]` and `changes[k]` for `invoices[k]`: the event's payload
-/// and the change's `after` get the invoice's `number`. An invoice whose period is already
-/// invoiced is skipped (`ON CONFLICT DO NOTHING`, its lines, event and audit entry written all
-/// the same); the caller compares the returned count with what it asked for and rolls back on a
-/// difference, which also returns the block.
+/// and the change's `after` get the invoice's `number`. Returns how many invoices were inserted.
+/// An invoice whose period another transaction invoiced meanwhile is not inserted
+/// (`ON CONFLICT DO NOTHING`), and then either the count falls short or its lines fail their
+/// foreign key: either way the caller rolls back, which also returns the block.
 pub async fn issue_many(
     tx: &mut Tx,
     numbering: Numbering<'_>,
@@ -108,14 +108,7 @@ fn statement(
     now: DateTime<Utc>,
 ) -> Sql {
     let event_ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
-    let mails: Vec<(Uuid, emails::EmailKind, Uuid)> = events
-        .iter()
-        .zip(&event_ids)
-        .filter_map(|(event, id)| {
-            let kind = emails::kind_for(event.event_type, &event.payload)?;
-            Some((*id, kind, event.customer_id?))
-        })
-        .collect();
+    let mails = outbox::mails_of(&events, &event_ids);
     // $1 now, $2 kind, $3 prefix, $4 year, $5 count; then the arrays.
     let sql = Sql::new("")
         .bind(now)
@@ -140,16 +133,7 @@ fn statement(
         .bind_column(&mails, |m| m.1.as_str())
         .bind_column(&mails, |m| m.2);
     let a = sql.next_param();
-    let sql = sql
-        .bind(actor.user_id)
-        .bind(actor.request_id.clone())
-        .bind(actor.ip.clone())
-        .bind_column(&changes, |_| Uuid::now_v7())
-        .bind_column(&changes, |c| c.action)
-        .bind_column(&changes, |c| c.entity_type)
-        .bind_column(&changes, |c| c.entity_id.clone())
-        .bind_column(&changes, |c| c.before.clone())
-        .bind(changes.into_iter().map(|c| c.after).collect::<Vec<_>>());
+    let sql = audit::bind_unnest(sql, actor, changes);
     // Every invoice column but `number`, which comes from the block.
     let unnumbered: Vec<&str> = INVOICE_COLUMNS
         .split(',')

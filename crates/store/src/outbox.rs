@@ -105,6 +105,21 @@ pub async fn emit(tx: &mut Tx, event: NewEvent<'_>, now: DateTime<Utc>) -> Resul
 /// Writes many events, their webhook deliveries and their mails inside the changes'
 /// transaction (a billing run's chunk), like [`emit`] for each: the endpoints are read once,
 /// the rows go in a few multi-row statements.
+/// The mails `events` (with these ids) send: (event id, kind, customer).
+pub(crate) fn mails_of(
+    events: &[NewEvent<'_>],
+    ids: &[Uuid],
+) -> Vec<(Uuid, emails::EmailKind, Uuid)> {
+    events
+        .iter()
+        .zip(ids)
+        .filter_map(|(event, id)| {
+            let kind = emails::kind_for(event.event_type, &event.payload)?;
+            Some((*id, kind, event.customer_id?))
+        })
+        .collect()
+}
+
 pub async fn emit_many(tx: &mut Tx, events: Vec<NewEvent<'_>>, now: DateTime<Utc>) -> Result<()> {
     if events.is_empty() {
         return Ok(());
@@ -114,15 +129,7 @@ pub async fn emit_many(tx: &mut Tx, events: Vec<NewEvent<'_>>, now: DateTime<Utc
         Backend::Postgres => insert_events_unnest(tx, &events, &ids, now).await?,
         Backend::Sqlite => insert_events_values(tx, &events, &ids, now).await?,
     }
-    let mails: Vec<(Uuid, emails::EmailKind, Uuid)> = events
-        .iter()
-        .zip(&ids)
-        .filter_map(|(event, id)| {
-            let kind = emails::kind_for(event.event_type, &event.payload)?;
-            Some((*id, kind, event.customer_id?))
-        })
-        .collect();
-    emails::enqueue_many(tx, &mails, now).await?;
+    emails::enqueue_many(tx, &mails_of(&events, &ids), now).await?;
     let endpoints: Vec<Endpoint> = tx
         .fetch_all(Sql::new("SELECT * FROM webhook_endpoints WHERE active"))
         .await?;

@@ -154,7 +154,7 @@ pub async fn finalize_invoice(
         settings.vat_rate_bps,
         settings.prices_include_vat,
     );
-    f.number = Some(format!("{prefix}-{}-{seq:06}", today.year()));
+    f.number = Some(invoices::format_number(prefix, today.year(), seq));
     f.credit_applied = credit;
     f.amount_due = t.total - credit;
     f.issued_at = Some(now);

@@ -367,65 +367,61 @@ async fn insert_many_unnest(
     }
     let sql = Sql::new("").bind(now);
     let (rows, sql) = unnest_invoices(sql, invoices);
+    let columns = column_list(&INVOICE_COLUMNS, "", "");
     let sql = sql.push(&format!(
-        "INSERT INTO invoices ({INVOICE_COLUMNS}, created_at, updated_at) \
+        "INSERT INTO invoices ({columns}, created_at, updated_at) \
          SELECT *, $1, $1 FROM {rows} ON CONFLICT DO NOTHING"
     ));
     let inserted = tx.execute(sql).await?;
     let (rows, sql) = unnest_lines(Sql::new(""), invoices);
+    let columns = column_list(&LINE_COLUMNS, "", "");
     tx.execute(sql.push(&format!(
-        "INSERT INTO invoice_lines ({LINE_COLUMNS}) SELECT * FROM {rows}"
+        "INSERT INTO invoice_lines ({columns}) SELECT * FROM {rows}"
     )))
     .await?;
     Ok(inserted)
 }
 
-/// The columns [`unnest_invoices`] yields, in order.
-pub(crate) const INVOICE_COLUMNS: &str = "id, customer_id, subscription_id, period_start, \
-     period_end, billing_reason, number, status, currency, subtotal, discount, vat_rate_bps, \
-     vat_amount, total, withholding_tax, amount_paid, amount_due, credit_applied, \
-     amount_credited, prices_include_vat, issued_at, due_date, paid_at, voided_at, \
-     marked_uncollectible_at, customer_snapshot, seller_snapshot, version, mrr, \
-     collection_method, next_collection_at";
+/// The columns [`unnest_invoices`] yields, in order, with their types.
+pub(crate) const INVOICE_COLUMNS: [(&str, &str); 31] = [
+    ("id", "uuid"),
+    ("customer_id", "uuid"),
+    ("subscription_id", "uuid"),
+    ("period_start", "date"),
+    ("period_end", "date"),
+    ("billing_reason", "text"),
+    ("number", "text"),
+    ("status", "text"),
+    ("currency", "text"),
+    ("subtotal", "int8"),
+    ("discount", "int8"),
+    ("vat_rate_bps", "int8"),
+    ("vat_amount", "int8"),
+    ("total", "int8"),
+    ("withholding_tax", "int8"),
+    ("amount_paid", "int8"),
+    ("amount_due", "int8"),
+    ("credit_applied", "int8"),
+    ("amount_credited", "int8"),
+    ("prices_include_vat", "bool"),
+    ("issued_at", "timestamptz"),
+    ("due_date", "date"),
+    ("paid_at", "timestamptz"),
+    ("voided_at", "timestamptz"),
+    ("marked_uncollectible_at", "timestamptz"),
+    ("customer_snapshot", "jsonb"),
+    ("seller_snapshot", "jsonb"),
+    ("version", "int8"),
+    ("mrr", "int8"),
+    ("collection_method", "text"),
+    ("next_collection_at", "timestamptz"),
+];
 
 /// Binds `invoices` as one array per column (PostgreSQL) and returns the
 /// `UNNEST($n::uuid[], …)` that yields them as rows of [`INVOICE_COLUMNS`], with the statement
 /// to append it to.
 pub(crate) fn unnest_invoices(sql: Sql, invoices: &[NewInvoice]) -> (String, Sql) {
-    const TYPES: [&str; 31] = [
-        "uuid",
-        "uuid",
-        "uuid",
-        "date",
-        "date",
-        "text",
-        "text",
-        "text",
-        "text",
-        "int8",
-        "int8",
-        "int8",
-        "int8",
-        "int8",
-        "int8",
-        "int8",
-        "int8",
-        "int8",
-        "int8",
-        "bool",
-        "timestamptz",
-        "date",
-        "timestamptz",
-        "timestamptz",
-        "timestamptz",
-        "jsonb",
-        "jsonb",
-        "int8",
-        "int8",
-        "text",
-        "timestamptz",
-    ];
-    let rows = unnest_text(sql.next_param(), &TYPES);
+    let rows = unnest_text(sql.next_param(), &INVOICE_COLUMNS);
     let sql = sql
         .bind_column(invoices, |i| i.id)
         .bind_column(invoices, |i| i.origin.customer_id)
@@ -461,15 +457,22 @@ pub(crate) fn unnest_invoices(sql: Sql, invoices: &[NewInvoice]) -> (String, Sql
     (rows, sql)
 }
 
-/// The columns [`unnest_lines`] yields, in order.
-pub(crate) const LINE_COLUMNS: &str = "id, invoice_id, position, kind, description, \
-     period_start, period_end, quantity, unit_amount, amount";
+/// The columns [`unnest_lines`] yields, in order, with their types.
+pub(crate) const LINE_COLUMNS: [(&str, &str); 10] = [
+    ("id", "uuid"),
+    ("invoice_id", "uuid"),
+    ("position", "int8"),
+    ("kind", "text"),
+    ("description", "text"),
+    ("period_start", "date"),
+    ("period_end", "date"),
+    ("quantity", "int8"),
+    ("unit_amount", "int8"),
+    ("amount", "int8"),
+];
 
 /// The lines of `invoices` as [`unnest_invoices`] binds invoices: rows of [`LINE_COLUMNS`].
 pub(crate) fn unnest_lines(sql: Sql, invoices: &[NewInvoice]) -> (String, Sql) {
-    const TYPES: [&str; 10] = [
-        "uuid", "uuid", "int8", "text", "text", "date", "date", "int8", "int8", "int8",
-    ];
     let lines: Vec<(Uuid, i64, &NewLine)> = invoices
         .iter()
         .flat_map(|inv| {
@@ -479,7 +482,7 @@ pub(crate) fn unnest_lines(sql: Sql, invoices: &[NewInvoice]) -> (String, Sql) {
                 .map(move |(position, line)| (inv.id, position as i64, line))
         })
         .collect();
-    let rows = unnest_text(sql.next_param(), &TYPES);
+    let rows = unnest_text(sql.next_param(), &LINE_COLUMNS);
     let sql = sql
         .bind_column(&lines, |_| Uuid::now_v7())
         .bind_column(&lines, |l| l.0)
@@ -494,14 +497,32 @@ pub(crate) fn unnest_lines(sql: Sql, invoices: &[NewInvoice]) -> (String, Sql) {
     (rows, sql)
 }
 
-/// `UNNEST($first::t1[], $first+1::t2[], …)`.
-fn unnest_text(first: usize, types: &[&str]) -> String {
-    let arrays: Vec<String> = types
+/// `UNNEST($first::t1[], $first+1::t2[], …)` for `columns` (name, type).
+fn unnest_text(first: usize, columns: &[(&str, &str)]) -> String {
+    let arrays: Vec<String> = columns
         .iter()
         .enumerate()
-        .map(|(i, t)| format!("${}::{t}[]", first + i))
+        .map(|(i, (_, t))| format!("${}::{t}[]", first + i))
         .collect();
     format!("UNNEST({})", arrays.join(", "))
+}
+
+/// The names of `columns` (name, type), comma-separated, each after `prefix` (`"u."`, or `""`),
+/// leaving out `except`.
+pub(crate) fn column_list(columns: &[(&str, &str)], prefix: &str, except: &str) -> String {
+    let names: Vec<String> = columns
+        .iter()
+        .filter(|(name, _)| *name != except)
+        .map(|(name, _)| format!("{prefix}{name}"))
+        .collect();
+    names.join(", ")
+}
+
+/// The `n`-th number of a gapless sequence: `{prefix}-{year}-{n}`, `n` zero-padded to six digits
+/// (more digits when it needs them). `issue::issue_many`'s PostgreSQL statement formats it the
+/// same way in SQL.
+pub fn format_number(prefix: &str, year: i32, n: i64) -> String {
+    format!("{prefix}-{year}-{n:06}")
 }
 
 /// Which of these (subscription, period start) pairs already have their period invoice.
@@ -761,4 +782,16 @@ pub async fn adjust_customer_balance(
         )
         .await?;
     Ok(row.balance)
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::format_number;
+
+    #[test]
+    fn numbers_are_padded_to_six_digits_and_grow_beyond() {
+        assert_eq!(format_number("INV", 2030, 1), "INV-2030-000001");
+        assert_eq!(format_number("INV", 2030, 999_999), "INV-2030-999999");
+        assert_eq!(format_number("INV", 2030, 1_234_567), "INV-2030-1234567");
+    }
 }

@@ -15,7 +15,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Change};
-use crate::invoices::{self, INVOICE_COLUMNS, LINE_COLUMNS, NewInvoice};
+use crate::invoices::{
+    self, INVOICE_COLUMNS, LINE_COLUMNS, NewInvoice, column_list, format_number,
+};
 use crate::outbox::{self, NewEvent};
 use crate::{Backend, Error, Result, Sql, Tx};
 
@@ -25,13 +27,6 @@ pub struct Numbering<'a> {
     pub kind: &'a str,
     pub prefix: &'a str,
     pub year: i32,
-}
-
-/// The `n`-th number of a sequence: `{prefix}-{year}-{n}`, `n` zero-padded to six digits (more
-/// digits when it needs them). [`issue_many`]'s PostgreSQL statement formats it the same way in
-/// SQL.
-pub fn format_number(prefix: &str, year: i32, n: i64) -> String {
-    format!("{prefix}-{year}-{n:06}")
 }
 
 /// Inserts `invoices` (with their lines), numbered in this order with the next block of
@@ -135,12 +130,12 @@ fn statement(
     let a = sql.next_param();
     let sql = audit::bind_unnest(sql, actor, changes);
     // Every invoice column but `number`, which comes from the block.
-    let unnumbered: Vec<&str> = INVOICE_COLUMNS
-        .split(',')
-        .map(str::trim)
-        .filter(|c| *c != "number")
-        .collect();
-    let selected: Vec<String> = unnumbered.iter().map(|c| format!("u.{c}")).collect();
+    let unnumbered = column_list(&INVOICE_COLUMNS, "", "number");
+    let selected = column_list(&INVOICE_COLUMNS, "u.", "number");
+    let (invoice_columns, line_columns) = (
+        column_list(&INVOICE_COLUMNS, "", ""),
+        column_list(&LINE_COLUMNS, "", ""),
+    );
     sql.push(&format!(
         "WITH block AS (INSERT INTO document_sequences (kind, prefix, year, last_value) \
          VALUES ($2, $3, $4, $5) ON CONFLICT (kind, prefix, year) \
@@ -151,9 +146,9 @@ fn statement(
          CROSS JOIN LATERAL (SELECT block.last_value - $5 + g AS n) x), \
          issued AS (INSERT INTO invoices ({unnumbered}, number, created_at, updated_at) \
          SELECT {selected}, numbers.number, $1, $1 \
-         FROM {invoice_rows} WITH ORDINALITY AS u({INVOICE_COLUMNS}, ord) \
+         FROM {invoice_rows} WITH ORDINALITY AS u({invoice_columns}, ord) \
          JOIN numbers ON numbers.ord = u.ord ON CONFLICT DO NOTHING RETURNING id), \
-         lines AS (INSERT INTO invoice_lines ({LINE_COLUMNS}) SELECT * FROM {line_rows}), \
+         lines AS (INSERT INTO invoice_lines ({line_columns}) SELECT * FROM {line_rows}), \
          events AS (INSERT INTO outbox_events (id, event_type, entity_type, entity_id, \
          customer_id, payload, created_at) \
          SELECT v.id, v.event_type, v.entity_type, v.entity_id, v.customer_id, \
@@ -198,19 +193,5 @@ fn statement(
         a + 6,
         a + 7,
         a + 8,
-        unnumbered = unnumbered.join(", "),
-        selected = selected.join(", "),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_number;
-
-    #[test]
-    fn numbers_are_padded_to_six_digits_and_grow_beyond() {
-        assert_eq!(format_number("INV", 2030, 1), "INV-2030-000001");
-        assert_eq!(format_number("INV", 2030, 999_999), "INV-2030-999999");
-        assert_eq!(format_number("INV", 2030, 1_234_567), "INV-2030-1234567");
-    }
 }

@@ -219,7 +219,7 @@ pub async fn issue_credit_note(
     let note = credit_notes::insert(
         tx,
         NewCreditNote {
-            number: format!("CN-{year}-{seq:06}"),
+            number: invoices::format_number("CN", year, seq),
             invoice_id: inv.id,
             customer_id: inv.customer_id,
             currency: inv.currency.clone(),

@@ -420,10 +420,10 @@ fn invoice_view(
 }
 
 /// Writes everything of the chunk: first what needs no invoice number (the customers'
-/// credit, the subscriptions' new state and their outbox and audit events), then the numbers,
-/// then the invoices and the audit and outbox events that carry them. The number counter stays locked from the moment it is
-/// taken until the chunk commits, so taking it last lets other chunks in flight do everything
-/// else meanwhile.
+/// credit, the subscriptions' new state and their outbox and audit events), then the numbers
+/// with the invoices and the audit and outbox events that carry them. The number counter stays
+/// locked from the moment it is taken until the chunk commits, so taking it last lets other
+/// chunks in flight do everything else meanwhile.
 async fn write_steps(
     tx: &mut satang_store::Tx,
     actor: &Actor,

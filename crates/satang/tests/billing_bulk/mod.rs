@@ -122,6 +122,33 @@ pub async fn invoice_count(db: &Db) -> i64 {
     count(db, "SELECT COUNT(*) AS n FROM invoices").await
 }
 
+/// Invoices once the work of a killed process has settled. A SIGKILLed client does not stop
+/// what its PostgreSQL backend has already received: a `COMMIT` (or a statement followed by
+/// one) in flight is still carried out after the process is gone, so counting at once can
+/// miss a chunk that commits a moment later. This waits until no other backend of the test's
+/// database is busy (every one left is idle outside a transaction, which the test's own pool
+/// is), then counts. SQLite commits in the process itself, so there is nothing to wait for.
+pub async fn settled_invoice_count(db: &Db) -> i64 {
+    if db.backend() == satang_store::Backend::Postgres {
+        poll(
+            Duration::from_secs(30),
+            "the killed process's backends to finish",
+            || async {
+                let busy = count(
+                    db,
+                    "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                 AND pid <> pg_backend_pid() AND backend_type = 'client backend' \
+                 AND state IS DISTINCT FROM 'idle'",
+                )
+                .await;
+                (busy == 0).then_some(())
+            },
+        )
+        .await;
+    }
+    invoice_count(db).await
+}
+
 #[derive(sqlx::FromRow)]
 struct InvoiceRow {
     subscription_id: Option<Uuid>,

@@ -34,7 +34,8 @@ impl BillingScheduler {
         let (flag, notified) = (stop.clone(), wake.clone());
         let task = tokio::spawn(async move {
             let actor = Actor {
-                request_id: Some("billing-scheduler".into()),
+                // Which process billed: several may share one database.
+                request_id: Some(format!("billing-scheduler:{}", std::process::id())),
                 ..Actor::default()
             };
             loop {

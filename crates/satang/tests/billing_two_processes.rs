@@ -1,10 +1,11 @@
 //! Two `satang serve` processes on one PostgreSQL database, both running the billing scheduler
 //! every second, share thousands of due subscriptions without doubling any (SPEC §2.6, §6):
 //! exactly one invoice per subscription and period, numbers 1..N with no gap and no duplicate,
-//! no failed step, and both processes did part of the work. Mid-run one of them is stopped with
-//! SIGTERM: it finishes the step in hand, exits cleanly, and the other bills the rest. PostgreSQL only (SQLite has one
-//! writer and no second process on one file is supported); skipped like the harness skips
-//! when no server is reachable, unless `SATANG_REQUIRE_POSTGRES=1`.
+//! no failed step, and both processes did part of the work (their scheduler's audit entries name
+//! them). Mid-run the first one seen billing is stopped with SIGTERM: it finishes the step in
+//! hand, exits cleanly, and the other bills the rest. PostgreSQL only (SQLite has one writer and
+//! no second process on one file is supported); skipped like the harness skips when no server
+//! is reachable, unless `SATANG_REQUIRE_POSTGRES=1`.
 
 #[path = "billing_bulk/mod.rs"]
 mod billing_bulk;
@@ -91,6 +92,22 @@ fn billed_by(log: &str) -> (u64, u64) {
         })
 }
 
+/// How many audit entries the scheduler of the process with this pid wrote (its actor's request
+/// id names the process).
+async fn audited_by(db: &satang_store::Db, pid: u32) -> i64 {
+    #[derive(sqlx::FromRow)]
+    struct Count {
+        n: i64,
+    }
+    db.fetch_one::<Count>(
+        satang_store::Sql::new("SELECT COUNT(*) AS n FROM audit_events WHERE request_id = $1")
+            .bind(format!("billing-scheduler:{pid}")),
+    )
+    .await
+    .unwrap()
+    .n
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_serve_processes_share_a_billing_run_without_duplicates() {
     let Some(database) = Database::create(Backend::Postgres).await else {
@@ -98,26 +115,28 @@ async fn two_serve_processes_share_a_billing_run_without_duplicates() {
     };
     let db = open(&database).await;
     pin_clock(&db).await;
-    let mut a = serve(&database, "a");
-    let mut b = serve(&database, "b");
-    wait_ready(&mut a).await;
-    wait_ready(&mut b).await;
+    let mut procs = [serve(&database, "a"), serve(&database, "b")];
+    for p in procs.iter_mut() {
+        wait_ready(p).await;
+    }
+    let pids = procs.each_ref().map(|p| p.child.id().unwrap());
 
-    // Everything becomes due at once (one transaction) while both schedulers are running.
+    // Everything becomes due at once (one transaction) while both schedulers are running. Their
+    // one-second ticks are not aligned, so either may start first.
     let due = billing_bulk::seed_due_subscriptions(&db, SUBSCRIPTIONS).await;
     let started = Instant::now();
     let all = SUBSCRIPTIONS as i64;
     let deadline = started + Duration::from_secs(90);
-    let mut a_stopped = false;
+    // The process stopped mid-run: the first one seen billing, so that the other, however late
+    // its first tick, has the rest to do.
+    let mut stopped: Option<usize> = None;
     loop {
-        let running: &mut [&mut Serve] = if a_stopped {
-            &mut [&mut b]
-        } else {
-            &mut [&mut a, &mut b]
-        };
-        for s in running.iter_mut() {
-            if let Some(status) = s.child.try_wait().unwrap() {
-                panic!("satang serve exited ({status}): {}", read_log(&s.log));
+        for (k, p) in procs.iter_mut().enumerate() {
+            if stopped == Some(k) {
+                continue;
+            }
+            if let Some(status) = p.child.try_wait().unwrap() {
+                panic!("satang serve exited ({status}): {}", read_log(&p.log));
             }
         }
         let n = invoice_count(&db).await;
@@ -125,30 +144,38 @@ async fn two_serve_processes_share_a_billing_run_without_duplicates() {
         if n == all {
             break;
         }
-        if !a_stopped && n >= all / 4 {
+        if stopped.is_none() && n >= all / 4 {
+            let mut first = None;
+            for (k, pid) in pids.iter().enumerate() {
+                if first.is_none() && audited_by(&db, *pid).await > 0 {
+                    first = Some(k);
+                }
+            }
+            let k = first.expect("invoices exist, so one of the processes billed them");
             // Graceful stop in the middle of the run: the step in hand completes, then exit 0.
-            let pid = a.child.id().unwrap().to_string();
             let sent = std::process::Command::new("kill")
-                .args(["-TERM", &pid])
+                .args(["-TERM", &pids[k].to_string()])
                 .status()
                 .unwrap();
             assert!(sent.success());
-            let status = tokio::time::timeout(Duration::from_secs(20), a.child.wait())
+            let p = &mut procs[k];
+            let status = tokio::time::timeout(Duration::from_secs(20), p.child.wait())
                 .await
-                .expect("process a stops within 20 s of SIGTERM")
+                .expect("the process stops within 20 s of SIGTERM")
                 .unwrap();
-            assert!(status.success(), "{status}: {}", read_log(&a.log));
-            a_stopped = true;
+            assert!(status.success(), "{status}: {}", read_log(&p.log));
+            stopped = Some(k);
             eprintln!(
-                "process a stopped by SIGTERM with {} invoices in the database",
+                "process {} stopped by SIGTERM with {} invoices in the database",
+                ["a", "b"][k],
                 invoice_count(&db).await
             );
         }
         assert!(
             Instant::now() < deadline,
             "{n} of {all} invoices after 90 s\n--- a\n{}\n--- b\n{}",
-            read_log(&a.log),
-            read_log(&b.log)
+            read_log(&procs[0].log),
+            read_log(&procs[1].log)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -160,10 +187,11 @@ async fn two_serve_processes_share_a_billing_run_without_duplicates() {
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     assert_billed_exactly_once(&db, &due).await;
 
-    assert!(a_stopped, "the run ended before process a could be stopped");
-    b.child.start_kill().unwrap();
-    b.child.wait().await.unwrap();
-    let (log_a, log_b) = (read_log(&a.log), read_log(&b.log));
+    let stopped = stopped.expect("the run ended before a process could be stopped");
+    let survivor = &mut procs[1 - stopped];
+    survivor.child.start_kill().unwrap();
+    survivor.child.wait().await.unwrap();
+    let (log_a, log_b) = (read_log(&procs[0].log), read_log(&procs[1].log));
     let ((by_a, failed_a), (by_b, failed_b)) = (billed_by(&log_a), billed_by(&log_b));
     eprintln!("process a billed {by_a}, process b billed {by_b}");
     assert_eq!(
@@ -175,6 +203,16 @@ async fn two_serve_processes_share_a_billing_run_without_duplicates() {
     assert!(
         by_a > 0 && by_b > 0,
         "both processes should have billed: a {by_a}, b {by_b}"
+    );
+    // The audit log names the process that billed each subscription.
+    let audited = [
+        audited_by(&db, pids[0]).await,
+        audited_by(&db, pids[1]).await,
+    ];
+    assert_eq!(
+        (audited[0] > 0, audited[1] > 0),
+        (true, true),
+        "audit entries by process: {audited:?}"
     );
     for log in [&log_a, &log_b] {
         assert!(!log.contains("ERROR"), "{log}");

@@ -798,16 +798,29 @@ async fn postgres_inspect(
         .fetch_one(&mut conn)
         .await?;
         matches.push(n);
-        // The product plans a search per call, i.e. for the literal value.
-        let sql = format!(
-            "SELECT {COLUMNS} FROM customers c WHERE TRUE AND c.status <> 'deleted' \
-             AND c.search_text LIKE '{}' ESCAPE '\\' ORDER BY c.id LIMIT {}",
-            pattern.replace('\'', "''"),
+        // The product first walks the first 500 customers (`search_by_buckets`); when that is
+        // not a page, the term's other statements are planned per call, i.e. for the literal
+        // value: for a term of a few matches there, the index within the bucket of ids the walk
+        // is in. Both statements (the second from the first customer on, for comparison).
+        let like = pattern.replace('\'', "''");
+        let probe = format!(
+            "SELECT {COLUMNS} FROM (SELECT * FROM customers c ORDER BY c.id LIMIT 500) c \
+             WHERE TRUE AND c.status <> 'deleted' \
+             AND c.search_text LIKE '{like}' ESCAPE '\\' ORDER BY c.id LIMIT {}",
             PAGE + 1
         );
-        let summary = explain_postgres(&mut conn, &sql).await?;
-        println!("plan of search {}: {summary}", term.q);
-        plans.push((format!("search `{}`", term.q), summary));
+        let bucket = format!(
+            "SELECT {COLUMNS} FROM customers c WHERE TRUE AND c.search_bucket = \
+             (SELECT c0.search_bucket FROM customers c0 ORDER BY c0.id LIMIT 1) \
+             AND c.status <> 'deleted' \
+             AND c.search_text LIKE '{like}' ESCAPE '\\' ORDER BY c.id LIMIT {}",
+            PAGE + 1
+        );
+        for (step, sql) in [("walk", probe), ("first bucket", bucket)] {
+            let summary = explain_postgres(&mut conn, &sql).await?;
+            println!("plan of search {} ({step}): {summary}", term.q);
+            plans.push((format!("search `{}` ({step})", term.q), summary));
+        }
     }
     for (percent, label) in [(0, "first page"), (99, "cursor at 99 %")] {
         let sql = if percent == 0 {

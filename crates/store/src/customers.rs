@@ -277,37 +277,15 @@ pub async fn list(db: &Db, scope: Scope, query: &CustomerQuery) -> Result<Vec<Cu
             ))
             .bind(user);
     }
-    sql = match &query.status {
-        Some(status) => {
-            let n = sql.next_param();
-            sql.push(&format!(" AND c.status = ${n}"))
-                .bind(status.as_str())
-        }
-        None => sql.push(" AND c.status <> 'deleted'"),
-    };
+    sql = status_condition(sql, query);
     if let Some(after) = query.after {
         let n = sql.next_param();
         sql = sql.push(&format!(" AND c.id > ${n}")).bind(after);
     }
     if let Some(term) = term {
-        let term = term.to_lowercase();
-        let n = sql.next_param();
         // SQLite gets here only for members' few customers (staff search through FTS5).
-        let probe = probe_window(&term).filter(|_| db.backend() == Backend::Postgres);
-        sql = match probe {
-            // A long term: the trigram index is asked for a window of it, the row for all of it.
-            Some(window) => sql
-                .push(&format!(
-                    " AND c.search_text LIKE ${n} ESCAPE '\\' AND strpos(c.search_text, ${}) > 0",
-                    n + 1
-                ))
-                .bind(format!("%{}%", escape_like(window)))
-                .bind(term.as_str()),
-            None => sql
-                .push(&format!(" AND c.search_text LIKE ${n} ESCAPE '\\'"))
-                .bind(format!("%{}%", escape_like(&term))),
-        }
-        .planned_per_call();
+        let window = db.backend() == Backend::Postgres;
+        sql = term_condition(sql, &term.to_lowercase(), window).planned_per_call();
     }
     let n = sql.next_param();
     sql = sql
@@ -512,17 +490,35 @@ fn search_step(query: &CustomerQuery, term: &str, window: Window, limit: i64) ->
         }
         Window::Probe | Window::AfterCursor => sql,
     };
-    sql = match &query.status {
+    sql = status_condition(sql, query);
+    sql = term_condition(sql, term, true);
+    let n = sql.next_param();
+    let sql = sql.push(&format!(" ORDER BY c.id LIMIT ${n}")).bind(limit);
+    match window {
+        // A walk whatever the term: one plan, prepared once per connection.
+        Window::Probe => sql,
+        // Planned for the term: how common it is decides between walking and the index.
+        _ => sql.planned_per_call(),
+    }
+}
+
+/// `AND` the status asked for, or every status but `deleted`.
+fn status_condition(sql: Sql, query: &CustomerQuery) -> Sql {
+    match &query.status {
         Some(status) => {
             let n = sql.next_param();
             sql.push(&format!(" AND c.status = ${n}"))
                 .bind(status.as_str())
         }
         None => sql.push(" AND c.status <> 'deleted'"),
-    };
+    }
+}
+
+/// `AND` `search_text` contains the (lower-cased) `term`. With `window` (PostgreSQL), a long
+/// term asks the trigram index for a window of it and checks the row for all of it.
+fn term_condition(sql: Sql, term: &str, window: bool) -> Sql {
     let n = sql.next_param();
-    sql = match probe_window(term) {
-        // A long term: the trigram index is asked for a window of it, the row for all of it.
+    match probe_window(term).filter(|_| window) {
         Some(window) => sql
             .push(&format!(
                 " AND c.search_text LIKE ${n} ESCAPE '\\' AND strpos(c.search_text, ${}) > 0",
@@ -533,14 +529,6 @@ fn search_step(query: &CustomerQuery, term: &str, window: Window, limit: i64) ->
         None => sql
             .push(&format!(" AND c.search_text LIKE ${n} ESCAPE '\\'"))
             .bind(format!("%{}%", escape_like(term))),
-    };
-    let n = sql.next_param();
-    let sql = sql.push(&format!(" ORDER BY c.id LIMIT ${n}")).bind(limit);
-    match window {
-        // A walk whatever the term: one plan, prepared once per connection.
-        Window::Probe => sql,
-        // Planned for the term: how common it is decides between walking and the index.
-        _ => sql.planned_per_call(),
     }
 }
 
@@ -566,14 +554,7 @@ async fn list_by_fts(db: &Db, query: &CustomerQuery, term: &str) -> Result<Vec<C
             .bind(format!("%{}%", escape_like(term))),
         None => sql.bind(fts_phrase(term)),
     };
-    sql = match &query.status {
-        Some(status) => {
-            let n = sql.next_param();
-            sql.push(&format!(" AND c.status = ${n}"))
-                .bind(status.as_str())
-        }
-        None => sql.push(" AND c.status <> 'deleted'"),
-    };
+    sql = status_condition(sql, query);
     if let Some(after) = query.after {
         let n = sql.next_param();
         sql = sql

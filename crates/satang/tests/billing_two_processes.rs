@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use tokio::process::Child;
 
-use billing_bulk::{assert_billed_exactly_once, free_port, invoice_count, open, pin_clock, satang};
+use billing_bulk::{
+    assert_billed_exactly_once, count_of, free_port, invoice_count, open, pin_clock, satang,
+};
 use common::{Backend, Database};
 
 const SUBSCRIPTIONS: usize = 2_000;
@@ -95,17 +97,12 @@ fn billed_by(log: &str) -> (u64, u64) {
 /// How many audit entries the scheduler of the process with this pid wrote (its actor's request
 /// id names the process).
 async fn audited_by(db: &satang_store::Db, pid: u32) -> i64 {
-    #[derive(sqlx::FromRow)]
-    struct Count {
-        n: i64,
-    }
-    db.fetch_one::<Count>(
+    count_of(
+        db,
         satang_store::Sql::new("SELECT COUNT(*) AS n FROM audit_events WHERE request_id = $1")
             .bind(format!("billing-scheduler:{pid}")),
     )
     .await
-    .unwrap()
-    .n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -248,9 +248,9 @@ pub struct CustomerQuery {
 /// every condition can use an index (a generic `$n IS NULL OR …` cannot). How a search term is
 /// answered depends on who asks and on the backend:
 /// - a member's few customers are filtered directly (`search_text LIKE`);
-/// - staff on PostgreSQL: `LIKE` on the trigram-indexed `search_text`, planned per call so the
-///   planner sees how common the term is, bucket by bucket of the id order (see
-///   [`search_by_buckets`]);
+/// - staff on PostgreSQL: a walk of the id order, then `LIKE` on the trigram-indexed
+///   `search_text` (planned per call so the planner sees how common the term is), a bucket of
+///   ids at a time when that pays (see [`search_by_buckets`]);
 /// - staff on SQLite with a term of three characters or more: the FTS5 trigram index, walked in
 ///   rowid (insertion, i.e. creation) order so a page stops after `limit` matches; shorter terms
 ///   scan `search_text`.
@@ -334,7 +334,7 @@ fn bucket_start(bucket: i32) -> Uuid {
 }
 
 /// Customers a staff search on PostgreSQL first walks in id order (see [`search_by_buckets`]).
-const PROBE_ROWS: i64 = 500;
+pub const PROBE_ROWS: i64 = 500;
 
 /// Below this many matches in the first [`PROBE_ROWS`] (1.6 %), the rest of the page is looked
 /// up through the trigram index a bucket at a time; from it on, walking on is cheaper.
@@ -384,7 +384,7 @@ async fn search_by_buckets(db: &Db, query: &CustomerQuery, term: &str) -> Result
         // A few matches: bucket by bucket from the last one.
         Some(after) if found > 0 => {
             let bucket = search_bucket(after);
-            bucket_windows(bucket, Window::RestOfBucket(bucket))
+            bucket_windows(bucket, Some(Window::RestOfBucket(bucket)))
         }
         // None: the bucket the walk is in; if the term has no match there either, it is a rare
         // one, answered by the index at once.
@@ -397,20 +397,13 @@ async fn search_by_buckets(db: &Db, query: &CustomerQuery, term: &str) -> Result
                     missing(&rows),
                 ))
                 .await?;
-            let Some(bucket) = first.first().map(|c| search_bucket(c.id)) else {
-                rows.extend(
-                    db.fetch_all(search_step(
-                        &rest,
-                        term,
-                        Window::AfterCursor,
-                        missing(&rows),
-                    ))
-                    .await?,
-                );
-                return Ok(rows);
-            };
-            rows.extend(first);
-            bucket_windows(bucket, Window::Bucket(bucket)).split_off(1)
+            match first.first().map(|c| search_bucket(c.id)) {
+                Some(bucket) => {
+                    rows.extend(first);
+                    bucket_windows(bucket, None)
+                }
+                None => vec![Window::AfterCursor],
+            }
         }
     };
     for window in windows {
@@ -425,11 +418,12 @@ async fn search_by_buckets(db: &Db, query: &CustomerQuery, term: &str) -> Result
     Ok(rows)
 }
 
-/// `start` (the rest of `bucket`, or all of it), the bucket after it, then every id after that.
-fn bucket_windows(bucket: i32, start: Window) -> Vec<Window> {
+/// `start` (the rest of `bucket`; none when it was read already), the bucket after it, then every
+/// id after that.
+fn bucket_windows(bucket: i32, start: Option<Window>) -> Vec<Window> {
     let max = i32::from(u16::MAX);
     [
-        Some(start),
+        start,
         (bucket < max).then_some(Window::Bucket(bucket + 1)),
         (bucket + 1 < max).then(|| Window::From(bucket_start(bucket + 2))),
     ]

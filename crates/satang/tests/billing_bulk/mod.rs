@@ -114,7 +114,12 @@ struct Count {
 }
 
 async fn count(db: &Db, sql: &'static str) -> i64 {
-    db.fetch_one::<Count>(Sql::new(sql)).await.unwrap().n
+    count_of(db, Sql::new(sql)).await
+}
+
+/// The `n` of a `SELECT COUNT(*) AS n …` with its arguments.
+pub async fn count_of(db: &Db, sql: Sql) -> i64 {
+    db.fetch_one::<Count>(sql).await.unwrap().n
 }
 
 /// Invoices in the database right now (committed ones).

@@ -102,9 +102,6 @@ pub async fn emit(tx: &mut Tx, event: NewEvent<'_>, now: DateTime<Utc>) -> Resul
     Ok(id)
 }
 
-/// Writes many events, their webhook deliveries and their mails inside the changes'
-/// transaction (a billing run's chunk), like [`emit`] for each: the endpoints are read once,
-/// the rows go in a few multi-row statements.
 /// The mails `events` (with these ids) send: (event id, kind, customer).
 pub(crate) fn mails_of(
     events: &[NewEvent<'_>],
@@ -120,6 +117,9 @@ pub(crate) fn mails_of(
         .collect()
 }
 
+/// Writes many events, their webhook deliveries and their mails inside the changes'
+/// transaction (a billing run's chunk), like [`emit`] for each: the endpoints are read once,
+/// the rows go in a few multi-row statements.
 pub async fn emit_many(tx: &mut Tx, events: Vec<NewEvent<'_>>, now: DateTime<Utc>) -> Result<()> {
     if events.is_empty() {
         return Ok(());

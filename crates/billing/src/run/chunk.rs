@@ -68,7 +68,6 @@ enum Step {
 
 struct PlannedInvoice {
     new: NewInvoice,
-    draft: Invoice,
     issued: Invoice,
 }
 
@@ -325,7 +324,6 @@ fn plan_invoice(
         origin,
     } = super::period_draft(sub, plan, quantity, (start, end), reason, usage, settings)?;
     let id = Uuid::now_v7();
-    let draft = invoice_view(id, &origin, &draft_fields, 1, now);
 
     // Finalisation: the customer's credit balance first (tracked across the chunk), then the
     // snapshots and the due date.
@@ -368,7 +366,6 @@ fn plan_invoice(
             .into(),
             next_collection_at: automatic.then_some(now),
         },
-        draft,
         issued,
     })
 }
@@ -460,7 +457,7 @@ async fn write_steps(
             } => {
                 match invoice {
                     Some(planned) => {
-                        let PlannedInvoice { new, draft, issued } = *planned;
+                        let PlannedInvoice { new, issued } = *planned;
                         if new.fields.credit_applied > 0 {
                             *credits.entry(new.origin.customer_id).or_default() +=
                                 new.fields.credit_applied;
@@ -477,7 +474,10 @@ async fn write_steps(
                             action: "invoice.finalized",
                             entity_type: "invoice",
                             entity_id: issued.id.to_string(),
-                            before: Some(invoice_audit_json(&draft)),
+                            // Created finalised: no row existed before this entry (the
+                            // draft's figures are the entry's `after` without the credit
+                            // applied and the number).
+                            before: None,
                             after: Some(issued_json),
                         });
                         outcome.invoice_ids.push(new.id);

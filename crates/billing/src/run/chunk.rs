@@ -301,9 +301,10 @@ fn metered(plan: &Plan) -> Vec<satang_domain::usage::MeteredPrice> {
     serde_json::from_value(plan.metered.0.clone()).unwrap_or_default()
 }
 
-/// The period's invoice as the draft it would have been and as issued: the same totals, credit
-/// consumption, snapshots and due date as [`crate::finalize_invoice`] gives a draft. The number
-/// is filled in once the chunk knows how many it needs.
+/// The period's invoice as issued: the same totals, credit consumption, snapshots and due date
+/// as [`crate::finalize_invoice`] gives a draft. The number is filled in once the chunk knows how
+/// many it needs. (Unlike that path, which finalises a draft row, the invoice is written issued,
+/// so its audit entry has no `before`.)
 #[allow(clippy::too_many_arguments)]
 fn plan_invoice(
     sub: &Subscription,

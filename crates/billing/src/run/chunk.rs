@@ -351,14 +351,14 @@ fn plan_invoice(
         f.status = "open".into();
     }
     let automatic = sub.collection_method == "charge_automatically" && f.status == "open";
-    let issued = invoice_view(id, &origin, &f, 2, now);
+    let issued = invoice_view(id, &origin, &f, now);
     Ok(PlannedInvoice {
         new: NewInvoice {
             id,
             origin,
             fields: f,
             lines,
-            version: 2,
+            version: ISSUED_VERSION,
             collection_method: if automatic {
                 "charge_automatically"
             } else {
@@ -371,14 +371,11 @@ fn plan_invoice(
     })
 }
 
+/// The version of an invoice the run writes issued: that of one finalised from its draft.
+const ISSUED_VERSION: i64 = 2;
+
 /// The row an invoice with these fields would read back as (for its audit and outbox JSON).
-fn invoice_view(
-    id: Uuid,
-    o: &InvoiceOrigin,
-    f: &InvoiceFields,
-    version: i64,
-    now: DateTime<Utc>,
-) -> Invoice {
+fn invoice_view(id: Uuid, o: &InvoiceOrigin, f: &InvoiceFields, now: DateTime<Utc>) -> Invoice {
     Invoice {
         id,
         number: f.number.clone(),
@@ -409,7 +406,7 @@ fn invoice_view(
         seller_snapshot: None,
         created_at: now,
         updated_at: now,
-        version,
+        version: ISSUED_VERSION,
         collection_method: "send_invoice".into(),
         collection_attempts: 0,
         next_collection_at: None,

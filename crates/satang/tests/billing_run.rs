@@ -416,6 +416,10 @@ async fn run_invoices_carry_their_number_everywhere(backend: Backend) {
     let invoice = &invoices[1];
     let (id, number) = (invoice["id"].as_str().unwrap(), "INV-2030-1000000");
     assert_eq!(invoice["number"], number);
+    // The seller snapshot a chunk sends once for all its invoices is each invoice's own: the
+    // same as that of the invoice the subscription's creation issued (one seller profile).
+    assert!(invoice["seller"].is_object(), "{invoice}");
+    assert_eq!(invoice["seller"], invoices[0]["seller"]);
 
     let event = db
         .fetch_one::<Text>(
@@ -428,6 +432,17 @@ async fn run_invoices_carry_their_number_everywhere(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(event.t.as_deref(), Some(number));
+    let payload = db
+        .fetch_one::<Text>(
+            satang_store::Sql::new(
+                "SELECT CAST(payload AS TEXT) AS t FROM outbox_events \
+                 WHERE event_type = 'invoice.finalized' AND entity_id = $1",
+            )
+            .bind(id),
+        )
+        .await
+        .unwrap();
+    let payload: Value = serde_json::from_str(payload.t.as_deref().unwrap()).unwrap();
     let audit = json_of(
         app.get(
             &format!("/api/audit-events?entity_type=invoice&entity_id={id}"),
@@ -446,8 +461,10 @@ async fn run_invoices_carry_their_number_everywhere(backend: Backend) {
     assert_eq!(finalized.len(), 1, "{audit}");
     assert_eq!(finalized[0]["after"]["number"], number);
     assert_eq!(finalized[0]["after"]["status"], "open");
-    // Issued by the run in one step: no row existed before the entry.
+    // Issued by the run in one step: no row existed before the entry, which records the
+    // invoice as its event does.
     assert_eq!(finalized[0]["before"], Value::Null);
+    assert_eq!(finalized[0]["after"], payload);
 
     let mails = db
         .fetch_one::<Count>(

@@ -366,7 +366,7 @@ async fn insert_many_unnest(
         return Ok(0);
     }
     let sql = Sql::new("").bind(now);
-    let (rows, sql) = unnest_invoices(sql, invoices);
+    let (rows, sql) = unnest_invoices(sql, invoices, Column::PerRow);
     let columns = column_list(&INVOICE_COLUMNS, "", "");
     let sql = sql.push(&format!(
         "INSERT INTO invoices ({columns}, created_at, updated_at) \
@@ -417,10 +417,20 @@ pub(crate) const INVOICE_COLUMNS: [(&str, &str); 31] = [
     ("next_collection_at", "timestamptz"),
 ];
 
+/// How [`unnest_invoices`] binds a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Column {
+    /// Each invoice's own value.
+    PerRow,
+    /// NULL on every row: the statement takes the value, the same for every invoice, from a
+    /// parameter of its own (so that a large shared value is sent and parsed once).
+    Shared,
+}
+
 /// Binds `invoices` as one array per column (PostgreSQL) and returns the
 /// `UNNEST($n::uuid[], …)` that yields them as rows of [`INVOICE_COLUMNS`], with the statement
-/// to append it to.
-pub(crate) fn unnest_invoices(sql: Sql, invoices: &[NewInvoice]) -> (String, Sql) {
+/// to append it to. `seller` says how the seller snapshot is bound.
+pub(crate) fn unnest_invoices(sql: Sql, invoices: &[NewInvoice], seller: Column) -> (String, Sql) {
     let rows = unnest_text(sql.next_param(), &INVOICE_COLUMNS);
     let sql = sql
         .bind_column(invoices, |i| i.id)
@@ -449,7 +459,10 @@ pub(crate) fn unnest_invoices(sql: Sql, invoices: &[NewInvoice]) -> (String, Sql
         .bind_column(invoices, |i| i.fields.voided_at)
         .bind_column(invoices, |i| i.fields.marked_uncollectible_at)
         .bind_column(invoices, |i| i.fields.customer_snapshot.clone())
-        .bind_column(invoices, |i| i.fields.seller_snapshot.clone())
+        .bind_column(invoices, |i| match seller {
+            Column::PerRow => i.fields.seller_snapshot.clone(),
+            Column::Shared => None,
+        })
         .bind_column(invoices, |i| i.version)
         .bind_column(invoices, |i| i.origin.mrr)
         .bind_column(invoices, |i| i.collection_method.clone())

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor, Change};
 use crate::invoices::{
-    self, INVOICE_COLUMNS, LINE_COLUMNS, NewInvoice, column_list, format_number,
+    self, Column, INVOICE_COLUMNS, LINE_COLUMNS, NewInvoice, column_list, format_number,
 };
 use crate::outbox::{self, NewEvent};
 use crate::{Backend, Error, Result, Sql, Tx};
@@ -30,8 +30,10 @@ pub struct Numbering<'a> {
 }
 
 /// Inserts `invoices` (with their lines), numbered in this order with the next block of
-/// `numbering`, together with `events[k]` and `changes[k]` for `invoices[k]`: the event's payload
-/// and the change's `after` get the invoice's `number`. Returns how many invoices were inserted.
+/// `numbering`, together with `events[k]` for `invoices[k]` and its audit entry: the event's
+/// payload gets the invoice's `number`, and the audit entry records the event — its type as the
+/// action, its entity, its numbered payload as `after` and no `before` (the invoice is written
+/// issued: no row existed before). Returns how many invoices were inserted.
 /// An invoice whose period another transaction invoiced meanwhile is not inserted
 /// (`ON CONFLICT DO NOTHING`), and then either the count falls short or its lines fail their
 /// foreign key: either way the caller rolls back, which also returns the block.
@@ -41,15 +43,13 @@ pub async fn issue_many(
     mut invoices: Vec<NewInvoice>,
     events: Vec<NewEvent<'_>>,
     actor: &Actor,
-    changes: Vec<Change<'_>>,
     now: DateTime<Utc>,
 ) -> Result<u64> {
-    if invoices.len() != events.len() || invoices.len() != changes.len() {
+    if invoices.len() != events.len() {
         return Err(Error::Other(format!(
-            "{} invoices with {} events and {} audit entries",
+            "{} invoices with {} events",
             invoices.len(),
-            events.len(),
-            changes.len()
+            events.len()
         )));
     }
     if invoices.is_empty() {
@@ -57,7 +57,7 @@ pub async fn issue_many(
     }
     if tx.backend() == Backend::Postgres {
         let row: Count = tx
-            .fetch_one(statement(numbering, &invoices, events, actor, changes, now))
+            .fetch_one(statement(numbering, &invoices, events, actor, now))
             .await?;
         return Ok(row.issued as u64);
     }
@@ -65,20 +65,25 @@ pub async fn issue_many(
     let last =
         invoices::next_numbers(tx, numbering.kind, numbering.prefix, numbering.year, count).await?;
     let mut events = events;
-    let mut changes = changes;
-    let rows = invoices.iter_mut().zip(&mut events).zip(&mut changes);
-    for (k, ((invoice, event), change)) in rows.enumerate() {
+    for (k, (invoice, event)) in invoices.iter_mut().zip(&mut events).enumerate() {
         let number = format_number(
             numbering.prefix,
             numbering.year,
             last - count + 1 + k as i64,
         );
         event.payload["number"] = serde_json::json!(number);
-        if let Some(after) = change.after.as_mut() {
-            after["number"] = serde_json::json!(number);
-        }
         invoice.fields.number = Some(number);
     }
+    let changes: Vec<Change<'_>> = events
+        .iter()
+        .map(|event| Change {
+            action: event.event_type,
+            entity_type: event.entity_type,
+            entity_id: event.entity_id.clone(),
+            before: None,
+            after: Some(event.payload.clone()),
+        })
+        .collect();
     let inserted = invoices::insert_many(tx, &invoices, now).await?;
     outbox::emit_many(tx, events, now).await?;
     audit::record_many(tx, actor, changes, now).await?;
@@ -92,26 +97,43 @@ struct Count {
 
 /// The PostgreSQL statement of [`issue_many`]. Every clause is a data-modifying `WITH` clause;
 /// the foreign keys (lines → invoices, mails → events) are checked at the end of the statement,
-/// when all rows exist. `WITH ORDINALITY` pairs the k-th invoice, event and audit entry with the
-/// k-th number.
+/// when all rows exist. `WITH ORDINALITY` pairs the k-th invoice and event with the k-th number.
+/// Each JSON value crosses the wire and is parsed once: the numbered events (`numbered`) feed
+/// both the outbox and the audit log, and a seller snapshot that every invoice shares (a run's
+/// chunk: one seller profile) is bound once instead of once per invoice.
 fn statement(
     numbering: Numbering<'_>,
     invoices: &[NewInvoice],
     events: Vec<NewEvent<'_>>,
     actor: &Actor,
-    changes: Vec<Change<'_>>,
     now: DateTime<Utc>,
 ) -> Sql {
     let event_ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
     let mails = outbox::mails_of(&events, &event_ids);
-    // $1 now, $2 kind, $3 prefix, $4 year, $5 count; then the arrays.
+    let shared_seller = invoices
+        .first()
+        .map(|first| &first.fields.seller_snapshot)
+        .filter(|seller| {
+            invoices
+                .iter()
+                .all(|i| &i.fields.seller_snapshot == *seller)
+        })
+        .cloned();
+    // $1 now, $2 kind, $3 prefix, $4 year, $5 count, $6 the shared seller snapshot (or NULL);
+    // then the arrays.
     let sql = Sql::new("")
         .bind(now)
         .bind(numbering.kind)
         .bind(numbering.prefix)
         .bind(i64::from(numbering.year))
-        .bind(invoices.len() as i64);
-    let (invoice_rows, sql) = invoices::unnest_invoices(sql, invoices);
+        .bind(invoices.len() as i64)
+        .bind(shared_seller.clone().flatten());
+    let seller_column = if shared_seller.is_some() {
+        Column::Shared
+    } else {
+        Column::PerRow
+    };
+    let (invoice_rows, sql) = invoices::unnest_invoices(sql, invoices, seller_column);
     let (line_rows, sql) = invoices::unnest_lines(sql, invoices);
     let e = sql.next_param();
     let sql = sql
@@ -120,6 +142,7 @@ fn statement(
         .bind_column(&events, |e| e.entity_type)
         .bind_column(&events, |e| e.entity_id.clone())
         .bind_column(&events, |e| e.customer_id)
+        .bind_column(&events, |_| Uuid::now_v7())
         .bind(events.into_iter().map(|e| e.payload).collect::<Vec<_>>());
     let m = sql.next_param();
     let sql = sql
@@ -128,10 +151,18 @@ fn statement(
         .bind_column(&mails, |m| m.1.as_str())
         .bind_column(&mails, |m| m.2);
     let a = sql.next_param();
-    let sql = audit::bind_unnest(sql, actor, changes);
-    // Every invoice column but `number`, which comes from the block.
+    let sql = sql
+        .bind(actor.user_id)
+        .bind(actor.request_id.clone())
+        .bind(actor.ip.clone());
+    // Every invoice column but `number`, which comes from the block (and the seller snapshot
+    // from $6 when it is shared).
     let unnumbered = column_list(&INVOICE_COLUMNS, "", "number");
     let selected = column_list(&INVOICE_COLUMNS, "u.", "number");
+    let selected = match seller_column {
+        Column::Shared => selected.replace("u.seller_snapshot", "$6::jsonb"),
+        Column::PerRow => selected,
+    };
     let (invoice_columns, line_columns) = (
         column_list(&INVOICE_COLUMNS, "", ""),
         column_list(&LINE_COLUMNS, "", ""),
@@ -149,14 +180,16 @@ fn statement(
          FROM {invoice_rows} WITH ORDINALITY AS u({invoice_columns}, ord) \
          JOIN numbers ON numbers.ord = u.ord ON CONFLICT DO NOTHING RETURNING id), \
          lines AS (INSERT INTO invoice_lines ({line_columns}) SELECT * FROM {line_rows}), \
+         numbered AS (SELECT v.id, v.event_type, v.entity_type, v.entity_id, v.customer_id, \
+         v.audit_id, v.payload || jsonb_build_object('number', numbers.number) AS payload \
+         FROM UNNEST(${e}::uuid[], ${}::text[], ${}::text[], ${}::text[], ${}::uuid[], \
+         ${}::uuid[], ${}::jsonb[]) WITH ORDINALITY \
+         AS v(id, event_type, entity_type, entity_id, customer_id, audit_id, payload, ord) \
+         JOIN numbers ON numbers.ord = v.ord), \
          events AS (INSERT INTO outbox_events (id, event_type, entity_type, entity_id, \
          customer_id, payload, created_at) \
-         SELECT v.id, v.event_type, v.entity_type, v.entity_id, v.customer_id, \
-         v.payload || jsonb_build_object('number', numbers.number), $1 \
-         FROM UNNEST(${e}::uuid[], ${}::text[], ${}::text[], ${}::text[], ${}::uuid[], \
-         ${}::jsonb[]) WITH ORDINALITY \
-         AS v(id, event_type, entity_type, entity_id, customer_id, payload, ord) \
-         JOIN numbers ON numbers.ord = v.ord RETURNING id, event_type), \
+         SELECT id, event_type, entity_type, entity_id, customer_id, payload, $1 \
+         FROM numbered RETURNING id, event_type), \
          deliveries AS (INSERT INTO webhook_deliveries (id, endpoint_id, event_id, status, \
          attempts, next_attempt_at, created_at) \
          SELECT encode(overlay(uuid_send(events.id) PLACING \
@@ -170,28 +203,19 @@ fn statement(
          FROM UNNEST(${m}::uuid[], ${}::uuid[], ${}::text[], ${}::uuid[])), \
          audit AS (INSERT INTO audit_events (id, occurred_at, actor_id, request_id, ip, action, \
          entity_type, entity_id, before, after) \
-         SELECT c.id, $1, ${a}, ${}, ${}, c.action, c.entity_type, c.entity_id, c.before, \
-         c.after || jsonb_build_object('number', numbers.number) \
-         FROM UNNEST(${}::uuid[], ${}::text[], ${}::text[], ${}::text[], ${}::jsonb[], \
-         ${}::jsonb[]) WITH ORDINALITY \
-         AS c(id, action, entity_type, entity_id, before, after, ord) \
-         JOIN numbers ON numbers.ord = c.ord) \
+         SELECT audit_id, $1, ${a}, ${}, ${}, event_type, entity_type, entity_id, NULL, payload \
+         FROM numbered) \
          SELECT count(*) AS issued FROM issued",
         e + 1,
         e + 2,
         e + 3,
         e + 4,
         e + 5,
+        e + 6,
         m + 1,
         m + 2,
         m + 3,
         a + 1,
         a + 2,
-        a + 3,
-        a + 4,
-        a + 5,
-        a + 6,
-        a + 7,
-        a + 8,
     ))
 }

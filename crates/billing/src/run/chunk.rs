@@ -433,10 +433,9 @@ async fn write_steps(
         ..ChunkOutcome::default()
     };
     let mut new_invoices = Vec::with_capacity(steps.len());
-    // The new invoices' outbox and audit events, in the invoices' order: they carry the
-    // numbers, so they are written once the numbers are taken.
+    // The new invoices' outbox events, in the invoices' order (each also makes the invoice's
+    // audit entry): they carry the numbers, so they are written once the numbers are taken.
     let mut invoice_events: Vec<NewEvent<'static>> = Vec::with_capacity(steps.len());
-    let mut invoice_changes: Vec<Change<'static>> = Vec::with_capacity(steps.len());
     // The subscriptions' events need no number: written before the numbers are taken.
     let mut events: Vec<NewEvent<'static>> = Vec::with_capacity(steps.len());
     let mut changes: Vec<Change<'static>> = Vec::with_capacity(steps.len());
@@ -460,23 +459,15 @@ async fn write_steps(
                             *credits.entry(new.origin.customer_id).or_default() +=
                                 new.fields.credit_applied;
                         }
-                        let issued_json = invoice_audit_json(&issued);
+                        // Its audit entry is this event's: created finalised, so no row
+                        // existed before it (the draft's figures are the entry's `after`
+                        // without the credit applied and the number).
                         invoice_events.push(NewEvent {
                             event_type: "invoice.finalized",
                             entity_type: "invoice",
                             entity_id: issued.id.to_string(),
                             customer_id: Some(issued.customer_id),
-                            payload: issued_json.clone(),
-                        });
-                        invoice_changes.push(Change {
-                            action: "invoice.finalized",
-                            entity_type: "invoice",
-                            entity_id: issued.id.to_string(),
-                            // Created finalised: no row existed before this entry (the
-                            // draft's figures are the entry's `after` without the credit
-                            // applied and the number).
-                            before: None,
-                            after: Some(issued_json),
+                            payload: invoice_audit_json(&issued),
                         });
                         outcome.invoice_ids.push(new.id);
                         new_invoices.push(new);
@@ -558,16 +549,8 @@ async fn write_steps(
         prefix: settings.invoice_prefix.as_str(),
         year: today.year(),
     };
-    let inserted = issue::issue_many(
-        tx,
-        numbering,
-        new_invoices,
-        invoice_events,
-        actor,
-        invoice_changes,
-        now,
-    )
-    .await?;
+    let inserted =
+        issue::issue_many(tx, numbering, new_invoices, invoice_events, actor, now).await?;
     if inserted != count {
         // Another path issued one of these periods meanwhile: the chunk is redone one
         // subscription at a time, where the unique key makes it a skipped duplicate.

@@ -422,6 +422,59 @@ async fn billing_page_matches_the_api_and_settles_an_invoice_with_withholding_ta
     assert!(page.body.contains("•••• 4242"));
     assert!(page.body.contains("12/2032"));
     assert!(!page.body.contains("4242424242424242"));
+    assert!(page.body.contains("data-testid=\"add-method\""));
+
+    // Staff add a method for the customer on its behalf: a declined-format card is refused with
+    // the dialog open again (its number never sent back), a PromptPay method is kept.
+    let add_path = format!("/billing/customers/{customer}/payment-methods");
+    let bad_card = browser
+        .post(
+            &add_path,
+            &[
+                ("type", "card"),
+                ("card_number", "1234 5678"),
+                ("exp_month", "12"),
+                ("exp_year", "2032"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_card.status, 422, "{}", bad_card.body);
+    assert!(
+        bad_card
+            .body
+            .contains("<dialog id=\"dlg-new-method\" aria-labelledby=\"dlg-new-method-h\" open>")
+    );
+    assert!(!bad_card.body.contains("1234 5678"));
+    let key = Uuid::new_v4().to_string();
+    let added = browser
+        .post(&add_path, &[("type", "promptpay"), ("_key", key.as_str())])
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let back = added.location.unwrap();
+    assert!(
+        back.contains("tab=methods") && back.contains("notice=method-added"),
+        "{back}"
+    );
+    let methods = json_of(
+        app.get(
+            &format!("/api/customers/{customer}/payment-methods"),
+            &admin,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let types: Vec<&str> = methods
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.len(), 2, "{methods}");
+    assert!(types.contains(&"promptpay"), "{methods}");
+    let page = browser.get(&back).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("เพิ่มวิธีชำระเงินแล้ว"));
 
     // Pause from the subscriptions tab: the API says paused.
     let subs = json_of(
@@ -680,4 +733,28 @@ async fn members_and_read_only_staff_are_kept_out(backend: Backend) {
         json_of(app.get("/api/settings", &admin).await, 200).await,
         before
     );
+    // Nor can a viewer add a payment method for a customer: no button, and the API refuses
+    // the form.
+    let page = viewer
+        .get(&format!("/billing?tab=methods&customer={customer}"))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("data-testid=\"add-method\""));
+    let refused = viewer
+        .post(
+            &format!("/billing/customers/{customer}/payment-methods"),
+            &[("type", "promptpay")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let methods = json_of(
+        app.get(
+            &format!("/api/customers/{customer}/payment-methods"),
+            &admin,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(methods.as_array().unwrap().len(), 0, "{methods}");
 }

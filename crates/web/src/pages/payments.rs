@@ -29,7 +29,71 @@ use crate::session::{CsrfForm, Ctx};
 use crate::{Console, Failure};
 
 pub fn router() -> Router<Arc<Console>> {
-    Router::new().route("/billing/invoices/{id}/payments", post(record_payment))
+    Router::new()
+        .route("/billing/invoices/{id}/payments", post(record_payment))
+        .route(
+            "/billing/customers/{customer}/payment-methods",
+            post(add_method),
+        )
+}
+
+/// The API body of the new-payment-method form (the portal's and Billing's): a sandbox card by
+/// its number and expiry, or PromptPay / bank transfer by their type alone.
+pub fn method_body(fields: &Fields) -> Value {
+    let is_default = field(fields, "is_default") == "on";
+    match field(fields, "type") {
+        "card" => json!({
+            "type": "card",
+            "card_number": field(fields, "card_number").replace([' ', '-'], ""),
+            "exp_month": field(fields, "exp_month").parse::<u32>().ok(),
+            "exp_year": field(fields, "exp_year").parse::<i32>().ok(),
+            "is_default": is_default,
+        }),
+        kind => json!({ "type": kind, "is_default": is_default }),
+    }
+}
+
+/// What a refused new-payment-method form shows again: never the card number.
+pub fn method_form_again(fields: &Fields) -> Fields {
+    let mut values = fields.clone();
+    values.retain(|k, _| k == "type" || k == "exp_month" || k == "exp_year");
+    values
+}
+
+/// Staff add a payment method for the customer picked on the Payment Methods tab (billing
+/// staff and admins; the API decides), then come back to that customer's methods.
+async fn add_method(
+    mut ctx: Ctx,
+    Path(customer): Path<Uuid>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let reply = ctx
+        .send(
+            Method::POST,
+            format!("/api/customers/{customer}/payment-methods"),
+            Some(method_body(&fields)),
+            fields.get("_key").map(String::as_str),
+        )
+        .await;
+    let query = BillingQuery {
+        tab: "methods".to_owned(),
+        customer: customer.to_string(),
+        ..BillingQuery::default()
+    };
+    if reply.ok() {
+        return Ok(Redirect::to(&format!(
+            "/billing?{}&notice=method-added",
+            query.list_params()
+        ))
+        .into_response());
+    }
+    let form = refusal(&ctx, method_form_again(&fields), &reply)?;
+    let status = reply.status;
+    let query = BillingQuery {
+        dialog: "new-method".to_owned(),
+        ..query
+    };
+    page(ctx, query, form, Some(status), None).await
 }
 
 /// What the payment dialog of an invoice starts with, in baht as a person types it.

@@ -328,32 +328,18 @@ async fn add_method(
     Path(customer): Path<Uuid>,
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<Response, Failure> {
-    let kind = field(&fields, "type");
-    let body = if kind == "card" {
-        json!({
-            "type": "card",
-            "card_number": field(&fields, "card_number").replace([' ', '-'], ""),
-            "exp_month": field(&fields, "exp_month").parse::<u32>().ok(),
-            "exp_year": field(&fields, "exp_year").parse::<i32>().ok(),
-            "is_default": field(&fields, "is_default") == "on",
-        })
-    } else {
-        json!({ "type": kind, "is_default": field(&fields, "is_default") == "on" })
-    };
     let reply = ctx
         .send(
             Method::POST,
             format!("/api/customers/{customer}/payment-methods"),
-            Some(body),
+            Some(super::payments::method_body(&fields)),
             fields.get("_key").map(String::as_str),
         )
         .await;
     if reply.ok() {
         return Ok(done(customer, "method-added"));
     }
-    // The card number is never sent back into the page.
-    let mut values = fields.clone();
-    values.retain(|k, _| k == "type" || k == "exp_month" || k == "exp_year");
+    let values = super::payments::method_form_again(&fields);
     refused(ctx, customer, "new-method", values, reply).await
 }
 

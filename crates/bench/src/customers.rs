@@ -798,16 +798,17 @@ async fn postgres_inspect(
         .fetch_one(&mut conn)
         .await?;
         matches.push(n);
-        // The product first walks the first `PROBE_ROWS` customers (`search_by_buckets`); when
-        // that is not a page, the term's other statements are planned per call, i.e. for the
-        // literal value: for a term of a few matches there, the index within the bucket of ids
-        // the walk is in. Both statements (the second from the first customer on, for
-        // comparison).
+        // The product first walks the first `PROBE_ROWS` customers (`search_by_buckets`), each
+        // checked with `strpos`; when that is not a page, the term's index statements are
+        // planned per call, i.e. for the literal value: for a term of a few matches there, the
+        // index within the bucket of ids the walk is in. Both statements (the second from the
+        // first customer on, for comparison).
         let like = pattern.replace('\'', "''");
+        let literal = term.q.to_lowercase().replace('\'', "''");
         let probe = format!(
             "SELECT {COLUMNS} FROM (SELECT * FROM customers c ORDER BY c.id LIMIT {}) c \
              WHERE TRUE AND c.status <> 'deleted' \
-             AND c.search_text LIKE '{like}' ESCAPE '\\' ORDER BY c.id LIMIT {}",
+             AND strpos(c.search_text, '{literal}') > 0 ORDER BY c.id LIMIT {}",
             satang_store::customers::PROBE_ROWS,
             PAGE + 1
         );

@@ -4,8 +4,9 @@
 //! buckets with many, few and no matches, next to each other and far apart (up to the last
 //! bucket there is), and every term is paged through at several page sizes: the pages together
 //! must be exactly the matches, in id order, each once. On PostgreSQL other customers, none a
-//! match, fill the buckets, so that every way a search goes is taken: walking on, the index at
-//! once, and the index bucket by bucket.
+//! match, fill the buckets, so that every way a search goes is taken: walking on (also up to
+//! the bound of the walk, where the index takes over), the index at once, and the index bucket
+//! by bucket.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -46,6 +47,14 @@ struct Seeded {
     all: Vec<(Uuid, bool, bool)>,
     /// The one customer with the rare tax id.
     rare: Uuid,
+    /// The customers who grow น้ำดอกไม้ mangoes: the last ten of bucket 0x0193 and the first
+    /// five of bucket 0x0195, in id order.
+    mango: Vec<Uuid>,
+}
+
+/// Whether customer `k` of `bucket` grows น้ำดอกไม้ mangoes (see [`Seeded::mango`]).
+fn grows_mango(bucket: u16, k: u32) -> bool {
+    (bucket == 0x0193 && k >= 690) || (bucket == 0x0195 && k < 5)
 }
 
 async fn seed(db: &Db) -> Seeded {
@@ -53,6 +62,7 @@ async fn seed(db: &Db) -> Seeded {
     let mut tx = db.begin().await.unwrap();
     let mut all = Vec::new();
     let mut rare = Uuid::nil();
+    let mut mango = Vec::new();
     for &(bucket, count, lotus) in BUCKETS {
         for k in 0..count {
             let id = id_in(bucket, k);
@@ -65,8 +75,14 @@ async fn seed(db: &Db) -> Seeded {
             } else {
                 format!("01055{:04}{:04}", bucket % 10_000, k)
             };
+            let crop = if grows_mango(bucket, k) {
+                mango.push(id);
+                " มะม่วงน้ำดอกไม้"
+            } else {
+                ""
+            };
             let fields = CustomerFields {
-                name: format!("ฟาร์มทดสอบ {bucket:04x}-{k}"),
+                name: format!("ฟาร์มทดสอบ {bucket:04x}-{k}{crop}"),
                 email: Some(format!("owner{k}@{domain}.co.th")),
                 tax_id: Some(tax_id),
                 currency: "THB".into(),
@@ -112,7 +128,7 @@ async fn seed(db: &Db) -> Seeded {
     for row in all.iter_mut() {
         row.2 = row.0 == deleted;
     }
-    Seeded { all, rare }
+    Seeded { all, rare, mango }
 }
 
 /// Every page of `q` (and `status`) at `limit` per page, the cursor being the last id of the
@@ -182,6 +198,12 @@ async fn search_pages_cross_id_buckets_in_order(backend: Backend) {
             vec![seeded.rare],
             "{backend:?}: 9507919 at {limit} a page"
         );
+        // Ten next to each other, then five far away.
+        assert_eq!(
+            page_through(&db, "มะม่วงน้ำดอกไม้", None, limit).await,
+            seeded.mango,
+            "{backend:?}: มะม่วงน้ำดอกไม้ at {limit} a page"
+        );
         // No match at all.
         assert!(page_through(&db, "durian", None, limit).await.is_empty());
         // Only the deleted one, when asked for.
@@ -191,4 +213,16 @@ async fn search_pages_cross_id_buckets_in_order(backend: Backend) {
             "{backend:?}: deleted lotusdelta at {limit} a page"
         );
     }
+    // From just before the ten mango growers of bucket 0x0193: the first walk finds all ten,
+    // enough to walk on; on PostgreSQL the walk on then meets only the 30,000 others of bucket
+    // 0x0194, stops at its bound, and the index finds the five of bucket 0x0195.
+    let query = CustomerQuery {
+        q: Some("มะม่วงน้ำดอกไม้".into()),
+        status: None,
+        after: Some(id_in(0x0193, 689)),
+        limit: 51,
+    };
+    let page = customers::list(&db, Scope::All, &query).await.unwrap();
+    let ids: Vec<Uuid> = page.iter().map(|c| c.id).collect();
+    assert_eq!(ids, seeded.mango, "{backend:?}: after the cursor");
 }

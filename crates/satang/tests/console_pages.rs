@@ -153,6 +153,16 @@ async fn json_of(res: reqwest::Response, status: u16) -> Value {
     body
 }
 
+/// A customer's payment methods, as the API lists them to an admin.
+async fn methods_of(app: &TestApp, admin: &str, customer: Uuid) -> Value {
+    json_of(
+        app.get(&format!("/api/customers/{customer}/payment-methods"), admin)
+            .await,
+        200,
+    )
+    .await
+}
+
 /// `123450` → `1,234.50`, written here independently of the console's formatter.
 fn plain_baht(minor: i64) -> String {
     let digits = (minor.abs() / 100).to_string();
@@ -455,15 +465,7 @@ async fn billing_page_matches_the_api_and_settles_an_invoice_with_withholding_ta
         back.contains("tab=methods") && back.contains("notice=method-added"),
         "{back}"
     );
-    let methods = json_of(
-        app.get(
-            &format!("/api/customers/{customer}/payment-methods"),
-            &admin,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let methods = methods_of(&app, &admin, customer).await;
     let types: Vec<&str> = methods
         .as_array()
         .unwrap()
@@ -747,14 +749,21 @@ async fn members_and_read_only_staff_are_kept_out(backend: Backend) {
         )
         .await;
     assert_eq!(refused.status, 403);
-    let methods = json_of(
-        app.get(
-            &format!("/api/customers/{customer}/payment-methods"),
-            &admin,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let methods = methods_of(&app, &admin, customer).await;
     assert_eq!(methods.as_array().unwrap().len(), 0, "{methods}");
+    // The customer's owner adds one in the portal (the same form and API call as Billing's).
+    let added = member
+        .post(
+            &format!("/portal/{customer}/payment-methods"),
+            &[("type", "bank_transfer"), ("is_default", "on")],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(
+        added.location.as_deref(),
+        Some(format!("/portal/{customer}?notice=method-added").as_str())
+    );
+    let methods = methods_of(&app, &admin, customer).await;
+    assert_eq!(methods[0]["type"], "bank_transfer", "{methods}");
+    assert_eq!(methods[0]["is_default"], true, "{methods}");
 }

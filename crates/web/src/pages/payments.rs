@@ -25,6 +25,7 @@ use satang_domain::vat::withholding_tax;
 use super::auth::FormState;
 use super::billing::{BillingQuery, page};
 use super::{Fields, entered, field, refusal};
+use crate::client::ApiReply;
 use crate::session::{CsrfForm, Ctx};
 use crate::{Console, Failure};
 
@@ -37,9 +38,20 @@ pub fn router() -> Router<Arc<Console>> {
         )
 }
 
-/// The API body of the new-payment-method form (the portal's and Billing's): a sandbox card by
-/// its number and expiry, or PromptPay / bank transfer by their type alone.
-pub fn method_body(fields: &Fields) -> Value {
+/// Sends the new-payment-method form (the portal's and Billing's) for `customer` to the API.
+pub async fn send_method(ctx: &mut Ctx, customer: Uuid, fields: &Fields) -> ApiReply {
+    ctx.send(
+        Method::POST,
+        format!("/api/customers/{customer}/payment-methods"),
+        Some(method_body(fields)),
+        fields.get("_key").map(String::as_str),
+    )
+    .await
+}
+
+/// The API body of the new-payment-method form: a sandbox card by its number and expiry, or
+/// PromptPay / bank transfer by their type alone.
+fn method_body(fields: &Fields) -> Value {
     let is_default = field(fields, "is_default") == "on";
     match field(fields, "type") {
         "card" => json!({
@@ -67,14 +79,7 @@ async fn add_method(
     Path(customer): Path<Uuid>,
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<Response, Failure> {
-    let reply = ctx
-        .send(
-            Method::POST,
-            format!("/api/customers/{customer}/payment-methods"),
-            Some(method_body(&fields)),
-            fields.get("_key").map(String::as_str),
-        )
-        .await;
+    let reply = send_method(&mut ctx, customer, &fields).await;
     let query = BillingQuery {
         tab: "methods".to_owned(),
         customer: customer.to_string(),

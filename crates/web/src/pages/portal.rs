@@ -328,14 +328,7 @@ async fn add_method(
     Path(customer): Path<Uuid>,
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<Response, Failure> {
-    let reply = ctx
-        .send(
-            Method::POST,
-            format!("/api/customers/{customer}/payment-methods"),
-            Some(super::payments::method_body(&fields)),
-            fields.get("_key").map(String::as_str),
-        )
-        .await;
+    let reply = super::payments::send_method(&mut ctx, customer, &fields).await;
     if reply.ok() {
         return Ok(done(customer, "method-added"));
     }

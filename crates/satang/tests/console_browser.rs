@@ -415,6 +415,11 @@ async fn accessibility(backend: Backend) {
             check(&b, &format!("/customers/{customer}?tab={tab}")).await;
         }
         check(&b, "/customers?dialog=new-customer").await;
+        check(
+            &b,
+            &format!("/billing?tab=methods&customer={customer}&dialog=new-method"),
+        )
+        .await;
         for page in STAFF_PAGES {
             check(&b, page).await;
         }

@@ -64,22 +64,8 @@ pub async fn record(
     Ok(())
 }
 
-/// Many audit events, in one statement per few hundred (a billing run's chunk).
-/// Binds the actor (its user id, request id and ip: three arguments) and then `changes` as
-/// one array per column — id, action, entity type, entity id, before, after — for an
-/// `UNNEST` on PostgreSQL.
-pub(crate) fn bind_unnest(sql: Sql, actor: &Actor, changes: Vec<Change<'_>>) -> Sql {
-    sql.bind(actor.user_id)
-        .bind(actor.request_id.clone())
-        .bind(actor.ip.clone())
-        .bind_column(&changes, |_| Uuid::now_v7())
-        .bind_column(&changes, |c| c.action)
-        .bind_column(&changes, |c| c.entity_type)
-        .bind_column(&changes, |c| c.entity_id.clone())
-        .bind_column(&changes, |c| c.before.clone())
-        .bind(changes.into_iter().map(|c| c.after).collect::<Vec<_>>())
-}
-
+/// Many audit events, in one statement per few hundred (a billing run's chunk); on PostgreSQL
+/// one statement, a column per array, whatever the number of rows.
 pub async fn record_many(
     tx: &mut Tx,
     actor: &Actor,
@@ -87,7 +73,6 @@ pub async fn record_many(
     now: DateTime<Utc>,
 ) -> Result<()> {
     if tx.backend() == Backend::Postgres {
-        // One statement, a column per array, whatever the number of rows.
         if changes.is_empty() {
             return Ok(());
         }
@@ -97,8 +82,16 @@ pub async fn record_many(
              SELECT $1, $2, $3, $4, * FROM UNNEST($5::uuid[], $6::text[], $7::text[], \
              $8::text[], $9::jsonb[], $10::jsonb[])",
         )
-        .bind(now);
-        let sql = bind_unnest(sql, actor, changes);
+        .bind(now)
+        .bind(actor.user_id)
+        .bind(actor.request_id.clone())
+        .bind(actor.ip.clone())
+        .bind_column(&changes, |_| Uuid::now_v7())
+        .bind_column(&changes, |c| c.action)
+        .bind_column(&changes, |c| c.entity_type)
+        .bind_column(&changes, |c| c.entity_id.clone())
+        .bind_column(&changes, |c| c.before.clone())
+        .bind(changes.into_iter().map(|c| c.after).collect::<Vec<_>>());
         tx.execute(sql).await?;
         return Ok(());
     }

@@ -119,6 +119,10 @@ fn statement(
                 .all(|i| &i.fields.seller_snapshot == *seller)
         })
         .cloned();
+    let (seller_column, shared_seller) = match shared_seller {
+        Some(seller) => (Column::Shared, seller),
+        None => (Column::PerRow, None),
+    };
     // $1 now, $2 kind, $3 prefix, $4 year, $5 count, $6 the shared seller snapshot (or NULL);
     // then the arrays.
     let sql = Sql::new("")
@@ -127,12 +131,7 @@ fn statement(
         .bind(numbering.prefix)
         .bind(i64::from(numbering.year))
         .bind(invoices.len() as i64)
-        .bind(shared_seller.clone().flatten());
-    let seller_column = if shared_seller.is_some() {
-        Column::Shared
-    } else {
-        Column::PerRow
-    };
+        .bind(shared_seller);
     let (invoice_rows, sql) = invoices::unnest_invoices(sql, invoices, seller_column);
     let (line_rows, sql) = invoices::unnest_lines(sql, invoices);
     let e = sql.next_param();

@@ -287,10 +287,7 @@ pub async fn list(db: &Db, scope: Scope, query: &CustomerQuery) -> Result<Vec<Cu
         let window = db.backend() == Backend::Postgres;
         sql = term_condition(sql, &term.to_lowercase(), window).planned_per_call();
     }
-    let n = sql.next_param();
-    sql = sql
-        .push(&format!(" ORDER BY c.id LIMIT ${n}"))
-        .bind(query.limit);
+    sql = sql.push(" ORDER BY c.id").limit(query.limit);
     if term.is_some() {
         // A `LIKE` scan may read many rows: not on the calling thread.
         return db.fetch_all(sql).await;
@@ -515,8 +512,15 @@ fn search_step(query: &CustomerQuery, term: &str, window: Window, limit: i64) ->
     } else {
         term_condition(sql, term, true)
     };
-    let n = sql.next_param();
-    let sql = sql.push(&format!(" ORDER BY c.id LIMIT ${n}")).bind(limit);
+    let sql = sql.push(" ORDER BY c.id");
+    // A whole page's limit is written in (one statement per page size, whose generic plan
+    // PostgreSQL keeps: `Sql::limit`); the rest of a page differs from call to call and is bound.
+    let sql = if limit == query.limit {
+        sql.limit(limit)
+    } else {
+        let n = sql.next_param();
+        sql.push(&format!(" LIMIT ${n}")).bind(limit)
+    };
     if walk {
         // A walk whatever the term: one plan, prepared once per connection.
         sql

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod middleware;
 pub mod pagination;
+pub mod rfc3339;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

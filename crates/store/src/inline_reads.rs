@@ -117,10 +117,10 @@ fn value(arg: &Arg) -> Value {
 }
 
 /// A JSON column stored as text.
-pub fn json_column(
+pub fn json_column<T: serde::de::DeserializeOwned>(
     row: &rusqlite::Row<'_>,
     idx: usize,
-) -> rusqlite::Result<Option<serde_json::Value>> {
+) -> rusqlite::Result<Option<T>> {
     match row.get_ref(idx)? {
         rusqlite::types::ValueRef::Null => Ok(None),
         rusqlite::types::ValueRef::Text(bytes) | rusqlite::types::ValueRef::Blob(bytes) => {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use satang_auth::Permission;
 use satang_domain::{BranchCode, Currency, TaxId};
 use satang_store::audit::{self, Change};
-use satang_store::customers::{self, Customer, CustomerFields, CustomerQuery};
+use satang_store::customers::{self, Customer, CustomerFields, CustomerQuery, PostalAddress};
 use satang_store::outbox::NewEvent;
 use satang_store::{Scope, contacts, memberships};
 
@@ -62,7 +62,8 @@ pub struct CustomerView {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub billing_email: Option<String>,
-    pub address: Option<serde_json::Value>,
+    #[schema(value_type = Option<Address>)]
+    pub address: Option<PostalAddress>,
     pub currency: String,
     pub locale: String,
     pub payment_terms_days: i64,
@@ -71,8 +72,11 @@ pub struct CustomerView {
     pub status: String,
     /// Credit balance in minor units, consumed by the next invoice.
     pub balance: i64,
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::rfc3339::option")]
     pub deleted_at: Option<DateTime<Utc>>,
     /// Send as `If-Match` to update only this version.
     pub version: i64,
@@ -251,7 +255,7 @@ fn validate(v: &mut Validator, input: CreateCustomer) -> CustomerFields {
     }
 }
 
-fn validate_address(v: &mut Validator, a: Address) -> serde_json::Value {
+fn validate_address(v: &mut Validator, a: Address) -> PostalAddress {
     let mut check = |field: &str, value: &Option<String>, max: usize| {
         let value = value.as_deref().map(str::trim).filter(|s| !s.is_empty());
         if value.is_some_and(|s| s.chars().count() > max) {
@@ -281,10 +285,15 @@ fn validate_address(v: &mut Validator, a: Address) -> serde_json::Value {
     {
         v.add("address.postal_code", "must be 5 digits in Thailand");
     }
-    serde_json::json!({
-        "line1": line1, "line2": line2, "subdistrict": subdistrict, "district": district,
-        "province": province, "postal_code": postal_code, "country": country,
-    })
+    PostalAddress {
+        country: Some(country),
+        district,
+        line1,
+        line2,
+        postal_code,
+        province,
+        subdistrict,
+    }
 }
 
 fn validate_metadata(v: &mut Validator, metadata: &serde_json::Map<String, serde_json::Value>) {
@@ -319,10 +328,15 @@ fn current_input(c: &Customer) -> CreateCustomer {
         email: c.email.clone(),
         phone: c.phone.clone(),
         billing_email: c.billing_email.clone(),
-        address: c
-            .address
-            .as_ref()
-            .and_then(|a| serde_json::from_value(a.0.clone()).ok()),
+        address: c.address.as_ref().map(|a| Address {
+            line1: a.line1.clone(),
+            line2: a.line2.clone(),
+            subdistrict: a.subdistrict.clone(),
+            district: a.district.clone(),
+            province: a.province.clone(),
+            postal_code: a.postal_code.clone(),
+            country: a.country.clone(),
+        }),
         currency: Some(c.currency.clone()),
         locale: Some(c.locale.clone()),
         payment_terms_days: Some(c.payment_terms_days),

@@ -13,7 +13,7 @@ use satang_api::AppState;
 use satang_api::routes::settings;
 use satang_store::audit::{self, Actor, Change};
 use satang_store::contacts::{self, ContactFields};
-use satang_store::customers::{self, CustomerFields};
+use satang_store::customers::{self, CustomerFields, PostalAddress};
 use satang_store::{kv, memberships, users};
 
 const LOADED_KEY: &str = "demo_loaded";
@@ -445,11 +445,15 @@ pub async fn load(state: &AppState) -> anyhow::Result<bool> {
                 1000 + i * 379 % 9000
             )),
             billing_email: Some(format!("billing@{domain}")),
-            address: Some(json!({
-                "line1": format!("{} หมู่ {}", 10 + i * 7 % 190, 1 + i % 12),
-                "line2": null, "subdistrict": subdistrict, "district": district,
-                "province": province, "postal_code": postal, "country": "TH",
-            })),
+            address: Some(PostalAddress {
+                country: Some("TH".into()),
+                district: Some((*district).to_owned()),
+                line1: Some(format!("{} หมู่ {}", 10 + i * 7 % 190, 1 + i % 12)),
+                line2: None,
+                postal_code: Some((*postal).to_owned()),
+                province: Some((*province).to_owned()),
+                subdistrict: Some((*subdistrict).to_owned()),
+            }),
             currency: "THB".into(),
             locale: if name.is_ascii() { "en" } else { "th" }.into(),
             payment_terms_days: [30, 15, 30, 45, 7][i as usize % 5],

@@ -124,29 +124,39 @@ pub struct Selected {
 
 impl Selected {
     pub fn address_line(&self) -> String {
-        let Some(Value::Object(a)) = &self.customer.address else {
+        let Some(a) = &self.customer.address else {
             return String::new();
         };
         [
-            "line1",
-            "line2",
-            "subdistrict",
-            "district",
-            "province",
-            "postal_code",
+            &a.line1,
+            &a.line2,
+            &a.subdistrict,
+            &a.district,
+            &a.province,
+            &a.postal_code,
         ]
-        .iter()
-        .filter_map(|k| a.get(*k).and_then(Value::as_str))
+        .into_iter()
+        .filter_map(|v| v.as_deref())
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
     }
 
     pub fn address_field(&self, key: &str) -> String {
-        match &self.customer.address {
-            Some(Value::Object(a)) => a.get(key).and_then(Value::as_str).unwrap_or("").to_owned(),
-            _ => String::new(),
-        }
+        let Some(a) = &self.customer.address else {
+            return String::new();
+        };
+        let value = match key {
+            "line1" => &a.line1,
+            "line2" => &a.line2,
+            "subdistrict" => &a.subdistrict,
+            "district" => &a.district,
+            "province" => &a.province,
+            "postal_code" => &a.postal_code,
+            "country" => &a.country,
+            _ => &None,
+        };
+        value.clone().unwrap_or_default()
     }
 }
 

@@ -122,24 +122,30 @@ pub struct Selected {
     pub open_invoices: usize,
 }
 
+/// An address on one line: its parts from the house number to the postal code, the empty ones
+/// left out (the customer page and the seller profile).
+pub(crate) fn address_line(parts: [&Option<String>; 6]) -> String {
+    parts
+        .into_iter()
+        .filter_map(|v| v.as_deref())
+        .filter(|v| !v.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl Selected {
     pub fn address_line(&self) -> String {
         let Some(a) = &self.customer.address else {
             return String::new();
         };
-        [
+        address_line([
             &a.line1,
             &a.line2,
             &a.subdistrict,
             &a.district,
             &a.province,
             &a.postal_code,
-        ]
-        .into_iter()
-        .filter_map(|v| v.as_deref())
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+        ])
     }
 
     pub fn address_field(&self, key: &str) -> String {

@@ -47,19 +47,14 @@ impl SettingsPage {
         let Some(a) = &self.settings.address else {
             return String::new();
         };
-        [
+        super::customers::address_line([
             &a.line1,
             &a.line2,
             &a.subdistrict,
             &a.district,
             &a.province,
             &a.postal_code,
-        ]
-        .into_iter()
-        .filter_map(|v| v.as_deref())
-        .filter(|v| !v.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+        ])
     }
 
     pub fn retry_days(&self) -> String {

@@ -50,7 +50,7 @@ impl Customer {
             email: row.get(5)?,
             phone: row.get(6)?,
             billing_email: row.get(7)?,
-            address: json_column::<PostalAddress>(row, 8)?.map(Json),
+            address: json_column(row, 8)?.map(Json),
             currency: row.get(9)?,
             locale: row.get(10)?,
             payment_terms_days: row.get(11)?,

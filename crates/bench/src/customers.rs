@@ -799,10 +799,10 @@ async fn postgres_inspect(
         .await?;
         matches.push(n);
         // The product first walks the first `PROBE_ROWS` customers (`search_by_buckets`), each
-        // checked with `strpos`; when that is not a page, the term's index statements are
-        // planned per call, i.e. for the literal value: for a term of a few matches there, the
-        // index within the bucket of ids the walk is in. Both statements (the second from the
-        // first customer on, for comparison).
+        // checked with `strpos`; when that finds none, the trigram index within the bucket of
+        // ids the walk is in, its arguments `InitPlan`s so that its one plan is the index's
+        // (`search_step`). Both statements (the second from the first customer on, for
+        // comparison).
         let like = pattern.replace('\'', "''");
         let literal = term.q.to_lowercase().replace('\'', "''");
         let probe = format!(
@@ -813,10 +813,12 @@ async fn postgres_inspect(
             PAGE + 1
         );
         let bucket = format!(
-            "SELECT {COLUMNS} FROM customers c WHERE TRUE AND c.search_bucket = \
+            "WITH m AS MATERIALIZED (SELECT {COLUMNS} FROM customers c WHERE TRUE \
+             AND c.search_bucket = \
              (SELECT c0.search_bucket FROM customers c0 ORDER BY c0.id LIMIT 1) \
              AND c.status <> 'deleted' \
-             AND c.search_text LIKE '{like}' ESCAPE '\\' ORDER BY c.id LIMIT {}",
+             AND c.search_text LIKE (SELECT '{like}'::text) ESCAPE '\\') \
+             SELECT * FROM m ORDER BY m.id LIMIT {}",
             PAGE + 1
         );
         for (step, sql) in [("walk", probe), ("first bucket", bucket)] {

@@ -280,8 +280,7 @@ pub struct CustomerQuery {
 /// answered depends on who asks and on the backend:
 /// - a member's few customers are filtered directly (`search_text LIKE`);
 /// - staff on PostgreSQL: a walk of the id order, then `LIKE` on the trigram-indexed
-///   `search_text` (planned per call so the planner sees how common the term is), a bucket of
-///   ids at a time when that pays (see [`search_by_buckets`]);
+///   `search_text`, a bucket of ids at a time when that pays (see [`search_by_buckets`]);
 /// - staff on SQLite with a term of three characters or more: the FTS5 trigram index, walked in
 ///   rowid (insertion, i.e. creation) order so a page stops after `limit` matches; shorter terms
 ///   scan `search_text`.
@@ -308,7 +307,7 @@ pub async fn list(db: &Db, scope: Scope, query: &CustomerQuery) -> Result<Vec<Cu
             ))
             .bind(user);
     }
-    sql = status_condition(sql, query);
+    sql = status_condition(sql, query, false);
     if let Some(after) = query.after {
         let n = sql.next_param();
         sql = sql.push(&format!(" AND c.id > ${n}")).bind(after);
@@ -316,7 +315,7 @@ pub async fn list(db: &Db, scope: Scope, query: &CustomerQuery) -> Result<Vec<Cu
     if let Some(term) = term {
         // SQLite gets here only for members' few customers (staff search through FTS5).
         let window = db.backend() == Backend::Postgres;
-        sql = term_condition(sql, &term.to_lowercase(), window).planned_per_call();
+        sql = term_condition(sql, &term.to_lowercase(), window, false).planned_per_call();
     }
     sql = sql.push(" ORDER BY c.id").limit(query.limit);
     if term.is_some() {
@@ -395,12 +394,11 @@ const WALK_ON_ROWS: i64 = 4_000;
 ///    then the rest at once. None: the bucket the walk is in, and if the term has no match
 ///    there either (a rare term), the index at once.
 ///
-/// The walks check each row with `strpos`, which no index serves: their statements have one
-/// plan whatever the term, prepared once per connection (the first walk's plan is also kept,
-/// its limit being the page size; a walk on's limit is the rest of the page, a bound `LIMIT $n`
-/// that PostgreSQL plans for each call), and `strpos` costs a row less than `LIKE` does (on a
-/// million customers, 5,000 rows walked for a Thai term: 10 ms with `LIKE`, 6.5 with `strpos`,
-/// 5.2 with no term at all). The index statements are planned per call, for their term.
+/// The walks check each row with `strpos`, which no index serves, and which costs a row less
+/// than `LIKE` does (on a million customers, 5,000 rows walked for a Thai term: 10 ms with
+/// `LIKE`, 6.5 with `strpos`, 5.2 with no term at all). Every statement but the look-up past the
+/// next bucket has one plan whatever the term, prepared once per connection: the walks', and the
+/// index's for those confined to a bucket and for a rare term ([`search_step`]).
 ///
 /// Measured on a million customers (BENCHMARKS.md): a term of 2,457 customers from 3.8 ms to
 /// about 1 ms a page; a rare one pays the walk, about 0.4 ms.
@@ -485,39 +483,59 @@ fn bucket_windows(bucket: i32, start: Option<Window>) -> Vec<Window> {
 }
 
 /// One statement of [`search_by_buckets`].
+///
+/// Every statement but the last kind has one plan whatever the term, cursor or rest of the page,
+/// prepared once per connection: each argument reaches it as an `InitPlan`, `(SELECT $n::type)`,
+/// a value the planner does not look into ([`placeholder`]). With a bound `$n` PostgreSQL plans
+/// a custom plan for the values of each call whenever that looks cheaper than the generic one,
+/// which for these statements it always does; planning one for its term was 0.2–0.25 ms of
+/// PostgreSQL's time, a quarter of a rare term's look-up. Three shapes:
+/// - a walk ([`Window::Walk`]): the customers after the cursor in id order, each checked with
+///   `strpos`; no index serves it, so its one plan is the walk;
+/// - an index look-up confined to a bucket or meant for a rare term ([`Window::FirstBucket`],
+///   [`Window::RestOfBucket`], [`Window::Bucket`], [`Window::AfterCursor`]): every match through
+///   the trigram index, then the first `limit` by id. The matches are a `MATERIALIZED` CTE, so
+///   its one plan is the index's (without it, the generic plan of `ORDER BY id LIMIT n` over an
+///   unknown pattern walks the id order: a rare term then reads the whole table);
+/// - the rest after the next bucket ([`Window::From`]): unbounded, so it is planned for its
+///   term on each call, and the planner chooses between the index and walking the id order.
 fn search_step(query: &CustomerQuery, term: &str, window: Window, limit: i64) -> Sql {
+    let walk = matches!(window, Window::Walk(_));
+    let one_plan = !matches!(window, Window::From(_));
+    let arg = |n: usize, ty: &str| placeholder(n, ty, one_plan);
     let mut sql = match window {
         // The walk is the statement's only source of rows, so it cannot become an index search.
-        Window::Walk(rows) => {
-            let (inner, after) = match query.after {
-                Some(after) => (" WHERE c.id > $1", Some(after)),
-                None => ("", None),
-            };
-            let sql = Sql::new(format!(
-                "SELECT {COLUMNS} FROM (SELECT * FROM customers c{inner} ORDER BY c.id \
+        Window::Walk(rows) => match query.after {
+            Some(after) => Sql::new(format!(
+                "SELECT {COLUMNS} FROM (SELECT * FROM customers c WHERE c.id > {} \
+                 ORDER BY c.id LIMIT {rows}) c WHERE TRUE",
+                arg(1, "uuid")
+            ))
+            .bind(after),
+            None => Sql::new(format!(
+                "SELECT {COLUMNS} FROM (SELECT * FROM customers c ORDER BY c.id \
                  LIMIT {rows}) c WHERE TRUE"
-            ));
-            match after {
-                Some(after) => sql.bind(after),
-                None => sql,
-            }
-        }
+            )),
+        },
+        _ if one_plan => Sql::new(format!(
+            "WITH m AS MATERIALIZED (SELECT {COLUMNS} FROM customers c WHERE TRUE"
+        )),
         _ => Sql::new(format!("SELECT {COLUMNS} FROM customers c WHERE TRUE")),
     };
     let after = match window {
         Window::RestOfBucket(_) | Window::FirstBucket | Window::AfterCursor => query.after,
         Window::Walk(_) | Window::Bucket(_) | Window::From(_) => None,
     };
-    let mut after_param = None;
+    let mut after_arg = None;
     if let Some(after) = after {
-        let n = sql.next_param();
-        sql = sql.push(&format!(" AND c.id > ${n}")).bind(after);
-        after_param = Some(n);
+        let a = arg(sql.next_param(), "uuid");
+        sql = sql.push(&format!(" AND c.id > {a}")).bind(after);
+        after_arg = Some(a);
     }
     sql = match window {
         Window::FirstBucket => {
-            let after = match after_param {
-                Some(n) => format!(" WHERE c0.id > ${n}"),
+            let after = match after_arg {
+                Some(a) => format!(" WHERE c0.id > {a}"),
                 None => String::new(),
             };
             sql.push(&format!(
@@ -526,36 +544,39 @@ fn search_step(query: &CustomerQuery, term: &str, window: Window, limit: i64) ->
             ))
         }
         Window::RestOfBucket(bucket) | Window::Bucket(bucket) => {
-            let n = sql.next_param();
-            sql.push(&format!(" AND c.search_bucket = ${n}"))
+            let b = arg(sql.next_param(), "integer");
+            sql.push(&format!(" AND c.search_bucket = {b}"))
                 .bind(bucket)
         }
         Window::From(id) => {
-            let n = sql.next_param();
-            sql.push(&format!(" AND c.id >= ${n}")).bind(id)
+            let from = arg(sql.next_param(), "uuid");
+            sql.push(&format!(" AND c.id >= {from}")).bind(id)
         }
         Window::Walk(_) | Window::AfterCursor => sql,
     };
-    sql = status_condition(sql, query);
-    let walk = matches!(window, Window::Walk(_));
+    sql = status_condition(sql, query, one_plan);
     sql = if walk {
-        let n = sql.next_param();
-        sql.push(&format!(" AND strpos(c.search_text, ${n}) > 0"))
+        let t = arg(sql.next_param(), "text");
+        sql.push(&format!(" AND strpos(c.search_text, {t}) > 0"))
             .bind(term)
     } else {
-        term_condition(sql, term, true)
+        term_condition(sql, term, true, one_plan)
     };
-    let sql = sql.push(" ORDER BY c.id");
-    // A whole page's limit is written in (one statement per page size, whose generic plan
-    // PostgreSQL keeps: `Sql::limit`); the rest of a page differs from call to call and is bound.
+    let sql = if one_plan && !walk {
+        sql.push(") SELECT * FROM m ORDER BY m.id")
+    } else {
+        sql.push(" ORDER BY c.id")
+    };
+    // A whole page's limit is written in (one statement per page size: `Sql::limit`); the rest
+    // of a page differs from call to call.
     let sql = if limit == query.limit {
         sql.limit(limit)
     } else {
-        let n = sql.next_param();
-        sql.push(&format!(" LIMIT ${n}")).bind(limit)
+        let l = arg(sql.next_param(), "bigint");
+        sql.push(&format!(" LIMIT {l}")).bind(limit)
     };
-    if walk {
-        // A walk whatever the term: one plan, prepared once per connection.
+    if one_plan {
+        // One plan whatever the term, prepared once per connection.
         sql
     } else {
         // Planned for the term: how common it is decides between walking and the index.
@@ -563,12 +584,22 @@ fn search_step(query: &CustomerQuery, term: &str, window: Window, limit: i64) ->
     }
 }
 
-/// `AND` the status asked for, or every status but `deleted`.
-fn status_condition(sql: Sql, query: &CustomerQuery) -> Sql {
+/// `$n`; `fenced` (PostgreSQL), an `InitPlan` of it, `(SELECT $n::ty)`, whose value the planner
+/// does not look into (see [`search_step`]).
+fn placeholder(n: usize, ty: &str, fenced: bool) -> String {
+    if fenced {
+        format!("(SELECT ${n}::{ty})")
+    } else {
+        format!("${n}")
+    }
+}
+
+/// `AND` the status asked for, or every status but `deleted` (`fenced`: see [`placeholder`]).
+fn status_condition(sql: Sql, query: &CustomerQuery, fenced: bool) -> Sql {
     match &query.status {
         Some(status) => {
-            let n = sql.next_param();
-            sql.push(&format!(" AND c.status = ${n}"))
+            let s = placeholder(sql.next_param(), "text", fenced);
+            sql.push(&format!(" AND c.status = {s}"))
                 .bind(status.as_str())
         }
         None => sql.push(" AND c.status <> 'deleted'"),
@@ -576,19 +607,22 @@ fn status_condition(sql: Sql, query: &CustomerQuery) -> Sql {
 }
 
 /// `AND` `search_text` contains the (lower-cased) `term`. With `window` (PostgreSQL), a long
-/// term asks the trigram index for a window of it and checks the row for all of it.
-fn term_condition(sql: Sql, term: &str, window: bool) -> Sql {
+/// term asks the trigram index for a window of it and checks the row for all of it (`fenced`:
+/// see [`placeholder`]).
+fn term_condition(sql: Sql, term: &str, window: bool, fenced: bool) -> Sql {
+    let arg = |n: usize| placeholder(n, "text", fenced);
     let n = sql.next_param();
     match probe_window(term).filter(|_| window) {
         Some(window) => sql
             .push(&format!(
-                " AND c.search_text LIKE ${n} ESCAPE '\\' AND strpos(c.search_text, ${}) > 0",
-                n + 1
+                " AND c.search_text LIKE {} ESCAPE '\\' AND strpos(c.search_text, {}) > 0",
+                arg(n),
+                arg(n + 1)
             ))
             .bind(format!("%{}%", escape_like(window)))
             .bind(term),
         None => sql
-            .push(&format!(" AND c.search_text LIKE ${n} ESCAPE '\\'"))
+            .push(&format!(" AND c.search_text LIKE {} ESCAPE '\\'", arg(n)))
             .bind(format!("%{}%", escape_like(term))),
     }
 }
@@ -615,7 +649,7 @@ async fn list_by_fts(db: &Db, query: &CustomerQuery, term: &str) -> Result<Vec<C
             .bind(format!("%{}%", escape_like(term))),
         None => sql.bind(fts_phrase(term)),
     };
-    sql = status_condition(sql, query);
+    sql = status_condition(sql, query, false);
     if let Some(after) = query.after {
         let n = sql.next_param();
         sql = sql
@@ -741,6 +775,50 @@ pub async fn exists(db: &Db, id: Uuid) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every statement of a search but the look-up past the next bucket has one plan whatever
+    /// the term, cursor or rest of the page: prepared, and every argument either in a walk (whose
+    /// plan cannot change) or an `InitPlan` the planner does not look into.
+    #[test]
+    fn search_statements_are_planned_once() {
+        let after = Uuid::parse_str("019ab3c4-1234-7abc-8def-0123456789ab").unwrap();
+        for status in [None, Some("deleted".to_string())] {
+            for cursor in [None, Some(after)] {
+                let query = CustomerQuery {
+                    q: Some("mango-doisaket1188".into()),
+                    status: status.clone(),
+                    after: cursor,
+                    limit: 51,
+                };
+                for window in [
+                    Window::Walk(PROBE_ROWS),
+                    Window::RestOfBucket(0x019a),
+                    Window::FirstBucket,
+                    Window::Bucket(0x019b),
+                    Window::AfterCursor,
+                ] {
+                    for limit in [51, 7] {
+                        let sql = search_step(&query, "mango-doisaket1188", window, limit);
+                        assert!(sql.is_persistent(), "{window:?}: {}", sql.text());
+                        let text = sql.text();
+                        let bare = (1..=sql.next_param() - 1)
+                            .filter(|n| {
+                                text.matches(&format!("${n}")).count()
+                                    > text.matches(&format!("(SELECT ${n}::")).count()
+                            })
+                            .count();
+                        assert_eq!(bare, 0, "{window:?}: {text}");
+                        match window {
+                            Window::Walk(_) => assert!(!text.contains("LIKE"), "{text}"),
+                            _ => assert!(text.starts_with("WITH m AS MATERIALIZED"), "{text}"),
+                        }
+                    }
+                }
+                let from = search_step(&query, "x", Window::From(after), 7);
+                assert!(!from.is_persistent(), "{}", from.text());
+            }
+        }
+    }
 
     #[test]
     fn buckets_are_the_id_order_in_slices() {

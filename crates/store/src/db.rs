@@ -221,6 +221,11 @@ impl Sql {
         &self.text
     }
 
+    /// Whether the statement is prepared once and kept (not [`Sql::planned_per_call`]).
+    pub fn is_persistent(&self) -> bool {
+        self.persistent
+    }
+
     /// Splits off the statement's text, keeping its arguments (and so their numbering) in an
     /// otherwise empty statement: for wrapping the statement in a larger one.
     pub(crate) fn into_parts(mut self) -> (String, Sql) {

@@ -777,8 +777,8 @@ mod tests {
     use super::*;
 
     /// Every statement of a search but the look-up past the next bucket has one plan whatever
-    /// the term, cursor or rest of the page: prepared, and every argument either in a walk (whose
-    /// plan cannot change) or an `InitPlan` the planner does not look into.
+    /// the term, cursor or rest of the page: prepared, every argument an `InitPlan` the planner
+    /// does not look into, and the index look-ups behind a `MATERIALIZED` CTE.
     #[test]
     fn search_statements_are_planned_once() {
         let after = Uuid::parse_str("019ab3c4-1234-7abc-8def-0123456789ab").unwrap();

@@ -3,11 +3,15 @@
 //!
 //! ```text
 //! cargo build --release -p satang -p satang-bench
-//! cargo run --release -p satang-bench -- auth
-//! cargo run --release -p satang-bench -- customers
-//! cargo run --release -p satang-bench -- console
-//! cargo run --release -p satang-bench -- billing
+//! target/release/satang-bench auth
+//! target/release/satang-bench customers
+//! target/release/satang-bench console
+//! target/release/satang-bench billing
 //! ```
+//!
+//! (Run the built binary rather than `cargo run -p satang-bench`: building one package alone
+//! resolves the shared dependencies' features differently from the two-package build, so cargo
+//! rebuilds them first. With `CARGO_TARGET_DIR` set, the binary is under that directory.)
 
 mod auth;
 mod billing;
@@ -70,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// How this run was started, for the report (passwords in URLs masked).
 fn command_line() -> String {
-    let mut line = String::from("cargo run --release -p satang-bench --");
+    let mut line = String::from("target/release/satang-bench");
     for arg in std::env::args().skip(1) {
         let arg = if arg.contains("://") {
             postgres::redact_password(&arg)

@@ -502,6 +502,8 @@ fn bucket_windows(bucket: i32, start: Option<Window>) -> Vec<Window> {
 fn search_step(query: &CustomerQuery, term: &str, window: Window, limit: i64) -> Sql {
     let walk = matches!(window, Window::Walk(_));
     let one_plan = !matches!(window, Window::From(_));
+    // The index look-ups that keep one plan: their matches are a `MATERIALIZED` CTE.
+    let cte = one_plan && !walk;
     let arg = |n: usize, ty: &str| placeholder(n, ty, one_plan);
     let mut sql = match window {
         // The walk is the statement's only source of rows, so it cannot become an index search.
@@ -517,7 +519,7 @@ fn search_step(query: &CustomerQuery, term: &str, window: Window, limit: i64) ->
                  LIMIT {rows}) c WHERE TRUE"
             )),
         },
-        _ if one_plan => Sql::new(format!(
+        _ if cte => Sql::new(format!(
             "WITH m AS MATERIALIZED (SELECT {COLUMNS} FROM customers c WHERE TRUE"
         )),
         _ => Sql::new(format!("SELECT {COLUMNS} FROM customers c WHERE TRUE")),
@@ -562,7 +564,7 @@ fn search_step(query: &CustomerQuery, term: &str, window: Window, limit: i64) ->
     } else {
         term_condition(sql, term, true, one_plan)
     };
-    let sql = if one_plan && !walk {
+    let sql = if cte {
         sql.push(") SELECT * FROM m ORDER BY m.id")
     } else {
         sql.push(" ORDER BY c.id")

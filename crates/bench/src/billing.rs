@@ -300,7 +300,7 @@ async fn db_close(db: Db) {
             read.close().await;
             write.close().await;
         }
-        Db::Postgres { pool, direct } => {
+        Db::Postgres { pool, direct, .. } => {
             direct.close();
             pool.close().await
         }

@@ -801,8 +801,9 @@ async fn postgres_inspect(
         // The product first walks the first `PROBE_ROWS` customers (`search_by_buckets`), each
         // checked with `strpos`; when that finds none, the trigram index within the bucket of
         // ids the walk is in, its arguments `InitPlan`s so that its one plan is the index's
-        // (`search_step`). Both statements (the second from the first customer on, for
-        // comparison).
+        // (`search_step`). A term its sample of customers did not see is first looked up at
+        // once instead, reading at most `RARE_MATCHES` matches (`term_sample`). The three
+        // statements (the second from the first customer on, for comparison).
         let like = pattern.replace('\'', "''");
         let literal = term.q.to_lowercase().replace('\'', "''");
         let probe = format!(
@@ -821,7 +822,19 @@ async fn postgres_inspect(
              SELECT * FROM m ORDER BY m.id LIMIT {}",
             PAGE + 1
         );
-        for (step, sql) in [("walk", probe), ("first bucket", bucket)] {
+        let rare = format!(
+            "WITH m AS MATERIALIZED (SELECT {COLUMNS} FROM customers c WHERE TRUE \
+             AND c.status <> 'deleted' \
+             AND c.search_text LIKE (SELECT '{like}'::text) ESCAPE '\\' LIMIT {}) \
+             SELECT *, (SELECT count(*) FROM m) AS matches FROM m ORDER BY m.id LIMIT {}",
+            satang_store::customers::RARE_MATCHES,
+            PAGE + 1
+        );
+        for (step, sql) in [
+            ("walk", probe),
+            ("first bucket", bucket),
+            ("at once, capped", rare),
+        ] {
             let summary = explain_postgres(&mut conn, &sql).await?;
             println!("plan of search {} ({step}): {summary}", term.q);
             plans.push((format!("search `{}` ({step})", term.q), summary));

@@ -6,7 +6,9 @@
 //! must be exactly the matches, in id order, each once. On PostgreSQL other customers, none a
 //! match, fill the buckets, so that every way a search goes is taken: walking on (also up to
 //! the bound of the walk, where the index takes over), the index at once, and the index bucket
-//! by bucket.
+//! by bucket. PostgreSQL also asks a sample of customers first whether a term is rare; each
+//! term is paged through with a sample that saw it, one that did not, and a sample as the
+//! server takes it.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -160,6 +162,32 @@ async fn search_pages_cross_id_buckets_in_order(backend: Backend) {
     };
     let db = satang::open_db(&database.config()).await.unwrap();
     let seeded = seed(&db).await;
+    let Some(sample) = db.term_sample() else {
+        return every_page_in_order(&db, &seeded, backend, "").await;
+    };
+    // PostgreSQL first asks its sample of customers whether a term is rare
+    // (`customers::term_sample`); the pages must not depend on the answer. A sample that has
+    // seen every term: each goes the measured way (walk, then the index).
+    sample.replace([
+        "@lotusdelta",
+        "ฟาร์มทดสอบ",
+        "9507919",
+        "มะม่วงน้ำดอกไม้",
+        "durian",
+    ]);
+    every_page_in_order(&db, &seeded, backend, "every term seen").await;
+    // A sample that has seen none: each is first looked up at once, that look-up capped; the
+    // term every customer has is over the cap until its last pages, and goes on the measured way.
+    sample.replace(Vec::<String>::new());
+    every_page_in_order(&db, &seeded, backend, "no term seen").await;
+    // A sample as the server takes it: a share of the table's pages at random.
+    customers::term_sample::refresh(&db).await.unwrap();
+    assert_eq!(sample.seen("other farm"), Some(true), "97 % of customers");
+    assert_eq!(sample.seen("ไม่มีลูกค้าชื่อนี้"), Some(false));
+    every_page_in_order(&db, &seeded, backend, "sampled").await;
+}
+
+async fn every_page_in_order(db: &Db, seeded: &Seeded, backend: Backend, sample: &str) {
     let lotus: Vec<Uuid> = seeded
         .all
         .iter()
@@ -182,35 +210,35 @@ async fn search_pages_cross_id_buckets_in_order(backend: Backend) {
     for limit in [1, 2, 4, 10, 51] {
         // A term of a few customers in several buckets (long: the index is asked for a window).
         assert_eq!(
-            page_through(&db, "@LotusDelta", None, limit).await,
+            page_through(db, "@LotusDelta", None, limit).await,
             lotus,
-            "{backend:?}: @lotusdelta at {limit} a page"
+            "{backend:?} ({sample}): @lotusdelta at {limit} a page"
         );
         // A term every customer has (Thai).
         assert_eq!(
-            page_through(&db, "ฟาร์มทดสอบ", None, limit).await,
+            page_through(db, "ฟาร์มทดสอบ", None, limit).await,
             everyone,
-            "{backend:?}: ฟาร์มทดสอบ at {limit} a page"
+            "{backend:?} ({sample}): ฟาร์มทดสอบ at {limit} a page"
         );
         // One match, in the last bucket there is.
         assert_eq!(
-            page_through(&db, "9507919", None, limit).await,
+            page_through(db, "9507919", None, limit).await,
             vec![seeded.rare],
-            "{backend:?}: 9507919 at {limit} a page"
+            "{backend:?} ({sample}): 9507919 at {limit} a page"
         );
         // Ten next to each other, then five far away.
         assert_eq!(
-            page_through(&db, "มะม่วงน้ำดอกไม้", None, limit).await,
+            page_through(db, "มะม่วงน้ำดอกไม้", None, limit).await,
             seeded.mango,
-            "{backend:?}: มะม่วงน้ำดอกไม้ at {limit} a page"
+            "{backend:?} ({sample}): มะม่วงน้ำดอกไม้ at {limit} a page"
         );
         // No match at all.
-        assert!(page_through(&db, "durian", None, limit).await.is_empty());
+        assert!(page_through(db, "durian", None, limit).await.is_empty());
         // Only the deleted one, when asked for.
         assert_eq!(
-            page_through(&db, "lotusdelta", Some("deleted"), limit).await,
+            page_through(db, "lotusdelta", Some("deleted"), limit).await,
             deleted,
-            "{backend:?}: deleted lotusdelta at {limit} a page"
+            "{backend:?} ({sample}): deleted lotusdelta at {limit} a page"
         );
     }
     // From just before the ten mango growers of bucket 0x0193: the first walk finds all ten,
@@ -222,7 +250,10 @@ async fn search_pages_cross_id_buckets_in_order(backend: Backend) {
         after: Some(id_in(0x0193, 689)),
         limit: 51,
     };
-    let page = customers::list(&db, Scope::All, &query).await.unwrap();
+    let page = customers::list(db, Scope::All, &query).await.unwrap();
     let ids: Vec<Uuid> = page.iter().map(|c| c.id).collect();
-    assert_eq!(ids, seeded.mango, "{backend:?}: after the cursor");
+    assert_eq!(
+        ids, seeded.mango,
+        "{backend:?} ({sample}): after the cursor"
+    );
 }

@@ -46,6 +46,9 @@ pub enum Db {
     Postgres {
         pool: PgPool,
         direct: crate::direct::DirectPool,
+        /// A sample of the customers that staff search consults (see
+        /// `customers::term_sample`).
+        term_sample: Arc<crate::customers::term_sample::TermSample>,
     },
 }
 
@@ -502,7 +505,19 @@ impl Db {
             .connect_with(options.clone())
             .await?;
         let direct = crate::direct::DirectPool::new(options, max_connections)?;
-        Ok(Db::Postgres { pool, direct })
+        Ok(Db::Postgres {
+            pool,
+            direct,
+            term_sample: Arc::default(),
+        })
+    }
+
+    /// The customer sample of staff search (PostgreSQL only; see `customers::term_sample`).
+    pub fn term_sample(&self) -> Option<&crate::customers::term_sample::TermSample> {
+        match self {
+            Db::Sqlite { .. } => None,
+            Db::Postgres { term_sample, .. } => Some(term_sample),
+        }
     }
 
     pub fn backend(&self) -> Backend {

@@ -1,0 +1,180 @@
+//! A sample of the customers' `search_text`, kept in memory, that tells a rare search term from
+//! a common one before the database is asked (PostgreSQL staff search, [`super::search_by_buckets`]).
+//!
+//! The trigram index answers a rare term (a tax-id fragment, one customer's e-mail) fastest in
+//! one look-up; a common one it answers slowly, every match read to keep a page. Without knowing
+//! which, a search first walks the id order and then looks in one bucket of ids, and only a term
+//! found in neither is looked up at once: for a rare term two statements spent to learn it is
+//! rare, more than half of its database time (a tax-id fragment on a million customers: 0.31 ms
+//! walking, 0.36 ms in the first bucket, 1.1 ms for the look-up itself). The planner cannot
+//! tell them apart either: its estimate for `LIKE '%…%'` is the same for one match and for a
+//! hundred thousand.
+//!
+//! So the search checks the term against [`SAMPLE_ROWS`] customers taken at random: a term
+//! found in none of them is most likely rare (on a million customers, fewer than about 750
+//! matches at 95 % confidence), and is looked up at once, the look-up capped
+//! ([`super::RARE_MATCHES`]). A sample that was wrong costs that capped look-up, after which the
+//! search goes on as it would have; it never changes a result. The sample is loaded in the
+//! background on the first search and renewed when older than [`MAX_AGE`]; until it is there,
+//! searches go the measured way.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use memchr::memmem;
+
+use crate::{Db, Result, Sql};
+
+/// Customers in a sample (about 600 kB of text; checking a term against all of it takes tens
+/// of microseconds of the server's time).
+pub const SAMPLE_ROWS: usize = 4_096;
+
+/// How old a sample gets before the next search renews it in the background.
+pub const MAX_AGE: Duration = Duration::from_secs(600);
+
+/// The sampled `search_text` of some customers (see the module's documentation).
+#[derive(Debug, Default)]
+pub struct TermSample {
+    loaded: RwLock<Option<Arc<Loaded>>>,
+    loading: AtomicBool,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    /// The sampled texts, each followed by a NUL byte (which no PostgreSQL text contains, so
+    /// no term matches across two of them).
+    text: Vec<u8>,
+    at: Instant,
+}
+
+impl TermSample {
+    pub fn new() -> TermSample {
+        TermSample::default()
+    }
+
+    /// Whether `term` (lower case, as `search_text` is) occurs in a sampled customer's text;
+    /// `None` while no sample is loaded. A term with a NUL byte in it counts as seen (the texts
+    /// are separated by NUL bytes).
+    pub fn seen(&self, term: &str) -> Option<bool> {
+        let loaded = self.current()?;
+        let term = term.as_bytes();
+        Some(term.contains(&0) || memmem::find(&loaded.text, term).is_some())
+    }
+
+    /// Replaces the sample with these texts (the customers' `search_text`), now fresh.
+    pub fn replace<S: AsRef<str>>(&self, texts: impl IntoIterator<Item = S>) {
+        let mut text = Vec::new();
+        for t in texts {
+            text.extend(t.as_ref().bytes().filter(|b| *b != 0));
+            text.push(0);
+        }
+        let loaded = Arc::new(Loaded {
+            text,
+            at: Instant::now(),
+        });
+        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Some(loaded);
+    }
+
+    fn current(&self) -> Option<Arc<Loaded>> {
+        self.loaded
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn stale(&self) -> bool {
+        self.current().is_none_or(|l| l.at.elapsed() > MAX_AGE)
+    }
+}
+
+/// Loads a new sample of `db`'s customers now (PostgreSQL; nothing to do on SQLite).
+pub async fn refresh(db: &Db) -> Result<()> {
+    let Some(sample) = db.term_sample() else {
+        return Ok(());
+    };
+    // `TABLESAMPLE SYSTEM` reads the given share of the table's pages, chosen at random: a few
+    // hundred pages for a million customers. Before the table's first `ANALYZE` its size is
+    // unknown, and the first rows stand in.
+    let estimate: Option<(f32,)> = db
+        .fetch_optional(Sql::new(
+            "SELECT reltuples FROM pg_class WHERE oid = to_regclass('customers')",
+        ))
+        .await?;
+    let rows = f64::from(estimate.map_or(-1.0, |e| e.0));
+    let percent = if rows > SAMPLE_ROWS as f64 {
+        (100.0 * SAMPLE_ROWS as f64 / rows).max(0.000_1)
+    } else {
+        100.0
+    };
+    let texts: Vec<(Option<String>,)> = db
+        .fetch_all(
+            Sql::new(format!(
+                "SELECT search_text FROM customers TABLESAMPLE SYSTEM ({percent:.6}) \
+                 WHERE status <> 'deleted' LIMIT {}",
+                2 * SAMPLE_ROWS
+            ))
+            .planned_per_call(),
+        )
+        .await?;
+    sample.replace(texts.into_iter().filter_map(|t| t.0));
+    Ok(())
+}
+
+/// Starts loading a new sample in the background when there is none or it is older than
+/// [`MAX_AGE`] (and no other load is under way).
+pub fn refresh_when_stale(db: &Db) {
+    let Some(sample) = db.term_sample() else {
+        return;
+    };
+    if !sample.stale()
+        || sample
+            .loading
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+    {
+        return;
+    }
+    let db = db.clone();
+    tokio::spawn(async move {
+        if let Err(e) = refresh(&db).await {
+            tracing::warn!(error = %e, "could not sample the customers for search");
+        }
+        if let Some(sample) = db.term_sample() {
+            sample.loading.store(false, Ordering::Release);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_term_is_seen_only_inside_one_sampled_text() {
+        let sample = TermSample::new();
+        assert_eq!(sample.seen("durian"), None, "nothing loaded yet");
+        sample.replace([
+            "ฟาร์มทุเรียน green valley 0105536000315",
+            "owner@lotusdelta.co.th",
+        ]);
+        assert_eq!(sample.seen("ฟาร์ม"), Some(true));
+        assert_eq!(sample.seen("valley 0105"), Some(true));
+        assert_eq!(sample.seen("@lotusdelta"), Some(true));
+        assert_eq!(sample.seen("9507919"), Some(false));
+        // Not across the end of one text and the start of the next.
+        assert_eq!(sample.seen("000315owner"), Some(false));
+        assert_eq!(
+            sample.seen("nothing\0here"),
+            Some(true),
+            "NUL: the usual way"
+        );
+        assert!(!sample.stale());
+        sample.replace(Vec::<String>::new());
+        assert_eq!(
+            sample.seen("ฟาร์ม"),
+            Some(false),
+            "an empty sample sees nothing"
+        );
+    }
+}

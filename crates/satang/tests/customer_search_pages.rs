@@ -6,9 +6,9 @@
 //! must be exactly the matches, in id order, each once. On PostgreSQL other customers, none a
 //! match, fill the buckets, so that every way a search goes is taken: walking on (also up to
 //! the bound of the walk, where the index takes over), the index at once, and the index bucket
-//! by bucket. PostgreSQL also asks a sample of customers first whether a term is rare; each
-//! term is paged through with a sample that saw it, one that did not, and a sample as the
-//! server takes it.
+//! by bucket. PostgreSQL also asks a sample of customers first how common a term is; each
+//! term is paged through with a sample that saw it often, one that saw it once, one that did
+//! not, and a sample as the server takes it.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -167,15 +167,20 @@ async fn search_pages_cross_id_buckets_in_order(backend: Backend) {
     };
     // PostgreSQL first asks its sample of customers whether a term is rare
     // (`customers::term_sample`); the pages must not depend on the answer. A sample that has
-    // seen every term: each goes the measured way (walk, then the index).
-    sample.replace([
+    // seen every term often: each goes the measured way (walk, then the index).
+    let terms = [
         "@lotusdelta",
         "ฟาร์มทดสอบ",
         "9507919",
         "มะม่วงน้ำดอกไม้",
         "durian",
-    ]);
-    every_page_in_order(&db, &seeded, backend, "every term seen").await;
+    ];
+    let often = terms.iter().flat_map(|t| [*t; customers::SPARSE_HITS]);
+    sample.replace(often);
+    every_page_in_order(&db, &seeded, backend, "every term seen often").await;
+    // Seen once: no walk, the index from the first bucket on.
+    sample.replace(terms);
+    every_page_in_order(&db, &seeded, backend, "every term seen once").await;
     // A sample that has seen none: each is first looked up at once, that look-up capped; the
     // term every customer has is over the cap until its last pages, and goes on the measured way.
     sample.replace(Vec::<String>::new());

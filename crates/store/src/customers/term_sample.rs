@@ -57,9 +57,32 @@ impl TermSample {
     /// `None` while no sample is loaded. A term with a NUL byte in it counts as seen (the texts
     /// are separated by NUL bytes).
     pub fn seen(&self, term: &str) -> Option<bool> {
+        self.hits(term, 1).map(|hits| hits > 0)
+    }
+
+    /// How many sampled customers' texts contain `term`, counted up to `max`; `None` while no
+    /// sample is loaded. A term with a NUL byte in it counts as in every text.
+    pub fn hits(&self, term: &str, max: usize) -> Option<usize> {
         let loaded = self.current()?;
         let term = term.as_bytes();
-        Some(term.contains(&0) || memmem::find(&loaded.text, term).is_some())
+        if term.contains(&0) {
+            return Some(max);
+        }
+        let finder = memmem::Finder::new(term);
+        let mut hits = 0;
+        let mut from = 0;
+        while hits < max
+            && let Some(at) = finder.find(&loaded.text[from..])
+        {
+            hits += 1;
+            // On from the next text: a text counts once.
+            let end = from + at + term.len();
+            from = match memchr::memchr(0, &loaded.text[end..]) {
+                Some(nul) => end + nul + 1,
+                None => loaded.text.len(),
+            };
+        }
+        Some(hits)
     }
 
     /// Replaces the sample with these texts (the customers' `search_text`), now fresh.
@@ -162,6 +185,17 @@ mod tests {
         assert_eq!(sample.seen("valley 0105"), Some(true));
         assert_eq!(sample.seen("@lotusdelta"), Some(true));
         assert_eq!(sample.seen("9507919"), Some(false));
+        assert_eq!(sample.hits("e", 10), Some(2), "each text counts once");
+        assert_eq!(
+            sample.hits("e", 1),
+            Some(1),
+            "counted up to the most asked for"
+        );
+        assert_eq!(
+            sample.hits("lotusdelta.co.th", 10),
+            Some(1),
+            "the end of the last text"
+        );
         // Not across the end of one text and the start of the next.
         assert_eq!(sample.seen("000315owner"), Some(false));
         assert_eq!(

@@ -360,10 +360,15 @@ pub const RARE_MATCHES: i64 = 500;
 pub const SPARSE_HITS: usize = 16;
 
 /// Characters of a term the sample did not see that the trigram index is asked for, when the
-/// sample did not see those either (three trigrams; [`PROBE_CHARS`] otherwise). On a million
-/// customers the tax-id fragment `9507919` took 1.09 ms whole, 0.67 ms as `07919`; the e-mail
-/// fragment `mango-doisaket1188` 0.44 ms as `ket1188`, 0.25 ms as `t1188`.
+/// sample saw those in at most [`RARE_PROBE_HITS`] customers (three trigrams; [`PROBE_CHARS`]
+/// otherwise). On a million customers the tax-id fragment `9507919` took 1.09 ms whole, 0.67 ms
+/// as `07919` (72 candidates); the e-mail fragment `mango-doisaket1188` 0.44 ms as `ket1188`,
+/// 0.25 ms as `t1188`.
 const RARE_PROBE_CHARS: usize = 5;
+
+/// The most sampled customers a [`RARE_PROBE_CHARS`] window may be in. Not none: five digits of
+/// a tax id are in about 90 of a million customers, and so in one sample in three.
+const RARE_PROBE_HITS: usize = 1;
 
 /// A row of [`Window::Rare`]: a customer and how many matches the capped look-up found.
 #[derive(sqlx::FromRow)]
@@ -445,12 +450,12 @@ async fn search_by_buckets(db: &Db, query: &CustomerQuery, term: &str) -> Result
     // if it was not rare after all, the measured way follows (see `term_sample`).
     term_sample::refresh_when_stale(db);
     let hits = |t: &str| db.term_sample().and_then(|s| s.hits(t, SPARSE_HITS));
-    let unseen = |t: &str| hits(t) == Some(0);
     let term_hits = hits(term);
     if term_hits == Some(0) && limit < RARE_MATCHES {
         // The index reads a posting list per trigram of what it is asked for: a shorter window
-        // reads fewer, and if the sample did not see that either, it has few candidates too.
-        let chars = if window_of(term, RARE_PROBE_CHARS).is_none_or(unseen) {
+        // reads fewer, and if the sample saw that at most once, it has few candidates too.
+        let few = |w: &str| hits(w).is_some_and(|h| h <= RARE_PROBE_HITS);
+        let chars = if window_of(term, RARE_PROBE_CHARS).is_none_or(few) {
             RARE_PROBE_CHARS
         } else {
             PROBE_CHARS

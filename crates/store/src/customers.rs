@@ -424,8 +424,9 @@ const WALK_ON_ROWS: i64 = 4_000;
 /// 0. A term that a random sample of the customers ([`term_sample`], 4,096 of them) does not
 ///    contain is most likely rare: looked up through the index at once, reading at most
 ///    [`RARE_MATCHES`] matches. With fewer, that is the page; with that many (the sample was
-///    wrong), the search goes on from step 1 as if it had not been asked. A term in fewer than
-///    [`SPARSE_HITS`] sampled customers skips step 1 and 2: the walk would find one or two.
+///    wrong), the search goes on from step 1 as if it had not been asked. A term in some but
+///    fewer than [`SPARSE_HITS`] sampled customers skips steps 1 and 2: the walk would find one
+///    or two.
 /// 1. The first [`PROBE_ROWS`] customers after the cursor are walked. A common term (1 customer
 ///    in 10) fills the page here.
 /// 2. With at least [`WALK_ON_MATCHES`] found, a common enough term: the walk goes on from the
@@ -473,8 +474,9 @@ async fn search_by_buckets(db: &Db, query: &CustomerQuery, term: &str) -> Result
         ..query.clone()
     };
     // A term in a few sampled customers only would be in one or two of the walk's: no walk,
-    // the index from the first bucket on.
-    let sparse = term_hits.is_some_and(|h| h < SPARSE_HITS);
+    // the index from the first bucket on. (In none: the capped look-up above found it common
+    // after all, and it walks.)
+    let sparse = term_hits.is_some_and(|h| (1..SPARSE_HITS).contains(&h));
     let mut rows = Vec::new();
     if !sparse {
         rows = db

@@ -18,8 +18,7 @@
 //! background on the first search and renewed when older than [`MAX_AGE`]; until it is there,
 //! searches go the measured way.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use memchr::memmem;
@@ -30,29 +29,22 @@ use crate::{Db, Result, Sql};
 /// of microseconds of the server's time).
 pub const SAMPLE_ROWS: usize = 4_096;
 
-/// How old a sample gets before the next search renews it in the background.
+/// How old a sample gets before the next search renews it in the background (also how long
+/// a load that failed waits before the next try).
 pub const MAX_AGE: Duration = Duration::from_secs(600);
 
 /// The sampled `search_text` of some customers (see the module's documentation).
 #[derive(Debug, Default)]
 pub struct TermSample {
-    loaded: RwLock<Option<Arc<Loaded>>>,
-    loading: AtomicBool,
-}
-
-#[derive(Debug)]
-struct Loaded {
-    /// The sampled texts, each followed by a NUL byte (which no PostgreSQL text contains, so
-    /// no term matches across two of them).
-    text: Vec<u8>,
-    at: Instant,
+    /// The sampled texts, each followed by a NUL byte (which no PostgreSQL text contains, so no
+    /// term matches across two of them).
+    loaded: RwLock<Option<Arc<Vec<u8>>>>,
+    /// When the sample was last replaced or a load of it started: one load at a time, and a load
+    /// that fails is not tried again by every search.
+    renewed: Mutex<Option<Instant>>,
 }
 
 impl TermSample {
-    pub fn new() -> TermSample {
-        TermSample::default()
-    }
-
     /// Whether `term` (lower case, as `search_text` is) occurs in a sampled customer's text;
     /// `None` while no sample is loaded. A term with a NUL byte in it counts as seen (the texts
     /// are separated by NUL bytes).
@@ -63,7 +55,7 @@ impl TermSample {
     /// How many sampled customers' texts contain `term`, counted up to `max`; `None` while no
     /// sample is loaded. A term with a NUL byte in it counts as in every text.
     pub fn hits(&self, term: &str, max: usize) -> Option<usize> {
-        let loaded = self.current()?;
+        let text = self.current()?;
         let term = term.as_bytes();
         if term.contains(&0) {
             return Some(max);
@@ -72,14 +64,14 @@ impl TermSample {
         let mut hits = 0;
         let mut from = 0;
         while hits < max
-            && let Some(at) = finder.find(&loaded.text[from..])
+            && let Some(at) = finder.find(&text[from..])
         {
             hits += 1;
             // On from the next text: a text counts once.
             let end = from + at + term.len();
-            from = match memchr::memchr(0, &loaded.text[end..]) {
+            from = match memchr::memchr(0, &text[end..]) {
                 Some(nul) => end + nul + 1,
-                None => loaded.text.len(),
+                None => text.len(),
             };
         }
         Some(hits)
@@ -92,23 +84,42 @@ impl TermSample {
             text.extend(t.as_ref().bytes().filter(|b| *b != 0));
             text.push(0);
         }
-        let loaded = Arc::new(Loaded {
-            text,
-            at: Instant::now(),
-        });
-        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Some(loaded);
+        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(text));
+        *self.renewed() = Some(Instant::now());
     }
 
-    fn current(&self) -> Option<Arc<Loaded>> {
+    fn current(&self) -> Option<Arc<Vec<u8>>> {
         self.loaded
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    fn stale(&self) -> bool {
-        self.current().is_none_or(|l| l.at.elapsed() > MAX_AGE)
+    fn renewed(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.renewed.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    #[cfg(test)]
+    fn stale(&self) -> bool {
+        due(*self.renewed())
+    }
+
+    /// Whether the caller is to load a new sample now: it is due, and no other caller has
+    /// started a load within [`MAX_AGE`] (the start counts as the renewal until it is done).
+    fn claim_renewal(&self) -> bool {
+        let mut renewed = self.renewed();
+        if !due(*renewed) {
+            return false;
+        }
+        *renewed = Some(Instant::now());
+        true
+    }
+}
+
+/// Whether a sample renewed (or tried) at `renewed` is due for renewal: never, or longer ago
+/// than [`MAX_AGE`].
+fn due(renewed: Option<Instant>) -> bool {
+    renewed.is_none_or(|at| at.elapsed() > MAX_AGE)
 }
 
 /// Loads a new sample of `db`'s customers now (PostgreSQL; nothing to do on SQLite).
@@ -145,26 +156,15 @@ pub async fn refresh(db: &Db) -> Result<()> {
 }
 
 /// Starts loading a new sample in the background when there is none or it is older than
-/// [`MAX_AGE`] (and no other load is under way).
+/// [`MAX_AGE`], unless a load started within [`MAX_AGE`] (under way, or failed).
 pub fn refresh_when_stale(db: &Db) {
-    let Some(sample) = db.term_sample() else {
-        return;
-    };
-    if !sample.stale()
-        || sample
-            .loading
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-    {
+    if !db.term_sample().is_some_and(TermSample::claim_renewal) {
         return;
     }
     let db = db.clone();
     tokio::spawn(async move {
         if let Err(e) = refresh(&db).await {
             tracing::warn!(error = %e, "could not sample the customers for search");
-        }
-        if let Some(sample) = db.term_sample() {
-            sample.loading.store(false, Ordering::Release);
         }
     });
 }
@@ -175,7 +175,7 @@ mod tests {
 
     #[test]
     fn a_term_is_seen_only_inside_one_sampled_text() {
-        let sample = TermSample::new();
+        let sample = TermSample::default();
         assert_eq!(sample.seen("durian"), None, "nothing loaded yet");
         sample.replace([
             "ฟาร์มทุเรียน green valley 0105536000315",

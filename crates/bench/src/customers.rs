@@ -82,7 +82,11 @@ pub struct CustomersArgs {
     /// loading one; prints the figures, writes no report.
     #[arg(long)]
     pub existing_postgres: Option<String>,
-    /// For work by hand with `--existing-postgres`: only these phases (`get`, `search`,
+    /// For work by hand: measure on a SQLite data directory kept by `--load-only` instead of
+    /// loading one; prints the figures, writes no report.
+    #[arg(long)]
+    pub existing_sqlite: Option<PathBuf>,
+    /// For work by hand with `--existing-postgres` or `--existing-sqlite`: only these phases (`get`, `search`,
     /// `list`, `create`, comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub phases: Vec<String>,
@@ -164,6 +168,9 @@ pub async fn run(args: CustomersArgs, command_line: String) -> anyhow::Result<()
     println!("server: {}", binary.display());
     if let Some(url) = &args.existing_postgres {
         return bench_existing_postgres(&binary, url, &args).await;
+    }
+    if let Some(dir) = &args.existing_sqlite {
+        return bench_existing_sqlite(&binary, dir, &args).await;
     }
 
     println!("\n== SQLite");
@@ -310,6 +317,40 @@ async fn serve_and_measure(
     let result = measured?;
     stopped?;
     Ok(result)
+}
+
+/// `--existing-sqlite`: the phases asked for, on a data directory loaded earlier (same
+/// `--customers`); the dataset is rebuilt from the first customer's creation time.
+async fn bench_existing_sqlite(
+    binary: &Path,
+    dir: &Path,
+    args: &CustomersArgs,
+) -> anyhow::Result<()> {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.join("satang.db"))
+        .read_only(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+    let first: String = sqlx::query_scalar("SELECT min(created_at) FROM customers")
+        .fetch_one(&mut conn)
+        .await?;
+    let _ = conn.close().await;
+    let first = chrono::DateTime::parse_from_rfc3339(&first)?.with_timezone(&chrono::Utc);
+    let set = Dataset::matching(args.customers, first);
+    let terms = search_terms(&set);
+    let (matches, plans) = sqlite_inspect(dir, &set, &terms).await?;
+    let loaded = Loaded {
+        set,
+        load: LoadReport::default(),
+        terms,
+        matches,
+        plans,
+    };
+    let server = RunningServer::start(binary, dir, None).await?;
+    println!("serving on {} (pid {})", server.addr, server.pid);
+    let measured = measure(&server, args, loaded, None).await;
+    let stopped = server.stop().await;
+    measured?;
+    stopped
 }
 
 /// `--existing-postgres`: the phases asked for, on a database loaded earlier (same

@@ -1048,4 +1048,66 @@ mod tests {
         assert!(listed[0].deleted_at.is_some());
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    /// Inline readers keep their snapshot between reads (`inline_reads`); a read must still see
+    /// every write committed before it: through the same `Db`, through a second `Db` of this
+    /// process on the same file, and, within `MAX_SNAPSHOT_AGE`, through another connection
+    /// altogether (another process). Idle snapshots are ended, so a checkpoint can reset the WAL.
+    #[tokio::test]
+    async fn inline_reads_see_every_commit() {
+        let dir = std::env::temp_dir().join(format!("satang-inline-{}", Uuid::now_v7()));
+        let db = Db::open_sqlite(&dir).await.unwrap();
+        db.migrate().await.unwrap();
+        let now = Utc::now();
+        let fields = CustomerFields {
+            name: "ฟาร์มเห็ดบ้านนา".into(),
+            currency: "THB".into(),
+            locale: "th".into(),
+            metadata: serde_json::json!({}),
+            ..CustomerFields::default()
+        };
+        let mut tx = db.begin().await.unwrap();
+        let id = insert(&mut tx, &fields, now).await.unwrap().id;
+        tx.commit().await.unwrap();
+        let status =
+            |db: Db| async move { get(&db, Scope::All, id).await.unwrap().unwrap().status };
+
+        for to in ["suspended", "active"] {
+            assert_ne!(status(db.clone()).await, to);
+            let mut tx = db.begin().await.unwrap();
+            set_status(&mut tx, id, to, now).await.unwrap();
+            tx.commit().await.unwrap();
+            assert_eq!(status(db.clone()).await, to, "a write through the same Db");
+        }
+        let second = Db::open_sqlite(&dir).await.unwrap();
+        for to in ["suspended", "active"] {
+            assert_ne!(status(db.clone()).await, to);
+            let mut tx = second.begin().await.unwrap();
+            set_status(&mut tx, id, to, now).await.unwrap();
+            tx.commit().await.unwrap();
+            assert_eq!(status(db.clone()).await, to, "a write through a second Db");
+        }
+
+        let outside = rusqlite::Connection::open(dir.join("satang.db")).unwrap();
+        assert_eq!(status(db.clone()).await, "active");
+        outside
+            .execute(
+                "UPDATE customers SET status = 'suspended' WHERE id = ?1",
+                [id.as_bytes().to_vec()],
+            )
+            .unwrap();
+        tokio::time::sleep(crate::inline_reads::MAX_SNAPSHOT_AGE * 2).await;
+        assert_eq!(
+            status(db.clone()).await,
+            "suspended",
+            "another connection's write"
+        );
+
+        tokio::time::sleep(crate::inline_reads::SWEEP_EVERY * 3).await;
+        let busy: i64 = outside
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(busy, 0, "an idle reader still pins the WAL");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

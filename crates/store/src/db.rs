@@ -54,7 +54,8 @@ pub enum Db {
 
 /// An open transaction on either backend. Dropped without [`Tx::commit`], it rolls back.
 pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    /// With the inline readers, told when the transaction commits.
+    Sqlite(Transaction<'static, Sqlite>, Arc<InlineReaders>),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -481,10 +482,24 @@ impl Db {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
+        let inline = Arc::new(InlineReaders::new(&path, 16));
+        // Idle inline readers must not pin the WAL for long (see `inline_reads`).
+        let sweeping = Arc::downgrade(&inline);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(crate::inline_reads::SWEEP_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(inline) = sweeping.upgrade() else {
+                    return;
+                };
+                inline.end_stale();
+            }
+        });
         Ok(Db::Sqlite {
             read,
             write,
-            inline: Arc::new(InlineReaders::new(&path, 16)),
+            inline,
         })
     }
 
@@ -580,7 +595,9 @@ impl Db {
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite { write, inline, .. } => {
+                Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?, inline.clone())
+            }
             Db::Postgres { pool, .. } => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -647,7 +664,10 @@ impl Db {
     /// Runs one writing statement in its own implicit transaction; returns rows affected.
     pub async fn execute(&self, sql: Sql) -> Result<u64> {
         match self {
-            Db::Sqlite { write, .. } => sqlite::execute(write, sql).await,
+            Db::Sqlite { write, inline, .. } => {
+                let _wrote = inline.wrote_on_drop();
+                sqlite::execute(write, sql).await
+            }
             Db::Postgres { direct, .. } => {
                 let mut lease = direct.lease().await?;
                 let result = postgres::execute(lease.conn(), sql).await;
@@ -660,14 +680,17 @@ impl Db {
 impl Tx {
     pub fn backend(&self) -> Backend {
         match self {
-            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Sqlite(..) => Backend::Sqlite,
             Tx::Postgres(_) => Backend::Postgres,
         }
     }
 
     pub async fn commit(self) -> Result<()> {
         match self {
-            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Sqlite(tx, inline) => {
+                let _wrote = inline.wrote_on_drop();
+                tx.commit().await?
+            }
             Tx::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
@@ -675,7 +698,7 @@ impl Tx {
 
     pub async fn fetch_optional<T: Row>(&mut self, sql: Sql) -> Result<Option<T>> {
         match self {
-            Tx::Sqlite(tx) => sqlite::fetch_optional(&mut **tx, sql).await,
+            Tx::Sqlite(tx, _) => sqlite::fetch_optional(&mut **tx, sql).await,
             Tx::Postgres(tx) => postgres::fetch_optional(&mut **tx, sql).await,
         }
     }
@@ -688,14 +711,14 @@ impl Tx {
 
     pub async fn fetch_all<T: Row>(&mut self, sql: Sql) -> Result<Vec<T>> {
         match self {
-            Tx::Sqlite(tx) => sqlite::fetch_all(&mut **tx, sql).await,
+            Tx::Sqlite(tx, _) => sqlite::fetch_all(&mut **tx, sql).await,
             Tx::Postgres(tx) => postgres::fetch_all(&mut **tx, sql).await,
         }
     }
 
     pub async fn execute(&mut self, sql: Sql) -> Result<u64> {
         match self {
-            Tx::Sqlite(tx) => sqlite::execute(&mut **tx, sql).await,
+            Tx::Sqlite(tx, _) => sqlite::execute(&mut **tx, sql).await,
             Tx::Postgres(tx) => postgres::execute(&mut **tx, sql).await,
         }
     }

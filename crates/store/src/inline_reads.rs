@@ -9,13 +9,32 @@
 //! one wake-up, so for those statements we hold a plain connection here and step it where we
 //! are. Longer statements (searches) and every write stay on sqlx's pools.
 //!
-//! The connections are read-only and see committed data exactly as the sqlx readers do. In WAL
-//! mode a reader does not wait for the writer, so a read here holds the async worker thread only
-//! for the lookup itself.
+//! The connections are read-only. In WAL mode a reader does not wait for the writer, so a read
+//! here holds the async worker thread only for the lookup itself.
+//!
+//! **Snapshots kept between reads.** Opening and ending a read transaction (the WAL read lock,
+//! its `fcntl` calls, the halt of the statement) was a third of `sqlite3_step` for a customer by
+//! id. A connection here therefore keeps its read transaction open after a read, and the next
+//! read on it reuses that snapshot as long as it still shows everything committed:
+//! - every write of this process ends on [`InlineReaders::wrote`] (called by `Db` after each
+//!   commit of the one writer), which moves a generation counter of the database file, shared
+//!   by every `Db` this process opened on that file; a snapshot taken before the latest move is
+//!   ended before the next read. The counter is read *before* the snapshot is
+//!   taken, so a write that commits in between only makes the snapshot look older than it is.
+//!   A read that starts after a write's commit (the next request of the same client, or the
+//!   same request after its write) therefore always sees that write, as with a fresh snapshot;
+//! - writes of another process (`satang bill`, `satang user add` on the same file) are seen
+//!   after at most [`MAX_SNAPSHOT_AGE`];
+//! - a snapshot pins the WAL frames it reads, so a checkpoint cannot move past it: idle
+//!   connections have theirs ended by [`InlineReaders::end_stale`] (a task of `Db`, every
+//!   [`SWEEP_EVERY`]) once they are older than [`MAX_SNAPSHOT_AGE`], so an idle server never
+//!   holds the WAL of a writer in another process.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Value;
@@ -29,12 +48,62 @@ use crate::{Error, Result};
 /// page into a per-connection cache, and all connections share the OS page cache.
 pub const MMAP_BYTES: i64 = 2 << 30;
 
+/// How long a connection may read from one snapshot. Writes of this process end snapshots at
+/// once (see the module's doc); this bounds how late a write of another process is seen.
+pub const MAX_SNAPSHOT_AGE: Duration = Duration::from_millis(5);
+
+/// How often `Db` ends the snapshots of idle connections ([`InlineReaders::end_stale`]).
+pub const SWEEP_EVERY: Duration = Duration::from_millis(100);
+
 /// A small stack of idle read-only connections, opened on demand.
 #[derive(Debug)]
 pub struct InlineReaders {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Reader>>,
     max_idle: usize,
+    /// Moved after every commit of this process to the file ([`InlineReaders::wrote`]).
+    generation: Arc<AtomicU64>,
+}
+
+/// The write generation of each database file this process has open, so that a write through
+/// one `Db` ends the snapshots of another on the same file (a test's second handle, the
+/// billing run of `satang bill` inside `serve`).
+fn generation_of(path: &Path) -> Arc<AtomicU64> {
+    static FILES: LazyLock<Mutex<HashMap<PathBuf, Weak<AtomicU64>>>> =
+        LazyLock::new(Default::default);
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let mut files = FILES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(shared) = files.get(&key).and_then(Weak::upgrade) {
+        return shared;
+    }
+    files.retain(|_, g| g.strong_count() > 0);
+    let shared = Arc::new(AtomicU64::new(0));
+    files.insert(key, Arc::downgrade(&shared));
+    shared
+}
+
+/// A connection and the snapshot it holds, if any.
+#[derive(Debug)]
+struct Reader {
+    conn: Connection,
+    snapshot: Option<Snapshot>,
+}
+
+/// An open read transaction: the write generation read before it began, and when.
+#[derive(Debug, Clone, Copy)]
+struct Snapshot {
+    generation: u64,
+    began: Instant,
+}
+
+impl Reader {
+    /// Ends the read transaction, if one is open.
+    fn end_snapshot(&mut self) -> rusqlite::Result<()> {
+        if self.snapshot.take().is_some() && !self.conn.is_autocommit() {
+            self.conn.execute_batch("COMMIT")?;
+        }
+        Ok(())
+    }
 }
 
 impl InlineReaders {
@@ -43,7 +112,37 @@ impl InlineReaders {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
             max_idle,
+            generation: generation_of(path),
         }
+    }
+
+    /// Records that this process committed a write: snapshots taken before it are not used
+    /// again.
+    pub fn wrote(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Calls [`InlineReaders::wrote`] when dropped: after a write has finished, failed, or been
+    /// abandoned midway by a dropped request (whose commit may still have gone through).
+    /// A snapshot ended for nothing costs a microsecond.
+    pub fn wrote_on_drop(&self) -> impl Drop + '_ {
+        struct Wrote<'a>(&'a InlineReaders);
+        impl Drop for Wrote<'_> {
+            fn drop(&mut self) {
+                self.0.wrote();
+            }
+        }
+        Wrote(self)
+    }
+
+    /// Ends the snapshots of idle connections older than [`MAX_SNAPSHOT_AGE`] (a connection
+    /// that fails to end one is closed).
+    pub fn end_stale(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.retain_mut(|reader| match reader.snapshot {
+            Some(s) if s.began.elapsed() > MAX_SNAPSHOT_AGE => reader.end_snapshot().is_ok(),
+            _ => true,
+        });
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
@@ -61,17 +160,46 @@ impl InlineReaders {
         Ok(conn)
     }
 
+    /// A connection whose snapshot (kept, or begun now) shows every write this process has
+    /// committed.
+    fn take(&self) -> rusqlite::Result<Reader> {
+        // Read before the snapshot begins: see the module's doc.
+        let generation = self.generation.load(Ordering::Acquire);
+        let taken = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut reader = match taken {
+            Some(reader) => reader,
+            None => Reader {
+                conn: self.open()?,
+                snapshot: None,
+            },
+        };
+        if let Some(s) = reader.snapshot
+            && (s.generation != generation || s.began.elapsed() > MAX_SNAPSHOT_AGE)
+        {
+            reader.end_snapshot()?;
+        }
+        if reader.snapshot.is_none() {
+            // Deferred: the snapshot itself is taken by the first read.
+            reader.conn.execute_batch("BEGIN")?;
+            reader.snapshot = Some(Snapshot {
+                generation,
+                began: Instant::now(),
+            });
+        }
+        Ok(reader)
+    }
+
     /// Runs `f` on an idle connection (or a new one) on this thread.
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let taken = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match taken {
-            Some(conn) => conn,
-            None => self.open().map_err(sqlite_error)?,
-        };
-        let result = f(&conn);
+        let mut reader = self.take().map_err(sqlite_error)?;
+        let result = f(&reader.conn);
+        // After a failed read the snapshot is ended; a connection that cannot end it is closed.
+        if result.is_err() && reader.end_snapshot().is_err() {
+            return result.map_err(sqlite_error);
+        }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < self.max_idle {
-            idle.push(conn);
+            idle.push(reader);
         }
         result.map_err(sqlite_error)
     }

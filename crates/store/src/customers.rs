@@ -201,13 +201,38 @@ fn insert_statement(c: &Customer) -> Sql {
 }
 
 /// One customer within the scope (deleted ones included: they stay readable by id).
-///
+pub async fn get(db: &Db, scope: Scope, id: Uuid) -> Result<Option<Customer>> {
+    db.fetch_optional_inline(by_id(scope, id), Customer::from_inline)
+        .await
+}
+
+/// A customer read to be shown as it is: the row, or on SQLite straight away the JSON document
+/// of the API's customer view, written from the row's own text ([`json_from_inline`]): no
+/// `Customer` built, no string copied but into the document.
+#[derive(Debug)]
+pub enum Shown {
+    Row(Box<Customer>),
+    Json(Vec<u8>),
+}
+
+/// [`get`] for a read whose answer is the customer's JSON document (see [`Shown`]).
+pub async fn get_shown(db: &Db, scope: Scope, id: Uuid) -> Result<Option<Shown>> {
+    let sql = by_id(scope, id);
+    if let Some(read) = db.fetch_optional_on_this_thread(&sql, json_from_inline) {
+        return Ok(read?.map(Shown::Json));
+    }
+    Ok(db
+        .fetch_optional(sql)
+        .await?
+        .map(|c| Shown::Row(Box::new(c))))
+}
+
 /// One statement per kind of caller rather than `Scope::clause`: with `$2 IS NULL OR EXISTS …`
 /// PostgreSQL never settles on a generic plan (the custom plan, with the NULL folded away, always
 /// looks cheaper) and so plans this hottest of reads again on every call.
-pub async fn get(db: &Db, scope: Scope, id: Uuid) -> Result<Option<Customer>> {
+fn by_id(scope: Scope, id: Uuid) -> Sql {
     let sql = Sql::new(format!("SELECT {COLUMNS} FROM customers c WHERE c.id = $1")).bind(id);
-    let sql = match scope {
+    match scope {
         Scope::All => sql,
         Scope::Member(user) => sql
             .push(
@@ -215,8 +240,71 @@ pub async fn get(db: &Db, scope: Scope, id: Uuid) -> Result<Option<Customer>> {
                  WHERE su.customer_id = c.id AND su.user_id = $2)",
             )
             .bind(user),
-    };
-    db.fetch_optional_inline(sql, Customer::from_inline).await
+    }
+}
+
+/// The JSON document of a row of [`COLUMNS`] read on the calling thread (SQLite): the fields of
+/// the API's customer view, in its order, with its formats — byte for byte what serde writes for
+/// the view of the `Customer` that [`Customer::from_inline`] decodes from the same row (a test
+/// in the API crate compares them). Text is escaped from the row's own buffer; the address is
+/// read into borrowed fields; timestamps, stored as sqlx writes them (RFC 3339, `+00:00`), are
+/// handed on with `Z`.
+fn json_from_inline(row: &rusqlite::Row<'_>) -> rusqlite::Result<Vec<u8>> {
+    use crate::inline_reads::{JsonOut, borrowed_json_column};
+    let mut out = JsonOut::with_capacity(1024);
+    let id: Uuid = row.get(0)?;
+    out.raw(b"{\"id\":\"");
+    out.raw(
+        id.hyphenated()
+            .encode_lower(&mut Uuid::encode_buffer())
+            .as_bytes(),
+    );
+    out.raw(b"\"");
+    for (idx, name) in [
+        (1, "name"),
+        (2, "legal_name"),
+        (3, "tax_id"),
+        (4, "branch_code"),
+        (5, "email"),
+        (6, "phone"),
+        (7, "billing_email"),
+    ] {
+        out.text(name, row, idx, idx == 1)?;
+    }
+    let address: Option<BorrowedAddress<'_>> = borrowed_json_column(row, 8)?;
+    out.serialized("address", &address, 8)?;
+    out.text("currency", row, 9, true)?;
+    out.text("locale", row, 10, true)?;
+    out.integer("payment_terms_days", row, 11)?;
+    out.json("metadata", row, 12)?;
+    out.text("status", row, 13, true)?;
+    out.integer("balance", row, 14)?;
+    out.time("created_at", row, 15, true)?;
+    out.time("updated_at", row, 16, true)?;
+    out.time("deleted_at", row, 17, false)?;
+    out.integer("version", row, 18)?;
+    out.raw(b"}");
+    Ok(out.into_bytes())
+}
+
+/// [`PostalAddress`] borrowing its text from the row (copied only when JSON escapes had to be
+/// undone); the same fields in the same order, so it serializes the same.
+#[derive(Serialize, Deserialize)]
+struct BorrowedAddress<'a> {
+    #[serde(borrow)]
+    country: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    district: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    line1: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    line2: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    postal_code: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    province: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    subdistrict: Option<std::borrow::Cow<'a, str>>,
 }
 
 pub async fn get_in(tx: &mut Tx, id: Uuid) -> Result<Option<Customer>> {

@@ -661,6 +661,24 @@ impl Db {
         }
     }
 
+    /// On SQLite, the first row of a short read decoded by `decode` on the calling thread (as
+    /// [`Db::fetch_optional_inline`]), for rows that become something other than a [`Row`]
+    /// (a JSON document); `None` on PostgreSQL, where the caller reads the row its own way.
+    pub fn fetch_optional_on_this_thread<T>(
+        &self,
+        sql: &Sql,
+        decode: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Option<Result<Option<T>>> {
+        match self {
+            Db::Sqlite { inline, .. } => Some(
+                inline
+                    .fetch_all(&sql.text, &sql.args, decode)
+                    .map(|rows| rows.into_iter().next()),
+            ),
+            Db::Postgres { .. } => None,
+        }
+    }
+
     /// Runs one writing statement in its own implicit transaction; returns rows affected.
     pub async fn execute(&self, sql: Sql) -> Result<u64> {
         match self {

@@ -268,6 +268,177 @@ pub fn json_column<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// A JSON column stored as text, decoded into a value that may borrow the row's text.
+pub fn borrowed_json_column<'r, T: serde::Deserialize<'r>>(
+    row: &'r rusqlite::Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<Option<T>> {
+    match row.get_ref(idx)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        rusqlite::types::ValueRef::Text(bytes) | rusqlite::types::ValueRef::Blob(bytes) => {
+            serde_json::from_slice(bytes).map(Some).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    idx,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })
+        }
+        other => Err(rusqlite::Error::InvalidColumnType(
+            idx,
+            String::new(),
+            other.data_type(),
+        )),
+    }
+}
+
+/// A JSON object written field by field straight from a row's values (after a first field the
+/// caller writes with [`JsonOut::raw`]): text escaped as serde_json escapes it, timestamps as
+/// chrono's serde format (RFC 3339 in UTC, `Z`, fractional digits as the value needs them).
+pub struct JsonOut(Vec<u8>);
+
+impl JsonOut {
+    pub fn with_capacity(bytes: usize) -> JsonOut {
+        JsonOut(Vec::with_capacity(bytes))
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    fn key(&mut self, name: &str) {
+        self.0.extend_from_slice(b",\"");
+        self.0.extend_from_slice(name.as_bytes());
+        self.0.extend_from_slice(b"\":");
+    }
+
+    /// `value` as serde_json writes it.
+    pub fn serialized<T: serde::Serialize>(
+        &mut self,
+        name: &str,
+        value: &T,
+        idx: usize,
+    ) -> rusqlite::Result<()> {
+        self.key(name);
+        serde_json::to_writer(&mut self.0, value).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+        })
+    }
+
+    /// A text column (`null` when NULL, an error then when `required`).
+    pub fn text(
+        &mut self,
+        name: &str,
+        row: &rusqlite::Row<'_>,
+        idx: usize,
+        required: bool,
+    ) -> rusqlite::Result<()> {
+        match row.get_ref(idx)? {
+            rusqlite::types::ValueRef::Null if !required => {
+                self.key(name);
+                self.0.extend_from_slice(b"null");
+                Ok(())
+            }
+            value => {
+                let text = value.as_str()?;
+                self.serialized(name, &text, idx)
+            }
+        }
+    }
+
+    /// An integer column (NOT NULL).
+    pub fn integer(
+        &mut self,
+        name: &str,
+        row: &rusqlite::Row<'_>,
+        idx: usize,
+    ) -> rusqlite::Result<()> {
+        let n = row.get_ref(idx)?.as_i64()?;
+        self.key(name);
+        self.0
+            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        Ok(())
+    }
+
+    /// A NOT NULL JSON column, as serde_json writes the value it holds (an empty object, the
+    /// usual case, without parsing it).
+    pub fn json(
+        &mut self,
+        name: &str,
+        row: &rusqlite::Row<'_>,
+        idx: usize,
+    ) -> rusqlite::Result<()> {
+        if let rusqlite::types::ValueRef::Text(b"{}") = row.get_ref(idx)? {
+            self.key(name);
+            self.0.extend_from_slice(b"{}");
+            return Ok(());
+        }
+        let value: serde_json::Value = required(json_column(row, idx)?, idx)?;
+        self.serialized(name, &value, idx)
+    }
+
+    /// A timestamp column (`null` when NULL, an error then when `required`). Text as sqlx writes
+    /// a UTC time (`…+00:00`, fraction as chrono's `AutoSi` makes it) goes on with `Z`; anything
+    /// else is parsed and written anew.
+    pub fn time(
+        &mut self,
+        name: &str,
+        row: &rusqlite::Row<'_>,
+        idx: usize,
+        required_: bool,
+    ) -> rusqlite::Result<()> {
+        if let rusqlite::types::ValueRef::Text(text) = row.get_ref(idx)?
+            && let Some(utc) = canonical_utc(text)
+        {
+            self.key(name);
+            self.0.push(b'"');
+            self.0.extend_from_slice(utc);
+            self.0.extend_from_slice(b"Z\"");
+            return Ok(());
+        }
+        match time_column(row, idx)? {
+            Some(t) => {
+                let text = t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+                self.serialized(name, &text, idx)
+            }
+            None if !required_ => {
+                self.key(name);
+                self.0.extend_from_slice(b"null");
+                Ok(())
+            }
+            None => required(None::<()>, idx),
+        }
+    }
+}
+
+/// `text` without its `+00:00` when it has exactly the form chrono writes for a UTC time with
+/// `to_rfc3339_opts(SecondsFormat::AutoSi, false)`: `YYYY-MM-DDTHH:MM:SS`, then no fraction or
+/// one of 3, 6 or 9 digits whose last three are not all zero (else fewer digits would have been
+/// written).
+fn canonical_utc(text: &[u8]) -> Option<&[u8]> {
+    let body = text.strip_suffix(b"+00:00")?;
+    let (whole, fraction) = match body.len() {
+        19 => (body, &[][..]),
+        23 | 26 | 29 if body[19] == b'.' => (&body[..19], &body[20..]),
+        _ => return None,
+    };
+    let shape_ok = whole.iter().enumerate().all(|(i, &b)| match i {
+        4 | 7 => b == b'-',
+        10 => b == b'T',
+        13 | 16 => b == b':',
+        _ => b.is_ascii_digit(),
+    });
+    let fraction_ok = fraction.iter().all(u8::is_ascii_digit)
+        && (fraction.is_empty() || fraction[fraction.len() - 3..] != *b"000");
+    // The digits are not checked for a real date: only sqlx writes these columns, from a
+    // `DateTime` (a row edited by hand into the 13th month would be shown as it is).
+    (shape_ok && fraction_ok).then_some(body)
+}
+
 /// A timestamp column. Satang writes RFC 3339 text (sqlx's encoding), parsed here directly;
 /// other SQLite date-time forms go through rusqlite's more general (and slower) parser.
 pub fn time_column(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {

@@ -323,9 +323,8 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(caller) = parts.extensions.get::<Caller>() {
-            return Ok(caller.clone());
-        }
+        // Verified once per request: no handler takes two extractors that each need the caller,
+        // so it is not kept in the request's extensions (a copy of every field per request).
         let token = bearer(parts).ok_or_else(|| {
             ApiError::Unauthorized(
                 "sign in first: send Authorization: Bearer <access token>".into(),
@@ -356,7 +355,6 @@ impl FromRequestParts<AppState> for Caller {
                 ip: client_ip(parts, state.config.trust_forwarded_for).map(|ip| ip.to_string()),
             },
         };
-        parts.extensions.insert(caller.clone());
         Ok(caller)
     }
 }

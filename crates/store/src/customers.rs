@@ -250,7 +250,7 @@ fn by_id(scope: Scope, id: Uuid) -> Sql {
 /// read into borrowed fields; timestamps, stored as sqlx writes them (RFC 3339, `+00:00`), are
 /// handed on with `Z`.
 fn json_from_inline(row: &rusqlite::Row<'_>) -> rusqlite::Result<Vec<u8>> {
-    use crate::inline_reads::{JsonOut, borrowed_json_column};
+    use crate::inline_reads::{JsonOut, borrowed_json_column, json_column};
     let mut out = JsonOut::with_capacity(1024);
     let id: Uuid = row.get(0)?;
     out.raw(b"{\"id\":\"");
@@ -271,8 +271,14 @@ fn json_from_inline(row: &rusqlite::Row<'_>) -> rusqlite::Result<Vec<u8>> {
     ] {
         out.text(name, row, idx, idx == 1)?;
     }
-    let address: Option<BorrowedAddress<'_>> = borrowed_json_column(row, 8)?;
-    out.serialized("address", &address, 8)?;
+    // Borrowed when no value holds a JSON escape (the usual case), else read into owned fields.
+    match borrowed_json_column::<BorrowedAddress<'_>>(row, 8) {
+        Ok(address) => out.serialized("address", &address, 8)?,
+        Err(_) => {
+            let address: Option<PostalAddress> = json_column(row, 8)?;
+            out.serialized("address", &address, 8)?
+        }
+    }
     out.text("currency", row, 9, true)?;
     out.text("locale", row, 10, true)?;
     out.integer("payment_terms_days", row, 11)?;
@@ -287,24 +293,17 @@ fn json_from_inline(row: &rusqlite::Row<'_>) -> rusqlite::Result<Vec<u8>> {
     Ok(out.into_bytes())
 }
 
-/// [`PostalAddress`] borrowing its text from the row (copied only when JSON escapes had to be
-/// undone); the same fields in the same order, so it serializes the same.
+/// [`PostalAddress`] borrowing its text from the row; the same fields in the same order, so it
+/// serializes the same. A value with a JSON escape cannot be borrowed and fails to decode.
 #[derive(Serialize, Deserialize)]
 struct BorrowedAddress<'a> {
-    #[serde(borrow)]
-    country: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow)]
-    district: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow)]
-    line1: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow)]
-    line2: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow)]
-    postal_code: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow)]
-    province: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow)]
-    subdistrict: Option<std::borrow::Cow<'a, str>>,
+    country: Option<&'a str>,
+    district: Option<&'a str>,
+    line1: Option<&'a str>,
+    line2: Option<&'a str>,
+    postal_code: Option<&'a str>,
+    province: Option<&'a str>,
+    subdistrict: Option<&'a str>,
 }
 
 pub async fn get_in(tx: &mut Tx, id: Uuid) -> Result<Option<Customer>> {

@@ -249,23 +249,7 @@ pub fn json_column<T: serde::de::DeserializeOwned>(
     row: &rusqlite::Row<'_>,
     idx: usize,
 ) -> rusqlite::Result<Option<T>> {
-    match row.get_ref(idx)? {
-        rusqlite::types::ValueRef::Null => Ok(None),
-        rusqlite::types::ValueRef::Text(bytes) | rusqlite::types::ValueRef::Blob(bytes) => {
-            serde_json::from_slice(bytes).map(Some).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    idx,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            })
-        }
-        other => Err(rusqlite::Error::InvalidColumnType(
-            idx,
-            String::new(),
-            other.data_type(),
-        )),
-    }
+    borrowed_json_column(row, idx)
 }
 
 /// A JSON column stored as text, decoded into a value that may borrow the row's text.

@@ -857,12 +857,22 @@ mod tests {
             metadata: serde_json::json!({}),
             ..CustomerFields::default()
         };
+        // An address without JSON escapes (read borrowed) next to one with them (read owned).
+        let plain = CustomerFields {
+            address: Some(PostalAddress {
+                country: Some("TH".into()),
+                line1: Some("99 ถนนพหลโยธิน".into()),
+                province: Some("ปทุมธานี".into()),
+                ..PostalAddress::default()
+            }),
+            ..full.clone()
+        };
         let mut tx = db.begin().await.unwrap();
         let mut ids = Vec::new();
         for (fields, at) in [
             (&full, now),
             (&bare, now + chrono::Duration::milliseconds(120)),
-            (&full, now + chrono::Duration::microseconds(123_456)),
+            (&plain, now + chrono::Duration::microseconds(123_456)),
             (&bare, now + chrono::Duration::nanoseconds(123_456_789)),
         ] {
             ids.push(customers::insert(&mut tx, fields, at).await.unwrap().id);

@@ -300,6 +300,12 @@ impl JsonOut {
         self.0.extend_from_slice(b"\":");
     }
 
+    fn null(&mut self, name: &str) -> rusqlite::Result<()> {
+        self.key(name);
+        self.0.extend_from_slice(b"null");
+        Ok(())
+    }
+
     /// `value` as serde_json writes it.
     pub fn serialized<T: serde::Serialize>(
         &mut self,
@@ -322,11 +328,7 @@ impl JsonOut {
         required: bool,
     ) -> rusqlite::Result<()> {
         match row.get_ref(idx)? {
-            rusqlite::types::ValueRef::Null if !required => {
-                self.key(name);
-                self.0.extend_from_slice(b"null");
-                Ok(())
-            }
+            rusqlite::types::ValueRef::Null if !required => self.null(name),
             value => {
                 let text = value.as_str()?;
                 self.serialized(name, &text, idx)
@@ -389,11 +391,7 @@ impl JsonOut {
                 let text = t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
                 self.serialized(name, &text, idx)
             }
-            None if !required_ => {
-                self.key(name);
-                self.0.extend_from_slice(b"null");
-                Ok(())
-            }
+            None if !required_ => self.null(name),
             None => required(None::<()>, idx),
         }
     }

@@ -337,14 +337,8 @@ async fn bench_existing_sqlite(
     let first = chrono::DateTime::parse_from_rfc3339(&first)?.with_timezone(&chrono::Utc);
     let set = Dataset::matching(args.customers, first);
     let terms = search_terms(&set);
-    let (matches, plans) = sqlite_inspect(dir, &set, &terms).await?;
-    let loaded = Loaded {
-        set,
-        load: LoadReport::default(),
-        terms,
-        matches,
-        plans,
-    };
+    let inspected = sqlite_inspect(dir, &set, &terms).await?;
+    let loaded = Loaded::kept(set, terms, inspected);
     let server = RunningServer::start(binary, dir, None).await?;
     println!("serving on {} (pid {})", server.addr, server.pid);
     let measured = measure(&server, args, loaded, None).await;
@@ -368,14 +362,8 @@ async fn bench_existing_postgres(
     let _ = conn.close().await;
     let set = Dataset::matching(args.customers, first);
     let terms = search_terms(&set);
-    let (matches, plans) = postgres_inspect(url, &set, &terms).await?;
-    let loaded = Loaded {
-        set,
-        load: LoadReport::default(),
-        terms,
-        matches,
-        plans,
-    };
+    let inspected = postgres_inspect(url, &set, &terms).await?;
+    let loaded = Loaded::kept(set, terms, inspected);
     serve_and_measure(binary, url, args, loaded)
         .await
         .map(|_| ())
@@ -450,6 +438,24 @@ struct Loaded {
     /// Rows each term matches.
     matches: Vec<i64>,
     plans: Vec<(String, String)>,
+}
+
+impl Loaded {
+    /// Data loaded by an earlier `--load-only` run (no load of this run to report), with what
+    /// the inspection of it found: each term's matches and the query plans.
+    fn kept(
+        set: Dataset,
+        terms: Vec<SearchTerm>,
+        (matches, plans): (Vec<i64>, Vec<(String, String)>),
+    ) -> Loaded {
+        Loaded {
+            set,
+            load: LoadReport::default(),
+            terms,
+            matches,
+            plans,
+        }
+    }
 }
 
 async fn measure(

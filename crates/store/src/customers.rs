@@ -3,10 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::audit::{Actor, Change};
+use crate::json_out::{JsonOut, pg_json_text};
 use crate::outbox::NewEvent;
 use crate::{Backend, Db, Error, Result, Scope, Sql, Tx};
 
@@ -206,25 +208,14 @@ pub async fn get(db: &Db, scope: Scope, id: Uuid) -> Result<Option<Customer>> {
         .await
 }
 
-/// A customer read to be shown as it is: the row, or on SQLite straight away the JSON document
-/// of the API's customer view, written from the row's own text ([`json_from_inline`]): no
-/// `Customer` built, no string copied but into the document.
-#[derive(Debug)]
-pub enum Shown {
-    Row(Box<Customer>),
-    Json(Vec<u8>),
-}
-
-/// [`get`] for a read whose answer is the customer's JSON document (see [`Shown`]).
-pub async fn get_shown(db: &Db, scope: Scope, id: Uuid) -> Result<Option<Shown>> {
-    let sql = by_id(scope, id);
-    if let Some(read) = db.fetch_optional_on_this_thread(&sql, json_from_inline) {
-        return Ok(read?.map(Shown::Json));
-    }
-    Ok(db
-        .fetch_optional(sql)
-        .await?
-        .map(|c| Shown::Row(Box::new(c))))
+/// [`get`] for a read whose answer is the customer as it is: the JSON document of the API's
+/// customer view, written from the row where it is read ([`json_from_inline`] on SQLite,
+/// [`json_from_pg`] on PostgreSQL) — no `Customer` built, no string copied but into the
+/// document. The same bytes as serde's view of [`get`]'s customer (the `customer_document`
+/// test of the `satang` crate).
+pub async fn get_document(db: &Db, scope: Scope, id: Uuid) -> Result<Option<Vec<u8>>> {
+    db.fetch_optional_mapped(by_id(scope, id), json_from_inline, json_from_pg)
+        .await
 }
 
 /// One statement per kind of caller rather than `Scope::clause`: with `$2 IS NULL OR EXISTS …`
@@ -246,13 +237,98 @@ fn by_id(scope: Scope, id: Uuid) -> Sql {
 /// The JSON document of a row of [`COLUMNS`] read on the calling thread (SQLite): the fields of
 /// the API's customer view, in its order, with its formats — byte for byte what serde writes for
 /// the view of the `Customer` that [`Customer::from_inline`] decodes from the same row (a test
-/// in the API crate compares them). Text is escaped from the row's own buffer; the address is
-/// read into borrowed fields; timestamps, stored as sqlx writes them (RFC 3339, `+00:00`), are
-/// handed on with `Z`.
+/// of the `satang` crate, `customer_document`, compares them). Text is escaped from the row's
+/// own buffer; the address is read into borrowed fields; timestamps, stored as sqlx writes them
+/// (RFC 3339, `+00:00`), are handed on with `Z`.
 fn json_from_inline(row: &rusqlite::Row<'_>) -> rusqlite::Result<Vec<u8>> {
-    use crate::inline_reads::{JsonOut, borrowed_json_column, json_column};
+    use crate::inline_reads::{borrowed_json_column, json_column};
     let mut out = JsonOut::with_capacity(1024);
     let id: Uuid = row.get(0)?;
+    document_id(&mut out, id);
+    for (idx, name) in TEXT_FIELDS {
+        out.text_column(name, row, idx, idx == 1)?;
+    }
+    let serialized =
+        |e| rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, Box::new(e));
+    // Borrowed when no value holds a JSON escape (the usual case), else read into owned fields.
+    match borrowed_json_column::<BorrowedAddress<'_>>(row, 8) {
+        Ok(address) => out.serialized("address", &address).map_err(serialized)?,
+        Err(_) => {
+            let address: Option<PostalAddress> = json_column(row, 8)?;
+            out.serialized("address", &address).map_err(serialized)?
+        }
+    }
+    out.text_column("currency", row, 9, true)?;
+    out.text_column("locale", row, 10, true)?;
+    out.integer_column("payment_terms_days", row, 11)?;
+    out.json_column("metadata", row, 12)?;
+    out.text_column("status", row, 13, true)?;
+    out.integer_column("balance", row, 14)?;
+    out.time_column("created_at", row, 15, true)?;
+    out.time_column("updated_at", row, 16, true)?;
+    out.time_column("deleted_at", row, 17, false)?;
+    out.integer_column("version", row, 18)?;
+    out.raw(b"}");
+    Ok(out.into_bytes())
+}
+
+/// The same document from a PostgreSQL row of [`COLUMNS`]: text borrowed from the row's
+/// buffer, columns read by position (not looked up by name), the `jsonb` address into borrowed
+/// fields, timestamps formatted from their binary value.
+fn json_from_pg(row: &PgRow) -> sqlx::Result<Vec<u8>> {
+    use sqlx::Row as _;
+    // Unchecked: the columns are COLUMNS, whose types the `customer_document` test holds to
+    // the view (a type check per column was a tenth of this function).
+    let mut out = JsonOut::with_capacity(1024);
+    document_id(&mut out, row.try_get_unchecked(0)?);
+    for (idx, name) in TEXT_FIELDS {
+        if idx == 1 {
+            out.text(name, row.try_get_unchecked(idx)?);
+        } else {
+            out.optional_text(name, row.try_get_unchecked(idx)?);
+        }
+    }
+    let serialized = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
+    // Borrowed when no value holds a JSON escape (the usual case), else read into owned fields.
+    match row.try_get_unchecked::<Option<Json<BorrowedAddress<'_>>>, _>(8) {
+        Ok(address) => out
+            .serialized("address", &address.map(|a| a.0))
+            .map_err(serialized)?,
+        Err(_) => {
+            let address: Option<Json<PostalAddress>> = row.try_get(8)?;
+            out.serialized("address", &address.map(|a| a.0))
+                .map_err(serialized)?
+        }
+    }
+    out.text("currency", row.try_get_unchecked(9)?);
+    out.text("locale", row.try_get_unchecked(10)?);
+    out.integer("payment_terms_days", row.try_get_unchecked(11)?);
+    out.json_text("metadata", pg_json_text(row, 12)?)
+        .map_err(serialized)?;
+    out.text("status", row.try_get_unchecked(13)?);
+    out.integer("balance", row.try_get_unchecked(14)?);
+    out.time("created_at", row.try_get_unchecked(15)?);
+    out.time("updated_at", row.try_get_unchecked(16)?);
+    out.optional_time("deleted_at", row.try_get_unchecked(17)?);
+    out.integer("version", row.try_get_unchecked(18)?);
+    out.raw(b"}");
+    Ok(out.into_bytes())
+}
+
+/// The text columns of [`COLUMNS`] after the id, with their names in the view (the first, the
+/// name, NOT NULL).
+const TEXT_FIELDS: [(usize, &str); 7] = [
+    (1, "name"),
+    (2, "legal_name"),
+    (3, "tax_id"),
+    (4, "branch_code"),
+    (5, "email"),
+    (6, "phone"),
+    (7, "billing_email"),
+];
+
+/// `{"id":"…"` — the document's opening and first field.
+fn document_id(out: &mut JsonOut, id: Uuid) {
     out.raw(b"{\"id\":\"");
     out.raw(
         id.hyphenated()
@@ -260,37 +336,6 @@ fn json_from_inline(row: &rusqlite::Row<'_>) -> rusqlite::Result<Vec<u8>> {
             .as_bytes(),
     );
     out.raw(b"\"");
-    for (idx, name) in [
-        (1, "name"),
-        (2, "legal_name"),
-        (3, "tax_id"),
-        (4, "branch_code"),
-        (5, "email"),
-        (6, "phone"),
-        (7, "billing_email"),
-    ] {
-        out.text(name, row, idx, idx == 1)?;
-    }
-    // Borrowed when no value holds a JSON escape (the usual case), else read into owned fields.
-    match borrowed_json_column::<BorrowedAddress<'_>>(row, 8) {
-        Ok(address) => out.serialized("address", &address, 8)?,
-        Err(_) => {
-            let address: Option<PostalAddress> = json_column(row, 8)?;
-            out.serialized("address", &address, 8)?
-        }
-    }
-    out.text("currency", row, 9, true)?;
-    out.text("locale", row, 10, true)?;
-    out.integer("payment_terms_days", row, 11)?;
-    out.json("metadata", row, 12)?;
-    out.text("status", row, 13, true)?;
-    out.integer("balance", row, 14)?;
-    out.time("created_at", row, 15, true)?;
-    out.time("updated_at", row, 16, true)?;
-    out.time("deleted_at", row, 17, false)?;
-    out.integer("version", row, 18)?;
-    out.raw(b"}");
-    Ok(out.into_bytes())
 }
 
 /// [`PostalAddress`] borrowing its text from the row; the same fields in the same order, so it

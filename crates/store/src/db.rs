@@ -661,21 +661,31 @@ impl Db {
         }
     }
 
-    /// On SQLite, the first row of a short read decoded by `decode` on the calling thread (as
-    /// [`Db::fetch_optional_inline`]), for rows that become something other than a [`Row`]
-    /// (a JSON document); `None` on PostgreSQL, where the caller reads the row its own way.
-    pub fn fetch_optional_on_this_thread<T>(
+    /// The first row of a short read turned into something other than a [`Row`] (a JSON
+    /// document) where it is read: on SQLite by `sqlite` on the calling thread (as
+    /// [`Db::fetch_optional_inline`]), on PostgreSQL by `postgres` from the row sqlx received.
+    pub async fn fetch_optional_mapped<T>(
         &self,
-        sql: &Sql,
-        decode: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> Option<Result<Option<T>>> {
+        sql: Sql,
+        sqlite: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        postgres: fn(&PgRow) -> sqlx::Result<T>,
+    ) -> Result<Option<T>> {
         match self {
-            Db::Sqlite { inline, .. } => Some(
-                inline
-                    .fetch_all(&sql.text, &sql.args, decode)
-                    .map(|rows| rows.into_iter().next()),
-            ),
-            Db::Postgres { .. } => None,
+            Db::Sqlite { inline, .. } => inline
+                .fetch_all(&sql.text, &sql.args, sqlite)
+                .map(|rows| rows.into_iter().next()),
+            Db::Postgres { direct, .. } => {
+                let mut lease = direct.lease().await?;
+                let result = async {
+                    let query = sqlx::query::<Postgres>(&sql.text).persistent(sql.persistent);
+                    let row = bind_all!(query, sql.args, postgres)
+                        .fetch_optional(lease.conn())
+                        .await?;
+                    Ok::<_, crate::Error>(row.as_ref().map(postgres).transpose()?)
+                }
+                .await;
+                lease.done(result)
+            }
         }
     }
 

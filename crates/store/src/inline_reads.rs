@@ -41,6 +41,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::db::Arg;
+use crate::json_out::JsonOut;
 use crate::{Error, Result};
 
 /// Bytes of the database file each connection maps into memory (`PRAGMA mmap_size`; SQLite caps
@@ -276,101 +277,63 @@ pub fn borrowed_json_column<'r, T: serde::Deserialize<'r>>(
     }
 }
 
-/// A JSON object written field by field straight from a row's values (after a first field the
-/// caller writes with [`JsonOut::raw`]): text escaped as serde_json escapes it, timestamps as
-/// chrono's serde format (RFC 3339 in UTC, `Z`, fractional digits as the value needs them).
-pub struct JsonOut(Vec<u8>);
-
+/// [`JsonOut`] fields from a SQLite row's columns (see `customers::json_from_inline`).
 impl JsonOut {
-    pub fn with_capacity(bytes: usize) -> JsonOut {
-        JsonOut(Vec::with_capacity(bytes))
-    }
-
-    pub fn into_bytes(self) -> Vec<u8> {
-        self.0
-    }
-
-    pub fn raw(&mut self, bytes: &[u8]) {
-        self.0.extend_from_slice(bytes);
-    }
-
-    fn key(&mut self, name: &str) {
-        self.0.extend_from_slice(b",\"");
-        self.0.extend_from_slice(name.as_bytes());
-        self.0.extend_from_slice(b"\":");
-    }
-
-    fn null(&mut self, name: &str) -> rusqlite::Result<()> {
-        self.key(name);
-        self.0.extend_from_slice(b"null");
-        Ok(())
-    }
-
-    /// `value` as serde_json writes it.
-    pub fn serialized<T: serde::Serialize>(
-        &mut self,
-        name: &str,
-        value: &T,
-        idx: usize,
-    ) -> rusqlite::Result<()> {
-        self.key(name);
-        serde_json::to_writer(&mut self.0, value).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
-        })
-    }
-
     /// A text column (`null` when NULL, an error then when `required`).
-    pub fn text(
+    pub fn text_column(
         &mut self,
         name: &str,
         row: &rusqlite::Row<'_>,
         idx: usize,
-        required: bool,
+        required_: bool,
     ) -> rusqlite::Result<()> {
         match row.get_ref(idx)? {
-            rusqlite::types::ValueRef::Null if !required => self.null(name),
-            value => {
-                let text = value.as_str()?;
-                self.serialized(name, &text, idx)
-            }
+            rusqlite::types::ValueRef::Null if !required_ => self.null(name),
+            value => self.text(name, value.as_str()?),
         }
+        Ok(())
     }
 
     /// An integer column (NOT NULL).
-    pub fn integer(
+    pub fn integer_column(
         &mut self,
         name: &str,
         row: &rusqlite::Row<'_>,
         idx: usize,
     ) -> rusqlite::Result<()> {
         let n = row.get_ref(idx)?.as_i64()?;
-        self.key(name);
-        self.0
-            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        self.integer(name, n);
         Ok(())
     }
 
-    /// A NOT NULL JSON column, as serde_json writes the value it holds (an empty object, the
-    /// usual case, without parsing it).
-    pub fn json(
+    /// A NOT NULL JSON column stored as text (see [`JsonOut::json_text`]).
+    pub fn json_column(
         &mut self,
         name: &str,
         row: &rusqlite::Row<'_>,
         idx: usize,
     ) -> rusqlite::Result<()> {
-        if let rusqlite::types::ValueRef::Text(b"{}") = row.get_ref(idx)? {
-            self.key(name);
-            self.0.extend_from_slice(b"{}");
-            return Ok(());
-        }
-        let value: serde_json::Value = required(json_column(row, idx)?, idx)?;
-        self.serialized(name, &value, idx)
+        let text = match row.get_ref(idx)? {
+            rusqlite::types::ValueRef::Text(bytes) | rusqlite::types::ValueRef::Blob(bytes) => {
+                bytes
+            }
+            other => {
+                return Err(rusqlite::Error::InvalidColumnType(
+                    idx,
+                    String::new(),
+                    other.data_type(),
+                ));
+            }
+        };
+        self.json_text(name, text).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+        })
     }
 
     /// A timestamp column (`null` when NULL, an error then when `required`). Text as sqlx writes
     /// a UTC time (`…+00:00`, fraction as chrono's `AutoSi` makes it) goes on with `Z`; anything
     /// else is parsed and written anew.
-    pub fn time(
+    pub fn time_column(
         &mut self,
         name: &str,
         row: &rusqlite::Row<'_>,
@@ -380,20 +343,15 @@ impl JsonOut {
         if let rusqlite::types::ValueRef::Text(text) = row.get_ref(idx)?
             && let Some(utc) = canonical_utc(text)
         {
-            self.key(name);
-            self.0.push(b'"');
-            self.0.extend_from_slice(utc);
-            self.0.extend_from_slice(b"Z\"");
+            self.utc_text(name, utc);
             return Ok(());
         }
         match time_column(row, idx)? {
-            Some(t) => {
-                let text = t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
-                self.serialized(name, &text, idx)
-            }
+            Some(t) => self.time(name, t),
             None if !required_ => self.null(name),
-            None => required(None::<()>, idx),
+            None => return required(None::<()>, idx),
         }
+        Ok(())
     }
 }
 

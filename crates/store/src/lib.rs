@@ -21,6 +21,7 @@ mod inline_reads;
 pub mod invitations;
 pub mod invoices;
 pub mod issue;
+mod json_out;
 pub mod kv;
 pub mod memberships;
 pub mod outbox;

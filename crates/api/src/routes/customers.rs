@@ -458,29 +458,20 @@ async fn get_customer(
     } else {
         authorize(&state, &caller, id, CustomerAction::Read).await?;
     }
-    let shown = customers::get_shown(&state.db, caller.scope(Permission::ReadCustomers), id)
+    let document = customers::get_document(&state.db, caller.scope(Permission::ReadCustomers), id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(view_response(shown))
-}
-
-/// The customer's view as the answer: serialized from the row, or the document the store wrote
-/// straight from it (SQLite; the same bytes, see `tests::stored_json_is_the_view`).
-fn view_response(shown: customers::Shown) -> axum::response::Response {
+    // The document the store wrote from the row: the same bytes as `CustomerView` serialized
+    // (`customer_document` test of the satang crate).
     use axum::response::IntoResponse;
-    match shown {
-        customers::Shown::Row(customer) => {
-            axum::Json(CustomerView::from(*customer)).into_response()
-        }
-        customers::Shown::Json(document) => (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                axum::http::HeaderValue::from_static("application/json"),
-            )],
-            document,
-        )
-            .into_response(),
-    }
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        document,
+    )
+        .into_response())
 }
 
 /// `If-Match: 3` or `If-Match: "3"`.
@@ -808,115 +799,4 @@ async fn erase_customer(
     tx.commit().await?;
     state.users.invalidate_memberships();
     Ok(axum::Json(after))
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::TimeZone;
-    use satang_store::{Db, Sql};
-
-    use super::*;
-
-    /// On SQLite a customer by id is answered with the JSON document the store writes from the
-    /// row itself (`customers::Shown::Json`); it must be byte for byte what serde writes for the
-    /// view of the same customer read the usual way: every field filled or empty, text that
-    /// needs escaping, nested metadata, and timestamps in every form a row can hold them.
-    #[tokio::test]
-    async fn stored_json_is_the_view() {
-        let dir = std::env::temp_dir().join(format!("satang-view-{}", Uuid::now_v7()));
-        let db = Db::open_sqlite(&dir).await.unwrap();
-        db.migrate().await.unwrap();
-        let now = Utc.with_ymd_and_hms(2026, 12, 5, 9, 30, 0).unwrap();
-        let full = CustomerFields {
-            name: "สหกรณ์การเกษตร \"บ้านนา\" \\ จำกัด\n\t\u{1}".into(),
-            legal_name: Some("สหกรณ์การเกษตรบ้านนา จำกัด".into()),
-            tax_id: Some("0105536000315".into()),
-            branch_code: Some("00000".into()),
-            email: Some("office@banna.coop".into()),
-            phone: Some("02-123-4567".into()),
-            billing_email: Some("billing@banna.coop".into()),
-            address: Some(PostalAddress {
-                country: Some("TH".into()),
-                district: Some("บ้านนา".into()),
-                line1: Some("12 หมู่ 3 \"ซอย\" 4".into()),
-                line2: None,
-                postal_code: Some("26110".into()),
-                province: Some("นครนายก".into()),
-                subdistrict: Some("บ้านนา".into()),
-            }),
-            currency: "THB".into(),
-            locale: "th".into(),
-            payment_terms_days: 30,
-            metadata: serde_json::json!({"crm": "A-17", "seats": 3, "vip": true,
-                "nested": {"list": [1, 2.5, null, "ไทย"], "quote": "\""}}),
-        };
-        let bare = CustomerFields {
-            name: "Green Valley Durian".into(),
-            currency: "THB".into(),
-            locale: "en".into(),
-            metadata: serde_json::json!({}),
-            ..CustomerFields::default()
-        };
-        // An address without JSON escapes (read borrowed) next to one with them (read owned).
-        let plain = CustomerFields {
-            address: Some(PostalAddress {
-                country: Some("TH".into()),
-                line1: Some("99 ถนนพหลโยธิน".into()),
-                province: Some("ปทุมธานี".into()),
-                ..PostalAddress::default()
-            }),
-            ..full.clone()
-        };
-        let mut tx = db.begin().await.unwrap();
-        let mut ids = Vec::new();
-        for (fields, at) in [
-            (&full, now),
-            (&bare, now + chrono::Duration::milliseconds(120)),
-            (&plain, now + chrono::Duration::microseconds(123_456)),
-            (&bare, now + chrono::Duration::nanoseconds(123_456_789)),
-        ] {
-            ids.push(customers::insert(&mut tx, fields, at).await.unwrap().id);
-        }
-        customers::set_status(&mut tx, ids[1], "deleted", now)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        // Timestamps as other writers leave them: SQLite's own format, another offset, a
-        // fraction longer than it needs to be.
-        for (id, at) in [
-            (ids[2], "2026-12-05 09:30:00"),
-            (ids[3], "2026-12-05T16:30:00.120000+07:00"),
-        ] {
-            db.execute(
-                Sql::new("UPDATE customers SET updated_at = $1 WHERE id = $2")
-                    .bind(at)
-                    .bind(id),
-            )
-            .await
-            .unwrap();
-        }
-
-        for id in ids {
-            let shown = customers::get_shown(&db, Scope::All, id)
-                .await
-                .unwrap()
-                .unwrap();
-            let customers::Shown::Json(document) = shown else {
-                panic!("SQLite answers with the stored document");
-            };
-            let customer = customers::get(&db, Scope::All, id).await.unwrap().unwrap();
-            let view = serde_json::to_vec(&CustomerView::from(customer)).unwrap();
-            assert_eq!(
-                String::from_utf8(document).unwrap(),
-                String::from_utf8(view).unwrap()
-            );
-        }
-        assert!(
-            customers::get_shown(&db, Scope::Member(Uuid::now_v7()), Uuid::now_v7())
-                .await
-                .unwrap()
-                .is_none()
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 }

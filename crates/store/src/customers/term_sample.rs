@@ -38,7 +38,7 @@ pub const MAX_AGE: Duration = Duration::from_secs(600);
 pub struct TermSample {
     /// The sampled texts, each followed by a NUL byte (which no PostgreSQL text contains, so no
     /// term matches across two of them).
-    loaded: RwLock<Option<Arc<Vec<u8>>>>,
+    loaded: RwLock<Option<Arc<Sample>>>,
     /// When the sample was last replaced or a load of it started: one load at a time, and a load
     /// that fails is not tried again by every search.
     renewed: Mutex<Option<Instant>>,
@@ -55,18 +55,37 @@ impl TermSample {
     /// How many sampled customers' texts contain `term`, counted up to `max`; `None` while no
     /// sample is loaded. A term with a NUL byte in it counts as in every text.
     pub fn hits(&self, term: &str, max: usize) -> Option<usize> {
-        let text = self.current()?;
+        self.scan(term, max).map(|(hits, _)| hits)
+    }
+
+    /// The share of the sampled customers whose text contains `term`, estimated from the texts
+    /// read until `max` of them were found (exact when fewer are: then every text was read);
+    /// `None` while no sample is loaded or it is empty.
+    pub fn share(&self, term: &str, max: usize) -> Option<f64> {
+        let (hits, read) = self.scan(term, max)?;
+        (read > 0).then(|| hits as f64 / read as f64)
+    }
+
+    /// The texts holding `term`, counted up to `max`, and how many texts were read to find
+    /// them (all of them when fewer than `max` hold it).
+    fn scan(&self, term: &str, max: usize) -> Option<(usize, usize)> {
+        let sample = self.current()?;
+        let text = &sample.text;
         let term = term.as_bytes();
         if term.contains(&0) {
-            return Some(max);
+            return Some((max, max.min(sample.rows)));
         }
         let finder = memmem::Finder::new(term);
         let mut hits = 0;
+        let mut read = 0;
         let mut from = 0;
-        while hits < max
-            && let Some(at) = finder.find(&text[from..])
-        {
+        while hits < max {
+            let Some(at) = finder.find(&text[from..]) else {
+                return Some((hits, sample.rows));
+            };
             hits += 1;
+            // The texts passed over before this one, and this one.
+            read += memchr::memchr_iter(0, &text[from..from + at]).count() + 1;
             // On from the next text: a text counts once.
             let end = from + at + term.len();
             from = match memchr::memchr(0, &text[end..]) {
@@ -74,21 +93,24 @@ impl TermSample {
                 None => text.len(),
             };
         }
-        Some(hits)
+        Some((hits, read))
     }
 
     /// Replaces the sample with these texts (the customers' `search_text`), now fresh.
     pub fn replace<S: AsRef<str>>(&self, texts: impl IntoIterator<Item = S>) {
         let mut text = Vec::new();
+        let mut rows = 0;
         for t in texts {
             text.extend(t.as_ref().bytes().filter(|b| *b != 0));
             text.push(0);
+            rows += 1;
         }
-        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(text));
+        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) =
+            Some(Arc::new(Sample { text, rows }));
         *self.renewed() = Some(Instant::now());
     }
 
-    fn current(&self) -> Option<Arc<Vec<u8>>> {
+    fn current(&self) -> Option<Arc<Sample>> {
         self.loaded
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -114,6 +136,13 @@ impl TermSample {
         *renewed = Some(Instant::now());
         true
     }
+}
+
+/// The sampled texts, each followed by a NUL byte, and how many there are.
+#[derive(Debug)]
+struct Sample {
+    text: Vec<u8>,
+    rows: usize,
 }
 
 /// Whether a sample renewed (or tried) at `renewed` is due for renewal: never, or longer ago
@@ -203,6 +232,30 @@ mod tests {
             Some(true),
             "NUL: the usual way"
         );
+        assert_eq!(
+            sample.share("lotusdelta", 1),
+            Some(0.5),
+            "found in the 2nd of 2"
+        );
+        assert_eq!(sample.share("e", 1), Some(1.0), "found in the 1st read");
+        assert_eq!(
+            sample.share("9507919", 4),
+            Some(0.0),
+            "none: every text read"
+        );
+        sample.replace((0..100).map(|n| {
+            if n % 4 == 3 {
+                format!("green valley {n}")
+            } else {
+                format!("ฟาร์ม {n}")
+            }
+        }));
+        assert_eq!(
+            sample.share("green", 5),
+            Some(0.25),
+            "5 found in the first 20"
+        );
+        assert_eq!(sample.share("green", 100), Some(0.25), "all 25 of 100");
         assert!(!sample.stale());
         sample.replace(Vec::<String>::new());
         assert_eq!(

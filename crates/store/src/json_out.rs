@@ -51,9 +51,13 @@ impl JsonOut {
     /// A string, escaped as serde_json escapes it.
     pub fn text(&mut self, name: &str, value: &str) {
         self.key(name);
-        // Most text needs no escape: checked in one pass the compiler vectorizes, then copied
-        // whole (serde_json looks each byte up in its escape table as it writes it).
-        if value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        // Most text needs no escape: checked in one pass the compiler vectorizes (no early
+        // exit), then copied whole (serde_json looks each byte up in its escape table as it
+        // writes it).
+        let needs_escape = value.bytes().fold(false, |found, b| {
+            found | (b < 0x20) | (b == b'"') | (b == b'\\')
+        });
+        if !needs_escape {
             self.0.push(b'"');
             self.0.extend_from_slice(value.as_bytes());
             self.0.push(b'"');

@@ -258,16 +258,20 @@ pub fn borrowed_json_column<'r, T: serde::Deserialize<'r>>(
     row: &'r rusqlite::Row<'_>,
     idx: usize,
 ) -> rusqlite::Result<Option<T>> {
+    json_text_column(row, idx)?
+        .map(|text| serde_json::from_slice(text).map_err(|e| json_error(idx, e)))
+        .transpose()
+}
+
+/// The text of a JSON column (stored as text, or as a blob by other writers); `None` when NULL.
+fn json_text_column<'r>(
+    row: &'r rusqlite::Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<Option<&'r [u8]>> {
     match row.get_ref(idx)? {
         rusqlite::types::ValueRef::Null => Ok(None),
         rusqlite::types::ValueRef::Text(bytes) | rusqlite::types::ValueRef::Blob(bytes) => {
-            serde_json::from_slice(bytes).map(Some).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    idx,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            })
+            Ok(Some(bytes))
         }
         other => Err(rusqlite::Error::InvalidColumnType(
             idx,
@@ -277,18 +281,23 @@ pub fn borrowed_json_column<'r, T: serde::Deserialize<'r>>(
     }
 }
 
+/// A JSON column's value that serde_json could not read or write.
+fn json_error(idx: usize, e: serde_json::Error) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+}
+
 /// [`JsonOut`] fields from a SQLite row's columns (see `customers::json_from_inline`).
 impl JsonOut {
-    /// A text column (`null` when NULL, an error then when `required`).
+    /// A text column (`null` when NULL, an error then when `not_null`).
     pub fn text_column(
         &mut self,
         name: &str,
         row: &rusqlite::Row<'_>,
         idx: usize,
-        required_: bool,
+        not_null: bool,
     ) -> rusqlite::Result<()> {
         match row.get_ref(idx)? {
-            rusqlite::types::ValueRef::Null if !required_ => self.null(name),
+            rusqlite::types::ValueRef::Null if !not_null => self.null(name),
             value => self.text(name, value.as_str()?),
         }
         Ok(())
@@ -313,24 +322,11 @@ impl JsonOut {
         row: &rusqlite::Row<'_>,
         idx: usize,
     ) -> rusqlite::Result<()> {
-        let text = match row.get_ref(idx)? {
-            rusqlite::types::ValueRef::Text(bytes) | rusqlite::types::ValueRef::Blob(bytes) => {
-                bytes
-            }
-            other => {
-                return Err(rusqlite::Error::InvalidColumnType(
-                    idx,
-                    String::new(),
-                    other.data_type(),
-                ));
-            }
-        };
-        self.json_text(name, text).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
-        })
+        let text = required(json_text_column(row, idx)?, idx)?;
+        self.json_text(name, text).map_err(|e| json_error(idx, e))
     }
 
-    /// A timestamp column (`null` when NULL, an error then when `required`). Text as sqlx writes
+    /// A timestamp column (`null` when NULL, an error then when `not_null`). Text as sqlx writes
     /// a UTC time (`…+00:00`, fraction as chrono's `AutoSi` makes it) goes on with `Z`; anything
     /// else is parsed and written anew.
     pub fn time_column(
@@ -338,7 +334,7 @@ impl JsonOut {
         name: &str,
         row: &rusqlite::Row<'_>,
         idx: usize,
-        required_: bool,
+        not_null: bool,
     ) -> rusqlite::Result<()> {
         if let rusqlite::types::ValueRef::Text(text) = row.get_ref(idx)?
             && let Some(utc) = canonical_utc(text)
@@ -348,7 +344,7 @@ impl JsonOut {
         }
         match time_column(row, idx)? {
             Some(t) => self.time(name, t),
-            None if !required_ => self.null(name),
+            None if !not_null => self.null(name),
             None => return required(None::<()>, idx),
         }
         Ok(())

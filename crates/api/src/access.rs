@@ -23,10 +23,14 @@ pub enum CustomerAction {
     ManageMembers,
     /// Subscriptions, invoices, payments, payment methods.
     ReadBilling,
-    /// Start, change or cancel subscriptions.
+    /// Start, change or cancel subscriptions at the plan's terms.
     ManageSubscriptions,
-    /// Pay invoices, manage payment methods.
-    Pay,
+    /// Add and remove the customer's payment methods.
+    ManagePaymentMethods,
+    /// What moves money or terms without a payment: recording a payment, a trial length other
+    /// than the plan's, pausing and resuming, crediting unused days. The operator's staff only;
+    /// a member pays through a payment method that actually moves money.
+    AdjustBilling,
 }
 
 impl CustomerAction {
@@ -38,7 +42,9 @@ impl CustomerAction {
             | CustomerAction::EditContacts
             | CustomerAction::ManageMembers => Permission::WriteCustomers,
             CustomerAction::ReadBilling => Permission::ReadBilling,
-            CustomerAction::ManageSubscriptions | CustomerAction::Pay => Permission::WriteBilling,
+            CustomerAction::ManageSubscriptions
+            | CustomerAction::ManagePaymentMethods
+            | CustomerAction::AdjustBilling => Permission::WriteBilling,
         }
     }
 
@@ -49,10 +55,10 @@ impl CustomerAction {
             CustomerAction::EditProfile
             | CustomerAction::EditContacts
             | CustomerAction::ManageMembers => matches!(role, Owner | Admin),
-            CustomerAction::ManageSubscriptions | CustomerAction::Pay => {
+            CustomerAction::ManageSubscriptions | CustomerAction::ManagePaymentMethods => {
                 matches!(role, Owner | Billing)
             }
-            CustomerAction::ChangeStatus => false,
+            CustomerAction::ChangeStatus | CustomerAction::AdjustBilling => false,
         }
     }
 }
@@ -69,6 +75,13 @@ impl Caller {
     }
 }
 
+/// How the caller reached a customer: as staff, or as a member with a role there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Staff,
+    Member(MemberRole),
+}
+
 /// Checks that `caller` may do `action` to `customer_id`: 404 when the customer is outside the
 /// caller's reach, 403 when it is visible but the action is not allowed.
 pub async fn authorize(
@@ -76,11 +89,11 @@ pub async fn authorize(
     caller: &Caller,
     customer_id: Uuid,
     action: CustomerAction,
-) -> Result<(), ApiError> {
+) -> Result<Reach, ApiError> {
     if caller.is_staff() {
         caller.require(action.staff_permission())?;
         return if customers::exists(&state.db, customer_id).await? {
-            Ok(())
+            Ok(Reach::Staff)
         } else {
             Err(ApiError::NotFound)
         };
@@ -90,7 +103,7 @@ pub async fn authorize(
         .and_then(|r| MemberRole::parse(&r))
         .ok_or(ApiError::NotFound)?;
     if action.member_may(role) {
-        Ok(())
+        Ok(Reach::Member(role))
     } else {
         Err(ApiError::Forbidden)
     }

@@ -68,6 +68,34 @@ impl MemberRole {
     }
 }
 
+impl MemberRole {
+    /// True when this role holds every right of `other` (the roles form a small lattice:
+    /// owner above admin and billing, both above member; admin and billing are apart).
+    pub fn covers(self, other: MemberRole) -> bool {
+        use MemberRole::*;
+        self == other || self == Owner || other == Member
+    }
+
+    /// May a member with this role move `target` from `from` (None: not yet a member) to `to`
+    /// (None: removed)? Only an owner grants or takes the owner role, and nobody raises their
+    /// own role. Whether the role may manage members at all is decided before this.
+    pub fn may_change_member(
+        self,
+        target_is_self: bool,
+        from: Option<MemberRole>,
+        to: Option<MemberRole>,
+    ) -> bool {
+        let touches_owner = from == Some(MemberRole::Owner) || to == Some(MemberRole::Owner);
+        if touches_owner && self != MemberRole::Owner {
+            return false;
+        }
+        match (target_is_self, from, to) {
+            (true, Some(from), Some(to)) => from.covers(to),
+            _ => true,
+        }
+    }
+}
+
 /// Things a staff user may be allowed to do across all customers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Permission {
@@ -126,6 +154,39 @@ mod tests {
             &[StaffRole::Viewer, StaffRole::Support],
             WriteCustomers
         ));
+    }
+
+    #[test]
+    fn only_owners_touch_the_owner_role_and_nobody_raises_their_own() {
+        use MemberRole::*;
+        let all = [Owner, Admin, Billing, Member];
+        for actor in all {
+            for to in all {
+                // Someone else from member to `to`.
+                let may = actor.may_change_member(false, Some(Member), Some(to));
+                assert_eq!(
+                    may,
+                    to != Owner || actor == Owner,
+                    "{actor:?} grants {to:?}"
+                );
+                // Oneself from `actor` to `to`.
+                let may = actor.may_change_member(true, Some(actor), Some(to));
+                assert_eq!(may, actor.covers(to), "{actor:?} makes self {to:?}");
+            }
+            assert_eq!(
+                actor.may_change_member(false, Some(Owner), None),
+                actor == Owner,
+                "{actor:?} removes an owner"
+            );
+            assert_eq!(
+                actor.may_change_member(false, None, Some(Owner)),
+                actor == Owner,
+                "{actor:?} adds an owner"
+            );
+            assert!(actor.may_change_member(true, Some(actor), None), "leave");
+        }
+        assert!(!Admin.may_change_member(true, Some(Admin), Some(Billing)));
+        assert!(Admin.may_change_member(true, Some(Admin), Some(Member)));
     }
 
     #[test]

@@ -344,10 +344,31 @@ async fn tenancy_and_roles(backend: Backend) {
             json!({"customer_id": ours, "lines": [{"description": "x", "quantity": 1, "unit_amount": 1}]}))
         .await;
     expect_problem(res, 403).await;
+    // Recording a payment is a staff act: the owner cannot mark its own invoice paid, nor
+    // overpay into a credit balance, by any method.
+    for method in ["promptpay", "cash", "bank_transfer", "card", "other"] {
+        let res = pay(
+            &app,
+            &owner,
+            &inv,
+            json!({"amount": 107000, "method": method}),
+        )
+        .await;
+        expect_problem(res, 403).await;
+    }
+    let unpaid = json_of(app.get(&format!("/api/invoices/{id}"), &owner).await, 200).await;
+    assert_eq!(unpaid["status"], "open");
+    assert_eq!(unpaid["amount_paid"], 0);
+    let customer = json_of(
+        app.get(&format!("/api/customers/{ours}"), &admin).await,
+        200,
+    )
+    .await;
+    assert_eq!(customer["balance"], 0);
     let paid = json_of(
         pay(
             &app,
-            &owner,
+            &admin,
             &inv,
             json!({"amount": 10700, "method": "promptpay"}),
         )

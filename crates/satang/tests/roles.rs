@@ -24,8 +24,9 @@ const ROLES: [&str; 10] = [
 ];
 
 /// (method, path, body, expected status per role in [`ROLES`] order). `{c}` is the row's
-/// customer, `{contact}` one of its contacts, `{member}` its plain member, `{sub}` its
-/// subscription, `{plan}` a plan made for the row, `{n}` a unique number.
+/// customer, `{contact}` one of its contacts, `{owner}`, `{m_admin}`, `{m_billing}` and
+/// `{member}` its members, `{sub}` its subscription, `{inv}` an open invoice of 1,070.00,
+/// `{plan}` a plan made for the row, `{n}` a unique number.
 type Row = (&'static str, &'static str, Option<&'static str>, [u16; 10]);
 
 #[rustfmt::skip]
@@ -49,6 +50,13 @@ const TABLE: &[Row] = &[
     ("POST", "/api/customers/{c}/members", Some(r#"{"email":"invitee{n}@x.test","role":"member"}"#), [201, 403, 201, 403, 201, 201, 403, 403, 404, 401]),
     ("PATCH", "/api/customers/{c}/members/{member}", Some(r#"{"role":"billing"}"#), [200, 403, 200, 403, 200, 200, 403, 403, 404, 401]),
     ("DELETE", "/api/customers/{c}/members/{member}", None, [204, 403, 204, 403, 204, 204, 403, 403, 404, 401]),
+    // Only an owner (or staff) grants or takes the owner role; nobody raises their own role.
+    ("POST", "/api/customers/{c}/members", Some(r#"{"email":"owner{n}@x.test","role":"owner"}"#), [201, 403, 201, 403, 201, 403, 403, 403, 404, 401]),
+    ("PATCH", "/api/customers/{c}/members/{m_admin}", Some(r#"{"role":"owner"}"#), [200, 403, 200, 403, 200, 403, 403, 403, 404, 401]),
+    ("PATCH", "/api/customers/{c}/members/{m_admin}", Some(r#"{"role":"billing"}"#), [200, 403, 200, 403, 200, 403, 403, 403, 404, 401]),
+    ("PATCH", "/api/customers/{c}/members/{m_billing}", Some(r#"{"role":"admin"}"#), [200, 403, 200, 403, 200, 200, 403, 403, 404, 401]),
+    ("PATCH", "/api/customers/{c}/members/{owner}", Some(r#"{"role":"member"}"#), [409, 403, 409, 403, 409, 403, 403, 403, 404, 401]),
+    ("DELETE", "/api/customers/{c}/members/{owner}", None, [409, 403, 409, 403, 409, 403, 403, 403, 404, 401]),
     ("GET", "/api/plans", None, [200, 200, 200, 200, 200, 200, 200, 200, 200, 401]),
     ("POST", "/api/plans", Some(r#"{"code":"NEW{n}","name":{"th":"ใหม่","en":"New"},"interval":"month","price":1000}"#), [201, 403, 403, 403, 403, 403, 403, 403, 403, 401]),
     ("GET", "/api/plans/{plan}", None, [200, 200, 200, 200, 200, 200, 200, 200, 200, 401]),
@@ -56,16 +64,23 @@ const TABLE: &[Row] = &[
     ("POST", "/api/plans/{plan}/archive", Some("{}"), [200, 403, 403, 403, 403, 403, 403, 403, 403, 401]),
     ("GET", "/api/subscriptions", None, [200, 200, 200, 200, 200, 200, 200, 200, 200, 401]),
     ("POST", "/api/subscriptions", Some(r#"{"customer_id":"{c}","plan_code":"PRO"}"#), [201, 201, 403, 403, 201, 403, 201, 403, 404, 401]),
+    // A trial other than the plan's is the operator's to grant.
+    ("POST", "/api/subscriptions", Some(r#"{"customer_id":"{c}","plan_code":"PRO","trial_days":90}"#), [201, 201, 403, 403, 403, 403, 403, 403, 404, 401]),
     ("GET", "/api/subscriptions/{sub}", None, [200, 200, 200, 200, 200, 200, 200, 200, 404, 401]),
     ("GET", "/api/customers/{c}/subscriptions", None, [200, 200, 200, 200, 200, 200, 200, 200, 404, 401]),
-    ("POST", "/api/subscriptions/{sub}/pause", Some("{}"), [200, 200, 403, 403, 200, 403, 200, 403, 404, 401]),
-    ("POST", "/api/subscriptions/{sub}/resume", Some("{}"), [409, 409, 403, 403, 409, 403, 409, 403, 404, 401]),
+    ("POST", "/api/subscriptions/{sub}/pause", Some("{}"), [200, 200, 403, 403, 403, 403, 403, 403, 404, 401]),
+    ("POST", "/api/subscriptions/{sub}/resume", Some("{}"), [409, 409, 403, 403, 403, 403, 403, 403, 404, 401]),
     ("POST", "/api/subscriptions/{sub}/cancel", Some(r#"{"at_period_end":true}"#), [200, 200, 403, 403, 200, 403, 200, 403, 404, 401]),
+    // Crediting unused days gives money back: staff only.
+    ("POST", "/api/subscriptions/{sub}/cancel", Some(r#"{"at_period_end":false,"prorate":true}"#), [200, 200, 403, 403, 403, 403, 403, 403, 404, 401]),
     ("POST", "/api/subscriptions/{sub}/change-plan", Some(r#"{"plan_code":"TEAM","quantity":2,"preview":true}"#), [200, 200, 200, 200, 200, 200, 200, 200, 404, 401]),
     ("POST", "/api/subscriptions/{sub}/change-plan", Some(r#"{"plan_code":"TEAM","quantity":2}"#), [200, 200, 403, 403, 200, 403, 200, 403, 404, 401]),
     ("GET", "/api/invoices", None, [200, 200, 200, 200, 200, 200, 200, 200, 200, 401]),
     ("GET", "/api/customers/{c}/invoices", None, [200, 200, 200, 200, 200, 200, 200, 200, 404, 401]),
     ("GET", "/api/payments", None, [200, 200, 200, 200, 200, 200, 200, 200, 200, 401]),
+    // Recording a payment is a staff act: a member pays through a method that moves money.
+    ("POST", "/api/invoices/{inv}/payments", Some(r#"{"amount":100,"method":"cash"}"#), [201, 201, 403, 403, 403, 403, 403, 403, 404, 401]),
+    ("POST", "/api/invoices/{inv}/payments", Some(r#"{"amount":1000000,"method":"bank_transfer"}"#), [201, 201, 403, 403, 403, 403, 403, 403, 404, 401]),
     ("POST", "/api/billing/run", Some("{}"), [200, 403, 403, 403, 403, 403, 403, 403, 403, 401]),
     ("GET", "/api/analytics/summary", None, [200, 200, 200, 200, 200, 200, 200, 200, 200, 401]),
     ("GET", "/api/analytics/plans", None, [200, 200, 200, 200, 200, 200, 200, 200, 200, 401]),
@@ -128,6 +143,7 @@ async fn cast(app: &TestApp) -> Cast {
 /// What a row's placeholders stand for.
 struct Fixture {
     customer: String,
+    invoice: String,
     contact: String,
     subscription: String,
     plan: String,
@@ -188,7 +204,27 @@ async fn fixture(app: &TestApp, cast: &Cast, n: usize) -> Fixture {
         .json()
         .await
         .unwrap();
+    let invoice: Value = app
+        .post(
+            "/api/invoices",
+            Some(admin),
+            json!({"customer_id": id, "lines": [{"description": "Soil test", "quantity": 1, "unit_amount": 100000}]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let invoice = invoice["id"].as_str().expect("invoice created").to_owned();
+    let res = app
+        .post(
+            &format!("/api/invoices/{invoice}/finalize"),
+            Some(admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "finalize");
     Fixture {
+        invoice,
         customer: id,
         contact: contact["id"].as_str().unwrap().to_owned(),
         subscription: subscription["id"]
@@ -217,6 +253,10 @@ async fn every_role_gets_the_right_status_on_every_route(backend: Backend) {
                     .replace("{contact}", &f.contact)
                     .replace("{sub}", &f.subscription)
                     .replace("{plan}", &f.plan)
+                    .replace("{inv}", &f.invoice)
+                    .replace("{owner}", &cast.members[0])
+                    .replace("{m_admin}", &cast.members[1])
+                    .replace("{m_billing}", &cast.members[2])
                     .replace("{member}", &cast.members[3])
                     .replace("{n}", &n.to_string())
             };

@@ -186,6 +186,16 @@ pub async fn find(db: &Db, id: Uuid, scope: Scope) -> Result<Option<Subscription
 }
 
 /// [`find`] inside a transaction, holding the row until commit.
+/// How many subscriptions the customer has ever had, whatever their status.
+pub async fn count_for_customer(tx: &mut Tx, customer_id: Uuid) -> Result<i64> {
+    let (count,): (i64,) = tx
+        .fetch_one(
+            Sql::new("SELECT COUNT(*) FROM subscriptions WHERE customer_id = $1").bind(customer_id),
+        )
+        .await?;
+    Ok(count)
+}
+
 pub async fn lock(tx: &mut Tx, id: Uuid, scope: Scope) -> Result<Option<Subscription>> {
     let lock = match tx.backend() {
         Backend::Postgres => " FOR UPDATE OF s",

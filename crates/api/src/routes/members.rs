@@ -17,7 +17,7 @@ use satang_store::audit::{self, Change};
 use satang_store::memberships::{self, Member};
 use satang_store::{customers, invitations, users};
 
-use crate::access::{CustomerAction, authorize};
+use crate::access::{CustomerAction, Reach, authorize};
 use crate::error::{ApiError, Problem, Validator};
 use crate::extract::{Caller, Json, Path, Query};
 use crate::pagination::{Page, PageParams};
@@ -102,7 +102,7 @@ async fn list_members(
 /// Add a member by user id or email.
 #[utoipa::path(post, path = "/api/customers/{id}/members", tag = "members", params(("id" = Uuid, Path)),
     request_body = AddMember, security(("bearer" = [])),
-    responses((status = 201, body = MemberView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = MemberView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn add_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -110,7 +110,7 @@ async fn add_member(
     Json(body): Json<AddMember>,
 ) -> Result<(StatusCode, axum::Json<MemberView>), ApiError> {
     authorize(&state, &caller, customer_id, CustomerAction::Read).await?;
-    authorize(&state, &caller, customer_id, CustomerAction::ManageMembers).await?;
+    let reach = authorize(&state, &caller, customer_id, CustomerAction::ManageMembers).await?;
     let mut v = Validator::new();
     let role = parse_role(&mut v, &body.role);
     let email = body.email.as_deref().map(|e| v.email("email", e));
@@ -118,6 +118,7 @@ async fn add_member(
         v.add("user_id", "give either user_id or email");
     }
     v.finish()?;
+    guard_member_change(reach, body.user_id == Some(caller.user_id), None, role)?;
     let role = role.map(MemberRole::as_str).unwrap_or("member");
     let user = match (body.user_id, &email) {
         (Some(id), _) => Some(
@@ -192,6 +193,27 @@ async fn add_member(
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
+/// A member (not staff) may not grant or take the owner role without being an owner, nor raise
+/// their own role: the account stays with the people the owner chose.
+fn guard_member_change(
+    reach: Reach,
+    target_is_self: bool,
+    from: Option<&str>,
+    to: Option<MemberRole>,
+) -> Result<(), ApiError> {
+    match reach {
+        Reach::Staff => Ok(()),
+        Reach::Member(actor) => {
+            let from = from.and_then(MemberRole::parse);
+            if actor.may_change_member(target_is_self, from, to) {
+                Ok(())
+            } else {
+                Err(ApiError::Forbidden)
+            }
+        }
+    }
+}
+
 /// Refuses to leave a customer that has owners without any.
 async fn guard_last_owner(
     tx: &mut satang_store::Tx,
@@ -213,7 +235,7 @@ async fn guard_last_owner(
 /// Change a member's role.
 #[utoipa::path(patch, path = "/api/customers/{id}/members/{user_id}", tag = "members",
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), request_body = UpdateMember, security(("bearer" = [])),
-    responses((status = 200, body = MemberView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = MemberView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn update_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -221,16 +243,22 @@ async fn update_member(
     Json(body): Json<UpdateMember>,
 ) -> Result<axum::Json<MemberView>, ApiError> {
     authorize(&state, &caller, customer_id, CustomerAction::Read).await?;
-    authorize(&state, &caller, customer_id, CustomerAction::ManageMembers).await?;
+    let reach = authorize(&state, &caller, customer_id, CustomerAction::ManageMembers).await?;
     let mut v = Validator::new();
-    let role = parse_role(&mut v, &body.role);
+    let parsed = parse_role(&mut v, &body.role);
     v.finish()?;
-    let role = role.map(MemberRole::as_str).unwrap_or("member");
+    let role = parsed.map(MemberRole::as_str).unwrap_or("member");
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let current = memberships::get_member(&mut tx, customer_id, user_id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    guard_member_change(
+        reach,
+        user_id == caller.user_id,
+        Some(&current.role),
+        parsed,
+    )?;
     guard_last_owner(&mut tx, customer_id, &current, Some(role)).await?;
     memberships::set_member_role(&mut tx, customer_id, user_id, role).await?;
     let after = memberships::get_member(&mut tx, customer_id, user_id)
@@ -258,19 +286,20 @@ async fn update_member(
 /// Remove a member.
 #[utoipa::path(delete, path = "/api/customers/{id}/members/{user_id}", tag = "members",
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,
     Path((customer_id, user_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     authorize(&state, &caller, customer_id, CustomerAction::Read).await?;
-    authorize(&state, &caller, customer_id, CustomerAction::ManageMembers).await?;
+    let reach = authorize(&state, &caller, customer_id, CustomerAction::ManageMembers).await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let current = memberships::get_member(&mut tx, customer_id, user_id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    guard_member_change(reach, user_id == caller.user_id, Some(&current.role), None)?;
     guard_last_owner(&mut tx, customer_id, &current, None).await?;
     memberships::remove_member(&mut tx, customer_id, user_id).await?;
     audit::record(

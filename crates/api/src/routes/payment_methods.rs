@@ -99,7 +99,13 @@ async fn add_method(
     Json(body): Json<AddPaymentMethod>,
 ) -> Result<Created<PaymentMethodView>, ApiError> {
     authorize(&state, &caller, customer_id, CustomerAction::Read).await?;
-    authorize(&state, &caller, customer_id, CustomerAction::Pay).await?;
+    authorize(
+        &state,
+        &caller,
+        customer_id,
+        CustomerAction::ManagePaymentMethods,
+    )
+    .await?;
     let mut v = Validator::new();
     let today = bangkok_date(state.clock.now());
     let new = match body.method_type.as_str() {
@@ -204,7 +210,13 @@ async fn remove_method(
     Path((customer_id, method_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     authorize(&state, &caller, customer_id, CustomerAction::Read).await?;
-    authorize(&state, &caller, customer_id, CustomerAction::Pay).await?;
+    authorize(
+        &state,
+        &caller,
+        customer_id,
+        CustomerAction::ManagePaymentMethods,
+    )
+    .await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     payment_methods::remove(&mut tx, customer_id, method_id, now).await?;

@@ -10,7 +10,42 @@ both_backends!(
     members_reach_only_their_own_customer,
     lists_filter_and_page,
     idempotent_create_makes_one_subscription,
+    a_member_gets_a_plans_trial_once,
 );
+
+/// Cancelling and subscribing again is no way to a new free trial: a member's second
+/// subscription starts paid (staff may still grant a trial).
+async fn a_member_gets_a_plans_trial_once(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let plan = json!({"code": "TRIAL14", "name": {"th": "ทดลอง", "en": "Trial"},
+                      "interval": "month", "price": 90000, "trial_days": 14});
+    json_of(post(&app, &admin, "/api/plans", plan).await, 201).await;
+    let farm = insert_customer(&app, "ไร่ทดลอง", "active").await;
+    let owner = member_token(&app, "owner@trial.test", farm, "owner").await;
+    let subscribe = |token: String| {
+        let app = &app;
+        async move {
+            let body = json!({"customer_id": farm, "plan_code": "TRIAL14"});
+            json_of(post(app, &token, "/api/subscriptions", body).await, 201).await
+        }
+    };
+    let first = subscribe(owner.clone()).await;
+    assert_eq!(first["status"], "trialing");
+    let id = first["id"].as_str().unwrap();
+    let body = json!({"at_period_end": false});
+    let path = format!("/api/subscriptions/{id}/cancel");
+    json_of(post(&app, &owner, &path, body).await, 200).await;
+    let second = subscribe(owner.clone()).await;
+    assert_eq!(second["status"], "active", "{second}");
+    let third = subscribe(admin.clone()).await;
+    assert_eq!(
+        third["status"], "trialing",
+        "staff subscribe at the plan's terms"
+    );
+}
 
 async fn members_reach_only_their_own_customer(backend: Backend) {
     let Some(app) = spawn(backend).await else {
@@ -156,15 +191,35 @@ async fn members_reach_only_their_own_customer(backend: Backend) {
     .await;
     expect_problem(res, 403).await;
 
-    // B's billing member acts on B only.
-    json_of(
+    // B's billing member acts on B only, and only at the plan's terms: pausing is the
+    // operator's (no invoices while paused), so is a trial of its own choosing.
+    expect_problem(
         act(
             &app,
             &billing_b,
             &format!("/api/subscriptions/{id_b}/pause"),
         )
         .await,
-        200,
+        403,
+    )
+    .await;
+    let res = post(
+        &app,
+        &billing_b,
+        "/api/subscriptions",
+        json!({"customer_id": b, "plan_code": "PRO", "trial_days": 365}),
+    )
+    .await;
+    expect_problem(res, 403).await;
+    json_of(
+        post(
+            &app,
+            &billing_b,
+            &format!("/api/customers/{b}/payment-methods"),
+            json!({"type": "promptpay"}),
+        )
+        .await,
+        201,
     )
     .await;
     expect_problem(
@@ -192,6 +247,11 @@ async fn members_reach_only_their_own_customer(backend: Backend) {
     )
     .await;
     expect_problem(res, 403).await;
+    json_of(
+        act(&app, &billing, &format!("/api/subscriptions/{id_b}/pause")).await,
+        200,
+    )
+    .await;
     json_of(
         act(&app, &billing, &format!("/api/subscriptions/{id_b}/resume")).await,
         200,

@@ -3,7 +3,8 @@
 //! - `POST /api/invoices/{id}/payments`: partial payments; the invoice is `paid` when payments +
 //!   withholding tax cover it; money beyond the amount due goes to the customer's credit
 //!   balance (reported as `overpayment`). Withholding tax over the settings rate × the pre-VAT
-//!   amount is a 422. Staff with `WriteBilling` or a member `owner`/`billing` may pay.
+//!   amount is a 422. Recording a payment is a staff act (`WriteBilling`): a member sees 403
+//!   and pays through a payment method that moves money (automatic collection of a card).
 //! - `POST /api/invoices/{id}/credit-notes`: staff `WriteBilling`; numbered `CN-{year}-000001`.
 
 use axum::extract::State;
@@ -141,7 +142,7 @@ async fn pay_invoice(
         v.check(at <= now, "paid_at", "must not be in the future");
     }
     v.finish()?;
-    let (mut tx, inv) = lock(&state, &caller, id, CustomerAction::Pay).await?;
+    let (mut tx, inv) = lock(&state, &caller, id, CustomerAction::AdjustBilling).await?;
     let settings = BillingSettings::load_in(&mut tx).await?;
     let input = PaymentInput {
         amount: body.amount,

@@ -218,6 +218,16 @@ pub(super) async fn create_subscription(
         CustomerAction::ManageSubscriptions,
     )
     .await?;
+    if body.trial_days.is_some() {
+        // A trial other than the plan's is free service: the operator grants it, not a member.
+        authorize(
+            &state,
+            &caller,
+            body.customer_id,
+            CustomerAction::AdjustBilling,
+        )
+        .await?;
+    }
     let (now, today) = now_and_today(&state);
     let mut v = Validator::new();
     let quantity = body.quantity.unwrap_or(1);
@@ -278,7 +288,15 @@ pub(super) async fn create_subscription(
     }
     let plan = resolve_plan(&mut tx, &plan_ref, "month", None).await?;
     priced(&plan, quantity, &customer.currency, plan_ref.field())?;
-    let trial_days = body.trial_days.unwrap_or(plan.trial_days);
+    // The plan's trial is for a customer's first subscription when a member subscribes:
+    // cancelling and subscribing again must not start another free trial.
+    let repeat_trial = !caller.is_staff()
+        && subscriptions::count_for_customer(&mut tx, body.customer_id).await? > 0;
+    let trial_days = match body.trial_days {
+        Some(days) => days,
+        None if repeat_trial => 0,
+        None => plan.trial_days,
+    };
     let out_of_range = || ApiError::field("start_date", "is out of the supported range");
     let (lifecycle, trial_end) = if trial_days > 0 {
         let end = start

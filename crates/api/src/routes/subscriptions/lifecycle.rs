@@ -48,7 +48,7 @@ async fn pause_subscription(
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<SubscriptionView>, ApiError> {
     let (now, today) = now_and_today(&state);
-    let (mut tx, sub) = lock(&state, &caller, id, CustomerAction::ManageSubscriptions).await?;
+    let (mut tx, sub) = lock(&state, &caller, id, CustomerAction::AdjustBilling).await?;
     let next = lifecycle_state(&sub)?
         .pause(today)
         .map_err(lifecycle_error)?;
@@ -72,7 +72,7 @@ async fn resume_subscription(
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<SubscriptionView>, ApiError> {
     let (now, today) = now_and_today(&state);
-    let (mut tx, sub) = lock(&state, &caller, id, CustomerAction::ManageSubscriptions).await?;
+    let (mut tx, sub) = lock(&state, &caller, id, CustomerAction::AdjustBilling).await?;
     let paused = lifecycle_state(&sub)?;
     let next = paused.resume(today).map_err(lifecycle_error)?;
     let paused_on = paused
@@ -171,7 +171,13 @@ async fn cancel_subscription(
     let at_period_end = body.at_period_end.unwrap_or(true);
     let prorate = body.prorate.unwrap_or(false);
     let (now, today) = now_and_today(&state);
-    let (mut tx, sub) = lock(&state, &caller, id, CustomerAction::ManageSubscriptions).await?;
+    // Crediting unused days gives money back whether or not the period was paid: staff only.
+    let action = if prorate {
+        CustomerAction::AdjustBilling
+    } else {
+        CustomerAction::ManageSubscriptions
+    };
+    let (mut tx, sub) = lock(&state, &caller, id, action).await?;
     if at_period_end && prorate {
         return Err(ApiError::field(
             "prorate",

@@ -7,6 +7,7 @@ pub mod events;
 pub mod extract;
 pub mod idempotency;
 pub mod middleware;
+pub mod openapi;
 pub mod pagination;
 pub mod rfc3339;
 pub mod routes;
@@ -90,13 +91,16 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
 
 /// The OpenAPI document of everything Satang can serve (for docs generation and tests).
 pub fn openapi_document(state: &AppState) -> utoipa::openapi::OpenApi {
-    api_routes(state, true).split_for_parts().1
+    let mut doc = api_routes(state, true).split_for_parts().1;
+    openapi::declare_errors(&mut doc);
+    doc
 }
 
 /// The complete application: routes, documentation and every layer.
 pub fn app(state: AppState) -> Router {
     telemetry::install_metrics();
-    let (routes, openapi) = api_routes(&state, state.clock.is_test()).split_for_parts();
+    let (routes, mut openapi) = api_routes(&state, state.clock.is_test()).split_for_parts();
+    openapi::declare_errors(&mut openapi);
     let mut router = routes
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
         .fallback(middleware::not_found)

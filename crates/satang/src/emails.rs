@@ -268,10 +268,7 @@ async fn prepare(state: &AppState, sender: &Sender, mail: &DueEmail) -> Result<P
         EmailKind::InvoiceIssued => {
             let inv = invoice(state, &mail.entity_id).await?;
             let automatic = inv.collection_method == "charge_automatically"
-                && payment_methods::list(&state.db, customer.id)
-                    .await?
-                    .iter()
-                    .any(|m| m.is_default && m.method_type == "card");
+                && payment_methods::default_is_card(&state.db, customer.id).await?;
             let lines = invoices::lines_of(&state.db, &[inv.id]).await?;
             attachment = match build_document(&inv, &lines, seller.promptpay_id.clone()) {
                 Ok(doc) => {

@@ -155,12 +155,15 @@ async fn json_of(res: reqwest::Response, status: u16) -> Value {
 
 /// A customer's payment methods, as the API lists them to an admin.
 async fn methods_of(app: &TestApp, admin: &str, customer: Uuid) -> Value {
-    json_of(
+    let page = json_of(
         app.get(&format!("/api/customers/{customer}/payment-methods"), admin)
             .await,
         200,
     )
-    .await
+    .await;
+    // The list shape of every list (SPEC §2, Lists).
+    assert!(page["next_cursor"].is_null(), "{page}");
+    page["data"].clone()
 }
 
 /// `123450` → `1,234.50`, written here independently of the console's formatter.

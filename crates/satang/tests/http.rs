@@ -33,6 +33,7 @@ both_backends!(
     health_readiness_and_metrics,
     security_headers_and_request_id,
     openapi_document_lists_every_route,
+    contract_fuzzer_finds_no_mismatch_or_server_error,
     api_rate_limit_answers_429_with_retry_after,
     state_changes_are_audited_with_actor_and_request_id,
 );
@@ -1187,6 +1188,68 @@ async fn openapi_document_lists_every_route(backend: Backend) {
         scripts += 1;
     }
     assert!(scripts > 0, "{html}");
+}
+
+/// Schemathesis (PyPI; `.ci/run` installs it into `$HOME/.cache/satang-schemathesis`) generates
+/// requests from the served OpenAPI document, valid and invalid, as an administrator, and
+/// checks every answer against the document: its status is declared, its media type and
+/// headers are the declared ones, its body matches the schema, and nothing is a 5xx.
+async fn contract_fuzzer_finds_no_mismatch_or_server_error(backend: Backend) {
+    let venv = std::env::var("SATANG_SCHEMATHESIS_VENV").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/satang-schemathesis",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let cli = std::path::Path::new(&venv).join("bin/schemathesis");
+    if !cli.exists() {
+        assert!(
+            std::env::var("SATANG_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "schemathesis is required when SATANG_REQUIRE_TOOLS=1 \
+             (python3 -m venv {venv} && {venv}/bin/pip install schemathesis)"
+        );
+        eprintln!("SKIPPED: schemathesis is not installed at {venv}");
+        return;
+    }
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let reports = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(&cli)
+        .arg("run")
+        .arg(app.at("/api/openapi.json"))
+        .args(["--header", &format!("Authorization: Bearer {admin}")])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,\
+             response_headers_conformance,response_schema_conformance",
+        ])
+        .args(["--phases", "examples,coverage,fuzzing"])
+        .args([
+            "--max-examples",
+            "10",
+            "--seed",
+            "20261206",
+            "--workers",
+            "1",
+        ])
+        .args(["--no-color", "--report-dir"])
+        .arg(reports.path())
+        .current_dir(reports.path())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(300), output)
+        .await
+        .expect("schemathesis finishes within 5 minutes")
+        .expect("schemathesis runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found failures:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Tested:"), "{stdout}");
 }
 
 async fn api_rate_limit_answers_429_with_retry_after(backend: Backend) {

@@ -75,13 +75,35 @@ pub async fn insert(
     .await
 }
 
-pub async fn list(db: &Db, customer_id: Uuid) -> Result<Vec<PaymentMethod>> {
+/// Whether the customer's default method is a card (its invoices are charged automatically).
+pub async fn default_is_card(db: &Db, customer_id: Uuid) -> Result<bool> {
+    let found: Option<(Uuid,)> = db
+        .fetch_optional(
+            Sql::new(
+                "SELECT id FROM payment_methods WHERE customer_id = $1 AND is_default \
+                 AND method_type = 'card' AND removed_at IS NULL",
+            )
+            .bind(customer_id),
+        )
+        .await?;
+    Ok(found.is_some())
+}
+
+/// The customer's methods after the cursor `after`, oldest first.
+pub async fn list(
+    db: &Db,
+    customer_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<PaymentMethod>> {
     db.fetch_all(
         Sql::new(
             "SELECT * FROM payment_methods WHERE customer_id = $1 AND removed_at IS NULL \
-             ORDER BY id",
+             AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
         )
-        .bind(customer_id),
+        .bind(customer_id)
+        .bind(after)
+        .bind(limit),
     )
     .await
 }

@@ -18,7 +18,8 @@ use satang_store::payment_methods::{self, NewPaymentMethod, PaymentMethod};
 
 use crate::access::{CustomerAction, authorize};
 use crate::error::{ApiError, Problem, Validator};
-use crate::extract::{Caller, Created, Json, Path};
+use crate::extract::{Caller, Created, Json, Path, Query};
+use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -76,16 +77,23 @@ pub struct AddPaymentMethod {
 }
 
 /// The customer's payment methods.
-#[utoipa::path(get, path = "/api/customers/{id}/payment-methods", tag = "payment methods", params(("id" = Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, body = Vec<PaymentMethodView>), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/customers/{id}/payment-methods", tag = "payment methods", params(("id" = Uuid, Path), PageParams),
+    security(("bearer" = [])), responses((status = 200, body = Page<PaymentMethodView>), (status = 404, body = Problem)))]
 async fn list_methods(
     State(state): State<AppState>,
     caller: Caller,
     Path(customer_id): Path<Uuid>,
-) -> Result<axum::Json<Vec<PaymentMethodView>>, ApiError> {
+    Query(params): Query<PageParams>,
+) -> Result<axum::Json<Page<PaymentMethodView>>, ApiError> {
     authorize(&state, &caller, customer_id, CustomerAction::ReadBilling).await?;
-    let methods = payment_methods::list(&state.db, customer_id).await?;
-    Ok(axum::Json(methods.into_iter().map(Into::into).collect()))
+    let (limit, after) = params.keyset()?;
+    let rows = payment_methods::list(&state.db, customer_id, after, limit + 1).await?;
+    Ok(axum::Json(Page::from_rows(
+        rows,
+        limit,
+        |m| m.id,
+        PaymentMethodView::from,
+    )))
 }
 
 /// Add a card (tokenised at the gateway), PromptPay or bank transfer.

@@ -495,9 +495,13 @@ pub async fn page(
         _ => {
             page.pick = pick_customer(&mut ctx, &page.query).await?;
             if let Some(customer) = &page.pick.selected {
-                page.methods = ctx
-                    .get(format!("/api/customers/{}/payment-methods", customer.id))
+                let methods: Page<PaymentMethodView> = ctx
+                    .get(format!(
+                        "/api/customers/{}/payment-methods?limit=200",
+                        customer.id
+                    ))
                     .await?;
+                page.methods = methods.data;
             }
         }
     }

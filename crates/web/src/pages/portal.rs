@@ -171,9 +171,12 @@ async fn page(
     let invoices: Page<InvoiceView> = ctx
         .get(format!("/api/customers/{customer_id}/invoices?limit=50"))
         .await?;
-    let methods: Vec<PaymentMethodView> = ctx
-        .get(format!("/api/customers/{customer_id}/payment-methods"))
+    let methods: Page<PaymentMethodView> = ctx
+        .get(format!(
+            "/api/customers/{customer_id}/payment-methods?limit=200"
+        ))
         .await?;
+    let methods = methods.data;
     let contacts: Page<ContactView> = ctx
         .get(format!("/api/customers/{customer_id}/contacts?limit=100"))
         .await?;

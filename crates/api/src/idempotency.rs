@@ -4,6 +4,11 @@
 //!
 //! Keys are scoped to the verified caller (or to anonymous callers as one scope), so nobody can
 //! replay another user's response by guessing their key.
+//!
+//! The handler runs with its commits held back ([`deferred_commit`]): the stored response is
+//! written into the transaction of the request's effect, and the two commit together. A crash
+//! at any point leaves either both (a retry is answered the first response) or neither (a retry,
+//! once the claim has gone stale, runs the request once).
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -12,10 +17,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use satang_store::idempotency::{self, Claim};
+use satang_store::{Tx, deferred_commit};
 
 use crate::error::ApiError;
 use crate::extract::bearer;
@@ -95,18 +102,29 @@ async fn run(state: AppState, key: String, req: Request, next: Next) -> Result<R
         Claim::Claimed => {}
     }
 
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let (response, parked) =
+        deferred_commit::deferring(next.run(Request::from_parts(parts, Body::from(bytes)))).await;
     let status = response.status();
     if status.is_server_error() {
+        // The client may retry. What the handler committed before it failed stays committed,
+        // as it decided (it may stand for something done outside, such as a charge).
+        if let Some(tx) = parked
+            && let Err(e) = commit_released(tx, &scope, &key).await
+        {
+            tracing::error!(error = %e, "commit of a failed idempotent request");
+        }
         idempotency::release(&state.db, &scope, &key).await?;
         return Ok(response);
     }
     let (parts, body) = response.into_parts();
-    let body = to_bytes(body, usize::MAX)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let body = match to_bytes(body, usize::MAX).await {
+        Ok(body) => body,
+        Err(e) => {
+            drop(parked);
+            idempotency::release(&state.db, &scope, &key).await?;
+            return Err(ApiError::Internal(e.to_string()));
+        }
+    };
     let stored = StoredResponse {
         status: status.as_u16(),
         content_type: parts
@@ -119,8 +137,46 @@ async fn run(state: AppState, key: String, req: Request, next: Next) -> Result<R
     let sealed = state
         .secrets
         .seal(&serde_json::to_vec(&stored).unwrap_or_default());
-    idempotency::complete(&state.db, &scope, &key, status.as_u16(), sealed).await?;
-    Ok(Response::from_parts(parts, Body::from(body)))
+    let Some(tx) = parked else {
+        // Nothing left to commit: the request wrote nothing, or committed it already.
+        idempotency::complete(&state.db, &scope, &key, now, status.as_u16(), sealed).await?;
+        return Ok(Response::from_parts(parts, Body::from(body)));
+    };
+    match commit_with_response(tx, &scope, &key, now, status.as_u16(), sealed).await {
+        Ok(true) => Ok(Response::from_parts(parts, Body::from(body))),
+        Ok(false) => Err(ApiError::Conflict(
+            "a retry with this Idempotency-Key took it over while this request ran".into(),
+        )),
+        Err(e) => {
+            // Neither the effect nor the response committed: the client may retry.
+            idempotency::release(&state.db, &scope, &key).await?;
+            Err(e.into())
+        }
+    }
+}
+
+/// Records the response in `tx`, the request's effect, and commits both. False when the claim
+/// was no longer ours: this request outlived it and a retry took the key over, so the effect is
+/// rolled back (dropped with `tx`) and the retry's stands.
+async fn commit_with_response(
+    mut tx: Tx,
+    scope: &str,
+    key: &str,
+    claimed_at: DateTime<Utc>,
+    status: u16,
+    sealed: Vec<u8>,
+) -> Result<bool, satang_store::Error> {
+    if !idempotency::complete_in(&mut tx, scope, key, claimed_at, status, sealed).await? {
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Commits `tx`, the writes of a request that failed on our side, with its claim released.
+async fn commit_released(mut tx: Tx, scope: &str, key: &str) -> Result<(), satang_store::Error> {
+    idempotency::release_in(&mut tx, scope, key).await?;
+    tx.commit().await
 }
 
 fn replay(stored: StoredResponse) -> Response {

@@ -1,3 +1,5 @@
+//! Crashes: a process killed with SIGKILL leaves nothing half-done and nothing doubled.
+//!
 //! A billing run killed mid-way loses nothing and doubles nothing (SPEC §2.6), on SQLite and
 //! PostgreSQL: the real `satang bill` binary bills thousands of due subscriptions, is killed
 //! with SIGKILL (no chance to clean up) while some but not all invoices exist, twice, and a
@@ -9,6 +11,9 @@
 mod billing_bulk;
 #[path = "common/mod.rs"]
 mod common;
+/// Keyed requests retried after a crash (SPEC §2, Idempotency).
+#[path = "idempotency_crash/mod.rs"]
+mod idempotency_crash;
 
 use std::time::{Duration, Instant};
 

@@ -21,8 +21,8 @@ use sqlx::sqlite::{
 use sqlx::{FromRow, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
-use crate::Result;
 use crate::inline_reads::{InlineReaders, MMAP_BYTES};
+use crate::{Result, deferred_commit};
 
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,9 @@ pub enum Db {
 }
 
 /// An open transaction on either backend. Dropped without [`Tx::commit`], it rolls back.
+///
+/// Within a request with an `Idempotency-Key`, [`Tx::commit`] and [`Db`]'s statements hold the
+/// commit back until the response is recorded with it (see [`crate::deferred_commit`]).
 pub enum Tx {
     /// With the inline readers, told when the transaction commits.
     Sqlite(Transaction<'static, Sqlite>, Arc<InlineReaders>),
@@ -594,6 +597,7 @@ impl Db {
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx> {
+        deferred_commit::settle().await?;
         Ok(match self {
             Db::Sqlite { write, inline, .. } => {
                 Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?, inline.clone())
@@ -603,6 +607,7 @@ impl Db {
     }
 
     pub async fn fetch_optional<T: Row>(&self, sql: Sql) -> Result<Option<T>> {
+        deferred_commit::settle().await?;
         match self {
             Db::Sqlite { read, .. } => sqlite::fetch_optional(read, sql).await,
             Db::Postgres { direct, .. } => {
@@ -620,6 +625,7 @@ impl Db {
     }
 
     pub async fn fetch_all<T: Row>(&self, sql: Sql) -> Result<Vec<T>> {
+        deferred_commit::settle().await?;
         match self {
             Db::Sqlite { read, .. } => sqlite::fetch_all(read, sql).await,
             Db::Postgres { direct, .. } => {
@@ -640,6 +646,7 @@ impl Db {
         sql: Sql,
         decode: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
+        deferred_commit::settle().await?;
         match self {
             Db::Sqlite { inline, .. } => inline.fetch_all(&sql.text, &sql.args, decode),
             Db::Postgres { .. } => self.fetch_all(sql).await,
@@ -652,6 +659,7 @@ impl Db {
         sql: Sql,
         decode: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Option<T>> {
+        deferred_commit::settle().await?;
         match self {
             Db::Sqlite { inline, .. } => Ok(inline
                 .fetch_all(&sql.text, &sql.args, decode)?
@@ -670,6 +678,7 @@ impl Db {
         sqlite: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
         postgres: fn(&PgRow) -> sqlx::Result<T>,
     ) -> Result<Option<T>> {
+        deferred_commit::settle().await?;
         match self {
             Db::Sqlite { inline, .. } => inline
                 .fetch_all(&sql.text, &sql.args, sqlite)
@@ -690,7 +699,16 @@ impl Db {
     }
 
     /// Runs one writing statement in its own implicit transaction; returns rows affected.
+    ///
+    /// Within a request with an `Idempotency-Key`, in a transaction of its own whose commit waits
+    /// for the response (see [`crate::deferred_commit`]).
     pub async fn execute(&self, sql: Sql) -> Result<u64> {
+        if deferred_commit::active() {
+            let mut tx = self.begin().await?;
+            let affected = tx.execute(sql).await?;
+            deferred_commit::park(tx).await?;
+            return Ok(affected);
+        }
         match self {
             Db::Sqlite { write, inline, .. } => {
                 let _wrote = inline.wrote_on_drop();
@@ -713,7 +731,16 @@ impl Tx {
         }
     }
 
+    /// Commits; within a request with an `Idempotency-Key`, once its response is recorded in
+    /// this transaction (see [`crate::deferred_commit`]).
     pub async fn commit(self) -> Result<()> {
+        if deferred_commit::active() {
+            return deferred_commit::park(self).await;
+        }
+        self.commit_now().await
+    }
+
+    pub(crate) async fn commit_now(self) -> Result<()> {
         match self {
             Tx::Sqlite(tx, inline) => {
                 let _wrote = inline.wrote_on_drop();

@@ -14,6 +14,7 @@ pub mod contacts;
 pub mod credit_notes;
 pub mod customers;
 mod db;
+pub mod deferred_commit;
 mod direct;
 pub mod emails;
 pub mod idempotency;

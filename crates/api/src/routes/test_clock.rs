@@ -64,9 +64,11 @@ async fn move_clock(
         ClockError::Backwards => ApiError::Conflict("the test clock only moves forward".into()),
         ClockError::NotMovable => ApiError::NotFound,
     })?;
-    satang_store::kv::set(&state.db, OFFSET_KEY, &offset.to_string()).await?;
     let now = state.clock.now();
+    // The offset and its audit entry in one transaction (with the stored response of a keyed
+    // request, see `crate::idempotency`).
     let mut tx = state.db.begin().await?;
+    satang_store::kv::set_in(&mut tx, OFFSET_KEY, &offset.to_string()).await?;
     audit::record(
         &mut tx,
         &caller.actor,

@@ -31,8 +31,8 @@ pub struct Config {
     #[arg(long, env = "SATANG_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 
-    /// Log filter (e.g. `info`, `satang=debug`).
-    #[arg(long, env = "SATANG_LOG", default_value = "info")]
+    /// Log filter (e.g. `info`, `satang=debug`); without it, `RUST_LOG`, else `info`.
+    #[arg(long, env = "SATANG_LOG", default_value_t = default_log_filter())]
     pub log: String,
 
     /// `text` or `json`.
@@ -187,4 +187,12 @@ impl Config {
         config.addr = "127.0.0.1:0".parse().unwrap_or(config.addr);
         config
     }
+}
+
+/// The log filter when `SATANG_LOG` is not given: `RUST_LOG`, as Rust operators expect.
+fn default_log_filter() -> String {
+    std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "info".into())
 }

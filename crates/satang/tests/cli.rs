@@ -107,6 +107,26 @@ async fn switches_read_one_and_zero_from_the_environment() {
     assert!(!out.status.success(), "{}", describe(&out));
 }
 
+#[tokio::test]
+async fn rust_log_is_the_log_filter_unless_satang_log_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = |satang_log: Option<&str>| {
+        let mut cmd = satang_env();
+        cmd.env_remove("SATANG_LOG").env("RUST_LOG", "debug");
+        if let Some(filter) = satang_log {
+            cmd.env("SATANG_LOG", filter);
+        }
+        cmd.args(["migrate", "--data-dir"]).arg(dir.path());
+        cmd
+    };
+    let out = run(&mut migrate(None)).await;
+    assert_success(&out, "RUST_LOG=debug satang migrate");
+    assert!(describe(&out).contains("DEBUG"), "{}", describe(&out));
+    let out = run(&mut migrate(Some("warn"))).await;
+    assert_success(&out, "SATANG_LOG=warn RUST_LOG=debug satang migrate");
+    assert!(!describe(&out).contains("DEBUG"), "{}", describe(&out));
+}
+
 async fn user_add_with_a_password_signs_in_with_its_role(backend: Backend) {
     let Some(db) = Database::create(backend).await else {
         return;

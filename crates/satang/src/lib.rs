@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod connections;
 pub mod demo;
 pub mod emails;
 pub mod logging;
@@ -201,18 +202,18 @@ impl Server {
         } else {
             api
         };
+        let limits = connections::Limits::from_config(config);
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-        });
-        tracing::info!(%addr, ?services, backend = ?state.db.backend(), "Satang is serving");
+        let task = tokio::spawn(connections::serve(listener, app, limits, async {
+            let _ = rx.await;
+        }));
+        tracing::info!(
+            %addr,
+            ?services,
+            backend = ?state.db.backend(),
+            max_connections = limits.total,
+            "Satang is serving"
+        );
         // Billing belongs to the customers side; the auth service never bills.
         let billing = (services.serves_customers() && config.billing_interval > 0).then(|| {
             scheduler::BillingScheduler::start(

@@ -1,9 +1,12 @@
 //! Black-box tests of the HTTP behaviour every endpoint shares (SPEC §2 intro, §2.9, §5, §6):
 //! problem+json errors and input limits, keyset lists, `Idempotency-Key`, the test clock, forged
 //! and expired tokens, health/readiness/metrics, security headers, the OpenAPI document, the API
-//! rate limit and the audit trail — each on SQLite and on PostgreSQL.
+//! rate limit and the audit trail — each on SQLite and on PostgreSQL; connection limits and
+//! timeouts (`http/connections.rs`).
 
 mod common;
+#[path = "http/connections.rs"]
+mod connections;
 
 use std::time::{Duration, Instant};
 

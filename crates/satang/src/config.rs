@@ -31,6 +31,11 @@ pub struct Config {
     #[arg(long, env = "SATANG_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 
+    /// Seconds to wait for a PostgreSQL connection: at start-up for the server to accept one,
+    /// and in a request for a free one from the pool (longer, and the request answers 503).
+    #[arg(long, env = "SATANG_DB_CONNECT_TIMEOUT", default_value_t = 10)]
+    pub db_connect_timeout: u64,
+
     /// Log filter (e.g. `info`, `satang=debug`).
     #[arg(long, env = "SATANG_LOG", default_value = "info")]
     pub log: String,

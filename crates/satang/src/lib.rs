@@ -13,6 +13,7 @@ pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine;
@@ -35,22 +36,51 @@ pub use config::Config;
 
 /// Opens the configured database and runs pending migrations.
 pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
-    let db = match &config.database_url {
-        Some(url) if url.starts_with("postgres") => {
-            Db::open_postgres(url, config.db_max_connections)
-                .await
-                .context("cannot connect to PostgreSQL (DATABASE_URL)")?
-        }
-        Some(other) => anyhow::bail!(
-            "DATABASE_URL must start with postgres:// (got {}…); leave it unset for SQLite",
-            other.chars().take(12).collect::<String>()
-        ),
+    let db = match postgres_url(config)? {
+        Some(url) => Db::open_postgres_within(
+            url,
+            config.db_max_connections,
+            Duration::from_secs(config.db_connect_timeout.max(1)),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to PostgreSQL at {} (DATABASE_URL)",
+                postgres_server(url)
+            )
+        })?,
         None => Db::open_sqlite(&config.data_dir)
             .await
             .with_context(|| format!("cannot open SQLite in {}", config.data_dir.display()))?,
     };
     db.migrate().await.context("migrations failed")?;
     Ok(db)
+}
+
+/// The PostgreSQL URL of the configuration; `None` for SQLite.
+pub fn postgres_url(config: &Config) -> anyhow::Result<Option<&str>> {
+    match &config.database_url {
+        Some(url) if url.starts_with("postgres") => Ok(Some(url)),
+        Some(other) => anyhow::bail!(
+            "DATABASE_URL must start with postgres:// (got {}…); leave it unset for SQLite",
+            other.chars().take(12).collect::<String>()
+        ),
+        None => Ok(None),
+    }
+}
+
+/// `host:port` of a PostgreSQL URL, for messages (the URL itself may hold a password).
+fn postgres_server(url: &str) -> String {
+    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = authority.split(['/', '?']).next().unwrap_or("");
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if host.is_empty() {
+        "localhost".into()
+    } else {
+        host.to_owned()
+    }
 }
 
 /// The key that encrypts secrets at rest: from the configuration, or generated on first start
@@ -293,4 +323,22 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::postgres_server;
+
+    #[test]
+    fn messages_name_the_postgres_server_without_credentials() {
+        assert_eq!(
+            postgres_server("postgres://satang:secret@db.internal:6432/satang?sslmode=require"),
+            "db.internal:6432"
+        );
+        assert_eq!(
+            postgres_server("postgresql://localhost/satang"),
+            "localhost"
+        );
+        assert_eq!(postgres_server("postgres:///satang"), "localhost");
+    }
 }

@@ -68,6 +68,31 @@ async fn migrate_refuses_a_database_url_it_cannot_use() {
     assert!(!text.contains("panicked"), "{text}");
 }
 
+/// An unreachable PostgreSQL is reported with the real cause, not as a pool timeout.
+#[tokio::test]
+async fn serve_reports_a_refused_postgres_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let started = Instant::now();
+    let out = run(satang_env()
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{port}/satang"),
+        )
+        .env("SATANG_DB_CONNECT_TIMEOUT", "1"))
+    .await;
+    assert!(!out.status.success(), "{}", describe(&out));
+    let text = describe(&out);
+    assert!(text.to_lowercase().contains("connection refused"), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains("timed out"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    // It waited SATANG_DB_CONNECT_TIMEOUT for PostgreSQL to come up, not the default 10 s.
+    assert!(started.elapsed() < Duration::from_secs(8), "{text}");
+}
+
 #[tokio::test]
 async fn usage_errors_exit_non_zero() {
     let out = run(satang_env().arg("--version")).await;

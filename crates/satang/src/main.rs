@@ -298,8 +298,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Backup { to, config } => {
             logging::init("warn", &config.log_format);
-            let db = satang::open_db(&config).await?;
-            if db.backend() == satang_store::Backend::Postgres {
+            if satang::postgres_url(&config)?.is_some() {
                 println!(
                     "Satang is on PostgreSQL: back it up with pg_dump, e.g.\n  \
                      pg_dump --format=custom --file=satang.dump \"$DATABASE_URL\"\n\
@@ -307,6 +306,8 @@ async fn run() -> anyhow::Result<()> {
                 );
                 return Ok(());
             }
+            // A backup copies what is there: no database is created, none is migrated.
+            let db = satang_store::Db::open_existing_sqlite(&config.data_dir).await?;
             db.backup_sqlite(&to).await?;
             println!(
                 "wrote a consistent copy of the database to {}",

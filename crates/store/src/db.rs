@@ -541,6 +541,44 @@ impl Db {
         })
     }
 
+    /// Opens the SQLite database Satang keeps in `dir` if there is one, creating and changing
+    /// nothing otherwise: for commands such as `satang backup` that only make sense on existing
+    /// data, where a mistyped directory must not become a new, empty database.
+    pub async fn open_existing_sqlite(dir: &Path) -> Result<Db> {
+        let path = dir.join("satang.db");
+        if !path.is_file() {
+            return Err(crate::Error::Other(format!(
+                "no Satang database in {} ({} does not exist)",
+                dir.display(),
+                path.display()
+            )));
+        }
+        let not_ours = || {
+            crate::Error::Other(format!(
+                "{} is not a Satang database (it has no migration history)",
+                path.display()
+            ))
+        };
+        // Looked at read-only first: another program's file is left as it is.
+        let mut conn = SqliteConnectOptions::new()
+            .filename(&path)
+            .read_only(true)
+            .connect()
+            .await
+            .map_err(|_| not_ours())?;
+        let migrated: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&mut conn)
+        .await
+        .map_err(|_| not_ours())?;
+        let _ = conn.close().await;
+        if migrated.is_none() {
+            return Err(not_ours());
+        }
+        Db::open_sqlite(dir).await
+    }
+
     /// Connects to PostgreSQL. Unqualified table names resolve through the search path to the
     /// `auth`, `customers`, `billing` and `satang` schemas; `public` comes first so that sqlx's
     /// own migration table lands there and nowhere else.

@@ -216,7 +216,7 @@ impl Server {
         if services.serves_auth() {
             admin::bootstrap_admin(&state, config).await?;
         }
-        if config.demo && demo::load(&state).await? {
+        if config.demo && demo::load(&state, config.admin_email.as_deref()).await? {
             // The demo's history happened on a demo clock: none of it is anyone's mail.
             satang_store::emails::skip_pending(&state.db, "demo history", state.clock.now())
                 .await?;

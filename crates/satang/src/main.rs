@@ -32,9 +32,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API (and later the console) on one port.
+    /// Serve the JSON API, the web console, health checks and metrics on one port.
     Serve {
-        /// Which services to run in this process.
+        /// Which services to run in this process (the console comes with `all`).
         #[arg(value_enum, default_value = "all")]
         services: ServiceArg,
         #[command(flatten)]

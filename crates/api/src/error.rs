@@ -10,6 +10,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// The `Retry-After` of a 503 while the database cannot be reached: soon enough to notice its
+/// return, far enough apart not to pile up retries.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
 /// Field → messages, as returned in a 422.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
@@ -37,6 +41,9 @@ pub enum ApiError {
     RateLimited(Duration),
     #[error("the request took too long")]
     Timeout,
+    /// The database cannot be reached; the cause is logged, never sent.
+    #[error("the service is temporarily unavailable; try again shortly")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -77,7 +84,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -95,6 +102,7 @@ impl ApiError {
             ApiError::Validation { .. } => "validation-failed",
             ApiError::RateLimited(_) => "rate-limited",
             ApiError::Timeout => "timeout",
+            ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal-error",
         }
     }
@@ -121,8 +129,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(cause) = &self {
-            tracing::error!(error = %cause, "internal error");
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            ApiError::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            _ => {}
         }
         let status = self.status();
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
@@ -137,11 +147,15 @@ impl IntoResponse for ApiError {
             // and saying so keeps clients from sending one on it.
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        if let ApiError::RateLimited(wait) = self {
-            let secs = wait.as_secs().max(1);
-            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-                headers.insert(header::RETRY_AFTER, value);
-            }
+        let retry_after = match self {
+            ApiError::RateLimited(wait) => Some(wait.as_secs().max(1)),
+            ApiError::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(secs) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            headers.insert(header::RETRY_AFTER, value);
         }
         response
     }
@@ -152,6 +166,7 @@ impl From<satang_store::Error> for ApiError {
         match e {
             satang_store::Error::NotFound => ApiError::NotFound,
             satang_store::Error::Conflict(what) => ApiError::Conflict(what.to_owned()),
+            other if other.is_unavailable() => ApiError::Unavailable(other.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -77,6 +77,8 @@ impl RunningServer {
             .env("SATANG_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("SATANG_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("SATANG_API_RATE_LIMIT", "0")
+            // Every load-generator connection comes from 127.0.0.1.
+            .env("SATANG_MAX_CONNECTIONS_PER_IP", "0")
             .env("SATANG_LOG", "warn")
             .env("SATANG_ARGON2_MEMORY_KIB", ARGON2_MEMORY_KIB.to_string())
             .env("SATANG_ARGON2_ITERATIONS", ARGON2_ITERATIONS.to_string())

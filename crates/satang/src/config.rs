@@ -31,6 +31,11 @@ pub struct Config {
     #[arg(long, env = "SATANG_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 
+    /// Seconds to wait for a PostgreSQL connection: at start-up for the server to accept one,
+    /// and in a request for a free one from the pool (longer, and the request answers 503).
+    #[arg(long, env = "SATANG_DB_CONNECT_TIMEOUT", default_value_t = 10)]
+    pub db_connect_timeout: u64,
+
     /// Log filter (e.g. `info`, `satang=debug`); without it, `RUST_LOG`, else `info`.
     #[arg(long, env = "SATANG_LOG", default_value_t = default_log_filter())]
     pub log: String,
@@ -128,6 +133,28 @@ pub struct Config {
     /// Request timeout in seconds.
     #[arg(long, env = "SATANG_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout: u64,
+
+    /// Seconds a client may take to send a request's head (request line and headers): from its
+    /// first byte, or on a new connection from accepting it. Slower clients are disconnected
+    /// (0 = no limit).
+    #[arg(long, env = "SATANG_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
+
+    /// Seconds a kept-alive connection may wait for its next request before it is closed
+    /// (0 = no limit).
+    #[arg(long, env = "SATANG_IDLE_TIMEOUT", default_value_t = 60)]
+    pub idle_timeout: u64,
+
+    /// Open connections per client address (IPv6: per /64); more are closed as they arrive
+    /// (0 = no limit). Not applied with `--trust-forwarded-for`: every connection then comes
+    /// from the proxy.
+    #[arg(long, env = "SATANG_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: u32,
+
+    /// Open connections in all; further ones wait to be accepted. Never more than the
+    /// process's open-file limit less 256 (kept for the database and files).
+    #[arg(long, env = "SATANG_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: u32,
 
     /// Requests per second per client address (0 turns the limit off).
     #[arg(long, env = "SATANG_API_RATE_LIMIT", default_value_t = 200)]

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod connections;
 pub mod demo;
 pub mod emails;
 pub mod logging;
@@ -12,6 +13,7 @@ pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine;
@@ -34,22 +36,51 @@ pub use config::Config;
 
 /// Opens the configured database and runs pending migrations.
 pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
-    let db = match &config.database_url {
-        Some(url) if url.starts_with("postgres") => {
-            Db::open_postgres(url, config.db_max_connections)
-                .await
-                .context("cannot connect to PostgreSQL (DATABASE_URL)")?
-        }
-        Some(other) => anyhow::bail!(
-            "DATABASE_URL must start with postgres:// (got {}…); leave it unset for SQLite",
-            other.chars().take(12).collect::<String>()
-        ),
+    let db = match postgres_url(config)? {
+        Some(url) => Db::open_postgres_within(
+            url,
+            config.db_max_connections,
+            Duration::from_secs(config.db_connect_timeout.max(1)),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to PostgreSQL at {} (DATABASE_URL)",
+                postgres_server(url)
+            )
+        })?,
         None => Db::open_sqlite(&config.data_dir)
             .await
             .with_context(|| format!("cannot open SQLite in {}", config.data_dir.display()))?,
     };
     db.migrate().await.context("migrations failed")?;
     Ok(db)
+}
+
+/// The PostgreSQL URL of the configuration; `None` for SQLite.
+pub fn postgres_url(config: &Config) -> anyhow::Result<Option<&str>> {
+    match &config.database_url {
+        Some(url) if url.starts_with("postgres") => Ok(Some(url)),
+        Some(other) => anyhow::bail!(
+            "DATABASE_URL must start with postgres:// (got {}…); leave it unset for SQLite",
+            other.chars().take(12).collect::<String>()
+        ),
+        None => Ok(None),
+    }
+}
+
+/// `host:port` of a PostgreSQL URL, for messages (the URL itself may hold a password).
+fn postgres_server(url: &str) -> String {
+    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = authority.split(['/', '?']).next().unwrap_or("");
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if host.is_empty() {
+        "localhost".into()
+    } else {
+        host.to_owned()
+    }
 }
 
 /// The key that encrypts secrets at rest: from the configuration, or generated on first start
@@ -185,7 +216,7 @@ impl Server {
         if services.serves_auth() {
             admin::bootstrap_admin(&state, config).await?;
         }
-        if config.demo && demo::load(&state).await? {
+        if config.demo && demo::load(&state, config.admin_email.as_deref()).await? {
             // The demo's history happened on a demo clock: none of it is anyone's mail.
             satang_store::emails::skip_pending(&state.db, "demo history", state.clock.now())
                 .await?;
@@ -201,18 +232,18 @@ impl Server {
         } else {
             api
         };
+        let limits = connections::Limits::from_config(config);
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-        });
-        tracing::info!(%addr, ?services, backend = ?state.db.backend(), "Satang is serving");
+        let task = tokio::spawn(connections::serve(listener, app, limits, async {
+            let _ = rx.await;
+        }));
+        tracing::info!(
+            %addr,
+            ?services,
+            backend = ?state.db.backend(),
+            max_connections = limits.total,
+            "Satang is serving"
+        );
         // Billing belongs to the customers side; the auth service never bills.
         let billing = (services.serves_customers() && config.billing_interval > 0).then(|| {
             scheduler::BillingScheduler::start(
@@ -292,4 +323,22 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::postgres_server;
+
+    #[test]
+    fn messages_name_the_postgres_server_without_credentials() {
+        assert_eq!(
+            postgres_server("postgres://satang:secret@db.internal:6432/satang?sslmode=require"),
+            "db.internal:6432"
+        );
+        assert_eq!(
+            postgres_server("postgresql://localhost/satang"),
+            "localhost"
+        );
+        assert_eq!(postgres_server("postgres:///satang"), "localhost");
+    }
 }

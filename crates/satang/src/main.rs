@@ -32,9 +32,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API (and later the console) on one port.
+    /// Serve the JSON API, the web console, health checks and metrics on one port.
     Serve {
-        /// Which services to run in this process.
+        /// Which services to run in this process (the console comes with `all`).
         #[arg(value_enum, default_value = "all")]
         services: ServiceArg,
         #[command(flatten)]
@@ -174,8 +174,31 @@ fn return_large_blocks_to_the_os() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn return_large_blocks_to_the_os() {}
 
+/// Many systems start a process with a soft limit of 1,024 open files and a far higher hard
+/// limit; the server counts its connection limit from the soft one (`connections::Limits`), so
+/// raise it to the hard limit first, as Go's runtime does.
+#[cfg(unix)]
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the struct they are given, nothing else.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit() {}
+
 fn main() -> anyhow::Result<()> {
     return_large_blocks_to_the_os();
+    raise_open_file_limit();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -275,8 +298,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Backup { to, config } => {
             logging::init("warn", &config.log_format);
-            let db = satang::open_db(&config).await?;
-            if db.backend() == satang_store::Backend::Postgres {
+            if satang::postgres_url(&config)?.is_some() {
                 println!(
                     "Satang is on PostgreSQL: back it up with pg_dump, e.g.\n  \
                      pg_dump --format=custom --file=satang.dump \"$DATABASE_URL\"\n\
@@ -284,6 +306,8 @@ async fn run() -> anyhow::Result<()> {
                 );
                 return Ok(());
             }
+            // A backup copies what is there: no database is created, none is migrated.
+            let db = satang_store::Db::open_existing_sqlite(&config.data_dir).await?;
             db.backup_sqlite(&to).await?;
             println!(
                 "wrote a consistent copy of the database to {}",

@@ -1,5 +1,6 @@
 //! `satang backup`: a consistent copy of the SQLite database taken while the server runs, whose
-//! search index works when the copy is served; on PostgreSQL, directions for pg_dump.
+//! search index works when the copy is served; a refusal, touching nothing, when the data
+//! directory holds no Satang database; on PostgreSQL, directions for pg_dump.
 
 mod common;
 
@@ -96,6 +97,69 @@ async fn sqlite_backup_is_consistent_and_searchable() {
         .unwrap();
     assert_eq!(found["data"][0]["name"], "สหกรณ์การเกษตรบ้านนา", "{found}");
     server.stop().await.unwrap();
+}
+
+/// A mistyped `--data-dir` must not yield an empty "backup" and a new database where there was
+/// none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_refuses_a_data_directory_without_a_satang_database() {
+    let parent = tempfile::tempdir().unwrap();
+    let missing = parent.path().join("no-such-dir");
+    let empty = parent.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    // A SQLite database, but not Satang's.
+    let foreign = parent.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(foreign.join("satang.db"))
+        .create_if_missing(true);
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE notes (text TEXT)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    <sqlx::SqliteConnection as sqlx::Connection>::close(conn)
+        .await
+        .unwrap();
+    let foreign_bytes = std::fs::read(foreign.join("satang.db")).unwrap();
+
+    let copy = parent.path().join("copy.db");
+    for (dir, expected) in [
+        (&missing, "no Satang database"),
+        (&empty, "no Satang database"),
+        (&foreign, "not a Satang database"),
+    ] {
+        let out = satang(
+            &[
+                "backup",
+                "--to",
+                copy.to_str().unwrap(),
+                "--data-dir",
+                dir.to_str().unwrap(),
+            ],
+            None,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{}: {stderr}", dir.display());
+        assert!(stderr.contains(expected), "{}: {stderr}", dir.display());
+        assert!(stderr.contains(&*dir.to_string_lossy()), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!copy.exists(), "a backup of nothing was written");
+    }
+    // Nothing was created or changed.
+    assert!(!missing.exists());
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+    let left: Vec<_> = std::fs::read_dir(&foreign)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["satang.db"]);
+    assert_eq!(
+        std::fs::read(foreign.join("satang.db")).unwrap(),
+        foreign_bytes
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -68,6 +68,99 @@ async fn migrate_refuses_a_database_url_it_cannot_use() {
     assert!(!text.contains("panicked"), "{text}");
 }
 
+/// An unreachable PostgreSQL is reported with the real cause, not as a pool timeout.
+#[tokio::test]
+async fn serve_reports_a_refused_postgres_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let started = Instant::now();
+    let out = run(satang_env()
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{port}/satang"),
+        )
+        .env("SATANG_DB_CONNECT_TIMEOUT", "1"))
+    .await;
+    assert!(!out.status.success(), "{}", describe(&out));
+    let text = describe(&out);
+    assert!(text.to_lowercase().contains("connection refused"), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains("timed out"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    // It waited SATANG_DB_CONNECT_TIMEOUT for PostgreSQL to come up, not the default 10 s.
+    assert!(started.elapsed() < Duration::from_secs(8), "{text}");
+}
+
+#[tokio::test]
+async fn serve_help_describes_what_it_serves() {
+    let out = run(satang_env().args(["serve", "--help"])).await;
+    assert_success(&out, "satang serve --help");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("console"), "{help}");
+    assert!(!help.contains("later"), "{help}");
+    for setting in [
+        "SATANG_HEADER_READ_TIMEOUT",
+        "SATANG_IDLE_TIMEOUT",
+        "SATANG_MAX_CONNECTIONS_PER_IP",
+        "SATANG_MAX_CONNECTIONS",
+        "SATANG_DB_CONNECT_TIMEOUT",
+    ] {
+        assert!(help.contains(setting), "{setting}: {help}");
+    }
+}
+
+/// With `SATANG_ADMIN_EMAIL`, the demo adds no administrator of its own, and its start-up line
+/// names the configured one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_start_up_names_the_configured_administrator() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let log_path = logs.path().join("demo.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = satang_env()
+        .args(["demo", "--addr", &addr, "--data-dir"])
+        .arg(dir.path())
+        .env("SATANG_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("SATANG_ADMIN_PASSWORD", PASSWORD)
+        .env("SATANG_LOG", "info")
+        .env("SATANG_BILLING_INTERVAL", "0")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("satang demo starts");
+    // The demo loads before the server listens.
+    let http = Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("satang demo exited ({status}): {}", read_log(&log_path));
+        }
+        if let Ok(res) = http.get(format!("http://{addr}/readyz")).send().await
+            && res.status() == 200
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready after 120 s: {}",
+            read_log(&log_path)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    child.kill().await.unwrap();
+    let log = read_log(&log_path);
+    let line = log
+        .lines()
+        .find(|l| l.contains("demo data loaded"))
+        .unwrap_or_else(|| panic!("no demo line: {log}"));
+    assert!(line.contains(ADMIN_EMAIL), "{line}");
+    assert!(!line.contains(satang::demo::DEMO_ADMIN), "{line}");
+}
+
 #[tokio::test]
 async fn usage_errors_exit_non_zero() {
     let out = run(satang_env().arg("--version")).await;

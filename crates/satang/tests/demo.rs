@@ -97,7 +97,7 @@ async fn demo_loads_once_with_real_content(backend: Backend) {
 
     // Loading again (a restart with --demo) adds nothing.
     let state = app.server.as_ref().unwrap().state.clone();
-    assert!(!satang::demo::load(&state).await.unwrap());
+    assert!(!satang::demo::load(&state, None).await.unwrap());
     let again: Value = app
         .get("/api/customers?limit=200", token)
         .await

@@ -1,9 +1,14 @@
 //! Black-box tests of the HTTP behaviour every endpoint shares (SPEC §2 intro, §2.9, §5, §6):
 //! problem+json errors and input limits, keyset lists, `Idempotency-Key`, the test clock, forged
 //! and expired tokens, health/readiness/metrics, security headers, the OpenAPI document, the API
-//! rate limit and the audit trail — each on SQLite and on PostgreSQL.
+//! rate limit and the audit trail — each on SQLite and on PostgreSQL; connection limits and
+//! timeouts (`http/connections.rs`); a database going away (`http/database_down.rs`).
 
 mod common;
+#[path = "http/connections.rs"]
+mod connections;
+#[path = "http/database_down.rs"]
+mod database_down;
 
 use std::time::{Duration, Instant};
 
@@ -1012,64 +1017,6 @@ async fn health_readiness_and_metrics(backend: Backend) {
             && l.contains("200")),
         "{text}"
     );
-}
-
-/// PostgreSQL only: its database can vanish under a running server (SQLite keeps its open file).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readyz_reports_an_unreachable_database() {
-    let Some(app) = spawn(Backend::Postgres).await else {
-        return;
-    };
-    let ready = app.client.get(app.at("/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), 200);
-
-    let url = app.db.url.clone().unwrap();
-    let name = url
-        .split('?')
-        .next()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&common::admin_url())
-        .await
-        .unwrap();
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let res = app.client.get(app.at("/readyz")).send().await.unwrap();
-        let status = res.status().as_u16();
-        let text = body_text(res).await;
-        if status == 503 {
-            let body: Value = serde_json::from_str(&text).unwrap();
-            assert_eq!(body["database"], "unreachable", "{body}");
-            break;
-        }
-        assert_eq!(status, 200, "{text}");
-        assert!(
-            Instant::now() < deadline,
-            "still ready 30 s after its database was dropped"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    // The process itself is fine, and requests that need the database fail cleanly.
-    let res = app.client.get(app.at("/healthz")).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    let res = app
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"email": ADMIN_EMAIL, "password": PASSWORD}),
-        )
-        .await;
-    let status = res.status().as_u16();
-    assert!(status == 500 || status == 503, "{status}");
-    problem(res, status).await;
 }
 
 async fn security_headers_and_request_id(backend: Backend) {

@@ -18,7 +18,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{FromRow, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::{
+    ConnectOptions, Connection, FromRow, PgPool, Postgres, Sqlite, SqlitePool, Transaction,
+};
 use uuid::Uuid;
 
 use crate::inline_reads::{InlineReaders, MMAP_BYTES};
@@ -446,6 +448,42 @@ macro_rules! bind_all {
     }};
 }
 
+/// Connects once, so that start-up reports why PostgreSQL cannot be reached (refused,
+/// authentication failed, no such database) rather than sqlx's pool timeout. A refusal, or
+/// PostgreSQL saying it is starting up, is tried again until `within` has passed.
+async fn first_connection(options: &PgConnectOptions, within: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match tokio::time::timeout_at(deadline, options.connect()).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                return Ok(());
+            }
+            Ok(Err(e)) => {
+                let starting = match &e {
+                    sqlx::Error::Io(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+                    sqlx::Error::Database(e) => e.is_transient_in_connect_phase(),
+                    _ => false,
+                };
+                if !starting || tokio::time::Instant::now() + pause >= deadline {
+                    return Err(e.into());
+                }
+            }
+            Err(_) => {
+                return Err(crate::Error::Database(sqlx::Error::Io(
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no answer within {} s", within.as_secs_f32()),
+                    ),
+                )));
+            }
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
 /// Rows that decode from both backends.
 pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
 impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
@@ -506,23 +544,73 @@ impl Db {
         })
     }
 
+    /// Opens the SQLite database Satang keeps in `dir` if there is one, creating and changing
+    /// nothing otherwise: for commands such as `satang backup` that only make sense on existing
+    /// data, where a mistyped directory must not become a new, empty database.
+    pub async fn open_existing_sqlite(dir: &Path) -> Result<Db> {
+        let path = dir.join("satang.db");
+        if !path.is_file() {
+            return Err(crate::Error::Other(format!(
+                "no Satang database in {} ({} does not exist)",
+                dir.display(),
+                path.display()
+            )));
+        }
+        let not_ours = || {
+            crate::Error::Other(format!(
+                "{} is not a Satang database (it has no migration history)",
+                path.display()
+            ))
+        };
+        // Looked at read-only first: another program's file is left as it is.
+        let mut conn = SqliteConnectOptions::new()
+            .filename(&path)
+            .read_only(true)
+            .connect()
+            .await
+            .map_err(|_| not_ours())?;
+        let migrated: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&mut conn)
+        .await
+        .map_err(|_| not_ours())?;
+        let _ = conn.close().await;
+        if migrated.is_none() {
+            return Err(not_ours());
+        }
+        Db::open_sqlite(dir).await
+    }
+
     /// Connects to PostgreSQL. Unqualified table names resolve through the search path to the
     /// `auth`, `customers`, `billing` and `satang` schemas; `public` comes first so that sqlx's
     /// own migration table lands there and nowhere else.
     pub async fn open_postgres(url: &str, max_connections: u32) -> Result<Db> {
+        Db::open_postgres_within(url, max_connections, Duration::from_secs(10)).await
+    }
+
+    /// [`Db::open_postgres`], waiting up to `connect_timeout` for the server to accept a
+    /// connection (it may be starting up beside us), and as long in a request for a free
+    /// connection from the pools.
+    pub async fn open_postgres_within(
+        url: &str,
+        max_connections: u32,
+        connect_timeout: Duration,
+    ) -> Result<Db> {
         let options = PgConnectOptions::from_str(url)?
             .options([("search_path", "public,auth,customers,billing,satang")])
             .application_name("satang");
+        first_connection(&options, connect_timeout).await?;
         // No ping before handing out a pooled connection: it is a network round trip per query.
         // The price: a connection that died meanwhile (a database restart) fails one query
         // instead of being replaced first.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(connect_timeout)
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        let direct = crate::direct::DirectPool::new(options, max_connections)?;
+        let direct = crate::direct::DirectPool::new(options, max_connections, connect_timeout)?;
         Ok(Db::Postgres {
             pool,
             direct,
@@ -582,14 +670,18 @@ impl Db {
         Ok(applied as usize >= migrator.iter().count())
     }
 
-    /// Cheap round trip used by `/readyz`.
+    /// Cheap round trip used by `/readyz`. On PostgreSQL through the connections of single
+    /// statements, which fail at once when the server refuses a new one (sqlx's pool retries
+    /// until its timeout).
     pub async fn ping(&self) -> Result<()> {
         match self {
             Db::Sqlite { read, .. } => {
                 sqlx::query("SELECT 1").execute(read).await?;
             }
-            Db::Postgres { pool, .. } => {
-                sqlx::query("SELECT 1").execute(pool).await?;
+            Db::Postgres { direct, .. } => {
+                let mut lease = direct.lease().await?;
+                let result = sqlx::query("SELECT 1").execute(lease.conn()).await;
+                lease.done(result.map_err(crate::Error::from))?;
             }
         }
         Ok(())

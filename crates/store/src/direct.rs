@@ -49,12 +49,17 @@ impl std::fmt::Debug for DirectPool {
 }
 
 impl DirectPool {
-    pub(crate) fn new(options: PgConnectOptions, size: u32) -> crate::Result<DirectPool> {
+    /// `timeout`: the longest wait for a free connection, and for a new one to open.
+    pub(crate) fn new(
+        options: PgConnectOptions,
+        size: u32,
+        timeout: Duration,
+    ) -> crate::Result<DirectPool> {
         managed::Pool::builder(Manager(options))
             .max_size(size.max(1) as usize)
             .runtime(deadpool::Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(10)))
-            .create_timeout(Some(Duration::from_secs(10)))
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
             .build()
             .map(DirectPool)
             .map_err(|e| crate::Error::Other(format!("PostgreSQL connection pool: {e}")))

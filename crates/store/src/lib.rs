@@ -40,7 +40,8 @@ pub use db::{Arg, Backend, Db, Sql, Tx, rows_per_statement};
 pub use scope::Scope;
 
 /// Errors of the storage layer. Handlers turn [`Error::NotFound`] and [`Error::Conflict`] into
-/// 404 and 409; everything else is an internal error that is logged, never shown.
+/// 404 and 409, and an [unavailable](Error::is_unavailable) database into 503; everything else is
+/// an internal error that is logged, never shown.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("not found")]
@@ -59,6 +60,35 @@ impl Error {
     /// True when the database refused a row because of a unique constraint.
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, Error::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+
+    /// True when the database could not be reached or is not taking work: connection refused
+    /// or cut, no free connection in time, PostgreSQL shutting down, starting up or out of
+    /// connections, the database gone. Nothing is wrong with the request, and it may succeed
+    /// later.
+    pub fn is_unavailable(&self) -> bool {
+        let Error::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(e) => e
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some_and(|e| {
+                    let code = e.code();
+                    // 08: connection exception; 57P0x: shutting down, crashed, starting up;
+                    // 53300: too many connections; 3D000: no such database.
+                    code.starts_with("08")
+                        || code.starts_with("57P0")
+                        || code == "53300"
+                        || code == "3D000"
+                }),
+            _ => false,
+        }
     }
 }
 

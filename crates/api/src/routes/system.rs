@@ -1,5 +1,7 @@
 //! Health, readiness and metrics for operators and load balancers.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -30,18 +32,42 @@ async fn healthz() -> axum::Json<Health> {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct Readiness {
+    /// `ready` or `not ready`.
     pub status: &'static str,
+    /// `ok`, or `unreachable` when it did not answer within 1.5 s.
     pub database: &'static str,
+    /// `done`, `pending`, or `unknown` while the database is unreachable.
     pub migrations: &'static str,
 }
+
+/// How long `/readyz` waits for the database: a load balancer's probe gives up after a few
+/// seconds, and a database that takes longer to answer `SELECT 1` is not ready for traffic.
+const READINESS_WAIT: Duration = Duration::from_millis(1500);
 
 /// The database answers and every migration has run.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let database = state.db.ping().await.is_ok();
-    let migrations = database && state.db.migrations_done().await.unwrap_or(false);
-    let ready = database && migrations;
+    let check = async {
+        state.db.ping().await?;
+        match state.db.migrations_done().await {
+            Err(e) if !e.is_unavailable() => Ok(false), // no migration table yet
+            answer => answer,
+        }
+    };
+    let (database, migrations) = match tokio::time::timeout(READINESS_WAIT, check).await {
+        Ok(Ok(true)) => ("ok", "done"),
+        Ok(Ok(false)) => ("ok", "pending"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the database is unreachable");
+            ("unreachable", "unknown")
+        }
+        Err(_) => {
+            tracing::warn!("readiness: the database did not answer within 1.5 s");
+            ("unreachable", "unknown")
+        }
+    };
+    let ready = migrations == "done";
     (
         if ready {
             StatusCode::OK
@@ -50,8 +76,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         },
         axum::Json(Readiness {
             status: if ready { "ready" } else { "not ready" },
-            database: if database { "ok" } else { "unreachable" },
-            migrations: if migrations { "done" } else { "pending" },
+            database,
+            migrations,
         }),
     )
 }

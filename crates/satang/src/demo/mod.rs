@@ -417,8 +417,10 @@ fn tax_id(n: u64) -> String {
     format!("{base}{}", (11 - sum % 11) % 10)
 }
 
-/// Loads the demo once; returns false when this database already has it.
-pub async fn load(state: &AppState) -> anyhow::Result<bool> {
+/// Loads the demo once; returns false when this database already has it. `admin_email` is the
+/// administrator of `SATANG_ADMIN_EMAIL`, named in the log when the demo keeps it instead of
+/// adding its own.
+pub async fn load(state: &AppState, admin_email: Option<&str>) -> anyhow::Result<bool> {
     if kv::get(&state.db, LOADED_KEY).await?.is_some() {
         return Ok(false);
     }
@@ -525,7 +527,8 @@ pub async fn load(state: &AppState) -> anyhow::Result<bool> {
         }
     }
     // A staff administrator for the console, unless one exists already.
-    if users::count_admins(&state.db).await? == 0 {
+    let demo_admin = users::count_admins(&state.db).await? == 0;
+    if demo_admin {
         users::insert(
             &mut tx,
             users::NewUser {
@@ -571,10 +574,18 @@ pub async fn load(state: &AppState) -> anyhow::Result<bool> {
     tx.commit().await?;
     history::load(&state.db, &accounts, now).await?;
     kv::set(&state.db, LOADED_KEY, &now.to_rfc3339()).await?;
-    tracing::info!(
-        customers = CUSTOMERS.len(),
-        "demo data loaded: sign in as {DEMO_ADMIN} (or a customer's owner@<domain>) with {DEMO_PASSWORD}"
-    );
+    if demo_admin {
+        tracing::info!(
+            customers = CUSTOMERS.len(),
+            "demo data loaded: sign in as {DEMO_ADMIN} (or a customer's owner@<domain>) with {DEMO_PASSWORD}"
+        );
+    } else {
+        let admin = admin_email.unwrap_or("your administrator");
+        tracing::info!(
+            customers = CUSTOMERS.len(),
+            "demo data loaded: sign in as {admin}, or as a customer's owner@<domain> with {DEMO_PASSWORD}"
+        );
+    }
     Ok(true)
 }
 

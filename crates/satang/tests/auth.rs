@@ -42,6 +42,7 @@ async fn signup_login_me(backend: Backend) {
 both_backends!(
     refresh_rotates_and_detects_reuse,
     logout_revokes_the_login,
+    access_tokens_of_an_ended_login_are_refused_at_once,
     duplicate_email_is_a_conflict,
     login_failures_are_rate_limited,
     one_message_for_unknown_email_and_wrong_password,
@@ -131,12 +132,14 @@ async fn logout_revokes_the_login(backend: Backend) {
         .await;
     expect_problem(res, 401).await;
 
-    // Another user's refresh token is not theirs to revoke.
+    // Another user's refresh token is not theirs to revoke (signed in again: the logged-out
+    // access token no longer works at all).
     let victim = app.signup("victim@farm.test").await;
+    let again = app.login("logout@farm.test", PASSWORD).await;
     let res = app
         .post(
             "/api/auth/logout",
-            Some(access),
+            again["access_token"].as_str(),
             json!({"refresh_token": victim["refresh_token"]}),
         )
         .await;
@@ -165,6 +168,72 @@ async fn logout_revokes_the_login(backend: Backend) {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert!(actions.contains(&"session.ended"), "{actions:?}");
+}
+
+/// Logout and reuse detection end a login's access tokens too, not only its refresh tokens:
+/// a token copied before the logout stops working at once, while other logins of the same
+/// person go on.
+async fn access_tokens_of_an_ended_login_are_refused_at_once(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let first = app.signup("ended@farm.test").await;
+    let first_access = first["access_token"].as_str().unwrap();
+    let second = app.login("ended@farm.test", PASSWORD).await;
+    let second_access = second["access_token"].as_str().unwrap();
+    let third = app.login("ended@farm.test", PASSWORD).await;
+    let third_access = third["access_token"].as_str().unwrap();
+    for token in [first_access, second_access, third_access] {
+        assert_eq!(app.get("/api/auth/me", token).await.status(), 200);
+    }
+
+    // Logout of the first login.
+    let res = app
+        .post(
+            "/api/auth/logout",
+            Some(first_access),
+            json!({"refresh_token": first["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let problem = expect_problem(app.get("/api/auth/me", first_access).await, 401).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("sign in again"),
+        "{problem}"
+    );
+    expect_problem(app.get("/api/customers", first_access).await, 401).await;
+    assert_eq!(app.get("/api/auth/me", second_access).await.status(), 200);
+
+    // Reuse detection on the second login: the replayed refresh token revokes the login, and
+    // both its access tokens (before and after the rotation) stop working.
+    let res = app
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": second["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let rotated: Value = res.json().await.unwrap();
+    let rotated_access = rotated["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/api/auth/me", rotated_access).await.status(), 200);
+    let res = app
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": second["refresh_token"]}),
+        )
+        .await;
+    expect_problem(res, 401).await;
+    for token in [second_access, rotated_access] {
+        expect_problem(app.get("/api/auth/me", token).await, 401).await;
+    }
+
+    // The third login was never ended.
+    assert_eq!(app.get("/api/auth/me", third_access).await.status(), 200);
 }
 
 async fn duplicate_email_is_a_conflict(backend: Backend) {

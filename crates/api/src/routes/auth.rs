@@ -284,6 +284,7 @@ async fn refresh(
             )
             .await?;
             tx.commit().await?;
+            state.users.end_session(token.family_id);
             tracing::warn!(family = %token.family_id, "refresh token reused; login revoked");
             Err(invalid())
         }
@@ -291,7 +292,7 @@ async fn refresh(
     }
 }
 
-/// End a login: its refresh tokens stop working.
+/// End a login: its refresh tokens and its access tokens stop working.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshRequest,
     security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem)))]
 async fn logout(
@@ -301,11 +302,13 @@ async fn logout(
 ) -> Result<StatusCode, ApiError> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
+    let mut ended = None;
     if let Some(token) =
         refresh_tokens::family_of(&mut tx, hash_opaque_token(&body.refresh_token)).await?
         && token.user_id == caller.user_id
     {
         refresh_tokens::revoke_family(&mut tx, token.family_id, now).await?;
+        ended = Some(token.family_id);
         audit::record(
             &mut tx,
             &caller.actor,
@@ -321,6 +324,9 @@ async fn logout(
         .await?;
     }
     tx.commit().await?;
+    if let Some(family_id) = ended {
+        state.users.end_session(family_id);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

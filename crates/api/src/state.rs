@@ -32,7 +32,10 @@ pub struct ApiConfig {
     pub api_rate_per_second: u32,
     pub login_failures_per_account: u32,
     pub login_failures_per_ip: u32,
+    /// Window of the failed-login and the signup limits.
     pub login_failure_window: Duration,
+    pub signup_attempts_per_email: u32,
+    pub signup_attempts_per_ip: u32,
 }
 
 impl Default for ApiConfig {
@@ -50,6 +53,8 @@ impl Default for ApiConfig {
             login_failures_per_account: 5,
             login_failures_per_ip: 20,
             login_failure_window: Duration::from_secs(15 * 60),
+            signup_attempts_per_email: 5,
+            signup_attempts_per_ip: 10,
         }
     }
 }
@@ -87,6 +92,9 @@ pub struct Inner {
     pub config: ApiConfig,
     pub login_by_ip: FailureLimiter,
     pub login_by_account: FailureLimiter,
+    /// Signup attempts: each one tells whether an address has an account.
+    pub signup_by_ip: FailureLimiter,
+    pub signup_by_email: FailureLimiter,
     pub users: UserCache,
     /// Caps concurrent argon2 computations at the core count: a burst of logins queues instead
     /// of multiplying CPU and memory (each hash holds its own memory block).

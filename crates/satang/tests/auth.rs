@@ -45,6 +45,7 @@ both_backends!(
     access_tokens_of_an_ended_login_are_refused_at_once,
     duplicate_email_is_a_conflict,
     login_failures_are_rate_limited,
+    signups_are_rate_limited_per_email_and_per_address,
     one_message_for_unknown_email_and_wrong_password,
     disabled_user_is_locked_out_at_once,
     staff_roles_guard_user_administration,
@@ -306,6 +307,57 @@ async fn login_failures_are_rate_limited(backend: Backend) {
         )
         .await;
     expect_problem(res, 429).await;
+}
+
+/// Signup tells whether an address has an account (409), so it is limited like login: per
+/// e-mail (the default, 5 attempts in 15 minutes) and per client address.
+async fn signups_are_rate_limited_per_email_and_per_address(backend: Backend) {
+    let Some(app) = common::spawn_with(backend, |c| c.signup_attempts_per_ip = 8).await else {
+        return;
+    };
+    app.signup("taken@farm.test").await;
+    let again = json!({"email": "Taken@Farm.test", "password": PASSWORD, "name": "Again"});
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let res = app.post("/api/auth/signup", None, again.clone()).await;
+        let status = res.status().as_u16();
+        statuses.push(status);
+        if status == 429 {
+            let retry_after: u64 = res.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(retry_after > 0 && retry_after <= 900);
+            expect_problem(res, 429).await;
+            break;
+        }
+        let problem = expect_problem(res, 409).await;
+        assert_eq!(
+            problem["detail"],
+            "an account with this email already exists"
+        );
+    }
+    // The first attempt made the account; four more answer 409, then the e-mail is limited.
+    assert_eq!(statuses, [409, 409, 409, 409, 429], "{statuses:?}");
+
+    // Invalid signups tell nothing and are not counted; new addresses from the same client
+    // count towards its limit (8 here): 1 + 4 above, 3 more, then 429 whatever the address.
+    let weak = json!({"email": "fresh@farm.test", "password": "password", "name": "N"});
+    expect_problem(app.post("/api/auth/signup", None, weak).await, 422).await;
+    for i in 0..3 {
+        app.signup(&format!("new{i}@farm.test")).await;
+    }
+    let res = app
+        .post(
+            "/api/auth/signup",
+            None,
+            json!({"email": "one-more@farm.test", "password": PASSWORD, "name": "N"}),
+        )
+        .await;
+    expect_problem(res, 429).await;
+    // Login is not affected.
+    app.login("taken@farm.test", PASSWORD).await;
 }
 
 async fn one_message_for_unknown_email_and_wrong_password(backend: Backend) {

@@ -121,9 +121,10 @@ pub(crate) async fn start_session(
     })
 }
 
-/// Create an account (no staff role; sees only customers it is a member of).
+/// Create an account (no staff role; sees only customers it is a member of). Limited per
+/// e-mail and per client address, since the answer tells whether an address has an account.
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
-    responses((status = 201, body = AuthResponse), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = AuthResponse), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
 async fn signup(
     State(state): State<AppState>,
     AnonymousActor(actor): AnonymousActor,
@@ -136,8 +137,22 @@ async fn signup(
         v.add("password", message);
     }
     v.finish()?;
-    let password_hash = state.hash_password(body.password).await?;
+    // A refused request says nothing about the address and is not counted; every other attempt
+    // is, whether it creates the account or finds it taken.
     let now = state.clock.now();
+    let email_key = email.to_lowercase();
+    let ip_key = actor.ip.clone().unwrap_or_default();
+    state
+        .signup_by_ip
+        .check(&ip_key, now)
+        .map_err(ApiError::RateLimited)?;
+    state
+        .signup_by_email
+        .check(&email_key, now)
+        .map_err(ApiError::RateLimited)?;
+    state.signup_by_ip.record_failure(&ip_key, now);
+    state.signup_by_email.record_failure(&email_key, now);
+    let password_hash = state.hash_password(body.password).await?;
     let mut tx = state.db.begin().await?;
     let user = users::insert(
         &mut tx,

@@ -676,6 +676,18 @@ async fn admin_pages_show_and_change_what_the_api_holds(backend: Backend) {
         .await;
     assert!(page.body.contains("user.created") && page.body.contains("user.disabled"));
     assert!(!page.body.contains("webhook_endpoint.created"));
+    // Sign-ins are named in words, the type and the action alike, never by a message key.
+    let page = browser.get("/audit?entity_type=session").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("entity-session"), "{}", page.body);
+    assert!(
+        page.body.contains("<td class=\"wrap\">การเข้าสู่ระบบ<br>")
+            && page
+                .body
+                .contains("<td>เข้าสู่ระบบ<br><code class=\"muted\">session.started</code></td>"),
+        "{}",
+        page.body
+    );
 
     // Settings: saved through the form; a bad tax id is shown by its field and changes nothing.
     let page = browser.get("/settings").await;

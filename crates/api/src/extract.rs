@@ -278,7 +278,7 @@ pub fn request_id(parts: &Parts) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Who is calling: a verified access token of an enabled user.
+/// Who is calling: a verified access token of an enabled user, from a login that has not ended.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user_id: Uuid,
@@ -343,6 +343,12 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::Unauthorized("this account is disabled or no longer exists".into())
             })?;
+        // A token outlives neither its login's logout nor its revocation.
+        if !state.users.session_is_live(&state.db, claims.sid).await? {
+            return Err(ApiError::Unauthorized(
+                "this login has ended: sign in again".into(),
+            ));
+        }
         let caller = Caller {
             user_id: user.id,
             email: user.email.clone(),

@@ -11,7 +11,7 @@ use satang_auth::limiter::FailureLimiter;
 use satang_auth::password::PasswordHasher;
 use satang_auth::{SigningKeys, StaffRole, TokenVerifier};
 use satang_store::clock::Clock;
-use satang_store::{Db, memberships, users};
+use satang_store::{Db, memberships, refresh_tokens, users};
 
 /// Settings of the HTTP layer, filled from the binary's configuration.
 #[derive(Debug, Clone)]
@@ -22,8 +22,9 @@ pub struct ApiConfig {
     /// Base URL people reach the console at; invitation links start with it.
     pub public_url: String,
     pub trust_forwarded_for: bool,
-    /// How long a user's enabled/roles state may be served from memory by this process.
-    /// A change made through this process takes effect at once regardless.
+    /// How long a user's enabled/roles state, and whether a login is still live, may be served
+    /// from memory by this process. A change made through this process takes effect at once
+    /// regardless.
     pub user_cache_ttl: Duration,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
@@ -31,7 +32,10 @@ pub struct ApiConfig {
     pub api_rate_per_second: u32,
     pub login_failures_per_account: u32,
     pub login_failures_per_ip: u32,
+    /// Window of the failed-login and the signup limits.
     pub login_failure_window: Duration,
+    pub signup_attempts_per_email: u32,
+    pub signup_attempts_per_ip: u32,
 }
 
 impl Default for ApiConfig {
@@ -49,6 +53,8 @@ impl Default for ApiConfig {
             login_failures_per_account: 5,
             login_failures_per_ip: 20,
             login_failure_window: Duration::from_secs(15 * 60),
+            signup_attempts_per_email: 5,
+            signup_attempts_per_ip: 10,
         }
     }
 }
@@ -86,6 +92,9 @@ pub struct Inner {
     pub config: ApiConfig,
     pub login_by_ip: FailureLimiter,
     pub login_by_account: FailureLimiter,
+    /// Signup attempts: each one tells whether an address has an account.
+    pub signup_by_ip: FailureLimiter,
+    pub signup_by_email: FailureLimiter,
     pub users: UserCache,
     /// Caps concurrent argon2 computations at the core count: a burst of logins queues instead
     /// of multiplying CPU and memory (each hash holds its own memory block).
@@ -199,12 +208,17 @@ impl From<&users::User> for CachedUser {
     }
 }
 
-/// A short-lived memory of users by id, so an authenticated request does not need a database
-/// round trip to learn that its caller is still enabled. Entries live `ttl`; this process drops
-/// an entry the moment it changes that user.
+/// A short-lived memory of users by id and of logins (refresh-token families) by id, so an
+/// authenticated request does not need a database round trip to learn that its caller is still
+/// enabled and its login not ended. Entries live `ttl`; this process drops a user's entry the
+/// moment it changes that user, and marks a login ended the moment it ends it. Another process
+/// on the same database (`satang serve customers`) learns within `ttl`.
 pub struct UserCache {
     cache: quick_cache::sync::Cache<Uuid, (Arc<CachedUser>, Instant)>,
     memberships: quick_cache::sync::Cache<Uuid, (Arc<Vec<memberships::Membership>>, Instant)>,
+    /// Login id → (still live, when learnt). An ended login never comes back, so `false` is
+    /// kept past `ttl`.
+    sessions: quick_cache::sync::Cache<Uuid, (bool, Instant)>,
     ttl: Duration,
 }
 
@@ -213,6 +227,7 @@ impl UserCache {
         UserCache {
             cache: quick_cache::sync::Cache::new(100_000),
             memberships: quick_cache::sync::Cache::new(100_000),
+            sessions: quick_cache::sync::Cache::new(100_000),
             ttl,
         }
     }
@@ -250,6 +265,28 @@ impl UserCache {
         let list = Arc::new(memberships::for_user(db, id).await?);
         self.memberships.insert(id, (list.clone(), Instant::now()));
         Ok(list)
+    }
+
+    /// Whether the login `family_id` (an access token's `sid`) may still be used: not logged
+    /// out, not revoked by reuse detection or by disabling its user.
+    pub async fn session_is_live(
+        &self,
+        db: &Db,
+        family_id: Uuid,
+    ) -> Result<bool, satang_store::Error> {
+        if let Some((live, at)) = self.sessions.get(&family_id)
+            && (!live || at.elapsed() < self.ttl)
+        {
+            return Ok(live);
+        }
+        let live = refresh_tokens::family_is_live(db, family_id).await?;
+        self.sessions.insert(family_id, (live, Instant::now()));
+        Ok(live)
+    }
+
+    /// This process has ended the login `family_id`: its access tokens are refused from now on.
+    pub fn end_session(&self, family_id: Uuid) {
+        self.sessions.insert(family_id, (false, Instant::now()));
     }
 
     pub fn invalidate(&self, id: Uuid) {

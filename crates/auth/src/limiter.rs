@@ -1,4 +1,6 @@
-//! Failed-login limits per client address and per account (SPEC §2.1).
+//! Limits on attempts that guess (SPEC §2.1): failed logins per client address and per account,
+//! and signups per client address and per e-mail (every signup attempt counts as a "failure"
+//! here: its answer says whether an address has an account).
 //!
 //! Each key counts failures in a fixed window; once the count reaches the limit, further
 //! attempts are refused until the window ends, and the caller learns how long to wait. Counts

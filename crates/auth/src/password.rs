@@ -7,7 +7,17 @@ use rand::rngs::OsRng;
 pub const MIN_LENGTH: usize = 8;
 pub const MAX_LENGTH: usize = 128;
 
-/// Why a password was refused, in words shown to the person choosing it.
+/// Words every attacker tries first against a Satang install: the product's own name (in
+/// Latin and Thai script). `satang123` is no better than `password1` here.
+const PRODUCT_WORDS: &[&str] = &["satang", "สตางค์"];
+
+/// The lowest zxcvbn score accepted: 3 ("safely unguessable", about 10⁸ guesses), so a name
+/// or a known word with a few digits after it is refused.
+const MIN_SCORE: u8 = 3;
+
+/// Why a password was refused, in words shown to the person choosing it. `user_inputs` are the
+/// person's own details (email, name); they, their parts (`somchai` of `somchai@farm.co.th`)
+/// and the product's name count as words an attacker knows.
 pub fn check_strength(password: &str, user_inputs: &[&str]) -> Result<(), String> {
     let chars = password.chars().count();
     if chars < MIN_LENGTH {
@@ -16,13 +26,32 @@ pub fn check_strength(password: &str, user_inputs: &[&str]) -> Result<(), String
     if chars > MAX_LENGTH {
         return Err(format!("must be at most {MAX_LENGTH} characters"));
     }
-    // zxcvbn knows common passwords, keyboard walks, dates and the user's own name and email;
-    // a score below 2 ("too guessable") is refused.
-    let estimate = zxcvbn::zxcvbn(password, user_inputs);
-    if (estimate.score() as u8) < 2 {
+    // zxcvbn knows common passwords, keyboard walks, dates and the words given to it.
+    let words = known_words(user_inputs);
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let estimate = zxcvbn::zxcvbn(password, &words);
+    if (estimate.score() as u8) < MIN_SCORE {
         return Err("is too easy to guess; use a longer phrase or mix unrelated words".into());
     }
     Ok(())
+}
+
+/// The product's words, each user input, and the parts of each input (split at anything not a
+/// letter or digit) of three characters or more.
+fn known_words(user_inputs: &[&str]) -> Vec<String> {
+    let mut words: Vec<String> = PRODUCT_WORDS.iter().map(|w| (*w).to_owned()).collect();
+    for input in user_inputs {
+        let input = input.trim().to_lowercase();
+        for part in input.split(|c: char| !c.is_alphanumeric()) {
+            if part.chars().count() >= 3 && part != input && !words.iter().any(|w| w == part) {
+                words.push(part.to_owned());
+            }
+        }
+        if !input.is_empty() {
+            words.push(input);
+        }
+    }
+    words
 }
 
 /// argon2id with explicit parameters (the OWASP minimum by default: 19 MiB, 2 passes, 1 lane).
@@ -92,6 +121,26 @@ mod tests {
         assert!(check_strength(&"a".repeat(129), &[]).is_err());
         assert!(check_strength("rice-paddy-Tractor-42", &[]).is_ok());
         assert!(check_strength("ข้าวหอมมะลิทุ่งกุลา", &[]).is_ok());
+    }
+
+    #[test]
+    fn the_product_name_or_the_person_with_digits_is_weak() {
+        for weak in ["satang123", "Satang2569", "satang@2026", "สตางค์1234"] {
+            assert!(check_strength(weak, &[]).is_err(), "{weak} passed");
+        }
+        // Parts of the person's email and name count too, not only the whole text.
+        let person = ["somchai@farm.co.th", "Somchai Jaidee"];
+        for weak in ["Somchai1234", "jaidee2026!"] {
+            assert!(check_strength(weak, &person).is_err(), "{weak} passed");
+        }
+        // The demo's password and the tests' one stay valid.
+        for good in [
+            "Satang-demo-2569",
+            "rice-paddy-Tractor-42",
+            "another-Rice-field-7",
+        ] {
+            assert_eq!(check_strength(good, &person), Ok(()), "{good}");
+        }
     }
 
     #[test]

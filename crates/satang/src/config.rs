@@ -165,9 +165,16 @@ pub struct Config {
     pub login_failures_per_account: u32,
     #[arg(long, env = "SATANG_LOGIN_FAILURES_PER_IP", default_value_t = 20)]
     pub login_failures_per_ip: u32,
-    /// Window of the failed-login limits, in seconds.
+    /// Window of the failed-login and the signup limits, in seconds.
     #[arg(long, env = "SATANG_LOGIN_FAILURE_WINDOW", default_value_t = 900)]
     pub login_failure_window: u64,
+
+    /// Signups per e-mail address, and per client address, before 429 (each attempt counts:
+    /// a signup tells whether an address already has an account).
+    #[arg(long, env = "SATANG_SIGNUP_ATTEMPTS_PER_EMAIL", default_value_t = 5)]
+    pub signup_attempts_per_email: u32,
+    #[arg(long, env = "SATANG_SIGNUP_ATTEMPTS_PER_IP", default_value_t = 10)]
+    pub signup_attempts_per_ip: u32,
 
     /// argon2id memory (KiB), passes and lanes.
     #[arg(long, env = "SATANG_ARGON2_MEMORY_KIB", default_value_t = 19 * 1024)]
@@ -196,6 +203,8 @@ impl Config {
             login_failures_per_account: self.login_failures_per_account,
             login_failures_per_ip: self.login_failures_per_ip,
             login_failure_window: Duration::from_secs(self.login_failure_window),
+            signup_attempts_per_email: self.signup_attempts_per_email,
+            signup_attempts_per_ip: self.signup_attempts_per_ip,
         }
     }
 

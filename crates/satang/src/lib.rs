@@ -175,6 +175,14 @@ pub async fn build_state(config: &Config, services: Services, db: Db) -> anyhow:
             max_failures: api.login_failures_per_account,
             window,
         }),
+        signup_by_ip: FailureLimiter::new(Limit {
+            max_failures: api.signup_attempts_per_ip,
+            window,
+        }),
+        signup_by_email: FailureLimiter::new(Limit {
+            max_failures: api.signup_attempts_per_email,
+            window,
+        }),
         users: UserCache::new(api.user_cache_ttl),
         hashing: satang_api::state::hashing_permits(),
         gateway: Arc::new(satang_billing::gateway::SandboxGateway),

@@ -42,8 +42,10 @@ async fn signup_login_me(backend: Backend) {
 both_backends!(
     refresh_rotates_and_detects_reuse,
     logout_revokes_the_login,
+    access_tokens_of_an_ended_login_are_refused_at_once,
     duplicate_email_is_a_conflict,
     login_failures_are_rate_limited,
+    signups_are_rate_limited_per_email_and_per_address,
     one_message_for_unknown_email_and_wrong_password,
     disabled_user_is_locked_out_at_once,
     staff_roles_guard_user_administration,
@@ -131,12 +133,14 @@ async fn logout_revokes_the_login(backend: Backend) {
         .await;
     expect_problem(res, 401).await;
 
-    // Another user's refresh token is not theirs to revoke.
+    // Another user's refresh token is not theirs to revoke (signed in again: the logged-out
+    // access token no longer works at all).
     let victim = app.signup("victim@farm.test").await;
+    let again = app.login("logout@farm.test", PASSWORD).await;
     let res = app
         .post(
             "/api/auth/logout",
-            Some(access),
+            again["access_token"].as_str(),
             json!({"refresh_token": victim["refresh_token"]}),
         )
         .await;
@@ -165,6 +169,72 @@ async fn logout_revokes_the_login(backend: Backend) {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert!(actions.contains(&"session.ended"), "{actions:?}");
+}
+
+/// Logout and reuse detection end a login's access tokens too, not only its refresh tokens:
+/// a token copied before the logout stops working at once, while other logins of the same
+/// person go on.
+async fn access_tokens_of_an_ended_login_are_refused_at_once(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let first = app.signup("ended@farm.test").await;
+    let first_access = first["access_token"].as_str().unwrap();
+    let second = app.login("ended@farm.test", PASSWORD).await;
+    let second_access = second["access_token"].as_str().unwrap();
+    let third = app.login("ended@farm.test", PASSWORD).await;
+    let third_access = third["access_token"].as_str().unwrap();
+    for token in [first_access, second_access, third_access] {
+        assert_eq!(app.get("/api/auth/me", token).await.status(), 200);
+    }
+
+    // Logout of the first login.
+    let res = app
+        .post(
+            "/api/auth/logout",
+            Some(first_access),
+            json!({"refresh_token": first["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let problem = expect_problem(app.get("/api/auth/me", first_access).await, 401).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("sign in again"),
+        "{problem}"
+    );
+    expect_problem(app.get("/api/customers", first_access).await, 401).await;
+    assert_eq!(app.get("/api/auth/me", second_access).await.status(), 200);
+
+    // Reuse detection on the second login: the replayed refresh token revokes the login, and
+    // both its access tokens (before and after the rotation) stop working.
+    let res = app
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": second["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let rotated: Value = res.json().await.unwrap();
+    let rotated_access = rotated["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/api/auth/me", rotated_access).await.status(), 200);
+    let res = app
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": second["refresh_token"]}),
+        )
+        .await;
+    expect_problem(res, 401).await;
+    for token in [second_access, rotated_access] {
+        expect_problem(app.get("/api/auth/me", token).await, 401).await;
+    }
+
+    // The third login was never ended.
+    assert_eq!(app.get("/api/auth/me", third_access).await.status(), 200);
 }
 
 async fn duplicate_email_is_a_conflict(backend: Backend) {
@@ -237,6 +307,57 @@ async fn login_failures_are_rate_limited(backend: Backend) {
         )
         .await;
     expect_problem(res, 429).await;
+}
+
+/// Signup tells whether an address has an account (409), so it is limited like login: per
+/// e-mail (the default, 5 attempts in 15 minutes) and per client address.
+async fn signups_are_rate_limited_per_email_and_per_address(backend: Backend) {
+    let Some(app) = common::spawn_with(backend, |c| c.signup_attempts_per_ip = 8).await else {
+        return;
+    };
+    app.signup("taken@farm.test").await;
+    let again = json!({"email": "Taken@Farm.test", "password": PASSWORD, "name": "Again"});
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let res = app.post("/api/auth/signup", None, again.clone()).await;
+        let status = res.status().as_u16();
+        statuses.push(status);
+        if status == 429 {
+            let retry_after: u64 = res.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(retry_after > 0 && retry_after <= 900);
+            expect_problem(res, 429).await;
+            break;
+        }
+        let problem = expect_problem(res, 409).await;
+        assert_eq!(
+            problem["detail"],
+            "an account with this email already exists"
+        );
+    }
+    // The first attempt made the account; four more answer 409, then the e-mail is limited.
+    assert_eq!(statuses, [409, 409, 409, 409, 429], "{statuses:?}");
+
+    // Invalid signups tell nothing and are not counted; new addresses from the same client
+    // count towards its limit (8 here): 1 + 4 above, 3 more, then 429 whatever the address.
+    let weak = json!({"email": "fresh@farm.test", "password": "password", "name": "N"});
+    expect_problem(app.post("/api/auth/signup", None, weak).await, 422).await;
+    for i in 0..3 {
+        app.signup(&format!("new{i}@farm.test")).await;
+    }
+    let res = app
+        .post(
+            "/api/auth/signup",
+            None,
+            json!({"email": "one-more@farm.test", "password": PASSWORD, "name": "N"}),
+        )
+        .await;
+    expect_problem(res, 429).await;
+    // Login is not affected.
+    app.login("taken@farm.test", PASSWORD).await;
 }
 
 async fn one_message_for_unknown_email_and_wrong_password(backend: Backend) {

@@ -18,19 +18,23 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use billing_setup::{insert_customer, member_token};
-use common::{ADMIN_EMAIL, Backend, PASSWORD, TestApp, spawn_with};
+use common::{ADMIN_EMAIL, Backend, PASSWORD, TestApp, spawn, spawn_with};
 
 both_backends!(
     billing_page_matches_the_api_and_settles_an_invoice_with_withholding_tax,
     admin_pages_show_and_change_what_the_api_holds,
     members_and_read_only_staff_are_kept_out,
+    csrf_tokens_are_bound_to_the_session,
+    session_cookies_are_host_only_over_https,
 );
 
-/// A browser: keeps cookies, does not follow redirects (the tests look at them).
+/// A browser: keeps cookies and the CSRF token of the last page with a form, does not follow
+/// redirects (the tests look at them).
 struct Browser {
     client: reqwest::Client,
     base: String,
     cookies: Mutex<BTreeMap<String, String>>,
+    csrf: Mutex<Option<String>>,
 }
 
 /// A page as the browser got it.
@@ -49,6 +53,25 @@ impl Browser {
                 .unwrap(),
             base: app.url.clone(),
             cookies: Mutex::new(BTreeMap::new()),
+            csrf: Mutex::new(None),
+        }
+    }
+
+    /// This browser's session cookies with the pre-session cookie and the CSRF token of `from`
+    /// planted in it (as another site able to set cookies could).
+    fn with_planted(&self, from: &Browser) -> Browser {
+        let mut cookies = self.cookies.lock().unwrap().clone();
+        cookies.retain(|name, _| !name.ends_with("satang_csrf"));
+        for (name, value) in from.cookies.lock().unwrap().iter() {
+            if name.ends_with("satang_csrf") {
+                cookies.insert(name.clone(), value.clone());
+            }
+        }
+        Browser {
+            client: self.client.clone(),
+            base: self.base.clone(),
+            cookies: Mutex::new(cookies),
+            csrf: Mutex::new(Some(from.csrf())),
         }
     }
 
@@ -69,6 +92,12 @@ impl Browser {
             .await;
         assert_eq!(done.status, 303, "sign-in of {email}: {}", done.body);
         assert_eq!(done.location.as_deref(), Some("/billing"));
+        // Home, as a browser would go on: its forms carry the new session's CSRF token.
+        let mut page = browser.get("/").await;
+        while let Some(next) = page.location.clone() {
+            page = browser.get(&next).await;
+        }
+        assert_eq!(page.status, 200, "{}", page.body);
         browser
     }
 
@@ -83,12 +112,11 @@ impl Browser {
     }
 
     fn csrf(&self) -> String {
-        self.cookies
+        self.csrf
             .lock()
             .unwrap()
-            .get("satang_csrf")
-            .cloned()
-            .expect("a CSRF cookie")
+            .clone()
+            .expect("a page with a form was read first")
     }
 
     async fn read(&self, response: reqwest::Response) -> Page {
@@ -103,14 +131,20 @@ impl Browser {
                 cookies.insert(name.to_owned(), value.to_owned());
             }
         }
-        Page {
+        let page = Page {
             status: response.status(),
             location: response
                 .headers()
                 .get(header::LOCATION)
                 .map(|v| v.to_str().unwrap().to_owned()),
             body: response.text().await.unwrap(),
+        };
+        let marker = "name=\"_csrf\" value=\"";
+        if let Some(at) = page.body.find(marker) {
+            let rest = &page.body[at + marker.len()..];
+            *self.csrf.lock().unwrap() = Some(rest[..rest.find('"').unwrap()].to_owned());
         }
+        page
     }
 
     async fn get(&self, path: &str) -> Page {
@@ -645,6 +679,18 @@ async fn admin_pages_show_and_change_what_the_api_holds(backend: Backend) {
         .await;
     assert!(page.body.contains("user.created") && page.body.contains("user.disabled"));
     assert!(!page.body.contains("webhook_endpoint.created"));
+    // Sign-ins are named in words, the type and the action alike, never by a message key.
+    let page = browser.get("/audit?entity_type=session").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("entity-session"), "{}", page.body);
+    assert!(
+        page.body.contains("<td class=\"wrap\">การเข้าสู่ระบบ<br>")
+            && page
+                .body
+                .contains("<td>เข้าสู่ระบบ<br><code class=\"muted\">session.started</code></td>"),
+        "{}",
+        page.body
+    );
 
     // Settings: saved through the form; a bad tax id is shown by its field and changes nothing.
     let page = browser.get("/settings").await;
@@ -769,4 +815,122 @@ async fn members_and_read_only_staff_are_kept_out(backend: Backend) {
     let methods = methods_of(&app, &admin, customer).await;
     assert_eq!(methods[0]["type"], "bank_transfer", "{methods}");
     assert_eq!(methods[0]["is_default"], true, "{methods}");
+}
+
+/// A CSRF token is worth something only in the session it was shown in: a pre-session cookie
+/// and token, or another person's token, planted in a signed-in browser are refused, and the
+/// token of the sign-in form stops working once signed in.
+async fn csrf_tokens_are_bound_to_the_session(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let res = app
+        .post(
+            "/api/users",
+            Some(&admin),
+            json!({"email": "clerk@satang.test", "name": "Clerk", "password": PASSWORD, "roles": ["viewer"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let victim = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let other = Browser::signed_in(&app, "clerk@satang.test").await;
+    let anonymous = Browser::new(&app);
+    assert_eq!(anonymous.get("/login").await.status, 200);
+
+    for (what, planted) in [("anonymous", &anonymous), ("another session", &other)] {
+        let attack = victim.with_planted(planted);
+        let preferences = attack
+            .post("/preferences", &[("lang", "en"), ("back", "/customers")])
+            .await;
+        assert_eq!(preferences.status, 403, "{what}: {}", preferences.body);
+        let logout = attack.post("/logout", &[]).await;
+        assert_eq!(logout.status, 403, "{what}: {}", logout.body);
+    }
+    // The victim is still signed in and their own token works.
+    let page = victim.get("/customers").await;
+    assert_eq!(page.status, 200);
+    let done = victim
+        .post("/preferences", &[("lang", "en"), ("back", "/customers")])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+
+    // The sign-in form's token is spent by signing in.
+    let fresh = Browser::new(&app);
+    fresh.get("/login").await;
+    let before = fresh.csrf();
+    let done = fresh
+        .post(
+            "/login",
+            &[
+                ("email", "clerk@satang.test"),
+                ("password", PASSWORD),
+                ("next", "/customers"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let stale = fresh
+        .post_raw(
+            "/preferences",
+            &[("_csrf", before.as_str()), ("lang", "en")],
+        )
+        .await;
+    assert_eq!(stale.status, 403);
+    // Signed out, the session's token is no longer accepted either.
+    let page = fresh.get("/customers").await;
+    assert_eq!(page.status, 200);
+    let signed_in_token = fresh.csrf();
+    assert_ne!(signed_in_token, before);
+    let out = fresh.post("/logout", &[]).await;
+    assert_eq!(out.status, 303);
+    let stale = fresh
+        .post_raw(
+            "/preferences",
+            &[("_csrf", signed_in_token.as_str()), ("lang", "en")],
+        )
+        .await;
+    assert_eq!(stale.status, 403);
+}
+
+/// Served over https, the session's cookies are `Secure` and `__Host-` prefixed, so a sibling
+/// subdomain cannot set them; the console works the same with them.
+async fn session_cookies_are_host_only_over_https(backend: Backend) {
+    let Some(app) = spawn_with(backend, |c| {
+        c.public_url = Some("https://console.satang.test".into());
+    })
+    .await
+    else {
+        return;
+    };
+    let res = app.client.get(app.at("/login")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let set: Vec<String> = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let csrf = set
+        .iter()
+        .find(|c| c.starts_with("__Host-satang_csrf="))
+        .unwrap_or_else(|| panic!("a __Host- pre-session cookie: {set:?}"));
+    assert!(csrf.contains("; Secure") && csrf.contains("Path=/") && !csrf.contains("Domain"));
+
+    let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let names: Vec<String> = browser.cookies.lock().unwrap().keys().cloned().collect();
+    assert!(
+        names.contains(&"__Host-satang_at".to_owned())
+            && names.contains(&"__Host-satang_rt".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("satang_at") || n.starts_with("satang_rt"))
+    );
+    let done = browser
+        .post("/preferences", &[("lang", "en"), ("back", "/customers")])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
 }

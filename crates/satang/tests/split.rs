@@ -22,6 +22,7 @@ both_backends!(
     each_service_serves_only_its_routes,
     customers_service_rejects_forged_tokens,
     disabled_user_is_locked_out_of_the_customers_service,
+    logout_on_the_auth_service_ends_the_token_on_the_customers_service,
     tokens_of_a_rotated_key_keep_working,
     customers_service_learns_a_rotated_key_without_restart,
 );
@@ -245,6 +246,61 @@ async fn disabled_user_is_locked_out_of_the_customers_service(backend: Backend) 
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    stop(customers).await;
+    stop(auth).await;
+}
+
+/// The customers service learns of a logout from the shared database: within its cache time
+/// (SATANG_USER_CACHE_MS) the logged-out access token is refused there too.
+async fn logout_on_the_auth_service_ends_the_token_on_the_customers_service(backend: Backend) {
+    let Some(db) = Database::create(backend).await else {
+        return;
+    };
+    let auth = start(&auth_config(&db), Services::Auth).await;
+    let customers = start(&customers_config(&db, &auth), Services::Customers).await;
+    let http = Client::new();
+    let res = http
+        .post(format!("{}/api/auth/login", auth.url()))
+        .json(&json!({"email": ADMIN_EMAIL, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let session: Value = res.json().await.unwrap();
+    let token = session["access_token"].as_str().unwrap();
+    let other = login(&http, &auth, ADMIN_EMAIL).await;
+    let res = get(&http, &customers, "/api/audit-events", Some(token)).await;
+    assert_eq!(res.status(), 200);
+
+    let res = http
+        .post(format!("{}/api/auth/logout", auth.url()))
+        .bearer_auth(token)
+        .json(&json!({"refresh_token": session["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    // At once on the auth service, which made the change.
+    let res = get(&http, &auth, "/api/auth/me", Some(token)).await;
+    expect_problem(res, 401).await;
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = get(&http, &customers, "/api/audit-events", Some(token)).await;
+        if res.status() == 401 {
+            expect_problem(res, 401).await;
+            break;
+        }
+        assert_eq!(res.status(), 200);
+        assert!(
+            Instant::now() < deadline,
+            "a logged-out token still works on the customers service after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Another login of the same person is not affected.
+    let res = get(&http, &customers, "/api/audit-events", Some(&other)).await;
+    assert_eq!(res.status(), 200);
     stop(customers).await;
     stop(auth).await;
 }

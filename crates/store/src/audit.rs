@@ -29,6 +29,105 @@ pub struct AuditEvent {
     pub ip: Option<String>,
 }
 
+/// Every kind of entity the audit log holds (`entity_type`). The console names each one (its
+/// `entity-…` message); recording a kind not listed here fails debug builds, and so the tests.
+pub const ENTITY_TYPES: &[&str] = &[
+    "customer",
+    "contact",
+    "subscription",
+    "invoice",
+    "credit_note",
+    "payment",
+    "plan",
+    "user",
+    "session",
+    "settings",
+    "webhook_endpoint",
+    "usage_batch",
+    "test_clock",
+];
+
+/// Every action the audit log holds (also the outbox's event types). The console names each one
+/// (its `audit-action-…` message); recording an action not listed here fails debug builds.
+pub const ACTIONS: &[&str] = &[
+    "contact.created",
+    "contact.updated",
+    "contact.deleted",
+    "credit_note.issued",
+    "customer.created",
+    "customer.updated",
+    "customer.deleted",
+    "customer.restored",
+    "customer.erased",
+    "customer.suspended",
+    "customer.reactivated",
+    "customer.credited",
+    "invoice.created",
+    "invoice.finalized",
+    "invoice.voided",
+    "invoice.marked_uncollectible",
+    "invoice.paid",
+    "invoice.payment_recorded",
+    "invoice.credited",
+    "member.added",
+    "member.invited",
+    "member.updated",
+    "member.removed",
+    "payment.recorded",
+    "payment.succeeded",
+    "payment.failed",
+    "payment_method.added",
+    "payment_method.removed",
+    "plan.created",
+    "plan.updated",
+    "plan.versioned",
+    "plan.archived",
+    "session.started",
+    "session.ended",
+    "session.reuse_detected",
+    "settings.updated",
+    "subscription.created",
+    "subscription.updated",
+    "subscription.paused",
+    "subscription.resumed",
+    "subscription.canceled",
+    "subscription.cancel_scheduled",
+    "subscription.reactivated",
+    "subscription.renewed",
+    "subscription.past_due",
+    "subscription.plan_changed",
+    "subscription.plan_change_scheduled",
+    "subscription.pending_change_canceled",
+    "subscription.trial_will_end",
+    "test_clock.moved",
+    "usage.ingested",
+    "user.created",
+    "user.updated",
+    "user.disabled",
+    "user.signed_up",
+    "user.invitation_accepted",
+    "user.bootstrapped",
+    "user.first_admin",
+    "webhook_endpoint.created",
+    "webhook_endpoint.updated",
+    "webhook_endpoint.deleted",
+];
+
+/// In debug builds, panics on an entity type or action missing from [`ENTITY_TYPES`] or
+/// [`ACTIONS`]: the console would have no words for it.
+pub fn debug_check_listed(action: &str, entity_type: &str) {
+    debug_assert!(
+        ENTITY_TYPES.contains(&entity_type),
+        "audit entity type `{entity_type}` is not in satang_store::audit::ENTITY_TYPES: add it \
+         there and its `entity-{entity_type}` message to crates/web/locales/{{th,en}}/admin.ftl"
+    );
+    debug_assert!(
+        ACTIONS.contains(&action),
+        "audit action `{action}` is not in satang_store::audit::ACTIONS: add it there and its \
+         `audit-action-…` message to crates/web/locales/{{th,en}}/admin.ftl"
+    );
+}
+
 /// What changed: `action` such as `user.created`, the entity, and its state before and after.
 pub struct Change<'a> {
     pub action: &'a str,
@@ -44,6 +143,7 @@ pub async fn record(
     change: Change<'_>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    debug_check_listed(change.action, change.entity_type);
     tx.execute(
         Sql::new(
             "INSERT INTO audit_events (id, occurred_at, actor_id, action, entity_type, entity_id, \
@@ -72,6 +172,9 @@ pub async fn record_many(
     changes: Vec<Change<'_>>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    for change in &changes {
+        debug_check_listed(change.action, change.entity_type);
+    }
     if tx.backend() == Backend::Postgres {
         if changes.is_empty() {
             return Ok(());

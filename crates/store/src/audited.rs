@@ -48,6 +48,7 @@ fn one_statement(
     change: Change<'_>,
     now: DateTime<Utc>,
 ) -> Sql {
+    audit::debug_check_listed(change.action, change.entity_type);
     let mail = emails::kind_for(event.event_type, &event.payload).zip(event.customer_id);
     let (text, sql) = statement.into_parts();
     let first = sql.next_param();

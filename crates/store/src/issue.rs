@@ -108,6 +108,10 @@ fn statement(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Sql {
+    for event in &events {
+        // Each event is also an audit entry (see `audit` below).
+        audit::debug_check_listed(event.event_type, event.entity_type);
+    }
     let event_ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
     let mails = outbox::mails_of(&events, &event_ids);
     let shared_seller = invoices

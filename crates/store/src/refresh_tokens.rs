@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{Result, Sql, Tx};
+use crate::{Db, Result, Sql, Tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RefreshToken {
@@ -109,6 +109,26 @@ pub async fn family_of(tx: &mut Tx, token_hash: Vec<u8>) -> Result<Option<Refres
         .bind(token_hash),
     )
     .await
+}
+
+/// Whether a login may still be used: some token of its family is not revoked. Logout, reuse
+/// detection and disabling the user revoke every token of a family, so this is also what ends
+/// the login's access tokens. A family with no tokens at all is not live.
+pub async fn family_is_live(db: &Db, family_id: Uuid) -> Result<bool> {
+    #[derive(sqlx::FromRow)]
+    struct Live {
+        #[allow(dead_code)]
+        id: Uuid,
+    }
+    let live: Option<Live> = db
+        .fetch_optional(
+            Sql::new(
+                "SELECT id FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL LIMIT 1",
+            )
+            .bind(family_id),
+        )
+        .await?;
+    Ok(live.is_some())
 }
 
 /// Revokes every token of a user (the user was disabled).

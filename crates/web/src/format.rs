@@ -77,6 +77,21 @@ pub fn month_label(lang: Lang, year: i32, month0: u32) -> String {
     }
 }
 
+/// A code (`usage_batch`, `session.reuse_detected`) as words, for a value the catalogue has no
+/// message for yet: "Usage batch", "Session · reuse detected".
+pub fn readable_code(code: &str) -> String {
+    let words = code
+        .split('.')
+        .map(|part| part.replace(['_', '-'], " "))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +111,15 @@ mod tests {
         assert_eq!(date_text(Lang::En, "not a date"), "");
         assert_eq!(month_label(Lang::Th, 2026, 10), "พ.ย. 69");
         assert_eq!(month_label(Lang::En, 2026, 10), "Nov 26");
+    }
+
+    #[test]
+    fn codes_read_as_words() {
+        assert_eq!(readable_code("usage_batch"), "Usage batch");
+        assert_eq!(
+            readable_code("session.reuse_detected"),
+            "Session · reuse detected"
+        );
+        assert_eq!(readable_code(""), "");
     }
 }

@@ -27,7 +27,7 @@ use satang_api::AppState;
 
 use crate::client::ApiClient;
 use crate::i18n::Tr;
-use crate::session::{CookieJar, RecentRefreshes, Theme};
+use crate::session::{CookieJar, CookieNames, RecentRefreshes, Theme};
 
 /// What every console handler shares.
 pub struct Console {
@@ -35,15 +35,23 @@ pub struct Console {
     pub app: AppState,
     /// `Secure` cookies when people reach the console over https.
     pub secure_cookies: bool,
+    /// The session's cookie names (`__Host-` prefixed over https).
+    pub cookie_names: CookieNames,
+    /// Signs CSRF tokens; derived from the encryption key, so every process and restart agrees.
+    pub csrf_key: satang_auth::crypto::MacKey,
     pub refreshes: RecentRefreshes,
 }
 
 /// The whole site: the console's pages, and everything else (the API, health, metrics) by the
 /// API router given.
 pub fn app(state: AppState, api: Router) -> Router {
+    // Behind TLS exactly when people reach it at an https address.
+    let secure_cookies = state.config.public_url.starts_with("https://");
     let console = Arc::new(Console {
         api: ApiClient::new(api.clone()),
-        secure_cookies: state.config.public_url.starts_with("https://"),
+        secure_cookies,
+        cookie_names: CookieNames::new(secure_cookies),
+        csrf_key: state.secrets.mac_key("console-csrf"),
         app: state,
         refreshes: RecentRefreshes::default(),
     });

@@ -1,9 +1,14 @@
 //! Who is asking and how: the session cookies (access and refresh token from the API's own
 //! login), the CSRF token, language and theme, and the API calls made on the person's behalf.
 //!
-//! Cookies are `HttpOnly`, `SameSite=Lax`, `Path=/`, and `Secure` when the console's public URL
-//! is https. The CSRF token is a random value in its own cookie that every form repeats in a
-//! hidden `_csrf` field (double submit); a cross-site form cannot read the cookie to copy it.
+//! Cookies are `HttpOnly`, `SameSite=Lax`, `Path=/`; when the console's public URL is https they
+//! are `Secure` and the session's cookies carry the `__Host-` prefix, so no other site (a sibling
+//! subdomain included) can set them. Every form repeats a CSRF token in a hidden `_csrf` field:
+//! an HMAC, under a key derived from the server's encryption key, of the login the browser is
+//! signed in to (the access token's `sid`), or, before sign-in, of a random pre-session id kept
+//! in its own cookie. A token minted for one session is worth nothing in another, and signing in
+//! or out changes it. A request acts only as the login its token was bound to: a refresh that
+//! comes back in another login signs the browser out instead.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,12 +27,15 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use satang_auth::crypto::MacKey;
+
 use crate::client::{ApiReply, ApiRequest};
 use crate::i18n::{Lang, Tr};
 use crate::{Console, Failure};
 
 pub const ACCESS_COOKIE: &str = "satang_at";
 pub const REFRESH_COOKIE: &str = "satang_rt";
+/// The pre-session id of a browser not signed in.
 pub const CSRF_COOKIE: &str = "satang_csrf";
 pub const LANG_COOKIE: &str = "satang_lang";
 pub const THEME_COOKIE: &str = "satang_theme";
@@ -127,9 +135,108 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Constant-time-enough comparison: compares digests, so timing says nothing about the token.
-fn same_secret(a: &str, b: &str) -> bool {
-    Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
+/// The names of the session's cookies: `__Host-` prefixed when served over https (the prefix
+/// needs `Secure`, `Path=/` and no `Domain`, which is how they are set).
+#[derive(Debug, Clone)]
+pub struct CookieNames {
+    pub access: String,
+    pub refresh: String,
+    pub csrf: String,
+}
+
+impl CookieNames {
+    pub fn new(secure: bool) -> CookieNames {
+        let name = |base: &str| {
+            if secure {
+                format!("__Host-{base}")
+            } else {
+                base.to_owned()
+            }
+        };
+        CookieNames {
+            access: name(ACCESS_COOKIE),
+            refresh: name(REFRESH_COOKIE),
+            csrf: name(CSRF_COOKIE),
+        }
+    }
+}
+
+/// The login (`sid`) an access token belongs to, read without checking its signature: it only
+/// chooses what the CSRF token is bound to. The API checks the token itself, and a refresh
+/// that lands in another login is refused ([`Ctx::api`]).
+pub fn session_of(access_token: &str) -> Option<Uuid> {
+    #[derive(Deserialize)]
+    struct Sid {
+        sid: Uuid,
+    }
+    let payload = access_token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<Sid>(&bytes).ok().map(|c| c.sid)
+}
+
+/// What a CSRF token vouches for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsrfBinding<'a> {
+    /// A signed-in browser's login.
+    Login(Uuid),
+    /// A browser not signed in: its pre-session cookie.
+    PreSession(&'a str),
+}
+
+impl CsrfBinding<'_> {
+    fn message(self) -> Vec<u8> {
+        match self {
+            CsrfBinding::Login(sid) => format!("login:{sid}").into_bytes(),
+            CsrfBinding::PreSession(id) => format!("pre-session:{id}").into_bytes(),
+        }
+    }
+
+    /// The token forms carry for this binding.
+    pub fn token(self, key: &MacKey) -> String {
+        URL_SAFE_NO_PAD.encode(key.tag(&self.message()))
+    }
+
+    /// Whether `sent` is this binding's token.
+    pub fn accepts(self, key: &MacKey, sent: &str) -> bool {
+        URL_SAFE_NO_PAD
+            .decode(sent)
+            .is_ok_and(|tag| key.verify(&self.message(), &tag))
+    }
+}
+
+/// A pre-session id long enough to be one of ours (32 random bytes, base64).
+fn pre_session<'a>(cookies: &'a HashMap<String, String>, names: &CookieNames) -> Option<&'a str> {
+    cookies
+        .get(&names.csrf)
+        .map(String::as_str)
+        .filter(|id| id.len() >= 32)
+}
+
+/// The signed-in browser's tokens and their login, when its cookies hold a refresh token and
+/// an access token that names its login.
+fn signed_in(cookies: &HashMap<String, String>, names: &CookieNames) -> Option<(Tokens, Uuid)> {
+    let refresh = cookies.get(&names.refresh).filter(|r| !r.is_empty())?;
+    let access = cookies.get(&names.access)?;
+    let sid = session_of(access)?;
+    Some((
+        Tokens {
+            access: access.clone(),
+            refresh: refresh.clone(),
+        },
+        sid,
+    ))
+}
+
+/// What a request's CSRF token must be bound to, by its cookies; `None` for a browser with
+/// neither a session nor a pre-session id (no form of ours was shown to it).
+fn binding<'a>(
+    cookies: &'a HashMap<String, String>,
+    names: &CookieNames,
+) -> Option<CsrfBinding<'a>> {
+    match signed_in(cookies, names) {
+        Some((_, sid)) => Some(CsrfBinding::Login(sid)),
+        None => pre_session(cookies, names).map(CsrfBinding::PreSession),
+    }
 }
 
 /// The tokens of a signed-in browser.
@@ -144,8 +251,11 @@ pub struct Ctx {
     pub console: Arc<Console>,
     pub lang: Lang,
     pub theme: Theme,
+    /// The CSRF token this page's forms carry.
     pub csrf: String,
     pub tokens: Option<Tokens>,
+    /// The login `tokens` belong to, which `csrf` is bound to.
+    pub session: Option<Uuid>,
     pub peer: Option<SocketAddr>,
     /// The path and query of this page, for "back to where I was" after a toggle.
     pub here: String,
@@ -163,20 +273,30 @@ impl FromRequestParts<Arc<Console>> for Ctx {
             .cloned()
             .unwrap_or_default();
         let secure = console.secure_cookies;
-        let csrf = match cookies.get(CSRF_COOKIE) {
-            Some(token) if token.len() >= 32 => token.clone(),
-            _ => {
-                let token = random_token();
-                jar.set(CSRF_COOKIE, &token, None, secure);
-                token
+        let names = &console.cookie_names;
+        let (tokens, session, csrf) = match signed_in(&cookies, names) {
+            Some((tokens, sid)) => {
+                let csrf = CsrfBinding::Login(sid).token(&console.csrf_key);
+                (Some(tokens), Some(sid), csrf)
             }
-        };
-        let tokens = match (cookies.get(ACCESS_COOKIE), cookies.get(REFRESH_COOKIE)) {
-            (access, Some(refresh)) if !refresh.is_empty() => Some(Tokens {
-                access: access.cloned().unwrap_or_default(),
-                refresh: refresh.clone(),
-            }),
-            _ => None,
+            None => {
+                // A refresh token without an access token naming its login cannot be bound to
+                // anything: it is dropped, and the browser is signed out.
+                if cookies.get(&names.refresh).is_some_and(|r| !r.is_empty()) {
+                    jar.remove(&names.access, secure);
+                    jar.remove(&names.refresh, secure);
+                }
+                let pre = match pre_session(&cookies, names) {
+                    Some(id) => id.to_owned(),
+                    None => {
+                        let id = random_token();
+                        jar.set(&names.csrf, &id, None, secure);
+                        id
+                    }
+                };
+                let csrf = CsrfBinding::PreSession(&pre).token(&console.csrf_key);
+                (None, None, csrf)
+            }
         };
         Ok(Ctx {
             console: console.clone(),
@@ -187,6 +307,7 @@ impl FromRequestParts<Arc<Console>> for Ctx {
                 .unwrap_or(Theme::System),
             csrf,
             tokens,
+            session,
             peer: parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
@@ -234,33 +355,55 @@ impl Ctx {
         Tr::new(self.lang)
     }
 
-    /// Stores a new session in the cookies.
+    /// Starts a new session: its tokens in the cookies, the CSRF token bound to its login, and
+    /// the pre-session id (what the sign-in form's token was bound to) forgotten.
     pub fn sign_in(&mut self, pair: TokenPair) {
         let secure = self.console.secure_cookies;
+        self.store_tokens(pair);
+        self.jar.remove(&self.console.cookie_names.csrf, secure);
+    }
+
+    /// Puts a pair of tokens in the cookies and binds the CSRF token to their login.
+    fn store_tokens(&mut self, pair: TokenPair) {
+        let secure = self.console.secure_cookies;
+        let names = &self.console.cookie_names;
         let refresh_age = self.console.app.config.refresh_token_ttl;
         self.jar
-            .set(ACCESS_COOKIE, &pair.access_token, Some(refresh_age), secure);
+            .set(&names.access, &pair.access_token, Some(refresh_age), secure);
         self.jar.set(
-            REFRESH_COOKIE,
+            &names.refresh,
             &pair.refresh_token,
             Some(refresh_age),
             secure,
         );
+        self.session = session_of(&pair.access_token);
+        self.csrf = match self.session {
+            Some(sid) => CsrfBinding::Login(sid).token(&self.console.csrf_key),
+            None => String::new(),
+        };
         self.tokens = Some(Tokens {
             access: pair.access_token,
             refresh: pair.refresh_token,
         });
     }
 
+    /// Ends the session in this browser, and gives it a new pre-session id.
     pub fn sign_out(&mut self) {
         let secure = self.console.secure_cookies;
-        self.jar.remove(ACCESS_COOKIE, secure);
-        self.jar.remove(REFRESH_COOKIE, secure);
+        let names = &self.console.cookie_names;
+        self.jar.remove(&names.access, secure);
+        self.jar.remove(&names.refresh, secure);
+        let pre = random_token();
+        self.jar.set(&names.csrf, &pre, None, secure);
+        self.csrf = CsrfBinding::PreSession(&pre).token(&self.console.csrf_key);
         self.tokens = None;
+        self.session = None;
     }
 
     /// Calls the API as the signed-in person (anonymously when signed out). An expired access
-    /// token is refreshed once and the call repeated; a refused refresh signs the browser out.
+    /// token is refreshed once and the call repeated; a refused refresh signs the browser out,
+    /// and so does one that comes back in another login than the one the page's CSRF token was
+    /// bound to (a refresh cookie that is not the access cookie's: someone mixed them).
     pub async fn api(&mut self, mut request: ApiRequest) -> ApiReply {
         request.peer = self.peer;
         let retry = ApiRequest {
@@ -290,7 +433,11 @@ impl Ctx {
             return false;
         };
         if let Some(tokens) = self.console.refreshes.get(&old.refresh) {
-            self.sign_in(TokenPair {
+            if session_of(&tokens.access) != self.session {
+                self.sign_out();
+                return false;
+            }
+            self.store_tokens(TokenPair {
                 access_token: tokens.access,
                 refresh_token: tokens.refresh,
             });
@@ -301,7 +448,7 @@ impl Ctx {
         request.peer = self.peer;
         let reply = self.console.api.send(request).await;
         match reply.json::<TokenPair>() {
-            Ok(pair) if reply.ok() => {
+            Ok(pair) if reply.ok() && session_of(&pair.access_token) == self.session => {
                 self.console.refreshes.put(
                     &old.refresh,
                     Tokens {
@@ -309,7 +456,7 @@ impl Ctx {
                         refresh: pair.refresh_token.clone(),
                     },
                 );
-                self.sign_in(pair);
+                self.store_tokens(pair);
                 true
             }
             _ => {
@@ -352,8 +499,9 @@ impl Ctx {
     }
 }
 
-/// A form posted from a console page: the CSRF field is checked before anything else, then the
-/// fields are parsed into `T` (unknown fields ignored).
+/// A form posted from a console page: the CSRF field is checked before anything else (it must
+/// be the token of the session the cookies hold, or of the pre-session id when not signed in),
+/// then the fields are parsed into `T` (unknown fields ignored).
 pub struct CsrfForm<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<Arc<Console>> for CsrfForm<T> {
@@ -373,8 +521,8 @@ impl<T: DeserializeOwned> FromRequest<Arc<Console>> for CsrfForm<T> {
             .find(|(k, _)| k == "_csrf")
             .map(|(_, v)| v.as_str())
             .unwrap_or("");
-        match cookies.get(CSRF_COOKIE) {
-            Some(expected) if !sent.is_empty() && same_secret(expected, sent) => {}
+        match binding(&cookies, &console.cookie_names) {
+            Some(binding) if binding.accepts(&console.csrf_key, sent) => {}
             _ => return Err(Failure::Csrf),
         }
         serde_urlencoded::from_bytes(&bytes)

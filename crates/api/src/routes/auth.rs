@@ -121,9 +121,10 @@ pub(crate) async fn start_session(
     })
 }
 
-/// Create an account (no staff role; sees only customers it is a member of).
+/// Create an account (no staff role; sees only customers it is a member of). Limited per
+/// e-mail and per client address, since the answer tells whether an address has an account.
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
-    responses((status = 201, body = AuthResponse), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = AuthResponse), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
 async fn signup(
     State(state): State<AppState>,
     AnonymousActor(actor): AnonymousActor,
@@ -136,8 +137,22 @@ async fn signup(
         v.add("password", message);
     }
     v.finish()?;
-    let password_hash = state.hash_password(body.password).await?;
+    // A refused request says nothing about the address and is not counted; every other attempt
+    // is, whether it creates the account or finds it taken.
     let now = state.clock.now();
+    let email_key = email.to_lowercase();
+    let ip_key = actor.ip.clone().unwrap_or_default();
+    state
+        .signup_by_ip
+        .check(&ip_key, now)
+        .map_err(ApiError::RateLimited)?;
+    state
+        .signup_by_email
+        .check(&email_key, now)
+        .map_err(ApiError::RateLimited)?;
+    state.signup_by_ip.record_failure(&ip_key, now);
+    state.signup_by_email.record_failure(&email_key, now);
+    let password_hash = state.hash_password(body.password).await?;
     let mut tx = state.db.begin().await?;
     let user = users::insert(
         &mut tx,
@@ -284,6 +299,7 @@ async fn refresh(
             )
             .await?;
             tx.commit().await?;
+            state.users.end_session(token.family_id);
             tracing::warn!(family = %token.family_id, "refresh token reused; login revoked");
             Err(invalid())
         }
@@ -291,7 +307,7 @@ async fn refresh(
     }
 }
 
-/// End a login: its refresh tokens stop working.
+/// End a login: its refresh tokens and its access tokens stop working.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshRequest,
     security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem)))]
 async fn logout(
@@ -301,11 +317,13 @@ async fn logout(
 ) -> Result<StatusCode, ApiError> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
+    let mut ended = None;
     if let Some(token) =
         refresh_tokens::family_of(&mut tx, hash_opaque_token(&body.refresh_token)).await?
         && token.user_id == caller.user_id
     {
         refresh_tokens::revoke_family(&mut tx, token.family_id, now).await?;
+        ended = Some(token.family_id);
         audit::record(
             &mut tx,
             &caller.actor,
@@ -321,6 +339,9 @@ async fn logout(
         .await?;
     }
     tx.commit().await?;
+    if let Some(family_id) = ended {
+        state.users.end_session(family_id);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

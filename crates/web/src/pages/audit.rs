@@ -27,22 +27,6 @@ pub fn router() -> Router<Arc<Console>> {
     Router::new().route("/audit", get(index))
 }
 
-/// The entity types the filter offers (the API accepts any).
-pub const ENTITY_TYPES: [&str; 12] = [
-    "customer",
-    "contact",
-    "member",
-    "subscription",
-    "invoice",
-    "payment",
-    "payment_method",
-    "plan",
-    "user",
-    "settings",
-    "webhook_endpoint",
-    "credit_note",
-];
-
 const PAGE_SIZE: usize = 50;
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,7 +63,29 @@ pub fn date_time(c: &Chrome, at: DateTime<Utc>) -> String {
     )
 }
 
+/// The message key naming an audit action: `audit-action-` and the action, `.` as `-`
+/// (Fluent keys have no dots).
+pub fn action_key(action: &str) -> String {
+    format!("audit-action-{}", action.replace('.', "-"))
+}
+
 impl AuditPage {
+    /// The entity types the filter offers: every type the log holds.
+    pub fn entity_types(&self) -> &'static [&'static str] {
+        satang_store::audit::ENTITY_TYPES
+    }
+
+    /// An action in words ("Signed in"); one the catalogue does not know yet, readably.
+    pub fn action_label(&self, e: &AuditEventView) -> String {
+        let key = action_key(&e.action);
+        if self.c.tr.has(&key) {
+            self.c.t(&key)
+        } else {
+            tracing::warn!(key, lang = self.c.lang, "missing console message");
+            crate::format::readable_code(&e.action)
+        }
+    }
+
     pub fn when(&self, at: impl std::borrow::Borrow<DateTime<Utc>>) -> String {
         date_time(&self.c, *at.borrow())
     }
@@ -180,4 +186,27 @@ async fn index(mut ctx: Ctx, Query(query): Query<AuditQuery>) -> Result<Response
         bad_filter,
     };
     Ok(render(&page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::{Lang, Tr};
+
+    /// Every entity type and action the audit log can hold (the store's lists, which every
+    /// write is checked against in debug builds) has its words in both languages.
+    #[test]
+    fn every_entity_type_and_action_has_a_message() {
+        for lang in [Lang::Th, Lang::En] {
+            let tr = Tr::new(lang);
+            for entity in satang_store::audit::ENTITY_TYPES {
+                let key = format!("entity-{entity}");
+                assert!(tr.has(&key), "{key} is missing in {}", lang.code());
+            }
+            for action in satang_store::audit::ACTIONS {
+                let key = action_key(action);
+                assert!(tr.has(&key), "{key} is missing in {}", lang.code());
+            }
+        }
+    }
 }

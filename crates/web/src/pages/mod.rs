@@ -204,9 +204,17 @@ impl Chrome {
         self.tr.t1(key, name, value)
     }
 
-    /// A message whose key is built from data (a status, a role): `prefix-value`.
+    /// A message whose key is built from data (a status, a role): `prefix-value`. A value the
+    /// catalogue has no message for shows as words (`usage_batch` → "Usage batch"), never as
+    /// its key.
     pub fn tk(&self, prefix: &str, value: &str) -> String {
-        self.tr.t(&format!("{prefix}-{value}"))
+        let key = format!("{prefix}-{value}");
+        if self.tr.has(&key) {
+            self.tr.t(&key)
+        } else {
+            tracing::warn!(key, lang = self.lang, "missing console message");
+            format::readable_code(value)
+        }
     }
 
     pub fn money(&self, minor: impl Borrow<i64>, currency: &str) -> String {

@@ -22,6 +22,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use satang_auth::Permission;
+use satang_billing::subscriptions::{PlanRef, Proration};
 use satang_domain::{
     BillingCycle, Interval, Period, ProrationLine, ProrationLineKind, Status, SubscriptionError,
     SubscriptionState, bangkok_date,
@@ -32,9 +33,10 @@ use satang_store::subscriptions::{self, Subscription, SubscriptionFields};
 use satang_store::{Scope, Tx};
 
 use crate::access::{CustomerAction, authorize};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, Validator};
 use crate::extract::{Caller, Path, Query};
 use crate::pagination::{Page, PageParams};
+use crate::routes::plans::{PlanInterval, normalize_code};
 use crate::state::AppState;
 
 pub mod change_plan;
@@ -164,6 +166,83 @@ impl ProrationView {
             total: lines.iter().map(|l| l.amount).sum(),
             lines,
             currency: currency.to_owned(),
+        }
+    }
+}
+
+impl From<Proration> for ProrationView {
+    fn from(p: Proration) -> Self {
+        ProrationView {
+            lines: p
+                .lines
+                .into_iter()
+                .map(|l| ProrationLineView {
+                    kind: match l.kind {
+                        ProrationLineKind::Credit => "credit".into(),
+                        ProrationLineKind::Charge => "charge".into(),
+                    },
+                    description: l.description,
+                    period_start: l.period_start,
+                    period_end: l.period_end,
+                    quantity: l.quantity,
+                    unit_amount: l.unit_amount,
+                    amount: l.amount,
+                    remaining_days: l.remaining_days,
+                    days_in_period: l.days_in_period,
+                })
+                .collect(),
+            total: p.total,
+            currency: p.currency,
+        }
+    }
+}
+
+/// Seats on one subscription; far above any farm co-operative, far below overflow.
+pub const MAX_QUANTITY: i64 = 100_000;
+
+/// Checks the plan fields of a request; without either, `required` decides between a 422 and
+/// [`PlanRef::Current`] (change-plan: keep the current plan).
+fn plan_ref(
+    v: &mut Validator,
+    plan_id: Option<Uuid>,
+    plan_code: Option<&str>,
+    interval: Option<PlanInterval>,
+    required: bool,
+) -> PlanRef {
+    match (plan_id, plan_code) {
+        (Some(_), Some(_)) => {
+            v.add("plan_id", "give plan_id or plan_code, not both");
+            PlanRef::Current
+        }
+        (Some(id), None) => {
+            if interval.is_some() {
+                v.add(
+                    "interval",
+                    "applies only with plan_code (a plan_id names its interval)",
+                );
+            }
+            PlanRef::Id(id)
+        }
+        (None, Some(raw)) => match normalize_code(raw) {
+            Some(code) => PlanRef::Code {
+                code,
+                interval: interval.map(|i| match i {
+                    PlanInterval::Month => Interval::Month,
+                    PlanInterval::Year => Interval::Year,
+                }),
+            },
+            None => {
+                v.add("plan_code", "is not a plan code (e.g. PRO)");
+                PlanRef::Current
+            }
+        },
+        (None, None) => {
+            if required {
+                v.add("plan_id", "plan_id or plan_code is required");
+            } else if interval.is_some() {
+                v.add("interval", "applies only with plan_code");
+            }
+            PlanRef::Current
         }
     }
 }
@@ -478,4 +557,78 @@ async fn get_subscription(
 ) -> Result<axum::Json<SubscriptionView>, ApiError> {
     let sub = load(&state, &caller, id, CustomerAction::ReadBilling).await?;
     Ok(axum::Json(sub.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use satang_billing::subscriptions::{ProratedLine, subscription_json};
+
+    use super::*;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn subscription(pending: bool) -> Subscription {
+        let at = Utc.with_ymd_and_hms(2026, 1, 10, 3, 0, 0).unwrap();
+        Subscription {
+            id: Uuid::now_v7(),
+            customer_id: Uuid::now_v7(),
+            plan_id: Uuid::now_v7(),
+            plan_code: "PRO".into(),
+            plan_version: 2,
+            quantity: 3,
+            status: "paused".into(),
+            collection_method: "send_invoice".into(),
+            start_date: date(2026, 1, 1),
+            trial_end: Some(date(2026, 1, 8)),
+            current_period_start: date(2026, 1, 8),
+            current_period_end: date(2026, 2, 8),
+            billing_anchor_day: 8,
+            next_billing_date: Some(date(2026, 2, 8)),
+            cancel_at_period_end: true,
+            paused_at: Some(at),
+            canceled_at: None,
+            pending_plan_id: pending.then(Uuid::now_v7),
+            pending_quantity: pending.then_some(1),
+            pending_plan_code: pending.then(|| "STARTER".into()),
+            pending_plan_version: pending.then_some(1),
+            created_at: at,
+            updated_at: at,
+            version: 4,
+        }
+    }
+
+    /// Webhooks and the audit log carry the billing crate's JSON of a subscription; clients
+    /// read the same subscription as this view. The two must not drift apart.
+    #[test]
+    fn events_carry_the_views_json() {
+        for pending in [false, true] {
+            let s = subscription(pending);
+            let view = serde_json::to_value(SubscriptionView::from(s.clone())).unwrap();
+            assert_eq!(view, subscription_json(&s));
+        }
+    }
+
+    #[test]
+    fn audited_prorations_have_the_views_shape() {
+        let proration = Proration {
+            lines: vec![ProratedLine {
+                kind: ProrationLineKind::Credit,
+                description: "Unused time on PRO month (v1), 16 of 31 days from 2026-01-16".into(),
+                period_start: date(2026, 1, 16),
+                period_end: date(2026, 2, 1),
+                quantity: 1,
+                unit_amount: -51_097,
+                amount: -51_097,
+                remaining_days: 16,
+                days_in_period: 31,
+            }],
+            total: -51_097,
+            currency: "THB".into(),
+        };
+        let view = serde_json::to_value(ProrationView::from(proration.clone())).unwrap();
+        assert_eq!(view, serde_json::to_value(&proration).unwrap());
+    }
 }

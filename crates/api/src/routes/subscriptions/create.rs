@@ -17,15 +17,13 @@ use satang_store::audit::{self, Change};
 use satang_store::plans::{self, Plan};
 use satang_store::subscriptions::{self, SubscriptionFields};
 
-use super::{SubscriptionView, cycle_of, now_and_today, period_amount};
+use super::{MAX_QUANTITY, SubscriptionView, cycle_of, now_and_today, period_amount};
 use crate::access::{CustomerAction, authorize};
 use crate::error::{ApiError, Problem, Validator};
 use crate::extract::{Caller, Created, Json};
 use crate::routes::plans::{MAX_TRIAL_DAYS, PlanInterval, normalize_code};
 use crate::state::AppState;
 
-/// Seats on one subscription; far above any farm co-operative, far below overflow.
-pub const MAX_QUANTITY: i64 = 100_000;
 /// How far ahead a subscription may be scheduled to start.
 const MAX_START_AHEAD_DAYS: u64 = 365;
 

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use satang_auth::Permission;
 use satang_billing::subscriptions::{PlanRef, Proration};
 use satang_domain::{
-    BillingCycle, Interval, Period, ProrationLine, ProrationLineKind, Status, SubscriptionError,
+    Interval, Period, ProrationLine, ProrationLineKind, Status, SubscriptionError,
     SubscriptionState, bangkok_date,
 };
 use satang_store::audit::{self, Change};
@@ -286,18 +286,6 @@ fn proration_line(line: ProrationLine, plan: &Plan, quantity: i64) -> ProrationL
 fn now_and_today(state: &AppState) -> (DateTime<Utc>, NaiveDate) {
     let now = state.clock.now();
     (now, bangkok_date(now))
-}
-
-/// A plan's billing cycle; stored plans are validated, so failure means corrupt data.
-fn cycle_of(plan: &Plan) -> Result<BillingCycle, ApiError> {
-    let interval = match plan.billing_interval.as_str() {
-        "year" => Interval::Year,
-        _ => Interval::Month,
-    };
-    u32::try_from(plan.interval_count)
-        .ok()
-        .and_then(|n| BillingCycle::new(interval, n).ok())
-        .ok_or_else(|| ApiError::Internal(format!("plan {} has an invalid cycle", plan.id)))
 }
 
 /// What one period of `plan` costs at `quantity`: per-seat plans multiply, flat plans do not.

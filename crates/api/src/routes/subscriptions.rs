@@ -1,5 +1,7 @@
-//! Subscriptions (SPEC §2.5): reading them, and the shared pieces of the handlers that change
-//! them (`create`, `lifecycle` for pause/resume/cancel, `change_plan`).
+//! Subscriptions (SPEC §2.5): reading them, the views the API answers with, and the shared
+//! pieces of the handlers that change them (`create`, `lifecycle` for pause/resume/cancel,
+//! `change_plan`). The changes themselves are operations of the billing crate
+//! ([`satang_billing::subscriptions`]); a handler here parses, authorises, calls one and answers.
 //!
 //! Decisions a client should know:
 //! - **Dates** (`start_date`, periods, `next_billing_date`, the days proration counts) are
@@ -23,13 +25,8 @@ use uuid::Uuid;
 
 use satang_auth::Permission;
 use satang_billing::subscriptions::{PlanRef, Proration};
-use satang_domain::{
-    Interval, Period, ProrationLine, ProrationLineKind, Status, SubscriptionError,
-    SubscriptionState, bangkok_date,
-};
-use satang_store::audit::{self, Change};
-use satang_store::plans::Plan;
-use satang_store::subscriptions::{self, Subscription, SubscriptionFields};
+use satang_domain::{Interval, ProrationLineKind, Status};
+use satang_store::subscriptions::{self, Subscription};
 use satang_store::{Scope, Tx};
 
 use crate::access::{CustomerAction, authorize};
@@ -160,16 +157,6 @@ pub struct ProrationView {
     pub currency: String,
 }
 
-impl ProrationView {
-    fn new(lines: Vec<ProrationLineView>, currency: &str) -> ProrationView {
-        ProrationView {
-            total: lines.iter().map(|l| l.amount).sum(),
-            lines,
-            currency: currency.to_owned(),
-        }
-    }
-}
-
 impl From<Proration> for ProrationView {
     fn from(p: Proration) -> Self {
         ProrationView {
@@ -247,88 +234,6 @@ fn plan_ref(
     }
 }
 
-/// An invoice-shaped line for a proration computed by the domain, about `plan` × `quantity`.
-fn proration_line(line: ProrationLine, plan: &Plan, quantity: i64) -> ProrationLineView {
-    let what = match line.kind {
-        ProrationLineKind::Credit => "Unused time on",
-        ProrationLineKind::Charge => "Remaining time on",
-    };
-    let seats = if plan.pricing == "per_seat" {
-        format!(" × {quantity} seats")
-    } else {
-        String::new()
-    };
-    ProrationLineView {
-        kind: match line.kind {
-            ProrationLineKind::Credit => "credit".into(),
-            ProrationLineKind::Charge => "charge".into(),
-        },
-        description: format!(
-            "{what} {} {} (v{}){seats}, {} of {} days from {}",
-            plan.code,
-            plan.billing_interval,
-            plan.version,
-            line.remaining_days,
-            line.days_in_period,
-            line.period_start
-        ),
-        period_start: line.period_start,
-        period_end: line.period_end,
-        quantity: 1,
-        unit_amount: line.amount,
-        amount: line.amount,
-        remaining_days: line.remaining_days,
-        days_in_period: line.days_in_period,
-    }
-}
-
-/// The instant and the seller's date of this request.
-fn now_and_today(state: &AppState) -> (DateTime<Utc>, NaiveDate) {
-    let now = state.clock.now();
-    (now, bangkok_date(now))
-}
-
-/// What one period of `plan` costs at `quantity`: per-seat plans multiply, flat plans do not.
-fn period_amount(plan: &Plan, quantity: i64) -> Option<i64> {
-    if plan.pricing == "per_seat" {
-        plan.price.checked_mul(quantity)
-    } else {
-        Some(plan.price)
-    }
-}
-
-/// The domain's view of a stored subscription (status and dates), to ask it what may happen.
-fn lifecycle_state(sub: &Subscription) -> Result<SubscriptionState, ApiError> {
-    let corrupt = |what: &str| ApiError::Internal(format!("subscription {}: {what}", sub.id));
-    let status: Status = sub.status.parse().map_err(|_| corrupt("unknown status"))?;
-    let period = Period::new(sub.current_period_start, sub.current_period_end)
-        .map_err(|_| corrupt("empty period"))?;
-    SubscriptionState::restore(
-        status,
-        period,
-        sub.paused_at.map(bangkok_date),
-        sub.cancel_at_period_end,
-        sub.canceled_at.map(bangkok_date),
-    )
-    .map_err(|e| corrupt(&e.to_string()))
-}
-
-/// True while the current period is (what is left of) the free trial, also after a paused trial
-/// was resumed, which the state machine makes `active`: nothing was paid for the period, so a
-/// change or cancellation in it prorates nothing.
-fn in_trial_period(sub: &Subscription) -> bool {
-    sub.status == Status::Trialing.as_str() || sub.trial_end == Some(sub.current_period_end)
-}
-
-/// A refused lifecycle step is a 409 that says why; anything else is our fault.
-fn lifecycle_error(e: SubscriptionError) -> ApiError {
-    match e {
-        SubscriptionError::InvalidTransition(t) => ApiError::Conflict(t.to_string()),
-        SubscriptionError::ResumedBeforePause { .. } => ApiError::Conflict(e.to_string()),
-        other => ApiError::Internal(other.to_string()),
-    }
-}
-
 /// The subscription `id` if the caller may do `action` to it: 404 when it does not exist or
 /// belongs to a customer outside the caller's reach, 403 when visible but not allowed.
 async fn load(
@@ -357,57 +262,6 @@ async fn lock(
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok((tx, sub))
-}
-
-/// Writes the new state and its audit event (with any proration it computed) in `tx`.
-async fn save(
-    tx: &mut Tx,
-    caller: &Caller,
-    before: Subscription,
-    fields: SubscriptionFields,
-    action: &str,
-    proration: Option<&ProrationView>,
-    now: DateTime<Utc>,
-) -> Result<SubscriptionView, ApiError> {
-    let id = before.id;
-    let after = SubscriptionView::from(subscriptions::update(tx, id, fields, now).await?);
-    // The event says what changed (`change`: the audit action), so the customer's email
-    // notification can tell a plan change from a pause (see `satang_store::emails`).
-    let mut event = serde_json::to_value(&after).unwrap_or_default();
-    if let Some(object) = event.as_object_mut() {
-        object.insert("change".into(), action.into());
-    }
-    crate::events::emit(
-        tx,
-        "subscription.updated",
-        "subscription",
-        id,
-        after.customer_id,
-        &event,
-        now,
-    )
-    .await?;
-    let mut after_json = serde_json::to_value(&after).unwrap_or_default();
-    if let (Some(p), Some(object)) = (proration, after_json.as_object_mut()) {
-        object.insert(
-            "proration".into(),
-            serde_json::to_value(p).unwrap_or_default(),
-        );
-    }
-    audit::record(
-        tx,
-        &caller.actor,
-        Change {
-            action,
-            entity_type: "subscription",
-            entity_id: id.to_string(),
-            before: Some(serde_json::to_value(SubscriptionView::from(before)).unwrap_or_default()),
-            after: Some(after_json),
-        },
-        now,
-    )
-    .await?;
-    Ok(after)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

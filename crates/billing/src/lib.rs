@@ -5,6 +5,8 @@
 //! - [`invoicing`]: totals, finalisation (gapless number, snapshots, credit balance), and the
 //!   state changes of an issued invoice (payments, void, uncollectible, credit notes).
 //! - [`run`]: the billing run that invoices every due subscription, idempotently.
+//! - [`subscriptions`]: the operations on a subscription (create, change plan, pause, resume,
+//!   cancel), called by the API and the console alike.
 //! - [`notices`]: the trial-ending warning, emitted once per subscription by the run.
 //!
 //! Everything here runs inside a caller's transaction or opens its own, and writes its audit
@@ -16,13 +18,14 @@ pub mod invoicing;
 pub mod notices;
 pub mod run;
 pub mod settings;
+pub mod subscriptions;
 
 pub use invoicing::{finalize_invoice, invoice_audit_json};
 pub use run::{RunReport, StopCheck, run_billing, run_billing_until};
 pub use settings::BillingSettings;
 
 /// Why a billing operation did not happen. `InvalidState` is the caller's 409, `Invalid` its
-/// 422; everything else is internal.
+/// 422, `NotFound` its 404; everything else is internal.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -32,6 +35,9 @@ pub enum Error {
         field: &'static str,
         message: String,
     },
+    /// What the operation was asked to act on does not exist (any more).
+    #[error("not found")]
+    NotFound,
     #[error(transparent)]
     Store(#[from] satang_store::Error),
     #[error("{0}")]

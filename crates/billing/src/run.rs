@@ -29,11 +29,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
-use serde_json::json;
 use uuid::Uuid;
 
-use satang_domain::{BillingCycle, Interval, Period, Status, SubscriptionState, bangkok_date};
-use satang_store::audit::{self, Actor, Change};
+use satang_domain::bangkok_date;
+use satang_store::audit::Actor;
 use satang_store::clock::Clock;
 use satang_store::invoices::{self, InvoiceFields, InvoiceOrigin, NewLine};
 use satang_store::plans::{self, Plan};
@@ -42,6 +41,7 @@ use satang_store::usage::MetricTotal;
 use satang_store::{Db, Tx};
 
 use crate::invoicing::{apply_totals, finalize_invoice, totals};
+use crate::subscriptions::{credit_unused_time, cycle_of};
 use crate::{BillingSettings, Error, Result};
 
 mod chunk;
@@ -313,21 +313,7 @@ pub async fn settle_proration(
 ) -> Result<Option<invoices::Invoice>> {
     let total: i64 = lines.iter().map(|l| l.amount).sum();
     if total < 0 {
-        invoices::adjust_customer_balance(tx, sub.customer_id, -total, now).await?;
-        audit::record(
-            tx,
-            actor,
-            Change {
-                action: "customer.credited",
-                entity_type: "customer",
-                entity_id: sub.customer_id.to_string(),
-                before: None,
-                after: Some(json!({"amount": -total, "reason": "proration",
-                                   "subscription_id": sub.id})),
-            },
-            now,
-        )
-        .await?;
+        credit_unused_time(tx, actor, sub.customer_id, sub.id, -total, now).await?;
         return Ok(None);
     }
     if total == 0 {
@@ -538,36 +524,6 @@ fn usage_lines(
         });
     }
     Ok(lines)
-}
-
-fn cycle_of(plan: &Plan) -> Result<BillingCycle> {
-    let interval = if plan.billing_interval == "year" {
-        Interval::Year
-    } else {
-        Interval::Month
-    };
-    u32::try_from(plan.interval_count)
-        .ok()
-        .and_then(|n| BillingCycle::new(interval, n).ok())
-        .ok_or_else(|| Error::Internal(format!("plan {} has an invalid cycle", plan.id)))
-}
-
-fn lifecycle_state(sub: &Subscription) -> Result<SubscriptionState> {
-    let corrupt = |what: String| Error::Internal(format!("subscription {}: {what}", sub.id));
-    let status: Status = sub
-        .status
-        .parse()
-        .map_err(|_| corrupt("unknown status".into()))?;
-    let period = Period::new(sub.current_period_start, sub.current_period_end)
-        .map_err(|e| corrupt(e.to_string()))?;
-    SubscriptionState::restore(
-        status,
-        period,
-        sub.paused_at.map(bangkok_date),
-        sub.cancel_at_period_end,
-        sub.canceled_at.map(bangkok_date),
-    )
-    .map_err(|e| corrupt(e.to_string()))
 }
 
 #[cfg(test)]

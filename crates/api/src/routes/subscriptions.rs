@@ -1,5 +1,7 @@
-//! Subscriptions (SPEC §2.5): reading them, and the shared pieces of the handlers that change
-//! them (`create`, `lifecycle` for pause/resume/cancel, `change_plan`).
+//! Subscriptions (SPEC §2.5): reading them, the views the API answers with, and the shared
+//! pieces of the handlers that change them (`create`, `lifecycle` for pause/resume/cancel,
+//! `change_plan`). The changes themselves are operations of the billing crate
+//! ([`satang_billing::subscriptions`]); a handler here parses, authorises, calls one and answers.
 //!
 //! Decisions a client should know:
 //! - **Dates** (`start_date`, periods, `next_billing_date`, the days proration counts) are
@@ -22,19 +24,16 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use satang_auth::Permission;
-use satang_domain::{
-    BillingCycle, Interval, Period, ProrationLine, ProrationLineKind, Status, SubscriptionError,
-    SubscriptionState, bangkok_date,
-};
-use satang_store::audit::{self, Change};
-use satang_store::plans::Plan;
-use satang_store::subscriptions::{self, Subscription, SubscriptionFields};
+use satang_billing::subscriptions::{PlanRef, Proration};
+use satang_domain::{Interval, ProrationLineKind, Status};
+use satang_store::subscriptions::{self, Subscription};
 use satang_store::{Scope, Tx};
 
 use crate::access::{CustomerAction, authorize};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, Validator};
 use crate::extract::{Caller, Path, Query};
 use crate::pagination::{Page, PageParams};
+use crate::routes::plans::{PlanInterval, normalize_code};
 use crate::state::AppState;
 
 pub mod change_plan;
@@ -158,107 +157,80 @@ pub struct ProrationView {
     pub currency: String,
 }
 
-impl ProrationView {
-    fn new(lines: Vec<ProrationLineView>, currency: &str) -> ProrationView {
+impl From<Proration> for ProrationView {
+    fn from(p: Proration) -> Self {
         ProrationView {
-            total: lines.iter().map(|l| l.amount).sum(),
-            lines,
-            currency: currency.to_owned(),
+            lines: p
+                .lines
+                .into_iter()
+                .map(|l| ProrationLineView {
+                    kind: match l.kind {
+                        ProrationLineKind::Credit => "credit".into(),
+                        ProrationLineKind::Charge => "charge".into(),
+                    },
+                    description: l.description,
+                    period_start: l.period_start,
+                    period_end: l.period_end,
+                    quantity: l.quantity,
+                    unit_amount: l.unit_amount,
+                    amount: l.amount,
+                    remaining_days: l.remaining_days,
+                    days_in_period: l.days_in_period,
+                })
+                .collect(),
+            total: p.total,
+            currency: p.currency,
         }
     }
 }
 
-/// An invoice-shaped line for a proration computed by the domain, about `plan` × `quantity`.
-fn proration_line(line: ProrationLine, plan: &Plan, quantity: i64) -> ProrationLineView {
-    let what = match line.kind {
-        ProrationLineKind::Credit => "Unused time on",
-        ProrationLineKind::Charge => "Remaining time on",
-    };
-    let seats = if plan.pricing == "per_seat" {
-        format!(" × {quantity} seats")
-    } else {
-        String::new()
-    };
-    ProrationLineView {
-        kind: match line.kind {
-            ProrationLineKind::Credit => "credit".into(),
-            ProrationLineKind::Charge => "charge".into(),
+/// Seats on one subscription; far above any farm co-operative, far below overflow.
+pub const MAX_QUANTITY: i64 = 100_000;
+
+/// Checks the plan fields of a request; without either, `required` decides between a 422 and
+/// [`PlanRef::Current`] (change-plan: keep the current plan).
+fn plan_ref(
+    v: &mut Validator,
+    plan_id: Option<Uuid>,
+    plan_code: Option<&str>,
+    interval: Option<PlanInterval>,
+    required: bool,
+) -> PlanRef {
+    match (plan_id, plan_code) {
+        (Some(_), Some(_)) => {
+            v.add("plan_id", "give plan_id or plan_code, not both");
+            PlanRef::Current
+        }
+        (Some(id), None) => {
+            if interval.is_some() {
+                v.add(
+                    "interval",
+                    "applies only with plan_code (a plan_id names its interval)",
+                );
+            }
+            PlanRef::Id(id)
+        }
+        (None, Some(raw)) => match normalize_code(raw) {
+            Some(code) => PlanRef::Code {
+                code,
+                interval: interval.map(|i| match i {
+                    PlanInterval::Month => Interval::Month,
+                    PlanInterval::Year => Interval::Year,
+                }),
+            },
+            None => {
+                v.add("plan_code", "is not a plan code (e.g. PRO)");
+                PlanRef::Current
+            }
         },
-        description: format!(
-            "{what} {} {} (v{}){seats}, {} of {} days from {}",
-            plan.code,
-            plan.billing_interval,
-            plan.version,
-            line.remaining_days,
-            line.days_in_period,
-            line.period_start
-        ),
-        period_start: line.period_start,
-        period_end: line.period_end,
-        quantity: 1,
-        unit_amount: line.amount,
-        amount: line.amount,
-        remaining_days: line.remaining_days,
-        days_in_period: line.days_in_period,
-    }
-}
-
-/// The instant and the seller's date of this request.
-fn now_and_today(state: &AppState) -> (DateTime<Utc>, NaiveDate) {
-    let now = state.clock.now();
-    (now, bangkok_date(now))
-}
-
-/// A plan's billing cycle; stored plans are validated, so failure means corrupt data.
-fn cycle_of(plan: &Plan) -> Result<BillingCycle, ApiError> {
-    let interval = match plan.billing_interval.as_str() {
-        "year" => Interval::Year,
-        _ => Interval::Month,
-    };
-    u32::try_from(plan.interval_count)
-        .ok()
-        .and_then(|n| BillingCycle::new(interval, n).ok())
-        .ok_or_else(|| ApiError::Internal(format!("plan {} has an invalid cycle", plan.id)))
-}
-
-/// What one period of `plan` costs at `quantity`: per-seat plans multiply, flat plans do not.
-fn period_amount(plan: &Plan, quantity: i64) -> Option<i64> {
-    if plan.pricing == "per_seat" {
-        plan.price.checked_mul(quantity)
-    } else {
-        Some(plan.price)
-    }
-}
-
-/// The domain's view of a stored subscription (status and dates), to ask it what may happen.
-fn lifecycle_state(sub: &Subscription) -> Result<SubscriptionState, ApiError> {
-    let corrupt = |what: &str| ApiError::Internal(format!("subscription {}: {what}", sub.id));
-    let status: Status = sub.status.parse().map_err(|_| corrupt("unknown status"))?;
-    let period = Period::new(sub.current_period_start, sub.current_period_end)
-        .map_err(|_| corrupt("empty period"))?;
-    SubscriptionState::restore(
-        status,
-        period,
-        sub.paused_at.map(bangkok_date),
-        sub.cancel_at_period_end,
-        sub.canceled_at.map(bangkok_date),
-    )
-    .map_err(|e| corrupt(&e.to_string()))
-}
-
-/// True while the current period is (what is left of) the free trial, also after a paused trial
-/// was resumed, which the state machine makes `active`: nothing was paid for the period, so a
-/// change or cancellation in it prorates nothing.
-fn in_trial_period(sub: &Subscription) -> bool {
-    sub.status == Status::Trialing.as_str() || sub.trial_end == Some(sub.current_period_end)
-}
-
-/// A refused lifecycle step is a 409 that says why; anything else is our fault.
-fn lifecycle_error(e: SubscriptionError) -> ApiError {
-    match e {
-        SubscriptionError::InvalidTransition(t) => ApiError::Conflict(t.to_string()),
-        SubscriptionError::ResumedBeforePause { .. } => ApiError::Conflict(e.to_string()),
-        other => ApiError::Internal(other.to_string()),
+        (None, None) => {
+            if required {
+                v.add("plan_id", "plan_id or plan_code is required");
+            } else if interval.is_some() {
+                v.add("interval", "applies only with plan_code");
+            }
+            PlanRef::Current
+        }
     }
 }
 
@@ -290,57 +262,6 @@ async fn lock(
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok((tx, sub))
-}
-
-/// Writes the new state and its audit event (with any proration it computed) in `tx`.
-async fn save(
-    tx: &mut Tx,
-    caller: &Caller,
-    before: Subscription,
-    fields: SubscriptionFields,
-    action: &str,
-    proration: Option<&ProrationView>,
-    now: DateTime<Utc>,
-) -> Result<SubscriptionView, ApiError> {
-    let id = before.id;
-    let after = SubscriptionView::from(subscriptions::update(tx, id, fields, now).await?);
-    // The event says what changed (`change`: the audit action), so the customer's email
-    // notification can tell a plan change from a pause (see `satang_store::emails`).
-    let mut event = serde_json::to_value(&after).unwrap_or_default();
-    if let Some(object) = event.as_object_mut() {
-        object.insert("change".into(), action.into());
-    }
-    crate::events::emit(
-        tx,
-        "subscription.updated",
-        "subscription",
-        id,
-        after.customer_id,
-        &event,
-        now,
-    )
-    .await?;
-    let mut after_json = serde_json::to_value(&after).unwrap_or_default();
-    if let (Some(p), Some(object)) = (proration, after_json.as_object_mut()) {
-        object.insert(
-            "proration".into(),
-            serde_json::to_value(p).unwrap_or_default(),
-        );
-    }
-    audit::record(
-        tx,
-        &caller.actor,
-        Change {
-            action,
-            entity_type: "subscription",
-            entity_id: id.to_string(),
-            before: Some(serde_json::to_value(SubscriptionView::from(before)).unwrap_or_default()),
-            after: Some(after_json),
-        },
-        now,
-    )
-    .await?;
-    Ok(after)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -478,4 +399,78 @@ async fn get_subscription(
 ) -> Result<axum::Json<SubscriptionView>, ApiError> {
     let sub = load(&state, &caller, id, CustomerAction::ReadBilling).await?;
     Ok(axum::Json(sub.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use satang_billing::subscriptions::{ProratedLine, subscription_json};
+
+    use super::*;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn subscription(pending: bool) -> Subscription {
+        let at = Utc.with_ymd_and_hms(2026, 1, 10, 3, 0, 0).unwrap();
+        Subscription {
+            id: Uuid::now_v7(),
+            customer_id: Uuid::now_v7(),
+            plan_id: Uuid::now_v7(),
+            plan_code: "PRO".into(),
+            plan_version: 2,
+            quantity: 3,
+            status: "paused".into(),
+            collection_method: "send_invoice".into(),
+            start_date: date(2026, 1, 1),
+            trial_end: Some(date(2026, 1, 8)),
+            current_period_start: date(2026, 1, 8),
+            current_period_end: date(2026, 2, 8),
+            billing_anchor_day: 8,
+            next_billing_date: Some(date(2026, 2, 8)),
+            cancel_at_period_end: true,
+            paused_at: Some(at),
+            canceled_at: None,
+            pending_plan_id: pending.then(Uuid::now_v7),
+            pending_quantity: pending.then_some(1),
+            pending_plan_code: pending.then(|| "STARTER".into()),
+            pending_plan_version: pending.then_some(1),
+            created_at: at,
+            updated_at: at,
+            version: 4,
+        }
+    }
+
+    /// Webhooks and the audit log carry the billing crate's JSON of a subscription; clients
+    /// read the same subscription as this view. The two must not drift apart.
+    #[test]
+    fn events_carry_the_views_json() {
+        for pending in [false, true] {
+            let s = subscription(pending);
+            let view = serde_json::to_value(SubscriptionView::from(s.clone())).unwrap();
+            assert_eq!(view, subscription_json(&s));
+        }
+    }
+
+    #[test]
+    fn audited_prorations_have_the_views_shape() {
+        let proration = Proration {
+            lines: vec![ProratedLine {
+                kind: ProrationLineKind::Credit,
+                description: "Unused time on PRO month (v1), 16 of 31 days from 2026-01-16".into(),
+                period_start: date(2026, 1, 16),
+                period_end: date(2026, 2, 1),
+                quantity: 1,
+                unit_amount: -51_097,
+                amount: -51_097,
+                remaining_days: 16,
+                days_in_period: 31,
+            }],
+            total: -51_097,
+            currency: "THB".into(),
+        };
+        let view = serde_json::to_value(ProrationView::from(proration.clone())).unwrap();
+        assert_eq!(view, serde_json::to_value(&proration).unwrap());
+    }
 }

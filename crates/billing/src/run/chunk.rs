@@ -30,8 +30,9 @@ use satang_store::plans::{self, Plan};
 use satang_store::subscriptions::{self, DueClaim, Subscription, SubscriptionFields};
 use satang_store::{Db, usage};
 
-use super::{bangkok_midnight, cycle_of, lifecycle_state, usage_lines};
+use super::{bangkok_midnight, usage_lines};
 use crate::invoicing::invoice_audit_json;
+use crate::subscriptions::{cycle_of, lifecycle_state};
 use crate::{BillingSettings, Error, Result};
 
 /// What one chunk did.

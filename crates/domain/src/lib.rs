@@ -5,6 +5,7 @@
 //! tax, proration) is rounded by the one function [`money::round_half_up_div`].
 
 pub mod baht_text;
+pub mod customer;
 pub mod money;
 pub mod mrr;
 pub mod period;
@@ -16,6 +17,7 @@ pub mod usage;
 pub mod vat;
 
 pub use baht_text::baht_text;
+pub use customer::CustomerStatus;
 pub use money::{Currency, Money, MoneyError, UnknownCurrency, round_half_up_div};
 pub use period::{BillingCycle, Interval, Period, PeriodError, bangkok_date};
 pub use promptpay::{PromptPayError, PromptPayId, PromptPayIdKind, promptpay_payload};

@@ -7,12 +7,15 @@
 //! - [`run`]: the billing run that invoices every due subscription, idempotently.
 //! - [`subscriptions`]: the operations on a subscription (create, change plan, pause, resume,
 //!   cancel), called by the API and the console alike.
+//! - [`customers`]: the operations on a customer's profile and status (update with its version
+//!   check, suspend, reactivate, delete, restore).
 //! - [`notices`]: the trial-ending warning, emitted once per subscription by the run.
 //!
 //! Everything here runs inside a caller's transaction or opens its own, and writes its audit
 //! events in the same transaction as the change.
 
 pub mod collection;
+pub mod customers;
 pub mod gateway;
 pub mod invoicing;
 pub mod notices;

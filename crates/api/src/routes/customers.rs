@@ -13,7 +13,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use satang_auth::Permission;
-use satang_domain::{BranchCode, Currency, TaxId};
+use satang_billing::customers::{self as billing_customers, CustomerChanges, CustomerStatusChange};
+use satang_domain::{BranchCode, Currency, CustomerStatus, TaxId};
 use satang_store::audit::{self, Change};
 use satang_store::customers::{self, Customer, CustomerFields, CustomerQuery, PostalAddress};
 use satang_store::outbox::NewEvent;
@@ -166,84 +167,50 @@ pub struct UpdateCustomer {
     pub status: Option<String>,
 }
 
-/// Checks every field and returns the values to store. Shared by create and update, so both
-/// accept exactly the same values.
+impl UpdateCustomer {
+    /// True when the PATCH touches the profile (needs `EditProfile`), not only the status.
+    fn edits_profile(&self) -> bool {
+        self.name.is_some()
+            || self.legal_name.is_some()
+            || self.tax_id.is_some()
+            || self.branch_code.is_some()
+            || self.email.is_some()
+            || self.phone.is_some()
+            || self.billing_email.is_some()
+            || self.address.is_some()
+            || self.currency.is_some()
+            || self.locale.is_some()
+            || self.payment_terms_days.is_some()
+            || self.metadata.is_some()
+    }
+}
+
+/// Checks every field and returns the values to store. The field checks are shared with
+/// [`parse_changes`], so create and update accept exactly the same values.
 fn validate(v: &mut Validator, input: CreateCustomer) -> CustomerFields {
     let name = v.text("name", &input.name, 200);
-    let optional = |v: &mut Validator, field: &str, value: Option<String>, max: usize| {
-        value
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .inspect(|s| {
-                if s.chars().count() > max {
-                    v.add(field, format!("must be at most {max} characters"));
-                }
-            })
-    };
-    let legal_name = optional(v, "legal_name", input.legal_name, 300);
-    let tax_id =
-        input
-            .tax_id
-            .filter(|t| !t.trim().is_empty())
-            .and_then(|t| match TaxId::parse(&t) {
-                Ok(id) => Some(id.as_str().to_owned()),
-                Err(e) => {
-                    v.add("tax_id", e.to_string());
-                    None
-                }
-            });
-    let branch_code = match input.branch_code.filter(|b| !b.trim().is_empty()) {
-        Some(b) => match BranchCode::parse(&b) {
-            Ok(code) => Some(code.as_str().to_owned()),
-            Err(e) => {
-                v.add("branch_code", e.to_string());
-                None
-            }
-        },
-        // A tax id without a branch is the head office.
-        None => tax_id.as_ref().map(|_| "00000".to_owned()),
-    };
-    let email = optional(v, "email", input.email, 254).map(|e| v.email("email", &e));
-    let billing_email = optional(v, "billing_email", input.billing_email, 254)
-        .map(|e| v.email("billing_email", &e));
-    let phone = optional(v, "phone", input.phone, 30).inspect(|p| {
-        if !p
-            .chars()
-            .all(|c| c.is_ascii_digit() || " +-().".contains(c))
-        {
-            v.add("phone", "may contain only digits, spaces and + - ( ) .");
-        }
-    });
+    let legal_name = optional_text(v, "legal_name", input.legal_name, 300);
+    let tax_id = parse_tax_id(v, input.tax_id);
+    // A tax id without a branch is the head office.
+    let branch_code = parse_branch_code(v, input.branch_code)
+        .or_else(|| tax_id.as_ref().map(|_| BranchCode::head_office()));
+    let email = parse_email(v, "email", input.email);
+    let billing_email = parse_email(v, "billing_email", input.billing_email);
+    let phone = parse_phone(v, input.phone);
     let address = input.address.map(|a| validate_address(v, a));
     let currency = match input.currency {
         None => "THB".to_owned(),
-        Some(c) => match Currency::from_str(&c) {
-            Ok(c) => c.code().to_owned(),
-            Err(_) => {
-                v.add("currency", "is not a supported ISO 4217 currency code");
-                String::new()
-            }
-        },
+        Some(c) => parse_currency(v, &c).map_or_else(String::new, |c| c.code().to_owned()),
     };
-    let locale = input.locale.unwrap_or_else(|| "th".into());
-    v.check(
-        matches!(locale.as_str(), "th" | "en"),
-        "locale",
-        "must be th or en",
-    );
-    let payment_terms_days = input.payment_terms_days.unwrap_or(30);
-    v.check(
-        (0..=365).contains(&payment_terms_days),
-        "payment_terms_days",
-        "must be between 0 and 365",
-    );
+    let locale = check_locale(v, input.locale.unwrap_or_else(|| "th".into()));
+    let payment_terms_days = check_payment_terms(v, input.payment_terms_days.unwrap_or(30));
     let metadata = input.metadata.unwrap_or_default();
     validate_metadata(v, &metadata);
     CustomerFields {
         name,
         legal_name,
-        tax_id,
-        branch_code,
+        tax_id: tax_id.map(|t| t.as_str().to_owned()),
+        branch_code: branch_code.map(|b| b.as_str().to_owned()),
         email,
         phone,
         billing_email,
@@ -253,6 +220,125 @@ fn validate(v: &mut Validator, input: CreateCustomer) -> CustomerFields {
         payment_terms_days,
         metadata: serde_json::Value::Object(metadata),
     }
+}
+
+/// The changes a PATCH asks for, each present field checked as [`validate`] checks it (422 with
+/// every bad field; a bad `status` alone).
+fn parse_changes(patch: UpdateCustomer) -> Result<CustomerChanges, ApiError> {
+    let status = match patch.status.as_deref() {
+        None => None,
+        Some(s) => match CustomerStatus::parse(s) {
+            Some(s @ (CustomerStatus::Active | CustomerStatus::Suspended)) => Some(s),
+            _ => {
+                return Err(ApiError::field(
+                    "status",
+                    "must be active or suspended (delete with DELETE)",
+                ));
+            }
+        },
+    };
+    let v = &mut Validator::new();
+    let changes = CustomerChanges {
+        name: patch.name.map(|n| v.text("name", &n, 200)),
+        legal_name: patch
+            .legal_name
+            .map(|l| optional_text(v, "legal_name", l, 300)),
+        tax_id: patch.tax_id.map(|t| parse_tax_id(v, t)),
+        branch_code: patch.branch_code.map(|b| parse_branch_code(v, b)),
+        email: patch.email.map(|e| parse_email(v, "email", e)),
+        phone: patch.phone.map(|p| parse_phone(v, p)),
+        billing_email: patch
+            .billing_email
+            .map(|e| parse_email(v, "billing_email", e)),
+        address: patch.address.map(|a| a.map(|a| validate_address(v, a))),
+        currency: patch.currency.and_then(|c| parse_currency(v, &c)),
+        locale: patch.locale.map(|l| check_locale(v, l)),
+        payment_terms_days: patch.payment_terms_days.map(|d| check_payment_terms(v, d)),
+        metadata: patch.metadata.inspect(|m| validate_metadata(v, m)),
+        status,
+    };
+    std::mem::take(v).finish()?;
+    Ok(changes)
+}
+
+/// An optional text, trimmed; empty is absent.
+fn optional_text(
+    v: &mut Validator,
+    field: &str,
+    value: Option<String>,
+    max: usize,
+) -> Option<String> {
+    value
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .inspect(|s| {
+            if s.chars().count() > max {
+                v.add(field, format!("must be at most {max} characters"));
+            }
+        })
+}
+
+fn parse_tax_id(v: &mut Validator, value: Option<String>) -> Option<TaxId> {
+    value
+        .filter(|t| !t.trim().is_empty())
+        .and_then(|t| match TaxId::parse(&t) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                v.add("tax_id", e.to_string());
+                None
+            }
+        })
+}
+
+fn parse_branch_code(v: &mut Validator, value: Option<String>) -> Option<BranchCode> {
+    value
+        .filter(|b| !b.trim().is_empty())
+        .and_then(|b| match BranchCode::parse(&b) {
+            Ok(code) => Some(code),
+            Err(e) => {
+                v.add("branch_code", e.to_string());
+                None
+            }
+        })
+}
+
+fn parse_email(v: &mut Validator, field: &str, value: Option<String>) -> Option<String> {
+    optional_text(v, field, value, 254).map(|e| v.email(field, &e))
+}
+
+fn parse_phone(v: &mut Validator, value: Option<String>) -> Option<String> {
+    optional_text(v, "phone", value, 30).inspect(|p| {
+        if !p
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c))
+        {
+            v.add("phone", "may contain only digits, spaces and + - ( ) .");
+        }
+    })
+}
+
+fn parse_currency(v: &mut Validator, code: &str) -> Option<Currency> {
+    Currency::from_str(code)
+        .inspect_err(|_| v.add("currency", "is not a supported ISO 4217 currency code"))
+        .ok()
+}
+
+fn check_locale(v: &mut Validator, locale: String) -> String {
+    v.check(
+        matches!(locale.as_str(), "th" | "en"),
+        "locale",
+        "must be th or en",
+    );
+    locale
+}
+
+fn check_payment_terms(v: &mut Validator, days: i64) -> i64 {
+    v.check(
+        (0..=365).contains(&days),
+        "payment_terms_days",
+        "must be between 0 and 365",
+    );
+    days
 }
 
 fn validate_address(v: &mut Validator, a: Address) -> PostalAddress {
@@ -373,7 +459,7 @@ async fn list_customers(
     }
     .keyset()?;
     if let Some(status) = &filter.status
-        && !matches!(status.as_str(), "active" | "suspended" | "deleted")
+        && CustomerStatus::parse(status).is_none()
     {
         return Err(ApiError::BadRequest(
             "status must be active, suspended or deleted".into(),
@@ -503,174 +589,45 @@ async fn update_customer(
     Json(patch): Json<UpdateCustomer>,
 ) -> Result<axum::Json<CustomerView>, ApiError> {
     let expected_version = if_match(&headers)?;
-    let status_change = patch.status.clone();
-    let edits_profile = patch.name.is_some()
-        || patch.legal_name.is_some()
-        || patch.tax_id.is_some()
-        || patch.branch_code.is_some()
-        || patch.email.is_some()
-        || patch.phone.is_some()
-        || patch.billing_email.is_some()
-        || patch.address.is_some()
-        || patch.currency.is_some()
-        || patch.locale.is_some()
-        || patch.payment_terms_days.is_some()
-        || patch.metadata.is_some();
     authorize(&state, &caller, id, CustomerAction::Read).await?;
-    if edits_profile {
+    if patch.edits_profile() {
         authorize(&state, &caller, id, CustomerAction::EditProfile).await?;
     }
-    if status_change.is_some() {
+    if patch.status.is_some() {
         authorize(&state, &caller, id, CustomerAction::ChangeStatus).await?;
     }
-    if let Some(status) = &status_change
-        && !matches!(status.as_str(), "active" | "suspended")
-    {
-        return Err(ApiError::field(
-            "status",
-            "must be active or suspended (delete with DELETE)",
-        ));
-    }
-
+    let changes = parse_changes(patch)?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let current = customers::get_in(&mut tx, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if expected_version.is_some_and(|v| v != current.version) {
-        return Err(ApiError::Conflict(format!(
-            "the customer changed since you read it (now version {})",
-            current.version
-        )));
-    }
-    if current.status == "deleted" {
-        return Err(ApiError::Conflict(
-            "the customer is deleted; restore it first".into(),
-        ));
-    }
-    let before = CustomerView::from(current.clone());
-    let mut merged = current_input(&current);
-    if let Some(name) = patch.name {
-        merged.name = name;
-    }
-    macro_rules! merge {
-        ($($field:ident),*) => {$(
-            if let Some(value) = patch.$field {
-                merged.$field = value;
-            }
-        )*};
-    }
-    // Clearing the tax id clears the branch that belongs to it, unless a branch is given.
-    let clears_tax_id = patch.tax_id == Some(None) && patch.branch_code.is_none();
-    merge!(
-        legal_name,
-        tax_id,
-        branch_code,
-        email,
-        phone,
-        billing_email,
-        address
-    );
-    if clears_tax_id {
-        merged.branch_code = None;
-    }
-    if patch.currency.is_some() {
-        merged.currency = patch.currency;
-    }
-    if patch.locale.is_some() {
-        merged.locale = patch.locale;
-    }
-    if patch.payment_terms_days.is_some() {
-        merged.payment_terms_days = patch.payment_terms_days;
-    }
-    if patch.metadata.is_some() {
-        merged.metadata = patch.metadata;
-    }
-    let mut v = Validator::new();
-    let fields = validate(&mut v, merged);
-    v.finish()?;
-
-    let mut updated = current.clone();
-    if edits_profile {
-        updated = customers::update(&mut tx, id, &fields, now).await?;
-    }
-    let mut action = "customer.updated";
-    if let Some(status) = status_change
-        && status != current.status
-    {
-        updated = customers::set_status(&mut tx, id, &status, now).await?;
-        action = if status == "suspended" {
-            "customer.suspended"
-        } else {
-            "customer.reactivated"
-        };
-    }
-    let after = CustomerView::from(updated);
-    let event = if action == "customer.suspended" {
-        "customer.suspended"
-    } else {
-        "customer.updated"
-    };
-    crate::events::emit(&mut tx, event, "customer", id, id, &after, now).await?;
-    audit::record(
+    let updated = billing_customers::update_customer(
         &mut tx,
         &caller.actor,
-        Change {
-            action,
-            entity_type: "customer",
-            entity_id: id.to_string(),
-            before: audit_value(&before),
-            after: audit_value(&after),
-        },
+        id,
+        changes,
+        expected_version,
         now,
     )
     .await?;
     tx.commit().await?;
     state.users.invalidate_memberships();
-    Ok(axum::Json(after))
+    Ok(axum::Json(updated.into()))
 }
 
-/// Shared by delete and restore: move the status and audit it.
+/// Shared by delete and restore: authorise, then the status operation.
 async fn change_status(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
-    from_deleted: bool,
-    action: &str,
+    change: CustomerStatusChange,
 ) -> Result<CustomerView, ApiError> {
     authorize(state, caller, id, CustomerAction::Read).await?;
     authorize(state, caller, id, CustomerAction::ChangeStatus).await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let current = customers::get_in(&mut tx, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if (current.status == "deleted") != from_deleted {
-        return Err(ApiError::Conflict(if from_deleted {
-            "the customer is not deleted".into()
-        } else {
-            "the customer is already deleted".into()
-        }));
-    }
-    let target = if from_deleted { "active" } else { "deleted" };
-    let before = CustomerView::from(current);
-    let after = CustomerView::from(customers::set_status(&mut tx, id, target, now).await?);
-    audit::record(
-        &mut tx,
-        &caller.actor,
-        Change {
-            action,
-            entity_type: "customer",
-            entity_id: id.to_string(),
-            before: audit_value(&before),
-            after: audit_value(&after),
-        },
-        now,
-    )
-    .await?;
+    let updated = billing_customers::change_status(&mut tx, &caller.actor, id, change, now).await?;
     tx.commit().await?;
     state.users.invalidate_memberships();
-    Ok(after)
+    Ok(updated.into())
 }
 
 /// Soft delete: the customer is kept for audit and tax records, hidden from lists.
@@ -681,7 +638,7 @@ async fn delete_customer(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    change_status(&state, &caller, id, false, "customer.deleted").await?;
+    change_status(&state, &caller, id, CustomerStatusChange::Delete).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -694,7 +651,7 @@ async fn restore_customer(
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<CustomerView>, ApiError> {
     Ok(axum::Json(
-        change_status(&state, &caller, id, true, "customer.restored").await?,
+        change_status(&state, &caller, id, CustomerStatusChange::Restore).await?,
     ))
 }
 
@@ -781,7 +738,9 @@ async fn erase_customer(
     contacts::anonymise_all(&mut tx, id, now).await?;
     memberships::remove_all(&mut tx, id).await?;
     satang_store::emails::erase_recipients(&mut tx, id).await?;
-    let after = CustomerView::from(customers::set_status(&mut tx, id, "deleted", now).await?);
+    let after = CustomerView::from(
+        customers::set_status(&mut tx, id, CustomerStatus::Deleted.as_str(), now).await?,
+    );
     audit::record(
         &mut tx,
         &caller.actor,
@@ -799,4 +758,44 @@ async fn erase_customer(
     tx.commit().await?;
     state.users.invalidate_memberships();
     Ok(axum::Json(after))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use satang_billing::customers::customer_json;
+
+    use super::*;
+
+    /// The outbox payload and audit entries the billing operations write are the API's view.
+    #[test]
+    fn customer_json_is_the_view() {
+        let mut v = Validator::new();
+        let fields = validate(
+            &mut v,
+            CreateCustomer {
+                name: "สหกรณ์การเกษตรบ้านนา จำกัด".into(),
+                tax_id: Some("0105536000313".into()),
+                email: Some("a@example.com".into()),
+                address: Some(Address {
+                    line1: Some("1 ถนนสุขุมวิท".into()),
+                    postal_code: Some("10110".into()),
+                    ..Address::default()
+                }),
+                metadata: Some(serde_json::json!({"crm": 7}).as_object().cloned().unwrap()),
+                ..CreateCustomer::default()
+            },
+        );
+        v.finish().unwrap();
+        let created = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()
+            + chrono::Duration::microseconds(123_456);
+        let mut c = customers::new(Uuid::now_v7(), &fields, created);
+        let view = serde_json::to_value(CustomerView::from(c.clone())).unwrap();
+        assert_eq!(view, customer_json(&c));
+        c.status = CustomerStatus::Deleted.as_str().into();
+        c.deleted_at = Some(created + chrono::Duration::days(1));
+        c.address = None;
+        let view = serde_json::to_value(CustomerView::from(c.clone())).unwrap();
+        assert_eq!(view, customer_json(&c));
+    }
 }

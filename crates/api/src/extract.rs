@@ -146,26 +146,32 @@ fn syntax_error(e: &serde_json::Error) -> ApiError {
 
 /// serde says "missing field `email` at line 1 column 2"; a person wants `email: is required`.
 fn describe_data_error(path: &str, message: &str) -> (String, String) {
-    let without_position = message
-        .rsplit_once(" at line ")
-        .map(|(m, _)| m)
-        .unwrap_or(message);
-    let quoted = without_position
-        .split('`')
-        .nth(1)
-        .map(str::to_owned)
-        .unwrap_or_default();
+    let without_position = without_position(message);
     if without_position.starts_with("missing field") {
+        // The name is one of ours, so it holds no backtick.
+        let quoted = without_position.split('`').nth(1).unwrap_or_default();
         let field = if path == "." || path.is_empty() {
-            quoted
+            quoted.to_owned()
         } else {
             format!("{path}.{quoted}")
         };
         return (field, "is required".into());
     }
-    if without_position.starts_with("unknown field") {
+    if let Some(name) = unknown_field_name(without_position) {
+        if name.is_empty() {
+            // `{"": 1}`: the path ends in an empty segment ("" or "address."), which names
+            // nothing a person can find; name the object that holds the field instead.
+            let parent = path.strip_suffix('.').unwrap_or(path);
+            let field = if parent.is_empty() || parent == "." {
+                "body"
+            } else {
+                parent
+            };
+            return (field.to_owned(), "has a field with an empty name".into());
+        }
+        // The path ends in the field's own name; at the top it may be empty.
         let field = if path == "." || path.is_empty() {
-            quoted
+            name.to_owned()
         } else {
             path.to_owned()
         };
@@ -177,6 +183,33 @@ fn describe_data_error(path: &str, message: &str) -> (String, String) {
         path.to_owned()
     };
     (field, without_position.to_owned())
+}
+
+/// The message without serde_json's trailing " at line L column C", if it has one. Only that
+/// exact tail is cut: the rest may quote the client's own text, which can say " at line ".
+fn without_position(message: &str) -> &str {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match message.rsplit_once(" at line ") {
+        Some((before, position))
+            if position
+                .split_once(" column ")
+                .is_some_and(|(line, column)| digits(line) && digits(column)) =>
+        {
+            before
+        }
+        _ => message,
+    }
+}
+
+/// The client's name in serde's "unknown field `name`, expected one of `a`, `b`" (or
+/// "…`name`, there are no fields"). The name may itself hold backticks, so it ends at the
+/// *last* "`, expected" or "`, there are": what follows lists our own names, which hold none.
+fn unknown_field_name(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let end = rest
+        .rfind("`, expected")
+        .or_else(|| rest.rfind("`, there are no fields"))?;
+    Some(&rest[..end])
 }
 
 /// Query parameters; anything unparsable is a 400 naming the parameter.
@@ -389,5 +422,100 @@ pub struct Created<T>(pub T);
 impl<T: Serialize> IntoResponse for Created<T> {
     fn into_response(self) -> Response {
         (axum::http::StatusCode::CREATED, axum::Json(self.0)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        address: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        line1: String,
+    }
+
+    /// The fields a 422 names, for `body`.
+    fn named(body: &str) -> Vec<(String, Vec<String>)> {
+        match parse_json::<Body>(body.as_bytes()) {
+            Err(ApiError::Validation { errors, .. }) => errors.into_iter().collect(),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    fn one(field: &str, message: &str) -> Vec<(String, Vec<String>)> {
+        vec![(field.to_owned(), vec![message.to_owned()])]
+    }
+
+    #[test]
+    fn shape_errors_name_the_field() {
+        assert_eq!(named(r#"{}"#), one("name", "is required"));
+        assert_eq!(
+            named(r#"{"name": "a", "nmae": 1}"#),
+            one("nmae", "is not a known field")
+        );
+        assert_eq!(
+            named(r#"{"name": "a", "address": {}}"#),
+            one("address.line1", "is required")
+        );
+        assert_eq!(
+            named(r#"{"name": "a", "address": {"line1": "x", "zip": 1}}"#),
+            one("address.zip", "is not a known field")
+        );
+        assert_eq!(named(r#"{"name": 5}"#)[0].0, "name");
+        assert_eq!(
+            named(r#"{"name": "a\u0000"}"#),
+            one("name", "must not contain the NUL character")
+        );
+    }
+
+    /// Found by the `api_json` fuzz target: a field with an empty name was refused under the
+    /// field name "", which a client cannot show next to anything.
+    #[test]
+    fn a_field_with_an_empty_name_is_named_by_its_object() {
+        assert_eq!(
+            named(r#"{"name": "a", "": 1}"#),
+            one("body", "has a field with an empty name")
+        );
+        assert_eq!(
+            named(r#"{"name": "a", "address": {"line1": "x", "": 1}}"#),
+            one("address", "has a field with an empty name")
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_as_sent() {
+        for name in ["name`x", "x at line 1 column 2", "a.b", "ชื่อ"] {
+            let body = serde_json::json!({ "name": "a", name: 1 }).to_string();
+            assert_eq!(named(&body), one(name, "is not a known field"), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_message_quoting_the_client_is_not_cut() {
+        assert_eq!(
+            named(r#"{"name": "a", "address": "x at line 1"}"#),
+            one(
+                "address",
+                r#"invalid type: string "x at line 1", expected struct Inner"#
+            )
+        );
+    }
+
+    #[test]
+    fn only_a_real_position_is_cut() {
+        assert_eq!(without_position("bad at line 3 column 14"), "bad");
+        assert_eq!(without_position("bad at line 3"), "bad at line 3");
+        assert_eq!(without_position("at line x column 1"), "at line x column 1");
     }
 }

@@ -13,6 +13,7 @@ pub mod promptpay;
 pub mod proration;
 pub mod subscription;
 pub mod tax_id;
+pub mod typed_amount;
 pub mod usage;
 pub mod vat;
 

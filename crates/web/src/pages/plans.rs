@@ -17,10 +17,11 @@ use uuid::Uuid;
 
 use satang_api::pagination::Page;
 use satang_api::routes::plans::{PlanView, Pricing};
+use satang_domain::typed_amount::parse_baht;
 
 use super::auth::FormState;
 use super::billing::{label_or_raw, localized};
-use super::payments::{baht, parse_baht};
+use super::payments::baht;
 use super::{Chrome, Fields, entered, field, notice_text, refusal};
 use crate::session::{CsrfForm, Ctx};
 use crate::{Console, Failure, render};

@@ -16,9 +16,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use satang_api::routes::settings::Settings;
+use satang_domain::typed_amount::parse_hundredths;
 
 use super::auth::FormState;
-use super::payments::parse_hundredths;
 use super::{Chrome, Fields, entered, field, notice_text, refusal};
 use crate::session::{CsrfForm, Ctx};
 use crate::{Console, Failure, render};

@@ -295,16 +295,7 @@ async fn bench_backend(
 }
 
 async fn db_close(db: Db) {
-    match db {
-        Db::Sqlite { read, write, .. } => {
-            read.close().await;
-            write.close().await;
-        }
-        Db::Postgres { pool, direct, .. } => {
-            direct.close();
-            pool.close().await
-        }
-    }
+    db.close().await
 }
 
 /// Subscriptions, baseline and billing run on a loaded customer book.

@@ -97,12 +97,11 @@ pub async fn load_sqlite(dir: &Path, set: &Dataset) -> anyhow::Result<LoadReport
     let mut clock = Stopwatch::new();
     let db = Db::open_sqlite(dir).await?;
     db.migrate().await?;
-    let Db::Sqlite { read, write, .. } = &db else {
+    let Db::Sqlite { pool, .. } = &db else {
         anyhow::bail!("expected a SQLite database");
     };
-    // The load runs on the single writer connection; nothing else reads meanwhile.
-    read.close().await;
-    let mut conn = write.acquire().await?;
+    // The load runs on one connection; nothing else reads meanwhile.
+    let mut conn = pool.acquire().await?;
     clock.lap("open and migrate");
 
     for pragma in [
@@ -165,7 +164,7 @@ pub async fn load_sqlite(dir: &Path, set: &Dataset) -> anyhow::Result<LoadReport
         .await?;
     drop(conn);
     // Closing the last connection checkpoints the WAL into the database file.
-    write.close().await;
+    pool.close().await;
     clock.lap("restore triggers, count, checkpoint");
     let bytes = std::fs::metadata(dir.join("satang.db"))?.len();
     Ok(LoadReport {

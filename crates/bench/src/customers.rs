@@ -845,43 +845,24 @@ async fn postgres_inspect(
         .fetch_one(&mut conn)
         .await?;
         matches.push(n);
-        // The product first walks the first `PROBE_ROWS` customers (`search_by_buckets`), each
-        // checked with `strpos`; when that finds none, the trigram index within the bucket of
-        // ids the walk is in, its arguments `InitPlan`s so that its one plan is the index's
-        // (`search_step`). A term its sample of customers did not see is first looked up at
-        // once instead, reading at most `RARE_MATCHES` matches (`term_sample`). The three
-        // statements (the second from the first customer on, for comparison).
+        // The product first walks the first `WALK_ROWS` customers (`search_postgres`), each
+        // checked with `strpos`; the rest of the page is one statement planned for the term.
+        // The two statements (the second from the first customer on, for comparison).
         let like = pattern.replace('\'', "''");
         let literal = term.q.to_lowercase().replace('\'', "''");
-        let probe = format!(
+        let walk = format!(
             "SELECT {COLUMNS} FROM (SELECT * FROM customers c ORDER BY c.id LIMIT {}) c \
              WHERE TRUE AND c.status <> 'deleted' \
              AND strpos(c.search_text, '{literal}') > 0 ORDER BY c.id LIMIT {}",
-            satang_store::customers::PROBE_ROWS,
+            satang_store::customers::WALK_ROWS,
             PAGE + 1
         );
-        let bucket = format!(
-            "WITH m AS MATERIALIZED (SELECT {COLUMNS} FROM customers c WHERE TRUE \
-             AND c.search_bucket = \
-             (SELECT c0.search_bucket FROM customers c0 ORDER BY c0.id LIMIT 1) \
-             AND c.status <> 'deleted' \
-             AND c.search_text LIKE (SELECT '{like}'::text) ESCAPE '\\') \
-             SELECT * FROM m ORDER BY m.id LIMIT {}",
+        let rest = format!(
+            "SELECT {COLUMNS} FROM customers c WHERE TRUE AND c.status <> 'deleted' \
+             AND c.search_text LIKE '{like}' ESCAPE '\\' ORDER BY c.id LIMIT {}",
             PAGE + 1
         );
-        let rare = format!(
-            "WITH m AS MATERIALIZED (SELECT {COLUMNS} FROM customers c WHERE TRUE \
-             AND c.status <> 'deleted' \
-             AND c.search_text LIKE (SELECT '{like}'::text) ESCAPE '\\' LIMIT {}) \
-             SELECT *, (SELECT count(*) FROM m) AS matches FROM m ORDER BY m.id LIMIT {}",
-            satang_store::customers::RARE_MATCHES,
-            PAGE + 1
-        );
-        for (step, sql) in [
-            ("walk", probe),
-            ("first bucket", bucket),
-            ("at once, capped", rare),
-        ] {
+        for (step, sql) in [("walk", walk), ("rest, planned for the term", rest)] {
             let summary = explain_postgres(&mut conn, &sql).await?;
             println!("plan of search {} ({step}): {summary}", term.q);
             plans.push((format!("search `{}` ({step})", term.q), summary));

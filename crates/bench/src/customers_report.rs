@@ -62,9 +62,8 @@ impl CustomersReport<'_> {
              of its terms; creates one of 4,096 generated bodies. `limit={PAGE}` throughout. \
              pgbench runs at the same `-c {c}`, with `-j {j}`, {s} s after a 2 s warm-up. The \
              server is the release `satang serve` on the loaded data, API rate limit off, log \
-             level `warn`, the default pool (16 PostgreSQL connections; SQLite 8 readers, one \
-             writer, and for get by id and list pages without a term read-only connections \
-             stepped on the request's own thread, memory-mapped like the others). Before the measurements the bench waits until the machine is quiet \
+             level `warn`, the default pool (16 PostgreSQL connections; 8 SQLite connections, \
+             one of them writing at a time). Before the measurements the bench waits until the machine is quiet \
              (under 0.5 cores busy); a phase during which something else took more than a quarter \
              of a core is measured again. Each search and list row is measured twice: under the \
              {c} connections (the table's figures) and on a single connection (the request's own \

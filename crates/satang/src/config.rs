@@ -27,7 +27,7 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
-    /// PostgreSQL pool size per process.
+    /// Database connections per process: the PostgreSQL pool's size; SQLite uses at most 8.
     #[arg(long, env = "SATANG_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 

@@ -49,9 +49,14 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
                 postgres_server(url)
             )
         })?,
-        None => Db::open_sqlite(&config.data_dir)
-            .await
-            .with_context(|| format!("cannot open SQLite in {}", config.data_dir.display()))?,
+        None => Db::open_sqlite_with(
+            &config.data_dir,
+            config
+                .db_max_connections
+                .min(satang_store::SQLITE_CONNECTIONS),
+        )
+        .await
+        .with_context(|| format!("cannot open SQLite in {}", config.data_dir.display()))?,
     };
     db.migrate().await.context("migrations failed")?;
     Ok(db)

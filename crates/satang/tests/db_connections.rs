@@ -1,6 +1,6 @@
-//! PostgreSQL connections for single statements (`satang_store::Db` outside a transaction):
-//! pooled without sqlx's ping after every statement, so an interrupted statement must not leave
-//! its connection in the pool half-way through a conversation.
+//! PostgreSQL statements outside a transaction (`satang_store::Db`): an interrupted statement
+//! must not leave its connection in the pool half-way through a conversation, nor hold up the
+//! statements after it while the database finishes it.
 
 mod common;
 
@@ -15,8 +15,9 @@ async fn an_interrupted_statement_does_not_poison_the_pool() {
         return;
     };
     let url = database.url.clone().expect("a PostgreSQL database");
-    // One connection: the statements below must share it, or its replacement.
-    let db = Db::open_postgres(&url, 1).await.expect("connect");
+    // Two connections: the interrupted one is busy until PostgreSQL has finished with it; the
+    // statements below must get their answers from the other, or from it once it is clean.
+    let db = Db::open_postgres(&url, 2).await.expect("connect");
 
     // A statement cut off mid-flight, as when a client goes away and its request is dropped.
     let cut = tokio::time::timeout(

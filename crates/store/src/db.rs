@@ -4,9 +4,11 @@
 //! also accepts) and its arguments. [`Db`] and [`Tx`] execute it on whichever backend they hold.
 //! Rows decode through `sqlx::FromRow`, derived once per struct, valid for both row types.
 //!
-//! SQLite has one writer: writes go through a single-connection pool and open their
-//! transactions with `BEGIN IMMEDIATE`, so a read-then-write transaction never fails on an
-//! upgraded lock; reads use a separate pool and run in parallel (WAL).
+//! One sqlx pool per database, no larger than the configured maximum. SQLite has one writer:
+//! a write (a transaction, or a statement outside one) first takes the pool's single write
+//! permit, then opens its transaction with `BEGIN IMMEDIATE`, so a read-then-write transaction
+//! never fails on an upgraded lock and writers queue in order instead of sleeping in SQLite's
+//! busy handler; reads run in parallel on the other connections (WAL).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -23,7 +25,8 @@ use sqlx::{
 };
 use uuid::Uuid;
 
-use crate::inline_reads::{InlineReaders, MMAP_BYTES};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use crate::{Result, deferred_commit};
 
 /// Which database a [`Db`] talks to.
@@ -37,20 +40,12 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite {
-        read: SqlitePool,
-        write: SqlitePool,
-        /// Connections for the short reads that run on the calling thread
-        /// ([`Db::fetch_all_inline`]).
-        inline: Arc<InlineReaders>,
+        pool: SqlitePool,
+        /// The one write permit: held by an open write transaction.
+        writer: Arc<Semaphore>,
     },
-    /// `pool` for transactions (and migrations, copies); `direct` for single statements
-    /// outside a transaction (see `crate::direct`).
     Postgres {
         pool: PgPool,
-        direct: crate::direct::DirectPool,
-        /// A sample of the customers that staff search consults (see
-        /// `customers::term_sample`).
-        term_sample: Arc<crate::customers::term_sample::TermSample>,
     },
 }
 
@@ -59,8 +54,8 @@ pub enum Db {
 /// Within a request with an `Idempotency-Key`, [`Tx::commit`] and [`Db`]'s statements hold the
 /// commit back until the response is recorded with it (see [`crate::deferred_commit`]).
 pub enum Tx {
-    /// With the inline readers, told when the transaction commits.
-    Sqlite(Transaction<'static, Sqlite>, Arc<InlineReaders>),
+    /// With the write permit, given back when the transaction ends.
+    Sqlite(Transaction<'static, Sqlite>, OwnedSemaphorePermit),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -168,9 +163,9 @@ impl From<&String> for Arg {
 /// A statement and its arguments, written once for both databases.
 #[derive(Debug, Clone)]
 pub struct Sql {
-    text: std::borrow::Cow<'static, str>,
-    args: Vec<Arg>,
-    persistent: bool,
+    pub(crate) text: std::borrow::Cow<'static, str>,
+    pub(crate) args: Vec<Arg>,
+    pub(crate) persistent: bool,
 }
 
 impl Sql {
@@ -287,118 +282,6 @@ pub fn rows_per_statement(cols: usize) -> usize {
     (800 / cols.max(1)).max(1)
 }
 
-impl Sql {
-    /// The statement for SQLite with anonymous `?` placeholders in place of `$n`, its
-    /// arguments in the order the placeholders appear (repeated where a `$n` is).
-    ///
-    /// Why: sqlx's SQLite driver binds a named or numbered parameter by asking SQLite for the
-    /// parameter's name, which SQLite finds by a linear search of the statement's names, so a
-    /// statement of n `$n` parameters costs time quadratic in n to bind (perf: a fifth of a
-    /// billing run in `sqlite3_bind_parameter_name`). Anonymous parameters have no name to
-    /// look up. The text is left as it is when it holds anything but `$n` placeholders outside
-    /// quotes and comments, or a number without its argument.
-    fn into_anonymous(self) -> Sql {
-        if self.args.is_empty() {
-            return self;
-        }
-        let Some((text, order)) = anonymous_placeholders(&self.text, self.args.len()) else {
-            return self;
-        };
-        let in_order =
-            order.len() == self.args.len() && order.iter().enumerate().all(|(i, &n)| n == i);
-        let args = if in_order {
-            self.args
-        } else {
-            order.iter().map(|&n| self.args[n].clone()).collect()
-        };
-        Sql {
-            text: text.into(),
-            args,
-            persistent: self.persistent,
-        }
-    }
-}
-
-/// `text` with every `$n` outside string literals, quoted identifiers and comments replaced by
-/// `?`, and the argument index (`n − 1`) of each in order. `None` when the text holds another
-/// kind of parameter (`?`, `:name`, `@name`), a `[`, or a number beyond `args`.
-fn anonymous_placeholders(text: &str, args: usize) -> Option<(String, Vec<usize>)> {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut order = Vec::new();
-    let mut copied = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            // Quoted text: skip to the closing quote (a doubled quote stays inside).
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < bytes.len() {
-                    if bytes[i] == q {
-                        if bytes.get(i + 1) == Some(&q) {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            // `[identifier]` (SQLite) or an array subscript: not worth telling apart.
-            b'[' => return None,
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
-                    i += 1;
-                }
-                i += 2;
-            }
-            b'?' | b':' | b'@' => {
-                let named = bytes
-                    .get(i + 1)
-                    .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
-                if bytes[i] == b'?' || named {
-                    return None;
-                }
-                i += 1;
-            }
-            b'$' => {
-                let after_word =
-                    i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
-                let digits = bytes[i + 1..]
-                    .iter()
-                    .take_while(|b| b.is_ascii_digit())
-                    .count();
-                if after_word {
-                    i += 1;
-                    continue;
-                }
-                if digits == 0 {
-                    return None;
-                }
-                let n: usize = text[i + 1..i + 1 + digits].parse().ok()?;
-                if n == 0 || n > args {
-                    return None;
-                }
-                out.push_str(&text[copied..i]);
-                out.push('?');
-                order.push(n - 1);
-                i += 1 + digits;
-                copied = i;
-            }
-            _ => i += 1,
-        }
-    }
-    out.push_str(&text[copied.min(text.len())..]);
-    Some((out, order))
-}
-
 /// Binds every argument of a [`Sql`] onto a sqlx query of the given backend. The JSON variant
 /// differs: PostgreSQL columns are `jsonb`, SQLite columns are `TEXT`.
 macro_rules! bind_all {
@@ -484,14 +367,25 @@ async fn first_connection(options: &PgConnectOptions, within: Duration) -> Resul
     }
 }
 
+/// The SQLite pool's size unless configured: one writer and seven readers, about what two to
+/// eight cores keep busy.
+pub const SQLITE_CONNECTIONS: u32 = 8;
+
 /// Rows that decode from both backends.
 pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
 impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
 {}
 
 impl Db {
-    /// Opens the SQLite database in `dir` (created if missing) in WAL mode.
+    /// Opens the SQLite database in `dir` (created if missing) in WAL mode, with the default
+    /// pool of [`SQLITE_CONNECTIONS`].
     pub async fn open_sqlite(dir: &Path) -> Result<Db> {
+        Db::open_sqlite_with(dir, SQLITE_CONNECTIONS).await
+    }
+
+    /// [`Db::open_sqlite`] with a pool of at most `max_connections` (at least two: a writer
+    /// holding one must leave one for the reads it waits on).
+    pub async fn open_sqlite_with(dir: &Path, max_connections: u32) -> Result<Db> {
         std::fs::create_dir_all(dir).map_err(|e| {
             crate::Error::Other(format!(
                 "cannot create data directory {}: {e}",
@@ -507,40 +401,21 @@ impl Db {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-16000")
-            .pragma("mmap_size", MMAP_BYTES.to_string());
+            // Reads of a mapped file skip a copy into SQLite's own page cache.
+            .pragma("mmap_size", (2i64 << 30).to_string());
         // No ping before handing out a pooled connection (sqlx's default): a SQLite connection
         // cannot go stale, and the ping is a round trip to the connection's worker thread on
         // every query.
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(8)
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(2))
             .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        let inline = Arc::new(InlineReaders::new(&path, 16));
-        // Idle inline readers must not pin the WAL for long (see `inline_reads`).
-        let sweeping = Arc::downgrade(&inline);
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(crate::inline_reads::SWEEP_EVERY);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                let Some(inline) = sweeping.upgrade() else {
-                    return;
-                };
-                inline.end_stale();
-            }
-        });
         Ok(Db::Sqlite {
-            read,
-            write,
-            inline,
+            pool,
+            writer: Arc::new(Semaphore::new(1)),
         })
     }
 
@@ -608,21 +483,16 @@ impl Db {
             .max_connections(max_connections)
             .acquire_timeout(connect_timeout)
             .test_before_acquire(false)
-            .connect_with(options.clone())
+            .connect_with(options)
             .await?;
-        let direct = crate::direct::DirectPool::new(options, max_connections, connect_timeout)?;
-        Ok(Db::Postgres {
-            pool,
-            direct,
-            term_sample: Arc::default(),
-        })
+        Ok(Db::Postgres { pool })
     }
 
-    /// The customer sample of staff search (PostgreSQL only; see `customers::term_sample`).
-    pub fn term_sample(&self) -> Option<&crate::customers::term_sample::TermSample> {
+    /// Closes the pool: waits for the connections in use to come back, then closes them all.
+    pub async fn close(&self) {
         match self {
-            Db::Sqlite { .. } => None,
-            Db::Postgres { term_sample, .. } => Some(term_sample),
+            Db::Sqlite { pool, .. } => pool.close().await,
+            Db::Postgres { pool } => pool.close().await,
         }
     }
 
@@ -637,16 +507,19 @@ impl Db {
     /// the PostgreSQL pool.
     pub fn write_connections(&self) -> u32 {
         match self {
-            Db::Sqlite { write, .. } => write.options().get_max_connections(),
-            Db::Postgres { pool, .. } => pool.options().get_max_connections(),
+            Db::Sqlite { .. } => 1,
+            Db::Postgres { pool } => pool.options().get_max_connections(),
         }
     }
 
     /// Runs the migrations of this backend that have not run yet.
     pub async fn migrate(&self) -> Result<()> {
         match self {
-            Db::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await?,
-            Db::Postgres { pool, .. } => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+            Db::Sqlite { pool, writer } => {
+                let _permit = writer.acquire().await;
+                sqlx::migrate!("./migrations/sqlite").run(pool).await?
+            }
+            Db::Postgres { pool } => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         Ok(())
     }
@@ -654,13 +527,13 @@ impl Db {
     /// True when every migration this binary knows has been applied.
     pub async fn migrations_done(&self) -> Result<bool> {
         let (migrator, applied): (sqlx::migrate::Migrator, i64) = match self {
-            Db::Sqlite { read, .. } => (
+            Db::Sqlite { pool, .. } => (
                 sqlx::migrate!("./migrations/sqlite"),
                 sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-                    .fetch_one(read)
+                    .fetch_one(pool)
                     .await?,
             ),
-            Db::Postgres { pool, .. } => (
+            Db::Postgres { pool } => (
                 sqlx::migrate!("./migrations/postgres"),
                 sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
                     .fetch_one(pool)
@@ -670,18 +543,14 @@ impl Db {
         Ok(applied as usize >= migrator.iter().count())
     }
 
-    /// Cheap round trip used by `/readyz`. On PostgreSQL through the connections of single
-    /// statements, which fail at once when the server refuses a new one (sqlx's pool retries
-    /// until its timeout).
+    /// Cheap round trip used by `/readyz`.
     pub async fn ping(&self) -> Result<()> {
         match self {
-            Db::Sqlite { read, .. } => {
-                sqlx::query("SELECT 1").execute(read).await?;
+            Db::Sqlite { pool, .. } => {
+                sqlx::query("SELECT 1").execute(pool).await?;
             }
-            Db::Postgres { direct, .. } => {
-                let mut lease = direct.lease().await?;
-                let result = sqlx::query("SELECT 1").execute(lease.conn()).await;
-                lease.done(result.map_err(crate::Error::from))?;
+            Db::Postgres { pool } => {
+                sqlx::query("SELECT 1").execute(pool).await?;
             }
         }
         Ok(())
@@ -691,22 +560,19 @@ impl Db {
     pub async fn begin(&self) -> Result<Tx> {
         deferred_commit::settle().await?;
         Ok(match self {
-            Db::Sqlite { write, inline, .. } => {
-                Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?, inline.clone())
+            Db::Sqlite { pool, writer } => {
+                let permit = write_permit(writer).await?;
+                Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, permit)
             }
-            Db::Postgres { pool, .. } => Tx::Postgres(pool.begin().await?),
+            Db::Postgres { pool } => Tx::Postgres(pool.begin().await?),
         })
     }
 
     pub async fn fetch_optional<T: Row>(&self, sql: Sql) -> Result<Option<T>> {
         deferred_commit::settle().await?;
         match self {
-            Db::Sqlite { read, .. } => sqlite::fetch_optional(read, sql).await,
-            Db::Postgres { direct, .. } => {
-                let mut lease = direct.lease().await?;
-                let result = postgres::fetch_optional(lease.conn(), sql).await;
-                lease.done(result)
-            }
+            Db::Sqlite { pool, .. } => sqlite::fetch_optional(pool, sql).await,
+            Db::Postgres { pool } => postgres::fetch_optional(pool, sql).await,
         }
     }
 
@@ -719,74 +585,8 @@ impl Db {
     pub async fn fetch_all<T: Row>(&self, sql: Sql) -> Result<Vec<T>> {
         deferred_commit::settle().await?;
         match self {
-            Db::Sqlite { read, .. } => sqlite::fetch_all(read, sql).await,
-            Db::Postgres { direct, .. } => {
-                let mut lease = direct.lease().await?;
-                let result = postgres::fetch_all(lease.conn(), sql).await;
-                lease.done(result)
-            }
-        }
-    }
-
-    /// [`Db::fetch_all`] for a short read (an index lookup or walk of at most a few hundred
-    /// rows): on SQLite it runs on the calling thread, without the two thread wake-ups of a
-    /// sqlx query (see `inline_reads`), its rows decoded by `decode`; on PostgreSQL it is
-    /// [`Db::fetch_all`]. Not for statements that may run for milliseconds: they would hold up
-    /// the async worker thread.
-    pub async fn fetch_all_inline<T: Row>(
-        &self,
-        sql: Sql,
-        decode: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>> {
-        deferred_commit::settle().await?;
-        match self {
-            Db::Sqlite { inline, .. } => inline.fetch_all(&sql.text, &sql.args, decode),
-            Db::Postgres { .. } => self.fetch_all(sql).await,
-        }
-    }
-
-    /// [`Db::fetch_all_inline`] for at most one row.
-    pub async fn fetch_optional_inline<T: Row>(
-        &self,
-        sql: Sql,
-        decode: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Option<T>> {
-        deferred_commit::settle().await?;
-        match self {
-            Db::Sqlite { inline, .. } => Ok(inline
-                .fetch_all(&sql.text, &sql.args, decode)?
-                .into_iter()
-                .next()),
-            Db::Postgres { .. } => self.fetch_optional(sql).await,
-        }
-    }
-
-    /// The first row of a short read turned into something other than a [`Row`] (a JSON
-    /// document) where it is read: on SQLite by `sqlite` on the calling thread (as
-    /// [`Db::fetch_optional_inline`]), on PostgreSQL by `postgres` from the row sqlx received.
-    pub async fn fetch_optional_mapped<T>(
-        &self,
-        sql: Sql,
-        sqlite: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-        postgres: fn(&PgRow) -> sqlx::Result<T>,
-    ) -> Result<Option<T>> {
-        deferred_commit::settle().await?;
-        match self {
-            Db::Sqlite { inline, .. } => inline
-                .fetch_all(&sql.text, &sql.args, sqlite)
-                .map(|rows| rows.into_iter().next()),
-            Db::Postgres { direct, .. } => {
-                let mut lease = direct.lease().await?;
-                let result = async {
-                    let query = sqlx::query::<Postgres>(&sql.text).persistent(sql.persistent);
-                    let row = bind_all!(query, sql.args, postgres)
-                        .fetch_optional(lease.conn())
-                        .await?;
-                    Ok::<_, crate::Error>(row.as_ref().map(postgres).transpose()?)
-                }
-                .await;
-                lease.done(result)
-            }
+            Db::Sqlite { pool, .. } => sqlite::fetch_all(pool, sql).await,
+            Db::Postgres { pool } => postgres::fetch_all(pool, sql).await,
         }
     }
 
@@ -802,16 +602,22 @@ impl Db {
             return Ok(affected);
         }
         match self {
-            Db::Sqlite { write, inline, .. } => {
-                let _wrote = inline.wrote_on_drop();
-                sqlite::execute(write, sql).await
+            Db::Sqlite { pool, writer } => {
+                let _permit = write_permit(writer).await?;
+                sqlite::execute(pool, sql).await
             }
-            Db::Postgres { direct, .. } => {
-                let mut lease = direct.lease().await?;
-                let result = postgres::execute(lease.conn(), sql).await;
-                lease.done(result)
-            }
+            Db::Postgres { pool } => postgres::execute(pool, sql).await,
         }
+    }
+}
+
+/// SQLite's write permit. As long a wait as for a pool connection: past it the database is
+/// unavailable (a writer stuck), which the API answers with 503.
+async fn write_permit(writer: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit> {
+    match tokio::time::timeout(Duration::from_secs(30), writer.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_)) => Err(crate::Error::Database(sqlx::Error::PoolClosed)),
+        Err(_) => Err(crate::Error::Database(sqlx::Error::PoolTimedOut)),
     }
 }
 
@@ -834,10 +640,7 @@ impl Tx {
 
     pub(crate) async fn commit_now(self) -> Result<()> {
         match self {
-            Tx::Sqlite(tx, inline) => {
-                let _wrote = inline.wrote_on_drop();
-                tx.commit().await?
-            }
+            Tx::Sqlite(tx, _permit) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
@@ -929,7 +732,7 @@ impl Db {
     /// so the copy's customer search index (FTS5, keyed by rowid) is rebuilt afterwards.
     /// PostgreSQL has its own tools; this returns [`crate::Error::Other`] there.
     pub async fn backup_sqlite(&self, target: &Path) -> Result<()> {
-        let Db::Sqlite { read, .. } = self else {
+        let Db::Sqlite { pool, .. } = self else {
             return Err(crate::Error::Other(
                 "backups of PostgreSQL are made with pg_dump".into(),
             ));
@@ -943,7 +746,7 @@ impl Db {
         let path = target.to_string_lossy().into_owned();
         sqlx::query("VACUUM INTO $1")
             .bind(&path)
-            .execute(read)
+            .execute(pool)
             .await?;
         let copy = SqlitePoolOptions::new()
             .max_connections(1)
@@ -960,64 +763,6 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn anonymous(text: &'static str, args: usize) -> (String, Vec<usize>) {
-        let mut sql = Sql::new(text);
-        for n in 0..args {
-            sql = sql.bind(n as i64);
-        }
-        let sql = sql.into_anonymous();
-        let order = sql
-            .args
-            .iter()
-            .map(|a| match a {
-                Arg::I64(Some(n)) => *n as usize,
-                _ => unreachable!(),
-            })
-            .collect();
-        (sql.text.into_owned(), order)
-    }
-
-    #[test]
-    fn sqlite_statements_get_anonymous_placeholders_with_arguments_in_their_order() {
-        assert_eq!(
-            anonymous("INSERT INTO t VALUES ($1, $2), ($3, $4)", 4),
-            (
-                "INSERT INTO t VALUES (?, ?), (?, ?)".into(),
-                vec![0, 1, 2, 3]
-            )
-        );
-        // A repeated or reordered number repeats or reorders its argument.
-        assert_eq!(
-            anonymous("SELECT $2 + $1 WHERE x = $1 OR y = $10", 10),
-            ("SELECT ? + ? WHERE x = ? OR y = ?".into(), vec![1, 0, 0, 9])
-        );
-        // Quotes and comments are left alone.
-        assert_eq!(
-            anonymous("SELECT '$1 it''s', \"a$2\" -- $3\n, /* $4 */ $2", 2),
-            (
-                "SELECT '$1 it''s', \"a$2\" -- $3\n, /* $4 */ ?".into(),
-                vec![1]
-            )
-        );
-    }
-
-    #[test]
-    fn statements_with_other_parameters_or_unknown_numbers_are_left_as_they_are() {
-        for text in [
-            "SELECT ? , $1",
-            "SELECT :name, $1",
-            "SELECT @p, $1",
-            "SELECT $2",
-            "SELECT $0",
-            "SELECT $x",
-            "SELECT [col] FROM t WHERE a = $1",
-        ] {
-            let (out, order) = anonymous(text, 1);
-            assert_eq!(out, text);
-            assert_eq!(order, vec![0]);
-        }
-    }
 
     /// `.cargo/config.toml` builds the bundled SQLite with `SQLITE_DEFAULT_MEMSTATUS=0`; this
     /// fails if a build lost it (for example when built outside the workspace's config).

@@ -15,14 +15,11 @@ pub mod credit_notes;
 pub mod customers;
 mod db;
 pub mod deferred_commit;
-mod direct;
 pub mod emails;
 pub mod idempotency;
-mod inline_reads;
 pub mod invitations;
 pub mod invoices;
 pub mod issue;
-mod json_out;
 pub mod kv;
 pub mod memberships;
 pub mod outbox;
@@ -31,12 +28,13 @@ pub mod payments;
 pub mod plans;
 pub mod refresh_tokens;
 pub mod scope;
+mod sqlite_placeholders;
 pub mod subscription_notices;
 pub mod subscriptions;
 pub mod usage;
 pub mod users;
 
-pub use db::{Arg, Backend, Db, Sql, Tx, rows_per_statement};
+pub use db::{Arg, Backend, Db, SQLITE_CONNECTIONS, Sql, Tx, rows_per_statement};
 pub use scope::Scope;
 
 /// Errors of the storage layer. Handlers turn [`Error::NotFound`] and [`Error::Conflict`] into

@@ -292,7 +292,7 @@ async fn get_customer(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
-) -> Result<axum::response::Response, ApiError> {
+) -> Result<axum::Json<CustomerView>, ApiError> {
     // Staff need only the permission: the read itself answers 404 for an unknown id, so the
     // separate existence check of `authorize` would be a second query for nothing. Members go
     // through `authorize` (their membership decides between 404 and 403).
@@ -301,20 +301,10 @@ async fn get_customer(
     } else {
         authorize(&state, &caller, id, CustomerAction::Read).await?;
     }
-    let document = customers::get_document(&state.db, caller.scope(Permission::ReadCustomers), id)
+    let customer = customers::get(&state.db, caller.scope(Permission::ReadCustomers), id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    // The document the store wrote from the row: the same bytes as `CustomerView` serialized
-    // (`customer_document` test of the satang crate).
-    use axum::response::IntoResponse;
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
-        )],
-        document,
-    )
-        .into_response())
+    Ok(axum::Json(CustomerView::from(customer)))
 }
 
 /// `If-Match: 3` or `If-Match: "3"`.

@@ -147,7 +147,8 @@ pub struct BackendResult {
     pub search_mix: Latency,
     /// (where the page starts, latency)
     pub pages: Vec<(String, Latency)>,
-    pub create: Outcome,
+    /// Under the bench's concurrency (throughput) and on one connection (a person's wait).
+    pub create: Latency,
     pub pgbench_insert: Option<PgbenchRun>,
     /// (statement, plan summary)
     pub plans: Vec<(String, String)>,
@@ -571,7 +572,7 @@ async fn measure(
         )
         .await?;
         check(server, &create_target, None).await?;
-        create = Some(phase(server, "POST /api/customers", create_target, plan).await?);
+        create = Some(latency_phase(server, "POST /api/customers", create_target, plan).await?);
         if let Some(url) = postgres_url {
             pgbench_insert = Some(pgbench::insert(args, url).await?);
         }

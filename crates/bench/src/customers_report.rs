@@ -10,12 +10,14 @@ use crate::report::pass;
 
 pub const CUSTOMERS_SECTION: &str = "customers";
 
-/// Targets of issue 3.
+/// Targets (issues 3 and 22). Latency targets are a person's wait: judged on one connection.
 const LOAD_SECONDS_TARGET: f64 = 120.0;
-const SEARCH_P95_TARGET_MS: f64 = 20.0;
+const SEARCH_P95_TARGET_MS: f64 = 10.0;
 const PAGE_P95_TARGET_MS: f64 = 10.0;
-/// Get-by-id against `/healthz` (SQLite) or `pgbench -S` (PostgreSQL).
-const GET_SHARE_TARGET: f64 = 0.50;
+/// Get-by-id against `/healthz` (SQLite).
+const GET_SHARE_OF_HEALTHZ_TARGET: f64 = 0.25;
+/// Get-by-id against `pgbench -S` (PostgreSQL).
+const GET_SHARE_OF_PGBENCH_TARGET: f64 = 0.30;
 /// Creates against pgbench's single-row INSERT rate (PostgreSQL).
 const CREATE_SHARE_TARGET: f64 = 0.40;
 
@@ -126,10 +128,10 @@ fn render_backend(out: &mut String, backend: &str, r: &BackendResult) {
         None => r.healthz.per_second(),
     };
     let get_share = r.get.per_second() / get_base;
-    let (get_target, get_against) = if postgres {
-        ("≥ 50 % of `pgbench -S`", "pgbench -S")
+    let (get_target, get_against, get_share_target) = if postgres {
+        ("≥ 30 % of `pgbench -S`", "pgbench -S", GET_SHARE_OF_PGBENCH_TARGET)
     } else {
-        ("≥ 50 % of `/healthz`", "/healthz")
+        ("≥ 25 % of `/healthz`", "/healthz", GET_SHARE_OF_HEALTHZ_TARGET)
     };
     row(
         out,
@@ -139,7 +141,7 @@ fn render_backend(out: &mut String, backend: &str, r: &BackendResult) {
         &format!(
             "{:.0} % **{}**",
             get_share * 100.0,
-            pass(get_share >= GET_SHARE_TARGET)
+            pass(get_share >= get_share_target)
         ),
     );
     if let Some(p) = &r.pgbench_select {
@@ -171,12 +173,12 @@ fn render_backend(out: &mut String, backend: &str, r: &BackendResult) {
     let create_share = r
         .pgbench_insert
         .as_ref()
-        .map(|p| r.create.per_second() / p.tps);
+        .map(|p| r.create.loaded.per_second() / p.tps);
     match create_share {
         Some(share) => row(
             out,
             "`POST /api/customers`",
-            &r.create,
+            &r.create.loaded,
             "≥ 40 % of pgbench INSERT",
             &format!(
                 "{:.0} % **{}**",
@@ -184,8 +186,21 @@ fn render_backend(out: &mut String, backend: &str, r: &BackendResult) {
                 pass(share >= CREATE_SHARE_TARGET)
             ),
         ),
-        None => row(out, "`POST /api/customers`", &r.create, "(information)", ""),
+        None => row(
+            out,
+            "`POST /api/customers`",
+            &r.create.loaded,
+            "(information)",
+            "",
+        ),
     }
+    row(
+        out,
+        "`POST /api/customers`, one connection",
+        &r.create.single,
+        "(information: the tail)",
+        "",
+    );
     if let Some(p) = &r.pgbench_insert {
         pgbench_row(out, "pgbench one-INSERT script (transactions)", p);
     }
@@ -194,8 +209,8 @@ fn render_backend(out: &mut String, backend: &str, r: &BackendResult) {
         out,
         "- Get by id: **{:.0} %** of the `{get_against}` rate (target ≥ {:.0} %): **{}**{}",
         get_share * 100.0,
-        GET_SHARE_TARGET * 100.0,
-        pass(get_share >= GET_SHARE_TARGET),
+        get_share_target * 100.0,
+        pass(get_share >= get_share_target),
         if postgres {
             format!(
                 "; {:.0} % of `/healthz`",
@@ -257,21 +272,16 @@ fn row(out: &mut String, name: &str, o: &Outcome, target: &str, result: &str) {
     );
 }
 
-/// A latency row: the figures under load, the target judged under load and on one connection.
+/// A latency row: the figures under load, and the target judged on one connection (a person's
+/// wait, without queueing for one of the machine's two cores behind the load generator).
 fn latency_row(out: &mut String, name: &str, l: &Latency, target_ms: f64) {
-    let loaded = l.loaded.percentile_ms(0.95);
     let single = l.single.percentile_ms(0.95);
     row(
         out,
         name,
         &l.loaded,
-        &format!("p95 ≤ {target_ms:.0} ms"),
-        &format!(
-            "**{}**; 1 conn.: p95 {} **{}**",
-            pass(loaded <= target_ms),
-            ms(single),
-            pass(single <= target_ms)
-        ),
+        &format!("1 conn.: p95 ≤ {target_ms:.0} ms"),
+        &format!("p95 {} **{}**", ms(single), pass(single <= target_ms)),
     );
 }
 

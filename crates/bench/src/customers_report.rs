@@ -129,9 +129,17 @@ fn render_backend(out: &mut String, backend: &str, r: &BackendResult) {
     };
     let get_share = r.get.per_second() / get_base;
     let (get_target, get_against, get_share_target) = if postgres {
-        ("≥ 30 % of `pgbench -S`", "pgbench -S", GET_SHARE_OF_PGBENCH_TARGET)
+        (
+            "≥ 30 % of `pgbench -S`",
+            "pgbench -S",
+            GET_SHARE_OF_PGBENCH_TARGET,
+        )
     } else {
-        ("≥ 25 % of `/healthz`", "/healthz", GET_SHARE_OF_HEALTHZ_TARGET)
+        (
+            "≥ 25 % of `/healthz`",
+            "/healthz",
+            GET_SHARE_OF_HEALTHZ_TARGET,
+        )
     };
     row(
         out,

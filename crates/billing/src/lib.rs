@@ -9,6 +9,8 @@
 //!   cancel), called by the API and the console alike.
 //! - [`customers`]: the operations on a customer's profile and status (update with its version
 //!   check, suspend, reactivate, delete, restore).
+//! - [`members`]: adding, inviting, re-rolling and removing a customer's members.
+//! - [`users`]: creating staff users (API, console first run, CLI) and changing them.
 //! - [`notices`]: the trial-ending warning, emitted once per subscription by the run.
 //!
 //! Everything here runs inside a caller's transaction or opens its own, and writes its audit
@@ -18,17 +20,19 @@ pub mod collection;
 pub mod customers;
 pub mod gateway;
 pub mod invoicing;
+pub mod members;
 pub mod notices;
 pub mod run;
 pub mod settings;
 pub mod subscriptions;
+pub mod users;
 
 pub use invoicing::{finalize_invoice, invoice_audit_json};
 pub use run::{RunReport, StopCheck, run_billing, run_billing_until};
 pub use settings::BillingSettings;
 
 /// Why a billing operation did not happen. `InvalidState` is the caller's 409, `Invalid` its
-/// 422, `NotFound` its 404; everything else is internal.
+/// 422, `NotFound` its 404, `Forbidden` its 403; everything else is internal.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -41,6 +45,9 @@ pub enum Error {
     /// What the operation was asked to act on does not exist (any more).
     #[error("not found")]
     NotFound,
+    /// The acting user may reach this, but not make this change to it.
+    #[error("you are not allowed to do this")]
+    Forbidden,
     #[error(transparent)]
     Store(#[from] satang_store::Error),
     #[error("{0}")]

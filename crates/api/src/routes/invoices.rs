@@ -168,6 +168,7 @@ impl From<satang_billing::Error> for ApiError {
             satang_billing::Error::InvalidState(m) => ApiError::Conflict(m),
             satang_billing::Error::Invalid { field, message } => ApiError::field(field, message),
             satang_billing::Error::NotFound => ApiError::NotFound,
+            satang_billing::Error::Forbidden => ApiError::Forbidden,
             satang_billing::Error::Store(s) => s.into(),
             satang_billing::Error::Internal(m) => ApiError::Internal(m),
         }

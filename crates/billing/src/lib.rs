@@ -11,6 +11,7 @@
 //!   check, suspend, reactivate, delete, restore).
 //! - [`members`]: adding, inviting, re-rolling and removing a customer's members.
 //! - [`users`]: creating staff users (API, console first run, CLI) and changing them.
+//! - [`usage`]: metered usage ingestion, checked against the subscriptions it names.
 //! - [`notices`]: the trial-ending warning, emitted once per subscription by the run.
 //!
 //! Everything here runs inside a caller's transaction or opens its own, and writes its audit
@@ -25,14 +26,16 @@ pub mod notices;
 pub mod run;
 pub mod settings;
 pub mod subscriptions;
+pub mod usage;
 pub mod users;
 
 pub use invoicing::{finalize_invoice, invoice_audit_json};
 pub use run::{RunReport, StopCheck, run_billing, run_billing_until};
 pub use settings::BillingSettings;
 
-/// Why a billing operation did not happen. `InvalidState` is the caller's 409, `Invalid` its
-/// 422, `NotFound` its 404, `Forbidden` its 403; everything else is internal.
+/// Why a billing operation did not happen. `InvalidState` is the caller's 409, `Invalid` and
+/// `InvalidFields` its 422, `NotFound` its 404, `Forbidden` its 403; everything else is
+/// internal.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -42,6 +45,9 @@ pub enum Error {
         field: &'static str,
         message: String,
     },
+    /// Several fields refused at once, in the order they were checked (a batch, a profile).
+    #[error("{} invalid fields", .0.len())]
+    InvalidFields(Vec<FieldError>),
     /// What the operation was asked to act on does not exist (any more).
     #[error("not found")]
     NotFound,
@@ -52,6 +58,13 @@ pub enum Error {
     Store(#[from] satang_store::Error),
     #[error("{0}")]
     Internal(String),
+}
+
+/// One refused field of [`Error::InvalidFields`]: its path in the input and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -167,6 +167,16 @@ impl From<satang_billing::Error> for ApiError {
         match e {
             satang_billing::Error::InvalidState(m) => ApiError::Conflict(m),
             satang_billing::Error::Invalid { field, message } => ApiError::field(field, message),
+            satang_billing::Error::InvalidFields(refused) => {
+                let mut v = Validator::new();
+                for r in refused {
+                    v.add(&r.field, r.message);
+                }
+                match v.finish() {
+                    Err(e) => e,
+                    Ok(()) => ApiError::Internal("a refusal without fields".into()),
+                }
+            }
             satang_billing::Error::NotFound => ApiError::NotFound,
             satang_billing::Error::Forbidden => ApiError::Forbidden,
             satang_billing::Error::Store(s) => s.into(),

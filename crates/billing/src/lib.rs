@@ -1,7 +1,9 @@
 //! Satang's billing engine: what turns subscriptions and one-off charges into numbered Thai tax
 //! invoices, and keeps their settlement straight.
 //!
-//! - [`settings`]: the parts of the seller profile billing needs (VAT, prefix, withholding rate).
+//! - [`settings`]: the seller profile, checked and changed as a whole, and the parts of it
+//!   billing needs (VAT, prefix, withholding rate).
+//! - [`documents`]: an issued invoice as the printed document's input (PDF, e-mail attachment).
 //! - [`invoicing`]: totals, finalisation (gapless number, snapshots, credit balance), and the
 //!   state changes of an issued invoice (payments, void, uncollectible, credit notes).
 //! - [`run`]: the billing run that invoices every due subscription, idempotently.
@@ -19,6 +21,7 @@
 
 pub mod collection;
 pub mod customers;
+pub mod documents;
 pub mod gateway;
 pub mod invoicing;
 pub mod members;

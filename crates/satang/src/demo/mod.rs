@@ -10,7 +10,9 @@ use chrono::TimeDelta;
 use serde_json::json;
 
 use satang_api::AppState;
+use satang_billing::customers::{self as billing_customers, CustomerChanges};
 use satang_billing::settings::{CompanyName, SETTINGS_KEY, SellerProfile};
+use satang_domain::CustomerStatus;
 use satang_store::audit::{self, Actor, Change};
 use satang_store::contacts::{self, ContactFields};
 use satang_store::customers::{self, CustomerFields, PostalAddress};
@@ -429,6 +431,7 @@ pub async fn load(state: &AppState, admin_email: Option<&str>) -> anyhow::Result
     let password_hash = state.hasher.hash(DEMO_PASSWORD);
     let mut tx = state.db.begin().await?;
     let mut accounts = Vec::new();
+    let mut suspended = Vec::new();
     for (i, (name, legal, province, district, subdistrict, postal, domain)) in
         CUSTOMERS.iter().enumerate()
     {
@@ -522,8 +525,9 @@ pub async fn load(state: &AppState, admin_email: Option<&str>) -> anyhow::Result
             .with_context(|| format!("demo user {email}"))?;
             memberships::add_member(&mut tx, customer.id, user.id, "owner", created).await?;
         }
+        // Suspended today, after their history: a suspended customer cannot subscribe.
         if i % 9 == 5 {
-            customers::set_status(&mut tx, customer.id, "suspended", now).await?;
+            suspended.push(customer.id);
         }
     }
     // A staff administrator for the console, unless one exists already.
@@ -569,6 +573,15 @@ pub async fn load(state: &AppState, admin_email: Option<&str>) -> anyhow::Result
     kv::set_in(&mut tx, SETTINGS_KEY, &serde_json::to_string(&seller)?).await?;
     tx.commit().await?;
     history::load(&state.db, &accounts, now).await?;
+    for id in suspended {
+        let mut tx = state.db.begin().await?;
+        let suspend = CustomerChanges {
+            status: Some(CustomerStatus::Suspended),
+            ..CustomerChanges::default()
+        };
+        billing_customers::update_customer(&mut tx, &actor, id, suspend, None, now).await?;
+        tx.commit().await?;
+    }
     kv::set(&state.db, LOADED_KEY, &now.to_rfc3339()).await?;
     if demo_admin {
         tracing::info!(

@@ -1,6 +1,7 @@
-//! Customer operations (SPEC §2.3): the partial update of a customer's profile with its version
-//! check and its suspend/reactivate ([`update_customer`]), and soft delete and restore
-//! ([`change_status`]).
+//! Customer operations (SPEC §2.3): creation ([`create_customer`]), the partial update of a
+//! customer's profile with its version check and its suspend/reactivate ([`update_customer`]),
+//! soft delete and restore ([`change_status`]), and the GDPR pair: everything held about a
+//! customer ([`export_customer`]) and erasure ([`erase_customer`]).
 //!
 //! Like the subscription operations, each runs in the caller's transaction: the API has parsed
 //! the request into typed values (lengths, email format and tax id check digit are the API's
@@ -13,10 +14,12 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use satang_domain::{BranchCode, Currency, CustomerStatus, TaxId};
-use satang_store::Tx;
-use satang_store::audit::{self, Actor, Change};
+use satang_store::audit::{self, Actor, AuditEvent, Change};
+use satang_store::contacts::{self, Contact};
 use satang_store::customers::{self, Customer, CustomerFields, PostalAddress};
+use satang_store::memberships::{self, Member};
 use satang_store::outbox::{self, NewEvent};
+use satang_store::{Db, Scope, Tx};
 
 use crate::{Error, Result};
 
@@ -78,6 +81,41 @@ impl CustomerChanges {
 pub enum CustomerStatusChange {
     Delete,
     Restore,
+}
+
+/// Stores a new, active customer from validated `fields` with its `customer.created` event and
+/// audit entry. Not in a caller's transaction: on PostgreSQL the row, the event and the audit
+/// entry are one statement (`satang_store::audited`), so the customer is built here rather than
+/// read back.
+pub async fn create_customer(
+    db: &Db,
+    actor: &Actor,
+    fields: &CustomerFields,
+    now: DateTime<Utc>,
+) -> Result<Customer> {
+    let customer = customers::new(Uuid::now_v7(), fields, now);
+    let after = customer_json(&customer);
+    customers::create(
+        db,
+        &customer,
+        NewEvent {
+            event_type: "customer.created",
+            entity_type: "customer",
+            entity_id: customer.id.to_string(),
+            customer_id: Some(customer.id),
+            payload: after.clone(),
+        },
+        actor,
+        Change {
+            action: "customer.created",
+            entity_type: "customer",
+            entity_id: customer.id.to_string(),
+            before: None,
+            after: Some(after),
+        },
+    )
+    .await?;
+    Ok(customer)
 }
 
 /// Applies `changes` to customer `id` if it is still at `expected_version` (when given) and not
@@ -178,6 +216,94 @@ pub async fn change_status(
     )
     .await?;
     Ok(updated)
+}
+
+/// Everything Satang holds about one customer, for a GDPR export.
+#[derive(Debug, Clone)]
+pub struct CustomerRecords {
+    pub customer: Customer,
+    pub contacts: Vec<Contact>,
+    pub members: Vec<Member>,
+    pub audit_events: Vec<AuditEvent>,
+}
+
+/// The customer `id` with its contacts, members and audit trail (deleted customers included).
+pub async fn export_customer(db: &Db, id: Uuid) -> Result<CustomerRecords> {
+    let customer = customers::get(db, Scope::All, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let contacts = contacts::list(db, id, None, i64::MAX).await?;
+    let members = memberships::list_members(db, id, None, i64::MAX).await?;
+    let audit_events =
+        audit::list(db, Some("customer"), Some(&id.to_string()), None, 10_000).await?;
+    Ok(CustomerRecords {
+        customer,
+        contacts,
+        members,
+        audit_events,
+    })
+}
+
+/// GDPR erasure of customer `id`: its contacts are anonymised, its memberships end, its personal
+/// contact details and metadata are removed, the audit history of it and its contacts is
+/// redacted, and it is deleted (`customer.erased`). Name, legal name, tax id, branch and address
+/// stay: Thai tax law requires them on issued tax invoices for five years.
+pub async fn erase_customer(
+    tx: &mut Tx,
+    actor: &Actor,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Customer> {
+    let current = customers::get_in(tx, id).await?.ok_or(Error::NotFound)?;
+    let fields = CustomerFields {
+        email: None,
+        phone: None,
+        billing_email: None,
+        metadata: json!({}),
+        ..stored_fields(&current)
+    };
+    customers::update(tx, id, &fields, now).await?;
+    for contact in contacts::list_in(tx, id).await? {
+        audit::redact(tx, "contact", &contact.id.to_string()).await?;
+    }
+    audit::redact(tx, "customer", &id.to_string()).await?;
+    contacts::anonymise_all(tx, id, now).await?;
+    memberships::remove_all(tx, id).await?;
+    satang_store::emails::erase_recipients(tx, id).await?;
+    let erased = customers::set_status(tx, id, CustomerStatus::Deleted.as_str(), now).await?;
+    audit::record(
+        tx,
+        actor,
+        Change {
+            action: "customer.erased",
+            entity_type: "customer",
+            entity_id: id.to_string(),
+            // The audit log must not keep what was erased: record only what remains.
+            before: Some(json!({ "status": current.status })),
+            after: Some(customer_json(&erased)),
+        },
+        now,
+    )
+    .await?;
+    Ok(erased)
+}
+
+/// The writable fields of a stored customer, as they are.
+fn stored_fields(c: &Customer) -> CustomerFields {
+    CustomerFields {
+        name: c.name.clone(),
+        legal_name: c.legal_name.clone(),
+        tax_id: c.tax_id.clone(),
+        branch_code: c.branch_code.clone(),
+        email: c.email.clone(),
+        phone: c.phone.clone(),
+        billing_email: c.billing_email.clone(),
+        address: c.address.as_ref().map(|a| a.0.clone()),
+        currency: c.currency.clone(),
+        locale: c.locale.clone(),
+        payment_terms_days: c.payment_terms_days,
+        metadata: c.metadata.0.clone(),
+    }
 }
 
 fn status_of(c: &Customer) -> Result<CustomerStatus> {

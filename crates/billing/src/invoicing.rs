@@ -1,6 +1,6 @@
 //! An invoice's life after its lines are written: totals, finalisation and the status changes
-//! that never touch its lines (void, uncollectible). Payments and credit notes live in
-//! [`crate::invoicing::settlement`].
+//! that never touch its lines (void, uncollectible). One-off drafts are created in
+//! [`one_off`]; payments and credit notes live in [`settlement`].
 //!
 //! Decisions:
 //! - **Totals** come from `satang_domain::vat::invoice_totals`: VAT once on the taxable subtotal,
@@ -25,7 +25,10 @@ use satang_store::{Tx, customers};
 
 use crate::{BillingSettings, Error, Result};
 
+pub mod one_off;
 pub mod settlement;
+
+pub use one_off::{OneOffLine, create_one_off_invoice};
 
 /// Totals of lines under the given terms, without withholding (that is the payer's choice).
 pub fn totals(

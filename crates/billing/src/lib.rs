@@ -1,7 +1,9 @@
 //! Satang's billing engine: what turns subscriptions and one-off charges into numbered Thai tax
 //! invoices, and keeps their settlement straight.
 //!
-//! - [`settings`]: the parts of the seller profile billing needs (VAT, prefix, withholding rate).
+//! - [`settings`]: the seller profile, checked and changed as a whole, and the parts of it
+//!   billing needs (VAT, prefix, withholding rate).
+//! - [`documents`]: an issued invoice as the printed document's input (PDF, e-mail attachment).
 //! - [`invoicing`]: totals, finalisation (gapless number, snapshots, credit balance), and the
 //!   state changes of an issued invoice (payments, void, uncollectible, credit notes).
 //! - [`run`]: the billing run that invoices every due subscription, idempotently.
@@ -9,6 +11,9 @@
 //!   cancel), called by the API and the console alike.
 //! - [`customers`]: the operations on a customer's profile and status (update with its version
 //!   check, suspend, reactivate, delete, restore).
+//! - [`members`]: adding, inviting, re-rolling and removing a customer's members.
+//! - [`users`]: creating staff users (API, console first run, CLI) and changing them.
+//! - [`usage`]: metered usage ingestion, checked against the subscriptions it names.
 //! - [`notices`]: the trial-ending warning, emitted once per subscription by the run.
 //!
 //! Everything here runs inside a caller's transaction or opens its own, and writes its audit
@@ -16,19 +21,24 @@
 
 pub mod collection;
 pub mod customers;
+pub mod documents;
 pub mod gateway;
 pub mod invoicing;
+pub mod members;
 pub mod notices;
 pub mod run;
 pub mod settings;
 pub mod subscriptions;
+pub mod usage;
+pub mod users;
 
 pub use invoicing::{finalize_invoice, invoice_audit_json};
 pub use run::{RunReport, StopCheck, run_billing, run_billing_until};
 pub use settings::BillingSettings;
 
-/// Why a billing operation did not happen. `InvalidState` is the caller's 409, `Invalid` its
-/// 422, `NotFound` its 404; everything else is internal.
+/// Why a billing operation did not happen. `InvalidState` is the caller's 409, `Invalid` and
+/// `InvalidFields` its 422, `NotFound` its 404, `Forbidden` its 403; everything else is
+/// internal.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -38,13 +48,26 @@ pub enum Error {
         field: &'static str,
         message: String,
     },
+    /// Several fields refused at once, in the order they were checked (a batch, a profile).
+    #[error("{} invalid fields", .0.len())]
+    InvalidFields(Vec<FieldError>),
     /// What the operation was asked to act on does not exist (any more).
     #[error("not found")]
     NotFound,
+    /// The acting user may reach this, but not make this change to it.
+    #[error("you are not allowed to do this")]
+    Forbidden,
     #[error(transparent)]
     Store(#[from] satang_store::Error),
     #[error("{0}")]
     Internal(String),
+}
+
+/// One refused field of [`Error::InvalidFields`]: its path in the input and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

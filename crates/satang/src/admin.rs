@@ -6,10 +6,10 @@ use chrono::TimeDelta;
 
 use satang_api::AppState;
 use satang_api::error::{ApiError, Validator};
-use satang_auth::tokens::new_opaque_token;
 use satang_auth::{StaffRole, password};
-use satang_store::audit::{self, Actor, Change};
-use satang_store::{invitations, users};
+use satang_billing::users::{self as billing_users, CreatedBy, NewStaffUser};
+use satang_store::audit::Actor;
+use satang_store::users;
 
 use crate::Config;
 
@@ -26,7 +26,7 @@ pub async fn add_user(
     name: &str,
     password: Option<&str>,
     roles: &[StaffRole],
-    action: &str,
+    created_by: CreatedBy,
 ) -> anyhow::Result<AddedUser> {
     // The same rules as POST /api/users.
     let mut v = Validator::new();
@@ -48,59 +48,32 @@ pub async fn add_user(
         }
         None => None,
     };
-    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let user = users::insert(
+    let created = billing_users::create_user(
         &mut tx,
-        users::NewUser {
-            email,
-            name,
-            password_hash: password_hash.clone(),
-            roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        &Actor::default(),
+        NewStaffUser {
+            email: email.to_owned(),
+            name: name.to_owned(),
+            password_hash,
+            roles: roles.to_vec(),
         },
-        now,
+        created_by,
+        TimeDelta::days(7),
+        state.clock.now(),
     )
     .await
     .with_context(|| format!("cannot create {email}"))?;
-    let invitation_url = if password_hash.is_none() {
-        let (token, token_hash) = new_opaque_token();
-        invitations::insert(
-            &mut tx,
-            invitations::NewInvitation {
-                email,
-                user_id: Some(user.id),
-                customer_id: None,
-                member_role: None,
-                token_hash,
-                created_by: None,
-                expires_at: now + TimeDelta::days(7),
-            },
-            now,
-        )
-        .await?;
-        Some(format!(
-            "{}/invitations/{token}",
-            state.config.public_url.trim_end_matches('/')
-        ))
-    } else {
-        None
-    };
-    audit::record(
-        &mut tx,
-        &Actor::default(),
-        Change {
-            action,
-            entity_type: "user",
-            entity_id: user.id.to_string(),
-            before: None,
-            after: Some(serde_json::json!({ "email": user.email, "roles": user.roles.0 })),
-        },
-        now,
-    )
-    .await?;
     tx.commit().await?;
+    let invitation_url = created.invitation.map(|i| {
+        format!(
+            "{}/invitations/{}",
+            state.config.public_url.trim_end_matches('/'),
+            i.token
+        )
+    });
     Ok(AddedUser {
-        user,
+        user: created.user,
         invitation_url,
     })
 }
@@ -120,7 +93,7 @@ pub async fn bootstrap_admin(state: &AppState, config: &Config) -> anyhow::Resul
         name,
         Some(password),
         &[StaffRole::Admin],
-        "user.bootstrapped",
+        CreatedBy::Bootstrap,
     )
     .await?;
     tracing::info!("created the first administrator from SATANG_ADMIN_EMAIL");

@@ -19,8 +19,8 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use satang_api::AppState;
-use satang_api::routes::invoices::pdf::build_document;
-use satang_api::routes::settings;
+use satang_billing::documents::invoice_document;
+use satang_billing::settings::SellerProfile;
 use satang_domain::bangkok_date;
 use satang_domain::money::{Currency, Money};
 use satang_email::{
@@ -244,7 +244,7 @@ async fn prepare(state: &AppState, sender: &Sender, mail: &DueEmail) -> Result<P
             .map_err(|_| NotSent::GiveUp(format!("{address:?} is not an email address")))?,
     );
     let locale = Locale::from_tag(&customer.locale);
-    let seller = settings::load(state)
+    let seller = SellerProfile::load(&state.db)
         .await
         .map_err(|e| NotSent::Retry(format!("settings: {e:?}")))?;
     let seller_name = [
@@ -270,7 +270,7 @@ async fn prepare(state: &AppState, sender: &Sender, mail: &DueEmail) -> Result<P
             let automatic = inv.collection_method == "charge_automatically"
                 && payment_methods::default_is_card(&state.db, customer.id).await?;
             let lines = invoices::lines_of(&state.db, &[inv.id]).await?;
-            attachment = match build_document(&inv, &lines, seller.promptpay_id.clone()) {
+            attachment = match invoice_document(&inv, &lines, seller.promptpay_id.clone()) {
                 Ok(doc) => {
                     let name = format!("{}.pdf", doc.number);
                     match tokio::task::spawn_blocking(move || {

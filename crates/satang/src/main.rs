@@ -288,7 +288,7 @@ async fn run() -> anyhow::Result<()> {
                 &name,
                 password.as_deref(),
                 &roles,
-                "user.created",
+                satang_billing::users::CreatedBy::Administrator,
             )
             .await?;
             println!("created user {} ({})", added.user.email, added.user.id);

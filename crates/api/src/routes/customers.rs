@@ -13,10 +13,7 @@ use uuid::Uuid;
 use satang_auth::Permission;
 use satang_billing::customers::{self as billing_customers, CustomerStatusChange};
 use satang_domain::CustomerStatus;
-use satang_store::audit::{self, Change};
 use satang_store::customers::{self, Customer, CustomerQuery, PostalAddress};
-use satang_store::outbox::NewEvent;
-use satang_store::{Scope, contacts, memberships};
 
 use crate::access::{CustomerAction, authorize};
 use crate::error::{ApiError, Problem, Validator};
@@ -26,7 +23,7 @@ use crate::state::AppState;
 
 mod parse;
 
-use parse::{current_input, parse_changes, validate};
+use parse::{parse_changes, validate};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -187,10 +184,6 @@ impl UpdateCustomer {
     }
 }
 
-fn audit_value(view: &CustomerView) -> Option<serde_json::Value> {
-    serde_json::to_value(view).ok()
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CustomerFilter {
@@ -258,31 +251,10 @@ async fn create_customer(
     let mut v = Validator::new();
     let fields = validate(&mut v, body);
     v.finish()?;
-    // Built here rather than read back: on PostgreSQL the customer, its event and its audit
-    // entry are written by one statement (`satang_store::audited`).
-    let customer = customers::new(Uuid::now_v7(), &fields, state.clock.now());
-    let view = CustomerView::from(customer.clone());
-    customers::create(
-        &state.db,
-        &customer,
-        NewEvent {
-            event_type: "customer.created",
-            entity_type: "customer",
-            entity_id: view.id.to_string(),
-            customer_id: Some(view.id),
-            payload: serde_json::to_value(&view).unwrap_or_default(),
-        },
-        &caller.actor,
-        Change {
-            action: "customer.created",
-            entity_type: "customer",
-            entity_id: view.id.to_string(),
-            before: None,
-            after: audit_value(&view),
-        },
-    )
-    .await?;
-    Ok(Created(view))
+    let customer =
+        billing_customers::create_customer(&state.db, &caller.actor, &fields, state.clock.now())
+            .await?;
+    Ok(Created(customer.into()))
 }
 
 /// One customer (deleted customers stay readable by id for staff).
@@ -423,35 +395,20 @@ async fn export_customer(
 ) -> Result<axum::Json<CustomerExport>, ApiError> {
     authorize(&state, &caller, id, CustomerAction::Read).await?;
     authorize(&state, &caller, id, CustomerAction::EditProfile).await?;
-    let customer = customers::get(&state.db, Scope::All, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let contacts = contacts::list(&state.db, id, None, i64::MAX).await?;
-    let members = memberships::list_members(&state.db, id, None, i64::MAX).await?;
-    let events = audit::list(
-        &state.db,
-        Some("customer"),
-        Some(&id.to_string()),
-        None,
-        10_000,
-    )
-    .await?;
+    let records = billing_customers::export_customer(&state.db, id).await?;
     Ok(axum::Json(CustomerExport {
         exported_at: state.clock.now(),
-        customer: customer.into(),
-        contacts: contacts
-            .into_iter()
-            .filter_map(|c| serde_json::to_value(c).ok())
-            .collect(),
-        members: members
-            .into_iter()
-            .filter_map(|m| serde_json::to_value(m).ok())
-            .collect(),
-        audit_events: events
-            .into_iter()
-            .filter_map(|e| serde_json::to_value(e).ok())
-            .collect(),
+        customer: records.customer.into(),
+        contacts: json_values(records.contacts),
+        members: json_values(records.members),
+        audit_events: json_values(records.audit_events),
     }))
+}
+
+fn json_values<T: Serialize>(rows: Vec<T>) -> Vec<serde_json::Value> {
+    rows.into_iter()
+        .filter_map(|r| serde_json::to_value(r).ok())
+        .collect()
 }
 
 /// GDPR erasure: contacts are anonymised, memberships end, the customer's personal contact
@@ -468,43 +425,10 @@ async fn erase_customer(
     authorize(&state, &caller, id, CustomerAction::ChangeStatus).await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let current = customers::get_in(&mut tx, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let before = CustomerView::from(current.clone());
-    let mut fields = validate(&mut Validator::new(), current_input(&current));
-    fields.email = None;
-    fields.phone = None;
-    fields.billing_email = None;
-    fields.metadata = serde_json::json!({});
-    customers::update(&mut tx, id, &fields, now).await?;
-    for contact in contacts::list_in(&mut tx, id).await? {
-        audit::redact(&mut tx, "contact", &contact.id.to_string()).await?;
-    }
-    audit::redact(&mut tx, "customer", &id.to_string()).await?;
-    contacts::anonymise_all(&mut tx, id, now).await?;
-    memberships::remove_all(&mut tx, id).await?;
-    satang_store::emails::erase_recipients(&mut tx, id).await?;
-    let after = CustomerView::from(
-        customers::set_status(&mut tx, id, CustomerStatus::Deleted.as_str(), now).await?,
-    );
-    audit::record(
-        &mut tx,
-        &caller.actor,
-        Change {
-            action: "customer.erased",
-            entity_type: "customer",
-            entity_id: id.to_string(),
-            // The audit log must not keep what was erased: record only what remains.
-            before: Some(serde_json::json!({ "status": before.status })),
-            after: audit_value(&after),
-        },
-        now,
-    )
-    .await?;
+    let erased = billing_customers::erase_customer(&mut tx, &caller.actor, id, now).await?;
     tx.commit().await?;
     state.users.invalidate_memberships();
-    Ok(axum::Json(after))
+    Ok(axum::Json(erased.into()))
 }
 
 #[cfg(test)]

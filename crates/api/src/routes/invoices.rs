@@ -25,10 +25,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use satang_auth::Permission;
-use satang_billing::{BillingSettings, invoicing};
-use satang_domain::bangkok_date;
-use satang_store::invoices::{self, Invoice, InvoiceFields, InvoiceLine, InvoiceOrigin, NewLine};
-use satang_store::{Scope, Tx, subscriptions};
+use satang_billing::BillingSettings;
+use satang_billing::invoicing::{self, OneOffLine};
+use satang_store::invoices::{self, Invoice, InvoiceLine};
+use satang_store::{Scope, Tx};
 
 use crate::access::{CustomerAction, authorize};
 use crate::error::{ApiError, Problem, Validator};
@@ -167,7 +167,18 @@ impl From<satang_billing::Error> for ApiError {
         match e {
             satang_billing::Error::InvalidState(m) => ApiError::Conflict(m),
             satang_billing::Error::Invalid { field, message } => ApiError::field(field, message),
+            satang_billing::Error::InvalidFields(refused) => {
+                let mut v = Validator::new();
+                for r in refused {
+                    v.add(&r.field, r.message);
+                }
+                match v.finish() {
+                    Err(e) => e,
+                    Ok(()) => ApiError::Internal("a refusal without fields".into()),
+                }
+            }
             satang_billing::Error::NotFound => ApiError::NotFound,
+            satang_billing::Error::Forbidden => ApiError::Forbidden,
             satang_billing::Error::Store(s) => s.into(),
             satang_billing::Error::Internal(m) => ApiError::Internal(m),
         }
@@ -407,77 +418,22 @@ async fn create_invoice(
     )
     .await?;
     caller.require(Permission::WriteBilling)?;
-    let lines = validate_lines(&body.lines)?;
-    let now = state.clock.now();
-    if let Some(due) = body.due_date
-        && due < bangkok_date(now)
-    {
-        return Err(ApiError::field("due_date", "must not be in the past"));
-    }
-    let settings = BillingSettings::load(&state.db).await?;
-    let mut tx = state.db.begin().await?;
-    let customer = subscriptions::billing_customer_in(&mut tx, body.customer_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if customer.status != "active" {
-        return Err(ApiError::Conflict(format!(
-            "the customer is {}; it cannot be invoiced",
-            customer.status
-        )));
-    }
-    let amounts: Vec<i64> = lines.iter().map(|l| l.3).collect();
-    let t = invoicing::totals(
-        &amounts,
-        0,
-        settings.vat_rate_bps,
-        settings.prices_include_vat,
-    )?;
-    let mut f = InvoiceFields {
-        status: "draft".into(),
-        currency: customer.currency.clone(),
-        due_date: body.due_date,
-        ..InvoiceFields::default()
-    };
-    invoicing::apply_totals(
-        &mut f,
-        &t,
-        settings.vat_rate_bps,
-        settings.prices_include_vat,
-    );
-    let new_lines: Vec<NewLine> = lines
+    let lines: Vec<OneOffLine> = validate_lines(&body.lines)?
         .into_iter()
-        .map(|(description, quantity, unit_amount, amount)| NewLine {
-            kind: "manual".into(),
+        .map(|(description, quantity, unit_amount, _)| OneOffLine {
             description,
-            period_start: None,
-            period_end: None,
             quantity,
             unit_amount,
-            amount,
         })
         .collect();
-    let origin = InvoiceOrigin {
-        customer_id: customer.id,
-        subscription_id: None,
-        period_start: None,
-        period_end: None,
-        billing_reason: "manual".into(),
-        mrr: 0,
-    };
-    let inv = invoices::insert(&mut tx, &origin, f, &new_lines, now)
-        .await?
-        .ok_or_else(|| ApiError::Internal("a one-off invoice met the period key".into()))?;
-    satang_store::audit::record(
+    let mut tx = state.db.begin().await?;
+    let inv = invoicing::create_one_off_invoice(
         &mut tx,
         &caller.actor,
-        satang_store::audit::Change {
-            action: "invoice.created",
-            entity_type: "invoice",
-            entity_id: inv.id.to_string(),
-            before: None,
-            after: Some(invoicing::invoice_audit_json(&inv)),
-        },
-        now,
+        body.customer_id,
+        lines,
+        body.due_date,
+        state.clock.now(),
     )
     .await?;
     let view = view_in(&mut tx, inv).await?;

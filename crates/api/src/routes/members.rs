@@ -12,10 +12,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use satang_auth::MemberRole;
-use satang_auth::tokens::new_opaque_token;
-use satang_store::audit::{self, Change};
+use satang_billing::members::{self as billing_members, ActingAs, AddedMember, Invitee, NewMember};
 use satang_store::memberships::{self, Member};
-use satang_store::{customers, invitations, users};
 
 use crate::access::{CustomerAction, Reach, authorize};
 use crate::error::{ApiError, Problem, Validator};
@@ -118,118 +116,52 @@ async fn add_member(
         v.add("user_id", "give either user_id or email");
     }
     v.finish()?;
-    guard_member_change(reach, body.user_id == Some(caller.user_id), None, role)?;
-    let role = role.map(MemberRole::as_str).unwrap_or("member");
-    let user = match (body.user_id, &email) {
-        (Some(id), _) => Some(
-            users::find_by_id(&state.db, id)
-                .await?
-                .ok_or_else(|| ApiError::field("user_id", "no user has this id"))?,
-        ),
-        (None, Some(email)) => users::find_by_email(&state.db, email).await?,
-        (None, None) => None,
+    let role = role.unwrap_or(MemberRole::Member);
+    let invitee = match (body.user_id, email) {
+        (Some(id), _) => Invitee::User(id),
+        (None, email) => Invitee::Email(email.unwrap_or_default()),
     };
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
-    customers::get_in(&mut tx, customer_id)
-        .await?
-        .filter(|c| c.status != "deleted")
-        .ok_or(ApiError::NotFound)?;
-    let view = match user {
-        Some(user) => MemberView::from(
-            memberships::add_member(&mut tx, customer_id, user.id, role, now).await?,
-        ),
-        None => {
-            let email = email.unwrap_or_default();
-            // Nobody needs the token: signing up with the invited email is the acceptance.
-            let (_token, token_hash) = new_opaque_token();
-            invitations::insert(
-                &mut tx,
-                invitations::NewInvitation {
-                    email: &email,
-                    user_id: None,
-                    customer_id: Some(customer_id),
-                    member_role: Some(role),
-                    token_hash,
-                    created_by: Some(caller.user_id),
-                    expires_at: now
-                        + TimeDelta::from_std(state.config.invitation_ttl)
-                            .unwrap_or(TimeDelta::days(7)),
-                },
-                now,
-            )
-            .await?;
-            MemberView {
+    let added = billing_members::add_member(
+        &state.db,
+        &caller.actor,
+        acting_as(reach),
+        customer_id,
+        NewMember { invitee, role },
+        TimeDelta::from_std(state.config.invitation_ttl).unwrap_or(TimeDelta::days(7)),
+        state.clock.now(),
+    )
+    .await?;
+    if let Some(user) = added.user_id() {
+        state.users.invalidate(user);
+    }
+    Ok((StatusCode::CREATED, axum::Json(added.into())))
+}
+
+impl From<AddedMember> for MemberView {
+    fn from(added: AddedMember) -> Self {
+        match added {
+            AddedMember::Active(m) => m.into(),
+            AddedMember::Invited {
+                email,
+                role,
+                created_at,
+            } => MemberView {
                 user_id: None,
                 email,
                 name: None,
-                role: role.to_owned(),
+                role: role.as_str().to_owned(),
                 status: "invited".into(),
-                created_at: now,
-            }
-        }
-    };
-    audit::record(
-        &mut tx,
-        &caller.actor,
-        Change {
-            action: if view.user_id.is_some() {
-                "member.added"
-            } else {
-                "member.invited"
+                created_at,
             },
-            entity_type: "customer",
-            entity_id: customer_id.to_string(),
-            before: None,
-            after: serde_json::to_value(&view).ok(),
-        },
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    if let Some(user) = view.user_id {
-        state.users.invalidate(user);
-    }
-    Ok((StatusCode::CREATED, axum::Json(view)))
-}
-
-/// A member (not staff) may not grant or take the owner role without being an owner, nor raise
-/// their own role: the account stays with the people the owner chose.
-fn guard_member_change(
-    reach: Reach,
-    target_is_self: bool,
-    from: Option<&str>,
-    to: Option<MemberRole>,
-) -> Result<(), ApiError> {
-    match reach {
-        Reach::Staff => Ok(()),
-        Reach::Member(actor) => {
-            let from = from.and_then(MemberRole::parse);
-            if actor.may_change_member(target_is_self, from, to) {
-                Ok(())
-            } else {
-                Err(ApiError::Forbidden)
-            }
         }
     }
 }
 
-/// Refuses to leave a customer that has owners without any.
-async fn guard_last_owner(
-    tx: &mut satang_store::Tx,
-    customer_id: Uuid,
-    current: &Member,
-    new_role: Option<&str>,
-) -> Result<(), ApiError> {
-    if current.role == "owner"
-        && new_role != Some("owner")
-        && memberships::count_owners(tx, customer_id).await? <= 1
-    {
-        return Err(ApiError::Conflict(
-            "this is the customer's last owner; make someone else owner first".into(),
-        ));
+fn acting_as(reach: Reach) -> ActingAs {
+    match reach {
+        Reach::Staff => ActingAs::Staff,
+        Reach::Member(role) => ActingAs::Member(role),
     }
-    Ok(())
 }
 
 /// Change a member's role.
@@ -245,42 +177,23 @@ async fn update_member(
     authorize(&state, &caller, customer_id, CustomerAction::Read).await?;
     let reach = authorize(&state, &caller, customer_id, CustomerAction::ManageMembers).await?;
     let mut v = Validator::new();
-    let parsed = parse_role(&mut v, &body.role);
+    let role = parse_role(&mut v, &body.role);
     v.finish()?;
-    let role = parsed.map(MemberRole::as_str).unwrap_or("member");
-    let now = state.clock.now();
+    let role = role.unwrap_or(MemberRole::Member);
     let mut tx = state.db.begin().await?;
-    let current = memberships::get_member(&mut tx, customer_id, user_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    guard_member_change(
-        reach,
-        user_id == caller.user_id,
-        Some(&current.role),
-        parsed,
-    )?;
-    guard_last_owner(&mut tx, customer_id, &current, Some(role)).await?;
-    memberships::set_member_role(&mut tx, customer_id, user_id, role).await?;
-    let after = memberships::get_member(&mut tx, customer_id, user_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let (before, after) = (MemberView::from(current), MemberView::from(after));
-    audit::record(
+    let after = billing_members::change_member_role(
         &mut tx,
         &caller.actor,
-        Change {
-            action: "member.updated",
-            entity_type: "customer",
-            entity_id: customer_id.to_string(),
-            before: serde_json::to_value(&before).ok(),
-            after: serde_json::to_value(&after).ok(),
-        },
-        now,
+        acting_as(reach),
+        customer_id,
+        user_id,
+        role,
+        state.clock.now(),
     )
     .await?;
     tx.commit().await?;
     state.users.invalidate(user_id);
-    Ok(axum::Json(after))
+    Ok(axum::Json(after.into()))
 }
 
 /// Remove a member.
@@ -294,28 +207,40 @@ async fn remove_member(
 ) -> Result<StatusCode, ApiError> {
     authorize(&state, &caller, customer_id, CustomerAction::Read).await?;
     let reach = authorize(&state, &caller, customer_id, CustomerAction::ManageMembers).await?;
-    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let current = memberships::get_member(&mut tx, customer_id, user_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    guard_member_change(reach, user_id == caller.user_id, Some(&current.role), None)?;
-    guard_last_owner(&mut tx, customer_id, &current, None).await?;
-    memberships::remove_member(&mut tx, customer_id, user_id).await?;
-    audit::record(
+    billing_members::remove_member(
         &mut tx,
         &caller.actor,
-        Change {
-            action: "member.removed",
-            entity_type: "customer",
-            entity_id: customer_id.to_string(),
-            before: serde_json::to_value(MemberView::from(current)).ok(),
-            after: None,
-        },
-        now,
+        acting_as(reach),
+        customer_id,
+        user_id,
+        state.clock.now(),
     )
     .await?;
     tx.commit().await?;
     state.users.invalidate(user_id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    /// The audit entries the member operations write hold the API's view.
+    #[test]
+    fn member_json_is_the_view() {
+        let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()
+            + chrono::Duration::microseconds(123_456);
+        let member = Member {
+            user_id: Uuid::now_v7(),
+            email: "a@example.com".into(),
+            name: "สมชาย".into(),
+            role: "owner".into(),
+            created_at: at,
+        };
+        let view = serde_json::to_value(MemberView::from(member.clone())).unwrap();
+        assert_eq!(view, billing_members::member_json(&member));
+    }
 }

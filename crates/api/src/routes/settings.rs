@@ -1,6 +1,7 @@
 //! The seller profile (SPEC §2.10): who issues the invoices and how billing behaves — company
 //! names, tax id and branch, VAT and withholding rates, invoice prefix, PromptPay id, payment
-//! terms, dunning and time zone. Staff read it, admins change it; every change is audited.
+//! terms, dunning and time zone. Staff read it, admins change it; every change is audited. What
+//! a profile may hold is `satang_billing::settings`'s; this is its HTTP shape.
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -9,17 +10,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use satang_auth::Permission;
-use satang_domain::{BranchCode, PromptPayId, TaxId};
-use satang_store::audit::{self, Change};
-use satang_store::kv;
+use satang_billing::settings::{
+    CompanyName, DunningTerms, SellerProfile, SellerProfileChanges, update_seller_profile,
+};
+use satang_store::customers::PostalAddress;
 
-use crate::error::{ApiError, Problem, Validator};
+use crate::error::{ApiError, Problem};
 use crate::extract::{Caller, Json};
 use crate::routes::customers::Address;
 use crate::state::AppState;
-
-/// Where the profile is kept (one JSON document).
-pub const SETTINGS_KEY: &str = "seller_settings";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_settings, update_settings))
@@ -68,25 +67,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            company_name: LocalizedText::default(),
-            tax_id: None,
-            branch_code: None,
-            address: None,
-            phone: None,
-            email: None,
-            vat_rate_bps: 700,
-            prices_include_vat: false,
-            invoice_prefix: "INV".into(),
-            withholding_tax_rate_bps: 300,
-            promptpay_id: None,
-            payment_terms_days: 30,
-            dunning: Dunning {
-                retry_days: vec![1, 3, 5, 7],
-                grace_days: 14,
-            },
-            timezone: "Asia/Bangkok".into(),
-        }
+        SellerProfile::default().into()
     }
 }
 
@@ -122,134 +103,83 @@ pub struct UpdateSettings {
     pub timezone: Option<String>,
 }
 
-/// The current profile (defaults until an admin saves one).
-pub async fn load(state: &AppState) -> Result<Settings, ApiError> {
-    Ok(kv::get(&state.db, SETTINGS_KEY)
-        .await?
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default())
+impl From<SellerProfile> for Settings {
+    fn from(p: SellerProfile) -> Self {
+        Settings {
+            company_name: LocalizedText {
+                th: p.company_name.th,
+                en: p.company_name.en,
+            },
+            tax_id: p.tax_id,
+            branch_code: p.branch_code,
+            address: p.address.map(Address::from),
+            phone: p.phone,
+            email: p.email,
+            vat_rate_bps: p.vat_rate_bps,
+            prices_include_vat: p.prices_include_vat,
+            invoice_prefix: p.invoice_prefix,
+            withholding_tax_rate_bps: p.withholding_tax_rate_bps,
+            promptpay_id: p.promptpay_id,
+            payment_terms_days: p.payment_terms_days,
+            dunning: Dunning {
+                retry_days: p.dunning.retry_days,
+                grace_days: p.dunning.grace_days,
+            },
+            timezone: p.timezone,
+        }
+    }
 }
 
-/// Normalises and checks a complete profile.
-pub fn validate(mut s: Settings) -> Result<Settings, ApiError> {
-    let mut v = Validator::new();
-    s.company_name.th = s.company_name.th.trim().to_owned();
-    s.company_name.en = s.company_name.en.trim().to_owned();
-    for (field, value) in [
-        ("company_name.th", &s.company_name.th),
-        ("company_name.en", &s.company_name.en),
-    ] {
-        v.check(
-            value.chars().count() <= 200,
-            field,
-            "must be at most 200 characters",
-        );
-    }
-    if let Some(t) = s.tax_id.take().filter(|t| !t.trim().is_empty()) {
-        match TaxId::parse(&t) {
-            Ok(id) => s.tax_id = Some(id.as_str().to_owned()),
-            Err(e) => v.add("tax_id", e.to_string()),
+impl From<PostalAddress> for Address {
+    fn from(a: PostalAddress) -> Self {
+        Address {
+            line1: a.line1,
+            line2: a.line2,
+            subdistrict: a.subdistrict,
+            district: a.district,
+            province: a.province,
+            postal_code: a.postal_code,
+            country: a.country,
         }
     }
-    match s.branch_code.take().filter(|b| !b.trim().is_empty()) {
-        Some(b) => match BranchCode::parse(&b) {
-            Ok(code) => s.branch_code = Some(code.as_str().to_owned()),
-            Err(e) => v.add("branch_code", e.to_string()),
-        },
-        None => s.branch_code = s.tax_id.as_ref().map(|_| "00000".to_owned()),
-    }
-    if let Some(a) = &s.address {
-        for (field, value) in [
-            ("line1", &a.line1),
-            ("line2", &a.line2),
-            ("subdistrict", &a.subdistrict),
-            ("district", &a.district),
-            ("province", &a.province),
-            ("postal_code", &a.postal_code),
-            ("country", &a.country),
-        ] {
-            v.check(
-                value.as_ref().is_none_or(|x| x.chars().count() <= 200),
-                &format!("address.{field}"),
-                "must be at most 200 characters",
-            );
-        }
-    }
-    if let Some(p) = &s.phone {
-        v.check(
-            p.chars().count() <= 30
-                && p.chars()
-                    .all(|c| c.is_ascii_digit() || " +-().".contains(c)),
-            "phone",
-            "must be at most 30 digits, spaces and + - ( ) .",
-        );
-    }
-    if let Some(e) = s.email.take().filter(|e| !e.trim().is_empty()) {
-        s.email = Some(v.email("email", &e));
-    }
-    v.check(
-        s.vat_rate_bps <= 10_000,
-        "vat_rate_bps",
-        "must be between 0 and 10000 (100 %)",
-    );
-    v.check(
-        s.withholding_tax_rate_bps <= 10_000,
-        "withholding_tax_rate_bps",
-        "must be between 0 and 10000 (100 %)",
-    );
-    s.invoice_prefix = s.invoice_prefix.trim().to_owned();
-    v.check(
-        (1..=20).contains(&s.invoice_prefix.len())
-            && s.invoice_prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-'),
-        "invoice_prefix",
-        "must be 1–20 letters, digits or dashes",
-    );
-    if let Some(p) = s.promptpay_id.take().filter(|p| !p.trim().is_empty()) {
-        match PromptPayId::parse(&p) {
-            Ok(id) => s.promptpay_id = Some(id.as_str().to_owned()),
-            Err(e) => v.add("promptpay_id", e.to_string()),
-        }
-    }
-    v.check(
-        s.payment_terms_days <= 365,
-        "payment_terms_days",
-        "must be between 0 and 365",
-    );
-    let retry = &s.dunning.retry_days;
-    v.check(
-        retry.len() <= 10
-            && retry.iter().all(|d| (1..=60).contains(d))
-            && retry.windows(2).all(|w| w[0] < w[1]),
-        "dunning.retry_days",
-        "must be at most 10 increasing days between 1 and 60",
-    );
-    v.check(
-        s.dunning.grace_days <= 90,
-        "dunning.grace_days",
-        "must be between 0 and 90",
-    );
-    v.check(
-        is_time_zone_name(&s.timezone),
-        "timezone",
-        "must be an IANA time zone name such as Asia/Bangkok",
-    );
-    v.finish()?;
-    Ok(s)
 }
 
-/// `Area/Location` names as in the IANA database (the shape; the billing engine resolves it).
-fn is_time_zone_name(tz: &str) -> bool {
-    tz == "UTC"
-        || (tz.len() <= 64
-            && tz.contains('/')
-            && tz.split('/').all(|part| {
-                !part.is_empty()
-                    && part
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
-            }))
+impl From<Address> for PostalAddress {
+    fn from(a: Address) -> Self {
+        PostalAddress {
+            country: a.country,
+            district: a.district,
+            line1: a.line1,
+            line2: a.line2,
+            postal_code: a.postal_code,
+            province: a.province,
+            subdistrict: a.subdistrict,
+        }
+    }
+}
+
+impl From<UpdateSettings> for SellerProfileChanges {
+    fn from(u: UpdateSettings) -> Self {
+        SellerProfileChanges {
+            company_name: u.company_name.map(|n| CompanyName { th: n.th, en: n.en }),
+            tax_id: u.tax_id,
+            branch_code: u.branch_code,
+            address: u.address.map(|a| a.map(PostalAddress::from)),
+            phone: u.phone,
+            email: u.email,
+            vat_rate_bps: u.vat_rate_bps,
+            prices_include_vat: u.prices_include_vat,
+            invoice_prefix: u.invoice_prefix,
+            withholding_tax_rate_bps: u.withholding_tax_rate_bps,
+            promptpay_id: u.promptpay_id,
+            payment_terms_days: u.payment_terms_days,
+            dunning: u.dunning.map(|d| DunningTerms {
+                retry_days: d.retry_days,
+                grace_days: d.grace_days,
+            }),
+            timezone: u.timezone,
+        }
+    }
 }
 
 /// The seller profile (staff).
@@ -262,7 +192,7 @@ async fn get_settings(
     if !caller.is_staff() {
         return Err(ApiError::Forbidden);
     }
-    Ok(axum::Json(load(&state).await?))
+    Ok(axum::Json(SellerProfile::load(&state.db).await?.into()))
 }
 
 /// Change the seller profile (admin).
@@ -274,52 +204,9 @@ async fn update_settings(
     Json(patch): Json<UpdateSettings>,
 ) -> Result<axum::Json<Settings>, ApiError> {
     caller.require(Permission::ManageSettings)?;
-    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let before: Settings = kv::get_in(&mut tx, SETTINGS_KEY)
-        .await?
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    let mut s = before.clone();
-    macro_rules! replace {
-        ($($field:ident),*) => {$(
-            if let Some(value) = patch.$field {
-                s.$field = value;
-            }
-        )*};
-    }
-    replace!(
-        company_name,
-        tax_id,
-        branch_code,
-        address,
-        phone,
-        email,
-        vat_rate_bps,
-        prices_include_vat,
-        invoice_prefix,
-        withholding_tax_rate_bps,
-        promptpay_id,
-        payment_terms_days,
-        dunning,
-        timezone
-    );
-    let after = validate(s)?;
-    let text = serde_json::to_string(&after).map_err(|e| ApiError::Internal(e.to_string()))?;
-    kv::set_in(&mut tx, SETTINGS_KEY, &text).await?;
-    audit::record(
-        &mut tx,
-        &caller.actor,
-        Change {
-            action: "settings.updated",
-            entity_type: "settings",
-            entity_id: "seller".into(),
-            before: serde_json::to_value(&before).ok(),
-            after: serde_json::to_value(&after).ok(),
-        },
-        now,
-    )
-    .await?;
+    let profile =
+        update_seller_profile(&mut tx, &caller.actor, patch.into(), state.clock.now()).await?;
     tx.commit().await?;
-    Ok(axum::Json(after))
+    Ok(axum::Json(profile.into()))
 }

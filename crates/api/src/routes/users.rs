@@ -8,10 +8,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use satang_auth::tokens::new_opaque_token;
 use satang_auth::{Permission, StaffRole, password};
-use satang_store::audit::{self, Change};
-use satang_store::{invitations, refresh_tokens, users};
+use satang_billing::users::{self as billing_users, CreatedBy, NewStaffUser, UserUpdate};
+use satang_store::users;
 
 use crate::error::{ApiError, Problem, Validator};
 use crate::extract::{Caller, Created, Json, Path, Query};
@@ -86,7 +85,7 @@ pub struct CreatedUser {
     pub invitation: Option<Invitation>,
 }
 
-fn parse_roles(v: &mut Validator, roles: &[String]) -> Vec<String> {
+fn parse_roles(v: &mut Validator, roles: &[String]) -> Vec<StaffRole> {
     let mut parsed: Vec<StaffRole> = Vec::new();
     for role in roles {
         match StaffRole::parse(role) {
@@ -102,7 +101,7 @@ fn parse_roles(v: &mut Validator, roles: &[String]) -> Vec<String> {
         }
     }
     parsed.sort();
-    parsed.into_iter().map(|r| r.as_str().to_owned()).collect()
+    parsed
 }
 
 fn truncate(s: &str) -> String {
@@ -151,73 +150,30 @@ async fn create_user(
         Some(pw) => Some(state.hash_password(pw).await?),
         None => None,
     };
-    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let invite = password_hash.is_none();
-    let user = users::insert(
+    let created = billing_users::create_user(
         &mut tx,
-        users::NewUser {
-            email: &email,
-            name: &name,
+        &caller.actor,
+        NewStaffUser {
+            email,
+            name,
             password_hash,
             roles,
         },
-        now,
-    )
-    .await
-    .map_err(|e| match e {
-        satang_store::Error::Conflict(_) => {
-            ApiError::Conflict("a user with this email already exists".into())
-        }
-        other => other.into(),
-    })?;
-    let invitation = if invite {
-        let (token, token_hash) = new_opaque_token();
-        let expires_at =
-            now + TimeDelta::from_std(state.config.invitation_ttl).unwrap_or(TimeDelta::days(7));
-        invitations::insert(
-            &mut tx,
-            invitations::NewInvitation {
-                email: &email,
-                user_id: Some(user.id),
-                customer_id: None,
-                member_role: None,
-                token_hash,
-                created_by: Some(caller.user_id),
-                expires_at,
-            },
-            now,
-        )
-        .await?;
-        Some(Invitation {
-            url: format!(
-                "{}/invitations/{token}",
-                state.config.public_url.trim_end_matches('/')
-            ),
-            token,
-            expires_at,
-        })
-    } else {
-        None
-    };
-    let view = UserView::from(user);
-    audit::record(
-        &mut tx,
-        &caller.actor,
-        Change {
-            action: "user.created",
-            entity_type: "user",
-            entity_id: view.id.to_string(),
-            before: None,
-            after: Some(serde_json::to_value(&view).unwrap_or_default()),
-        },
-        now,
+        CreatedBy::Administrator,
+        TimeDelta::from_std(state.config.invitation_ttl).unwrap_or(TimeDelta::days(7)),
+        state.clock.now(),
     )
     .await?;
     tx.commit().await?;
+    let public_url = state.config.public_url.trim_end_matches('/');
     Ok(Created(CreatedUser {
-        user: view,
-        invitation,
+        user: created.user.into(),
+        invitation: created.invitation.map(|i| Invitation {
+            url: format!("{public_url}/invitations/{}", i.token),
+            token: i.token,
+            expires_at: i.expires_at,
+        }),
     }))
 }
 
@@ -251,58 +207,48 @@ async fn update_user(
     let name = body.name.as_deref().map(|n| v.text("name", n, 200));
     let roles = body.roles.as_deref().map(|r| parse_roles(&mut v, r));
     v.finish()?;
-    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let before = users::lock_by_id(&mut tx, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let was_admin = !before.disabled && before.roles.0.iter().any(|r| r == "admin");
-    let stays_admin = !body.disabled.unwrap_or(before.disabled)
-        && roles
-            .as_ref()
-            .unwrap_or(&before.roles.0)
-            .iter()
-            .any(|r| r == "admin");
-    if was_admin && !stays_admin && users::count_admins_in(&mut tx).await? <= 1 {
-        return Err(ApiError::Conflict(
-            "this is the last administrator; make someone else admin first".into(),
-        ));
-    }
-    let after = users::update(
+    let after = billing_users::update_user(
         &mut tx,
+        &caller.actor,
         id,
-        users::UserChanges {
+        UserUpdate {
             name,
             roles,
             disabled: body.disabled,
-            password_hash: None,
         },
-        now,
-    )
-    .await?;
-    if body.disabled == Some(true) && !before.disabled {
-        refresh_tokens::revoke_user(&mut tx, id, now).await?;
-    }
-    let before_view = UserView::from(before);
-    let after_view = UserView::from(after);
-    audit::record(
-        &mut tx,
-        &caller.actor,
-        Change {
-            action: if body.disabled == Some(true) && !before_view.disabled {
-                "user.disabled"
-            } else {
-                "user.updated"
-            },
-            entity_type: "user",
-            entity_id: id.to_string(),
-            before: Some(serde_json::to_value(&before_view).unwrap_or_default()),
-            after: Some(serde_json::to_value(&after_view).unwrap_or_default()),
-        },
-        now,
+        state.clock.now(),
     )
     .await?;
     tx.commit().await?;
     state.users.invalidate(id);
-    Ok(axum::Json(after_view))
+    Ok(axum::Json(after.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    /// The audit entries the user operations write hold the API's view.
+    #[test]
+    fn user_json_is_the_view() {
+        let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()
+            + chrono::Duration::microseconds(123_456);
+        let mut user = users::User {
+            id: Uuid::now_v7(),
+            email: "a@example.com".into(),
+            name: "สมชาย".into(),
+            password_hash: Some("secret".into()),
+            roles: Default::default(),
+            disabled: false,
+            created_at: at,
+            updated_at: at,
+            version: 1,
+        };
+        user.roles.push("admin".into());
+        let view = serde_json::to_value(UserView::from(user.clone())).unwrap();
+        assert_eq!(view, billing_users::user_json(&user));
+    }
 }

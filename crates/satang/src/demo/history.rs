@@ -5,19 +5,21 @@
 //! overdue). Some customers cancel, one pauses. Every number on every page comes from this.
 
 use anyhow::Context;
-use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
 use satang_billing::BillingSettings;
 use satang_billing::invoicing::settlement::{PaymentInput, record_payment};
-use satang_billing::run::{invoice_first_period, run_billing};
-use satang_domain::period::add_cycle;
-use satang_domain::{BillingCycle, Interval, Period, bangkok_date};
+use satang_billing::run::run_billing;
+use satang_billing::subscriptions::{
+    CollectionMethod, NewSubscription, PlanRef, Trial, create_subscription,
+};
+use satang_domain::{Interval, bangkok_date};
 use satang_store::audit::{self, Actor, Change};
 use satang_store::clock::Clock;
 use satang_store::subscriptions::{self, SubscriptionFields};
-use satang_store::{Db, Scope, invoices, payment_methods, plans};
+use satang_store::{Db, Scope, invoices, payment_methods};
 
 /// One demo customer's commercial life.
 pub struct Account {
@@ -98,56 +100,36 @@ async fn subscribe(
 ) -> anyhow::Result<()> {
     let (code, interval, seats) = plan_for(account.index);
     let mut tx = db.begin().await?;
-    let plan = plans::find_active_by_code(&mut tx, code, Some(interval), interval)
-        .await?
-        .with_context(|| format!("the seeded plan {code}/{interval}"))?;
-    let cycle = BillingCycle::new(
-        if interval == "year" {
-            Interval::Year
-        } else {
-            Interval::Month
-        },
-        1,
-    )?;
-    // Every third customer starts with the plan's free trial.
-    let trial_end = (account.index.is_multiple_of(3) && plan.trial_days > 0)
-        .then(|| day.checked_add_days(Days::new(plan.trial_days as u64)))
-        .flatten();
-    let period = match trial_end {
-        Some(end) => Period::new(day, end)?,
-        None => Period::new(day, add_cycle(day, cycle, day.day())?)?,
+    let interval = if interval == "year" {
+        Interval::Year
+    } else {
+        Interval::Month
     };
-    let sub = subscriptions::insert(
+    // Every third customer starts with the plan's free trial; the others pay their first
+    // period at once, as a customer subscribing through the API does.
+    let trial = if account.index.is_multiple_of(3) {
+        Trial::Plan
+    } else {
+        Trial::Days(0)
+    };
+    create_subscription(
         &mut tx,
-        account.customer_id,
-        day,
-        SubscriptionFields {
-            plan_id: plan.id,
+        actor,
+        NewSubscription {
+            customer_id: account.customer_id,
+            plan: PlanRef::Code {
+                code: code.to_owned(),
+                interval: Some(interval),
+            },
             quantity: seats,
-            status: if trial_end.is_some() {
-                "trialing"
-            } else {
-                "active"
-            }
-            .into(),
-            collection_method: "send_invoice".into(),
-            trial_end,
-            current_period_start: period.start(),
-            current_period_end: period.end(),
-            billing_anchor_day: i64::from(trial_end.unwrap_or(day).day()),
-            next_billing_date: Some(period.end()),
-            cancel_at_period_end: false,
-            paused_at: None,
-            canceled_at: None,
-            pending_plan_id: None,
-            pending_quantity: None,
+            start: day,
+            trial,
+            collection_method: CollectionMethod::SendInvoice,
         },
         now,
     )
-    .await?;
-    if trial_end.is_none() {
-        invoice_first_period(&mut tx, actor, &sub, now).await?;
-    }
+    .await
+    .with_context(|| format!("subscribing demo customer {} to {code}", account.index))?;
     // How each customer says it pays (cards need the gateway, so the demo keeps to these).
     let method_type = if account.index.is_multiple_of(2) {
         "promptpay"

@@ -14,8 +14,9 @@ use serde::Deserialize;
 
 use satang_api::error::{ApiError, Validator};
 use satang_auth::password;
-use satang_store::audit::{self, Actor, Change};
-use satang_store::{kv, users};
+use satang_billing::users as billing_users;
+use satang_store::audit::Actor;
+use satang_store::users;
 
 use super::{Chrome, local_path};
 use crate::session::{CsrfForm, Ctx, TokenPair};
@@ -215,8 +216,8 @@ struct SetupForm {
     password: String,
 }
 
-/// Creates the first administrator — only while there is none, decided inside one transaction
-/// by claiming a key, so two people racing on a fresh install cannot both become admin.
+/// Creates the first administrator — only while there is none (`create_first_admin` decides it
+/// in one transaction, so two people racing on a fresh install cannot both become admin).
 async fn setup(mut ctx: Ctx, CsrfForm(form): CsrfForm<SetupForm>) -> Result<Response, Failure> {
     if !needs_first_admin(&ctx).await? {
         return Ok(Redirect::to("/login").into_response());
@@ -248,51 +249,17 @@ async fn setup(mut ctx: Ctx, CsrfForm(form): CsrfForm<SetupForm>) -> Result<Resp
         .hash_password(form.password.clone())
         .await
         .map_err(|_| Failure::Internal)?;
-    let created = async {
-        let now = app.clock.now();
-        let mut tx = app.db.begin().await?;
-        if users::count_admins_in(&mut tx).await? > 0
-            || !kv::claim_in(&mut tx, "console.first_admin", &email).await?
-        {
-            return Ok(false);
-        }
-        let user = users::insert(
-            &mut tx,
-            users::NewUser {
-                email: &email,
-                name: &name,
-                password_hash: Some(hash),
-                roles: vec!["admin".to_owned()],
-            },
-            now,
-        )
-        .await?;
-        let actor = Actor {
-            user_id: Some(user.id),
-            ip: ctx.peer.map(|p| p.ip().to_string()),
-            ..Actor::default()
-        };
-        audit::record(
-            &mut tx,
-            &actor,
-            Change {
-                action: "user.first_admin",
-                entity_type: "user",
-                entity_id: user.id.to_string(),
-                before: None,
-                after: Some(serde_json::json!({ "email": user.email, "roles": ["admin"] })),
-            },
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok::<bool, satang_store::Error>(true)
-    }
-    .await;
+    let actor = Actor {
+        ip: ctx.peer.map(|p| p.ip().to_string()),
+        ..Actor::default()
+    };
+    let created =
+        billing_users::create_first_admin(&app.db, &actor, &email, &name, hash, app.clock.now())
+            .await;
     match created {
-        Ok(true) => {}
-        Ok(false) => return Ok(Redirect::to("/login").into_response()),
-        Err(satang_store::Error::Conflict(_)) => {
+        Ok(Some(_)) => {}
+        // Someone else was first, or already holds this email: they sign in.
+        Ok(None) | Err(satang_billing::Error::InvalidState(_)) => {
             return Ok(Redirect::to("/login").into_response());
         }
         Err(e) => {

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use satang_billing::customers::CustomerChanges;
 use satang_domain::{BranchCode, Currency, CustomerStatus, TaxId};
-use satang_store::customers::{Customer, CustomerFields, PostalAddress};
+use satang_store::customers::{CustomerFields, PostalAddress};
 
 use super::{Address, CreateCustomer, UpdateCustomer};
 use crate::error::{ApiError, Validator};
@@ -228,31 +228,5 @@ fn validate_metadata(v: &mut Validator, metadata: &serde_json::Map<String, serde
                 "values must be strings (at most 500 characters), numbers or booleans",
             );
         }
-    }
-}
-
-/// The stored values of a customer, as the input a PATCH is merged into.
-pub(super) fn current_input(c: &Customer) -> CreateCustomer {
-    CreateCustomer {
-        name: c.name.clone(),
-        legal_name: c.legal_name.clone(),
-        tax_id: c.tax_id.clone(),
-        branch_code: c.branch_code.clone(),
-        email: c.email.clone(),
-        phone: c.phone.clone(),
-        billing_email: c.billing_email.clone(),
-        address: c.address.as_ref().map(|a| Address {
-            line1: a.line1.clone(),
-            line2: a.line2.clone(),
-            subdistrict: a.subdistrict.clone(),
-            district: a.district.clone(),
-            province: a.province.clone(),
-            postal_code: a.postal_code.clone(),
-            country: a.country.clone(),
-        }),
-        currency: Some(c.currency.clone()),
-        locale: Some(c.locale.clone()),
-        payment_terms_days: Some(c.payment_terms_days),
-        metadata: c.metadata.0.as_object().cloned(),
     }
 }

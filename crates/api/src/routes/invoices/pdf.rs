@@ -5,34 +5,31 @@
 //! - A **draft** is 409 ("finalise it first"): it has no number, no snapshots and totals that
 //!   change at finalisation, and a Thai tax invoice must carry its number. A preview would
 //!   need a watermark nobody could be trusted not to crop.
-//! - The document prints what was **snapshotted at issue** (seller and buyer), so a later change
-//!   of address never rewrites an issued tax invoice. The PromptPay id is the one in the
-//!   **current** settings: the QR says where to pay now, it is not part of the tax record.
+//! - The document prints what was **snapshotted at issue** (seller and buyer) and the PromptPay
+//!   id of the **current** settings (`satang_billing::documents`, shared with the e-mail
+//!   worker's attachment).
 //! - Rendering is CPU work (shaping, font subsetting, compression): it runs on the blocking
 //!   pool so it never stalls the request workers.
-
-use std::str::FromStr;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use satang_auth::Permission;
-use satang_documents::{Buyer, DocumentStatus, InvoiceDocument, Line, Seller};
-use satang_domain::{Currency, bangkok_date};
-use satang_store::invoices::{self, Invoice, InvoiceLine};
+use satang_billing::documents::invoice_document;
+use satang_billing::settings::SellerProfile;
+use satang_documents::{DocumentStatus, InvoiceDocument};
+use satang_domain::Currency;
+use satang_store::invoices;
 
 use crate::access::{CustomerAction, authorize};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Caller, Path};
-use crate::routes::settings;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -131,124 +128,8 @@ async fn document(
         .ok_or(ApiError::NotFound)?;
     authorize(state, caller, inv.customer_id, CustomerAction::ReadBilling).await?;
     let lines = invoices::lines_of(&state.db, &[inv.id]).await?;
-    let promptpay_id = settings::load(state).await?.promptpay_id;
-    build_document(&inv, &lines, promptpay_id)
-}
-
-/// Maps the stored invoice and its snapshots onto the document's plain input (also used for
-/// the PDF attached to the "invoice issued" email).
-pub fn build_document(
-    inv: &Invoice,
-    lines: &[InvoiceLine],
-    promptpay_id: Option<String>,
-) -> Result<InvoiceDocument, ApiError> {
-    let status = match inv.status.as_str() {
-        "open" => DocumentStatus::Open,
-        "paid" => DocumentStatus::Paid,
-        "void" => DocumentStatus::Void,
-        "uncollectible" => DocumentStatus::Uncollectible,
-        _ => {
-            return Err(ApiError::Conflict(
-                "a draft invoice has no number yet: finalise it first".into(),
-            ));
-        }
-    };
-    let (Some(number), Some(issued_at)) = (inv.number.clone(), inv.issued_at) else {
-        return Err(ApiError::Internal(format!(
-            "issued invoice {} has no number",
-            inv.id
-        )));
-    };
-    let currency = Currency::from_str(&inv.currency).map_err(|_| {
-        ApiError::Internal(format!("invoice {} has currency {}", inv.id, inv.currency))
-    })?;
-    let seller = inv
-        .seller_snapshot
-        .as_ref()
-        .map(|j| &j.0)
-        .unwrap_or(&Value::Null);
-    let buyer = inv
-        .customer_snapshot
-        .as_ref()
-        .map(|j| &j.0)
-        .unwrap_or(&Value::Null);
-    Ok(InvoiceDocument {
-        seller: Seller {
-            name_th: text(&seller["company_name"]["th"]).unwrap_or_default(),
-            name_en: text(&seller["company_name"]["en"]).unwrap_or_default(),
-            tax_id: text(&seller["tax_id"]),
-            branch_code: text(&seller["branch_code"]),
-            address: address_lines(&seller["address"]),
-            phone: text(&seller["phone"]),
-            email: text(&seller["email"]),
-            promptpay_id,
-        },
-        buyer: Buyer {
-            name: text(&buyer["name"]).unwrap_or_default(),
-            legal_name: text(&buyer["legal_name"]),
-            tax_id: text(&buyer["tax_id"]),
-            branch_code: text(&buyer["branch_code"]),
-            address: address_lines(&buyer["address"]),
-        },
-        number,
-        status,
-        issue_date: bangkok_date(issued_at),
-        due_date: inv.due_date,
-        paid_date: inv.paid_at.map(bangkok_date),
-        currency,
-        lines: lines.iter().map(line).collect(),
-        subtotal: inv.subtotal,
-        discount: inv.discount,
-        vat_rate_bps: inv.vat_rate_bps,
-        vat_amount: inv.vat_amount,
-        total: inv.total,
-        credit_applied: inv.credit_applied,
-        amount_credited: inv.amount_credited,
-        withholding_tax: inv.withholding_tax,
-        amount_paid: inv.amount_paid,
-        amount_due: inv.amount_due,
-    })
-}
-
-fn line(l: &InvoiceLine) -> Line {
-    let period: Option<(NaiveDate, NaiveDate)> = l.period_start.zip(l.period_end);
-    Line {
-        description: l.description.clone(),
-        period,
-        quantity: l.quantity,
-        unit_amount: l.unit_amount,
-        amount: l.amount,
-    }
-}
-
-/// A non-empty string from a snapshot field.
-fn text(v: &Value) -> Option<String> {
-    v.as_str()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
-/// A snapshotted address (see `customers::Address`) in the order a Thai address is written:
-/// street lines, then subdistrict, district, province and postal code on one line; the country
-/// only when it is not Thailand.
-fn address_lines(v: &Value) -> Vec<String> {
-    let field = |k: &str| text(&v[k]);
-    let locality: Vec<String> = ["subdistrict", "district", "province", "postal_code"]
-        .into_iter()
-        .filter_map(field)
-        .collect();
-    let country = field("country").filter(|c| !c.eq_ignore_ascii_case("TH"));
-    [
-        field("line1"),
-        field("line2"),
-        Some(locality.join(" ")),
-        country,
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|l| !l.is_empty())
-    .collect()
+    let promptpay_id = SellerProfile::load(&state.db).await?.promptpay_id;
+    Ok(invoice_document(&inv, &lines, promptpay_id)?)
 }
 
 /// Keeps a header-safe file name: the number's letters, digits, dashes and underscores.
@@ -262,17 +143,9 @@ fn file_safe(number: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
-    fn addresses_read_in_thai_order() {
-        let a = json!({"line1": "99/1 ถนนพหลโยธิน", "line2": null, "subdistrict": "สามเสนใน",
-            "district": "พญาไท", "province": "กรุงเทพมหานคร", "postal_code": "10400", "country": "TH"});
-        assert_eq!(
-            address_lines(&a),
-            vec!["99/1 ถนนพหลโยธิน", "สามเสนใน พญาไท กรุงเทพมหานคร 10400"]
-        );
-        assert!(address_lines(&Value::Null).is_empty());
+    fn file_names_keep_only_safe_characters() {
         assert_eq!(file_safe("INV-2026-000001\"\r\n"), "INV-2026-000001");
     }
 }

@@ -155,6 +155,10 @@ fn hash_in_mapped_memory(
     let blocks = argon2.params().block_count();
     let mut map = memmap2::MmapMut::map_anon(blocks * Block::SIZE)
         .map_err(|_| argon2::Error::MemoryTooLittle)?;
+    // Huge pages where the OS offers them: ten page faults for 19 MiB instead of thousands,
+    // which otherwise cost a fifth of the logins per second.
+    #[cfg(target_os = "linux")]
+    let _ = map.advise(memmap2::Advice::HugePage);
     // SAFETY: the mapping is page-aligned (a block needs 64 bytes), `blocks` blocks long and
     // zeroed, a block is an array of `u64` (any bits are a valid one), and the slice lives no
     // longer than the mapping.

@@ -70,6 +70,10 @@ impl AuthArgs {
 const WARM_UP: Duration = Duration::from_secs(1);
 /// How long the server sits idle before its resident memory is read.
 const IDLE: Duration = Duration::from_secs(2);
+/// How long the server sits idle after the first logins before its memory is read again.
+const IDLE_AFTER_USE: Duration = Duration::from_secs(5);
+/// An administrator's first logins.
+const FIRST_LOGINS: usize = 5;
 
 /// Everything measured on one backend.
 pub struct BackendResult {
@@ -79,6 +83,7 @@ pub struct BackendResult {
     pub idle_rss: u64,
     pub rss_after_load: u64,
     pub rss_after_login: u64,
+    pub rss_idle_after_use: u64,
 }
 
 pub enum BackendRun {
@@ -160,6 +165,13 @@ async fn measure(server: &RunningServer, args: &AuthArgs) -> anyhow::Result<Back
 
     let credentials = json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD });
     let login = Target::post_json("/api/auth/login", &credentials);
+    // An administrator's first logins (console and API), then the server idle again: the
+    // memory an operator sees of a server in use but not under load.
+    for _ in 0..FIRST_LOGINS {
+        access_token(server, &login).await?;
+    }
+    tokio::time::sleep(IDLE_AFTER_USE).await;
+    let rss_idle_after_use = proc_stats::rss_bytes(server.pid)?;
     let token = access_token(server, &login).await?;
     let me = Target::get("/api/auth/me").with_bearer(&token)?;
     let (status, body) = load::send_once(server.addr, &me).await?;
@@ -193,6 +205,7 @@ async fn measure(server: &RunningServer, args: &AuthArgs) -> anyhow::Result<Back
         idle_rss,
         rss_after_load,
         rss_after_login,
+        rss_idle_after_use,
     })
 }
 

@@ -138,6 +138,7 @@ fn render_backend(out: &mut String, r: &BackendResult) {
     }
     let share = r.me.per_second() / r.healthz.per_second();
     let idle_mb = r.idle_rss as f64 / MB;
+    let used_mb = r.rss_idle_after_use as f64 / MB;
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -155,11 +156,12 @@ fn render_backend(out: &mut String, r: &BackendResult) {
     );
     let _ = writeln!(
         out,
-        "- Idle RSS of `satang serve`: **{idle_mb:.1} MB** (target ≤ {IDLE_RSS_TARGET_MB:.0} MB): \
-         **{}**; after the HTTP load {:.1} MB, after the logins {:.1} MB",
-        pass(idle_mb <= IDLE_RSS_TARGET_MB),
+        "- RSS of `satang serve`: idle after start {idle_mb:.1} MB; **idle after five logins \
+         {used_mb:.1} MB** (target ≤ {IDLE_RSS_TARGET_MB:.0} MB): **{}**; right after the HTTP \
+         load {:.1} MB, after the login load {:.1} MB",
+        pass(used_mb <= IDLE_RSS_TARGET_MB),
         r.rss_after_load as f64 / MB,
-        r.rss_after_login as f64 / MB
+        r.rss_after_login as f64 / MB,
     );
 }
 

@@ -311,9 +311,10 @@ pub const WALK_ROWS: i64 = 2_000;
 /// the id order and checking each row; a rare one through the trigram index, whose matches come
 /// in no order and are sorted. So the next [`WALK_ROWS`] customers after the cursor are walked
 /// first, which fills the page of any term in about one customer in forty. The rest of the page,
-/// after the last match, is one statement planned for its term: PostgreSQL chooses between the
-/// index and walking on from its estimate of how common the term is (`search_text` keeps a
-/// larger statistics sample for that: migration 0015).
+/// after the last match, is one statement: for a term the walk found rare, every match through
+/// the index, sorted; else planned for its term, PostgreSQL choosing between the index and
+/// walking on from its estimate of how common the term is (`search_text` keeps a larger
+/// statistics sample for that: migration 0015).
 async fn search_postgres(db: &Db, query: &CustomerQuery, term: &str) -> Result<Vec<Customer>> {
     let mut walk = Sql::new(format!("SELECT {COLUMNS} FROM (SELECT * FROM customers c"));
     if let Some(after) = query.after {
@@ -333,15 +334,27 @@ async fn search_postgres(db: &Db, query: &CustomerQuery, term: &str) -> Result<V
     if missing <= 0 {
         return Ok(rows);
     }
-    let mut rest = Sql::new(format!("SELECT {COLUMNS} FROM customers c WHERE TRUE"));
+    // Fewer than one match in 200 walked: a rare term, whose every match the index reads and
+    // sorts (a `MATERIALIZED` set, so the planner cannot turn it into a long walk, which it
+    // prices too low for `LIKE` on Thai text). Else PostgreSQL plans the rest for the term.
+    let rare = (rows.len() as i64) < WALK_ROWS / 200;
+    let mut rest = Sql::new(format!(
+        "{}SELECT {COLUMNS} FROM customers c WHERE TRUE",
+        if rare { "WITH m AS MATERIALIZED (" } else { "" }
+    ));
     if let Some(after) = rows.last().map(|c| c.id).or(query.after) {
         rest = rest.push(" AND c.id > $1").bind(after);
     }
     rest = status_condition(rest, query);
     rest = term_condition(rest, term, probe_window(term));
     let n = rest.next_param();
+    let order = if rare {
+        ") SELECT * FROM m ORDER BY m.id"
+    } else {
+        " ORDER BY c.id"
+    };
     rest = rest
-        .push(&format!(" ORDER BY c.id LIMIT ${n}"))
+        .push(&format!("{order} LIMIT ${n}"))
         .bind(missing)
         .planned_per_call();
     rows.extend(db.fetch_all::<Customer>(rest).await?);

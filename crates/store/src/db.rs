@@ -402,7 +402,9 @@ impl Db {
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-16000")
             // Reads of a mapped file skip a copy into SQLite's own page cache.
-            .pragma("mmap_size", (2i64 << 30).to_string());
+            .pragma("mmap_size", (2i64 << 30).to_string())
+            // Checkpoints run in a task of their own (see `sqlite_checkpoint`).
+            .pragma("wal_autocheckpoint", "0");
         // No ping before handing out a pooled connection (sqlx's default): a SQLite connection
         // cannot go stale, and the ping is a round trip to the connection's worker thread on
         // every query.
@@ -413,6 +415,7 @@ impl Db {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
+        crate::sqlite_checkpoint::start(&pool);
         Ok(Db::Sqlite {
             pool,
             writer: Arc::new(Semaphore::new(1)),

@@ -28,6 +28,7 @@ pub mod payments;
 pub mod plans;
 pub mod refresh_tokens;
 pub mod scope;
+mod sqlite_checkpoint;
 mod sqlite_placeholders;
 pub mod subscription_notices;
 pub mod subscriptions;

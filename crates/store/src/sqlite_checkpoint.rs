@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use sqlx::SqlitePool;
 
-/// How often the WAL is copied into the database file.
-pub(crate) const EVERY: Duration = Duration::from_secs(1);
+/// How often the WAL is copied into the database file: often enough that each checkpoint has
+/// little to copy and sync, seldom enough that busy writers do not keep meeting one.
+pub(crate) const EVERY: Duration = Duration::from_millis(250);
 
 /// Starts the checkpointing task of `pool`; it ends when the pool is closed.
 pub(crate) fn start(pool: &SqlitePool) {

@@ -215,7 +215,7 @@ async fn insert_sqlite_customers(
             .bind(r.address.as_ref().map(|a| a.to_string()))
             .bind(r.locale)
             .bind(r.payment_terms_days)
-            .bind(r.status)
+            .bind(r.status.as_str())
             .bind(r.created_at)
             .bind(r.updated_at)
             .bind(r.deleted_at)
@@ -452,7 +452,7 @@ fn copy_customer_line(buf: &mut Vec<u8>, r: &CustomerRow) {
     }
     buf.push(b'\t');
     put_int(buf, r.payment_terms_days);
-    for field in [Some(r.metadata), Some(r.status)] {
+    for field in [Some(r.metadata), Some(r.status.as_str())] {
         buf.push(b'\t');
         put_text(buf, field);
     }

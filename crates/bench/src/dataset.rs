@@ -10,6 +10,7 @@
 //! were added in the following milliseconds.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use satang_domain::CustomerStatus;
 use serde_json::json;
 use uuid::{Builder, Uuid};
 
@@ -249,7 +250,7 @@ pub struct CustomerRow {
     pub payment_terms_days: i64,
     /// `{}` as JSON text.
     pub metadata: &'static str,
-    pub status: &'static str,
+    pub status: CustomerStatus,
     pub balance: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -406,10 +407,10 @@ impl Dataset {
         });
         // 1 % deleted, 3 % suspended, the rest active; those changed since were updated later.
         let (status, touched) = match d.status {
-            0 => ("deleted", true),
-            1..=3 => ("suspended", true),
-            4..=19 => ("active", true),
-            _ => ("active", false),
+            0 => (CustomerStatus::Deleted, true),
+            1..=3 => (CustomerStatus::Suspended, true),
+            4..=19 => (CustomerStatus::Active, true),
+            _ => (CustomerStatus::Active, false),
         };
         let updated_at = if touched {
             (created_at + TimeDelta::milliseconds(d.touched_after_ms))
@@ -440,7 +441,7 @@ impl Dataset {
             balance: 0,
             created_at,
             updated_at,
-            deleted_at: (status == "deleted").then_some(updated_at),
+            deleted_at: status.is_deleted().then_some(updated_at),
             version: 1 + i64::from(touched),
         }
     }
@@ -607,8 +608,9 @@ mod tests {
     #[test]
     fn rows_look_like_the_apis() {
         let set = Dataset::new(10_000, Utc::now());
-        let statuses: Vec<&str> = (0..10_000).map(|i| set.customer(i).status).collect();
-        let deleted = statuses.iter().filter(|s| **s == "deleted").count();
+        let deleted = (0..10_000)
+            .filter(|i| set.customer(*i).status.is_deleted())
+            .count();
         assert!((50..200).contains(&deleted), "{deleted} deleted");
         let c = set.customer(3);
         assert!(c.email.unwrap().starts_with("office@"));

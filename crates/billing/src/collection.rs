@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use satang_domain::{CustomerStatus, InvoiceStatus, Status};
 use satang_store::audit::{self, Actor, Change};
 use satang_store::outbox::{self, NewEvent};
 use satang_store::payment_methods::{self, CollectionDue};
@@ -63,7 +64,7 @@ pub async fn collect_due(
         };
         let key = format!("{}-{}", inv.id, due.collection_attempts + 1);
         let outcome = gateway
-            .charge(&token, inv.amount_due, &inv.currency, &key)
+            .charge(&token, inv.amount_due, inv.currency.code(), &key)
             .await;
         match outcome {
             ChargeOutcome::Succeeded { reference } => {
@@ -106,10 +107,10 @@ async fn declined(
     payment_methods::record_failure(tx, due.id, first, next).await?;
     if let Some(sub_id) = due.subscription_id
         && let Some(sub) = subscriptions::lock(tx, sub_id, Scope::All).await?
-        && sub.status == "active"
+        && sub.status == Status::Active
     {
         let mut f = SubscriptionFields::of(&sub);
-        f.status = "past_due".into();
+        f.status = Status::PastDue;
         subscriptions::update(tx, sub.id, f, now).await?;
         audit::record(
             tx,
@@ -119,7 +120,7 @@ async fn declined(
                 entity_type: "subscription",
                 entity_id: sub.id.to_string(),
                 before: Some(json!({"status": sub.status})),
-                after: Some(json!({"status": "past_due"})),
+                after: Some(json!({"status": Status::PastDue})),
             },
             now,
         )
@@ -170,11 +171,12 @@ async fn suspend_past_grace(
         let Some(customer) = customers::get_in(&mut tx, customer_id).await? else {
             continue;
         };
-        if customer.status != "active" {
+        if !customer.status.is_active() {
             continue;
         }
-        customers::set_status(&mut tx, customer_id, "suspended", now).await?;
-        let payload = json!({"id": customer_id, "status": "suspended", "reason": "dunning"});
+        let status = CustomerStatus::Suspended;
+        customers::set_status(&mut tx, customer_id, status, now).await?;
+        let payload = json!({"id": customer_id, "status": status, "reason": "dunning"});
         outbox::emit(
             &mut tx,
             NewEvent {
@@ -216,16 +218,16 @@ pub async fn reactivate(
     subscription_id: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let unpaid = invoices::list_in(tx, customer_id, "open").await?;
+    let unpaid = invoices::list_in(tx, customer_id, InvoiceStatus::Open).await?;
     if let Some(sub_id) = subscription_id
         && !unpaid
             .iter()
             .any(|i| i.subscription_id == Some(sub_id) && i.first_failed_at.is_some())
         && let Some(sub) = subscriptions::lock(tx, sub_id, Scope::All).await?
-        && sub.status == "past_due"
+        && sub.status == Status::PastDue
     {
         let mut f = SubscriptionFields::of(&sub);
-        f.status = "active".into();
+        f.status = Status::Active;
         subscriptions::update(tx, sub.id, f, now).await?;
         audit::record(
             tx,
@@ -234,8 +236,8 @@ pub async fn reactivate(
                 action: "subscription.reactivated",
                 entity_type: "subscription",
                 entity_id: sub.id.to_string(),
-                before: Some(json!({"status": "past_due"})),
-                after: Some(json!({"status": "active"})),
+                before: Some(json!({"status": Status::PastDue})),
+                after: Some(json!({"status": Status::Active})),
             },
             now,
         )
@@ -243,9 +245,9 @@ pub async fn reactivate(
     }
     if !unpaid.iter().any(|i| i.first_failed_at.is_some())
         && let Some(customer) = customers::get_in(tx, customer_id).await?
-        && customer.status == "suspended"
+        && customer.status == CustomerStatus::Suspended
     {
-        customers::set_status(tx, customer_id, "active", now).await?;
+        customers::set_status(tx, customer_id, CustomerStatus::Active, now).await?;
         audit::record(
             tx,
             actor,
@@ -253,8 +255,8 @@ pub async fn reactivate(
                 action: "customer.reactivated",
                 entity_type: "customer",
                 entity_id: customer_id.to_string(),
-                before: Some(json!({"status": "suspended"})),
-                after: Some(json!({"status": "active", "reason": "payment"})),
+                before: Some(json!({"status": CustomerStatus::Suspended})),
+                after: Some(json!({"status": CustomerStatus::Active, "reason": "payment"})),
             },
             now,
         )

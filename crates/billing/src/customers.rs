@@ -135,7 +135,7 @@ pub async fn update_customer(
             current.version
         )));
     }
-    let current_status = status_of(&current)?;
+    let current_status = current.status;
     if current_status == CustomerStatus::Deleted {
         return Err(Error::InvalidState(
             "the customer is deleted; restore it first".into(),
@@ -153,7 +153,7 @@ pub async fn update_customer(
     }
     let mut action = "customer.updated";
     if let Some((status, status_action)) = status_action {
-        updated = customers::set_status(tx, id, status.as_str(), now).await?;
+        updated = customers::set_status(tx, id, status, now).await?;
         action = status_action;
     }
     let after = customer_json(&updated);
@@ -200,8 +200,8 @@ pub async fn change_status(
     now: DateTime<Utc>,
 ) -> Result<Customer> {
     let current = customers::get_in(tx, id).await?.ok_or(Error::NotFound)?;
-    let (target, action) = status_move(status_of(&current)?, change)?;
-    let updated = customers::set_status(tx, id, target.as_str(), now).await?;
+    let (target, action) = status_move(current.status, change)?;
+    let updated = customers::set_status(tx, id, target, now).await?;
     audit::record(
         tx,
         actor,
@@ -270,7 +270,7 @@ pub async fn erase_customer(
     contacts::anonymise_all(tx, id, now).await?;
     memberships::remove_all(tx, id).await?;
     satang_store::emails::erase_recipients(tx, id).await?;
-    let erased = customers::set_status(tx, id, CustomerStatus::Deleted.as_str(), now).await?;
+    let erased = customers::set_status(tx, id, CustomerStatus::Deleted, now).await?;
     audit::record(
         tx,
         actor,
@@ -299,16 +299,11 @@ fn stored_fields(c: &Customer) -> CustomerFields {
         phone: c.phone.clone(),
         billing_email: c.billing_email.clone(),
         address: c.address.as_ref().map(|a| a.0.clone()),
-        currency: c.currency.clone(),
+        currency: c.currency,
         locale: c.locale.clone(),
         payment_terms_days: c.payment_terms_days,
         metadata: c.metadata.0.clone(),
     }
-}
-
-fn status_of(c: &Customer) -> Result<CustomerStatus> {
-    CustomerStatus::parse(&c.status)
-        .ok_or_else(|| Error::Internal(format!("customer {} has status {:?}", c.id, c.status)))
 }
 
 /// Where a PATCH's `status` takes a customer that is not deleted, and the audit action; `None`
@@ -382,9 +377,7 @@ fn merge(current: &Customer, changes: CustomerChanges) -> CustomerFields {
         address: changes
             .address
             .unwrap_or_else(|| current.address.as_ref().map(|a| a.0.clone())),
-        currency: changes
-            .currency
-            .map_or_else(|| current.currency.clone(), |c| c.code().to_owned()),
+        currency: changes.currency.unwrap_or(current.currency),
         locale: changes.locale.unwrap_or_else(|| current.locale.clone()),
         payment_terms_days: changes
             .payment_terms_days
@@ -438,7 +431,7 @@ mod tests {
             phone: None,
             billing_email: None,
             address: None,
-            currency: "THB".into(),
+            currency: Currency::Thb,
             locale: "th".into(),
             payment_terms_days: 30,
             metadata: json!({}),
@@ -514,7 +507,7 @@ mod tests {
         assert_eq!(fields.tax_id.as_deref(), Some(TAX_ID));
         assert_eq!(fields.branch_code.as_deref(), Some("00001"));
         assert_eq!(fields.email.as_deref(), Some("a@example.com"));
-        assert_eq!(fields.currency, "THB");
+        assert_eq!(fields.currency, Currency::Thb);
     }
 
     #[test]

@@ -6,13 +6,11 @@
 //! of address never rewrites an issued tax invoice. The PromptPay id is the one in the
 //! **current** settings: the QR says where to pay now, it is not part of the tax record.
 
-use std::str::FromStr;
-
 use chrono::NaiveDate;
 use serde_json::Value;
 
 use satang_documents::{Buyer, DocumentStatus, InvoiceDocument, Line, Seller};
-use satang_domain::{Currency, bangkok_date};
+use satang_domain::{InvoiceStatus, bangkok_date};
 use satang_store::invoices::{Invoice, InvoiceLine};
 
 use crate::{Error, Result};
@@ -25,12 +23,12 @@ pub fn invoice_document(
     lines: &[InvoiceLine],
     promptpay_id: Option<String>,
 ) -> Result<InvoiceDocument> {
-    let status = match inv.status.as_str() {
-        "open" => DocumentStatus::Open,
-        "paid" => DocumentStatus::Paid,
-        "void" => DocumentStatus::Void,
-        "uncollectible" => DocumentStatus::Uncollectible,
-        _ => {
+    let status = match inv.status {
+        InvoiceStatus::Open => DocumentStatus::Open,
+        InvoiceStatus::Paid => DocumentStatus::Paid,
+        InvoiceStatus::Void => DocumentStatus::Void,
+        InvoiceStatus::Uncollectible => DocumentStatus::Uncollectible,
+        InvoiceStatus::Draft => {
             return Err(Error::InvalidState(
                 "a draft invoice has no number yet: finalise it first".into(),
             ));
@@ -42,9 +40,7 @@ pub fn invoice_document(
             inv.id
         )));
     };
-    let currency = Currency::from_str(&inv.currency).map_err(|_| {
-        Error::Internal(format!("invoice {} has currency {}", inv.id, inv.currency))
-    })?;
+    let currency = inv.currency;
     let seller = inv
         .seller_snapshot
         .as_ref()

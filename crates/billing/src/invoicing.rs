@@ -16,8 +16,8 @@
 use chrono::{DateTime, Datelike, Days, Utc};
 use serde_json::{Value, json};
 
-use satang_domain::bangkok_date;
 use satang_domain::vat::{InvoiceTotals, InvoiceTotalsInput, invoice_totals};
+use satang_domain::{InvoiceStatus, bangkok_date};
 use satang_store::audit::{self, Actor, Change};
 use satang_store::invoices::{self, Invoice, InvoiceFields};
 use satang_store::outbox;
@@ -124,7 +124,7 @@ pub async fn finalize_invoice(
     settings: &BillingSettings,
     now: DateTime<Utc>,
 ) -> Result<Invoice> {
-    if draft.status != "draft" {
+    if !draft.status.is_draft() {
         return Err(Error::InvalidState(format!(
             "only a draft invoice can be finalised; this one is {}",
             draft.status
@@ -175,10 +175,10 @@ pub async fn finalize_invoice(
     }));
     f.seller_snapshot = Some(settings.seller.clone());
     if f.amount_due <= 0 {
-        f.status = "paid".into();
+        f.status = InvoiceStatus::Paid;
         f.paid_at = Some(now);
     } else {
-        f.status = "open".into();
+        f.status = InvoiceStatus::Open;
     }
     save(tx, actor, draft, f, "invoice.finalized", now).await
 }
@@ -191,7 +191,7 @@ pub async fn void_invoice(
     inv: &Invoice,
     now: DateTime<Utc>,
 ) -> Result<Invoice> {
-    if inv.status != "open" {
+    if !inv.status.is_open() {
         return Err(Error::InvalidState(format!(
             "only an open invoice can be voided; this one is {}",
             inv.status
@@ -206,7 +206,7 @@ pub async fn void_invoice(
         invoices::adjust_customer_balance(tx, inv.customer_id, inv.credit_applied, now).await?;
     }
     let mut f = InvoiceFields::of(inv);
-    f.status = "void".into();
+    f.status = InvoiceStatus::Void;
     f.voided_at = Some(now);
     f.amount_due = 0;
     save(tx, actor, inv, f, "invoice.voided", now).await
@@ -219,14 +219,14 @@ pub async fn mark_uncollectible(
     inv: &Invoice,
     now: DateTime<Utc>,
 ) -> Result<Invoice> {
-    if inv.status != "open" {
+    if !inv.status.is_open() {
         return Err(Error::InvalidState(format!(
             "only an open invoice can be marked uncollectible; this one is {}",
             inv.status
         )));
     }
     let mut f = InvoiceFields::of(inv);
-    f.status = "uncollectible".into();
+    f.status = InvoiceStatus::Uncollectible;
     f.marked_uncollectible_at = Some(now);
     save(tx, actor, inv, f, "invoice.marked_uncollectible", now).await
 }

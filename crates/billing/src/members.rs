@@ -14,7 +14,6 @@ use uuid::Uuid;
 
 use satang_auth::MemberRole;
 use satang_auth::tokens::new_opaque_token;
-use satang_domain::CustomerStatus;
 use satang_store::audit::{self, Actor, Change};
 use satang_store::memberships::{self, Member};
 use satang_store::{Db, Tx, customers, invitations, users};
@@ -88,7 +87,7 @@ pub async fn add_member(
     let mut tx = db.begin().await?;
     customers::get_in(&mut tx, customer_id)
         .await?
-        .filter(|c| CustomerStatus::parse(&c.status) != Some(CustomerStatus::Deleted))
+        .filter(|c| !c.status.is_deleted())
         .ok_or(Error::NotFound)?;
     let added = match (user, invitee) {
         (Some(user), _) => AddedMember::Active(

@@ -31,7 +31,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use satang_domain::bangkok_date;
+use satang_domain::{Currency, InvoiceStatus, bangkok_date};
 use satang_store::audit::Actor;
 use satang_store::clock::Clock;
 use satang_store::invoices::{self, InvoiceFields, InvoiceOrigin, NewLine};
@@ -307,7 +307,7 @@ pub async fn settle_proration(
     tx: &mut Tx,
     actor: &Actor,
     sub: &Subscription,
-    currency: &str,
+    currency: Currency,
     lines: Vec<NewLine>,
     now: DateTime<Utc>,
 ) -> Result<Option<invoices::Invoice>> {
@@ -328,8 +328,8 @@ pub async fn settle_proration(
         settings.prices_include_vat,
     )?;
     let mut f = InvoiceFields {
-        status: "draft".into(),
-        currency: currency.into(),
+        status: InvoiceStatus::Draft,
+        currency,
         ..InvoiceFields::default()
     };
     apply_totals(
@@ -411,8 +411,8 @@ pub(crate) fn period_draft(
         settings.prices_include_vat,
     )?;
     let mut fields = InvoiceFields {
-        status: "draft".into(),
-        currency: plan.currency.clone(),
+        status: InvoiceStatus::Draft,
+        currency: plan.currency,
         ..InvoiceFields::default()
     };
     apply_totals(
@@ -479,7 +479,7 @@ async fn schedule_if_automatic(
     issued: &invoices::Invoice,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    if sub.collection_method == "charge_automatically" && issued.status == "open" {
+    if sub.collection_method.is_automatic() && issued.status.is_open() {
         satang_store::payment_methods::schedule_collection(tx, issued.id, now).await?;
     }
     Ok(())

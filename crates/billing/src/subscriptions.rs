@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use satang_domain::{
-    BillingCycle, Interval, Period, ProrationLine, ProrationLineKind, Status, SubscriptionError,
-    SubscriptionState, bangkok_date,
+    BillingCycle, Currency, Interval, Period, ProrationLine, ProrationLineKind, Status,
+    SubscriptionError, SubscriptionState, bangkok_date,
 };
 use satang_store::Tx;
 use satang_store::audit::{self, Actor, Change};
@@ -62,19 +62,19 @@ pub struct Proration {
     pub lines: Vec<ProratedLine>,
     /// Sum of the lines' amounts; negative when the customer is owed.
     pub total: i64,
-    pub currency: String,
+    pub currency: Currency,
 }
 
 impl Proration {
-    pub(crate) fn new(lines: Vec<ProratedLine>, currency: &str) -> Proration {
+    pub(crate) fn new(lines: Vec<ProratedLine>, currency: Currency) -> Proration {
         Proration {
             total: lines.iter().map(|l| l.amount).sum(),
             lines,
-            currency: currency.to_owned(),
+            currency,
         }
     }
 
-    pub(crate) fn none(currency: &str) -> Proration {
+    pub(crate) fn none(currency: Currency) -> Proration {
         Proration::new(Vec::new(), currency)
     }
 }
@@ -173,14 +173,10 @@ pub(crate) fn period_amount(plan: &Plan, quantity: i64) -> Option<i64> {
 /// The domain's view of a stored subscription (status and dates), to ask it what may happen.
 pub(crate) fn lifecycle_state(sub: &Subscription) -> Result<SubscriptionState> {
     let corrupt = |what: String| Error::Internal(format!("subscription {}: {what}", sub.id));
-    let status: Status = sub
-        .status
-        .parse()
-        .map_err(|_| corrupt("unknown status".into()))?;
     let period = Period::new(sub.current_period_start, sub.current_period_end)
         .map_err(|e| corrupt(e.to_string()))?;
     SubscriptionState::restore(
-        status,
+        sub.status,
         period,
         sub.paused_at.map(bangkok_date),
         sub.cancel_at_period_end,
@@ -193,7 +189,7 @@ pub(crate) fn lifecycle_state(sub: &Subscription) -> Result<SubscriptionState> {
 /// was resumed, which the state machine makes `active`: nothing was paid for the period, so a
 /// change or cancellation in it prorates nothing.
 pub(crate) fn in_trial_period(sub: &Subscription) -> bool {
-    sub.status == Status::Trialing.as_str() || sub.trial_end == Some(sub.current_period_end)
+    sub.status == Status::Trialing || sub.trial_end == Some(sub.current_period_end)
 }
 
 /// A refused lifecycle step is a 409 that says why; anything else is our fault.
@@ -294,6 +290,7 @@ pub(crate) mod test_support {
     use chrono::{DateTime, NaiveDate, Utc};
     use uuid::Uuid;
 
+    use satang_domain::{CollectionMethod, Status};
     use satang_store::subscriptions::Subscription;
 
     pub fn d(y: i32, m: u32, day: u32) -> NaiveDate {
@@ -315,8 +312,8 @@ pub(crate) mod test_support {
             plan_code: "PRO".into(),
             plan_version: 1,
             quantity: 1,
-            status: "active".into(),
-            collection_method: "send_invoice".into(),
+            status: Status::Active,
+            collection_method: CollectionMethod::SendInvoice,
             start_date: d(2026, 1, 1),
             trial_end: None,
             current_period_start: d(2026, 1, 1),

@@ -1,10 +1,15 @@
 //! A customer's status: what the `status` column and the API's `status` field may hold.
 
 use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
 /// `active` customers are billed; `suspended` ones keep their data but are not sold to;
 /// `deleted` ones are soft-deleted (kept for tax records, hidden from lists, restorable).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CustomerStatus {
     Active,
     Suspended,
@@ -31,11 +36,39 @@ impl CustomerStatus {
     pub fn parse(s: &str) -> Option<CustomerStatus> {
         CustomerStatus::ALL.into_iter().find(|c| c.as_str() == s)
     }
+
+    pub const fn is_active(self) -> bool {
+        matches!(self, CustomerStatus::Active)
+    }
+
+    pub const fn is_deleted(self) -> bool {
+        matches!(self, CustomerStatus::Deleted)
+    }
 }
 
 impl fmt::Display for CustomerStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The string was not one of the three customer statuses.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown customer status {0:?}")]
+pub struct UnknownCustomerStatus(pub String);
+
+impl FromStr for CustomerStatus {
+    type Err = UnknownCustomerStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CustomerStatus::parse(s).ok_or_else(|| UnknownCustomerStatus(s.to_owned()))
+    }
+}
+
+/// For decoding a database column (sqlx's `try_from = "String"`).
+impl TryFrom<String> for CustomerStatus {
+    type Error = UnknownCustomerStatus;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
     }
 }
 
@@ -51,5 +84,16 @@ mod tests {
         assert_eq!(CustomerStatus::parse("Active"), None);
         assert_eq!(CustomerStatus::parse(""), None);
         assert_eq!(CustomerStatus::parse("canceled"), None);
+        assert!(CustomerStatus::try_from("Deleted".to_owned()).is_err());
+    }
+
+    #[test]
+    fn serde_uses_the_wire_form() {
+        for status in CustomerStatus::ALL {
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::json!(status.as_str())
+            );
+        }
     }
 }

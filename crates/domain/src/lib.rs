@@ -6,6 +6,7 @@
 
 pub mod baht_text;
 pub mod customer;
+pub mod invoice;
 pub mod money;
 pub mod mrr;
 pub mod period;
@@ -18,7 +19,8 @@ pub mod usage;
 pub mod vat;
 
 pub use baht_text::baht_text;
-pub use customer::CustomerStatus;
+pub use customer::{CustomerStatus, UnknownCustomerStatus};
+pub use invoice::{CollectionMethod, InvoiceStatus, UnknownCollectionMethod, UnknownInvoiceStatus};
 pub use money::{Currency, Money, MoneyError, UnknownCurrency, round_half_up_div};
 pub use period::{BillingCycle, Interval, Period, PeriodError, bangkok_date};
 pub use promptpay::{PromptPayError, PromptPayId, PromptPayIdKind, promptpay_payload};
@@ -27,7 +29,8 @@ pub use proration::{
     prorate, unused_time_credit,
 };
 pub use subscription::{
-    Action, InvalidTransition, Status, SubscriptionError, SubscriptionState, transition,
+    Action, InvalidTransition, Status, SubscriptionError, SubscriptionState, UnknownStatus,
+    transition,
 };
 pub use tax_id::{BranchCode, TaxId, TaxIdError};
 pub use vat::{InvoiceMathError, InvoiceTotals, InvoiceTotalsInput, invoice_totals};

@@ -15,10 +15,13 @@ use thiserror::Error;
 ///
 /// Serialised as its three-letter code (`"THB"`), which is how the HTTP API and the database
 /// carry it. The list is the Thai company's realistic set (THB and its trading partners); adding
-/// one is a variant plus a row in each `match` below.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// one is a variant plus a row in each `match` below. THB is the default, as in the database.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Currency {
+    #[default]
     Thb,
     Usd,
     Eur,
@@ -149,6 +152,14 @@ impl FromStr for Currency {
             .into_iter()
             .find(|c| c.code().eq_ignore_ascii_case(wanted))
             .ok_or_else(|| UnknownCurrency(s.to_owned()))
+    }
+}
+
+/// For decoding a database column (sqlx's `try_from = "String"`).
+impl TryFrom<String> for Currency {
+    type Error = UnknownCurrency;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
     }
 }
 

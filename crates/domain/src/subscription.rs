@@ -58,6 +58,12 @@ impl Status {
     pub const fn is_terminal(self) -> bool {
         matches!(self, Status::Canceled)
     }
+
+    /// The billing run invoices it when its billing date comes: `trialing`, `active` or
+    /// `past_due` (never `paused` or `canceled`).
+    pub const fn is_billable(self) -> bool {
+        matches!(self, Status::Trialing | Status::Active | Status::PastDue)
+    }
 }
 
 impl fmt::Display for Status {
@@ -78,6 +84,14 @@ impl FromStr for Status {
             .into_iter()
             .find(|status| status.as_str() == s)
             .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// For decoding a database column (sqlx's `try_from = "String"`).
+impl TryFrom<String> for Status {
+    type Error = UnknownStatus;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
     }
 }
 

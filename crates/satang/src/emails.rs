@@ -21,8 +21,8 @@ use uuid::Uuid;
 use satang_api::AppState;
 use satang_billing::documents::invoice_document;
 use satang_billing::settings::SellerProfile;
-use satang_domain::bangkok_date;
-use satang_domain::money::{Currency, Money};
+use satang_domain::money::Money;
+use satang_domain::{Status, bangkok_date};
 use satang_email::{
     Catalog, Change, Locale, Mailbox, Mailer, Notice, Outgoing, Parties, PlanTerms, SendError,
     build_message, compose,
@@ -231,7 +231,7 @@ async fn prepare(state: &AppState, sender: &Sender, mail: &DueEmail) -> Result<P
     let customer = customers::get(&state.db, Scope::All, mail.customer_id)
         .await?
         .ok_or_else(|| NotSent::Skip("the customer no longer exists".into()))?;
-    if customer.status == "deleted" {
+    if customer.status.is_deleted() {
         return Err(NotSent::Skip("the customer is deleted".into()));
     }
     let contacts = contacts::list(&state.db, customer.id, None, 200).await?;
@@ -267,7 +267,7 @@ async fn prepare(state: &AppState, sender: &Sender, mail: &DueEmail) -> Result<P
     let notice = match kind {
         EmailKind::InvoiceIssued => {
             let inv = invoice(state, &mail.entity_id).await?;
-            let automatic = inv.collection_method == "charge_automatically"
+            let automatic = inv.collection_method.is_automatic()
                 && payment_methods::default_is_card(&state.db, customer.id).await?;
             let lines = invoices::lines_of(&state.db, &[inv.id]).await?;
             attachment = match invoice_document(&inv, &lines, seller.promptpay_id.clone()) {
@@ -291,7 +291,7 @@ async fn prepare(state: &AppState, sender: &Sender, mail: &DueEmail) -> Result<P
                 }
                 Err(_) => None,
             };
-            let currency = currency_of(&inv.currency)?;
+            let currency = inv.currency;
             Notice::InvoiceIssued {
                 number: number_of(&inv)?,
                 issue_date: inv.issued_at.map(bangkok_date).unwrap_or(event_date),
@@ -308,7 +308,7 @@ async fn prepare(state: &AppState, sender: &Sender, mail: &DueEmail) -> Result<P
         }
         EmailKind::PaymentReceived => {
             let inv = invoice(state, payload["invoice_id"].as_str().unwrap_or("")).await?;
-            let currency = currency_of(&inv.currency)?;
+            let currency = inv.currency;
             let payment_id = payload["id"].as_str().and_then(|s| s.parse::<Uuid>().ok());
             let payment = payments::list(
                 &state.db,
@@ -339,10 +339,10 @@ async fn prepare(state: &AppState, sender: &Sender, mail: &DueEmail) -> Result<P
         }
         EmailKind::PaymentFailed => {
             let inv = invoice(state, &mail.entity_id).await?;
-            if inv.status != "open" || inv.amount_due <= 0 {
+            if !inv.status.is_open() || inv.amount_due <= 0 {
                 return Err(NotSent::Skip("the invoice was settled meanwhile".into()));
             }
-            let currency = currency_of(&inv.currency)?;
+            let currency = inv.currency;
             let next_attempt = payload["next_attempt_at"]
                 .as_str()
                 .and_then(|s| s.parse::<DateTime<Utc>>().ok())
@@ -355,7 +355,7 @@ async fn prepare(state: &AppState, sender: &Sender, mail: &DueEmail) -> Result<P
         }
         EmailKind::TrialEnding => {
             let sub = subscription(state, &mail.entity_id).await?;
-            if sub.status != "trialing" {
+            if sub.status != Status::Trialing {
                 return Err(NotSent::Skip(
                     "the subscription is no longer in trial".into(),
                 ));
@@ -470,15 +470,10 @@ fn terms(plan: &Plan, quantity: i64, locale: Locale) -> Result<PlanTerms, NotSen
         } else {
             name.clone()
         },
-        price: Money::new(plan.price, currency_of(&plan.currency)?),
+        price: Money::new(plan.price, plan.currency),
         interval: plan.billing_interval.clone(),
         quantity,
     })
-}
-
-fn currency_of(code: &str) -> Result<Currency, NotSent> {
-    code.parse()
-        .map_err(|_| NotSent::GiveUp(format!("unknown currency {code}")))
 }
 
 fn number_of(inv: &Invoice) -> Result<String, NotSent> {
@@ -490,6 +485,7 @@ fn number_of(inv: &Invoice) -> Result<String, NotSent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use satang_domain::{Currency, CustomerStatus};
 
     fn customer(email: Option<&str>, billing: Option<&str>) -> Customer {
         Customer {
@@ -502,11 +498,11 @@ mod tests {
             phone: None,
             billing_email: billing.map(str::to_owned),
             address: None,
-            currency: "THB".into(),
+            currency: Currency::Thb,
             locale: "th".into(),
             payment_terms_days: 30,
             metadata: sqlx::types::Json(serde_json::json!({})),
-            status: "active".into(),
+            status: CustomerStatus::Active,
             balance: 0,
             created_at: Utc::now(),
             updated_at: Utc::now(),

@@ -14,6 +14,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use common::{Backend, Database};
+use satang_domain::{Currency, CustomerStatus};
 use satang_store::customers::{self, CustomerFields, CustomerQuery};
 use satang_store::{Db, Scope, Sql};
 
@@ -83,7 +84,7 @@ async fn seed(db: &Db) -> Seeded {
                 name: format!("ฟาร์มทดสอบ {bucket:04x}-{k}{crop}"),
                 email: Some(format!("owner{k}@{domain}.co.th")),
                 tax_id: Some(tax_id),
-                currency: "THB".into(),
+                currency: Currency::Thb,
                 locale: "th".into(),
                 payment_terms_days: 30,
                 metadata: json!({}),
@@ -97,7 +98,7 @@ async fn seed(db: &Db) -> Seeded {
     }
     // Deleted customers are left out unless asked for: one lotus customer in a full bucket.
     let deleted = id_in(0x0193, 9);
-    customers::set_status(&mut tx, deleted, "deleted", now)
+    customers::set_status(&mut tx, deleted, CustomerStatus::Deleted, now)
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -131,13 +132,13 @@ async fn seed(db: &Db) -> Seeded {
 
 /// Every page of `q` (and `status`) at `limit` per page, the cursor being the last id of the
 /// page before, concatenated.
-async fn page_through(db: &Db, q: &str, status: Option<&str>, limit: i64) -> Vec<Uuid> {
+async fn page_through(db: &Db, q: &str, status: Option<CustomerStatus>, limit: i64) -> Vec<Uuid> {
     let mut ids = Vec::new();
     let mut after = None;
     for _ in 0..1_000 {
         let query = CustomerQuery {
             q: Some(q.into()),
-            status: status.map(Into::into),
+            status,
             after,
             limit,
         };
@@ -210,7 +211,7 @@ async fn every_page_in_order(db: &Db, seeded: &Seeded, backend: Backend, sample:
         assert!(page_through(db, "durian", None, limit).await.is_empty());
         // Only the deleted one, when asked for.
         assert_eq!(
-            page_through(db, "lotusdelta", Some("deleted"), limit).await,
+            page_through(db, "lotusdelta", Some(CustomerStatus::Deleted), limit).await,
             deleted,
             "{backend:?} ({sample}): deleted lotusdelta at {limit} a page"
         );

@@ -3,6 +3,7 @@
 //! [`crate::invoices::next_number`] with kind `credit_note`) and keeps its lines as issued.
 
 use chrono::{DateTime, Utc};
+use satang_domain::Currency;
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -14,7 +15,8 @@ pub struct CreditNote {
     pub number: String,
     pub invoice_id: Uuid,
     pub customer_id: Uuid,
-    pub currency: String,
+    #[sqlx(try_from = "String")]
+    pub currency: Currency,
     pub reason: Option<String>,
     /// `[{description, quantity, unit_amount, amount}]`, amounts positive (what is credited).
     pub lines: Json<serde_json::Value>,
@@ -32,7 +34,7 @@ pub struct NewCreditNote {
     pub number: String,
     pub invoice_id: Uuid,
     pub customer_id: Uuid,
-    pub currency: String,
+    pub currency: Currency,
     pub reason: Option<String>,
     pub lines: serde_json::Value,
     pub subtotal: i64,
@@ -54,7 +56,7 @@ pub async fn insert(tx: &mut Tx, c: NewCreditNote, now: DateTime<Utc>) -> Result
         .bind(c.number)
         .bind(c.invoice_id)
         .bind(c.customer_id)
-        .bind(c.currency)
+        .bind(c.currency.code())
         .bind(c.reason)
         .bind(c.lines)
         .bind(c.subtotal)

@@ -4,6 +4,7 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use satang_domain::{Currency, CustomerStatus};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -23,11 +24,13 @@ pub struct Customer {
     pub phone: Option<String>,
     pub billing_email: Option<String>,
     pub address: Option<Json<PostalAddress>>,
-    pub currency: String,
+    #[sqlx(try_from = "String")]
+    pub currency: Currency,
     pub locale: String,
     pub payment_terms_days: i64,
     pub metadata: Json<serde_json::Value>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: CustomerStatus,
     pub balance: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -55,7 +58,7 @@ pub struct CustomerFields {
     pub phone: Option<String>,
     pub billing_email: Option<String>,
     pub address: Option<PostalAddress>,
-    pub currency: String,
+    pub currency: Currency,
     pub locale: String,
     pub payment_terms_days: i64,
     pub metadata: serde_json::Value,
@@ -119,11 +122,11 @@ pub fn new(id: Uuid, f: &CustomerFields, now: DateTime<Utc>) -> Customer {
         phone: f.phone.clone(),
         billing_email: f.billing_email.clone(),
         address: f.address.clone().map(Json),
-        currency: f.currency.clone(),
+        currency: f.currency,
         locale: f.locale.clone(),
         payment_terms_days: f.payment_terms_days,
         metadata: Json(f.metadata.clone()),
-        status: "active".into(),
+        status: CustomerStatus::Active,
         balance: 0,
         created_at: now,
         updated_at: now,
@@ -161,7 +164,7 @@ fn insert_statement(c: &Customer) -> Sql {
     .bind(c.phone.clone())
     .bind(c.billing_email.clone())
     .bind(c.address.as_ref().map(|a| a.0.to_json()))
-    .bind(c.currency.as_str())
+    .bind(c.currency.code())
     .bind(c.locale.as_str())
     .bind(c.payment_terms_days)
     .bind(c.metadata.0.clone())
@@ -247,8 +250,8 @@ async fn many_in(tx: &mut Tx, ids: &[Uuid], lock: bool) -> Result<Vec<Customer>>
 pub struct CustomerQuery {
     /// Substring of name, legal name, email, billing email or tax id.
     pub q: Option<String>,
-    /// `active`, `suspended` or `deleted`; without it every customer but deleted ones.
-    pub status: Option<String>,
+    /// Without it every customer but deleted ones.
+    pub status: Option<CustomerStatus>,
     pub after: Option<Uuid>,
     pub limit: i64,
 }
@@ -496,7 +499,7 @@ pub async fn update(
             .bind(f.phone.clone())
             .bind(f.billing_email.clone())
             .bind(f.address.as_ref().map(PostalAddress::to_json))
-            .bind(f.currency.as_str())
+            .bind(f.currency.code())
             .bind(f.locale.as_str())
             .bind(f.payment_terms_days)
             .bind(f.metadata.clone())
@@ -509,11 +512,11 @@ pub async fn update(
     get_in(tx, id).await?.ok_or(Error::NotFound)
 }
 
-/// Moves a customer to `status` (`active`, `suspended`, `deleted`).
+/// Moves a customer to `status`.
 pub async fn set_status(
     tx: &mut Tx,
     id: Uuid,
-    status: &str,
+    status: CustomerStatus,
     now: DateTime<Utc>,
 ) -> Result<Customer> {
     tx.execute(
@@ -522,7 +525,7 @@ pub async fn set_status(
              deleted_at = CASE WHEN $2 = 'deleted' THEN $3 ELSE NULL END WHERE id = $1",
         )
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(now),
     )
     .await?;

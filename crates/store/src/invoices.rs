@@ -10,6 +10,7 @@
 //! rollback returns the number. Every query a member can reach takes a [`Scope`].
 
 use chrono::{DateTime, NaiveDate, Utc};
+use satang_domain::{CollectionMethod, Currency, InvoiceStatus};
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -21,8 +22,10 @@ pub struct Invoice {
     pub number: Option<String>,
     pub customer_id: Uuid,
     pub subscription_id: Option<Uuid>,
-    pub status: String,
-    pub currency: String,
+    #[sqlx(try_from = "String")]
+    pub status: InvoiceStatus,
+    #[sqlx(try_from = "String")]
+    pub currency: Currency,
     pub subtotal: i64,
     pub discount: i64,
     pub vat_rate_bps: i64,
@@ -47,7 +50,8 @@ pub struct Invoice {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
-    pub collection_method: String,
+    #[sqlx(try_from = "String")]
+    pub collection_method: CollectionMethod,
     pub collection_attempts: i64,
     pub next_collection_at: Option<DateTime<Utc>>,
     /// When automatic collection first failed (the invoice is in dunning since).
@@ -84,8 +88,8 @@ pub struct NewLine {
 #[derive(Debug, Clone, Default)]
 pub struct InvoiceFields {
     pub number: Option<String>,
-    pub status: String,
-    pub currency: String,
+    pub status: InvoiceStatus,
+    pub currency: Currency,
     pub subtotal: i64,
     pub discount: i64,
     pub vat_rate_bps: i64,
@@ -110,8 +114,8 @@ impl InvoiceFields {
     pub fn of(i: &Invoice) -> InvoiceFields {
         InvoiceFields {
             number: i.number.clone(),
-            status: i.status.clone(),
-            currency: i.currency.clone(),
+            status: i.status,
+            currency: i.currency,
             subtotal: i.subtotal,
             discount: i.discount,
             vat_rate_bps: i.vat_rate_bps,
@@ -178,8 +182,8 @@ pub async fn insert(
             .bind(origin.period_end)
             .bind(origin.billing_reason.as_str())
             .bind(f.number)
-            .bind(f.status)
-            .bind(f.currency)
+            .bind(f.status.as_str())
+            .bind(f.currency.code())
             .bind(f.subtotal)
             .bind(f.discount)
             .bind(f.vat_rate_bps)
@@ -240,8 +244,8 @@ pub struct NewInvoice {
     pub lines: Vec<NewLine>,
     /// Writes it stands for (2: a draft finalised at once).
     pub version: i64,
-    /// `charge_automatically` with the time to charge it, or `send_invoice` and none.
-    pub collection_method: String,
+    /// `ChargeAutomatically` with the time to charge it, or `SendInvoice` and none.
+    pub collection_method: CollectionMethod,
     pub next_collection_at: Option<DateTime<Utc>>,
 }
 
@@ -295,7 +299,7 @@ pub async fn insert_many(tx: &mut Tx, invoices: &[NewInvoice], now: DateTime<Utc
                 .bind(o.billing_reason.as_str())
                 .bind(f.number.clone())
                 .bind(f.status.as_str())
-                .bind(f.currency.as_str())
+                .bind(f.currency.code())
                 .bind(f.subtotal)
                 .bind(f.discount)
                 .bind(f.vat_rate_bps)
@@ -440,8 +444,8 @@ pub(crate) fn unnest_invoices(sql: Sql, invoices: &[NewInvoice], seller: Column)
         .bind_column(invoices, |i| i.origin.period_end)
         .bind_column(invoices, |i| i.origin.billing_reason.clone())
         .bind_column(invoices, |i| i.fields.number.clone())
-        .bind_column(invoices, |i| i.fields.status.clone())
-        .bind_column(invoices, |i| i.fields.currency.clone())
+        .bind_column(invoices, |i| i.fields.status.as_str())
+        .bind_column(invoices, |i| i.fields.currency.code())
         .bind_column(invoices, |i| i.fields.subtotal)
         .bind_column(invoices, |i| i.fields.discount)
         .bind_column(invoices, |i| i.fields.vat_rate_bps)
@@ -465,7 +469,7 @@ pub(crate) fn unnest_invoices(sql: Sql, invoices: &[NewInvoice], seller: Column)
         })
         .bind_column(invoices, |i| i.version)
         .bind_column(invoices, |i| i.origin.mrr)
-        .bind_column(invoices, |i| i.collection_method.clone())
+        .bind_column(invoices, |i| i.collection_method.as_str())
         .bind_column(invoices, |i| i.next_collection_at);
     (rows, sql)
 }
@@ -603,8 +607,8 @@ pub async fn update(
             )
             .bind(id)
             .bind(f.number)
-            .bind(f.status)
-            .bind(f.currency)
+            .bind(f.status.as_str())
+            .bind(f.currency.code())
             .bind(f.subtotal)
             .bind(f.discount)
             .bind(f.vat_rate_bps)
@@ -666,17 +670,17 @@ pub async fn lock(tx: &mut Tx, id: Uuid, scope: Scope) -> Result<Option<Invoice>
 
 /// Filters of [`list`]; `None` matches everything.
 #[derive(Debug, Default)]
-pub struct InvoiceFilter<'a> {
+pub struct InvoiceFilter {
     pub customer_id: Option<Uuid>,
     pub subscription_id: Option<Uuid>,
-    pub status: Option<&'a str>,
+    pub status: Option<InvoiceStatus>,
 }
 
 /// Invoices the scope reaches, in creation order, keyset-paged by id.
 pub async fn list(
     db: &Db,
     scope: Scope,
-    filter: InvoiceFilter<'_>,
+    filter: InvoiceFilter,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Invoice>> {
@@ -690,7 +694,7 @@ pub async fn list(
         .bind(scope.member_user())
         .bind(filter.customer_id)
         .bind(filter.subscription_id)
-        .bind(filter.status)
+        .bind(filter.status.map(InvoiceStatus::as_str))
         .bind(after)
         .bind(limit),
     )
@@ -698,11 +702,15 @@ pub async fn list(
 }
 
 /// A customer's invoices in one status, inside a transaction.
-pub async fn list_in(tx: &mut Tx, customer_id: Uuid, status: &str) -> Result<Vec<Invoice>> {
+pub async fn list_in(
+    tx: &mut Tx,
+    customer_id: Uuid,
+    status: InvoiceStatus,
+) -> Result<Vec<Invoice>> {
     tx.fetch_all(
         Sql::new("SELECT * FROM invoices WHERE customer_id = $1 AND status = $2 ORDER BY id")
             .bind(customer_id)
-            .bind(status),
+            .bind(status.as_str()),
     )
     .await
 }

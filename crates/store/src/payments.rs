@@ -2,6 +2,7 @@
 //! invoice. A payment row is never changed; the invoice carries the running totals.
 
 use chrono::{DateTime, Utc};
+use satang_domain::Currency;
 use uuid::Uuid;
 
 use crate::{Db, Result, Scope, Sql, Tx};
@@ -12,7 +13,8 @@ pub struct Payment {
     pub invoice_id: Uuid,
     pub customer_id: Uuid,
     pub amount: i64,
-    pub currency: String,
+    #[sqlx(try_from = "String")]
+    pub currency: Currency,
     /// `card`, `promptpay`, `bank_transfer`, `cash` or `other`.
     pub method: String,
     pub reference: Option<String>,
@@ -31,7 +33,7 @@ pub struct NewPayment {
     pub invoice_id: Uuid,
     pub customer_id: Uuid,
     pub amount: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub method: String,
     pub reference: Option<String>,
     pub paid_at: DateTime<Utc>,
@@ -53,7 +55,7 @@ pub async fn insert(tx: &mut Tx, p: NewPayment, now: DateTime<Utc>) -> Result<Pa
         .bind(p.invoice_id)
         .bind(p.customer_id)
         .bind(p.amount)
-        .bind(p.currency)
+        .bind(p.currency.code())
         .bind(p.method)
         .bind(p.reference)
         .bind(p.paid_at)

@@ -10,6 +10,7 @@
 //! is what lets a client subscribe by `plan_code` (+ `interval`).
 
 use chrono::{DateTime, Utc};
+use satang_domain::Currency;
 use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -29,7 +30,8 @@ pub struct Plan {
     pub interval_count: i64,
     /// Minor units per period (per seat for `per_seat` pricing).
     pub price: i64,
-    pub currency: String,
+    #[sqlx(try_from = "String")]
+    pub currency: Currency,
     /// `flat` or `per_seat`.
     pub pricing: String,
     pub trial_days: i64,
@@ -56,7 +58,7 @@ pub struct PlanFields {
     pub billing_interval: String,
     pub interval_count: i64,
     pub price: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub pricing: String,
     pub trial_days: i64,
     pub features: Vec<String>,
@@ -76,7 +78,7 @@ impl PlanFields {
             billing_interval: plan.billing_interval.clone(),
             interval_count: plan.interval_count,
             price: plan.price,
-            currency: plan.currency.clone(),
+            currency: plan.currency,
             pricing: plan.pricing.clone(),
             trial_days: plan.trial_days,
             features: plan.features.0.clone(),
@@ -131,7 +133,7 @@ async fn insert_version(
             .bind(f.billing_interval)
             .bind(f.interval_count)
             .bind(f.price)
-            .bind(f.currency)
+            .bind(f.currency.code())
             .bind(f.pricing)
             .bind(f.trial_days)
             .bind(serde_json::json!(f.features))

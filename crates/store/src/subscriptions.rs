@@ -8,6 +8,7 @@
 //! `current_period_end` is the first day of the next period.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use satang_domain::{CollectionMethod, Currency, CustomerStatus, Status};
 use uuid::Uuid;
 
 use crate::{Backend, Db, Error, Result, Scope, Sql, Tx};
@@ -21,8 +22,10 @@ pub struct Subscription {
     pub plan_code: String,
     pub plan_version: i64,
     pub quantity: i64,
-    pub status: String,
-    pub collection_method: String,
+    #[sqlx(try_from = "String")]
+    pub status: Status,
+    #[sqlx(try_from = "String")]
+    pub collection_method: CollectionMethod,
     pub start_date: NaiveDate,
     pub trial_end: Option<NaiveDate>,
     pub current_period_start: NaiveDate,
@@ -49,8 +52,8 @@ pub struct Subscription {
 pub struct SubscriptionFields {
     pub plan_id: Uuid,
     pub quantity: i64,
-    pub status: String,
-    pub collection_method: String,
+    pub status: Status,
+    pub collection_method: CollectionMethod,
     pub trial_end: Option<NaiveDate>,
     pub current_period_start: NaiveDate,
     pub current_period_end: NaiveDate,
@@ -68,8 +71,8 @@ impl SubscriptionFields {
         SubscriptionFields {
             plan_id: s.plan_id,
             quantity: s.quantity,
-            status: s.status.clone(),
-            collection_method: s.collection_method.clone(),
+            status: s.status,
+            collection_method: s.collection_method,
             trial_end: s.trial_end,
             current_period_start: s.current_period_start,
             current_period_end: s.current_period_end,
@@ -110,8 +113,8 @@ pub async fn insert(
         .bind(customer_id)
         .bind(f.plan_id)
         .bind(f.quantity)
-        .bind(f.status)
-        .bind(f.collection_method)
+        .bind(f.status.as_str())
+        .bind(f.collection_method.as_str())
         .bind(start_date)
         .bind(f.trial_end)
         .bind(f.current_period_start)
@@ -150,8 +153,8 @@ pub async fn update(
             .bind(id)
             .bind(f.plan_id)
             .bind(f.quantity)
-            .bind(f.status)
-            .bind(f.collection_method)
+            .bind(f.status.as_str())
+            .bind(f.collection_method.as_str())
             .bind(f.trial_end)
             .bind(f.current_period_start)
             .bind(f.current_period_end)
@@ -217,7 +220,7 @@ pub async fn lock(tx: &mut Tx, id: Uuid, scope: Scope) -> Result<Option<Subscrip
 #[derive(Debug, Default)]
 pub struct SubscriptionFilter<'a> {
     pub customer_id: Option<Uuid>,
-    pub status: Option<&'a str>,
+    pub status: Option<Status>,
     pub plan_code: Option<&'a str>,
 }
 
@@ -238,7 +241,7 @@ pub async fn list(
         ))
         .bind(scope.member_user())
         .bind(filter.customer_id)
-        .bind(filter.status)
+        .bind(filter.status.map(Status::as_str))
         .bind(filter.plan_code)
         .bind(after)
         .bind(limit),
@@ -250,10 +253,11 @@ pub async fn list(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BillingCustomer {
     pub id: Uuid,
-    /// `active`, `suspended` or `deleted`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: CustomerStatus,
     /// The currency the customer is invoiced in; a plan must be priced in it.
-    pub currency: String,
+    #[sqlx(try_from = "String")]
+    pub currency: Currency,
 }
 
 /// The customer a subscription would belong to, if it exists and the scope reaches it.
@@ -457,8 +461,8 @@ async fn update_many_unnest(
     .bind_column(rows, |r| r.0)
     .bind_column(rows, |r| r.1.plan_id)
     .bind_column(rows, |r| r.1.quantity)
-    .bind_column(rows, |r| r.1.status.clone())
-    .bind_column(rows, |r| r.1.collection_method.clone())
+    .bind_column(rows, |r| r.1.status.as_str())
+    .bind_column(rows, |r| r.1.collection_method.as_str())
     .bind_column(rows, |r| r.1.trial_end)
     .bind_column(rows, |r| r.1.current_period_start)
     .bind_column(rows, |r| r.1.current_period_end)

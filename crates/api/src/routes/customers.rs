@@ -69,7 +69,8 @@ pub struct CustomerView {
     pub payment_terms_days: i64,
     pub metadata: serde_json::Value,
     /// `active`, `suspended` or `deleted`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: CustomerStatus,
     /// Credit balance in minor units, consumed by the next invoice.
     pub balance: i64,
     #[serde(serialize_with = "crate::rfc3339::serialize")]
@@ -94,7 +95,7 @@ impl From<Customer> for CustomerView {
             phone: c.phone,
             billing_email: c.billing_email,
             address: c.address.map(|a| a.0),
-            currency: c.currency,
+            currency: c.currency.code().to_owned(),
             locale: c.locale,
             payment_terms_days: c.payment_terms_days,
             metadata: c.metadata.0,
@@ -208,13 +209,12 @@ async fn list_customers(
         cursor: filter.cursor,
     }
     .keyset()?;
-    if let Some(status) = &filter.status
-        && CustomerStatus::parse(status).is_none()
-    {
-        return Err(ApiError::BadRequest(
-            "status must be active, suspended or deleted".into(),
-        ));
-    }
+    let status = match filter.status.as_deref() {
+        None => None,
+        Some(s) => Some(CustomerStatus::parse(s).ok_or_else(|| {
+            ApiError::BadRequest("status must be active, suspended or deleted".into())
+        })?),
+    };
     if filter.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::BadRequest(
             "q must be at most 200 characters".into(),
@@ -225,7 +225,7 @@ async fn list_customers(
         caller.scope(Permission::ReadCustomers),
         &CustomerQuery {
             q: filter.q,
-            status: filter.status,
+            status,
             after,
             limit: limit + 1,
         },
@@ -463,7 +463,7 @@ mod tests {
         let mut c = customers::new(Uuid::now_v7(), &fields, created);
         let view = serde_json::to_value(CustomerView::from(c.clone())).unwrap();
         assert_eq!(view, customer_json(&c));
-        c.status = CustomerStatus::Deleted.as_str().into();
+        c.status = CustomerStatus::Deleted;
         c.deleted_at = Some(created + chrono::Duration::days(1));
         c.address = None;
         let view = serde_json::to_value(CustomerView::from(c.clone())).unwrap();

@@ -27,6 +27,7 @@ use uuid::Uuid;
 use satang_auth::Permission;
 use satang_billing::BillingSettings;
 use satang_billing::invoicing::{self, OneOffLine};
+use satang_domain::InvoiceStatus;
 use satang_store::invoices::{self, Invoice, InvoiceLine};
 use satang_store::{Scope, Tx};
 
@@ -74,7 +75,8 @@ pub struct InvoiceView {
     pub customer_id: Uuid,
     pub subscription_id: Option<Uuid>,
     /// `draft`, `open`, `paid`, `void` or `uncollectible`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: InvoiceStatus,
     pub currency: String,
     pub lines: Vec<InvoiceLineView>,
     pub subtotal: i64,
@@ -120,7 +122,7 @@ impl InvoiceView {
             customer_id: i.customer_id,
             subscription_id: i.subscription_id,
             status: i.status,
-            currency: i.currency,
+            currency: i.currency.code().to_owned(),
             lines: lines
                 .into_iter()
                 .map(|l| InvoiceLineView {
@@ -234,8 +236,6 @@ pub struct InvoiceListParams {
     pub cursor: Option<String>,
 }
 
-const STATUSES: [&str; 5] = ["draft", "open", "paid", "void", "uncollectible"];
-
 async fn list_page(
     state: &AppState,
     scope: Scope,
@@ -246,18 +246,23 @@ async fn list_page(
         cursor: params.cursor,
     }
     .keyset()?;
-    let status = params.status.filter(|s| !s.is_empty());
-    if let Some(s) = &status
-        && !STATUSES.contains(&s.as_str())
-    {
-        return Err(ApiError::BadRequest(
-            "invalid query parameter status: use draft, open, paid, void or uncollectible".into(),
-        ));
-    }
+    let status = params
+        .status
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<InvoiceStatus>().map_err(|_| {
+                ApiError::BadRequest(
+                    "invalid query parameter status: use draft, open, paid, void or \
+                     uncollectible"
+                        .into(),
+                )
+            })
+        })
+        .transpose()?;
     let filter = invoices::InvoiceFilter {
         customer_id: params.customer_id,
         subscription_id: params.subscription_id,
-        status: status.as_deref(),
+        status,
     };
     let mut rows = invoices::list(&state.db, scope, filter, after, limit + 1).await?;
     let has_more = rows.len() as i64 > limit;

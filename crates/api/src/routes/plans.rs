@@ -159,7 +159,7 @@ impl From<Plan> for PlanView {
             },
             interval_count: p.interval_count,
             price: p.price,
-            currency: p.currency,
+            currency: p.currency.code().to_owned(),
             pricing: if p.pricing == "per_seat" {
                 Pricing::PerSeat
             } else {

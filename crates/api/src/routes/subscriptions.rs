@@ -74,9 +74,11 @@ pub struct SubscriptionView {
     pub plan_version: i64,
     pub quantity: i64,
     /// `trialing`, `active`, `paused`, `past_due` or `canceled`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: Status,
     /// `charge_automatically` or `send_invoice`.
-    pub collection_method: String,
+    #[schema(value_type = String)]
+    pub collection_method: satang_domain::CollectionMethod,
     pub start_date: NaiveDate,
     pub trial_end: Option<NaiveDate>,
     pub current_period_start: NaiveDate,
@@ -179,7 +181,7 @@ impl From<Proration> for ProrationView {
                 })
                 .collect(),
             total: p.total,
-            currency: p.currency,
+            currency: p.currency.code().to_owned(),
         }
     }
 }
@@ -316,7 +318,7 @@ async fn list_page(
         scope,
         subscriptions::SubscriptionFilter {
             customer_id,
-            status: status.map(Status::as_str),
+            status,
             plan_code: plan_code.as_deref(),
         },
         after,
@@ -421,8 +423,8 @@ mod tests {
             plan_code: "PRO".into(),
             plan_version: 2,
             quantity: 3,
-            status: "paused".into(),
-            collection_method: "send_invoice".into(),
+            status: Status::Paused,
+            collection_method: satang_domain::CollectionMethod::SendInvoice,
             start_date: date(2026, 1, 1),
             trial_end: Some(date(2026, 1, 8)),
             current_period_start: date(2026, 1, 8),
@@ -468,7 +470,7 @@ mod tests {
                 days_in_period: 31,
             }],
             total: -51_097,
-            currency: "THB".into(),
+            currency: satang_domain::Currency::Thb,
         };
         let view = serde_json::to_value(ProrationView::from(proration.clone())).unwrap();
         assert_eq!(view, serde_json::to_value(&proration).unwrap());

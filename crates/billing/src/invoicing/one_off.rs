@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use satang_domain::{CustomerStatus, bangkok_date};
+use satang_domain::{InvoiceStatus, bangkok_date};
 use satang_store::audit::{self, Actor, Change};
 use satang_store::invoices::{self, Invoice, InvoiceFields, InvoiceOrigin, NewLine};
 use satang_store::{Tx, subscriptions};
@@ -41,7 +41,7 @@ pub async fn create_one_off_invoice(
     let customer = subscriptions::billing_customer_in(tx, customer_id)
         .await?
         .ok_or(Error::NotFound)?;
-    if CustomerStatus::parse(&customer.status) != Some(CustomerStatus::Active) {
+    if !customer.status.is_active() {
         return Err(Error::InvalidState(format!(
             "the customer is {}; it cannot be invoiced",
             customer.status
@@ -73,8 +73,8 @@ pub async fn create_one_off_invoice(
         settings.prices_include_vat,
     )?;
     let mut f = InvoiceFields {
-        status: "draft".into(),
-        currency: customer.currency.clone(),
+        status: InvoiceStatus::Draft,
+        currency: customer.currency,
         due_date,
         ..InvoiceFields::default()
     };

@@ -11,8 +11,8 @@
 use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
 
-use satang_domain::bangkok_date;
 use satang_domain::vat::withholding_tax;
+use satang_domain::{InvoiceStatus, bangkok_date};
 use satang_store::audit::{self, Actor, Change};
 use satang_store::credit_notes::{self, CreditNote, NewCreditNote};
 use satang_store::invoices::{self, Invoice, InvoiceFields};
@@ -42,7 +42,7 @@ pub async fn record_payment(
     settings: &BillingSettings,
     now: DateTime<Utc>,
 ) -> Result<(Invoice, Payment)> {
-    if !matches!(inv.status.as_str(), "open" | "uncollectible") {
+    if !inv.status.accepts_payment() {
         return Err(Error::InvalidState(format!(
             "payments are recorded against open invoices; this one is {}",
             inv.status
@@ -86,7 +86,7 @@ pub async fn record_payment(
             invoice_id: inv.id,
             customer_id: inv.customer_id,
             amount: input.amount,
-            currency: inv.currency.clone(),
+            currency: inv.currency,
             method: input.method,
             reference: input.reference,
             paid_at: input.paid_at,
@@ -102,7 +102,7 @@ pub async fn record_payment(
     f.withholding_tax += wht;
     f.amount_due -= money_applied + wht;
     let action = if f.amount_due == 0 {
-        f.status = "paid".into();
+        f.status = InvoiceStatus::Paid;
         f.paid_at = Some(input.paid_at);
         "invoice.paid"
     } else {
@@ -143,7 +143,7 @@ pub async fn record_payment(
     .await?;
     let was_in_dunning = inv.first_failed_at.is_some();
     let inv = save(tx, actor, inv, f, action, now).await?;
-    if inv.status == "paid" && was_in_dunning {
+    if inv.status.is_paid() && was_in_dunning {
         crate::collection::reactivate(tx, actor, inv.customer_id, inv.subscription_id, now).await?;
     }
     Ok((inv, payment))
@@ -167,7 +167,7 @@ pub async fn issue_credit_note(
     reason: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<(Invoice, CreditNote)> {
-    if !matches!(inv.status.as_str(), "open" | "paid" | "uncollectible") {
+    if !inv.status.is_issued() {
         return Err(Error::InvalidState(format!(
             "credit notes correct finalised invoices; this one is {}",
             inv.status
@@ -196,7 +196,7 @@ pub async fn issue_credit_note(
             ),
         });
     }
-    let applied = if inv.status == "paid" {
+    let applied = if inv.status.is_paid() {
         0
     } else {
         t.total.min(inv.amount_due)
@@ -222,7 +222,7 @@ pub async fn issue_credit_note(
             number: invoices::format_number("CN", year, seq),
             invoice_id: inv.id,
             customer_id: inv.customer_id,
-            currency: inv.currency.clone(),
+            currency: inv.currency,
             reason,
             lines: json!(line_json),
             subtotal: t.subtotal,
@@ -237,8 +237,8 @@ pub async fn issue_credit_note(
     let mut f = InvoiceFields::of(inv);
     f.amount_credited += t.total;
     f.amount_due -= applied;
-    if f.amount_due == 0 && inv.status != "paid" {
-        f.status = "paid".into();
+    if f.amount_due == 0 && !inv.status.is_paid() {
+        f.status = InvoiceStatus::Paid;
         f.paid_at = Some(now);
     }
     let inv = save(tx, actor, inv, f, "invoice.credited", now).await?;

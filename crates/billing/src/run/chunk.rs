@@ -19,8 +19,8 @@ use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use satang_domain::Status;
 use satang_domain::period::add_cycle;
+use satang_domain::{CollectionMethod, InvoiceStatus, Status};
 use satang_store::audit::{self, Actor, Change};
 use satang_store::customers::{self, Customer};
 use satang_store::invoices::{self, Invoice, InvoiceFields, InvoiceOrigin, NewInvoice, NewLine};
@@ -223,7 +223,7 @@ async fn plan_steps(
     for sub in subs {
         if sub.cancel_at_period_end {
             let mut f = SubscriptionFields::of(&sub);
-            f.status = Status::Canceled.as_str().into();
+            f.status = Status::Canceled;
             f.canceled_at = Some(now);
             f.cancel_at_period_end = false;
             f.next_billing_date = None;
@@ -244,14 +244,14 @@ async fn plan_steps(
             .map_err(|e| Error::Internal(e.to_string()))?;
         let trial = in_trial(&sub);
         let state = lifecycle_state(&sub)?;
-        let next = if sub.status == Status::Trialing.as_str() {
+        let next = if sub.status == Status::Trialing {
             state.end_trial(end)
         } else {
             state.end_period(end)
         }
         .map_err(|e| Error::Internal(format!("subscription {}: {e}", sub.id)))?;
         let mut f = SubscriptionFields::of(&sub);
-        f.status = next.status().as_str().into();
+        f.status = next.status();
         f.current_period_start = start;
         f.current_period_end = end;
         f.next_billing_date = Some(end);
@@ -295,7 +295,7 @@ async fn plan_steps(
 }
 
 fn in_trial(sub: &Subscription) -> bool {
-    sub.status == Status::Trialing.as_str() || sub.trial_end == Some(sub.current_period_end)
+    sub.status == Status::Trialing || sub.trial_end == Some(sub.current_period_end)
 }
 
 fn metered(plan: &Plan) -> Vec<satang_domain::usage::MeteredPrice> {
@@ -346,12 +346,12 @@ fn plan_invoice(
     }));
     f.seller_snapshot = Some(settings.seller.clone());
     if f.amount_due <= 0 {
-        f.status = "paid".into();
+        f.status = InvoiceStatus::Paid;
         f.paid_at = Some(now);
     } else {
-        f.status = "open".into();
+        f.status = InvoiceStatus::Open;
     }
-    let automatic = sub.collection_method == "charge_automatically" && f.status == "open";
+    let automatic = sub.collection_method.is_automatic() && f.status.is_open();
     let issued = invoice_view(id, &origin, &f, now);
     Ok(PlannedInvoice {
         new: NewInvoice {
@@ -361,11 +361,10 @@ fn plan_invoice(
             lines,
             version: ISSUED_VERSION,
             collection_method: if automatic {
-                "charge_automatically"
+                CollectionMethod::ChargeAutomatically
             } else {
-                "send_invoice"
-            }
-            .into(),
+                CollectionMethod::SendInvoice
+            },
             next_collection_at: automatic.then_some(now),
         },
         issued,
@@ -382,8 +381,8 @@ fn invoice_view(id: Uuid, o: &InvoiceOrigin, f: &InvoiceFields, now: DateTime<Ut
         number: f.number.clone(),
         customer_id: o.customer_id,
         subscription_id: o.subscription_id,
-        status: f.status.clone(),
-        currency: f.currency.clone(),
+        status: f.status,
+        currency: f.currency,
         subtotal: f.subtotal,
         discount: f.discount,
         vat_rate_bps: f.vat_rate_bps,
@@ -408,7 +407,7 @@ fn invoice_view(id: Uuid, o: &InvoiceOrigin, f: &InvoiceFields, now: DateTime<Ut
         created_at: now,
         updated_at: now,
         version: ISSUED_VERSION,
-        collection_method: "send_invoice".into(),
+        collection_method: CollectionMethod::SendInvoice,
         collection_attempts: 0,
         next_collection_at: None,
         first_failed_at: None,
@@ -506,7 +505,7 @@ async fn write_steps(
             entity_type: "subscription",
             entity_id: before.id.to_string(),
             before: Some(subscription_view(
-                &before.status,
+                before.status,
                 before.plan_id,
                 before.quantity,
                 before.current_period_start,
@@ -515,7 +514,7 @@ async fn write_steps(
                 before.canceled_at,
             )),
             after: Some(subscription_view(
-                &after.status,
+                after.status,
                 after.plan_id,
                 after.quantity,
                 after.current_period_start,
@@ -564,7 +563,7 @@ async fn write_steps(
 }
 
 fn subscription_view(
-    status: &str,
+    status: Status,
     plan_id: Uuid,
     quantity: i64,
     start: NaiveDate,

@@ -94,7 +94,7 @@ pub async fn change_plan(
     } else {
         1
     });
-    let new_amount = priced(&target, quantity, &current.currency, change.plan.field())?;
+    let new_amount = priced(&target, quantity, current.currency, change.plan.field())?;
     let old_amount = period_amount(&current, sub.quantity)
         .ok_or_else(|| Error::Internal("period amount overflows".into()))?;
     let preview = change.preview;
@@ -118,7 +118,7 @@ pub async fn change_plan(
         };
         return Ok(PlanChangeOutcome {
             subscription,
-            proration: Proration::none(&current.currency),
+            proration: Proration::none(current.currency),
             effective: Effective::Immediately,
             effective_date: today,
             preview,
@@ -164,7 +164,7 @@ pub async fn change_plan(
                 f.next_billing_date = Some(p.end());
             }
             (
-                Proration::new(lines, &current.currency),
+                Proration::new(lines, current.currency),
                 Effective::Immediately,
                 on,
                 "subscription.plan_changed",
@@ -174,7 +174,7 @@ pub async fn change_plan(
             f.pending_plan_id = Some(target.id);
             f.pending_quantity = Some(quantity);
             (
-                Proration::none(&current.currency),
+                Proration::none(current.currency),
                 Effective::PeriodEnd,
                 sub.current_period_end,
                 "subscription.plan_change_scheduled",
@@ -232,7 +232,7 @@ async fn invoice_upgrade(
     if starts_new_period {
         crate::run::invoice_new_period(tx, actor, &updated, lines, now).await?;
     } else {
-        crate::run::settle_proration(tx, actor, &updated, &proration.currency, lines, now).await?;
+        crate::run::settle_proration(tx, actor, &updated, proration.currency, lines, now).await?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use uuid::Uuid;
 
-use satang_domain::{BillingCycle, Period, SubscriptionState};
+use satang_domain::{BillingCycle, CustomerStatus, Period, Status, SubscriptionState};
 use satang_store::Tx;
 use satang_store::audit::{self, Actor, Change};
 use satang_store::outbox::{self, NewEvent};
@@ -15,24 +15,7 @@ use super::plan_choice::{PlanRef, priced, resolve_plan};
 use super::{cycle_of, subscription_json};
 use crate::{Error, Result};
 
-/// How a subscription's invoices are paid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CollectionMethod {
-    /// The default payment method is charged when an invoice is issued.
-    #[default]
-    ChargeAutomatically,
-    /// The invoice is sent; the customer pays it (PromptPay, bank transfer).
-    SendInvoice,
-}
-
-impl CollectionMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CollectionMethod::ChargeAutomatically => "charge_automatically",
-            CollectionMethod::SendInvoice => "send_invoice",
-        }
-    }
-}
+pub use satang_domain::CollectionMethod;
 
 /// Which free trial a new subscription gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,21 +54,21 @@ pub async fn create_subscription(
     let customer = subscriptions::billing_customer_in(tx, new.customer_id)
         .await?
         .ok_or(Error::NotFound)?;
-    match customer.status.as_str() {
-        "active" => {}
-        "deleted" => {
+    match customer.status {
+        CustomerStatus::Active => {}
+        CustomerStatus::Deleted => {
             return Err(Error::InvalidState(
                 "this customer is deleted; restore it before subscribing it".into(),
             ));
         }
-        other => {
+        other @ CustomerStatus::Suspended => {
             return Err(Error::InvalidState(format!(
                 "this customer is {other}; reactivate it before subscribing it"
             )));
         }
     }
     let plan = resolve_plan(tx, &new.plan, "month", None).await?;
-    priced(&plan, new.quantity, &customer.currency, new.plan.field())?;
+    priced(&plan, new.quantity, customer.currency, new.plan.field())?;
     let plan_trial = u32::try_from(plan.trial_days).unwrap_or(0);
     let trial_days = match new.trial {
         Trial::Days(days) => days,
@@ -108,7 +91,7 @@ pub async fn create_subscription(
     )?;
     let sub = subscriptions::insert(tx, new.customer_id, new.start, fields, now).await?;
     // In advance: a subscription without a trial owes its first period now.
-    if sub.status == "active" {
+    if sub.status == Status::Active {
         crate::run::invoice_first_period(tx, actor, &sub, now).await?;
     }
     let json = subscription_json(&sub);
@@ -168,8 +151,8 @@ fn first_period(
     Ok(SubscriptionFields {
         plan_id,
         quantity,
-        status: lifecycle.status().as_str().to_owned(),
-        collection_method: collection_method.as_str().to_owned(),
+        status: lifecycle.status(),
+        collection_method,
         trial_end,
         current_period_start: period.start(),
         current_period_end: period.end(),
@@ -204,7 +187,7 @@ mod tests {
     #[test]
     fn a_trial_is_the_first_period_and_anchors_paid_periods_on_its_end() {
         let f = start(d(2026, 1, 31), 14, BillingCycle::monthly());
-        assert_eq!(f.status, "trialing");
+        assert_eq!(f.status, Status::Trialing);
         assert_eq!(f.trial_end, Some(d(2026, 2, 14)));
         assert_eq!(
             (f.current_period_start, f.current_period_end),
@@ -212,13 +195,13 @@ mod tests {
         );
         assert_eq!(f.next_billing_date, Some(d(2026, 2, 14)));
         assert_eq!(f.billing_anchor_day, 14);
-        assert_eq!(f.collection_method, "charge_automatically");
+        assert_eq!(f.collection_method, CollectionMethod::ChargeAutomatically);
     }
 
     #[test]
     fn without_a_trial_the_first_period_is_one_cycle_from_the_start() {
         let f = start(d(2026, 1, 31), 0, BillingCycle::monthly());
-        assert_eq!(f.status, "active");
+        assert_eq!(f.status, Status::Active);
         assert_eq!(f.trial_end, None);
         // 31 January + one month ends on the last day of February (clamped anchor).
         assert_eq!(f.current_period_start, d(2026, 1, 31));

@@ -88,7 +88,7 @@ pub async fn cancel(
             } else {
                 None
             };
-            f.status = next.status().as_str().to_owned();
+            f.status = next.status();
             f.canceled_at = Some(now);
             f.paused_at = None;
             f.cancel_at_period_end = false;
@@ -117,7 +117,7 @@ fn paused(sub: &Subscription, now: DateTime<Utc>) -> Result<SubscriptionFields> 
         .pause(bangkok_date(now))
         .map_err(transition_error)?;
     let mut f = SubscriptionFields::of(sub);
-    f.status = next.status().as_str().to_owned();
+    f.status = next.status();
     f.paused_at = Some(now);
     Ok(f)
 }
@@ -140,7 +140,7 @@ fn resumed(sub: &Subscription, today: NaiveDate) -> Result<SubscriptionFields> {
         }
     };
     let mut f = SubscriptionFields::of(sub);
-    f.status = next.status().as_str().to_owned();
+    f.status = next.status();
     f.paused_at = None;
     f.current_period_end = next.current_period_end();
     f.next_billing_date = f.next_billing_date.map(shift);
@@ -164,7 +164,7 @@ async fn unused_credit(
         .await?
         .ok_or_else(|| Error::Internal("subscription without its plan".into()))?;
     if in_trial_period(sub) {
-        return Ok(Proration::none(&plan.currency));
+        return Ok(Proration::none(plan.currency));
     }
     let amount = period_amount(&plan, sub.quantity)
         .ok_or_else(|| Error::Internal("period amount overflows".into()))?;
@@ -174,7 +174,7 @@ async fn unused_credit(
         .map_err(|e| Error::Internal(e.to_string()))?;
     Ok(Proration::new(
         vec![prorated_line(line, &plan, sub.quantity)],
-        &plan.currency,
+        plan.currency,
     ))
 }
 
@@ -192,15 +192,16 @@ fn unused_line(
 mod tests {
     use super::*;
     use crate::subscriptions::test_support::{at, d, january_subscription};
+    use satang_domain::Status;
 
     #[test]
     fn pausing_records_the_instant_and_refuses_a_paused_subscription() {
         let sub = january_subscription();
         let now = at(d(2026, 1, 10));
         let f = paused(&sub, now).unwrap();
-        assert_eq!((f.status.as_str(), f.paused_at), ("paused", Some(now)));
+        assert_eq!((f.status, f.paused_at), (Status::Paused, Some(now)));
         let again = Subscription {
-            status: "paused".into(),
+            status: Status::Paused,
             paused_at: Some(now),
             ..sub
         };
@@ -210,13 +211,13 @@ mod tests {
     #[test]
     fn resuming_moves_the_period_end_and_billing_date_by_the_paused_days() {
         let sub = Subscription {
-            status: "paused".into(),
+            status: Status::Paused,
             paused_at: Some(at(d(2026, 1, 10))),
             ..january_subscription()
         };
         // Paused on 10 January, resumed on 20 January: ten days later.
         let f = resumed(&sub, d(2026, 1, 20)).unwrap();
-        assert_eq!(f.status, "active");
+        assert_eq!(f.status, Status::Active);
         assert_eq!(f.paused_at, None);
         assert_eq!(f.current_period_start, d(2026, 1, 1));
         assert_eq!(f.current_period_end, d(2026, 2, 11));
@@ -227,7 +228,7 @@ mod tests {
     #[test]
     fn resuming_a_paused_trial_moves_its_end_and_an_active_one_is_refused() {
         let trial = Subscription {
-            status: "paused".into(),
+            status: Status::Paused,
             paused_at: Some(at(d(2026, 1, 5))),
             trial_end: Some(d(2026, 1, 15)),
             current_period_end: d(2026, 1, 15),

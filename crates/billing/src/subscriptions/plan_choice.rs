@@ -7,7 +7,7 @@
 
 use uuid::Uuid;
 
-use satang_domain::Interval;
+use satang_domain::{Currency, Interval};
 use satang_store::Tx;
 use satang_store::plans::{self, Plan};
 
@@ -82,7 +82,7 @@ pub(crate) async fn resolve_plan(
 pub(crate) fn priced(
     plan: &Plan,
     quantity: i64,
-    currency: &str,
+    currency: Currency,
     plan_field: &'static str,
 ) -> Result<i64> {
     if plan.currency != currency {

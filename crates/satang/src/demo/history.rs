@@ -15,7 +15,7 @@ use satang_billing::run::run_billing;
 use satang_billing::subscriptions::{
     CollectionMethod, NewSubscription, PlanRef, Trial, create_subscription,
 };
-use satang_domain::{Interval, bangkok_date};
+use satang_domain::{Interval, InvoiceStatus, Status, bangkok_date};
 use satang_store::audit::{self, Actor, Change};
 use satang_store::clock::Clock;
 use satang_store::subscriptions::{self, SubscriptionFields};
@@ -177,18 +177,18 @@ async fn churn(
             Scope::All,
             subscriptions::SubscriptionFilter {
                 customer_id: Some(account.customer_id),
-                status: Some("active"),
+                status: Some(Status::Active),
                 plan_code: None,
             },
             None,
             10,
         )
         .await?;
-        for sub in page.into_iter().filter(|s| s.status == "active") {
+        for sub in page.into_iter().filter(|s| s.status == Status::Active) {
             let mut tx = db.begin().await?;
             let mut f = SubscriptionFields::of(&sub);
             if pause {
-                f.status = "paused".into();
+                f.status = Status::Paused;
                 f.paused_at = Some(now);
             } else {
                 f.cancel_at_period_end = true;
@@ -224,7 +224,7 @@ async fn pay_due(
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let filter = invoices::InvoiceFilter {
-        status: Some("open"),
+        status: Some(InvoiceStatus::Open),
         ..Default::default()
     };
     // The demo has a few hundred invoices at most: one page holds every open one.

@@ -12,7 +12,7 @@ use serde_json::json;
 use satang_api::AppState;
 use satang_billing::customers::{self as billing_customers, CustomerChanges};
 use satang_billing::settings::{CompanyName, SETTINGS_KEY, SellerProfile};
-use satang_domain::CustomerStatus;
+use satang_domain::{Currency, CustomerStatus};
 use satang_store::audit::{self, Actor, Change};
 use satang_store::contacts::{self, ContactFields};
 use satang_store::customers::{self, CustomerFields, PostalAddress};
@@ -459,7 +459,7 @@ pub async fn load(state: &AppState, admin_email: Option<&str>) -> anyhow::Result
                 province: Some((*province).to_owned()),
                 subdistrict: Some((*subdistrict).to_owned()),
             }),
-            currency: "THB".into(),
+            currency: Currency::Thb,
             locale: if name.is_ascii() { "en" } else { "th" }.into(),
             payment_terms_days: [30, 15, 30, 45, 7][i as usize % 5],
             metadata: json!({ "segment": SEGMENTS[i as usize % 3] }),

@@ -15,6 +15,7 @@ use tokio::process::Command;
 use uuid::Uuid;
 
 use satang_api::routes::test_clock::OFFSET_KEY;
+use satang_domain::{CollectionMethod, Currency, Status};
 use satang_store::customers::{self, CustomerFields};
 use satang_store::subscriptions::{self, SubscriptionFields};
 use satang_store::{Db, Sql, kv, plans};
@@ -63,7 +64,7 @@ pub async fn seed_due_subscriptions(db: &Db, n: usize) -> Vec<Uuid> {
             &mut tx,
             &CustomerFields {
                 name: format!("ไร่ทดสอบ {i:05}"),
-                currency: "THB".into(),
+                currency: Currency::Thb,
                 locale: "th".into(),
                 payment_terms_days: 30,
                 metadata: json!({}),
@@ -80,13 +81,12 @@ pub async fn seed_due_subscriptions(db: &Db, n: usize) -> Vec<Uuid> {
             SubscriptionFields {
                 plan_id: plan.id,
                 quantity: 1,
-                status: "active".into(),
+                status: Status::Active,
                 collection_method: if i % 2 == 0 {
-                    "charge_automatically"
+                    CollectionMethod::ChargeAutomatically
                 } else {
-                    "send_invoice"
-                }
-                .into(),
+                    CollectionMethod::SendInvoice
+                },
                 trial_end: None,
                 current_period_start: date("2030-01-10"),
                 current_period_end: date(DUE),

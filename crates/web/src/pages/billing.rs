@@ -27,6 +27,7 @@ use satang_api::routes::invoices::settlement::PaymentView;
 use satang_api::routes::payment_methods::PaymentMethodView;
 use satang_api::routes::plans::{PlanInterval, PlanView, Pricing};
 use satang_api::routes::subscriptions::SubscriptionView;
+use satang_domain::{InvoiceStatus, Status};
 
 use super::auth::FormState;
 use super::payments::Prefill;
@@ -45,9 +46,6 @@ pub fn router() -> Router<Arc<Console>> {
 }
 
 pub const TABS: [&str; 4] = ["subscriptions", "plans", "history", "methods"];
-pub const SUBSCRIPTION_STATUSES: [&str; 5] =
-    ["active", "trialing", "past_due", "paused", "canceled"];
-pub const INVOICE_STATUSES: [&str; 5] = ["open", "paid", "draft", "void", "uncollectible"];
 const PAGE_SIZE: usize = 25;
 
 /// The page's state, carried in its links and forms.
@@ -92,16 +90,15 @@ impl BillingQuery {
     }
 
     /// The subscriptions' status filter: a status, or none for `all`.
-    fn subscription_status(&self) -> Option<&str> {
+    fn subscription_status(&self) -> Option<Status> {
         match self.status.as_str() {
-            "" => Some("active"),
-            s if SUBSCRIPTION_STATUSES.contains(&s) => Some(s),
-            _ => None,
+            "" => Some(Status::Active),
+            s => s.parse().ok(),
         }
     }
 
-    fn invoice_status(&self) -> Option<&str> {
-        INVOICE_STATUSES.iter().copied().find(|s| *s == self.status)
+    fn invoice_status(&self) -> Option<InvoiceStatus> {
+        self.status.parse().ok()
     }
 
     fn customer_id(&self) -> Option<Uuid> {

@@ -26,6 +26,7 @@ use satang_api::routes::plans::{PlanInterval, PlanView, Pricing};
 use satang_api::routes::subscriptions::SubscriptionView;
 use satang_api::routes::subscriptions::change_plan::ChangePlanResponse;
 use satang_domain::money::round_half_up_div;
+use satang_domain::{CustomerStatus, Status};
 
 use super::auth::FormState;
 use super::{Chrome, Fields, encode, entered, field, refusal};
@@ -282,8 +283,8 @@ async fn page(
     if !query.q.trim().is_empty() {
         list_uri.push_str(&format!("&q={}", encode(query.q.trim())));
     }
-    if matches!(query.status.as_str(), "active" | "suspended" | "deleted") {
-        list_uri.push_str(&format!("&status={}", query.status));
+    if let Some(status) = CustomerStatus::parse(&query.status) {
+        list_uri.push_str(&format!("&status={status}"));
     }
     if !query.cursor.is_empty() {
         list_uri.push_str(&format!("&cursor={}", encode(&query.cursor)));
@@ -382,8 +383,8 @@ async fn load_selected(
             Some(p) => p.clone(),
             None => ctx.get(format!("/api/plans/{}", sub.plan_id)).await?,
         };
-        let open = !matches!(sub.status.as_str(), "canceled");
-        if matches!(sub.status.as_str(), "active" | "past_due") {
+        let open = !sub.status.is_terminal();
+        if matches!(sub.status, Status::Active | Status::PastDue) {
             mrr = mrr.saturating_add(monthly_amount(&plan, sub.quantity));
         }
         let name = if ctx.lang == crate::i18n::Lang::Th {
@@ -408,7 +409,7 @@ async fn load_selected(
     let open_invoices: Vec<&InvoiceView> = invoices
         .data
         .iter()
-        .filter(|i| i.status == "open")
+        .filter(|i| i.status.is_open())
         .collect();
     let outstanding = open_invoices.iter().map(|i| i.amount_due).sum();
     let open_count = open_invoices.len();

@@ -115,7 +115,7 @@ pub struct Prefill {
 /// of the pre-VAT amount, less what earlier certificates already covered, and never more than
 /// is due.
 pub fn prefill(inv: &InvoiceView, wht_rate_bps: u32) -> Option<Prefill> {
-    if !matches!(inv.status.as_str(), "open" | "uncollectible") || inv.amount_due <= 0 {
+    if !inv.status.accepts_payment() || inv.amount_due <= 0 {
         return None;
     }
     let business = inv
@@ -238,7 +238,7 @@ async fn record_payment(
                 .await;
             if reply.ok() {
                 let paid: PaymentResponse = reply.json()?;
-                let notice = if paid.invoice.status == "paid" {
+                let notice = if paid.invoice.status.is_paid() {
                     "invoice-paid"
                 } else {
                     "payment-recorded"

@@ -161,7 +161,7 @@ async fn page(
         .await?
         .data;
     let mut subscriptions = Vec::new();
-    for sub in subs.data.into_iter().filter(|s| s.status != "canceled") {
+    for sub in subs.data.into_iter().filter(|s| !s.status.is_terminal()) {
         let plan = match plans.iter().find(|p| p.id == sub.plan_id) {
             Some(p) => p.clone(),
             None => ctx.get(format!("/api/plans/{}", sub.plan_id)).await?,

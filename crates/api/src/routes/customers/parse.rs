@@ -25,9 +25,10 @@ pub(super) fn validate(v: &mut Validator, input: CreateCustomer) -> CustomerFiel
     let billing_email = parse_email(v, "billing_email", input.billing_email);
     let phone = parse_phone(v, input.phone);
     let address = input.address.map(|a| validate_address(v, a));
+    // An invalid currency is reported through `v`; the placeholder is never stored.
     let currency = match input.currency {
-        None => "THB".to_owned(),
-        Some(c) => parse_currency(v, &c).map_or_else(String::new, |c| c.code().to_owned()),
+        None => Currency::Thb,
+        Some(c) => parse_currency(v, &c).unwrap_or_default(),
     };
     let locale = check_locale(v, input.locale.unwrap_or_else(|| "th".into()));
     let payment_terms_days = check_payment_terms(v, input.payment_terms_days.unwrap_or(30));

@@ -130,15 +130,17 @@ fn description(v: &mut Validator, field: &str, value: &str) -> String {
     trimmed.to_owned()
 }
 
-fn currency(v: &mut Validator, raw: &str) -> String {
+/// The currency `raw` names; an unknown one is reported through `v` (the placeholder returned
+/// then is never stored).
+fn currency(v: &mut Validator, raw: &str) -> Currency {
     match raw.trim().to_ascii_uppercase().parse::<Currency>() {
-        Ok(c) => c.code().to_owned(),
+        Ok(c) => c,
         Err(_) => {
             v.add(
                 "currency",
                 "must be a supported ISO 4217 currency code, e.g. THB",
             );
-            String::new()
+            Currency::default()
         }
     }
 }

@@ -148,16 +148,7 @@ pub async fn change_member_role(
     role: MemberRole,
     now: DateTime<Utc>,
 ) -> Result<Member> {
-    let current = memberships::get_member(tx, customer_id, user_id)
-        .await?
-        .ok_or(Error::NotFound)?;
-    guard_member_change(
-        acting_as,
-        actor.user_id == Some(user_id),
-        Some(&current.role),
-        Some(role),
-    )?;
-    guard_last_owner(tx, customer_id, &current, Some(role)).await?;
+    let current = guarded_member(tx, actor, acting_as, customer_id, user_id, Some(role)).await?;
     memberships::set_member_role(tx, customer_id, user_id, role.as_str()).await?;
     let after = memberships::get_member(tx, customer_id, user_id)
         .await?
@@ -178,6 +169,29 @@ pub async fn change_member_role(
     Ok(after)
 }
 
+/// The membership of `user_id` in `customer_id`, once the actor may give it role `to` (`None`:
+/// end it) and the customer keeps an owner.
+async fn guarded_member(
+    tx: &mut Tx,
+    actor: &Actor,
+    acting_as: ActingAs,
+    customer_id: Uuid,
+    user_id: Uuid,
+    to: Option<MemberRole>,
+) -> Result<Member> {
+    let current = memberships::get_member(tx, customer_id, user_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    guard_member_change(
+        acting_as,
+        actor.user_id == Some(user_id),
+        Some(&current.role),
+        to,
+    )?;
+    guard_last_owner(tx, customer_id, &current, to).await?;
+    Ok(current)
+}
+
 /// Ends the membership of `user_id` in customer `customer_id`.
 pub async fn remove_member(
     tx: &mut Tx,
@@ -187,16 +201,7 @@ pub async fn remove_member(
     user_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Member> {
-    let current = memberships::get_member(tx, customer_id, user_id)
-        .await?
-        .ok_or(Error::NotFound)?;
-    guard_member_change(
-        acting_as,
-        actor.user_id == Some(user_id),
-        Some(&current.role),
-        None,
-    )?;
-    guard_last_owner(tx, customer_id, &current, None).await?;
+    let current = guarded_member(tx, actor, acting_as, customer_id, user_id, None).await?;
     memberships::remove_member(tx, customer_id, user_id).await?;
     audit::record(
         tx,

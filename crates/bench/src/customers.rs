@@ -23,6 +23,8 @@ use hyper::StatusCode;
 use serde_json::json;
 use sqlx::{Connection, Row};
 
+use satang_store::customers::WALK_ROWS;
+
 use crate::bulk_load::{self, LoadReport};
 use crate::dataset::Dataset;
 use crate::load::{self, Outcome, Plan, SplitMix64, Target};
@@ -846,24 +848,61 @@ async fn postgres_inspect(
         .fetch_one(&mut conn)
         .await?;
         matches.push(n);
-        // The product first walks the first `WALK_ROWS` customers (`search_postgres`), each
-        // checked with `strpos`; the rest of the page is one statement planned for the term.
-        // The two statements (the second from the first customer on, for comparison).
-        let like = pattern.replace('\'', "''");
-        let literal = term.q.to_lowercase().replace('\'', "''");
-        let walk = format!(
-            "SELECT {COLUMNS} FROM (SELECT * FROM customers c ORDER BY c.id LIMIT {}) c \
-             WHERE TRUE AND c.status <> 'deleted' \
-             AND strpos(c.search_text, '{literal}') > 0 ORDER BY c.id LIMIT {}",
-            satang_store::customers::WALK_ROWS,
-            PAGE + 1
+        // The product's steps (`search_postgres`) from the first customer on: the first
+        // `WALK_ROWS` customers, then the range the walk's density asks for, or every match
+        // through the trigram index for a rare term.
+        let lower = term.q.to_lowercase();
+        let probe = satang_store::customers::probe_window(&lower).unwrap_or(&lower);
+        let like = like_pattern(probe).replace('\'', "''");
+        let literal = lower.replace('\'', "''");
+        let matching = format!(
+            "c.status <> 'deleted' AND c.search_text LIKE '{like}' ESCAPE '\\' \
+             AND strpos(c.search_text, '{literal}') > 0"
         );
-        let rest = format!(
-            "SELECT {COLUMNS} FROM customers c WHERE TRUE AND c.status <> 'deleted' \
-             AND c.search_text LIKE '{like}' ESCAPE '\\' ORDER BY c.id LIMIT {}",
-            PAGE + 1
-        );
-        for (step, sql) in [("walk", walk), ("rest, planned for the term", rest)] {
+        let id_at = |after: Option<uuid::Uuid>, rows: i64| {
+            let from = after.map_or(String::new(), |id| format!("WHERE id > '{id}'"));
+            format!(
+                "SELECT id FROM customers {from} ORDER BY id OFFSET {} LIMIT 1",
+                rows - 1
+            )
+        };
+        let in_range = |from: Option<uuid::Uuid>, to: uuid::Uuid, limit: i64| {
+            let from = from.map_or(String::new(), |id| format!("c.id > '{id}' AND "));
+            format!(
+                "SELECT {COLUMNS} FROM customers c WHERE {from}c.id <= '{to}' AND {matching} \
+                 ORDER BY c.id LIMIT {limit}"
+            )
+        };
+        let limit = i64::from(PAGE) + 1;
+        let walk_end: uuid::Uuid = sqlx::query_scalar(&id_at(None, WALK_ROWS))
+            .fetch_one(&mut conn)
+            .await?;
+        let walk = in_range(None, walk_end, limit);
+        let found = sqlx::query(&walk).fetch_all(&mut conn).await?.len() as i64;
+        let mut steps = vec![("walk".to_owned(), walk)];
+        if found < limit {
+            let missing = limit - found;
+            match satang_store::customers::rest_span(missing, found) {
+                Some(span) => {
+                    let to: uuid::Uuid = sqlx::query_scalar(&id_at(Some(walk_end), span))
+                        .fetch_one(&mut conn)
+                        .await?;
+                    steps.push((
+                        format!("the next {span} customers"),
+                        in_range(Some(walk_end), to, missing),
+                    ));
+                }
+                None => steps.push((
+                    "rare: every match".to_owned(),
+                    format!(
+                        "WITH m AS MATERIALIZED (SELECT {COLUMNS} FROM customers c \
+                         WHERE c.id > '{walk_end}' AND {matching}) \
+                         SELECT * FROM m ORDER BY m.id LIMIT {missing}"
+                    ),
+                )),
+            }
+        }
+        for (step, sql) in steps {
             let summary = explain_postgres(&mut conn, &sql).await?;
             println!("plan of search {} ({step}): {summary}", term.q);
             plans.push((format!("search `{}` ({step})", term.q), summary));

@@ -262,8 +262,8 @@ pub struct CustomerQuery {
 /// every condition can use an index (a generic `$n IS NULL OR …` cannot). How a search term is
 /// answered depends on who asks and on the backend:
 /// - a member's few customers are filtered directly (`search_text LIKE`);
-/// - staff on PostgreSQL: a short walk of the id order, then `LIKE` on the trigram-indexed
-///   `search_text` (see [`search_postgres`]);
+/// - staff on PostgreSQL: `LIKE` on the trigram-indexed `search_text` in ranges of the id
+///   order (see [`search_postgres`]);
 /// - staff on SQLite with a term of three characters or more: the FTS5 trigram index, walked in
 ///   rowid (insertion, i.e. creation) order so a page stops after `limit` matches; shorter terms
 ///   scan `search_text`.
@@ -308,60 +308,119 @@ pub async fn list(db: &Db, scope: Scope, query: &CustomerQuery) -> Result<Vec<Cu
 /// Customers a staff search on PostgreSQL walks in id order before it asks the index.
 pub const WALK_ROWS: i64 = 2_000;
 
-/// Staff search on PostgreSQL, in at most two statements.
+/// The farthest a page's rest is looked for in one id range; a term sparser than that is rare.
+pub const MAX_SPAN: i64 = 100_000;
+
+/// Staff search on PostgreSQL: a page is the first `limit` matches in id order.
 ///
-/// A page is the first `limit` matches in id order. A common term is found fastest by walking
-/// the id order and checking each row; a rare one through the trigram index, whose matches come
-/// in no order and are sorted. So the next [`WALK_ROWS`] customers after the cursor are walked
-/// first, which fills the page of any term in about one customer in forty. The rest of the page,
-/// after the last match, is one statement: for a term the walk found rare, every match through
-/// the index, sorted; else planned for its term, PostgreSQL choosing between the index and
-/// walking on from its estimate of how common the term is (`search_text` keeps a larger
-/// statistics sample for that: migration 0015).
+/// Each step asks for the matches in a range of the id order, `(from, to]`, which PostgreSQL
+/// answers from both indexes at once (the id range `AND` the trigram index, or walking a short
+/// range), so a step reads the range's matches, not the whole table's:
+/// 1. the next [`WALK_ROWS`] customers, which fills the page of any term in one customer of forty;
+/// 2. at the density the walk found, the range that should hold the rest of the page, twice over;
+/// 3. a term sparser than [`MAX_SPAN`] allows, or a page still short, continues to the end
+///    through the trigram index alone.
 async fn search_postgres(db: &Db, query: &CustomerQuery, term: &str) -> Result<Vec<Customer>> {
-    let mut walk = Sql::new(format!("SELECT {COLUMNS} FROM (SELECT * FROM customers c"));
-    if let Some(after) = query.after {
-        walk = walk.push(" WHERE c.id > $1").bind(after);
-    }
-    walk = walk.push(&format!(" ORDER BY c.id LIMIT {WALK_ROWS}) c WHERE TRUE"));
-    walk = status_condition(walk, query);
-    let n = walk.next_param();
-    walk = walk
-        .push(&format!(
-            " AND strpos(c.search_text, ${n}) > 0 ORDER BY c.id"
-        ))
-        .bind(term)
-        .limit(query.limit);
-    let mut rows: Vec<Customer> = db.fetch_all(walk).await?;
+    let walk_end = id_after(db, query.after, WALK_ROWS).await?;
+    let range = (query.after, walk_end);
+    let mut rows = matches_in(db, query, term, range, query.limit).await?;
+    let Some(mut from) = walk_end else {
+        return Ok(rows);
+    };
     let missing = query.limit - rows.len() as i64;
     if missing <= 0 {
         return Ok(rows);
     }
-    // Fewer than one match in 200 walked: a rare term, whose every match the index reads and
-    // sorts (a `MATERIALIZED` set, so the planner cannot turn it into a long walk, which it
-    // prices too low for `LIKE` on Thai text). Else PostgreSQL plans the rest for the term.
-    let rare = (rows.len() as i64) < WALK_ROWS / 200;
-    let mut rest = Sql::new(format!(
-        "{}SELECT {COLUMNS} FROM customers c WHERE TRUE",
-        if rare { "WITH m AS MATERIALIZED (" } else { "" }
-    ));
-    if let Some(after) = rows.last().map(|c| c.id).or(query.after) {
-        rest = rest.push(" AND c.id > $1").bind(after);
+    if let Some(span) = rest_span(missing, rows.len() as i64) {
+        let to = id_after(db, Some(from), span).await?;
+        rows.extend(matches_in(db, query, term, (Some(from), to), missing).await?);
+        match to {
+            Some(to) if (rows.len() as i64) < query.limit => from = to,
+            _ => return Ok(rows),
+        }
     }
-    rest = status_condition(rest, query);
-    rest = term_condition(rest, term, probe_window(term));
-    let n = rest.next_param();
-    let order = if rare {
-        ") SELECT * FROM m ORDER BY m.id"
-    } else {
-        " ORDER BY c.id"
-    };
-    rest = rest
-        .push(&format!("{order} LIMIT ${n}"))
-        .bind(missing)
-        .planned_per_call();
-    rows.extend(db.fetch_all::<Customer>(rest).await?);
+    let missing = query.limit - rows.len() as i64;
+    rows.extend(rare_matches(db, query, term, from, missing).await?);
     Ok(rows)
+}
+
+/// Step 2 of [`search_postgres`]: the customers to range over for `missing` more matches when
+/// the walk of [`WALK_ROWS`] found `found`; `None` for a rare term.
+pub fn rest_span(missing: i64, found: i64) -> Option<i64> {
+    (2 * missing * WALK_ROWS)
+        .checked_div(found)
+        .filter(|&span| span <= MAX_SPAN)
+}
+
+/// The id `rows` customers after `after` in id order (deleted ones included: it bounds a range,
+/// read from the primary key alone), or `None` when fewer remain.
+async fn id_after(db: &Db, after: Option<Uuid>, rows: i64) -> Result<Option<Uuid>> {
+    let mut sql = Sql::new("SELECT id FROM customers c");
+    if let Some(after) = after {
+        sql = sql.push(" WHERE c.id > $1").bind(after);
+    }
+    let sql = sql.push(&format!(" ORDER BY c.id OFFSET {} LIMIT 1", rows - 1));
+    Ok(db.fetch_optional::<(Uuid,)>(sql).await?.map(|(id,)| id))
+}
+
+/// The first `limit` matches of `term` with ids in `(from, to]` (open where `None`), in id order.
+async fn matches_in(
+    db: &Db,
+    query: &CustomerQuery,
+    term: &str,
+    (from, to): (Option<Uuid>, Option<Uuid>),
+    limit: i64,
+) -> Result<Vec<Customer>> {
+    let sql = match_statement("", query, term, (from, to), " ORDER BY c.id");
+    db.fetch_all(page_limit(sql, limit)).await
+}
+
+/// The first `limit` matches after `from` of a term the steps before found rare: every match is
+/// read through the index and sorted, as a `MATERIALIZED` set, so the planner cannot turn it
+/// into a long walk, which it prices too low for `LIKE` on Thai text.
+async fn rare_matches(
+    db: &Db,
+    query: &CustomerQuery,
+    term: &str,
+    from: Uuid,
+    limit: i64,
+) -> Result<Vec<Customer>> {
+    let sql = match_statement(
+        "WITH m AS MATERIALIZED (",
+        query,
+        term,
+        (Some(from), None),
+        ") SELECT * FROM m ORDER BY m.id",
+    );
+    db.fetch_all(page_limit(sql, limit)).await
+}
+
+fn match_statement(
+    head: &str,
+    query: &CustomerQuery,
+    term: &str,
+    (from, to): (Option<Uuid>, Option<Uuid>),
+    order: &str,
+) -> Sql {
+    let mut sql = Sql::new(format!(
+        "{head}SELECT {COLUMNS} FROM customers c WHERE TRUE"
+    ));
+    for (bound, op) in [(from, ">"), (to, "<=")] {
+        if let Some(id) = bound {
+            let n = sql.next_param();
+            sql = sql.push(&format!(" AND c.id {op} ${n}")).bind(id);
+        }
+    }
+    sql = status_condition(sql, query);
+    term_condition(sql, term, probe_window(term)).push(order)
+}
+
+/// ` LIMIT $n`, and a plan made for this call's values (ranges and terms differ in cost).
+fn page_limit(sql: Sql, limit: i64) -> Sql {
+    let n = sql.next_param();
+    sql.push(&format!(" LIMIT ${n}"))
+        .bind(limit)
+        .planned_per_call()
 }
 
 /// `AND` the status asked for, or every status but `deleted`.
@@ -445,7 +504,7 @@ const PROBE_CHARS: usize = 7;
 /// checks each for the whole term. The window is the one with the most digits (rarest in
 /// names and domains), the last of equals (endings tell domains and names apart more than
 /// beginnings).
-fn probe_window(term: &str) -> Option<&str> {
+pub fn probe_window(term: &str) -> Option<&str> {
     window_of(term, PROBE_CHARS)
 }
 

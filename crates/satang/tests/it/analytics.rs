@@ -11,32 +11,11 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common::billing::{insert_customer, member_token};
-use crate::common::{Backend, TestApp, expect_problem, spawn_with};
+use crate::common::billing::{insert_customer, member_token, set_date};
+use crate::common::{Backend, TestApp, expect_problem, ok, spawn_clocked, spawn_with};
 
 both_backends!(mrr_movements_churn_and_receivables);
 both_backends!(business_figures_equal_the_sum_of_every_customer);
-
-async fn ok(res: reqwest::Response) -> Value {
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
-
-/// 10:00 in Bangkok on `date`; returns a fresh admin token.
-async fn set_date(app: &TestApp, date: &str) -> String {
-    let admin = app.admin_token().await;
-    let res = app
-        .post(
-            "/api/test-clock",
-            Some(&admin),
-            json!({"now": format!("{date}T03:00:00Z")}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    app.admin_token().await
-}
 
 async fn subscribe(app: &TestApp, admin: &str, customer: Uuid, body: Value) -> String {
     let mut body = body;
@@ -49,12 +28,7 @@ async fn subscribe(app: &TestApp, admin: &str, customer: Uuid, body: Value) -> S
 }
 
 async fn mrr_movements_churn_and_receivables(backend: Backend) {
-    let Some(app) = spawn_with(backend, |c| {
-        c.test_clock = true;
-        c.billing_interval = 0;
-    })
-    .await
-    else {
+    let Some(app) = spawn_clocked(backend).await else {
         return;
     };
     let a = insert_customer(&app, "Farm A", "active").await;

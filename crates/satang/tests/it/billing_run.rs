@@ -8,8 +8,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common::billing::insert_customer;
-use crate::common::{Backend, TestApp, spawn_with};
+use crate::common::billing::{insert_customer, run_billing, set_date};
+use crate::common::{Backend, TestApp, json_of, spawn_clocked};
 
 both_backends!(
     monthly_subscription_is_invoiced_once_per_period,
@@ -17,35 +17,6 @@ both_backends!(
     periods_behind_are_invoiced_in_order_with_gapless_numbers,
     run_invoices_carry_their_number_everywhere,
 );
-
-async fn json_of(res: reqwest::Response, status: u16) -> Value {
-    let actual = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(actual, status, "{body}");
-    body
-}
-
-/// Moves the clock to 10:00 Bangkok on `date`; returns a fresh admin token.
-async fn set_date(app: &TestApp, date: &str) -> String {
-    let res = app
-        .post(
-            "/api/test-clock",
-            Some(&app.admin_token().await),
-            json!({"now": format!("{date}T03:00:00Z")}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    app.admin_token().await
-}
-
-async fn run(app: &TestApp, admin: &str) -> Value {
-    json_of(
-        app.call(Method::POST, "/api/billing/run", Some(admin), None)
-            .await,
-        200,
-    )
-    .await
-}
 
 async fn subscribe(app: &TestApp, admin: &str, customer: Uuid, body: Value) -> String {
     let mut body = body;
@@ -64,16 +35,8 @@ async fn invoices_of(app: &TestApp, admin: &str, sub: &str) -> Vec<Value> {
     page["data"].as_array().unwrap().clone()
 }
 
-async fn start(backend: Backend) -> Option<TestApp> {
-    spawn_with(backend, |c| {
-        c.test_clock = true;
-        c.billing_interval = 0;
-    })
-    .await
-}
-
 async fn monthly_subscription_is_invoiced_once_per_period(backend: Backend) {
-    let Some(app) = start(backend).await else {
+    let Some(app) = spawn_clocked(backend).await else {
         return;
     };
     let customer = insert_customer(&app, "สหกรณ์การเกษตรบ้านนา", "active").await;
@@ -98,7 +61,7 @@ async fn monthly_subscription_is_invoiced_once_per_period(backend: Backend) {
         ),
         (&json!("2030-01-10"), &json!("2030-02-10"), &json!(105930))
     );
-    assert_eq!(run(&app, &admin).await["invoices_created"], 0);
+    assert_eq!(run_billing(&app, &admin).await["invoices_created"], 0);
 
     let periods = [
         ("2030-02-10", "2030-03-10"),
@@ -107,9 +70,9 @@ async fn monthly_subscription_is_invoiced_once_per_period(backend: Backend) {
     ];
     for (n, (start, end)) in periods.iter().enumerate() {
         let admin = set_date(&app, start).await;
-        let first = run(&app, &admin).await;
+        let first = run_billing(&app, &admin).await;
         assert_eq!(first["invoices_created"], 1, "{first}");
-        let again = run(&app, &admin).await;
+        let again = run_billing(&app, &admin).await;
         assert_eq!(again["invoices_created"], 0, "{again}");
         let invoices = invoices_of(&app, &admin, &sub).await;
         assert_eq!(invoices.len(), n + 2);
@@ -140,7 +103,7 @@ async fn monthly_subscription_is_invoiced_once_per_period(backend: Backend) {
 }
 
 async fn trials_seats_pauses_and_cancellations(backend: Backend) {
-    let Some(app) = start(backend).await else {
+    let Some(app) = spawn_clocked(backend).await else {
         return;
     };
     let customer = insert_customer(&app, "ไร่สุขใจ", "active").await;
@@ -190,9 +153,9 @@ async fn trials_seats_pauses_and_cancellations(backend: Backend) {
     assert_eq!(res.status(), 200);
 
     let admin = set_date(&app, "2030-01-20").await;
-    assert_eq!(run(&app, &admin).await["invoices_created"], 0);
+    assert_eq!(run_billing(&app, &admin).await["invoices_created"], 0);
     let admin = set_date(&app, "2030-01-24").await;
-    let report = run(&app, &admin).await;
+    let report = run_billing(&app, &admin).await;
     assert_eq!(report["invoices_created"], 1, "{report}");
     let invoices = invoices_of(&app, &admin, &trial).await;
     assert_eq!(invoices.len(), 1);
@@ -208,7 +171,7 @@ async fn trials_seats_pauses_and_cancellations(backend: Backend) {
     assert_eq!(s["status"], "active");
 
     let admin = set_date(&app, "2030-02-10").await;
-    let report = run(&app, &admin).await;
+    let report = run_billing(&app, &admin).await;
     assert_eq!(report["invoices_created"], 1, "{report}");
     assert_eq!(report["subscriptions_canceled"], 1, "{report}");
     let team = invoices_of(&app, &admin, &seats).await;
@@ -247,7 +210,7 @@ async fn trials_seats_pauses_and_cancellations(backend: Backend) {
 
     // A month later: nothing for the paused or canceled ones, the others once more each.
     let admin = set_date(&app, "2030-03-10").await;
-    let report = run(&app, &admin).await;
+    let report = run_billing(&app, &admin).await;
     assert_eq!(report["invoices_created"], 2, "{report}");
     assert_eq!(invoices_of(&app, &admin, &paused).await.len(), 1);
     assert_eq!(invoices_of(&app, &admin, &ending).await.len(), 1);
@@ -263,7 +226,7 @@ async fn trials_seats_pauses_and_cancellations(backend: Backend) {
 /// one invoice per subscription and period, oldest first, numbered without gaps, each with its
 /// audit and outbox events; a second run finds nothing.
 async fn periods_behind_are_invoiced_in_order_with_gapless_numbers(backend: Backend) {
-    let Some(app) = start(backend).await else {
+    let Some(app) = spawn_clocked(backend).await else {
         return;
     };
     let first = insert_customer(&app, "ฟาร์มทุเรียนบ้านนา", "active").await;
@@ -294,7 +257,7 @@ async fn periods_behind_are_invoiced_in_order_with_gapless_numbers(backend: Back
     ];
 
     let admin = set_date(&app, "2030-04-10").await;
-    let report = run(&app, &admin).await;
+    let report = run_billing(&app, &admin).await;
     assert_eq!(report["invoices_created"], 9, "{report}");
     assert_eq!(report["failed"], 0, "{report}");
     let mut numbers = Vec::new();
@@ -349,7 +312,7 @@ async fn periods_behind_are_invoiced_in_order_with_gapless_numbers(backend: Back
     let expected: Vec<String> = (1..=12).map(|n| format!("INV-2030-{n:06}")).collect();
     assert_eq!(numbers, expected);
 
-    let again = run(&app, &admin).await;
+    let again = run_billing(&app, &admin).await;
     assert_eq!(again["invoices_created"], 0, "{again}");
 }
 
@@ -369,7 +332,7 @@ struct Count {
 /// that takes the number itself: `satang_store::issue`). Also past the sixth digit, where the
 /// number grows instead of wrapping.
 async fn run_invoices_carry_their_number_everywhere(backend: Backend) {
-    let Some(app) = start(backend).await else {
+    let Some(app) = spawn_clocked(backend).await else {
         return;
     };
     let admin = set_date(&app, "2030-01-10").await;
@@ -406,7 +369,7 @@ async fn run_invoices_carry_their_number_everywhere(backend: Backend) {
     .unwrap();
 
     let admin = set_date(&app, "2030-02-10").await;
-    assert_eq!(run(&app, &admin).await["invoices_created"], 1);
+    assert_eq!(run_billing(&app, &admin).await["invoices_created"], 1);
     let invoices = invoices_of(&app, &admin, &sub).await;
     let invoice = &invoices[1];
     let (id, number) = (invoice["id"].as_str().unwrap(), "INV-2030-1000000");
@@ -492,7 +455,7 @@ async fn run_invoices_carry_their_number_everywhere(backend: Backend) {
 
     // The next run's number follows without a gap.
     let admin = set_date(&app, "2030-03-10").await;
-    assert_eq!(run(&app, &admin).await["invoices_created"], 1);
+    assert_eq!(run_billing(&app, &admin).await["invoices_created"], 1);
     let invoices = invoices_of(&app, &admin, &sub).await;
     assert_eq!(invoices[2]["number"], "INV-2030-1000001");
 }

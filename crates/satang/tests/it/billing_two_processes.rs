@@ -7,15 +7,16 @@
 //! no second process on one file is supported); skipped like the harness skips when no server
 //! is reachable, unless `SATANG_REQUIRE_POSTGRES=1`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tokio::process::Child;
 
 use crate::common::bulk::{
-    assert_billed_exactly_once, count_of, free_port, invoice_count, open, pin_clock, satang,
+    assert_billed_exactly_once, count_of, invoice_count, open, pin_clock, satang,
 };
+use crate::common::process::{free_port, read_log};
 use crate::common::{Backend, Database};
 
 const SUBSCRIPTIONS: usize = 2_000;
@@ -24,10 +25,6 @@ struct Serve {
     child: Child,
     base: String,
     log: PathBuf,
-}
-
-fn read_log(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
 }
 
 /// Starts `satang serve` with the billing scheduler every second, logging its runs.

@@ -14,8 +14,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common::billing::insert_customer;
-use crate::common::{Backend, TestApp, expect_problem, spawn_with};
+use crate::common::billing::{insert_customer, run_billing, set_clock, set_date};
+use crate::common::{Backend, TestApp, expect_problem, ok, spawn_clocked};
 
 both_backends!(
     a_year_of_one_subscription,
@@ -25,40 +25,10 @@ both_backends!(
 const WORKING_CARD: &str = "4242424242424242";
 const DECLINING_CARD: &str = "4000000000000002";
 
-async fn ok(res: reqwest::Response) -> Value {
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
-
-/// Moves the test clock to `instant` (RFC 3339) and returns a fresh admin token (the old one
-/// has expired by then).
-async fn at(app: &TestApp, instant: &str) -> String {
-    let admin = app.admin_token().await;
-    let res = app
-        .post("/api/test-clock", Some(&admin), json!({ "now": instant }))
-        .await;
-    assert_eq!(res.status(), 200, "move the clock to {instant}");
-    app.admin_token().await
-}
-
-/// 10:00 in Bangkok on `date`: UTC and Bangkok agree on the day.
-async fn on(app: &TestApp, date: &str) -> String {
-    at(app, &format!("{date}T03:00:00Z")).await
-}
-
-async fn run(app: &TestApp, admin: &str) -> Value {
-    ok(app
-        .call(Method::POST, "/api/billing/run", Some(admin), None)
-        .await)
-    .await
-}
-
 /// Runs billing and checks what it reports: invoices created, subscriptions canceled, card
 /// charges that succeeded and that were declined, customers suspended.
 async fn run_expecting(app: &TestApp, admin: &str, expected: [u64; 5]) {
-    let r = run(app, admin).await;
+    let r = run_billing(app, admin).await;
     let actual = [
         "invoices_created",
         "subscriptions_canceled",
@@ -220,18 +190,13 @@ fn team_period_paid(number: &'static str, from: &'static str, to: &'static str) 
 }
 
 async fn a_year_of_one_subscription(backend: Backend) {
-    let Some(app) = spawn_with(backend, |c| {
-        c.test_clock = true;
-        c.billing_interval = 0;
-    })
-    .await
-    else {
+    let Some(app) = spawn_clocked(backend).await else {
         return;
     };
     let farm = insert_customer(&app, "สหกรณ์ผู้ปลูกข้าวหอมมะลิ", "active").await;
 
     // ---- 10 January 2030: PRO with its 14-day trial, a working card on file.
-    let admin = on(&app, "2030-01-10").await;
+    let admin = set_date(&app, "2030-01-10").await;
     add_card(&app, &admin, farm, WORKING_CARD).await;
     let created = ok(app
         .post(
@@ -258,11 +223,11 @@ async fn a_year_of_one_subscription(backend: Backend) {
         invoices(&app, &admin, &sub).await.is_empty(),
         "a trial is free"
     );
-    let admin = on(&app, "2030-01-23").await;
+    let admin = set_date(&app, "2030-01-23").await;
     run_expecting(&app, &admin, [0, 0, 0, 0, 0]).await;
 
     // ---- 24 January: the trial ends; the first month is invoiced in advance and charged.
-    let admin = on(&app, "2030-01-24").await;
+    let admin = set_date(&app, "2030-01-24").await;
     run_expecting(&app, &admin, [1, 0, 1, 0, 0]).await;
     let s = subscription(&app, &admin, &sub).await;
     assert_eq!(s["status"], "active");
@@ -283,7 +248,7 @@ async fn a_year_of_one_subscription(backend: Backend) {
     //   credit PRO:   99,000 × 19 / 31 = 60,677.42 → −60,677
     //   charge TEAM: 117,000 × 19 / 31 = 71,709.68 →  71,710
     //   subtotal 11,033; VAT 7 % = 772.31 → 772; total 11,805.
-    let admin = on(&app, "2030-02-05").await;
+    let admin = set_date(&app, "2030-02-05").await;
     let changed = ok(app
         .post(
             &format!("/api/subscriptions/{sub}/change-plan"),
@@ -338,7 +303,7 @@ async fn a_year_of_one_subscription(backend: Backend) {
     check(&invoices(&app, &admin, &sub).await[1], &upgrade);
 
     // ---- 24 February: the first full TEAM month.
-    let admin = on(&app, "2030-02-24").await;
+    let admin = set_date(&app, "2030-02-24").await;
     run_expecting(&app, &admin, [1, 0, 1, 0, 0]).await;
     let all = invoices(&app, &admin, &sub).await;
     check(
@@ -347,7 +312,7 @@ async fn a_year_of_one_subscription(backend: Backend) {
     );
 
     // ---- Paused on 20 March, over the billing date of the 24th: nothing is invoiced.
-    let admin = on(&app, "2030-03-20").await;
+    let admin = set_date(&app, "2030-03-20").await;
     let paused = ok(app
         .call(
             Method::POST,
@@ -358,14 +323,14 @@ async fn a_year_of_one_subscription(backend: Backend) {
         .await)
     .await;
     assert_eq!(paused["status"], "paused");
-    let admin = on(&app, "2030-03-24").await;
+    let admin = set_date(&app, "2030-03-24").await;
     run_expecting(&app, &admin, [0, 0, 0, 0, 0]).await;
-    let admin = on(&app, "2030-03-28").await;
+    let admin = set_date(&app, "2030-03-28").await;
     run_expecting(&app, &admin, [0, 0, 0, 0, 0]).await;
 
     // ---- Resumed on 1 April: 20 March → 1 April is 12 days, so the period ends on
     // 24 March + 12 days = 5 April, and later periods are anchored on the 5th.
-    let admin = on(&app, "2030-04-01").await;
+    let admin = set_date(&app, "2030-04-01").await;
     let resumed = ok(app
         .call(
             Method::POST,
@@ -384,9 +349,9 @@ async fn a_year_of_one_subscription(backend: Backend) {
         (&json!("active"), &json!("2030-04-05"), &json!("2030-04-05"))
     );
     run_expecting(&app, &admin, [0, 0, 0, 0, 0]).await;
-    let admin = on(&app, "2030-04-05").await;
+    let admin = set_date(&app, "2030-04-05").await;
     run_expecting(&app, &admin, [1, 0, 1, 0, 0]).await;
-    let admin = on(&app, "2030-05-05").await;
+    let admin = set_date(&app, "2030-05-05").await;
     run_expecting(&app, &admin, [1, 0, 1, 0, 0]).await;
     let all = invoices(&app, &admin, &sub).await;
     assert_eq!(all.len(), 5);
@@ -403,7 +368,7 @@ async fn a_year_of_one_subscription(backend: Backend) {
     //   credit 3 seats: 117,000 × 24 / 31 =  90,580.65 → −90,581
     //   charge 5 seats: 195,000 × 24 / 31 = 150,967.74 → 150,968
     //   subtotal 60,387; VAT 7 % = 4,227.09 → 4,227; total 64,614.
-    let admin = on(&app, "2030-05-12").await;
+    let admin = set_date(&app, "2030-05-12").await;
     let seats = ok(app
         .post(
             &format!("/api/subscriptions/{sub}/change-plan"),
@@ -452,7 +417,7 @@ async fn a_year_of_one_subscription(backend: Backend) {
     );
 
     // ---- 20 May: down to PRO (฿990 < ฿1,950): it waits for the period end on 5 June.
-    let admin = on(&app, "2030-05-20").await;
+    let admin = set_date(&app, "2030-05-20").await;
     let down = ok(app
         .post(
             &format!("/api/subscriptions/{sub}/change-plan"),
@@ -478,11 +443,11 @@ async fn a_year_of_one_subscription(backend: Backend) {
     );
 
     // ---- 25 May: the card on file is replaced by one the bank declines.
-    let admin = on(&app, "2030-05-25").await;
+    let admin = set_date(&app, "2030-05-25").await;
     add_card(&app, &admin, farm, DECLINING_CARD).await;
 
     // ---- 5 June: the downgrade applies; PRO's month is invoiced; the charge is declined.
-    let admin = on(&app, "2030-06-05").await;
+    let admin = set_date(&app, "2030-06-05").await;
     run_expecting(&app, &admin, [1, 0, 0, 1, 0]).await;
     let s = subscription(&app, &admin, &sub).await;
     assert_eq!(
@@ -521,15 +486,15 @@ async fn a_year_of_one_subscription(backend: Backend) {
         ("2030-06-12T06:00:00Z", 1),
         ("2030-06-14T06:00:00Z", 0),
     ] {
-        let admin = at(&app, instant).await;
+        let admin = set_clock(&app, instant).await;
         run_expecting(&app, &admin, [0, 0, 0, declined, 0]).await;
     }
     // Fourteen days of grace from the first failure (5 June, 10:00 Bangkok): still active on
     // the 18th, suspended on the 19th.
-    let admin = at(&app, "2030-06-18T06:00:00Z").await;
+    let admin = set_clock(&app, "2030-06-18T06:00:00Z").await;
     run_expecting(&app, &admin, [0, 0, 0, 0, 0]).await;
     assert_eq!(customer(&app, &admin, farm).await["status"], "active");
-    let admin = at(&app, "2030-06-19T06:00:00Z").await;
+    let admin = set_clock(&app, "2030-06-19T06:00:00Z").await;
     run_expecting(&app, &admin, [0, 0, 0, 0, 1]).await;
     assert_eq!(customer(&app, &admin, farm).await["status"], "suspended");
     assert_eq!(subscription(&app, &admin, &sub).await["status"], "past_due");
@@ -546,7 +511,7 @@ async fn a_year_of_one_subscription(backend: Backend) {
     // ---- 22 June: a bank transfer of ฿1,100.00 against ฿1,059.30 due. The invoice is paid,
     // the ฿40.70 over it (110,000 − 105,930 = 4,070) is the customer's credit, and customer
     // and subscription are active again.
-    let admin = on(&app, "2030-06-22").await;
+    let admin = set_date(&app, "2030-06-22").await;
     let invoice_id = invoices(&app, &admin, &sub).await[6]["id"]
         .as_str()
         .unwrap()
@@ -573,9 +538,9 @@ async fn a_year_of_one_subscription(backend: Backend) {
 
     // ---- 25 June: a working card again. 5 July: the credit is consumed first.
     //   total 105,930 − credit 4,070 = 101,860 charged to the card.
-    let admin = on(&app, "2030-06-25").await;
+    let admin = set_date(&app, "2030-06-25").await;
     add_card(&app, &admin, farm, WORKING_CARD).await;
-    let admin = on(&app, "2030-07-05").await;
+    let admin = set_date(&app, "2030-07-05").await;
     run_expecting(&app, &admin, [1, 0, 1, 0, 0]).await;
     check(
         &invoices(&app, &admin, &sub).await[7],
@@ -589,16 +554,16 @@ async fn a_year_of_one_subscription(backend: Backend) {
 
     // ---- 5 August as usual; then the clock jumps to 5 October: one run catches up two
     // periods, oldest first, each with its own number.
-    let admin = on(&app, "2030-08-05").await;
+    let admin = set_date(&app, "2030-08-05").await;
     run_expecting(&app, &admin, [1, 0, 1, 0, 0]).await;
-    let admin = on(&app, "2030-10-05").await;
+    let admin = set_date(&app, "2030-10-05").await;
     run_expecting(&app, &admin, [2, 0, 2, 0, 0]).await;
-    let admin = on(&app, "2030-11-05").await;
+    let admin = set_date(&app, "2030-11-05").await;
     run_expecting(&app, &admin, [1, 0, 1, 0, 0]).await;
-    let admin = on(&app, "2030-12-05").await;
+    let admin = set_date(&app, "2030-12-05").await;
     run_expecting(&app, &admin, [1, 0, 1, 0, 0]).await;
     // ---- 5 January 2031: a new year, a new sequence.
-    let admin = on(&app, "2031-01-05").await;
+    let admin = set_date(&app, "2031-01-05").await;
     run_expecting(&app, &admin, [1, 0, 1, 0, 0]).await;
     let all = invoices(&app, &admin, &sub).await;
     let months = [
@@ -616,7 +581,7 @@ async fn a_year_of_one_subscription(backend: Backend) {
 
     // ---- 20 January 2031: cancel at the period end. It stays active until 5 February, when
     // the run ends it instead of invoicing; after that nothing more happens.
-    let admin = on(&app, "2031-01-20").await;
+    let admin = set_date(&app, "2031-01-20").await;
     let canceled = ok(app
         .call(
             Method::POST,
@@ -630,14 +595,14 @@ async fn a_year_of_one_subscription(backend: Backend) {
         (&canceled["status"], &canceled["cancel_at_period_end"]),
         (&json!("active"), &json!(true))
     );
-    let admin = on(&app, "2031-02-05").await;
+    let admin = set_date(&app, "2031-02-05").await;
     run_expecting(&app, &admin, [0, 1, 0, 0, 0]).await;
     let s = subscription(&app, &admin, &sub).await;
     assert_eq!(
         (&s["status"], &s["next_billing_date"]),
         (&json!("canceled"), &Value::Null)
     );
-    let admin = on(&app, "2031-03-05").await;
+    let admin = set_date(&app, "2031-03-05").await;
     run_expecting(&app, &admin, [0, 0, 0, 0, 0]).await;
 
     // ---- The year in sum: 14 invoices, every one paid, numbers 1–13 in 2030 and 1 in 2031.
@@ -705,19 +670,14 @@ async fn a_year_of_one_subscription(backend: Backend) {
 /// unused days are credited and the year is charged once, on one invoice, and renewed a year
 /// later.
 async fn month_end_anchor_then_a_move_to_yearly(backend: Backend) {
-    let Some(app) = spawn_with(backend, |c| {
-        c.test_clock = true;
-        c.billing_interval = 0;
-    })
-    .await
-    else {
+    let Some(app) = spawn_clocked(backend).await else {
         return;
     };
     let farm = insert_customer(&app, "ไร่องุ่นปากช่อง", "active").await;
 
     // ---- 31 January 2030: PRO without a trial, paid by invoice; the first month is
     // invoiced at once and ends on 28 February (no 31st in February).
-    let admin = on(&app, "2030-01-31").await;
+    let admin = set_date(&app, "2030-01-31").await;
     let created = ok(app
         .post(
             "/api/subscriptions",
@@ -747,7 +707,7 @@ async fn month_end_anchor_then_a_move_to_yearly(backend: Backend) {
     );
 
     // ---- 28 February: the next period goes back to the 31st.
-    let admin = on(&app, "2030-02-28").await;
+    let admin = set_date(&app, "2030-02-28").await;
     run_expecting(&app, &admin, [1, 0, 0, 0, 0]).await;
     check(
         &invoices(&app, &admin, &sub).await[1],
@@ -764,7 +724,7 @@ async fn month_end_anchor_then_a_move_to_yearly(backend: Backend) {
     //   credit PRO: 99,000 × 21 / 31 = 67,064.52 → −67,065
     //   charge: the whole year 10 Mar 2030 – 10 Mar 2031, 9,900,000
     //   subtotal 9,832,935; VAT 7 % = 688,305.45 → 688,305; total 10,521,240.
-    let admin = on(&app, "2030-03-10").await;
+    let admin = set_date(&app, "2030-03-10").await;
     let change = json!({"plan_code": "ENTERPRISE", "interval": "year"});
     let mut preview = change.clone();
     preview["preview"] = json!(true);
@@ -845,10 +805,10 @@ async fn month_end_anchor_then_a_move_to_yearly(backend: Backend) {
     // ---- Nothing more until the year is over; then the renewal at the full yearly price:
     // 9,900,000 + VAT 693,000 = 10,593,000.
     for date in ["2030-03-31", "2030-04-10", "2031-03-09"] {
-        let admin = on(&app, date).await;
+        let admin = set_date(&app, date).await;
         run_expecting(&app, &admin, [0, 0, 0, 0, 0]).await;
     }
-    let admin = on(&app, "2031-03-10").await;
+    let admin = set_date(&app, "2031-03-10").await;
     run_expecting(&app, &admin, [1, 0, 0, 0, 0]).await;
     let all = invoices(&app, &admin, &sub).await;
     assert_eq!(all.len(), 4);

@@ -3,7 +3,6 @@
 //! real process that becomes ready, serves, keeps secrets out of its logs and shuts down gracefully
 //! on SIGTERM, finishing a request that is in flight. On SQLite and PostgreSQL (`DATABASE_URL`).
 
-use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
+use crate::common::process::{free_port, kid_of, login, read_log, satang_command};
 use crate::common::{ADMIN_EMAIL, Backend, Database, PASSWORD, expect_problem};
 use satang::Server;
 use satang_api::Services;
@@ -246,7 +246,7 @@ async fn user_add_with_a_password_signs_in_with_its_role(backend: Backend) {
 
     let server = Server::start(&db.config(), Services::All).await.unwrap();
     let http = Client::new();
-    let session = login(&http, &server, "ops@x.test").await;
+    let session = login(&http, &server.url(), "ops@x.test").await;
     assert_eq!(session["user"]["roles"], json!(["billing"]));
     let me: Value = http
         .get(format!("{}/api/auth/me", server.url()))
@@ -261,7 +261,7 @@ async fn user_add_with_a_password_signs_in_with_its_role(backend: Backend) {
     assert_eq!(me["email"], "ops@x.test");
 
     // Audited like any other creation.
-    let admin = login(&http, &server, ADMIN_EMAIL).await["access_token"]
+    let admin = login(&http, &server.url(), ADMIN_EMAIL).await["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -337,7 +337,7 @@ async fn user_add_creates_the_first_administrator(backend: Backend) {
     config.admin_password = None;
     let server = Server::start(&config, Services::All).await.unwrap();
     let http = Client::new();
-    let session = login(&http, &server, "root@x.test").await;
+    let session = login(&http, &server.url(), "root@x.test").await;
     assert_eq!(session["user"]["roles"], json!(["admin"]));
     assert_eq!(session["user"]["name"], "สมศรี ผู้ดูแล");
     let res = http
@@ -401,7 +401,7 @@ async fn user_add_without_a_password_prints_an_invitation(backend: Backend) {
     assert!(session["access_token"].is_string() && session["refresh_token"].is_string());
     assert_eq!(session["user"]["email"], "invited@x.test");
     assert_eq!(session["user"]["roles"], json!(["support"]));
-    login(&http, &server, "invited@x.test").await;
+    login(&http, &server.url(), "invited@x.test").await;
 
     // The link works once.
     let res = http
@@ -483,7 +483,7 @@ async fn user_add_refuses_bad_input_and_stores_nothing(backend: Backend) {
     // Only the bootstrap administrator exists.
     let server = Server::start(&db.config(), Services::All).await.unwrap();
     let http = Client::new();
-    let admin = login(&http, &server, ADMIN_EMAIL).await["access_token"]
+    let admin = login(&http, &server.url(), ADMIN_EMAIL).await["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -516,7 +516,7 @@ async fn keys_rotate_adds_a_signing_key(backend: Backend) {
     };
     let http = Client::new();
     let server = Server::start(&db.config(), Services::All).await.unwrap();
-    let old = login(&http, &server, ADMIN_EMAIL).await["access_token"]
+    let old = login(&http, &server.url(), ADMIN_EMAIL).await["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -530,7 +530,7 @@ async fn keys_rotate_adds_a_signing_key(backend: Backend) {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
 
     let server = Server::start(&db.config(), Services::All).await.unwrap();
-    let new = login(&http, &server, ADMIN_EMAIL).await["access_token"]
+    let new = login(&http, &server.url(), ADMIN_EMAIL).await["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -685,18 +685,10 @@ async fn serve_runs_and_shuts_down_gracefully_on_sigterm(backend: Backend) {
 
 /// The `satang` binary with an environment free of the caller's Satang settings.
 fn satang_env() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_satang"));
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("SATANG_") || name == "DATABASE_URL" {
-            cmd.env_remove(name.as_ref());
-        }
-    }
-    cmd.env("SATANG_LOG", "warn")
-        // Real argon2id, lighter parameters (debug builds are slow).
-        .env("SATANG_ARGON2_MEMORY_KIB", "4096")
-        .env("SATANG_ARGON2_ITERATIONS", "1")
-        .kill_on_drop(true);
+    let mut cmd = satang_command();
+    // Real argon2id, lighter parameters (debug builds are slow).
+    cmd.env("SATANG_ARGON2_MEMORY_KIB", "4096")
+        .env("SATANG_ARGON2_ITERATIONS", "1");
     cmd
 }
 
@@ -730,15 +722,6 @@ fn assert_success(out: &Output, what: &str) {
     assert!(out.status.success(), "{what} failed: {}", describe(out));
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-fn read_log(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
 /// Reads one response head (up to the blank line) from a raw connection.
 async fn read_head(conn: &mut TcpStream) -> String {
     let mut head = Vec::new();
@@ -756,27 +739,4 @@ async fn read_head(conn: &mut TcpStream) -> String {
         head.push(byte[0]);
     }
     String::from_utf8_lossy(&head).into_owned()
-}
-
-async fn login(http: &Client, server: &Server, email: &str) -> Value {
-    let res = http
-        .post(format!("{}/api/auth/login", server.url()))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "login of {email}");
-    res.json().await.unwrap()
-}
-
-fn kid_of(token: &str) -> String {
-    use base64::Engine;
-    let header = token.split('.').next().unwrap();
-    let header: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
-            .unwrap(),
-    )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_owned()
 }

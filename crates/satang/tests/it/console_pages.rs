@@ -13,7 +13,12 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::common::billing::{insert_customer, member_token};
-use crate::common::{ADMIN_EMAIL, Backend, PASSWORD, TestApp, spawn, spawn_with};
+use crate::common::{
+    ADMIN_EMAIL, Backend, PASSWORD, TestApp, json_of, spawn, spawn_clocked_on, spawn_with,
+};
+
+/// The day the test clock is set to, at 10:00 in Bangkok.
+const TODAY: &str = "2030-03-10";
 
 both_backends!(
     billing_page_matches_the_api_and_settles_an_invoice_with_withholding_tax,
@@ -175,13 +180,6 @@ impl Browser {
     }
 }
 
-async fn json_of(res: reqwest::Response, status: u16) -> Value {
-    let actual = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(actual, status, "{body}");
-    body
-}
-
 /// A customer's payment methods, as the API lists them to an admin.
 async fn methods_of(app: &TestApp, admin: &str, customer: Uuid) -> Value {
     let page = json_of(
@@ -224,24 +222,6 @@ fn card(body: &str, testid: &str) -> String {
         .unwrap_or_else(|| panic!("{testid} on the page"))
         + marker.len();
     body[start..start + body[start..].find('<').unwrap()].to_owned()
-}
-
-async fn start(backend: Backend) -> Option<(TestApp, String)> {
-    let app = spawn_with(backend, |c| {
-        c.test_clock = true;
-        c.billing_interval = 0;
-    })
-    .await?;
-    let res = app
-        .post(
-            "/api/test-clock",
-            Some(&app.admin_token().await),
-            json!({"now": "2030-03-10T03:00:00Z"}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let admin = app.admin_token().await;
-    Some((app, admin))
 }
 
 /// A business customer (with a tax id) on PRO monthly, invoiced by the billing run: its id
@@ -288,7 +268,7 @@ async fn invoiced_business(app: &TestApp, admin: &str) -> (Uuid, Value) {
 async fn billing_page_matches_the_api_and_settles_an_invoice_with_withholding_tax(
     backend: Backend,
 ) {
-    let Some((app, admin)) = start(backend).await else {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
         return;
     };
     let (customer, invoice) = invoiced_business(&app, &admin).await;
@@ -534,7 +514,7 @@ async fn billing_page_matches_the_api_and_settles_an_invoice_with_withholding_ta
 }
 
 async fn admin_pages_show_and_change_what_the_api_holds(backend: Backend) {
-    let Some((app, admin)) = start(backend).await else {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
         return;
     };
     let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
@@ -730,7 +710,7 @@ async fn admin_pages_show_and_change_what_the_api_holds(backend: Backend) {
 }
 
 async fn members_and_read_only_staff_are_kept_out(backend: Backend) {
-    let Some((app, admin)) = start(backend).await else {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
         return;
     };
     let customer = insert_customer(&app, "ไร่ชาดอยตุง", "active").await;

@@ -3,33 +3,16 @@
 //! card settles it; past the grace period the customer is suspended, and a payment brings
 //! customer and subscription back.
 
-use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common::billing::{insert_customer, member_token};
-use crate::common::{Backend, TestApp, expect_problem, spawn_with};
+use crate::common::billing::{insert_customer, member_token, run_billing, set_clock};
+use crate::common::{Backend, TestApp, expect_problem, ok, spawn_clocked};
 
 both_backends!(
     declined_card_is_dunned_then_paid,
     grace_period_ends_in_suspension
 );
-
-async fn at(app: &TestApp, instant: &str) -> String {
-    let admin = app.admin_token().await;
-    let res = app
-        .post("/api/test-clock", Some(&admin), json!({"now": instant}))
-        .await;
-    assert_eq!(res.status(), 200);
-    app.admin_token().await
-}
-
-async fn ok(res: reqwest::Response) -> Value {
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
 
 async fn add_card(app: &TestApp, token: &str, customer: Uuid, number: &str) -> Value {
     ok(app
@@ -43,13 +26,6 @@ async fn add_card(app: &TestApp, token: &str, customer: Uuid, number: &str) -> V
     .await
 }
 
-async fn run(app: &TestApp, admin: &str) -> Value {
-    ok(app
-        .call(Method::POST, "/api/billing/run", Some(admin), None)
-        .await)
-    .await
-}
-
 async fn subscription(app: &TestApp, admin: &str, customer: Uuid) -> Value {
     let page = ok(app
         .get(&format!("/api/customers/{customer}/subscriptions"), admin)
@@ -58,20 +34,12 @@ async fn subscription(app: &TestApp, admin: &str, customer: Uuid) -> Value {
     page["data"][0].clone()
 }
 
-async fn start(backend: Backend) -> Option<TestApp> {
-    spawn_with(backend, |c| {
-        c.test_clock = true;
-        c.billing_interval = 0;
-    })
-    .await
-}
-
 async fn declined_card_is_dunned_then_paid(backend: Backend) {
-    let Some(app) = start(backend).await else {
+    let Some(app) = spawn_clocked(backend).await else {
         return;
     };
     let customer = insert_customer(&app, "Farm", "active").await;
-    let admin = at(&app, "2030-01-10T03:00:00Z").await;
+    let admin = set_clock(&app, "2030-01-10T03:00:00Z").await;
 
     // Card checks: a bad number and an expired card are refused; a member may not add cards.
     for (number, year) in [("4242424242424241", 2031), ("4242424242424242", 2029)] {
@@ -110,7 +78,7 @@ async fn declined_card_is_dunned_then_paid(backend: Backend) {
     .await;
     assert_eq!(created["collection_method"], "charge_automatically");
 
-    let report = run(&app, &admin).await;
+    let report = run_billing(&app, &admin).await;
     assert_eq!(
         (&report["charged"], &report["declined"]),
         (&json!(0), &json!(1)),
@@ -122,10 +90,10 @@ async fn declined_card_is_dunned_then_paid(backend: Backend) {
     );
 
     // Retried one day after the first failure, not before the third day again.
-    let admin = at(&app, "2030-01-11T06:00:00Z").await;
-    assert_eq!(run(&app, &admin).await["declined"], 1);
-    let admin = at(&app, "2030-01-12T06:00:00Z").await;
-    assert_eq!(run(&app, &admin).await["declined"], 0);
+    let admin = set_clock(&app, "2030-01-11T06:00:00Z").await;
+    assert_eq!(run_billing(&app, &admin).await["declined"], 1);
+    let admin = set_clock(&app, "2030-01-12T06:00:00Z").await;
+    assert_eq!(run_billing(&app, &admin).await["declined"], 0);
 
     // A working card: the third attempt succeeds and everything is back in order.
     let working = add_card(&app, &admin, customer, "4242424242424242").await;
@@ -141,8 +109,8 @@ async fn declined_card_is_dunned_then_paid(backend: Backend) {
         !methods.to_string().contains("4242424242424242"),
         "no card number is ever stored"
     );
-    let admin = at(&app, "2030-01-13T06:00:00Z").await;
-    let report = run(&app, &admin).await;
+    let admin = set_clock(&app, "2030-01-13T06:00:00Z").await;
+    let report = run_billing(&app, &admin).await;
     assert_eq!(report["charged"], 1, "{report}");
     assert_eq!(
         subscription(&app, &admin, customer).await["status"],
@@ -162,11 +130,11 @@ async fn declined_card_is_dunned_then_paid(backend: Backend) {
 }
 
 async fn grace_period_ends_in_suspension(backend: Backend) {
-    let Some(app) = start(backend).await else {
+    let Some(app) = spawn_clocked(backend).await else {
         return;
     };
     let customer = insert_customer(&app, "Farm", "active").await;
-    let admin = at(&app, "2030-01-10T03:00:00Z").await;
+    let admin = set_clock(&app, "2030-01-10T03:00:00Z").await;
     add_card(&app, &admin, customer, "4000000000000002").await;
     ok(app
         .post(
@@ -176,13 +144,13 @@ async fn grace_period_ends_in_suspension(backend: Backend) {
         )
         .await)
     .await;
-    assert_eq!(run(&app, &admin).await["declined"], 1);
+    assert_eq!(run_billing(&app, &admin).await["declined"], 1);
 
     // Fourteen days of grace (the default), then suspension.
-    let admin = at(&app, "2030-01-23T06:00:00Z").await;
-    assert_eq!(run(&app, &admin).await["customers_suspended"], 0);
-    let admin = at(&app, "2030-01-25T06:00:00Z").await;
-    assert_eq!(run(&app, &admin).await["customers_suspended"], 1);
+    let admin = set_clock(&app, "2030-01-23T06:00:00Z").await;
+    assert_eq!(run_billing(&app, &admin).await["customers_suspended"], 0);
+    let admin = set_clock(&app, "2030-01-25T06:00:00Z").await;
+    assert_eq!(run_billing(&app, &admin).await["customers_suspended"], 1);
     let read = ok(app.get(&format!("/api/customers/{customer}"), &admin).await).await;
     assert_eq!(read["status"], "suspended");
 

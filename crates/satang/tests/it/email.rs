@@ -8,9 +8,7 @@
 //! the Maildir and decoded here (RFC 2047 subjects, base64 / quoted-printable bodies), so the
 //! checks see what a mail client would show.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -18,7 +16,9 @@ use base64::engine::general_purpose::STANDARD;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{Backend, TestApp, spawn_with};
+use crate::common::process::free_port;
+use crate::common::smtp::{SmtpServer, aiosmtpd_python, start_smtp};
+use crate::common::{Backend, TestApp, ok, spawn_with};
 
 both_backends!(
     mails_land_in_the_outbox_in_the_customers_language,
@@ -37,13 +37,6 @@ async fn start(backend: Backend, smtp: Option<String>) -> Option<TestApp> {
         c.billing_interval = 0;
     })
     .await
-}
-
-async fn ok(res: reqwest::Response) -> Value {
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert!(status.is_success(), "{status}: {body}");
-    body
 }
 
 async fn customer(
@@ -457,96 +450,10 @@ async fn mails_land_in_the_outbox_in_the_customers_language(backend: Backend) {
     }
 }
 
-/// An `aiosmtpd` server writing to a Maildir, stopped when dropped.
-struct SmtpServer {
-    child: Child,
-    maildir: tempfile::TempDir,
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl SmtpServer {
-    fn messages(&self) -> Vec<Mail> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.maildir.path().join("box/new"))
-            .map(|d| d.map(|e| e.unwrap().path()).collect())
-            .unwrap_or_default();
-        files.sort();
-        files.iter().map(|p| read_mail(p)).collect()
-    }
-
-    async fn wait_for_messages(&self, n: usize) -> Vec<Mail> {
-        let start = Instant::now();
-        loop {
-            let messages = self.messages();
-            if messages.len() >= n {
-                return messages;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "waited for {n} messages, got {}",
-                messages.len()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-/// The venv's Python with aiosmtpd, or `None` (after SKIPPED) when missing and not required.
-fn aiosmtpd_python() -> Option<PathBuf> {
-    let home = std::env::var("HOME").unwrap_or_default();
-    let python = Path::new(&home).join(".cache/satang-aiosmtpd/bin/python");
-    let works = Command::new(&python)
-        .args(["-c", "import aiosmtpd"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if works {
-        return Some(python);
-    }
-    assert!(
-        std::env::var("SATANG_REQUIRE_TOOLS").as_deref() != Ok("1"),
-        "aiosmtpd is required when SATANG_REQUIRE_TOOLS=1 (python3 -m venv {0} && {0}/bin/pip install aiosmtpd)",
-        Path::new(&home).join(".cache/satang-aiosmtpd").display()
-    );
-    eprintln!("SKIPPED: SMTP checks need aiosmtpd in $HOME/.cache/satang-aiosmtpd (see .ci/run)");
-    None
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_smtp(python: &Path, port: u16) -> SmtpServer {
-    let maildir = tempfile::tempdir().unwrap();
-    let child = Command::new(python)
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-        .args(["-c", "aiosmtpd.handlers.Mailbox"])
-        .arg(maildir.path().join("box"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("aiosmtpd starts");
-    let server = SmtpServer { child, maildir };
-    let start = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "aiosmtpd did not listen on {port}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    server
+/// The mails `smtp` has received, once there are at least `n`.
+async fn received(smtp: &SmtpServer, n: usize) -> Vec<Mail> {
+    let files = smtp.wait_for_message_files(n).await;
+    files.iter().map(|p| read_mail(p)).collect()
 }
 
 async fn mails_go_through_a_real_smtp_server(backend: Backend) {
@@ -573,7 +480,7 @@ async fn mails_go_through_a_real_smtp_server(backend: Backend) {
     pay(&app, &admin, &invoice, total).await;
     let recorded = wait_for_emails(&app, &admin, &th, "two mails", all_sent(2)).await;
 
-    let messages = smtp.wait_for_messages(2).await;
+    let messages = received(&smtp, 2).await;
     assert_eq!(messages.len(), 2);
     let issued = messages
         .iter()
@@ -632,7 +539,7 @@ async fn a_failed_smtp_delivery_is_retried_and_sent_once(backend: Backend) {
     // A later mail arrives after the first; by then a duplicate would have arrived too.
     pay(&app, &admin, &invoice, invoice["total"].as_i64().unwrap()).await;
     wait_for_emails(&app, &admin, &th, "the receipt", all_sent(2)).await;
-    let messages = smtp.wait_for_messages(2).await;
+    let messages = received(&smtp, 2).await;
     assert_eq!(messages.len(), 2, "each mail once");
     assert_eq!(
         messages

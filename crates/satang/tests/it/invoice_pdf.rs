@@ -11,35 +11,12 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::common::billing::member_token;
-use crate::common::{Backend, TestApp, expect_problem, spawn_with};
+use crate::common::{Backend, TestApp, expect_problem, json_of, spawn_clocked_on, tool_missing};
+
+/// The day the test clock is set to, at 10:00 in Bangkok.
+const TODAY: &str = "2030-03-10";
 
 both_backends!(pdf_and_promptpay_of_an_issued_invoice);
-
-async fn json_of(res: reqwest::Response, status: u16) -> Value {
-    let actual = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(actual, status, "{body}");
-    body
-}
-
-async fn start(backend: Backend) -> Option<(TestApp, String)> {
-    let app = spawn_with(backend, |c| {
-        c.test_clock = true;
-        c.billing_interval = 0;
-    })
-    .await?;
-    let res = app
-        .post(
-            "/api/test-clock",
-            Some(&app.admin_token().await),
-            json!({"now": "2030-03-10T03:00:00Z"}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    // A token from before the clock moved has expired by the new "now".
-    let admin = app.admin_token().await;
-    Some((app, admin))
-}
 
 async fn create_customer(app: &TestApp, admin: &str, body: Value) -> Uuid {
     let c = json_of(app.post("/api/customers", Some(admin), body).await, 201).await;
@@ -54,11 +31,10 @@ async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
 /// is not installed and CI does not require it.
 fn pdf_text(pdf: &[u8]) -> Option<String> {
     if Command::new("pdftotext").arg("-v").output().is_err() {
-        assert!(
-            std::env::var("SATANG_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "pdftotext (poppler-utils) is required when SATANG_REQUIRE_TOOLS=1"
+        tool_missing(
+            "pdftotext (poppler-utils)",
+            "PDF text checks need pdftotext (apt-get install poppler-utils)",
         );
-        eprintln!("SKIPPED: PDF text checks need pdftotext (apt-get install poppler-utils)");
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -110,7 +86,7 @@ fn emv_field(payload: &str, tag: &str) -> Option<String> {
 }
 
 async fn pdf_and_promptpay_of_an_issued_invoice(backend: Backend) {
-    let Some((app, admin)) = start(backend).await else {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
         return;
     };
     let res = app

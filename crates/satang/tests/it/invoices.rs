@@ -7,7 +7,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::common::billing::{insert_customer, member_token};
-use crate::common::{Backend, TestApp, expect_problem, spawn_with};
+use crate::common::{Backend, TestApp, expect_problem, json_of, spawn_clocked_on};
+
+/// The day the test clock is set to, at 10:00 in Bangkok.
+const TODAY: &str = "2030-03-10";
 
 both_backends!(
     drafts_finalise_with_gapless_numbers_vat_and_transitions,
@@ -17,31 +20,6 @@ both_backends!(
     credit_notes_correct_finalised_invoices,
     idempotent_replay_creates_one_invoice,
 );
-
-async fn json_of(res: reqwest::Response, status: u16) -> Value {
-    let actual = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(actual, status, "{body}");
-    body
-}
-
-async fn start(backend: Backend) -> Option<(TestApp, String)> {
-    let app = spawn_with(backend, |c| {
-        c.test_clock = true;
-        c.billing_interval = 0;
-    })
-    .await?;
-    let res = app
-        .post(
-            "/api/test-clock",
-            Some(&app.admin_token().await),
-            json!({"now": "2030-03-10T03:00:00Z"}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let admin = app.admin_token().await;
-    Some((app, admin))
-}
 
 /// A draft with the given `(quantity, unit_amount)` lines.
 async fn draft(app: &TestApp, token: &str, customer: Uuid, lines: &[(i64, i64)]) -> Value {
@@ -78,7 +56,7 @@ async fn issued(app: &TestApp, token: &str, customer: Uuid, lines: &[(i64, i64)]
 }
 
 async fn drafts_finalise_with_gapless_numbers_vat_and_transitions(backend: Backend) {
-    let Some((app, admin)) = start(backend).await else {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
         return;
     };
     let customer = insert_customer(&app, "สหกรณ์การเกษตรบ้านนา", "active").await;
@@ -184,7 +162,7 @@ async fn pay(app: &TestApp, token: &str, invoice: &Value, body: Value) -> reqwes
 }
 
 async fn payments_partial_over_and_credit_balance(backend: Backend) {
-    let Some((app, admin)) = start(backend).await else {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
         return;
     };
     let customer = insert_customer(&app, "ไร่สุขใจ", "active").await;
@@ -258,7 +236,7 @@ async fn payments_partial_over_and_credit_balance(backend: Backend) {
 }
 
 async fn withholding_tax_settles_an_invoice(backend: Backend) {
-    let Some((app, admin)) = start(backend).await else {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
         return;
     };
     let customer = insert_customer(&app, "บริษัท เกษตรก้าวหน้า จำกัด", "active").await;
@@ -298,7 +276,7 @@ async fn withholding_tax_settles_an_invoice(backend: Backend) {
 }
 
 async fn tenancy_and_roles(backend: Backend) {
-    let Some((app, admin)) = start(backend).await else {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
         return;
     };
     let ours = insert_customer(&app, "ฟาร์มของเรา", "active").await;
@@ -379,7 +357,7 @@ async fn tenancy_and_roles(backend: Backend) {
 }
 
 async fn credit_notes_correct_finalised_invoices(backend: Backend) {
-    let Some((app, admin)) = start(backend).await else {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
         return;
     };
     let customer = insert_customer(&app, "วิสาหกิจชุมชนข้าวหอม", "active").await;
@@ -419,7 +397,7 @@ async fn credit_notes_correct_finalised_invoices(backend: Backend) {
 }
 
 async fn idempotent_replay_creates_one_invoice(backend: Backend) {
-    let Some((app, admin)) = start(backend).await else {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
         return;
     };
     let customer = insert_customer(&app, "ไร่ชาดอยสูง", "active").await;

@@ -1,14 +1,9 @@
 //! Black-box tests of the plan catalog (SPEC §2.4), on both databases.
 
 use crate::common::billing::insert_customer;
-use crate::common::{Backend, TestApp, expect_problem, spawn};
+use crate::common::{Backend, TestApp, expect_problem, json_of, spawn};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-async fn json_of(res: reqwest::Response, status: u16) -> Value {
-    assert_eq!(res.status(), status);
-    res.json().await.unwrap()
-}
 
 async fn plans(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
     let page = json_of(app.get(&format!("/api/plans{query}"), token).await, 200).await;

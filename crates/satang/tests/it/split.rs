@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 
+use crate::common::process::{self, kid_of};
 use crate::common::{ADMIN_EMAIL, Backend, Database, PASSWORD, expect_problem};
 use satang::{Config, Server};
 use satang_api::Services;
@@ -26,12 +27,9 @@ both_backends!(
 );
 
 async fn split_services_share_tokens_and_data(backend: Backend) {
-    let Some(db) = Database::create(backend).await else {
+    let Some((_db, auth, customers, http)) = start_both(backend).await else {
         return;
     };
-    let auth = start(&auth_config(&db), Services::Auth).await;
-    let customers = start(&customers_config(&db, &auth), Services::Customers).await;
-    let http = Client::new();
 
     // Signed in on the auth service, accepted by the customers service.
     let admin = login(&http, &auth, ADMIN_EMAIL).await;
@@ -94,12 +92,9 @@ async fn split_services_share_tokens_and_data(backend: Backend) {
 }
 
 async fn each_service_serves_only_its_routes(backend: Backend) {
-    let Some(db) = Database::create(backend).await else {
+    let Some((_db, auth, customers, http)) = start_both(backend).await else {
         return;
     };
-    let auth = start(&auth_config(&db), Services::Auth).await;
-    let customers = start(&customers_config(&db, &auth), Services::Customers).await;
-    let http = Client::new();
     let admin = login(&http, &auth, ADMIN_EMAIL).await;
 
     // The auth API is not on the customers service …
@@ -130,12 +125,9 @@ async fn each_service_serves_only_its_routes(backend: Backend) {
 }
 
 async fn customers_service_rejects_forged_tokens(backend: Backend) {
-    let Some(db) = Database::create(backend).await else {
+    let Some((_db, auth, customers, http)) = start_both(backend).await else {
         return;
     };
-    let auth = start(&auth_config(&db), Services::Auth).await;
-    let customers = start(&customers_config(&db, &auth), Services::Customers).await;
-    let http = Client::new();
     let admin = login(&http, &auth, ADMIN_EMAIL).await;
 
     // A token from another Satang with its own keys.
@@ -196,12 +188,9 @@ async fn customers_service_rejects_forged_tokens(backend: Backend) {
 }
 
 async fn disabled_user_is_locked_out_of_the_customers_service(backend: Backend) {
-    let Some(db) = Database::create(backend).await else {
+    let Some((_db, auth, customers, http)) = start_both(backend).await else {
         return;
     };
-    let auth = start(&auth_config(&db), Services::Auth).await;
-    let customers = start(&customers_config(&db, &auth), Services::Customers).await;
-    let http = Client::new();
     let admin = login(&http, &auth, ADMIN_EMAIL).await;
     let res = http
         .post(format!("{}/api/users", auth.url()))
@@ -251,20 +240,10 @@ async fn disabled_user_is_locked_out_of_the_customers_service(backend: Backend) 
 /// The customers service learns of a logout from the shared database: within its cache time
 /// (SATANG_USER_CACHE_MS) the logged-out access token is refused there too.
 async fn logout_on_the_auth_service_ends_the_token_on_the_customers_service(backend: Backend) {
-    let Some(db) = Database::create(backend).await else {
+    let Some((_db, auth, customers, http)) = start_both(backend).await else {
         return;
     };
-    let auth = start(&auth_config(&db), Services::Auth).await;
-    let customers = start(&customers_config(&db, &auth), Services::Customers).await;
-    let http = Client::new();
-    let res = http
-        .post(format!("{}/api/auth/login", auth.url()))
-        .json(&json!({"email": ADMIN_EMAIL, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let session: Value = res.json().await.unwrap();
+    let session = process::login(&http, &auth.url(), ADMIN_EMAIL).await;
     let token = session["access_token"].as_str().unwrap();
     let other = login(&http, &auth, ADMIN_EMAIL).await;
     let res = get(&http, &customers, "/api/audit-events", Some(token)).await;
@@ -412,6 +391,14 @@ async fn customers_service_learns_a_rotated_key_without_restart(backend: Backend
 // ------------------------------------------------------------------------------------------------
 // Helpers
 
+/// A fresh database with an auth service and a customers service on it, and a client.
+async fn start_both(backend: Backend) -> Option<(Database, Server, Server, Client)> {
+    let db = Database::create(backend).await?;
+    let auth = start(&auth_config(&db), Services::Auth).await;
+    let customers = start(&customers_config(&db, &auth), Services::Customers).await;
+    Some((db, auth, customers, Client::new()))
+}
+
 fn auth_config(db: &Database) -> Config {
     db.config()
 }
@@ -443,23 +430,10 @@ async fn get(http: &Client, server: &Server, path: &str, token: Option<&str>) ->
     req.send().await.unwrap()
 }
 
+/// Signs `email` in at the auth service `auth`; returns the access token.
 async fn login(http: &Client, auth: &Server, email: &str) -> String {
-    let res = http
-        .post(format!("{}/api/auth/login", auth.url()))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "login of {email}");
-    res.json::<Value>().await.unwrap()["access_token"]
+    process::login(http, &auth.url(), email).await["access_token"]
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-/// The key id in a token's header.
-fn kid_of(token: &str) -> String {
-    let header = token.split('.').next().unwrap();
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
-    header["kid"].as_str().unwrap().to_owned()
 }

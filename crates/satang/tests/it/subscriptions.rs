@@ -7,30 +7,9 @@ mod access;
 mod input;
 mod lifecycle;
 
-use crate::common::TestApp;
+use crate::common::{TestApp, json_of};
 use reqwest::Method;
-use serde_json::{Value, json};
-
-pub async fn json_of(res: reqwest::Response, status: u16) -> Value {
-    let actual = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(actual, status, "{body}");
-    body
-}
-
-/// Moves the server's clock to 10:00 Bangkok time on `date` and returns a fresh administrator
-/// token (tokens issued before the jump have expired by then).
-pub async fn set_date(app: &TestApp, date: &str) -> String {
-    let res = app
-        .post(
-            "/api/test-clock",
-            Some(&app.admin_token().await),
-            json!({"now": format!("{date}T03:00:00Z")}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    app.admin_token().await
-}
+use serde_json::Value;
 
 pub async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
     app.post(path, Some(token), body).await

@@ -2,26 +2,12 @@
 //! stores nothing, and usage summed per period onto the arrears invoice, priced by the plan
 //! (included units free, then the unit price), hand-computed to the satang.
 
-use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::billing::insert_customer;
-use crate::common::{Backend, TestApp, expect_problem, spawn_with};
+use crate::common::billing::{insert_customer, run_billing, set_date};
+use crate::common::{Backend, expect_problem, spawn_clocked};
 
 both_backends!(usage_is_billed_in_arrears_once);
-
-async fn set_date(app: &TestApp, date: &str) -> String {
-    let admin = app.admin_token().await;
-    let res = app
-        .post(
-            "/api/test-clock",
-            Some(&admin),
-            json!({"now": format!("{date}T03:00:00Z")}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    app.admin_token().await
-}
 
 fn event(sub: &str, metric: &str, quantity: i64, at: &str, key: &str) -> Value {
     json!({"subscription_id": sub, "metric": metric, "quantity": quantity,
@@ -29,12 +15,7 @@ fn event(sub: &str, metric: &str, quantity: i64, at: &str, key: &str) -> Value {
 }
 
 async fn usage_is_billed_in_arrears_once(backend: Backend) {
-    let Some(app) = spawn_with(backend, |c| {
-        c.test_clock = true;
-        c.billing_interval = 0;
-    })
-    .await
-    else {
+    let Some(app) = spawn_clocked(backend).await else {
         return;
     };
     let customer = insert_customer(&app, "Farm", "active").await;
@@ -94,10 +75,7 @@ async fn usage_is_billed_in_arrears_once(backend: Backend) {
     // 10 February: the second period in advance plus January's usage in arrears:
     // 700 alerts − 500 included = 200 × ฿0.50 = ฿100.
     let admin = set_date(&app, "2030-02-10").await;
-    let res = app
-        .call(Method::POST, "/api/billing/run", Some(&admin), None)
-        .await;
-    assert_eq!(res.status(), 200);
+    run_billing(&app, &admin).await;
     let page: Value = app
         .get(&format!("/api/invoices?subscription_id={sub}"), &admin)
         .await

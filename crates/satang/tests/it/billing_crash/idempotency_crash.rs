@@ -18,7 +18,8 @@ use reqwest::Client;
 use serde_json::{Value, json};
 use tokio::process::Child;
 
-use crate::common::bulk::{count_of, free_port, open, satang};
+use crate::common::bulk::{count_of, open, satang};
+use crate::common::process::free_port;
 use crate::common::{ADMIN_EMAIL, Backend, Database, PASSWORD};
 
 both_backends!(keyed_creates_killed_mid_flight_take_effect_once);

@@ -1,10 +1,11 @@
-//! Set-up shared by the plan and subscription tests, through the public API only.
+//! Set-up shared by the billing, plan, invoice and subscription tests, through the public API
+//! only: customers and members, the test clock, billing runs.
 
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common::TestApp;
+use crate::common::{TestApp, json_of};
 
 /// Creates a THB customer (as the bootstrap admin) and moves it to `status` (`active`,
 /// `suspended`, `deleted`).
@@ -48,4 +49,31 @@ pub async fn member_token(app: &TestApp, email: &str, customer_id: Uuid, role: &
         .await;
     assert_eq!(res.status(), 201, "add member");
     session["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Moves the test clock to `instant` (RFC 3339) and returns a fresh administrator token (tokens
+/// issued before the jump have expired by then).
+pub async fn set_clock(app: &TestApp, instant: &str) -> String {
+    let admin = app.admin_token().await;
+    let res = app
+        .post("/api/test-clock", Some(&admin), json!({ "now": instant }))
+        .await;
+    assert_eq!(res.status(), 200, "move the clock to {instant}");
+    app.admin_token().await
+}
+
+/// Moves the clock to 10:00 Bangkok on `date` (03:00 UTC, so UTC and Bangkok agree on the day)
+/// and returns a fresh administrator token.
+pub async fn set_date(app: &TestApp, date: &str) -> String {
+    set_clock(app, &format!("{date}T03:00:00Z")).await
+}
+
+/// Runs billing (`POST /api/billing/run`) and returns its report.
+pub async fn run_billing(app: &TestApp, admin: &str) -> Value {
+    json_of(
+        app.call(Method::POST, "/api/billing/run", Some(admin), None)
+            .await,
+        200,
+    )
+    .await
 }

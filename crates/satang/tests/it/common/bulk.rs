@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
@@ -20,6 +20,7 @@ use satang_store::subscriptions::{self, SubscriptionFields};
 use satang_store::{Db, Sql, kv, plans};
 
 use crate::common::Database;
+use crate::common::process::{poll, satang_command};
 
 /// The day every seeded subscription falls due (its first month ends), and the instant the
 /// binaries' test clock is set to: 10:00 in Bangkok on that day.
@@ -347,41 +348,12 @@ pub async fn assert_billed_exactly_once(db: &Db, due: &[Uuid]) {
 /// The `satang` binary on the test's database, with an environment free of the caller's
 /// Satang settings, the test clock on and the data directory given.
 pub fn satang(db: &Database, data_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_satang"));
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("SATANG_") || name == "DATABASE_URL" {
-            cmd.env_remove(name.as_ref());
-        }
-    }
+    let mut cmd = satang_command();
     if let Some(url) = &db.url {
         cmd.env("DATABASE_URL", url);
     }
-    cmd.env("SATANG_LOG", "warn")
-        .env("SATANG_TEST_CLOCK", "1")
+    cmd.env("SATANG_TEST_CLOCK", "1")
         .env("SATANG_DATA_DIR", data_dir)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
+        .stdin(Stdio::null());
     cmd
-}
-
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// Polls `check` every 20 ms until it answers `Some`, for at most `limit`.
-pub async fn poll<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

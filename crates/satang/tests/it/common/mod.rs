@@ -8,11 +8,14 @@
 //!
 //! Submodules: `billing` (customers, members, the test clock and billing runs through the API),
 //! `bulk` (thousands of due subscriptions and the `satang` binary for the crash tests),
-//! `browser` (headless Chromium over WebDriver).
+//! `browser` (headless Chromium over WebDriver), `process` (the `satang` binary as a child, free
+//! ports, logins at a hand-started server), `smtp` (aiosmtpd).
 
 pub mod billing;
 pub mod browser;
 pub mod bulk;
+pub mod process;
+pub mod smtp;
 
 use std::path::PathBuf;
 
@@ -181,6 +184,24 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
     spawn_with(backend, |_| {}).await
 }
 
+/// Starts a server with the test clock on and the billing scheduler off, so only the test's
+/// requests (and `POST /api/billing/run`) change anything.
+pub async fn spawn_clocked(backend: Backend) -> Option<TestApp> {
+    spawn_with(backend, |c| {
+        c.test_clock = true;
+        c.billing_interval = 0;
+    })
+    .await
+}
+
+/// [`spawn_clocked`], with the clock at 10:00 Bangkok on `date`; returns the app and a fresh
+/// administrator token.
+pub async fn spawn_clocked_on(backend: Backend, date: &str) -> Option<(TestApp, String)> {
+    let app = spawn_clocked(backend).await?;
+    let admin = billing::set_date(&app, date).await;
+    Some((app, admin))
+}
+
 /// Starts a server after letting the test adjust the configuration.
 pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
     let db = Database::create(backend).await?;
@@ -297,4 +318,31 @@ pub async fn expect_problem(res: Response, status: u16) -> Value {
     assert_eq!(body["status"], status);
     assert!(body["type"].is_string() && body["title"].is_string() && body["detail"].is_string());
     body
+}
+
+/// Reads a JSON answer that must have exactly `status`; the body is in the failure message.
+pub async fn json_of(res: Response, status: u16) -> Value {
+    let actual = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(actual, status, "{body}");
+    body
+}
+
+/// Reads a JSON answer that must be a success (2xx); status and body are in the failure message.
+pub async fn ok(res: Response) -> Value {
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert!(status.is_success(), "{status}: {body}");
+    body
+}
+
+/// An outside tool (pdftotext, aiosmtpd, schemathesis) is missing: a failure naming `tool` (and
+/// how to install it) when `SATANG_REQUIRE_TOOLS=1` (CI), otherwise a `SKIPPED: {skipped}` line
+/// and the caller returns.
+pub fn tool_missing(tool: &str, skipped: &str) {
+    assert!(
+        std::env::var("SATANG_REQUIRE_TOOLS").as_deref() != Ok("1"),
+        "{tool} is required when SATANG_REQUIRE_TOOLS=1"
+    );
+    eprintln!("SKIPPED: {skipped}");
 }

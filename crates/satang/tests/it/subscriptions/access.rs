@@ -2,9 +2,9 @@
 
 use serde_json::{Value, json};
 
-use super::{act, audit_actions, json_of, post};
+use super::{act, audit_actions, post};
 use crate::common::billing::{insert_customer, member_token};
-use crate::common::{Backend, expect_problem, spawn};
+use crate::common::{Backend, expect_problem, json_of, spawn};
 
 both_backends!(
     members_reach_only_their_own_customer,

@@ -2,9 +2,9 @@
 
 use serde_json::{Value, json};
 
-use super::{act, audit_actions, json_of, post, set_date};
-use crate::common::billing::insert_customer;
-use crate::common::{Backend, expect_problem, spawn_with};
+use super::{act, audit_actions, post};
+use crate::common::billing::{insert_customer, set_date};
+use crate::common::{Backend, expect_problem, json_of, spawn_with};
 
 both_backends!(
     lifecycle_pause_resume_change_and_cancel,

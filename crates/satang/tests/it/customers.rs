@@ -1,6 +1,7 @@
 //! Black-box tests of customers, contacts and members (SPEC §2.3) and of tenancy (§2.2), on
 //! both databases.
 
+use crate::common::access::{DELETE, GET, PATCH, POST, check_access};
 use crate::common::{Backend, PASSWORD, TestApp, expect_problem, spawn};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -386,26 +387,17 @@ async fn status_changes_soft_delete_and_restore(backend: Backend) {
 
     // Support may change status; viewers and billing staff may only read.
     let viewer = app.staff_token("viewer@satang.test", &["viewer"]).await;
-    assert_eq!(app.get(&url, &viewer).await.status(), 200);
-    expect_problem(
-        app.patch(&url, &viewer, json!({"status": "suspended"}))
-            .await,
-        403,
-    )
-    .await;
-    expect_problem(
-        app.post("/api/customers", Some(&viewer), json!({"name": "X"}))
-            .await,
-        403,
-    )
-    .await;
     let support = app.staff_token("support@satang.test", &["support"]).await;
-    assert_eq!(
-        app.patch(&url, &support, json!({"status": "suspended"}))
-            .await
-            .status(),
-        200
-    );
+    let cast = [("viewer", viewer.as_str()), ("support", support.as_str())];
+    let suspend = || Some(json!({"status": "suspended"}));
+    #[rustfmt::skip]
+    check_access(&app, &cast, [
+        ("viewer", GET, url.clone(), None, 200),
+        ("viewer", PATCH, url.clone(), suspend(), 403),
+        ("viewer", POST, "/api/customers".into(), Some(json!({"name": "X"})), 403),
+        ("support", PATCH, url.clone(), suspend(), 200),
+    ])
+    .await;
 }
 
 async fn contacts_keep_one_primary_per_role(backend: Backend) {
@@ -606,79 +598,21 @@ async fn members_see_only_their_customer(backend: Backend) {
             "{path}: B answers exactly like a customer that does not exist"
         );
     }
-    expect_problem(
-        app.patch(
-            &format!("/api/customers/{b}"),
-            &alice,
-            json!({"name": "pwned"}),
-        )
-        .await,
-        404,
-    )
-    .await;
-    expect_problem(
-        app.post(
-            &format!("/api/customers/{b}/contacts"),
-            Some(&alice),
-            json!({"name": "x", "role": "ops"}),
-        )
-        .await,
-        404,
-    )
-    .await;
-    expect_problem(
-        app.call(
-            Method::DELETE,
-            &format!("/api/customers/{b}"),
-            Some(&alice),
-            None,
-        )
-        .await,
-        404,
-    )
-    .await;
-    expect_problem(
-        app.post(
-            &format!("/api/customers/{b}/members"),
-            Some(&alice),
-            json!({"email": "evil@x.test", "role": "owner"}),
-        )
-        .await,
-        404,
-    )
-    .await;
-
-    // Their own customer works.
-    assert_eq!(
-        app.get(&format!("/api/customers/{a}"), &alice)
-            .await
-            .status(),
-        200
-    );
-    let res = app
-        .post(
-            &format!("/api/customers/{a}/contacts"),
-            Some(&alice),
-            json!({"name": "Mine", "role": "billing"}),
-        )
-        .await;
-    assert_eq!(res.status(), 201);
-    // But a member cannot create customers or change status.
-    expect_problem(
-        app.post("/api/customers", Some(&alice), json!({"name": "New"}))
-            .await,
-        403,
-    )
-    .await;
-    expect_problem(
-        app.patch(
-            &format!("/api/customers/{a}"),
-            &alice,
-            json!({"status": "suspended"}),
-        )
-        .await,
-        403,
-    )
+    let (a_, b_) = (format!("/api/customers/{a}"), format!("/api/customers/{b}"));
+    #[rustfmt::skip]
+    check_access(&app, &[("alice", &alice)], [
+        // Nor does any change reach B.
+        ("alice", PATCH, b_.clone(), Some(json!({"name": "pwned"})), 404),
+        ("alice", POST, format!("{b_}/contacts"), Some(json!({"name": "x", "role": "ops"})), 404),
+        ("alice", DELETE, b_.clone(), None, 404),
+        ("alice", POST, format!("{b_}/members"), Some(json!({"email": "evil@x.test", "role": "owner"})), 404),
+        // Their own customer works.
+        ("alice", GET, a_.clone(), None, 200),
+        ("alice", POST, format!("{a_}/contacts"), Some(json!({"name": "Mine", "role": "billing"})), 201),
+        // But a member cannot create customers or change status.
+        ("alice", POST, "/api/customers".into(), Some(json!({"name": "New"})), 403),
+        ("alice", PATCH, a_.clone(), Some(json!({"status": "suspended"})), 403),
+    ])
     .await;
 }
 
@@ -715,38 +649,17 @@ async fn member_roles_limit_what_members_do(backend: Backend) {
     )
     .await;
 
+    let a_ = format!("/api/customers/{a}");
+    let contact = || Some(json!({"name": "x", "role": "ops"}));
+    let cast = [("alice", alice.as_str()), ("carol", carol_token.as_str())];
     // A member reads but does not edit.
-    assert_eq!(
-        app.get(&format!("/api/customers/{a}/contacts"), &carol_token)
-            .await
-            .status(),
-        200
-    );
-    expect_problem(
-        app.post(
-            &format!("/api/customers/{a}/contacts"),
-            Some(&carol_token),
-            json!({"name": "x", "role": "ops"}),
-        )
-        .await,
-        403,
-    )
-    .await;
-    expect_problem(
-        app.patch(
-            &format!("/api/customers/{a}"),
-            &carol_token,
-            json!({"name": "x"}),
-        )
-        .await,
-        403,
-    )
-    .await;
-    expect_problem(
-        app.get(&format!("/api/customers/{a}/export"), &carol_token)
-            .await,
-        403,
-    )
+    #[rustfmt::skip]
+    check_access(&app, &cast, [
+        ("carol", GET, format!("{a_}/contacts"), None, 200),
+        ("carol", POST, format!("{a_}/contacts"), contact(), 403),
+        ("carol", PATCH, a_.clone(), Some(json!({"name": "x"})), 403),
+        ("carol", GET, format!("{a_}/export"), None, 403),
+    ])
     .await;
 
     // Promoted to admin, Carol may edit contacts.
@@ -758,18 +671,6 @@ async fn member_roles_limit_what_members_do(backend: Backend) {
         )
         .await;
     assert_eq!(res.json::<Value>().await.unwrap()["role"], "admin");
-    assert_eq!(
-        app.post(
-            &format!("/api/customers/{a}/contacts"),
-            Some(&carol_token),
-            json!({"name": "x", "role": "ops"})
-        )
-        .await
-        .status(),
-        201
-    );
-
-    // The last owner cannot be demoted or removed.
     let alice_id = app
         .get("/api/auth/me", &alice)
         .await
@@ -779,26 +680,14 @@ async fn member_roles_limit_what_members_do(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    expect_problem(
-        app.patch(
-            &format!("/api/customers/{a}/members/{alice_id}"),
-            &alice,
-            json!({"role": "member"}),
-        )
-        .await,
-        409,
-    )
-    .await;
-    expect_problem(
-        app.call(
-            Method::DELETE,
-            &format!("/api/customers/{a}/members/{alice_id}"),
-            Some(&alice),
-            None,
-        )
-        .await,
-        409,
-    )
+    let alice_member = format!("{a_}/members/{alice_id}");
+    #[rustfmt::skip]
+    check_access(&app, &cast, [
+        ("carol", POST, format!("{a_}/contacts"), contact(), 201),
+        // The last owner cannot be demoted or removed.
+        ("alice", PATCH, alice_member.clone(), Some(json!({"role": "member"})), 409),
+        ("alice", DELETE, alice_member, None, 409),
+    ])
     .await;
     let problem = expect_problem(
         app.patch(

@@ -6,11 +6,12 @@
 //! of a test prints a SKIPPED line and passes — unless `SATANG_REQUIRE_POSTGRES=1` (set by CI),
 //! which turns the skip into a failure.
 //!
-//! Submodules: `billing` (customers, members, the test clock and billing runs through the API),
+//! Submodules: `access` (role × route tables), `billing` (customers, members, the test clock and billing runs through the API),
 //! `bulk` (thousands of due subscriptions and the `satang` binary for the crash tests),
 //! `browser` (headless Chromium over WebDriver), `process` (the `satang` binary as a child, free
 //! ports, logins at a hand-started server), `smtp` (aiosmtpd).
 
+pub mod access;
 pub mod billing;
 pub mod browser;
 pub mod bulk;

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{act, audit_actions, post};
+use crate::common::access::{GET, POST, check_access};
 use crate::common::billing::{insert_customer, member_token};
 use crate::common::{Backend, expect_problem, json_of, spawn};
 
@@ -148,12 +149,6 @@ async fn members_reach_only_their_own_customer(backend: Backend) {
     )
     .await;
     assert_eq!(mine["data"][0]["id"], sub_a["id"]);
-    json_of(
-        app.get(&format!("/api/subscriptions/{id_a}"), &reader_a)
-            .await,
-        200,
-    )
-    .await;
     let res = post(
         &app,
         &reader_a,
@@ -162,107 +157,43 @@ async fn members_reach_only_their_own_customer(backend: Backend) {
     )
     .await;
     assert_eq!(json_of(res, 200).await["preview"], true);
-    let res = post(
-        &app,
-        &reader_a,
-        &format!("/api/subscriptions/{id_a}/change-plan"),
-        json!({"quantity": 8}),
-    )
-    .await;
-    expect_problem(res, 403).await;
-    for action in ["pause", "cancel"] {
-        expect_problem(
-            act(
-                &app,
-                &reader_a,
-                &format!("/api/subscriptions/{id_a}/{action}"),
-            )
-            .await,
-            403,
-        )
-        .await;
-    }
-    let res = post(
-        &app,
-        &reader_a,
-        "/api/subscriptions",
-        json!({"customer_id": a, "plan_code": "PRO"}),
-    )
-    .await;
-    expect_problem(res, 403).await;
-
-    // B's billing member acts on B only, and only at the plan's terms: pausing is the
-    // operator's (no invoices while paused), so is a trial of its own choosing.
-    expect_problem(
-        act(
-            &app,
-            &billing_b,
-            &format!("/api/subscriptions/{id_b}/pause"),
-        )
-        .await,
-        403,
-    )
-    .await;
-    let res = post(
-        &app,
-        &billing_b,
-        "/api/subscriptions",
-        json!({"customer_id": b, "plan_code": "PRO", "trial_days": 365}),
-    )
-    .await;
-    expect_problem(res, 403).await;
-    json_of(
-        post(
-            &app,
-            &billing_b,
-            &format!("/api/customers/{b}/payment-methods"),
-            json!({"type": "promptpay"}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    expect_problem(
-        app.get(&format!("/api/subscriptions/{id_a}"), &billing_b)
-            .await,
-        404,
-    )
-    .await;
-
-    // Staff: viewers read everything and change nothing; billing staff change.
     let viewer = app.staff_token("viewer@satang.test", &["viewer"]).await;
     let billing = app.staff_token("billing@satang.test", &["billing"]).await;
+    // Staff viewers read everything.
     let all = json_of(app.get("/api/subscriptions", &viewer).await, 200).await;
     assert_eq!(all["data"].as_array().unwrap().len(), 2);
-    expect_problem(
-        act(&app, &viewer, &format!("/api/subscriptions/{id_a}/pause")).await,
-        403,
-    )
-    .await;
-    let res = post(
-        &app,
-        &viewer,
-        "/api/subscriptions",
-        json!({"customer_id": a, "plan_code": "PRO"}),
-    )
-    .await;
-    expect_problem(res, 403).await;
-    json_of(
-        act(&app, &billing, &format!("/api/subscriptions/{id_b}/pause")).await,
-        200,
-    )
-    .await;
-    json_of(
-        act(&app, &billing, &format!("/api/subscriptions/{id_b}/resume")).await,
-        200,
-    )
-    .await;
+    let cast = [
+        ("reader_a", reader_a.as_str()),
+        ("billing_b", billing_b.as_str()),
+        ("viewer", viewer.as_str()),
+        ("billing", billing.as_str()),
+    ];
+    let (sub_a_, sub_b_) = (
+        format!("/api/subscriptions/{id_a}"),
+        format!("/api/subscriptions/{id_b}"),
+    );
+    let subscribe_a = || Some(json!({"customer_id": a, "plan_code": "PRO"}));
     let missing = "01940000-0000-7000-8000-000000000999";
-    expect_problem(
-        app.get(&format!("/api/customers/{missing}/subscriptions"), &billing)
-            .await,
-        404,
-    )
+    #[rustfmt::skip]
+    check_access(&app, &cast, [
+        ("reader_a", GET, sub_a_.clone(), None, 200),
+        ("reader_a", POST, format!("{sub_a_}/change-plan"), Some(json!({"quantity": 8})), 403),
+        ("reader_a", POST, format!("{sub_a_}/pause"), None, 403),
+        ("reader_a", POST, format!("{sub_a_}/cancel"), None, 403),
+        ("reader_a", POST, "/api/subscriptions".into(), subscribe_a(), 403),
+        // B's billing member acts on B only, and only at the plan's terms: pausing is the
+        // operator's (no invoices while paused), so is a trial of its own choosing.
+        ("billing_b", POST, format!("{sub_b_}/pause"), None, 403),
+        ("billing_b", POST, "/api/subscriptions".into(), Some(json!({"customer_id": b, "plan_code": "PRO", "trial_days": 365})), 403),
+        ("billing_b", POST, format!("/api/customers/{b}/payment-methods"), Some(json!({"type": "promptpay"})), 201),
+        ("billing_b", GET, sub_a_.clone(), None, 404),
+        // Staff: viewers read everything and change nothing; billing staff change.
+        ("viewer", POST, format!("{sub_a_}/pause"), None, 403),
+        ("viewer", POST, "/api/subscriptions".into(), subscribe_a(), 403),
+        ("billing", POST, format!("{sub_b_}/pause"), None, 200),
+        ("billing", POST, format!("{sub_b_}/resume"), None, 200),
+        ("billing", GET, format!("/api/customers/{missing}/subscriptions"), None, 404),
+    ])
     .await;
 
     // The audit log names who did it.

@@ -1,9 +1,9 @@
 //! The console in a real headless Chromium: a person's flows end to end, the accessibility
 //! check, and (ignored by default) the README's screenshots.
 //!
-//! Run: `cargo test -p satang --test console_browser` (needs chromium, chromium-driver and
+//! Run: `cargo test -p satang --test it console_browser` (needs chromium, chromium-driver and
 //! fonts-thai-tlwg; CI installs them and sets SATANG_REQUIRE_BROWSER=1).
-//! Screenshots: `cargo test -p satang --test console_browser -- --ignored screenshots`.
+//! Screenshots: `cargo test -p satang --test it -- --ignored console_browser::screenshots`.
 
 use serde_json::{Value, json};
 
@@ -483,7 +483,7 @@ async fn set_theme(b: &Browser, theme: &str) {
 }
 
 /// The README's screenshots: the main pages at 1440 px and 375 px, Thai, light and dark, from
-/// the demo data. `cargo test -p satang --test console_browser -- --ignored screenshots`.
+/// the demo data. `cargo test -p satang --test it -- --ignored console_browser::screenshots`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "writes docs/screenshots; run by hand"]
 async fn screenshots() {

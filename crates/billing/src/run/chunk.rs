@@ -161,11 +161,7 @@ async fn plan_steps(
         .into_iter()
         .map(|p| (p.id, p))
         .collect();
-    let plan = |id: Uuid, sub: Uuid| {
-        plans
-            .get(&id)
-            .ok_or_else(|| Error::Internal(format!("subscription {sub} without its plan")))
-    };
+    let plan = |id: Uuid, sub: Uuid| plan_of(&plans, id, sub);
 
     // The customers whose subscription gets an invoice. Those with credit to consume are
     // locked — after their subscriptions, before the number, in id order: the order every path
@@ -219,79 +215,119 @@ async fn plan_steps(
         .into_iter()
         .collect();
 
+    let mut read = Read {
+        plans,
+        customers,
+        used,
+        issued,
+    };
     let mut steps = Vec::with_capacity(subs.len());
     for sub in subs {
-        if sub.cancel_at_period_end {
-            let mut f = SubscriptionFields::of(&sub);
-            f.status = Status::Canceled;
-            f.canceled_at = Some(now);
-            f.cancel_at_period_end = false;
-            f.next_billing_date = None;
-            f.pending_plan_id = None;
-            f.pending_quantity = None;
-            steps.push(Step::Cancel {
-                before: sub,
-                after: f,
-            });
-            continue;
-        }
-        // A pending downgrade takes effect at the boundary: the new period is on the new terms.
-        let new_plan = plan(sub.pending_plan_id.unwrap_or(sub.plan_id), sub.id)?;
-        let quantity = sub.pending_quantity.unwrap_or(sub.quantity);
-        let anchor = u32::try_from(sub.billing_anchor_day).unwrap_or(1);
-        let start = sub.current_period_end;
-        let end = add_cycle(start, cycle_of(new_plan)?, anchor)
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let trial = in_trial(&sub);
-        let state = lifecycle_state(&sub)?;
-        let next = if sub.status == Status::Trialing {
-            state.end_trial(end)
-        } else {
-            state.end_period(end)
-        }
-        .map_err(|e| Error::Internal(format!("subscription {}: {e}", sub.id)))?;
-        let mut f = SubscriptionFields::of(&sub);
-        f.status = next.status();
-        f.current_period_start = start;
-        f.current_period_end = end;
-        f.next_billing_date = Some(end);
-        f.plan_id = new_plan.id;
-        f.quantity = quantity;
-        f.pending_plan_id = None;
-        f.pending_quantity = None;
-
-        let invoice = if issued.contains(&(sub.id, start)) {
-            None
-        } else {
-            // Usage of the period that just ended is billed in arrears, at the prices of the
-            // plan it was used under (trials are free).
-            let extra = if trial {
-                Vec::new()
-            } else {
-                let prices = metered(plan(sub.plan_id, sub.id)?);
-                let totals = used.remove(&sub.id).unwrap_or_default();
-                usage_lines(&sub, &prices, totals)?
-            };
-            let customer = customers.get_mut(&sub.customer_id).ok_or_else(|| {
-                Error::Internal(format!("subscription {} without its customer", sub.id))
-            })?;
-            let reason = if trial {
-                "subscription_create"
-            } else {
-                "subscription_cycle"
-            };
-            Some(Box::new(plan_invoice(
-                &sub, new_plan, quantity, start, end, reason, extra, customer, &settings, today,
-                now,
-            )?))
-        };
-        steps.push(Step::Renew {
-            before: sub,
-            after: f,
-            invoice,
-        });
+        steps.push(plan_step(sub, &mut read, &settings, today, now)?);
     }
     Ok((steps, settings))
+}
+
+/// What a chunk read, one statement per kind: all [`plan_step`] needs.
+struct Read {
+    /// The chunk's plans (current and pending), by id.
+    plans: HashMap<Uuid, Plan>,
+    /// The customers of the subscriptions that get an invoice; balances are consumed as the
+    /// chunk's invoices take their credit.
+    customers: HashMap<Uuid, Customer>,
+    /// Usage per subscription of the period that ends now (metered plans, out of trial).
+    used: HashMap<Uuid, Vec<usage::MetricTotal>>,
+    /// The (subscription, period start) pairs that already have their invoice.
+    issued: HashSet<(Uuid, NaiveDate)>,
+}
+
+fn plan_of(plans: &HashMap<Uuid, Plan>, id: Uuid, sub: Uuid) -> Result<&Plan> {
+    plans
+        .get(&id)
+        .ok_or_else(|| Error::Internal(format!("subscription {sub} without its plan")))
+}
+
+/// Works out one claimed subscription's step in memory, from what the chunk read (no
+/// database): ended at its period end, or rolled into its next period with that period's
+/// invoice planned (none when it exists already).
+fn plan_step(
+    sub: Subscription,
+    read: &mut Read,
+    settings: &BillingSettings,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Step> {
+    if sub.cancel_at_period_end {
+        let mut f = SubscriptionFields::of(&sub);
+        f.status = Status::Canceled;
+        f.canceled_at = Some(now);
+        f.cancel_at_period_end = false;
+        f.next_billing_date = None;
+        f.pending_plan_id = None;
+        f.pending_quantity = None;
+        return Ok(Step::Cancel {
+            before: sub,
+            after: f,
+        });
+    }
+    // A pending downgrade takes effect at the boundary: the new period is on the new terms.
+    let new_plan = plan_of(
+        &read.plans,
+        sub.pending_plan_id.unwrap_or(sub.plan_id),
+        sub.id,
+    )?;
+    let quantity = sub.pending_quantity.unwrap_or(sub.quantity);
+    let anchor = u32::try_from(sub.billing_anchor_day).unwrap_or(1);
+    let start = sub.current_period_end;
+    let end = add_cycle(start, cycle_of(new_plan)?, anchor)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let trial = in_trial(&sub);
+    let state = lifecycle_state(&sub)?;
+    let next = if sub.status == Status::Trialing {
+        state.end_trial(end)
+    } else {
+        state.end_period(end)
+    }
+    .map_err(|e| Error::Internal(format!("subscription {}: {e}", sub.id)))?;
+    let mut f = SubscriptionFields::of(&sub);
+    f.status = next.status();
+    f.current_period_start = start;
+    f.current_period_end = end;
+    f.next_billing_date = Some(end);
+    f.plan_id = new_plan.id;
+    f.quantity = quantity;
+    f.pending_plan_id = None;
+    f.pending_quantity = None;
+
+    let invoice = if read.issued.contains(&(sub.id, start)) {
+        None
+    } else {
+        // Usage of the period that just ended is billed in arrears, at the prices of the
+        // plan it was used under (trials are free).
+        let extra = if trial {
+            Vec::new()
+        } else {
+            let prices = metered(plan_of(&read.plans, sub.plan_id, sub.id)?);
+            let totals = read.used.remove(&sub.id).unwrap_or_default();
+            usage_lines(&sub, &prices, totals)?
+        };
+        let customer = read.customers.get_mut(&sub.customer_id).ok_or_else(|| {
+            Error::Internal(format!("subscription {} without its customer", sub.id))
+        })?;
+        let reason = if trial {
+            "subscription_create"
+        } else {
+            "subscription_cycle"
+        };
+        Some(Box::new(plan_invoice(
+            &sub, new_plan, quantity, start, end, reason, extra, customer, settings, today, now,
+        )?))
+    };
+    Ok(Step::Renew {
+        before: sub,
+        after: f,
+        invoice,
+    })
 }
 
 fn in_trial(sub: &Subscription) -> bool {
@@ -574,4 +610,408 @@ fn subscription_view(
     json!({"status": status, "plan_id": plan_id, "quantity": quantity,
            "current_period_start": start, "current_period_end": end,
            "next_billing_date": next, "canceled_at": canceled_at})
+}
+
+#[cfg(test)]
+mod tests {
+    //! The planning of a chunk, without a database: what [`plan_step`] makes of a due
+    //! subscription given what the chunk read.
+
+    use serde_json::json;
+
+    use satang_domain::usage::MeteredPrice;
+    use satang_domain::{Currency, CustomerStatus};
+
+    use super::*;
+    use crate::subscriptions::test_support::{at, d, january_subscription};
+
+    const PRO: Uuid = Uuid::nil();
+    const TEAM: Uuid = Uuid::from_u128(2);
+    const METERED: Uuid = Uuid::from_u128(3);
+    const FARM: Uuid = Uuid::nil();
+
+    fn plan(id: Uuid, code: &str, pricing: &str, price: i64, metered: Value) -> Plan {
+        let created = at(d(2025, 1, 1));
+        Plan {
+            id,
+            code: code.into(),
+            name_th: code.into(),
+            name_en: code.into(),
+            description_th: String::new(),
+            description_en: String::new(),
+            billing_interval: "month".into(),
+            interval_count: 1,
+            price,
+            currency: Currency::Thb,
+            pricing: pricing.into(),
+            trial_days: 0,
+            features: Default::default(),
+            limits: Default::default(),
+            metered: serde_json::from_value(metered).unwrap(),
+            active: true,
+            version: 1,
+            previous_version_id: None,
+            created_at: created,
+            updated_at: created,
+            archived_at: None,
+        }
+    }
+
+    /// PRO ฿990 a month, TEAM ฿390 a seat, and a ฿990 plan with SMS alerts (500 included, then
+    /// ฿0.50 each).
+    fn catalog() -> Vec<Plan> {
+        let sms = json!([{"metric": "sms_alerts", "unit_price": 50, "included_units": 500}]);
+        vec![
+            plan(PRO, "PRO", "flat", 99_000, Value::Null),
+            plan(TEAM, "TEAM", "per_seat", 39_000, Value::Null),
+            plan(METERED, "SMS", "flat", 99_000, sms),
+        ]
+    }
+
+    fn customer(id: Uuid, balance: i64) -> Customer {
+        let created = at(d(2025, 1, 1));
+        Customer {
+            id,
+            name: "สหกรณ์การเกษตรบ้านนา".into(),
+            legal_name: None,
+            tax_id: None,
+            branch_code: None,
+            email: None,
+            phone: None,
+            billing_email: None,
+            address: None,
+            currency: Currency::Thb,
+            locale: "th".into(),
+            payment_terms_days: 30,
+            metadata: Default::default(),
+            status: CustomerStatus::Active,
+            balance,
+            created_at: created,
+            updated_at: created,
+            deleted_at: None,
+            version: 1,
+        }
+    }
+
+    fn settings() -> BillingSettings {
+        BillingSettings {
+            vat_rate_bps: 700,
+            prices_include_vat: false,
+            invoice_prefix: "INV".into(),
+            withholding_tax_rate_bps: 300,
+            seller: json!({"company_name": {"th": "ผู้ขาย", "en": "Seller"}}),
+            dunning_retry_days: vec![1, 3, 5, 7],
+            dunning_grace_days: 14,
+        }
+    }
+
+    fn read_with(balance: i64) -> Read {
+        Read {
+            plans: catalog().into_iter().map(|p| (p.id, p)).collect(),
+            customers: HashMap::from([(FARM, customer(FARM, balance))]),
+            used: HashMap::new(),
+            issued: HashSet::new(),
+        }
+    }
+
+    /// The first of February 2026, when January's subscriptions fall due.
+    fn today() -> NaiveDate {
+        d(2026, 2, 1)
+    }
+
+    fn step(sub: Subscription, read: &mut Read) -> Step {
+        plan_step(sub, read, &settings(), today(), at(today())).unwrap()
+    }
+
+    fn renewed(step: Step) -> (SubscriptionFields, Option<PlannedInvoice>) {
+        match step {
+            Step::Renew { after, invoice, .. } => (after, invoice.map(|i| *i)),
+            Step::Cancel { .. } => panic!("expected a renewal, got a cancellation"),
+        }
+    }
+
+    fn sub_with(id: u128, edit: impl FnOnce(&mut Subscription)) -> Subscription {
+        let mut sub = january_subscription();
+        sub.id = Uuid::from_u128(id);
+        edit(&mut sub);
+        sub
+    }
+
+    #[test]
+    fn a_due_period_rolls_on_and_is_invoiced_in_advance() {
+        let mut read = read_with(0);
+        let (after, invoice) = renewed(step(january_subscription(), &mut read));
+        assert_eq!(after.status, Status::Active);
+        assert_eq!(
+            (after.current_period_start, after.current_period_end),
+            (d(2026, 2, 1), d(2026, 3, 1))
+        );
+        assert_eq!(after.next_billing_date, Some(d(2026, 3, 1)));
+
+        let PlannedInvoice { new, issued } = invoice.expect("the period's invoice");
+        assert_eq!(new.origin.billing_reason, "subscription_cycle");
+        assert_eq!(
+            (new.origin.period_start, new.origin.period_end),
+            (Some(d(2026, 2, 1)), Some(d(2026, 3, 1)))
+        );
+        assert_eq!(new.origin.mrr, 99_000);
+        assert_eq!(new.lines.len(), 1);
+        assert_eq!(
+            new.lines[0].description,
+            "PRO (PRO, month), 2026-02-01 – 2026-02-28"
+        );
+        // ฿990 + 7 % VAT; issued open, due after the customer's 30 days, numbered later.
+        let f = &new.fields;
+        assert_eq!(
+            (f.subtotal, f.vat_amount, f.total),
+            (99_000, 6_930, 105_930)
+        );
+        assert_eq!((f.credit_applied, f.amount_due), (0, 105_930));
+        assert_eq!(f.status, InvoiceStatus::Open);
+        assert_eq!(f.number, None);
+        assert_eq!(f.issued_at, Some(at(today())));
+        assert_eq!(f.due_date, Some(d(2026, 3, 3)));
+        assert_eq!(f.seller_snapshot, Some(settings().seller));
+        assert_eq!(new.version, ISSUED_VERSION);
+        assert_eq!(new.collection_method, CollectionMethod::SendInvoice);
+        assert_eq!(new.next_collection_at, None);
+        assert_eq!((issued.id, issued.total), (new.id, 105_930));
+    }
+
+    #[test]
+    fn a_short_month_keeps_the_anchor_day() {
+        // Anchored on the 31st: the period ending 28 February runs on to 31 March.
+        let sub = sub_with(1, |s| {
+            s.billing_anchor_day = 31;
+            s.current_period_start = d(2026, 1, 31);
+            s.current_period_end = d(2026, 2, 28);
+        });
+        let (after, _) = renewed(step(sub, &mut read_with(0)));
+        assert_eq!(
+            (after.current_period_start, after.current_period_end),
+            (d(2026, 2, 28), d(2026, 3, 31))
+        );
+    }
+
+    #[test]
+    fn cancel_at_period_end_ends_the_subscription_without_an_invoice() {
+        let sub = sub_with(1, |s| {
+            s.cancel_at_period_end = true;
+            s.pending_plan_id = Some(TEAM);
+            s.pending_quantity = Some(2);
+        });
+        // No customer needed: nothing is invoiced.
+        let mut read = read_with(0);
+        read.customers.clear();
+        let Step::Cancel { before, after } = step(sub, &mut read) else {
+            panic!("expected a cancellation");
+        };
+        assert_eq!(before.id, Uuid::from_u128(1));
+        assert_eq!(after.status, Status::Canceled);
+        assert_eq!(after.canceled_at, Some(at(today())));
+        assert!(!after.cancel_at_period_end);
+        assert_eq!(after.next_billing_date, None);
+        assert_eq!(
+            (after.pending_plan_id, after.pending_quantity),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn a_period_already_invoiced_is_not_invoiced_again() {
+        let mut read = read_with(0);
+        read.issued.insert((Uuid::nil(), d(2026, 2, 1)));
+        let (after, invoice) = renewed(step(january_subscription(), &mut read));
+        assert!(invoice.is_none());
+        assert_eq!(after.current_period_start, d(2026, 2, 1), "still rolled on");
+    }
+
+    #[test]
+    fn a_pending_downgrade_applies_at_the_boundary() {
+        let sub = sub_with(1, |s| {
+            s.pending_plan_id = Some(TEAM);
+            s.pending_quantity = Some(3);
+        });
+        let (after, invoice) = renewed(step(sub, &mut read_with(0)));
+        assert_eq!((after.plan_id, after.quantity), (TEAM, 3));
+        assert_eq!(
+            (after.pending_plan_id, after.pending_quantity),
+            (None, None)
+        );
+        let new = invoice.unwrap().new;
+        // ฿390 × 3 seats.
+        let line = &new.lines[0];
+        assert_eq!(
+            (line.quantity, line.unit_amount, line.amount),
+            (3, 39_000, 117_000)
+        );
+        assert!(
+            line.description.contains(" × 3 seats"),
+            "{}",
+            line.description
+        );
+        assert_eq!(new.fields.subtotal, 117_000);
+    }
+
+    #[test]
+    fn usage_of_the_ended_period_is_billed_in_arrears_at_its_plans_prices() {
+        // On the metered plan in January, moving to PRO: January's 700 alerts are priced by the
+        // metered plan (200 over the 500 included, at ฿0.50).
+        let sub = sub_with(1, |s| {
+            s.plan_id = METERED;
+            s.pending_plan_id = Some(PRO);
+        });
+        let mut read = read_with(0);
+        read.used.insert(
+            sub.id,
+            vec![
+                usage::MetricTotal {
+                    metric: "sms_alerts".into(),
+                    quantity: 700,
+                },
+                usage::MetricTotal {
+                    metric: "not_priced".into(),
+                    quantity: 9,
+                },
+            ],
+        );
+        let (after, invoice) = renewed(step(sub, &mut read));
+        assert_eq!(after.plan_id, PRO);
+        let new = invoice.unwrap().new;
+        assert_eq!(new.lines.len(), 2, "the fee and one priced metric");
+        let usage = &new.lines[1];
+        assert_eq!((usage.kind.as_str(), usage.amount), ("usage", 10_000));
+        assert_eq!(
+            usage.description,
+            "sms_alerts: 700 used (500 included), 2026-01-01 – 2026-01-31"
+        );
+        assert_eq!(
+            (usage.period_start, usage.period_end),
+            (Some(d(2026, 1, 1)), Some(d(2026, 2, 1)))
+        );
+        // (฿990 + ฿100) + 7 % VAT.
+        assert_eq!(new.fields.total, 116_630);
+        assert!(read.used.is_empty(), "the usage is taken once");
+    }
+
+    #[test]
+    fn a_trial_ending_is_the_first_paid_period_and_its_usage_is_free() {
+        let sub = sub_with(1, |s| {
+            s.plan_id = METERED;
+            s.status = Status::Trialing;
+            s.trial_end = Some(d(2026, 2, 1));
+        });
+        let mut read = read_with(0);
+        read.used.insert(
+            sub.id,
+            vec![usage::MetricTotal {
+                metric: "sms_alerts".into(),
+                quantity: 700,
+            }],
+        );
+        let (after, invoice) = renewed(step(sub, &mut read));
+        assert_eq!(after.status, Status::Active);
+        let new = invoice.unwrap().new;
+        assert_eq!(new.origin.billing_reason, "subscription_create");
+        assert_eq!(new.lines.len(), 1, "no usage line for a trial");
+        assert_eq!(new.fields.total, 105_930);
+    }
+
+    #[test]
+    fn in_trial_covers_a_trial_that_was_paused() {
+        let mut sub = january_subscription();
+        assert!(!in_trial(&sub));
+        sub.trial_end = Some(sub.current_period_end);
+        assert!(in_trial(&sub), "an active period ending on the trial's end");
+        sub.trial_end = None;
+        sub.status = Status::Trialing;
+        assert!(in_trial(&sub));
+    }
+
+    #[test]
+    fn credit_is_consumed_across_the_chunk() {
+        // ฿1,500.00 of credit: the first invoice (฿1,059.30) is paid by it, the second takes
+        // the ฿440.70 left.
+        let mut read = read_with(150_000);
+        let (_, first) = renewed(step(sub_with(1, |_| {}), &mut read));
+        let (_, second) = renewed(step(sub_with(2, |_| {}), &mut read));
+        let (first, second) = (first.unwrap().new.fields, second.unwrap().new.fields);
+        assert_eq!((first.credit_applied, first.amount_due), (105_930, 0));
+        assert_eq!(first.status, InvoiceStatus::Paid);
+        assert_eq!(first.paid_at, Some(at(today())));
+        assert_eq!((second.credit_applied, second.amount_due), (44_070, 61_860));
+        assert_eq!(second.status, InvoiceStatus::Open);
+        assert_eq!(second.paid_at, None);
+        assert_eq!(read.customers[&FARM].balance, 0);
+    }
+
+    #[test]
+    fn only_an_open_invoice_of_an_automatic_subscription_is_collected() {
+        let automatic = |id| {
+            sub_with(id, |s| {
+                s.collection_method = CollectionMethod::ChargeAutomatically;
+            })
+        };
+        let (_, open) = renewed(step(automatic(1), &mut read_with(0)));
+        let open = open.unwrap().new;
+        assert_eq!(
+            open.collection_method,
+            CollectionMethod::ChargeAutomatically
+        );
+        assert_eq!(open.next_collection_at, Some(at(today())));
+
+        let (_, paid) = renewed(step(automatic(2), &mut read_with(1_000_000)));
+        let paid = paid.unwrap().new;
+        assert_eq!(paid.fields.status, InvoiceStatus::Paid);
+        assert_eq!(paid.collection_method, CollectionMethod::SendInvoice);
+        assert_eq!(paid.next_collection_at, None);
+    }
+
+    #[test]
+    fn a_missing_plan_or_customer_is_an_error() {
+        let unknown_plan = sub_with(1, |s| s.plan_id = Uuid::from_u128(99));
+        let mut read = read_with(0);
+        assert!(plan_step(unknown_plan, &mut read, &settings(), today(), at(today())).is_err());
+        read.customers.clear();
+        let sub = january_subscription();
+        assert!(plan_step(sub, &mut read, &settings(), today(), at(today())).is_err());
+    }
+
+    #[test]
+    fn metered_prices_are_read_from_the_plan() {
+        let plans = catalog();
+        assert!(metered(&plans[0]).is_empty());
+        assert_eq!(
+            metered(&plans[2]),
+            [MeteredPrice {
+                metric: "sms_alerts".into(),
+                unit_price: 50,
+                included_units: Some(500),
+                tiers: None,
+            }]
+        );
+    }
+
+    #[test]
+    fn a_yearly_fee_counts_a_twelfth_of_itself_as_mrr() {
+        let mut yearly = plan(PRO, "PRO", "flat", 990_000, Value::Null);
+        yearly.billing_interval = "year".into();
+        let (line, mrr) =
+            super::super::period_line(&yearly, 1, d(2026, 1, 10), d(2027, 1, 10)).unwrap();
+        assert_eq!((line.amount, mrr), (990_000, 82_500));
+        assert_eq!(line.description, "PRO (PRO, year), 2026-01-10 – 2027-01-09");
+        // Half-up: 1,000,006 / 12 = 83,333.83.
+        yearly.price = 1_000_006;
+        let (_, mrr) =
+            super::super::period_line(&yearly, 1, d(2026, 1, 10), d(2027, 1, 10)).unwrap();
+        assert_eq!(mrr, 83_334);
+    }
+
+    #[test]
+    fn usage_windows_start_at_midnight_in_bangkok() {
+        assert_eq!(
+            bangkok_midnight(d(2030, 1, 10)),
+            "2030-01-09T17:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+    }
 }

@@ -1,0 +1,911 @@
+//! Black-box tests of the console's Billing Management and admin pages (SPEC §3), on both
+//! databases: a browser-like client signs in through `/login`, keeps its cookies, and reads the
+//! pages as HTML; every figure on a page is checked against what the JSON API answers for the
+//! same data, and every change made through a page is checked through the API afterwards.
+//! The test clock pins the date (10:00 Bangkok on 2030-03-10); the scheduler is off, so only
+//! these requests change anything.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use reqwest::{StatusCode, header};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::common::billing::{insert_customer, member_token};
+use crate::common::{
+    ADMIN_EMAIL, Backend, PASSWORD, TestApp, json_of, spawn, spawn_clocked_on, spawn_with,
+};
+
+/// The day the test clock is set to, at 10:00 in Bangkok.
+const TODAY: &str = "2030-03-10";
+
+both_backends!(
+    billing_page_matches_the_api_and_settles_an_invoice_with_withholding_tax,
+    admin_pages_show_and_change_what_the_api_holds,
+    members_and_read_only_staff_are_kept_out,
+    csrf_tokens_are_bound_to_the_session,
+    session_cookies_are_host_only_over_https,
+);
+
+/// A browser: keeps cookies and the CSRF token of the last page with a form, does not follow
+/// redirects (the tests look at them).
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookies: Mutex<BTreeMap<String, String>>,
+    csrf: Mutex<Option<String>>,
+}
+
+/// A page as the browser got it.
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    body: String,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.url.clone(),
+            cookies: Mutex::new(BTreeMap::new()),
+            csrf: Mutex::new(None),
+        }
+    }
+
+    /// This browser's session cookies with the pre-session cookie and the CSRF token of `from`
+    /// planted in it (as another site able to set cookies could).
+    fn with_planted(&self, from: &Browser) -> Browser {
+        let mut cookies = self.cookies.lock().unwrap().clone();
+        cookies.retain(|name, _| !name.ends_with("satang_csrf"));
+        for (name, value) in from.cookies.lock().unwrap().iter() {
+            if name.ends_with("satang_csrf") {
+                cookies.insert(name.clone(), value.clone());
+            }
+        }
+        Browser {
+            client: self.client.clone(),
+            base: self.base.clone(),
+            cookies: Mutex::new(cookies),
+            csrf: Mutex::new(Some(from.csrf())),
+        }
+    }
+
+    /// Signs in through the login form, as a person would.
+    async fn signed_in(app: &TestApp, email: &str) -> Browser {
+        let browser = Browser::new(app);
+        let login = browser.get("/login").await;
+        assert_eq!(login.status, 200, "{}", login.body);
+        let done = browser
+            .post(
+                "/login",
+                &[
+                    ("email", email),
+                    ("password", PASSWORD),
+                    ("next", "/billing"),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, 303, "sign-in of {email}: {}", done.body);
+        assert_eq!(done.location.as_deref(), Some("/billing"));
+        // Home, as a browser would go on: its forms carry the new session's CSRF token.
+        let mut page = browser.get("/").await;
+        while let Some(next) = page.location.clone() {
+            page = browser.get(&next).await;
+        }
+        assert_eq!(page.status, 200, "{}", page.body);
+        browser
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn csrf(&self) -> String {
+        self.csrf
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("a page with a form was read first")
+    }
+
+    async fn read(&self, response: reqwest::Response) -> Page {
+        for value in response.headers().get_all(header::SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let pair = text.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            let mut cookies = self.cookies.lock().unwrap();
+            if value.is_empty() {
+                cookies.remove(name);
+            } else {
+                cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let page = Page {
+            status: response.status(),
+            location: response
+                .headers()
+                .get(header::LOCATION)
+                .map(|v| v.to_str().unwrap().to_owned()),
+            body: response.text().await.unwrap(),
+        };
+        let marker = "name=\"_csrf\" value=\"";
+        if let Some(at) = page.body.find(marker) {
+            let rest = &page.body[at + marker.len()..];
+            *self.csrf.lock().unwrap() = Some(rest[..rest.find('"').unwrap()].to_owned());
+        }
+        page
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(header::COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.read(response).await
+    }
+
+    /// Posts a form with the right CSRF token.
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf();
+        let mut all: Vec<(&str, &str)> = vec![("_csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    /// Posts exactly these fields (to leave out or forge the CSRF token).
+    async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(header::COOKIE, self.cookie_header())
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        self.read(response).await
+    }
+}
+
+/// A customer's payment methods, as the API lists them to an admin.
+async fn methods_of(app: &TestApp, admin: &str, customer: Uuid) -> Value {
+    let page = json_of(
+        app.get(&format!("/api/customers/{customer}/payment-methods"), admin)
+            .await,
+        200,
+    )
+    .await;
+    // The list shape of every list (SPEC §2, Lists).
+    assert!(page["next_cursor"].is_null(), "{page}");
+    page["data"].clone()
+}
+
+/// `123450` → `1,234.50`, written here independently of the console's formatter.
+fn plain_baht(minor: i64) -> String {
+    let digits = (minor.abs() / 100).to_string();
+    let mut grouped = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(d);
+    }
+    let sign = if minor < 0 { "-" } else { "" };
+    format!("{sign}{grouped}.{:02}", minor.abs() % 100)
+}
+
+fn thb(minor: i64) -> String {
+    let text = plain_baht(minor);
+    match text.strip_prefix('-') {
+        Some(rest) => format!("-฿{rest}"),
+        None => format!("฿{text}"),
+    }
+}
+
+fn card(body: &str, testid: &str) -> String {
+    let marker = format!("data-testid=\"{testid}\">");
+    let start = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{testid} on the page"))
+        + marker.len();
+    body[start..start + body[start..].find('<').unwrap()].to_owned()
+}
+
+/// A business customer (with a tax id) on PRO monthly, invoiced by the billing run: its id
+/// and the open invoice.
+async fn invoiced_business(app: &TestApp, admin: &str) -> (Uuid, Value) {
+    let customer = json_of(
+        app.post(
+            "/api/customers",
+            Some(admin),
+            json!({"name": "บริษัท ข้าวหอมมะลิ ทุ่งกุลา จำกัด", "tax_id": "0105557000126", "branch_code": "00000"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id: Uuid = customer["id"].as_str().unwrap().parse().unwrap();
+    json_of(
+        app.post(
+            "/api/subscriptions",
+            Some(admin),
+            json!({"customer_id": id, "plan_code": "PRO", "trial_days": 0, "collection_method": "send_invoice"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    json_of(
+        app.call(reqwest::Method::POST, "/api/billing/run", Some(admin), None)
+            .await,
+        200,
+    )
+    .await;
+    let invoices = json_of(
+        app.get(&format!("/api/invoices?customer_id={id}"), admin)
+            .await,
+        200,
+    )
+    .await;
+    let invoice = invoices["data"][0].clone();
+    assert_eq!(invoice["status"], "open", "{invoices}");
+    (id, invoice)
+}
+
+async fn billing_page_matches_the_api_and_settles_an_invoice_with_withholding_tax(
+    backend: Backend,
+) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let (customer, invoice) = invoiced_business(&app, &admin).await;
+    let invoice_id = invoice["id"].as_str().unwrap().to_owned();
+    let total = invoice["total"].as_i64().unwrap();
+    let pre_vat = total - invoice["vat_amount"].as_i64().unwrap();
+    let settings = json_of(app.get("/api/settings", &admin).await, 200).await;
+    let rate = settings["withholding_tax_rate_bps"].as_i64().unwrap();
+    // The seller's rate of the pre-VAT amount, rounded half-up to the satang.
+    let wht = (pre_vat * rate * 2 + 10_000) / 20_000;
+    assert!(wht > 0 && wht < total);
+
+    let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let page = browser.get("/billing").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<title>การเงิน/บิลลิ่ง · Satang</title>"));
+    let summary = json_of(app.get("/api/analytics/summary", &admin).await, 200).await;
+    assert_eq!(
+        card(&page.body, "stat-mrr"),
+        thb(summary["mrr"].as_i64().unwrap())
+    );
+    assert_eq!(
+        card(&page.body, "stat-arr"),
+        thb(summary["arr"].as_i64().unwrap())
+    );
+    assert_eq!(
+        card(&page.body, "stat-outstanding"),
+        thb(summary["outstanding"].as_i64().unwrap())
+    );
+    assert_eq!(summary["outstanding"].as_i64().unwrap(), total);
+    assert!(page.body.contains("<svg class=\"chart\""));
+    // Active subscriptions: the customer and its plan.
+    assert!(page.body.contains("บริษัท ข้าวหอมมะลิ ทุ่งกุลา จำกัด"));
+    assert!(page.body.contains("data-testid=\"billing-subscriptions\""));
+
+    // Available plans: every plan on sale, at the API's prices, features in Thai.
+    let plans = json_of(app.get("/api/plans?limit=200", &admin).await, 200).await;
+    let page = browser.get("/billing?tab=plans").await;
+    assert_eq!(page.status, 200);
+    for plan in plans["data"].as_array().unwrap() {
+        assert!(page.body.contains(&format!(
+            "data-testid=\"plan-{}\"",
+            plan["code"].as_str().unwrap()
+        )));
+        assert!(
+            page.body.contains(&thb(plan["price"].as_i64().unwrap())),
+            "{plan}"
+        );
+    }
+    assert!(page.body.contains("วางแผนการเพาะปลูก"));
+
+    // Billing history: the invoice, its PDF link and a payment dialog filled in with the tax.
+    let page = browser
+        .get(&format!("/billing?tab=history&customer={customer}"))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(invoice["number"].as_str().unwrap()));
+    assert!(page.body.contains(&format!("/invoices/{invoice_id}/pdf")));
+    assert!(
+        page.body
+            .contains(&format!("value=\"{}\"", plain_baht(wht))),
+        "the tax is pre-filled"
+    );
+    assert!(
+        page.body
+            .contains(&format!("value=\"{}\"", plain_baht(total - wht))),
+        "the amount is pre-filled"
+    );
+
+    let pay_path = format!("/billing/invoices/{invoice_id}/payments");
+    let amount = plain_baht(total - wht);
+    let tax = plain_baht(wht);
+    let fields = [
+        ("amount", amount.as_str()),
+        ("method", "bank_transfer"),
+        ("reference", "KBANK-0310"),
+        ("withholding_tax_amount", tax.as_str()),
+        ("withholding_tax_certificate_no", "50T-2573-0001"),
+        ("back_customer", ""),
+    ];
+    // Without the CSRF token, or with another one: refused, and nothing recorded.
+    let forged = browser.post_raw(&pay_path, &fields).await;
+    assert_eq!(forged.status, 403);
+    let forged_token = "x".repeat(43);
+    let mut wrong: Vec<(&str, &str)> = vec![("_csrf", forged_token.as_str())];
+    wrong.extend_from_slice(&fields);
+    assert_eq!(browser.post_raw(&pay_path, &wrong).await.status, 403);
+    // An amount that is not baht: the dialog again, the reason by the field, nothing recorded.
+    let refused = browser
+        .post(
+            &pay_path,
+            &[("amount", "1,07.00"), ("method", "bank_transfer")],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("กรอกจำนวนเงินเป็นบาท"));
+    assert!(refused.body.contains(&format!(
+        "id=\"dlg-pay-{invoice_id}\" aria-labelledby=\"dlg-pay-{invoice_id}-h\" open"
+    )));
+    let unchanged = json_of(
+        app.get(&format!("/api/invoices/{invoice_id}"), &admin)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(unchanged["status"], "open");
+    assert_eq!(unchanged["amount_paid"], 0);
+    let payments = json_of(app.get("/api/payments", &admin).await, 200).await;
+    assert_eq!(payments["data"].as_array().unwrap().len(), 0);
+
+    // The pre-filled payment, confirmed: the invoice is paid by money and certificate.
+    let key = Uuid::new_v4().to_string();
+    let mut with_key = fields.to_vec();
+    with_key.push(("_key", key.as_str()));
+    let paid = browser.post(&pay_path, &with_key).await;
+    assert_eq!(paid.status, 303, "{}", paid.body);
+    assert!(
+        paid.location
+            .as_deref()
+            .unwrap()
+            .contains("notice=invoice-paid")
+    );
+    let after = json_of(
+        app.get(&format!("/api/invoices/{invoice_id}"), &admin)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(after["status"], "paid");
+    assert_eq!(after["withholding_tax"].as_i64().unwrap(), wht);
+    assert_eq!(after["amount_paid"].as_i64().unwrap(), total - wht);
+    assert_eq!(after["amount_due"], 0);
+    // A repeated submission (same key) is one payment.
+    assert_eq!(browser.post(&pay_path, &with_key).await.status, 303);
+    let payments = json_of(app.get("/api/payments", &admin).await, 200).await;
+    assert_eq!(payments["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        payments["data"][0]["withholding_tax"]["certificate_no"],
+        "50T-2573-0001"
+    );
+
+    // The cards follow: money and certificate are this month's revenue, nothing is outstanding.
+    let page = browser.get(&paid.location.unwrap()).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("ใบแจ้งหนี้ชำระครบ"));
+    assert!(page.body.contains("50T-2573-0001"));
+    let summary = json_of(app.get("/api/analytics/summary", &admin).await, 200).await;
+    assert_eq!(summary["revenue_this_month"].as_i64().unwrap(), total);
+    assert_eq!(summary["outstanding"], 0);
+    assert!(summary["mrr"].as_i64().unwrap() > 0);
+    assert_eq!(card(&page.body, "stat-revenue"), thb(total));
+    assert_eq!(
+        card(&page.body, "stat-mrr"),
+        thb(summary["mrr"].as_i64().unwrap())
+    );
+    assert_eq!(card(&page.body, "stat-outstanding"), thb(0));
+
+    // Payment methods: the card the API keeps, by brand and last four digits.
+    json_of(
+        app.post(
+            &format!("/api/customers/{customer}/payment-methods"),
+            Some(&admin),
+            json!({"type": "card", "gateway": "sandbox", "card_number": "4242424242424242", "exp_month": 12, "exp_year": 2032, "is_default": true}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let page = browser
+        .get(&format!("/billing?tab=methods&customer={customer}"))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("•••• 4242"));
+    assert!(page.body.contains("12/2032"));
+    assert!(!page.body.contains("4242424242424242"));
+    assert!(page.body.contains("data-testid=\"add-method\""));
+
+    // Staff add a method for the customer on its behalf: a declined-format card is refused with
+    // the dialog open again (its number never sent back), a PromptPay method is kept.
+    let add_path = format!("/billing/customers/{customer}/payment-methods");
+    let bad_card = browser
+        .post(
+            &add_path,
+            &[
+                ("type", "card"),
+                ("card_number", "1234 5678"),
+                ("exp_month", "12"),
+                ("exp_year", "2032"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_card.status, 422, "{}", bad_card.body);
+    assert!(
+        bad_card
+            .body
+            .contains("<dialog id=\"dlg-new-method\" aria-labelledby=\"dlg-new-method-h\" open>")
+    );
+    assert!(!bad_card.body.contains("1234 5678"));
+    let key = Uuid::new_v4().to_string();
+    let added = browser
+        .post(&add_path, &[("type", "promptpay"), ("_key", key.as_str())])
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let back = added.location.unwrap();
+    assert!(
+        back.contains("tab=methods") && back.contains("notice=method-added"),
+        "{back}"
+    );
+    let methods = methods_of(&app, &admin, customer).await;
+    let types: Vec<&str> = methods
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.len(), 2, "{methods}");
+    assert!(types.contains(&"promptpay"), "{methods}");
+    let page = browser.get(&back).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("เพิ่มวิธีชำระเงินแล้ว"));
+
+    // Pause from the subscriptions tab: the API says paused.
+    let subs = json_of(
+        app.get(
+            &format!("/api/subscriptions?customer_id={customer}"),
+            &admin,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let sub = subs["data"][0]["id"].as_str().unwrap();
+    let paused = browser
+        .post(&format!("/billing/subscriptions/{sub}/pause"), &[])
+        .await;
+    assert_eq!(paused.status, 303);
+    let sub_after = json_of(
+        app.get(&format!("/api/subscriptions/{sub}"), &admin).await,
+        200,
+    )
+    .await;
+    assert_eq!(sub_after["status"], "paused");
+}
+
+async fn admin_pages_show_and_change_what_the_api_holds(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
+
+    // Plans: every version the API holds, by code.
+    let page = browser.get("/plans").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<title>แพ็กเกจ · Satang</title>"));
+    let plans = json_of(
+        app.get("/api/plans?include_archived=true&limit=200", &admin)
+            .await,
+        200,
+    )
+    .await;
+    for plan in plans["data"].as_array().unwrap() {
+        assert!(page.body.contains(&format!(
+            "data-testid=\"plan-group-{}\"",
+            plan["code"].as_str().unwrap()
+        )));
+    }
+    // A new price makes a new version; the old one stays listed as archived.
+    let pro = plans["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == "PRO" && p["interval"] == "month")
+        .unwrap();
+    let pro_id = pro["id"].as_str().unwrap();
+    let repriced = browser
+        .post(&format!("/plans/{pro_id}/price"), &[("price", "1,090.00")])
+        .await;
+    assert_eq!(repriced.status, 303, "{}", repriced.body);
+    let pros = json_of(
+        app.get(
+            "/api/plans?include_archived=true&code=PRO&limit=200",
+            &admin,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let new = pros["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["active"] == true && p["interval"] == "month")
+        .unwrap();
+    assert_eq!(new["price"], 109_000);
+    assert_eq!(new["version"], 2);
+    let page = browser.get("/plans").await;
+    assert!(page.body.contains("฿1,090.00"));
+    assert!(page.body.contains("เก็บถาวร"));
+
+    // Users: invite a billing clerk; the link is shown once and the API has the roles.
+    let page = browser.get("/users").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<title>ผู้ใช้งาน · Satang</title>"));
+    assert!(page.body.contains(ADMIN_EMAIL));
+    let key = Uuid::new_v4().to_string();
+    let invited = browser
+        .post(
+            "/users",
+            &[
+                ("_key", key.as_str()),
+                ("name", "สมศรี บัญชี"),
+                ("email", "somsri@satang.test"),
+                ("role_billing", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 200, "{}", invited.body);
+    assert!(invited.body.contains("/invitations/"));
+    let users = json_of(app.get("/api/users", &admin).await, 200).await;
+    let somsri = users["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "somsri@satang.test")
+        .unwrap();
+    assert_eq!(somsri["roles"], json!(["billing"]));
+    let somsri_id = somsri["id"].as_str().unwrap();
+    let roles = browser
+        .post(
+            &format!("/users/{somsri_id}/roles"),
+            &[("role_billing", "on"), ("role_support", "on")],
+        )
+        .await;
+    assert_eq!(roles.status, 303);
+    let disabled = browser
+        .post(&format!("/users/{somsri_id}/disable"), &[])
+        .await;
+    assert_eq!(disabled.status, 303);
+    let somsri = json_of(
+        app.get(&format!("/api/users/{somsri_id}"), &admin).await,
+        200,
+    )
+    .await;
+    assert_eq!(somsri["roles"], json!(["billing", "support"]));
+    assert_eq!(somsri["disabled"], true);
+
+    // Webhooks: add an endpoint (secret shown once), then delete it.
+    let key = Uuid::new_v4().to_string();
+    let created = browser
+        .post(
+            "/webhooks",
+            &[
+                ("_key", key.as_str()),
+                ("url", "https://erp.example.test/satang"),
+                ("event_invoice.paid", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert!(created.body.contains("whsec_"));
+    let endpoints = json_of(app.get("/api/webhook-endpoints", &admin).await, 200).await;
+    assert_eq!(endpoints["data"][0]["events"], json!(["invoice.paid"]));
+    let endpoint = endpoints["data"][0]["id"].as_str().unwrap();
+    let page = browser.get("/webhooks").await;
+    assert!(page.body.contains("https://erp.example.test/satang"));
+    let deleted = browser
+        .post(&format!("/webhooks/{endpoint}/delete"), &[])
+        .await;
+    assert_eq!(deleted.status, 303);
+    let endpoints = json_of(app.get("/api/webhook-endpoints", &admin).await, 200).await;
+    assert_eq!(endpoints["data"].as_array().unwrap().len(), 0);
+
+    // Audit log: those changes, newest first, filterable by entity.
+    let page = browser.get("/audit").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<title>บันทึกการตรวจสอบ · Satang</title>"));
+    let events = json_of(app.get("/api/audit-events?limit=50", &admin).await, 200).await;
+    for e in events["data"].as_array().unwrap() {
+        assert!(page.body.contains(e["action"].as_str().unwrap()), "{e}");
+    }
+    let page = browser
+        .get(&format!("/audit?entity_type=user&entity_id={somsri_id}"))
+        .await;
+    assert!(page.body.contains("user.created") && page.body.contains("user.disabled"));
+    assert!(!page.body.contains("webhook_endpoint.created"));
+    // Sign-ins are named in words, the type and the action alike, never by a message key.
+    let page = browser.get("/audit?entity_type=session").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("entity-session"), "{}", page.body);
+    assert!(
+        page.body.contains("<td class=\"wrap\">การเข้าสู่ระบบ<br>")
+            && page
+                .body
+                .contains("<td>เข้าสู่ระบบ<br><code class=\"muted\">session.started</code></td>"),
+        "{}",
+        page.body
+    );
+
+    // Settings: saved through the form; a bad tax id is shown by its field and changes nothing.
+    let page = browser.get("/settings").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<title>ตั้งค่า · Satang</title>"));
+    let mut fields = vec![
+        ("company_name_th", "บริษัท สตางค์ อะกริเทค จำกัด"),
+        ("company_name_en", "Satang Agritech Co., Ltd."),
+        ("tax_id", "0105536000313"),
+        ("branch_code", "00000"),
+        ("address_line1", "99 ถนนพหลโยธิน"),
+        ("address_province", "กรุงเทพมหานคร"),
+        ("phone", "02 123 4567"),
+        ("email", "billing@satang.test"),
+        ("vat_rate", "7"),
+        ("withholding_tax_rate", "3.00"),
+        ("invoice_prefix", "STG"),
+        ("promptpay_id", "0105536000313"),
+        ("payment_terms_days", "15"),
+        ("dunning_retry_days", "1, 3, 5"),
+        ("dunning_grace_days", "10"),
+        ("timezone", "Asia/Bangkok"),
+    ];
+    let missing_token = browser.post_raw("/settings", &fields).await;
+    assert_eq!(missing_token.status, 403);
+    let saved = browser.post("/settings", &fields).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let settings = json_of(app.get("/api/settings", &admin).await, 200).await;
+    assert_eq!(settings["company_name"]["th"], "บริษัท สตางค์ อะกริเทค จำกัด");
+    assert_eq!(settings["invoice_prefix"], "STG");
+    assert_eq!(settings["withholding_tax_rate_bps"], 300);
+    assert_eq!(settings["payment_terms_days"], 15);
+    assert_eq!(settings["dunning"]["retry_days"], json!([1, 3, 5]));
+    assert_eq!(settings["address"]["province"], "กรุงเทพมหานคร");
+    fields[2] = ("tax_id", "0105536000314");
+    fields[10] = ("invoice_prefix", "NEW");
+    let refused = browser.post("/settings", &fields).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("id=\"e-tax_id\""));
+    let unchanged = json_of(app.get("/api/settings", &admin).await, 200).await;
+    assert_eq!(unchanged, settings);
+}
+
+async fn members_and_read_only_staff_are_kept_out(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let customer = insert_customer(&app, "ไร่ชาดอยตุง", "active").await;
+    member_token(&app, "owner@doitung.test", customer, "owner").await;
+    let member = Browser::signed_in(&app, "owner@doitung.test").await;
+    for path in [
+        "/billing",
+        "/billing?tab=history",
+        "/plans",
+        "/users",
+        "/webhooks",
+        "/audit",
+        "/settings",
+    ] {
+        assert_eq!(member.get(path).await.status, 403, "{path}");
+    }
+
+    app.staff_token("viewer@satang.test", &["viewer"]).await;
+    let viewer = Browser::signed_in(&app, "viewer@satang.test").await;
+    let page = viewer.get("/billing?tab=history").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("data-testid=\"record-payment\""));
+    assert_eq!(viewer.get("/users").await.status, 403);
+    let page = viewer.get("/settings").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("data-testid=\"settings-form\""));
+    // The API refuses a viewer's change even from a forged form: nothing changes.
+    let before = json_of(app.get("/api/settings", &admin).await, 200).await;
+    let refused = viewer
+        .post(
+            "/settings",
+            &[
+                ("company_name_th", "ผู้บุกรุก"),
+                ("vat_rate", "0"),
+                ("withholding_tax_rate", "0"),
+                ("invoice_prefix", "X"),
+                ("payment_terms_days", "0"),
+                ("dunning_retry_days", "1"),
+                ("dunning_grace_days", "0"),
+                ("timezone", "Asia/Bangkok"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        json_of(app.get("/api/settings", &admin).await, 200).await,
+        before
+    );
+    // Nor can a viewer add a payment method for a customer: no button, and the API refuses
+    // the form.
+    let page = viewer
+        .get(&format!("/billing?tab=methods&customer={customer}"))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("data-testid=\"add-method\""));
+    let refused = viewer
+        .post(
+            &format!("/billing/customers/{customer}/payment-methods"),
+            &[("type", "promptpay")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let methods = methods_of(&app, &admin, customer).await;
+    assert_eq!(methods.as_array().unwrap().len(), 0, "{methods}");
+    // The customer's owner adds one in the portal (the same form and API call as Billing's).
+    let added = member
+        .post(
+            &format!("/portal/{customer}/payment-methods"),
+            &[("type", "bank_transfer"), ("is_default", "on")],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(
+        added.location.as_deref(),
+        Some(format!("/portal/{customer}?notice=method-added").as_str())
+    );
+    let methods = methods_of(&app, &admin, customer).await;
+    assert_eq!(methods[0]["type"], "bank_transfer", "{methods}");
+    assert_eq!(methods[0]["is_default"], true, "{methods}");
+}
+
+/// A CSRF token is worth something only in the session it was shown in: a pre-session cookie
+/// and token, or another person's token, planted in a signed-in browser are refused, and the
+/// token of the sign-in form stops working once signed in.
+async fn csrf_tokens_are_bound_to_the_session(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let res = app
+        .post(
+            "/api/users",
+            Some(&admin),
+            json!({"email": "clerk@satang.test", "name": "Clerk", "password": PASSWORD, "roles": ["viewer"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let victim = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let other = Browser::signed_in(&app, "clerk@satang.test").await;
+    let anonymous = Browser::new(&app);
+    assert_eq!(anonymous.get("/login").await.status, 200);
+
+    for (what, planted) in [("anonymous", &anonymous), ("another session", &other)] {
+        let attack = victim.with_planted(planted);
+        let preferences = attack
+            .post("/preferences", &[("lang", "en"), ("back", "/customers")])
+            .await;
+        assert_eq!(preferences.status, 403, "{what}: {}", preferences.body);
+        let logout = attack.post("/logout", &[]).await;
+        assert_eq!(logout.status, 403, "{what}: {}", logout.body);
+    }
+    // The victim is still signed in and their own token works.
+    let page = victim.get("/customers").await;
+    assert_eq!(page.status, 200);
+    let done = victim
+        .post("/preferences", &[("lang", "en"), ("back", "/customers")])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+
+    // The sign-in form's token is spent by signing in.
+    let fresh = Browser::new(&app);
+    fresh.get("/login").await;
+    let before = fresh.csrf();
+    let done = fresh
+        .post(
+            "/login",
+            &[
+                ("email", "clerk@satang.test"),
+                ("password", PASSWORD),
+                ("next", "/customers"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let stale = fresh
+        .post_raw(
+            "/preferences",
+            &[("_csrf", before.as_str()), ("lang", "en")],
+        )
+        .await;
+    assert_eq!(stale.status, 403);
+    // Signed out, the session's token is no longer accepted either.
+    let page = fresh.get("/customers").await;
+    assert_eq!(page.status, 200);
+    let signed_in_token = fresh.csrf();
+    assert_ne!(signed_in_token, before);
+    let out = fresh.post("/logout", &[]).await;
+    assert_eq!(out.status, 303);
+    let stale = fresh
+        .post_raw(
+            "/preferences",
+            &[("_csrf", signed_in_token.as_str()), ("lang", "en")],
+        )
+        .await;
+    assert_eq!(stale.status, 403);
+}
+
+/// Served over https, the session's cookies are `Secure` and `__Host-` prefixed, so a sibling
+/// subdomain cannot set them; the console works the same with them.
+async fn session_cookies_are_host_only_over_https(backend: Backend) {
+    let Some(app) = spawn_with(backend, |c| {
+        c.public_url = Some("https://console.satang.test".into());
+    })
+    .await
+    else {
+        return;
+    };
+    let res = app.client.get(app.at("/login")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let set: Vec<String> = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let csrf = set
+        .iter()
+        .find(|c| c.starts_with("__Host-satang_csrf="))
+        .unwrap_or_else(|| panic!("a __Host- pre-session cookie: {set:?}"));
+    assert!(csrf.contains("; Secure") && csrf.contains("Path=/") && !csrf.contains("Domain"));
+
+    let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let names: Vec<String> = browser.cookies.lock().unwrap().keys().cloned().collect();
+    assert!(
+        names.contains(&"__Host-satang_at".to_owned())
+            && names.contains(&"__Host-satang_rt".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("satang_at") || n.starts_with("satang_rt"))
+    );
+    let done = browser
+        .post("/preferences", &[("lang", "en"), ("back", "/customers")])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+}

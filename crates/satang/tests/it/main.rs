@@ -1,0 +1,34 @@
+//! Satang's black-box tests, in one test binary: each module starts real servers (in process, or
+//! the `satang` binary itself) on SQLite and on PostgreSQL. Helpers shared by the modules live in
+//! `common`; `both_backends!` turns an `async fn name(backend: Backend)` into a SQLite and a
+//! PostgreSQL test.
+
+#[macro_use]
+mod common;
+
+mod analytics;
+mod auth;
+mod backup;
+mod billing_crash;
+mod billing_run;
+mod billing_two_processes;
+mod billing_year;
+mod cli;
+mod console_browser;
+mod console_pages;
+mod customer_search_pages;
+mod customers;
+mod db_connections;
+mod demo;
+mod dunning;
+mod email;
+mod http;
+mod invoice_pdf;
+mod invoices;
+mod plans;
+mod roles;
+mod settings;
+mod split;
+mod subscriptions;
+mod usage;
+mod webhooks;

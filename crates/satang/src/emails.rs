@@ -22,9 +22,9 @@ use satang_api::AppState;
 use satang_billing::documents::invoice_document;
 use satang_billing::settings::SellerProfile;
 use satang_domain::money::Money;
-use satang_domain::{Status, bangkok_date};
+use satang_domain::{EmailStatus, Status, SubscriptionChange, bangkok_date};
 use satang_email::{
-    Catalog, Change, Locale, Mailbox, Mailer, Notice, Outgoing, Parties, PlanTerms, SendError,
+    Catalog, Locale, Mailbox, Mailer, Notice, Outgoing, Parties, PlanTerms, SendError,
     build_message, compose,
 };
 use satang_store::contacts::{self, Contact};
@@ -113,14 +113,14 @@ pub async fn deliver_due(
         if stop() {
             break;
         }
-        let kind = mail.kind.clone();
+        let kind = mail.kind.as_str();
         let (envelope, outcome) = deliver_one(state, sender, &mail).await;
         let label = match &outcome {
-            Outcome::Sent => "sent",
-            Outcome::Skipped(_) => "skipped",
-            Outcome::Failed { .. } => "failed",
+            Outcome::Sent => EmailStatus::Sent,
+            Outcome::Skipped(_) => EmailStatus::Skipped,
+            Outcome::Failed { .. } => EmailStatus::Failed,
         };
-        metrics::counter!("emails_total", "kind" => kind.clone(), "outcome" => label).increment(1);
+        metrics::counter!("emails_total", "kind" => kind, "outcome" => label.as_str()).increment(1);
         match &outcome {
             Outcome::Sent => sent += 1,
             Outcome::Skipped(why) => {
@@ -226,8 +226,7 @@ async fn deliver_one(state: &AppState, sender: &Sender, mail: &DueEmail) -> (Env
 
 /// Reads what the mail needs and decides whom it goes to.
 async fn prepare(state: &AppState, sender: &Sender, mail: &DueEmail) -> Result<Prepared, NotSent> {
-    let kind = EmailKind::parse(&mail.kind)
-        .ok_or_else(|| NotSent::GiveUp(format!("unknown kind {}", mail.kind)))?;
+    let kind = mail.kind;
     let customer = customers::get(&state.db, Scope::All, mail.customer_id)
         .await?
         .ok_or_else(|| NotSent::Skip("the customer no longer exists".into()))?;
@@ -373,14 +372,14 @@ async fn prepare(state: &AppState, sender: &Sender, mail: &DueEmail) -> Result<P
         EmailKind::SubscriptionChanged => {
             let change = payload["change"]
                 .as_str()
-                .and_then(Change::from_action)
+                .and_then(|c| c.parse::<SubscriptionChange>().ok())
                 .ok_or_else(|| NotSent::GiveUp("the event names no change".into()))?;
             let period_end = payload["current_period_end"]
                 .as_str()
                 .and_then(|s| s.parse::<NaiveDate>().ok());
             // A scheduled change names the plan it moves to; everything else the plan it is on.
             let (plan_id, quantity) = match change {
-                Change::PlanChangeScheduled => (
+                SubscriptionChange::PlanChangeScheduled => (
                     &payload["pending_change"]["plan_id"],
                     &payload["pending_change"]["quantity"],
                 ),
@@ -391,7 +390,7 @@ async fn prepare(state: &AppState, sender: &Sender, mail: &DueEmail) -> Result<P
                 .and_then(|s| s.parse::<Uuid>().ok())
                 .ok_or_else(|| NotSent::GiveUp("the event names no plan".into()))?;
             let date = match change {
-                Change::PlanChangeScheduled | Change::CancelScheduled => {
+                SubscriptionChange::PlanChangeScheduled | SubscriptionChange::CancelScheduled => {
                     period_end.unwrap_or(event_date)
                 }
                 _ => event_date,
@@ -471,7 +470,7 @@ fn terms(plan: &Plan, quantity: i64, locale: Locale) -> Result<PlanTerms, NotSen
             name.clone()
         },
         price: Money::new(plan.price, plan.currency),
-        interval: plan.billing_interval.clone(),
+        interval: plan.billing_interval,
         quantity,
     })
 }

@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use satang_auth::Permission;
+use satang_domain::DeliveryStatus;
 use satang_store::audit::{self, Change};
 use satang_store::outbox::{self, Delivery, Endpoint, EndpointFields};
 
@@ -101,7 +102,8 @@ pub struct DeliveryView {
     pub id: Uuid,
     pub event_id: Uuid,
     /// `pending`, `succeeded` or `failed` (after eight attempts).
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: DateTime<Utc>,
     pub last_status_code: Option<i64>,

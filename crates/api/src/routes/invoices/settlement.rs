@@ -18,6 +18,7 @@ use uuid::Uuid;
 use satang_auth::Permission;
 use satang_billing::BillingSettings;
 use satang_billing::invoicing::settlement::{self, CreditLine, PaymentInput};
+use satang_domain::PaymentStatus;
 use satang_store::credit_notes::CreditNote;
 use satang_store::payments::{self, Payment, PaymentFilter};
 
@@ -49,7 +50,9 @@ pub struct PaymentView {
     pub withholding_tax: Option<WithholdingInput>,
     /// The part of `amount` moved to the customer's credit balance.
     pub overpayment: i64,
-    pub status: String,
+    /// `succeeded`.
+    #[schema(value_type = String)]
+    pub status: PaymentStatus,
     pub created_at: DateTime<Utc>,
 }
 

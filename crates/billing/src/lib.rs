@@ -15,6 +15,7 @@
 //! - [`users`]: creating staff users (API, console first run, CLI) and changing them.
 //! - [`usage`]: metered usage ingestion, checked against the subscriptions it names.
 //! - [`notices`]: the trial-ending warning, emitted once per subscription by the run.
+//! - [`mail`]: what a queued notification mail says and to whom.
 //!
 //! Everything here runs inside a caller's transaction or opens its own, and writes its audit
 //! events in the same transaction as the change.
@@ -24,6 +25,7 @@ pub mod customers;
 pub mod documents;
 pub mod gateway;
 pub mod invoicing;
+pub mod mail;
 pub mod members;
 pub mod notices;
 pub mod run;

@@ -1,6 +1,7 @@
 //! Satang's billing engine: what turns subscriptions and one-off charges into numbered Thai tax
 //! invoices, and keeps their settlement straight.
 //!
+//! - [`analytics`]: MRR and its movements, churn, ARPA, LTV, receivables, revenue per month.
 //! - [`settings`]: the seller profile, checked and changed as a whole, and the parts of it
 //!   billing needs (VAT, prefix, withholding rate).
 //! - [`documents`]: an issued invoice as the printed document's input (PDF, e-mail attachment).
@@ -20,6 +21,7 @@
 //! Everything here runs inside a caller's transaction or opens its own, and writes its audit
 //! events in the same transaction as the change.
 
+pub mod analytics;
 pub mod collection;
 pub mod customers;
 pub mod documents;

@@ -14,6 +14,7 @@
 //!   check, suspend, reactivate, delete, restore).
 //! - [`members`]: adding, inviting, re-rolling and removing a customer's members.
 //! - [`users`]: creating staff users (API, console first run, CLI) and changing them.
+//! - [`payment_methods`]: adding a card (tokenised at the gateway), PromptPay or bank transfer.
 //! - [`usage`]: metered usage ingestion, checked against the subscriptions it names.
 //! - [`notices`]: the trial-ending warning, emitted once per subscription by the run.
 //! - [`mail`]: what a queued notification mail says and to whom.
@@ -30,6 +31,7 @@ pub mod invoicing;
 pub mod mail;
 pub mod members;
 pub mod notices;
+pub mod payment_methods;
 pub mod run;
 pub mod settings;
 pub mod subscriptions;

@@ -13,9 +13,11 @@
 //! - [`customers`]: the operations on a customer's profile and status (update with its version
 //!   check, suspend, reactivate, delete, restore).
 //! - [`members`]: adding, inviting, re-rolling and removing a customer's members.
-//! - [`users`]: creating staff users (API, console first run, CLI) and changing them.
+//! - [`users`]: creating staff users (API, console first run, CLI) and changing them;
+//!   self-service sign-up and accepting an invitation.
 //! - [`payment_methods`]: adding a card (tokenised at the gateway), PromptPay or bank transfer.
 //! - [`usage`]: metered usage ingestion, checked against the subscriptions it names.
+//! - [`webhooks`]: registering a webhook endpoint with its signing secret.
 //! - [`notices`]: the trial-ending warning, emitted once per subscription by the run.
 //! - [`mail`]: what a queued notification mail says and to whom.
 //!
@@ -37,6 +39,7 @@ pub mod settings;
 pub mod subscriptions;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 pub use invoicing::{finalize_invoice, invoice_audit_json};
 pub use run::{RunReport, StopCheck, run_billing, run_billing_until};

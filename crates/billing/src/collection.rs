@@ -64,7 +64,7 @@ pub async fn collect_due(
         };
         let key = format!("{}-{}", inv.id, due.collection_attempts + 1);
         let outcome = gateway
-            .charge(&token, inv.amount_due, inv.currency.code(), &key)
+            .charge(&token, inv.amount_due, inv.currency, &key)
             .await;
         match outcome {
             ChargeOutcome::Succeeded { reference } => {

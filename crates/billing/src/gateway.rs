@@ -8,6 +8,8 @@ use std::pin::Pin;
 
 use chrono::{Datelike, NaiveDate};
 
+use satang_domain::Currency;
+
 /// A card as typed by the customer; it goes to the gateway and is never stored.
 pub struct CardDetails<'a> {
     pub number: &'a str,
@@ -49,7 +51,7 @@ pub trait PaymentGateway: Send + Sync {
         &'a self,
         token: &'a str,
         amount: i64,
-        currency: &'a str,
+        currency: Currency,
         idempotency_key: &'a str,
     ) -> ChargeFuture<'a>;
 }
@@ -124,7 +126,7 @@ impl PaymentGateway for SandboxGateway {
         &'a self,
         token: &'a str,
         _amount: i64,
-        _currency: &'a str,
+        _currency: Currency,
         idempotency_key: &'a str,
     ) -> ChargeFuture<'a> {
         Box::pin(async move {
@@ -162,14 +164,18 @@ mod tests {
         assert_eq!((ok.brand.as_str(), ok.last4.as_str()), ("visa", "4242"));
         assert!(!ok.token.contains("4242424242424242"));
         assert!(matches!(
-            SandboxGateway.charge(&ok.token, 100, "THB", "k").await,
+            SandboxGateway
+                .charge(&ok.token, 100, Currency::Thb, "k")
+                .await,
             ChargeOutcome::Succeeded { .. }
         ));
         let bad = SandboxGateway
             .tokenize(&card("4000000000000002"), today)
             .unwrap();
         assert!(matches!(
-            SandboxGateway.charge(&bad.token, 100, "THB", "k").await,
+            SandboxGateway
+                .charge(&bad.token, 100, Currency::Thb, "k")
+                .await,
             ChargeOutcome::Declined { .. }
         ));
         assert_eq!(

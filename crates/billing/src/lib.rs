@@ -1,6 +1,7 @@
 //! Satang's billing engine: what turns subscriptions and one-off charges into numbered Thai tax
 //! invoices, and keeps their settlement straight.
 //!
+//! - [`analytics`]: MRR and its movements, churn, ARPA, LTV, receivables, revenue per month.
 //! - [`settings`]: the seller profile, checked and changed as a whole, and the parts of it
 //!   billing needs (VAT, prefix, withholding rate).
 //! - [`documents`]: an issued invoice as the printed document's input (PDF, e-mail attachment).
@@ -12,25 +13,33 @@
 //! - [`customers`]: the operations on a customer's profile and status (update with its version
 //!   check, suspend, reactivate, delete, restore).
 //! - [`members`]: adding, inviting, re-rolling and removing a customer's members.
-//! - [`users`]: creating staff users (API, console first run, CLI) and changing them.
+//! - [`users`]: creating staff users (API, console first run, CLI) and changing them;
+//!   self-service sign-up and accepting an invitation.
+//! - [`payment_methods`]: adding a card (tokenised at the gateway), PromptPay or bank transfer.
 //! - [`usage`]: metered usage ingestion, checked against the subscriptions it names.
+//! - [`webhooks`]: registering a webhook endpoint with its signing secret.
 //! - [`notices`]: the trial-ending warning, emitted once per subscription by the run.
+//! - [`mail`]: what a queued notification mail says and to whom.
 //!
 //! Everything here runs inside a caller's transaction or opens its own, and writes its audit
 //! events in the same transaction as the change.
 
+pub mod analytics;
 pub mod collection;
 pub mod customers;
 pub mod documents;
 pub mod gateway;
 pub mod invoicing;
+pub mod mail;
 pub mod members;
 pub mod notices;
+pub mod payment_methods;
 pub mod run;
 pub mod settings;
 pub mod subscriptions;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 pub use invoicing::{finalize_invoice, invoice_audit_json};
 pub use run::{RunReport, StopCheck, run_billing, run_billing_until};

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use satang_auth::MemberRole;
 use satang_auth::tokens::new_opaque_token;
+use satang_domain::MemberStatus;
 use satang_store::audit::{self, Actor, Change};
 use satang_store::memberships::{self, Member};
 use satang_store::{Db, Tx, customers, invitations, users};
@@ -265,7 +266,7 @@ pub fn member_json(m: &Member) -> Value {
         "email": m.email,
         "name": m.name,
         "role": m.role,
-        "status": "active",
+        "status": MemberStatus::Active,
         "created_at": m.created_at,
     })
 }
@@ -282,7 +283,7 @@ fn added_json(added: &AddedMember) -> Value {
             "email": email,
             "name": null,
             "role": role.as_str(),
-            "status": "invited",
+            "status": MemberStatus::Invited,
             "created_at": created_at,
         }),
     }

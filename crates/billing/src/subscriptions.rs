@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use satang_domain::{
-    BillingCycle, Currency, Interval, Period, ProrationLine, ProrationLineKind, Status,
-    SubscriptionError, SubscriptionState, bangkok_date,
+    BillingCycle, Currency, Period, ProrationLine, ProrationLineKind, Status, SubscriptionError,
+    SubscriptionState, bangkok_date,
 };
 use satang_store::Tx;
 use satang_store::audit::{self, Actor, Change};
@@ -150,14 +150,9 @@ pub fn subscription_json(s: &Subscription) -> Value {
 
 /// A plan's billing cycle; stored plans are validated, so failure means corrupt data.
 pub(crate) fn cycle_of(plan: &Plan) -> Result<BillingCycle> {
-    let interval = if plan.billing_interval == "year" {
-        Interval::Year
-    } else {
-        Interval::Month
-    };
     u32::try_from(plan.interval_count)
         .ok()
-        .and_then(|n| BillingCycle::new(interval, n).ok())
+        .and_then(|n| BillingCycle::new(plan.billing_interval, n).ok())
         .ok_or_else(|| Error::Internal(format!("plan {} has an invalid cycle", plan.id)))
 }
 

@@ -1,6 +1,7 @@
 //! Staff user operations (SPEC §1, §2.2): creating a user with a password or an invitation to
 //! choose one ([`create_user`]), the console's one-time first administrator
-//! ([`create_first_admin`]), and changing a user's name, roles or access ([`update_user`]).
+//! ([`create_first_admin`]), changing a user's name, roles or access ([`update_user`]),
+//! self-service sign-up ([`sign_up`]) and accepting an invitation ([`accept_invitation`]).
 //!
 //! The API, the console and `satang user add` call the same operations: the caller has checked
 //! the request (email, name, password strength) and hashed the password; the operations decide
@@ -197,6 +198,71 @@ pub async fn update_user(
     )
     .await?;
     Ok(after)
+}
+
+/// Creates a self-service account (no staff role; it sees only the customers it is a member
+/// of), audited with the new user as its own actor, and turns the invitations waiting for its
+/// email into memberships. An email already registered is [`Error::InvalidState`].
+pub async fn sign_up(
+    tx: &mut Tx,
+    actor: &Actor,
+    email: &str,
+    name: &str,
+    password_hash: String,
+    now: DateTime<Utc>,
+) -> Result<User> {
+    let new = users::NewUser {
+        email,
+        name,
+        password_hash: Some(password_hash),
+        roles: vec![],
+    };
+    let user = users::insert(tx, new, now).await.map_err(|e| match e {
+        satang_store::Error::Conflict(_) => {
+            Error::InvalidState("an account with this email already exists".into())
+        }
+        other => other.into(),
+    })?;
+    let actor = Actor {
+        user_id: Some(user.id),
+        ..actor.clone()
+    };
+    record_created(tx, &actor, &user, "user.signed_up", now).await?;
+    invitations::accept_memberships(tx, user.id, email, now).await?;
+    Ok(user)
+}
+
+/// Spends an open invitation of `user_id` on choosing `password_hash`, audited with the user
+/// as the actor. [`Error::NotFound`] when another request spent it first.
+pub async fn accept_invitation(
+    tx: &mut Tx,
+    actor: &Actor,
+    invitation_id: Uuid,
+    user_id: Uuid,
+    password_hash: String,
+    now: DateTime<Utc>,
+) -> Result<User> {
+    if !invitations::mark_accepted(tx, invitation_id, now).await? {
+        return Err(Error::NotFound);
+    }
+    let changes = users::UserChanges {
+        password_hash: Some(password_hash),
+        ..Default::default()
+    };
+    let user = users::update(tx, user_id, changes, now).await?;
+    let actor = Actor {
+        user_id: Some(user.id),
+        ..actor.clone()
+    };
+    let change = Change {
+        action: "user.invitation_accepted",
+        entity_type: "user",
+        entity_id: user.id.to_string(),
+        before: None,
+        after: None,
+    };
+    audit::record(tx, &actor, change, now).await?;
+    Ok(user)
 }
 
 /// A user as the API's `UserView` serialises it (never the password hash): the before/after

@@ -1,10 +1,13 @@
-//! A customer's status: what the `status` column and the API's `status` field may hold.
+//! A customer's status (what the `status` column and the API's `status` field may hold) and a
+//! member's.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+use crate::wire::wire_enum;
 
 /// `active` customers are billed; `suspended` ones keep their data but are not sold to;
 /// `deleted` ones are soft-deleted (kept for tax records, hidden from lists, restorable).
@@ -69,6 +72,15 @@ impl TryFrom<String> for CustomerStatus {
     type Error = UnknownCustomerStatus;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         s.parse()
+    }
+}
+
+wire_enum! {
+    /// A member of a customer: `active`, or `invited` until the person signs up with the
+    /// invited email.
+    pub enum MemberStatus, unknown UnknownMemberStatus "member status" {
+        Active = "active",
+        Invited = "invited",
     }
 }
 

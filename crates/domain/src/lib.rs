@@ -6,9 +6,11 @@
 
 pub mod baht_text;
 pub mod customer;
+pub mod delivery;
 pub mod invoice;
 pub mod money;
 pub mod mrr;
+pub mod payment;
 pub mod period;
 pub mod promptpay;
 pub mod proration;
@@ -17,11 +19,17 @@ pub mod tax_id;
 pub mod typed_amount;
 pub mod usage;
 pub mod vat;
+mod wire;
 
 pub use baht_text::baht_text;
-pub use customer::{CustomerStatus, UnknownCustomerStatus};
+pub use customer::{CustomerStatus, MemberStatus, UnknownCustomerStatus, UnknownMemberStatus};
+pub use delivery::{
+    DeliveryStatus, EmailKind, EmailStatus, UnknownDeliveryStatus, UnknownEmailKind,
+    UnknownEmailStatus,
+};
 pub use invoice::{CollectionMethod, InvoiceStatus, UnknownCollectionMethod, UnknownInvoiceStatus};
 pub use money::{Currency, Money, MoneyError, UnknownCurrency, round_half_up_div};
+pub use payment::{PaymentStatus, UnknownPaymentStatus};
 pub use period::{BillingCycle, Interval, Period, PeriodError, bangkok_date};
 pub use promptpay::{PromptPayError, PromptPayId, PromptPayIdKind, promptpay_payload};
 pub use proration::{
@@ -29,8 +37,8 @@ pub use proration::{
     prorate, unused_time_credit,
 };
 pub use subscription::{
-    Action, InvalidTransition, Status, SubscriptionError, SubscriptionState, UnknownStatus,
-    transition,
+    Action, InvalidTransition, Status, SubscriptionChange, SubscriptionError, SubscriptionState,
+    UnknownStatus, UnknownSubscriptionChange, transition,
 };
 pub use tax_id::{BranchCode, TaxId, TaxIdError};
 pub use vat::{InvoiceMathError, InvoiceTotals, InvoiceTotalsInput, invoice_totals};

@@ -56,6 +56,9 @@ pub enum Interval {
 }
 
 impl Interval {
+    pub const ALL: [Interval; 2] = [Interval::Month, Interval::Year];
+
+    /// The wire and database form, e.g. `"year"`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Interval::Month => "month",
@@ -85,6 +88,14 @@ impl FromStr for Interval {
             "year" => Ok(Interval::Year),
             other => Err(PeriodError::UnknownInterval(other.to_owned())),
         }
+    }
+}
+
+/// For decoding a database column (sqlx's `try_from = "String"`).
+impl TryFrom<String> for Interval {
+    type Error = PeriodError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
     }
 }
 

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::period::{Period, PeriodError};
+use crate::wire::wire_enum;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -92,6 +93,21 @@ impl TryFrom<String> for Status {
     type Error = UnknownStatus;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         s.parse()
+    }
+}
+
+wire_enum! {
+    /// A change to a subscription that its customer is mailed about: the `change` of a
+    /// `subscription.updated` event, which is also the change's audit action. A renewal is not
+    /// among them: its invoice mail says enough.
+    pub enum SubscriptionChange, unknown UnknownSubscriptionChange "subscription change" {
+        PlanChanged = "subscription.plan_changed",
+        PlanChangeScheduled = "subscription.plan_change_scheduled",
+        PendingChangeCanceled = "subscription.pending_change_canceled",
+        Paused = "subscription.paused",
+        Resumed = "subscription.resumed",
+        CancelScheduled = "subscription.cancel_scheduled",
+        Canceled = "subscription.canceled",
     }
 }
 

@@ -5,6 +5,7 @@
 use chrono::NaiveDate;
 
 use satang_domain::money::{Currency, Money};
+use satang_domain::{Interval, SubscriptionChange};
 
 use crate::catalog::{Args, Catalog, CatalogError, Locale};
 
@@ -16,44 +17,10 @@ pub struct Parties {
     pub customer: String,
 }
 
-/// A subscription change the customer is told about (see `satang_store::emails`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    PlanChanged,
-    PlanChangeScheduled,
-    PendingChangeCanceled,
-    Paused,
-    Resumed,
-    CancelScheduled,
-    Canceled,
-}
-
-impl Change {
-    /// From an event's `change` (the audit action, e.g. `subscription.paused`).
-    pub fn from_action(action: &str) -> Option<Change> {
-        Some(match action.strip_prefix("subscription.")? {
-            "plan_changed" => Change::PlanChanged,
-            "plan_change_scheduled" => Change::PlanChangeScheduled,
-            "pending_change_canceled" => Change::PendingChangeCanceled,
-            "paused" => Change::Paused,
-            "resumed" => Change::Resumed,
-            "cancel_scheduled" => Change::CancelScheduled,
-            "canceled" => Change::Canceled,
-            _ => return None,
-        })
-    }
-
-    fn selector(self) -> &'static str {
-        match self {
-            Change::PlanChanged => "plan_changed",
-            Change::PlanChangeScheduled => "plan_change_scheduled",
-            Change::PendingChangeCanceled => "pending_change_canceled",
-            Change::Paused => "paused",
-            Change::Resumed => "resumed",
-            Change::CancelScheduled => "cancel_scheduled",
-            Change::Canceled => "canceled",
-        }
-    }
+/// The catalogue's selector for a change: its action without the `subscription.` prefix.
+fn selector(change: SubscriptionChange) -> &'static str {
+    let action = change.as_str();
+    action.strip_prefix("subscription.").unwrap_or(action)
 }
 
 /// A plan as a mail names it.
@@ -63,8 +30,7 @@ pub struct PlanTerms {
     pub name: String,
     /// Price per period and seat, excluding VAT.
     pub price: Money,
-    /// `month` or `year`.
-    pub interval: String,
+    pub interval: Interval,
     pub quantity: i64,
 }
 
@@ -99,7 +65,7 @@ pub enum Notice {
         days_left: i64,
     },
     SubscriptionChanged {
-        change: Change,
+        change: SubscriptionChange,
         plan: PlanTerms,
         /// When the change takes effect.
         date: NaiveDate,
@@ -239,7 +205,7 @@ pub fn compose(
                 .text("trial_end", date(*trial_end))
                 .number("days", *days_left)
                 .text("price", money_text(price))
-                .text("interval", plan.interval.clone());
+                .text("interval", plan.interval.as_str());
             (
                 "trial-ending-subject",
                 args,
@@ -252,7 +218,7 @@ pub fn compose(
             date: on,
         } => {
             let args = base()
-                .text("change", change.selector())
+                .text("change", selector(*change))
                 .text("plan", plan.name.clone())
                 .text("date", date(*on))
                 .number("quantity", plan.quantity)
@@ -369,7 +335,7 @@ mod tests {
         let plan = PlanTerms {
             name: "PRO".into(),
             price: Money::thb(99_000),
-            interval: "month".into(),
+            interval: Interval::Month,
             quantity: 2,
         };
         let mut notices = vec![
@@ -395,19 +361,7 @@ mod tests {
                 days_left: 1,
             },
         ];
-        for change in [
-            Change::PlanChanged,
-            Change::PlanChangeScheduled,
-            Change::PendingChangeCanceled,
-            Change::Paused,
-            Change::Resumed,
-            Change::CancelScheduled,
-            Change::Canceled,
-        ] {
-            assert_eq!(
-                Change::from_action(&format!("subscription.{}", change.selector())),
-                Some(change)
-            );
+        for &change in SubscriptionChange::ALL {
             notices.push(Notice::SubscriptionChanged {
                 change,
                 plan: plan.clone(),

@@ -13,6 +13,6 @@ pub mod compose;
 pub mod transport;
 
 pub use catalog::{Catalog, CatalogError, Locale};
-pub use compose::{Change, Composed, Notice, Parties, PlanTerms, compose, date_text, money_text};
+pub use compose::{Composed, Notice, Parties, PlanTerms, compose, date_text, money_text};
 pub use lettre::message::Mailbox;
 pub use transport::{ConfigError, Mailer, Outgoing, SendError, build_message, redact_url};

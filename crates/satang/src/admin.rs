@@ -28,17 +28,7 @@ pub async fn add_user(
     roles: &[StaffRole],
     created_by: CreatedBy,
 ) -> anyhow::Result<AddedUser> {
-    // The same rules as POST /api/users.
-    let mut v = Validator::new();
-    let email = v.email("email", email);
-    let name = v.text("name", name, 200);
-    if let Err(ApiError::Validation { errors, .. }) = v.finish() {
-        let described: Vec<String> = errors
-            .iter()
-            .map(|(field, messages)| format!("{field} {}", messages.join(", ")))
-            .collect();
-        anyhow::bail!("invalid user: {}", described.join("; "));
-    }
+    let (email, name) = checked(email, name)?;
     let (email, name) = (email.as_str(), name.as_str());
     let password_hash = match password {
         Some(pw) => {
@@ -76,6 +66,21 @@ pub async fn add_user(
         user: created.user,
         invitation_url,
     })
+}
+
+/// The email and name, trimmed, by the same rules as `POST /api/users`.
+fn checked(email: &str, name: &str) -> anyhow::Result<(String, String)> {
+    let mut v = Validator::new();
+    let email = v.email("email", email);
+    let name = v.text("name", name, 200);
+    if let Err(ApiError::Validation { errors, .. }) = v.finish() {
+        let described: Vec<String> = errors
+            .iter()
+            .map(|(field, messages)| format!("{field} {}", messages.join(", ")))
+            .collect();
+        anyhow::bail!("invalid user: {}", described.join("; "));
+    }
+    Ok((email, name))
 }
 
 /// `SATANG_ADMIN_EMAIL` + `SATANG_ADMIN_PASSWORD`: create that administrator once.

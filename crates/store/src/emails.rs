@@ -4,57 +4,13 @@
 //! claims due rows with a lease (like the webhook deliveries), then records what happened.
 
 use chrono::{DateTime, Utc};
+pub use satang_domain::EmailKind;
+use satang_domain::{EmailStatus, SubscriptionChange};
 use serde::Serialize;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::{Backend, Db, Result, Sql, Tx};
-
-/// What a customer is told about. The event types that map onto a kind are in [`kind_for`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EmailKind {
-    InvoiceIssued,
-    PaymentReceived,
-    PaymentFailed,
-    TrialEnding,
-    SubscriptionChanged,
-}
-
-impl EmailKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EmailKind::InvoiceIssued => "invoice_issued",
-            EmailKind::PaymentReceived => "payment_received",
-            EmailKind::PaymentFailed => "payment_failed",
-            EmailKind::TrialEnding => "trial_ending",
-            EmailKind::SubscriptionChanged => "subscription_changed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<EmailKind> {
-        [
-            EmailKind::InvoiceIssued,
-            EmailKind::PaymentReceived,
-            EmailKind::PaymentFailed,
-            EmailKind::TrialEnding,
-            EmailKind::SubscriptionChanged,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
-}
-
-/// The `change` values of a `subscription.updated` event that a customer is told about. A
-/// renewal (the period rolling over) is not: its invoice mail says enough.
-pub const NOTIFIED_SUBSCRIPTION_CHANGES: [&str; 7] = [
-    "subscription.plan_changed",
-    "subscription.plan_change_scheduled",
-    "subscription.pending_change_canceled",
-    "subscription.paused",
-    "subscription.resumed",
-    "subscription.cancel_scheduled",
-    "subscription.canceled",
-];
 
 /// Which mail, if any, an outbox event turns into.
 pub fn kind_for(event_type: &str, payload: &serde_json::Value) -> Option<EmailKind> {
@@ -65,7 +21,7 @@ pub fn kind_for(event_type: &str, payload: &serde_json::Value) -> Option<EmailKi
         "subscription.trial_will_end" => Some(EmailKind::TrialEnding),
         "subscription.updated" => payload["change"]
             .as_str()
-            .filter(|c| NOTIFIED_SUBSCRIPTION_CHANGES.contains(c))
+            .and_then(|c| c.parse::<SubscriptionChange>().ok())
             .map(|_| EmailKind::SubscriptionChanged),
         _ => None,
     }
@@ -154,9 +110,11 @@ pub async fn enqueue_many(
 pub struct EmailDelivery {
     pub id: Uuid,
     pub event_id: Uuid,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: EmailKind,
     pub customer_id: Uuid,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: EmailStatus,
     pub attempts: i64,
     pub next_attempt_at: DateTime<Utc>,
     pub recipient: Option<String>,
@@ -172,7 +130,8 @@ pub struct EmailDelivery {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DueEmail {
     pub id: Uuid,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: EmailKind,
     pub customer_id: Uuid,
     pub attempts: i64,
     pub event_id: Uuid,
@@ -268,16 +227,16 @@ pub async fn record_attempt(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let (status, error, next, sent_at) = match outcome {
-        Outcome::Sent => ("sent", None, now, Some(now)),
-        Outcome::Skipped(why) => ("skipped", Some(why.clone()), now, None),
+        Outcome::Sent => (EmailStatus::Sent, None, now, Some(now)),
+        Outcome::Skipped(why) => (EmailStatus::Skipped, Some(why.clone()), now, None),
         Outcome::Failed {
             error,
             retry_at: Some(at),
-        } => ("pending", Some(error.clone()), *at, None),
+        } => (EmailStatus::Pending, Some(error.clone()), *at, None),
         Outcome::Failed {
             error,
             retry_at: None,
-        } => ("failed", Some(error.clone()), now, None),
+        } => (EmailStatus::Failed, Some(error.clone()), now, None),
     };
     db.execute(
         Sql::new(
@@ -286,7 +245,7 @@ pub async fn record_attempt(
              message_id = $9 WHERE id = $1",
         )
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(error)
         .bind(next)
         .bind(sent_at)
@@ -384,14 +343,5 @@ mod tests {
             ),
             Some(EmailKind::SubscriptionChanged)
         );
-        for kind in [
-            EmailKind::InvoiceIssued,
-            EmailKind::PaymentReceived,
-            EmailKind::PaymentFailed,
-            EmailKind::TrialEnding,
-            EmailKind::SubscriptionChanged,
-        ] {
-            assert_eq!(EmailKind::parse(kind.as_str()), Some(kind));
-        }
     }
 }

@@ -4,6 +4,7 @@
 //! the customer is told about by email also queues that mail here (see [`crate::emails`]).
 
 use chrono::{DateTime, Utc};
+use satang_domain::DeliveryStatus;
 use serde::Serialize;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -44,7 +45,8 @@ pub struct Delivery {
     pub id: Uuid,
     pub endpoint_id: Uuid,
     pub event_id: Uuid,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: DateTime<Utc>,
     pub last_status_code: Option<i64>,
@@ -409,9 +411,9 @@ pub async fn record_attempt(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let status = match (delivered, retry_at) {
-        (true, _) => "succeeded",
-        (false, Some(_)) => "pending",
-        (false, None) => "failed",
+        (true, _) => DeliveryStatus::Succeeded,
+        (false, Some(_)) => DeliveryStatus::Pending,
+        (false, None) => DeliveryStatus::Failed,
     };
     db.execute(
         Sql::new(
@@ -421,7 +423,7 @@ pub async fn record_attempt(
              WHERE id = $1",
         )
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(status_code.map(i64::from))
         .bind(error)
         .bind(retry_at.unwrap_or(now))

@@ -2,7 +2,7 @@
 //! invoice. A payment row is never changed; the invoice carries the running totals.
 
 use chrono::{DateTime, Utc};
-use satang_domain::Currency;
+use satang_domain::{Currency, PaymentStatus};
 use uuid::Uuid;
 
 use crate::{Db, Result, Scope, Sql, Tx};
@@ -23,7 +23,8 @@ pub struct Payment {
     pub withholding_certificate_no: Option<String>,
     /// The part of `amount` beyond what was due, moved to the customer's credit balance.
     pub overpayment: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: PaymentStatus,
     pub created_at: DateTime<Utc>,
 }
 

@@ -10,7 +10,7 @@
 //! is what lets a client subscribe by `plan_code` (+ `interval`).
 
 use chrono::{DateTime, Utc};
-use satang_domain::Currency;
+use satang_domain::{Currency, Interval};
 use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -25,8 +25,9 @@ pub struct Plan {
     pub name_en: String,
     pub description_th: String,
     pub description_en: String,
-    /// `month` or `year` (the column is not called `interval`, a PostgreSQL type name).
-    pub billing_interval: String,
+    /// The column is not called `interval`, a PostgreSQL type name.
+    #[sqlx(try_from = "String")]
+    pub billing_interval: Interval,
     pub interval_count: i64,
     /// Minor units per period (per seat for `per_seat` pricing).
     pub price: i64,
@@ -55,7 +56,7 @@ pub struct PlanFields {
     pub name_en: String,
     pub description_th: String,
     pub description_en: String,
-    pub billing_interval: String,
+    pub billing_interval: Interval,
     pub interval_count: i64,
     pub price: i64,
     pub currency: Currency,
@@ -75,7 +76,7 @@ impl PlanFields {
             name_en: plan.name_en.clone(),
             description_th: plan.description_th.clone(),
             description_en: plan.description_en.clone(),
-            billing_interval: plan.billing_interval.clone(),
+            billing_interval: plan.billing_interval,
             interval_count: plan.interval_count,
             price: plan.price,
             currency: plan.currency,
@@ -130,7 +131,7 @@ async fn insert_version(
             .bind(f.name_en)
             .bind(f.description_th)
             .bind(f.description_en)
-            .bind(f.billing_interval)
+            .bind(f.billing_interval.as_str())
             .bind(f.interval_count)
             .bind(f.price)
             .bind(f.currency.code())
@@ -243,8 +244,8 @@ pub async fn lock_by_id(tx: &mut Tx, id: Uuid) -> Result<Option<Plan>> {
 pub async fn find_active_by_code(
     tx: &mut Tx,
     code: &str,
-    interval: Option<&str>,
-    preferred: &str,
+    interval: Option<Interval>,
+    preferred: Interval,
 ) -> Result<Option<Plan>> {
     tx.fetch_optional(
         Sql::new(
@@ -254,8 +255,8 @@ pub async fn find_active_by_code(
              LIMIT 1",
         )
         .bind(code)
-        .bind(interval)
-        .bind(preferred),
+        .bind(interval.map(Interval::as_str))
+        .bind(preferred.as_str()),
     )
     .await
 }

@@ -1,18 +1,17 @@
-//! Revenue analytics (SPEC §2.7) from the real tables. Staff see the whole business, read from
-//! the per-day figures the store keeps up to date (`satang_store::analytics::refresh`); a member
-//! sees the same figures for their own customers only, computed from their rows on every call.
+//! Revenue analytics (SPEC §2.7): the figures `satang_billing::analytics` computes, for the
+//! caller's scope (the whole business for staff, their own customers for a member).
 
 use axum::extract::State;
-use chrono::{Datelike, Months, NaiveDate, TimeDelta, Utc};
+use chrono::{Datelike, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use satang_auth::Permission;
-use satang_domain::bangkok_date;
-use satang_domain::money::round_half_up_div;
-use satang_store::{Scope, analytics};
+use satang_billing::analytics::{self as billing_analytics, Figures};
+use satang_domain::{Interval, bangkok_date};
+use satang_store::analytics;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{Caller, Query};
@@ -62,11 +61,27 @@ pub struct AsOf {
     pub as_of: Option<NaiveDate>,
 }
 
-/// Midnight in Bangkok of `date`, as UTC.
-fn start_of(date: NaiveDate) -> chrono::DateTime<Utc> {
-    date.and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc() - TimeDelta::hours(7))
-        .unwrap_or_default()
+impl From<Figures> for Summary {
+    fn from(f: Figures) -> Self {
+        Summary {
+            as_of: f.as_of,
+            currency: "THB".into(),
+            mrr: f.mrr,
+            arr: f.arr,
+            active_subscriptions: f.active_subscriptions,
+            active_customers: f.active_customers,
+            new_mrr: f.new_mrr,
+            expansion_mrr: f.expansion_mrr,
+            contraction_mrr: f.contraction_mrr,
+            churned_mrr: f.churned_mrr,
+            customer_churn_rate: f.customer_churn_rate,
+            arpa: f.arpa,
+            ltv: f.ltv,
+            revenue_this_month: f.revenue_this_month,
+            outstanding: f.outstanding,
+            overdue: f.overdue,
+        }
+    }
 }
 
 /// MRR, ARR, movements, churn, ARPA, LTV, revenue this month and receivables.
@@ -84,62 +99,8 @@ async fn summary(
     let month_earlier = as_of
         .checked_sub_months(Months::new(1))
         .ok_or_else(|| ApiError::BadRequest("as_of is out of range".into()))?;
-    let first_of_month = as_of.with_day(1).unwrap_or(as_of);
-    let (m, revenue_this_month, receivables) = match scope {
-        // The whole business: one read of the per-day figures.
-        Scope::All => {
-            let b =
-                analytics::business(&state.db, as_of, month_earlier, first_of_month, as_of).await?;
-            (b.movement, b.revenue, b.receivables)
-        }
-        Scope::Member(_) => (
-            analytics::mrr_movement(&state.db, scope, as_of, month_earlier).await?,
-            analytics::paid_between(
-                &state.db,
-                scope,
-                start_of(first_of_month),
-                start_of(as_of) + TimeDelta::days(1),
-            )
-            .await?,
-            analytics::receivables(&state.db, scope, as_of).await?,
-        ),
-    };
-    let churn_rate = if m.previous_customers > 0 {
-        m.churned_customers as f64 / m.previous_customers as f64
-    } else {
-        0.0
-    };
-    let arpa = if m.active_customers > 0 {
-        round_half_up_div(i128::from(m.mrr), i128::from(m.active_customers)).unwrap_or(0)
-    } else {
-        0
-    };
-    // LTV = ARPA ÷ (churned / previous customers), exactly, then half-up.
-    let ltv = (m.churned_customers > 0).then(|| {
-        round_half_up_div(
-            i128::from(arpa) * i128::from(m.previous_customers),
-            i128::from(m.churned_customers),
-        )
-        .unwrap_or(0)
-    });
-    Ok(axum::Json(Summary {
-        as_of,
-        currency: "THB".into(),
-        mrr: m.mrr,
-        arr: m.mrr.saturating_mul(12),
-        active_subscriptions: m.active_subscriptions,
-        active_customers: m.active_customers,
-        new_mrr: m.new_mrr,
-        expansion_mrr: m.expansion_mrr,
-        contraction_mrr: m.contraction_mrr,
-        churned_mrr: m.churned_mrr,
-        customer_churn_rate: (churn_rate * 10_000.0).round() / 10_000.0,
-        arpa,
-        ltv,
-        revenue_this_month,
-        outstanding: receivables.outstanding,
-        overdue: receivables.overdue,
-    }))
+    let figures = billing_analytics::figures(&state.db, scope, as_of, month_earlier).await?;
+    Ok(axum::Json(figures.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -178,58 +139,34 @@ async fn revenue(
     caller: Caller,
     Query(range): Query<RevenueRange>,
 ) -> Result<axum::Json<Revenue>, ApiError> {
-    if range.interval.as_deref().is_some_and(|i| i != "month") {
+    if range
+        .interval
+        .as_deref()
+        .is_some_and(|i| i != Interval::Month.as_str())
+    {
         return Err(ApiError::BadRequest("interval must be month".into()));
     }
-    let scope = caller.scope(Permission::ReadBilling);
     let to = range.to.unwrap_or_else(|| bangkok_date(state.clock.now()));
     let to = to.with_day(1).unwrap_or(to);
     let from = range
         .from
         .or_else(|| to.checked_sub_months(Months::new(11)))
         .unwrap_or(to);
-    let mut month = from.with_day(1).unwrap_or(from);
-    if month > to {
-        return Err(ApiError::BadRequest("from must not be after to".into()));
-    }
-    let mut bounds = Vec::new();
-    while month <= to {
-        if bounds.len() == 36 {
-            return Err(ApiError::BadRequest("ask for at most 36 months".into()));
-        }
-        let next = month
-            .checked_add_months(Months::new(1))
-            .ok_or_else(|| ApiError::BadRequest("to is out of range".into()))?;
-        bounds.push((month, next));
-        month = next;
-    }
-    let mut months = Vec::with_capacity(bounds.len());
-    if scope == Scope::All {
-        // The whole business: the per-day figures of the range, added up per month.
-        let first = bounds.first().map_or(month, |b| b.0);
-        let days = analytics::revenue_days(&state.db, first, month).await?;
-        for (start, next) in bounds {
-            let in_month = days.iter().filter(|d| start <= d.day && d.day < next);
-            months.push(RevenueMonth {
-                month: start.format("%Y-%m").to_string(),
-                paid: in_month.clone().map(|d| d.paid).sum(),
-                invoiced: in_month.map(|d| d.invoiced).sum(),
-            });
-        }
-    } else {
-        for (start, next) in bounds {
-            let (from, to) = (start_of(start), start_of(next));
-            months.push(RevenueMonth {
-                month: start.format("%Y-%m").to_string(),
-                paid: analytics::paid_between(&state.db, scope, from, to).await?,
-                invoiced: analytics::invoiced_between(&state.db, scope, from, to).await?,
-            });
-        }
-    }
+    let months = billing_analytics::months_between(from, to)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let scope = caller.scope(Permission::ReadBilling);
+    let months = billing_analytics::revenue(&state.db, scope, &months).await?;
     Ok(axum::Json(Revenue {
         currency: "THB".into(),
-        interval: "month".into(),
-        months,
+        interval: Interval::Month.as_str().into(),
+        months: months
+            .into_iter()
+            .map(|m| RevenueMonth {
+                month: m.month.format("%Y-%m").to_string(),
+                paid: m.paid,
+                invoiced: m.invoiced,
+            })
+            .collect(),
     }))
 }
 

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use satang_auth::tokens::{hash_opaque_token, issue_access_token, new_opaque_token};
 use satang_auth::{Jwks, password};
+use satang_billing::users as billing_users;
 use satang_store::audit::{self, Actor, Change};
 use satang_store::refresh_tokens::{self, Spend};
 use satang_store::{Tx, invitations, users};
@@ -154,42 +155,7 @@ async fn signup(
     state.signup_by_email.record_failure(&email_key, now);
     let password_hash = state.hash_password(body.password).await?;
     let mut tx = state.db.begin().await?;
-    let user = users::insert(
-        &mut tx,
-        users::NewUser {
-            email: &email,
-            name: &name,
-            password_hash: Some(password_hash),
-            roles: vec![],
-        },
-        now,
-    )
-    .await
-    .map_err(|e| match e {
-        satang_store::Error::Conflict(_) => {
-            ApiError::Conflict("an account with this email already exists".into())
-        }
-        other => other.into(),
-    })?;
-    let actor = Actor {
-        user_id: Some(user.id),
-        ..actor
-    };
-    audit::record(
-        &mut tx,
-        &actor,
-        Change {
-            action: "user.signed_up",
-            entity_type: "user",
-            entity_id: user.id.to_string(),
-            before: None,
-            after: Some(serde_json::to_value(UserView::from(user.clone())).unwrap_or_default()),
-        },
-        now,
-    )
-    .await?;
-    // Invitations to customers waiting for this email become memberships now.
-    invitations::accept_memberships(&mut tx, user.id, &email, now).await?;
+    let user = billing_users::sign_up(&mut tx, &actor, &email, &name, password_hash, now).await?;
     let response = start_session(&state, &mut tx, &user, Uuid::now_v7(), now).await?;
     tx.commit().await?;
     Ok(Created(response))
@@ -395,32 +361,12 @@ async fn accept_invitation(
     v.finish()?;
     let password_hash = state.hash_password(body.password).await?;
     let mut tx = state.db.begin().await?;
-    if !invitations::mark_accepted(&mut tx, invitation.id, now).await? {
-        return Err(ApiError::NotFound);
-    }
-    let user = users::update(
+    let user = billing_users::accept_invitation(
         &mut tx,
+        &actor,
+        invitation.id,
         user_id,
-        users::UserChanges {
-            password_hash: Some(password_hash),
-            ..Default::default()
-        },
-        now,
-    )
-    .await?;
-    audit::record(
-        &mut tx,
-        &Actor {
-            user_id: Some(user.id),
-            ..actor
-        },
-        Change {
-            action: "user.invitation_accepted",
-            entity_type: "user",
-            entity_id: user.id.to_string(),
-            before: None,
-            after: None,
-        },
+        password_hash,
         now,
     )
     .await?;

@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use satang_domain::{EmailKind, EmailStatus};
 use satang_store::emails::{self, EmailDelivery};
 
 use crate::access::{CustomerAction, authorize};
@@ -31,9 +32,11 @@ pub struct EmailView {
     pub event_id: Uuid,
     /// `invoice_issued`, `payment_received`, `payment_failed`, `trial_ending`,
     /// `subscription_changed`.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: EmailKind,
     /// `pending`, `sent`, `skipped` or `failed`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: EmailStatus,
     pub attempts: i64,
     pub next_attempt_at: DateTime<Utc>,
     pub recipient: Option<String>,

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use satang_auth::MemberRole;
 use satang_billing::members::{self as billing_members, ActingAs, AddedMember, Invitee, NewMember};
+use satang_domain::MemberStatus;
 use satang_store::memberships::{self, Member};
 
 use crate::access::{CustomerAction, Reach, authorize};
@@ -36,7 +37,8 @@ pub struct MemberView {
     /// `owner`, `admin`, `billing` or `member`.
     pub role: String,
     /// `active`, or `invited` until the person signs up with this email.
-    pub status: std::borrow::Cow<'static, str>,
+    #[schema(value_type = String)]
+    pub status: MemberStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -47,7 +49,7 @@ impl From<Member> for MemberView {
             email: m.email,
             name: Some(m.name),
             role: m.role,
-            status: "active".into(),
+            status: MemberStatus::Active,
             created_at: m.created_at,
         }
     }
@@ -150,7 +152,7 @@ impl From<AddedMember> for MemberView {
                 email,
                 name: None,
                 role: role.as_str().to_owned(),
-                status: "invited".into(),
+                status: MemberStatus::Invited,
                 created_at,
             },
         }

@@ -11,13 +11,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use satang_billing::gateway::CardDetails;
-use satang_domain::bangkok_date;
+use satang_billing::payment_methods::{MethodRequest, add_payment_method};
 use satang_store::audit::{self, Change};
-use satang_store::payment_methods::{self, NewPaymentMethod, PaymentMethod};
+use satang_store::payment_methods::{self, PaymentMethod};
 
 use crate::access::{CustomerAction, authorize};
-use crate::error::{ApiError, Problem, Validator};
+use crate::error::{ApiError, Problem};
 use crate::extract::{Caller, Created, Json, Path, Query};
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
@@ -114,98 +113,25 @@ async fn add_method(
         CustomerAction::ManagePaymentMethods,
     )
     .await?;
-    let mut v = Validator::new();
-    let today = bangkok_date(state.clock.now());
-    let new = match body.method_type.as_str() {
-        "card" => {
-            let gateway = body.gateway.as_deref().unwrap_or("sandbox");
-            v.check(
-                gateway == state.gateway.name(),
-                "gateway",
-                format!("must be {}", state.gateway.name()),
-            );
-            let (Some(number), Some(exp_month), Some(exp_year)) =
-                (body.card_number.as_deref(), body.exp_month, body.exp_year)
-            else {
-                v.add(
-                    "card_number",
-                    "a card needs card_number, exp_month and exp_year",
-                );
-                return Err(v
-                    .finish()
-                    .err()
-                    .unwrap_or(ApiError::BadRequest("card".into())));
-            };
-            let card = CardDetails {
-                number,
-                exp_month,
-                exp_year,
-            };
-            match state.gateway.tokenize(&card, today) {
-                Ok(t) => Some(NewPaymentMethod {
-                    method_type: "card".into(),
-                    gateway: Some(state.gateway.name().into()),
-                    token_sealed: Some(state.secrets.seal(t.token.as_bytes())),
-                    brand: Some(t.brand),
-                    last4: Some(t.last4),
-                    exp_month: Some(i64::from(exp_month)),
-                    exp_year: Some(i64::from(exp_year)),
-                    is_default: body.is_default,
-                }),
-                Err(e) => {
-                    v.add("card_number", e.to_string());
-                    None
-                }
-            }
-        }
-        "promptpay" | "bank_transfer" => {
-            v.check(
-                body.card_number.is_none(),
-                "card_number",
-                "only cards have a number",
-            );
-            Some(NewPaymentMethod {
-                method_type: body.method_type.clone(),
-                gateway: None,
-                token_sealed: None,
-                brand: None,
-                last4: None,
-                exp_month: None,
-                exp_year: None,
-                is_default: body.is_default,
-            })
-        }
-        _ => {
-            v.add("type", "must be card, promptpay or bank_transfer");
-            None
-        }
+    let request = MethodRequest {
+        method_type: &body.method_type,
+        gateway: body.gateway.as_deref(),
+        card_number: body.card_number.as_deref(),
+        exp_month: body.exp_month,
+        exp_year: body.exp_year,
+        is_default: body.is_default,
     };
-    v.finish()?;
-    let Some(new) = new else {
-        return Err(ApiError::field(
-            "type",
-            "must be card, promptpay or bank_transfer",
-        ));
-    };
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
-    let view =
-        PaymentMethodView::from(payment_methods::insert(&mut tx, customer_id, new, now).await?);
-    audit::record(
-        &mut tx,
+    let method = add_payment_method(
+        &state.db,
+        state.gateway.as_ref(),
+        &state.secrets,
         &caller.actor,
-        Change {
-            action: "payment_method.added",
-            entity_type: "customer",
-            entity_id: customer_id.to_string(),
-            before: None,
-            after: serde_json::to_value(&view).ok(),
-        },
-        now,
+        customer_id,
+        request,
+        state.clock.now(),
     )
     .await?;
-    tx.commit().await?;
-    Ok(Created(view))
+    Ok(Created(method.into()))
 }
 
 /// Remove a payment method (its token is erased).

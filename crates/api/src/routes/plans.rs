@@ -20,6 +20,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use satang_auth::Permission;
+use satang_domain::Interval;
 use satang_store::audit::{self, Change};
 use satang_store::plans::{self, Plan, PlanFields};
 
@@ -58,9 +59,25 @@ pub enum PlanInterval {
 
 impl PlanInterval {
     pub fn as_str(self) -> &'static str {
-        match self {
-            PlanInterval::Month => "month",
-            PlanInterval::Year => "year",
+        Interval::from(self).as_str()
+    }
+}
+
+/// The API's name for the domain's [`Interval`], kept for its OpenAPI schema.
+impl From<PlanInterval> for Interval {
+    fn from(i: PlanInterval) -> Interval {
+        match i {
+            PlanInterval::Month => Interval::Month,
+            PlanInterval::Year => Interval::Year,
+        }
+    }
+}
+
+impl From<Interval> for PlanInterval {
+    fn from(i: Interval) -> PlanInterval {
+        match i {
+            Interval::Month => PlanInterval::Month,
+            Interval::Year => PlanInterval::Year,
         }
     }
 }
@@ -152,11 +169,7 @@ impl From<Plan> for PlanView {
                 th: p.description_th,
                 en: p.description_en,
             },
-            interval: if p.billing_interval == "year" {
-                PlanInterval::Year
-            } else {
-                PlanInterval::Month
-            },
+            interval: p.billing_interval.into(),
             interval_count: p.interval_count,
             price: p.price,
             currency: p.currency.code().to_owned(),

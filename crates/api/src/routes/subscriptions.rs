@@ -215,10 +215,7 @@ fn plan_ref(
         (None, Some(raw)) => match normalize_code(raw) {
             Some(code) => PlanRef::Code {
                 code,
-                interval: interval.map(|i| match i {
-                    PlanInterval::Month => Interval::Month,
-                    PlanInterval::Year => Interval::Year,
-                }),
+                interval: interval.map(Interval::from),
             },
             None => {
                 v.add("plan_code", "is not a plan code (e.g. PRO)");

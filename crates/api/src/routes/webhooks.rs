@@ -3,8 +3,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,6 +11,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use satang_auth::Permission;
+use satang_billing::webhooks as billing_webhooks;
+use satang_domain::DeliveryStatus;
 use satang_store::audit::{self, Change};
 use satang_store::outbox::{self, Delivery, Endpoint, EndpointFields};
 
@@ -101,7 +101,8 @@ pub struct DeliveryView {
     pub id: Uuid,
     pub event_id: Uuid,
     /// `pending`, `succeeded` or `failed` (after eight attempts).
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: DateTime<Utc>,
     pub last_status_code: Option<i64>,
@@ -200,45 +201,23 @@ async fn create_endpoint(
         );
     }
     v.finish()?;
-    let secret = body.secret.unwrap_or_else(|| {
-        let (token, _) = satang_auth::tokens::new_opaque_token();
-        format!(
-            "whsec_{}",
-            URL_SAFE_NO_PAD
-                .encode(token.as_bytes())
-                .chars()
-                .take(43)
-                .collect::<String>()
-        )
-    });
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
     let fields = EndpointFields {
         url,
         description,
         events,
         active: body.active.unwrap_or(true),
     };
-    let endpoint =
-        outbox::insert_endpoint(&mut tx, &fields, state.secrets.seal(secret.as_bytes()), now)
-            .await?;
-    let view = EndpointView::from(endpoint);
-    audit::record(
-        &mut tx,
+    let (endpoint, secret) = billing_webhooks::create_endpoint(
+        &state.db,
+        &state.secrets,
         &caller.actor,
-        Change {
-            action: "webhook_endpoint.created",
-            entity_type: "webhook_endpoint",
-            entity_id: view.id.to_string(),
-            before: None,
-            after: serde_json::to_value(&view).ok(),
-        },
-        now,
+        &fields,
+        body.secret,
+        state.clock.now(),
     )
     .await?;
-    tx.commit().await?;
     Ok(Created(CreatedEndpoint {
-        endpoint: view,
+        endpoint: endpoint.into(),
         secret,
     }))
 }

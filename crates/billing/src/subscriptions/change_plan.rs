@@ -88,7 +88,7 @@ pub async fn change_plan(
     let current = plans::find_by_id_in(tx, sub.plan_id)
         .await?
         .ok_or_else(|| Error::Internal("subscription without its plan".into()))?;
-    let target = resolve_plan(tx, &change.plan, &current.billing_interval, Some(&current)).await?;
+    let target = resolve_plan(tx, &change.plan, current.billing_interval, Some(&current)).await?;
     let quantity = change.quantity.unwrap_or(if target.pricing == "per_seat" {
         sub.quantity
     } else {

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use uuid::Uuid;
 
-use satang_domain::{BillingCycle, CustomerStatus, Period, Status, SubscriptionState};
+use satang_domain::{BillingCycle, CustomerStatus, Interval, Period, Status, SubscriptionState};
 use satang_store::Tx;
 use satang_store::audit::{self, Actor, Change};
 use satang_store::outbox::{self, NewEvent};
@@ -67,7 +67,7 @@ pub async fn create_subscription(
             )));
         }
     }
-    let plan = resolve_plan(tx, &new.plan, "month", None).await?;
+    let plan = resolve_plan(tx, &new.plan, Interval::Month, None).await?;
     priced(&plan, new.quantity, customer.currency, new.plan.field())?;
     let plan_trial = u32::try_from(plan.trial_days).unwrap_or(0);
     let trial_days = match new.trial {

@@ -44,7 +44,7 @@ impl PlanRef {
 pub(crate) async fn resolve_plan(
     tx: &mut Tx,
     plan: &PlanRef,
-    preferred_interval: &str,
+    preferred_interval: Interval,
     current: Option<&Plan>,
 ) -> Result<Plan> {
     match plan {
@@ -61,7 +61,7 @@ pub(crate) async fn resolve_plan(
             Ok(found)
         }
         PlanRef::Code { code, interval } => {
-            plans::find_active_by_code(tx, code, interval.map(Interval::as_str), preferred_interval)
+            plans::find_active_by_code(tx, code, *interval, preferred_interval)
                 .await?
                 .ok_or_else(|| {
                     let message = match interval {

@@ -30,13 +30,13 @@ pub struct Account {
 }
 
 /// (plan code, interval, seats) by customer index.
-fn plan_for(index: usize) -> (&'static str, &'static str, i64) {
+fn plan_for(index: usize) -> (&'static str, Interval, i64) {
     match index % 10 {
-        0..=4 => ("PRO", "month", 1),
-        5 | 6 => ("TEAM", "month", 2 + (index % 9) as i64),
-        7 => ("ENTERPRISE", "month", 1),
-        8 => ("PRO", "year", 1),
-        _ => ("TEAM", "year", 5),
+        0..=4 => ("PRO", Interval::Month, 1),
+        5 | 6 => ("TEAM", Interval::Month, 2 + (index % 9) as i64),
+        7 => ("ENTERPRISE", Interval::Month, 1),
+        8 => ("PRO", Interval::Year, 1),
+        _ => ("TEAM", Interval::Year, 5),
     }
 }
 
@@ -100,11 +100,6 @@ async fn subscribe(
 ) -> anyhow::Result<()> {
     let (code, interval, seats) = plan_for(account.index);
     let mut tx = db.begin().await?;
-    let interval = if interval == "year" {
-        Interval::Year
-    } else {
-        Interval::Month
-    };
     // Every third customer starts with the plan's free trial; the others pay their first
     // period at once, as a customer subscribing through the API does.
     let trial = if account.index.is_multiple_of(3) {

@@ -254,7 +254,33 @@ pub struct BillingPage {
     pub form: FormState,
 }
 
+/// The subscription status filter in the order the console offers it: the usual first.
+const SUBSCRIPTION_FILTERS: [Status; 5] = [
+    Status::Active,
+    Status::Trialing,
+    Status::PastDue,
+    Status::Paused,
+    Status::Canceled,
+];
+
+/// The invoice status filter in the order the console offers it: what needs attention first.
+const INVOICE_FILTERS: [InvoiceStatus; 5] = [
+    InvoiceStatus::Open,
+    InvoiceStatus::Paid,
+    InvoiceStatus::Draft,
+    InvoiceStatus::Void,
+    InvoiceStatus::Uncollectible,
+];
+
 impl BillingPage {
+    pub fn subscription_filters(&self) -> [Status; 5] {
+        SUBSCRIPTION_FILTERS
+    }
+
+    pub fn invoice_filters(&self) -> [InvoiceStatus; 5] {
+        INVOICE_FILTERS
+    }
+
     /// A link to a tab of this page; the filters stay when the tab stays.
     pub fn tab_link(&self, tab: &str) -> String {
         format!("/billing?tab={tab}")

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use satang_api::pagination::Page;
 use satang_api::routes::plans::{PlanView, Pricing};
+use satang_domain::Interval;
 use satang_domain::typed_amount::parse_baht;
 
 use super::auth::FormState;
@@ -225,14 +226,8 @@ fn plan_body(ctx: &Ctx, fields: &Fields) -> Result<Value, BTreeMap<String, Strin
         "description".into(),
         json!({ "th": field(fields, "description_th"), "en": field(fields, "description_en") }),
     );
-    body.insert(
-        "interval".into(),
-        json!(if field(fields, "interval") == "year" {
-            "year"
-        } else {
-            "month"
-        }),
-    );
+    let interval = field(fields, "interval").parse().unwrap_or(Interval::Month);
+    body.insert("interval".into(), json!(interval));
     body.insert("price".into(), json!(price));
     body.insert(
         "pricing".into(),

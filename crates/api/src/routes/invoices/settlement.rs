@@ -18,6 +18,7 @@ use uuid::Uuid;
 use satang_auth::Permission;
 use satang_billing::BillingSettings;
 use satang_billing::invoicing::settlement::{self, CreditLine, PaymentInput};
+use satang_domain::PaymentStatus;
 use satang_store::credit_notes::CreditNote;
 use satang_store::payments::{self, Payment, PaymentFilter};
 
@@ -49,7 +50,9 @@ pub struct PaymentView {
     pub withholding_tax: Option<WithholdingInput>,
     /// The part of `amount` moved to the customer's credit balance.
     pub overpayment: i64,
-    pub status: String,
+    /// `succeeded`.
+    #[schema(value_type = String)]
+    pub status: PaymentStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -96,6 +99,45 @@ pub struct PaymentRequest {
     pub withholding_tax: Option<WithholdingInput>,
 }
 
+impl PaymentRequest {
+    /// The payment to record, received by `now`, or the 422 naming every invalid field.
+    fn parse(self, now: DateTime<Utc>) -> Result<PaymentInput, ApiError> {
+        let mut v = Validator::new();
+        v.check(self.amount >= 0, "amount", "must not be negative");
+        v.check(
+            METHODS.contains(&self.method.as_str()),
+            "method",
+            "must be card, promptpay, bank_transfer, cash or other",
+        );
+        let reference = self
+            .reference
+            .as_deref()
+            .map(|r| v.text("reference", r, 200))
+            .filter(|r| !r.is_empty());
+        let withholding = self.withholding_tax.as_ref().map(|w| {
+            v.check(w.amount > 0, "withholding_tax.amount", "must be positive");
+            let cert = v.text("withholding_tax.certificate_no", &w.certificate_no, 100);
+            (w.amount, cert)
+        });
+        v.check(
+            self.amount > 0 || withholding.is_some(),
+            "amount",
+            "must be positive unless a withholding certificate is recorded",
+        );
+        if let Some(at) = self.paid_at {
+            v.check(at <= now, "paid_at", "must not be in the future");
+        }
+        v.finish()?;
+        Ok(PaymentInput {
+            amount: self.amount,
+            method: self.method,
+            reference,
+            paid_at: self.paid_at.unwrap_or(now),
+            withholding,
+        })
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PaymentResponse {
     pub payment: PaymentView,
@@ -115,42 +157,10 @@ async fn pay_invoice(
     Path(id): Path<Uuid>,
     Json(body): Json<PaymentRequest>,
 ) -> Result<Created<PaymentResponse>, ApiError> {
-    let mut v = Validator::new();
-    v.check(body.amount >= 0, "amount", "must not be negative");
-    v.check(
-        METHODS.contains(&body.method.as_str()),
-        "method",
-        "must be card, promptpay, bank_transfer, cash or other",
-    );
-    let reference = body
-        .reference
-        .as_deref()
-        .map(|r| v.text("reference", r, 200))
-        .filter(|r| !r.is_empty());
-    let withholding = body.withholding_tax.as_ref().map(|w| {
-        v.check(w.amount > 0, "withholding_tax.amount", "must be positive");
-        let cert = v.text("withholding_tax.certificate_no", &w.certificate_no, 100);
-        (w.amount, cert)
-    });
-    v.check(
-        body.amount > 0 || withholding.is_some(),
-        "amount",
-        "must be positive unless a withholding certificate is recorded",
-    );
     let now = state.clock.now();
-    if let Some(at) = body.paid_at {
-        v.check(at <= now, "paid_at", "must not be in the future");
-    }
-    v.finish()?;
+    let input = body.parse(now)?;
     let (mut tx, inv) = lock(&state, &caller, id, CustomerAction::AdjustBilling).await?;
     let settings = BillingSettings::load_in(&mut tx).await?;
-    let input = PaymentInput {
-        amount: body.amount,
-        method: body.method,
-        reference,
-        paid_at: body.paid_at.unwrap_or(now),
-        withholding,
-    };
     let (inv, payment) =
         settlement::record_payment(&mut tx, &caller.actor, &inv, input, &settings, now).await?;
     let invoice = view_in(&mut tx, inv).await?;

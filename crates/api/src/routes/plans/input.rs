@@ -285,7 +285,7 @@ pub fn create_fields(body: CreatePlanRequest) -> Result<PlanFields, ApiError> {
         name_en: v.text("name.en", &body.name.en, MAX_NAME),
         description_th: self::description(&mut v, "description.th", &description.th),
         description_en: self::description(&mut v, "description.en", &description.en),
-        billing_interval: body.interval.as_str().to_owned(),
+        billing_interval: body.interval.into(),
         interval_count,
         price: body.price,
         currency: currency(&mut v, body.currency.as_deref().unwrap_or("THB")),
@@ -320,7 +320,7 @@ pub fn update_fields(plan: &Plan, body: UpdatePlanRequest) -> Result<PlanFields,
         }
     }
     if let Some(interval) = body.interval {
-        f.billing_interval = interval.as_str().to_owned();
+        f.billing_interval = interval.into();
     }
     f.interval_count = body.interval_count.unwrap_or(f.interval_count);
     f.price = body.price.unwrap_or(f.price);

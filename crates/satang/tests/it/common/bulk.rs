@@ -53,7 +53,8 @@ pub async fn pin_clock(db: &Db) {
 pub async fn seed_due_subscriptions(db: &Db, n: usize) -> Vec<Uuid> {
     let now = Utc::now();
     let mut tx = db.begin().await.unwrap();
-    let plan = plans::find_active_by_code(&mut tx, "PRO", Some("month"), "month")
+    let month = satang_domain::Interval::Month;
+    let plan = plans::find_active_by_code(&mut tx, "PRO", Some(month), month)
         .await
         .unwrap()
         .expect("the seeded PRO monthly plan");

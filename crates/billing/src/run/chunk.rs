@@ -639,7 +639,7 @@ mod tests {
             name_en: code.into(),
             description_th: String::new(),
             description_en: String::new(),
-            billing_interval: "month".into(),
+            billing_interval: satang_domain::Interval::Month,
             interval_count: 1,
             price,
             currency: Currency::Thb,
@@ -995,7 +995,7 @@ mod tests {
     #[test]
     fn a_yearly_fee_counts_a_twelfth_of_itself_as_mrr() {
         let mut yearly = plan(PRO, "PRO", "flat", 990_000, Value::Null);
-        yearly.billing_interval = "year".into();
+        yearly.billing_interval = satang_domain::Interval::Year;
         let (line, mrr) =
             super::super::period_line(&yearly, 1, d(2026, 1, 10), d(2027, 1, 10)).unwrap();
         assert_eq!((line.amount, mrr), (990_000, 82_500));

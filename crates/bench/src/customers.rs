@@ -877,7 +877,11 @@ async fn postgres_inspect(
         let walk_end: uuid::Uuid = sqlx::query_scalar(&id_at(None, WALK_ROWS))
             .fetch_one(&mut conn)
             .await?;
-        let walk = in_range(None, walk_end, limit);
+        let walk = format!(
+            "SELECT {COLUMNS} FROM (SELECT * FROM customers c ORDER BY c.id LIMIT {WALK_ROWS}) c \
+             WHERE c.status <> 'deleted' AND strpos(c.search_text, '{literal}') > 0 \
+             ORDER BY c.id LIMIT {limit}"
+        );
         let found = sqlx::query(&walk).fetch_all(&mut conn).await?.len() as i64;
         let mut steps = vec![("walk".to_owned(), walk)];
         if found < limit {

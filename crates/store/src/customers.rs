@@ -313,24 +313,23 @@ pub const MAX_SPAN: i64 = 100_000;
 
 /// Staff search on PostgreSQL: a page is the first `limit` matches in id order.
 ///
-/// Each step asks for the matches in a range of the id order, `(from, to]`, which PostgreSQL
-/// answers from both indexes at once (the id range `AND` the trigram index, or walking a short
-/// range), so a step reads the range's matches, not the whole table's:
-/// 1. the next [`WALK_ROWS`] customers, which fills the page of any term in one customer of forty;
+/// After the walk, each step asks for the matches in a range of the id order, `(from, to]`,
+/// which PostgreSQL answers from both indexes at once (the id range `AND` the trigram index, or
+/// walking a short range), so a step reads the range's matches, not the whole table's:
+/// 1. the next [`WALK_ROWS`] customers, walked: this fills the page of any term in one customer
+///    of forty;
 /// 2. at the density the walk found, the range that should hold the rest of the page, twice over;
 /// 3. a term sparser than [`MAX_SPAN`] allows, or a page still short, continues to the end
 ///    through the trigram index alone.
 async fn search_postgres(db: &Db, query: &CustomerQuery, term: &str) -> Result<Vec<Customer>> {
-    let walk_end = id_after(db, query.after, WALK_ROWS).await?;
-    let range = (query.after, walk_end);
-    let mut rows = matches_in(db, query, term, range, query.limit).await?;
-    let Some(mut from) = walk_end else {
-        return Ok(rows);
-    };
+    let mut rows = walk(db, query, term).await?;
     let missing = query.limit - rows.len() as i64;
     if missing <= 0 {
         return Ok(rows);
     }
+    let Some(mut from) = id_after(db, query.after, WALK_ROWS).await? else {
+        return Ok(rows);
+    };
     if let Some(span) = rest_span(missing, rows.len() as i64) {
         let to = id_after(db, Some(from), span).await?;
         rows.extend(matches_in(db, query, term, (Some(from), to), missing).await?);
@@ -342,6 +341,24 @@ async fn search_postgres(db: &Db, query: &CustomerQuery, term: &str) -> Result<V
     let missing = query.limit - rows.len() as i64;
     rows.extend(rare_matches(db, query, term, from, missing).await?);
     Ok(rows)
+}
+
+/// Step 1 of [`search_postgres`]: the matches among the next [`WALK_ROWS`] customers, each
+/// checked with `strpos`. One statement with one plan for every term: a common term, the usual
+/// search, costs no more than a list page.
+async fn walk(db: &Db, query: &CustomerQuery, term: &str) -> Result<Vec<Customer>> {
+    let mut sql = Sql::new(format!("SELECT {COLUMNS} FROM (SELECT * FROM customers c"));
+    if let Some(after) = query.after {
+        sql = sql.push(" WHERE c.id > $1").bind(after);
+    }
+    sql = sql.push(&format!(" ORDER BY c.id LIMIT {WALK_ROWS}) c WHERE TRUE"));
+    sql = status_condition(sql, query);
+    let n = sql.next_param();
+    let sql = sql
+        .push(&format!(" AND strpos(c.search_text, ${n}) > 0 ORDER BY c.id"))
+        .bind(term)
+        .limit(query.limit);
+    db.fetch_all(sql).await
 }
 
 /// Step 2 of [`search_postgres`]: the customers to range over for `missing` more matches when

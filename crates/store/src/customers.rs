@@ -355,7 +355,9 @@ async fn walk(db: &Db, query: &CustomerQuery, term: &str) -> Result<Vec<Customer
     sql = status_condition(sql, query);
     let n = sql.next_param();
     let sql = sql
-        .push(&format!(" AND strpos(c.search_text, ${n}) > 0 ORDER BY c.id"))
+        .push(&format!(
+            " AND strpos(c.search_text, ${n}) > 0 ORDER BY c.id"
+        ))
         .bind(term)
         .limit(query.limit);
     db.fetch_all(sql).await

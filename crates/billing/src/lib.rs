@@ -15,6 +15,7 @@
 //! - [`members`]: adding, inviting, re-rolling and removing a customer's members.
 //! - [`users`]: creating staff users (API, console first run, CLI) and changing them;
 //!   self-service sign-up and accepting an invitation.
+//! - [`sessions`]: logins as refresh-token families: start, rotate with reuse detection, end.
 //! - [`payment_methods`]: adding a card (tokenised at the gateway), PromptPay or bank transfer.
 //! - [`usage`]: metered usage ingestion, checked against the subscriptions it names.
 //! - [`webhooks`]: registering a webhook endpoint with its signing secret.
@@ -35,6 +36,7 @@ pub mod members;
 pub mod notices;
 pub mod payment_methods;
 pub mod run;
+pub mod sessions;
 pub mod settings;
 pub mod subscriptions;
 pub mod usage;

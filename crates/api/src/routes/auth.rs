@@ -11,12 +11,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use satang_auth::tokens::{hash_opaque_token, issue_access_token, new_opaque_token};
+use satang_auth::tokens::{hash_opaque_token, issue_access_token};
 use satang_auth::{Jwks, password};
+use satang_billing::sessions::{self, Refreshed, Session};
 use satang_billing::users as billing_users;
-use satang_store::audit::{self, Actor, Change};
-use satang_store::refresh_tokens::{self, Spend};
-use satang_store::{Tx, invitations, users};
+use satang_store::{invitations, users};
 
 use crate::error::{ApiError, Problem, Validator};
 use crate::extract::{AnonymousActor, Caller, Created, Json};
@@ -95,31 +94,37 @@ pub struct MeResponse {
 
 const BAD_CREDENTIALS: &str = "the email or password is incorrect";
 
-/// Starts a login (a new refresh-token family) inside `tx` and returns its tokens.
-pub(crate) async fn start_session(
+/// The API's answer for a login `session` of `user`: its refresh token and a signed access
+/// token of the same family.
+fn session_response(
     state: &AppState,
-    tx: &mut Tx,
     user: &users::User,
-    family_id: Uuid,
+    session: Session,
     now: DateTime<Utc>,
 ) -> Result<AuthResponse, ApiError> {
     let keys = state
         .signing_keys
         .as_ref()
         .ok_or_else(|| ApiError::Internal("this process does not issue tokens".into()))?;
-    let (refresh_token, refresh_hash) = new_opaque_token();
-    let expires_at =
-        now + TimeDelta::from_std(state.config.refresh_token_ttl).unwrap_or(TimeDelta::days(30));
-    refresh_tokens::insert(tx, user.id, family_id, refresh_hash, now, expires_at).await?;
-    let access_token =
-        issue_access_token(keys, user.id, family_id, now, state.config.access_token_ttl);
+    let access_token = issue_access_token(
+        keys,
+        user.id,
+        session.family_id,
+        now,
+        state.config.access_token_ttl,
+    );
     Ok(AuthResponse {
         user: UserView::from(user.clone()),
         access_token,
-        refresh_token,
+        refresh_token: session.refresh_token,
         token_type: "Bearer",
         expires_in: state.config.access_token_ttl.as_secs(),
     })
+}
+
+/// How long a refresh token lives.
+fn refresh_ttl(state: &AppState) -> TimeDelta {
+    TimeDelta::from_std(state.config.refresh_token_ttl).unwrap_or(TimeDelta::days(30))
 }
 
 /// Create an account (no staff role; sees only customers it is a member of). Limited per
@@ -156,9 +161,10 @@ async fn signup(
     let password_hash = state.hash_password(body.password).await?;
     let mut tx = state.db.begin().await?;
     let user = billing_users::sign_up(&mut tx, &actor, &email, &name, password_hash, now).await?;
-    let response = start_session(&state, &mut tx, &user, Uuid::now_v7(), now).await?;
+    let session =
+        sessions::open(&mut tx, user.id, Uuid::now_v7(), refresh_ttl(&state), now).await?;
     tx.commit().await?;
-    Ok(Created(response))
+    Ok(Created(session_response(&state, &user, session, now)?))
 }
 
 /// Sign in with email and password.
@@ -197,26 +203,9 @@ async fn login(
     };
     state.login_by_account.reset(&account_key);
     let mut tx = state.db.begin().await?;
-    let family_id = Uuid::now_v7();
-    let response = start_session(&state, &mut tx, &user, family_id, now).await?;
-    audit::record(
-        &mut tx,
-        &Actor {
-            user_id: Some(user.id),
-            ..actor
-        },
-        Change {
-            action: "session.started",
-            entity_type: "session",
-            entity_id: family_id.to_string(),
-            before: None,
-            after: None,
-        },
-        now,
-    )
-    .await?;
+    let session = sessions::log_in(&mut tx, &actor, &user, refresh_ttl(&state), now).await?;
     tx.commit().await?;
-    Ok(axum::Json(response))
+    Ok(axum::Json(session_response(&state, &user, session, now)?))
 }
 
 /// Trade a refresh token for a new pair. The presented token is spent; presenting it again
@@ -235,41 +224,24 @@ async fn refresh(
     }
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    match refresh_tokens::spend(&mut tx, hash_opaque_token(&body.refresh_token), now).await? {
-        Spend::Spent(token) => {
-            let user = users::find_by_id_in(&mut tx, token.user_id)
-                .await?
-                .filter(|u| !u.disabled);
-            let Some(user) = user else {
-                return Err(invalid());
-            };
-            let response = start_session(&state, &mut tx, &user, token.family_id, now).await?;
-            tx.commit().await?;
-            Ok(axum::Json(response))
+    let refreshed = sessions::refresh(
+        &mut tx,
+        &actor,
+        &body.refresh_token,
+        refresh_ttl(&state),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    match refreshed {
+        Refreshed::Renewed { user, session } => {
+            Ok(axum::Json(session_response(&state, &user, session, now)?))
         }
-        Spend::Reused(token) => {
-            audit::record(
-                &mut tx,
-                &Actor {
-                    user_id: Some(token.user_id),
-                    ..actor
-                },
-                Change {
-                    action: "session.reuse_detected",
-                    entity_type: "session",
-                    entity_id: token.family_id.to_string(),
-                    before: None,
-                    after: None,
-                },
-                now,
-            )
-            .await?;
-            tx.commit().await?;
-            state.users.end_session(token.family_id);
-            tracing::warn!(family = %token.family_id, "refresh token reused; login revoked");
+        Refreshed::Replayed { family_id } => {
+            state.users.end_session(family_id);
             Err(invalid())
         }
-        Spend::Invalid => Err(invalid()),
+        Refreshed::Refused => Err(invalid()),
     }
 }
 
@@ -283,27 +255,14 @@ async fn logout(
 ) -> Result<StatusCode, ApiError> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let mut ended = None;
-    if let Some(token) =
-        refresh_tokens::family_of(&mut tx, hash_opaque_token(&body.refresh_token)).await?
-        && token.user_id == caller.user_id
-    {
-        refresh_tokens::revoke_family(&mut tx, token.family_id, now).await?;
-        ended = Some(token.family_id);
-        audit::record(
-            &mut tx,
-            &caller.actor,
-            Change {
-                action: "session.ended",
-                entity_type: "session",
-                entity_id: token.family_id.to_string(),
-                before: None,
-                after: None,
-            },
-            now,
-        )
-        .await?;
-    }
+    let ended = sessions::log_out(
+        &mut tx,
+        &caller.actor,
+        caller.user_id,
+        &body.refresh_token,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     if let Some(family_id) = ended {
         state.users.end_session(family_id);
@@ -370,10 +329,11 @@ async fn accept_invitation(
         now,
     )
     .await?;
-    let response = start_session(&state, &mut tx, &user, Uuid::now_v7(), now).await?;
+    let session =
+        sessions::open(&mut tx, user.id, Uuid::now_v7(), refresh_ttl(&state), now).await?;
     tx.commit().await?;
     state.users.invalidate(user.id);
-    Ok(axum::Json(response))
+    Ok(axum::Json(session_response(&state, &user, session, now)?))
 }
 
 /// The public keys that verify access tokens (RFC 7517).

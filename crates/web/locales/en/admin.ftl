@@ -202,3 +202,21 @@ settings-rate-invalid = Enter a percentage such as 7 or 3.00 (at most 2 decimals
 settings-number-invalid = Enter a whole number, 0 or more.
 settings-days-invalid = Enter days separated by commas, e.g. 1, 3, 5, 7.
 notice-settings-saved = Settings saved.
+
+# API keys (/api-keys).
+api-keys-title = API keys
+api-keys-lead = Keys for your own software: it reports usage and asks what a customer may use, with only the scopes you give it. Everything a key does is in the audit log under its name.
+api-keys-new = Create key
+api-keys-name = Name
+api-keys-prefix = Key
+api-keys-scopes = Scopes
+api-keys-last-used = Last used
+api-keys-never-used = Never
+api-keys-empty = No API keys yet.
+api-keys-secret-lead = Secret of the key { $name } (shown once):
+api-keys-secret-hint = Store it in your program's secret store and send it as Authorization: Bearer. Satang keeps only its hash and cannot show it again.
+api-keys-revoke = Revoke
+api-keys-revoke-confirm = Revoke the key { $name }?
+api-keys-revoke-explain = Programs using it are refused from this moment. This cannot be undone.
+notice-api-key-created = API key created.
+notice-api-key-revoked = API key revoked.

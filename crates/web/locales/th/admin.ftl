@@ -202,3 +202,21 @@ settings-rate-invalid = กรอกเป็นเปอร์เซ็นต�
 settings-number-invalid = กรอกเป็นจำนวนเต็ม 0 ขึ้นไป
 settings-days-invalid = กรอกจำนวนวันคั่นด้วยจุลภาค เช่น 1, 3, 5, 7
 notice-settings-saved = บันทึกการตั้งค่าแล้ว
+
+# API keys (/api-keys).
+api-keys-title = คีย์ API
+api-keys-lead = คีย์สำหรับซอฟต์แวร์ของคุณเอง: ใช้รายงานการใช้งานและตรวจสอบสิทธิ์ของลูกค้า ตามขอบเขตที่คุณกำหนดเท่านั้น ทุกการกระทำของคีย์จะถูกบันทึกในประวัติการใช้งานภายใต้ชื่อคีย์
+api-keys-new = สร้างคีย์
+api-keys-name = ชื่อ
+api-keys-prefix = คีย์
+api-keys-scopes = ขอบเขต
+api-keys-last-used = ใช้ล่าสุด
+api-keys-never-used = ยังไม่เคยใช้
+api-keys-empty = ยังไม่มีคีย์ API
+api-keys-secret-lead = รหัสลับของคีย์ { $name } (แสดงครั้งเดียว):
+api-keys-secret-hint = เก็บไว้ในที่เก็บความลับของโปรแกรม แล้วส่งเป็น Authorization: Bearer ระบบเก็บไว้เพียงค่าแฮชและไม่สามารถแสดงซ้ำได้
+api-keys-revoke = เพิกถอน
+api-keys-revoke-confirm = เพิกถอนคีย์ { $name } หรือไม่?
+api-keys-revoke-explain = โปรแกรมที่ใช้คีย์นี้จะถูกปฏิเสธทันที และไม่สามารถยกเลิกการเพิกถอนได้
+notice-api-key-created = สร้างคีย์ API แล้ว
+notice-api-key-revoked = เพิกถอนคีย์ API แล้ว

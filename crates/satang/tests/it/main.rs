@@ -25,6 +25,7 @@ mod dunning;
 mod email;
 mod entitlements;
 mod http;
+mod integration_guide;
 mod invoice_pdf;
 mod invoices;
 mod plans;

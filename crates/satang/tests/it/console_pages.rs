@@ -25,6 +25,7 @@ both_backends!(
     admin_pages_show_and_change_what_the_api_holds,
     members_and_read_only_staff_are_kept_out,
     api_keys_page_creates_shows_the_secret_once_and_revokes,
+    the_subscriptions_tab_shows_entitlements,
     csrf_tokens_are_bound_to_the_session,
     session_cookies_are_host_only_over_https,
 );
@@ -708,6 +709,39 @@ async fn admin_pages_show_and_change_what_the_api_holds(backend: Backend) {
     assert!(refused.body.contains("id=\"e-tax_id\""));
     let unchanged = json_of(app.get("/api/settings", &admin).await, 200).await;
     assert_eq!(unchanged, settings);
+}
+
+/// A customer's subscriptions tab shows what its live plans grant, with this period's usage.
+async fn the_subscriptions_tab_shows_entitlements(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let customer = insert_customer(&app, "ไร่สิทธิ์", "active").await;
+    let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let path = format!("/customers/{customer}?tab=subscriptions");
+    let page = browser.get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("สิทธิ์การใช้งาน") && !page.body.contains("data-testid=\"entitlements\"")
+    );
+    json_of(
+        app.post(
+            "/api/subscriptions",
+            Some(&admin),
+            json!({"customer_id": customer, "plan_code": "TEAM", "trial_days": 0}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let page = browser.get(&path).await;
+    assert!(
+        page.body.contains("data-testid=\"entitlements\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<code>sensor_dashboard</code>"));
+    assert!(page.body.contains("<code>farms</code>") && page.body.contains("ไม่จำกัด"));
 }
 
 /// API keys (admins): a key made on the page shows its secret once, the list shows its name,

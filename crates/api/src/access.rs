@@ -67,7 +67,7 @@ impl Caller {
     /// The scope of the caller's reads: all customers for staff allowed to read them, else only
     /// the caller's own customers.
     pub fn scope(&self, permission: Permission) -> Scope {
-        if satang_auth::roles::allows(&self.roles, permission) {
+        if self.may(permission) {
             Scope::All
         } else {
             Scope::Member(self.user_id)

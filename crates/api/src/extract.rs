@@ -3,9 +3,12 @@
 //! ([`Caller`]).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OptionalFromRequest, Request};
+use axum::extract::{
+    ConnectInfo, FromRequest, FromRequestParts, MatchedPath, OptionalFromRequest, Request,
+};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -13,9 +16,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use satang_auth::api_keys;
 use satang_auth::roles::{Permission, StaffRole, allows};
 use satang_store::audit::Actor;
 
+use crate::api_key_cache::LiveKey;
 use crate::error::{ApiError, FieldErrors};
 use crate::state::AppState;
 
@@ -311,24 +316,37 @@ pub fn request_id(parts: &Parts) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Who is calling: a verified access token of an enabled user, from a login that has not ended.
+/// Who is calling: a verified access token of an enabled user, from a login that has not ended;
+/// or a live API key (`sk_…`), which acts across all customers like staff, limited by its
+/// scopes (SPEC §2.12).
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The user; for an API key, the key's id (which no membership names).
     pub user_id: Uuid,
     pub email: String,
     pub name: String,
     pub roles: Vec<StaffRole>,
     pub session_id: Uuid,
     pub actor: Actor,
+    /// Present when the request came with an API key.
+    pub api_key: Option<Arc<LiveKey>>,
 }
 
 impl Caller {
     pub fn is_staff(&self) -> bool {
-        !self.roles.is_empty()
+        !self.roles.is_empty() || self.api_key.is_some()
+    }
+
+    /// Whether the caller's roles (or its key's scopes) grant `permission`.
+    pub fn may(&self, permission: Permission) -> bool {
+        match &self.api_key {
+            Some(key) => key.grant.allows(permission),
+            None => allows(&self.roles, permission),
+        }
     }
 
     pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
-        if allows(&self.roles, permission) {
+        if self.may(permission) {
             Ok(())
         } else {
             Err(ApiError::Forbidden)
@@ -363,6 +381,9 @@ impl FromRequestParts<AppState> for Caller {
                 "sign in first: send Authorization: Bearer <access token>".into(),
             )
         })?;
+        if api_keys::is_api_key(token) {
+            return api_key_caller(parts, state, token).await;
+        }
         let claims = state
             .verifier
             .verify(token, state.clock.now())
@@ -390,12 +411,48 @@ impl FromRequestParts<AppState> for Caller {
             session_id: claims.sid,
             actor: Actor {
                 user_id: Some(user.id),
+                api_key_id: None,
                 request_id: request_id(parts),
                 ip: client_ip(parts, state.config.trust_forwarded_for).map(|ip| ip.to_string()),
             },
+            api_key: None,
         };
         Ok(caller)
     }
+}
+
+/// The caller of a request made with an API key: 401 for a key that is unknown or revoked, 403
+/// on a route none of its scopes names (whatever the route would check itself).
+async fn api_key_caller(parts: &Parts, state: &AppState, secret: &str) -> Result<Caller, ApiError> {
+    let key = state
+        .api_keys
+        .find(&state.db, secret)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("this API key is unknown or revoked".into()))?;
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    if !route.is_some_and(|route| key.grant.reaches(parts.method.as_str(), route)) {
+        return Err(ApiError::Forbidden);
+    }
+    state
+        .api_keys
+        .note_use(&state.db, key.id, state.clock.now());
+    Ok(Caller {
+        user_id: key.id,
+        email: String::new(),
+        name: key.name.clone(),
+        roles: Vec::new(),
+        session_id: Uuid::nil(),
+        actor: Actor {
+            user_id: None,
+            api_key_id: Some(key.id),
+            request_id: request_id(parts),
+            ip: client_ip(parts, state.config.trust_forwarded_for).map(|ip| ip.to_string()),
+        },
+        api_key: Some(key),
+    })
 }
 
 /// An anonymous actor (signup, login) for the audit log.
@@ -410,6 +467,7 @@ impl FromRequestParts<AppState> for AnonymousActor {
     ) -> Result<Self, Self::Rejection> {
         Ok(AnonymousActor(Actor {
             user_id: None,
+            api_key_id: None,
             request_id: request_id(parts),
             ip: client_ip(parts, state.config.trust_forwarded_for).map(|ip| ip.to_string()),
         }))

@@ -63,9 +63,19 @@ async fn run(state: AppState, key: String, req: Request, next: Next) -> Result<R
         .await
         .map_err(|_| ApiError::PayloadTooLarge)?;
 
-    let scope = match bearer_subject(&state, &parts).await {
-        Some(user) => format!("user:{user}"),
-        None => "anonymous".to_owned(),
+    let scope = match bearer(&parts) {
+        // An API key's own scope, named by its hash (the key itself is checked by the route).
+        Some(secret) if satang_auth::api_keys::is_api_key(secret) => format!(
+            "api_key:{}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                satang_auth::api_keys::hash_secret(secret)
+            )
+        ),
+        _ => match bearer_subject(&state, &parts).await {
+            Some(user) => format!("user:{user}"),
+            None => "anonymous".to_owned(),
+        },
     };
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());

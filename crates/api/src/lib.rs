@@ -2,6 +2,7 @@
 //! every request passes through, and the OpenAPI document generated from the handlers.
 
 pub mod access;
+pub mod api_key_cache;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -53,6 +54,10 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .description(Some(
+                        "An access token (JWT) from /api/auth/login, or an API key (sk_…) \
+                         from /api/api-keys, accepted on the routes its scopes name.",
+                    ))
                     .build(),
             ),
         );
@@ -71,6 +76,7 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
         api = api
             .merge(routes::audit::router())
             .merge(routes::analytics::router())
+            .merge(routes::api_keys::router())
             .merge(routes::customers::router())
             .merge(routes::contacts::router())
             .merge(routes::emails::router())
@@ -78,6 +84,7 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::settings::router())
             .merge(routes::webhooks::router())
             .merge(routes::usage::router())
+            .merge(routes::entitlements::router())
             .merge(routes::payment_methods::router())
             .merge(routes::plans::router())
             .merge(routes::subscriptions::router())

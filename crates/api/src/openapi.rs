@@ -3,7 +3,8 @@
 //! layers are added here to every operation, so that generated clients and contract fuzzers
 //! agree with the server:
 //!
-//! - 401 on every operation that takes a bearer token;
+//! - 401 and 403 on every operation that takes a bearer token (an API key is refused with 403
+//!   on any route its scopes do not name);
 //! - 400, 413, 415 and 422 where a JSON body is read;
 //! - 400 where path or query parameters are parsed, 404 where they name a resource;
 //! - 429 (rate limit, with `Retry-After`) and 503 (time-out, database unreachable) everywhere;
@@ -75,6 +76,8 @@ fn declare_on(op: &mut Operation, parameters: bool, names_resource: bool) {
     }
     if authenticated {
         add("401", "Missing, invalid, expired or revoked credentials");
+        // An API key is refused on every route its scopes do not name.
+        add("403", "Not allowed to the caller's roles or API key scopes");
     }
     if names_resource {
         add("404", "Not found, or outside the caller's reach");

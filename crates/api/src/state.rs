@@ -96,6 +96,11 @@ pub struct Inner {
     pub signup_by_ip: FailureLimiter,
     pub signup_by_email: FailureLimiter,
     pub users: UserCache,
+    /// Live API keys by the hash of their secret (`Authorization: Bearer sk_…`).
+    pub api_keys: crate::api_key_cache::ApiKeyCache,
+    /// Customers' entitlements, for the hot-path check; a handler whose operation changed them
+    /// forgets them here.
+    pub entitlements: Arc<satang_billing::entitlement_cache::EntitlementCache>,
     /// Caps concurrent argon2 computations at the core count: a burst of logins queues instead
     /// of multiplying CPU and memory (each hash holds its own memory block).
     pub hashing: tokio::sync::Semaphore,

@@ -109,6 +109,8 @@ pub enum Permission {
     ReadAudit,
     RunBilling,
     MoveTestClock,
+    /// Create, list and revoke API keys.
+    ManageApiKeys,
 }
 
 impl StaffRole {

@@ -1,6 +1,7 @@
 //! Satang's billing engine: what turns subscriptions and one-off charges into numbered Thai tax
 //! invoices, and keeps their settlement straight.
 //!
+//! - [`api_keys`]: creating and revoking the API keys of the seller's own software.
 //! - [`analytics`]: MRR and its movements, churn, ARPA, LTV, receivables, revenue per month.
 //! - [`settings`]: the seller profile, checked and changed as a whole, and the parts of it
 //!   billing needs (VAT, prefix, withholding rate).
@@ -17,6 +18,8 @@
 //!   self-service sign-up and accepting an invitation.
 //! - [`sessions`]: logins as refresh-token families: start, rotate with reuse detection, end.
 //! - [`payment_methods`]: adding a card (tokenised at the gateway), PromptPay or bank transfer.
+//! - [`entitlements`]: what a customer's live plans grant, with this period's usage;
+//!   [`entitlement_cache`] keeps them in memory for the hot-path check.
 //! - [`usage`]: metered usage ingestion, checked against the subscriptions it names.
 //! - [`webhooks`]: registering a webhook endpoint with its signing secret.
 //! - [`notices`]: the trial-ending warning, emitted once per subscription by the run.
@@ -26,9 +29,12 @@
 //! events in the same transaction as the change.
 
 pub mod analytics;
+pub mod api_keys;
 pub mod collection;
 pub mod customers;
 pub mod documents;
+pub mod entitlement_cache;
+pub mod entitlements;
 pub mod gateway;
 pub mod invoicing;
 pub mod mail;

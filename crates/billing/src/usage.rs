@@ -29,12 +29,14 @@ pub struct UsageReport {
 }
 
 /// What a batch did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestReceipt {
     /// New reports stored.
     pub accepted: u64,
     /// Reports ignored because their idempotency key was seen before.
     pub duplicates: u64,
+    /// The customers whose usage the batch named (their entitlements may have changed).
+    pub customers: Vec<Uuid>,
 }
 
 /// Stores `reports` in one transaction, or none of them when any is refused: an unknown
@@ -120,8 +122,12 @@ pub async fn ingest_usage(
     )
     .await?;
     tx.commit().await?;
+    let mut customers: Vec<Uuid> = rows.iter().map(|r| r.customer_id).collect();
+    customers.sort_unstable();
+    customers.dedup();
     Ok(IngestReceipt {
         accepted,
         duplicates: rows.len() as u64 - accepted,
+        customers,
     })
 }

@@ -189,6 +189,8 @@ pub async fn build_state(config: &Config, services: Services, db: Db) -> anyhow:
             window,
         }),
         users: UserCache::new(api.user_cache_ttl),
+        api_keys: satang_api::api_key_cache::ApiKeyCache::new(api.user_cache_ttl),
+        entitlements: Arc::new(satang_billing::entitlement_cache::EntitlementCache::new()),
         hashing: satang_api::state::hashing_permits(),
         gateway: Arc::new(satang_billing::gateway::SandboxGateway),
         config: api,
@@ -219,6 +221,8 @@ pub struct Server {
     billing: Option<scheduler::BillingScheduler>,
     webhooks: Option<webhooks::WebhookWorker>,
     emails: Option<emails::EmailWorker>,
+    /// Forgets entitlements other processes on the same PostgreSQL changed.
+    entitlement_listener: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -234,6 +238,15 @@ impl Server {
             satang_store::emails::skip_pending(&state.db, "demo history", state.clock.now())
                 .await?;
         }
+        let entitlement_listener = if services.serves_customers() {
+            state
+                .entitlements
+                .listen(&state.db)
+                .await
+                .context("cannot listen for entitlement changes")?
+        } else {
+            None
+        };
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
@@ -289,6 +302,7 @@ impl Server {
             billing,
             webhooks,
             emails,
+            entitlement_listener,
         })
     }
 
@@ -306,6 +320,9 @@ impl Server {
         }
         if let Some(emails) = self.emails.take() {
             emails.stop().await;
+        }
+        if let Some(listener) = self.entitlement_listener.take() {
+            listener.abort();
         }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

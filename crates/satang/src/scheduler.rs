@@ -61,6 +61,9 @@ impl BillingScheduler {
                 .await
                 {
                     Ok(r) if r.invoices_created + r.subscriptions_canceled + r.failed > 0 => {
+                        if r.subscriptions_canceled > 0 {
+                            state.entitlements.forget_everyone();
+                        }
                         tracing::info!(
                             invoices = r.invoices_created,
                             canceled = r.subscriptions_canceled,
@@ -73,6 +76,9 @@ impl BillingScheduler {
                 }
                 match state.collect_payments(&actor).await {
                     Ok(c) if c.charged + c.declined + c.customers_suspended > 0 => {
+                        if c.customers_suspended > 0 {
+                            state.entitlements.forget_everyone();
+                        }
                         tracing::info!(
                             charged = c.charged,
                             declined = c.declined,

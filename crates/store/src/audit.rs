@@ -11,6 +11,8 @@ use crate::{Backend, Db, Result, Sql, Tx};
 #[derive(Debug, Clone, Default)]
 pub struct Actor {
     pub user_id: Option<Uuid>,
+    /// The API key the request was made with (then `user_id` is `None`).
+    pub api_key_id: Option<Uuid>,
     pub request_id: Option<String>,
     pub ip: Option<String>,
 }
@@ -20,6 +22,9 @@ pub struct AuditEvent {
     pub id: Uuid,
     pub occurred_at: DateTime<Utc>,
     pub actor_id: Option<Uuid>,
+    /// The API key the change was made with, and its name.
+    pub actor_api_key_id: Option<Uuid>,
+    pub actor_api_key_name: Option<String>,
     pub action: String,
     pub entity_type: String,
     pub entity_id: String,
@@ -45,6 +50,7 @@ pub const ENTITY_TYPES: &[&str] = &[
     "webhook_endpoint",
     "usage_batch",
     "test_clock",
+    "api_key",
 ];
 
 /// Every action the audit log holds (also the outbox's event types). The console names each one
@@ -111,6 +117,8 @@ pub const ACTIONS: &[&str] = &[
     "webhook_endpoint.created",
     "webhook_endpoint.updated",
     "webhook_endpoint.deleted",
+    "api_key.created",
+    "api_key.revoked",
 ];
 
 /// In debug builds, panics on an entity type or action missing from [`ENTITY_TYPES`] or
@@ -147,7 +155,8 @@ pub async fn record(
     tx.execute(
         Sql::new(
             "INSERT INTO audit_events (id, occurred_at, actor_id, action, entity_type, entity_id, \
-             before, after, request_id, ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             before, after, request_id, ip, actor_api_key_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(Uuid::now_v7())
         .bind(now)
@@ -158,7 +167,8 @@ pub async fn record(
         .bind(change.before)
         .bind(change.after)
         .bind(actor.request_id.clone())
-        .bind(actor.ip.clone()),
+        .bind(actor.ip.clone())
+        .bind(actor.api_key_id),
     )
     .await?;
     Ok(())
@@ -180,15 +190,16 @@ pub async fn record_many(
             return Ok(());
         }
         let sql = Sql::new(
-            "INSERT INTO audit_events (occurred_at, actor_id, request_id, ip, id, action, \
-             entity_type, entity_id, before, after) \
-             SELECT $1, $2, $3, $4, * FROM UNNEST($5::uuid[], $6::text[], $7::text[], \
-             $8::text[], $9::jsonb[], $10::jsonb[])",
+            "INSERT INTO audit_events (occurred_at, actor_id, request_id, ip, actor_api_key_id, \
+             id, action, entity_type, entity_id, before, after) \
+             SELECT $1, $2, $3, $4, $5, * FROM UNNEST($6::uuid[], $7::text[], $8::text[], \
+             $9::text[], $10::jsonb[], $11::jsonb[])",
         )
         .bind(now)
         .bind(actor.user_id)
         .bind(actor.request_id.clone())
         .bind(actor.ip.clone())
+        .bind(actor.api_key_id)
         .bind_column(&changes, |_| Uuid::now_v7())
         .bind_column(&changes, |c| c.action)
         .bind_column(&changes, |c| c.entity_type)
@@ -200,18 +211,18 @@ pub async fn record_many(
     }
     const COLS: usize = 6;
     for chunk in changes.chunks(crate::rows_per_statement(COLS)) {
-        // $1–$4 are shared by every row.
+        // $1–$5 are shared by every row.
         let mut text = String::from(
-            "INSERT INTO audit_events (id, occurred_at, actor_id, request_id, ip, action, \
-             entity_type, entity_id, before, after) VALUES ",
+            "INSERT INTO audit_events (id, occurred_at, actor_id, request_id, ip, \
+             actor_api_key_id, action, entity_type, entity_id, before, after) VALUES ",
         );
         for r in 0..chunk.len() {
-            let p = 5 + r * COLS;
+            let p = 6 + r * COLS;
             if r > 0 {
                 text.push_str(", ");
             }
             text.push_str(&format!(
-                "(${}, $1, $2, $3, $4, ${}, ${}, ${}, ${}, ${})",
+                "(${}, $1, $2, $3, $4, $5, ${}, ${}, ${}, ${}, ${})",
                 p,
                 p + 1,
                 p + 2,
@@ -224,7 +235,8 @@ pub async fn record_many(
             .bind(now)
             .bind(actor.user_id)
             .bind(actor.request_id.clone())
-            .bind(actor.ip.clone());
+            .bind(actor.ip.clone())
+            .bind(actor.api_key_id);
         for change in chunk {
             sql = sql
                 .bind(Uuid::now_v7())
@@ -248,20 +260,25 @@ pub async fn list(
     before_id: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<AuditEvent>> {
-    let mut sql = Sql::new("SELECT * FROM audit_events WHERE TRUE");
+    let mut sql = Sql::new(
+        "SELECT a.id, a.occurred_at, a.actor_id, a.actor_api_key_id, \
+         k.name AS actor_api_key_name, a.action, a.entity_type, a.entity_id, a.before, a.after, \
+         a.request_id, a.ip FROM audit_events a LEFT JOIN api_keys k ON k.id = a.actor_api_key_id \
+         WHERE TRUE",
+    );
     for (column, value) in [("entity_type", entity_type), ("entity_id", entity_id)] {
         if let Some(value) = value {
             let n = sql.next_param();
-            sql = sql.push(&format!(" AND {column} = ${n}")).bind(value);
+            sql = sql.push(&format!(" AND a.{column} = ${n}")).bind(value);
         }
     }
     if let Some(before) = before_id {
         let n = sql.next_param();
-        sql = sql.push(&format!(" AND id < ${n}")).bind(before);
+        sql = sql.push(&format!(" AND a.id < ${n}")).bind(before);
     }
     let n = sql.next_param();
     db.fetch_all(
-        sql.push(&format!(" ORDER BY id DESC LIMIT ${n}"))
+        sql.push(&format!(" ORDER BY a.id DESC LIMIT ${n}"))
             .bind(limit),
     )
     .await

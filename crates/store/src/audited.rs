@@ -103,8 +103,8 @@ fn one_statement(
     let n = sql.next_param();
     sql.push(&format!(
         "audit AS (INSERT INTO audit_events (id, occurred_at, actor_id, action, entity_type, \
-         entity_id, before, after, request_id, ip) VALUES (${n}, ${at}, ${}, ${}, ${}, ${}, \
-         ${}, ${}, ${}, ${})) SELECT 1",
+         entity_id, before, after, request_id, ip, actor_api_key_id) VALUES (${n}, ${at}, ${}, \
+         ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})) SELECT 1",
         n + 1,
         n + 2,
         n + 3,
@@ -112,7 +112,8 @@ fn one_statement(
         n + 5,
         n + 6,
         n + 7,
-        n + 8
+        n + 8,
+        n + 9
     ))
     .bind(Uuid::now_v7())
     .bind(actor.user_id)
@@ -123,4 +124,5 @@ fn one_statement(
     .bind(change.after)
     .bind(actor.request_id.clone())
     .bind(actor.ip.clone())
+    .bind(actor.api_key_id)
 }

@@ -607,6 +607,7 @@ pub async fn set_status(
         .bind(now),
     )
     .await?;
+    crate::entitlement_signals::changed(tx, &[id]).await?;
     get_in(tx, id).await?.ok_or(Error::NotFound)
 }
 

@@ -7,6 +7,7 @@
 //! change and its audit event always commit together.
 
 pub mod analytics;
+pub mod api_keys;
 pub mod audit;
 pub mod audited;
 pub mod clock;
@@ -16,6 +17,8 @@ pub mod customers;
 mod db;
 pub mod deferred_commit;
 pub mod emails;
+pub mod entitlement_signals;
+pub mod entitlements;
 pub mod idempotency;
 pub mod invitations;
 pub mod invoices;
@@ -37,6 +40,8 @@ pub mod users;
 
 pub use db::{Arg, Backend, Db, SQLITE_CONNECTIONS, Sql, Tx, rows_per_statement};
 pub use scope::Scope;
+/// The JSON column type of the rows here, for code that builds rows (tests).
+pub use sqlx::types::Json;
 
 /// Errors of the storage layer. Handlers turn [`Error::NotFound`] and [`Error::Conflict`] into
 /// 404 and 409, and an [unavailable](Error::is_unavailable) database into 503; everything else is

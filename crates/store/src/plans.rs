@@ -171,24 +171,28 @@ pub async fn update_in_place(
     f: PlanFields,
     now: DateTime<Utc>,
 ) -> Result<Plan> {
-    tx.fetch_optional(
-        Sql::new(
-            "UPDATE plan_catalog SET name_th = $2, name_en = $3, description_th = $4, \
+    let plan = tx
+        .fetch_optional(
+            Sql::new(
+                "UPDATE plan_catalog SET name_th = $2, name_en = $3, description_th = $4, \
              description_en = $5, trial_days = $6, features = $7, limits = $8, updated_at = $9 \
              WHERE id = $1 RETURNING *",
+            )
+            .bind(id)
+            .bind(f.name_th)
+            .bind(f.name_en)
+            .bind(f.description_th)
+            .bind(f.description_en)
+            .bind(f.trial_days)
+            .bind(serde_json::json!(f.features))
+            .bind(f.limits)
+            .bind(now),
         )
-        .bind(id)
-        .bind(f.name_th)
-        .bind(f.name_en)
-        .bind(f.description_th)
-        .bind(f.description_en)
-        .bind(f.trial_days)
-        .bind(serde_json::json!(f.features))
-        .bind(f.limits)
-        .bind(now),
-    )
-    .await?
-    .ok_or(Error::NotFound)
+        .await?
+        .ok_or(Error::NotFound);
+    // Features and limits of every subscriber may have changed.
+    crate::entitlement_signals::changed_for_everyone(tx).await?;
+    plan
 }
 
 /// Withdraws a plan from new sales; its subscribers keep it.

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use satang_domain::{CollectionMethod, Currency, CustomerStatus, Status};
 use uuid::Uuid;
 
-use crate::{Backend, Db, Error, Result, Scope, Sql, Tx};
+use crate::{Backend, Db, Error, Result, Scope, Sql, Tx, entitlement_signals};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Subscription {
@@ -129,6 +129,7 @@ pub async fn insert(
         .bind(now),
     )
     .await?;
+    entitlement_signals::changed(tx, &[customer_id]).await?;
     tx.fetch_one(Sql::new(format!("{SELECT} WHERE s.id = $1")).bind(id))
         .await
 }
@@ -171,8 +172,11 @@ pub async fn update(
     if changed == 0 {
         return Err(Error::NotFound);
     }
-    tx.fetch_one(Sql::new(format!("{SELECT} WHERE s.id = $1")).bind(id))
-        .await
+    let after: Subscription = tx
+        .fetch_one(Sql::new(format!("{SELECT} WHERE s.id = $1")).bind(id))
+        .await?;
+    entitlement_signals::changed(tx, &[after.customer_id]).await?;
+    Ok(after)
 }
 
 /// One subscription, if the scope reaches its customer.

@@ -58,6 +58,10 @@ pub async fn insert_batch(tx: &mut Tx, events: &[NewUsage], now: DateTime<Utc>) 
         }
         inserted += tx.execute(sql).await?;
     }
+    let mut customers: Vec<Uuid> = events.iter().map(|e| e.customer_id).collect();
+    customers.sort_unstable();
+    customers.dedup();
+    crate::entitlement_signals::changed(tx, &customers).await?;
     Ok(inserted)
 }
 

@@ -24,7 +24,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct AuditEventView {
     pub id: Uuid,
     pub occurred_at: DateTime<Utc>,
+    /// The user who made the change (null for the system and for API keys).
     pub actor_id: Option<Uuid>,
+    /// The API key the change was made with, and that key's name.
+    pub actor_api_key_id: Option<Uuid>,
+    pub actor_api_key_name: Option<String>,
     pub action: String,
     pub entity_type: String,
     pub entity_id: String,
@@ -40,6 +44,8 @@ impl From<audit::AuditEvent> for AuditEventView {
             id: e.id,
             occurred_at: e.occurred_at,
             actor_id: e.actor_id,
+            actor_api_key_id: e.actor_api_key_id,
+            actor_api_key_name: e.actor_api_key_name,
             action: e.action,
             entity_type: e.entity_type,
             entity_id: e.entity_id,

@@ -329,6 +329,7 @@ async fn update_customer(
     .await?;
     tx.commit().await?;
     state.users.invalidate_memberships();
+    state.entitlements.forget(&[id]);
     Ok(axum::Json(updated.into()))
 }
 
@@ -346,6 +347,7 @@ async fn change_status(
     let updated = billing_customers::change_status(&mut tx, &caller.actor, id, change, now).await?;
     tx.commit().await?;
     state.users.invalidate_memberships();
+    state.entitlements.forget(&[id]);
     Ok(updated.into())
 }
 

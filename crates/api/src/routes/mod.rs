@@ -1,11 +1,13 @@
 //! The API's routes, one module per resource.
 
 pub mod analytics;
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod contacts;
 pub mod customers;
 pub mod emails;
+pub mod entitlements;
 pub mod invoices;
 pub mod members;
 pub mod payment_methods;

@@ -342,6 +342,8 @@ async fn update_plan(
         edited
     };
     tx.commit().await?;
+    // An edit in place changes what every subscriber of the plan is entitled to.
+    state.entitlements.forget_everyone();
     Ok(axum::Json(after))
 }
 

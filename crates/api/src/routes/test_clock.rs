@@ -83,5 +83,7 @@ async fn move_clock(
     )
     .await?;
     tx.commit().await?;
+    // Periods end by the clock: what was remembered may belong to a period now past.
+    state.entitlements.forget_everyone();
     Ok(axum::Json(view(&state)))
 }

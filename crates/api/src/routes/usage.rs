@@ -52,7 +52,7 @@ pub struct UsageReceipt {
     pub duplicates: u64,
 }
 
-/// Report usage (staff with billing rights, e.g. the product's metering service account).
+/// Report usage (staff with billing rights, or an API key with `usage:write`).
 #[utoipa::path(post, path = "/api/usage-events", tag = "usage", request_body = UsageBatch, security(("bearer" = [])),
     responses((status = 200, body = UsageReceipt), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn ingest(
@@ -82,6 +82,7 @@ async fn ingest(
         .collect();
     let receipt =
         billing_usage::ingest_usage(&state.db, &caller.actor, reports, state.clock.now()).await?;
+    state.entitlements.forget(&receipt.customers);
     Ok(axum::Json(UsageReceipt {
         accepted: receipt.accepted,
         duplicates: receipt.duplicates,

@@ -24,6 +24,8 @@ both_backends!(
     billing_page_matches_the_api_and_settles_an_invoice_with_withholding_tax,
     admin_pages_show_and_change_what_the_api_holds,
     members_and_read_only_staff_are_kept_out,
+    api_keys_page_creates_shows_the_secret_once_and_revokes,
+    the_subscriptions_tab_shows_entitlements,
     csrf_tokens_are_bound_to_the_session,
     session_cookies_are_host_only_over_https,
 );
@@ -709,6 +711,116 @@ async fn admin_pages_show_and_change_what_the_api_holds(backend: Backend) {
     assert_eq!(unchanged, settings);
 }
 
+/// A customer's subscriptions tab shows what its live plans grant, with this period's usage.
+async fn the_subscriptions_tab_shows_entitlements(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let customer = insert_customer(&app, "ไร่สิทธิ์", "active").await;
+    let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let path = format!("/customers/{customer}?tab=subscriptions");
+    let page = browser.get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("สิทธิ์การใช้งาน") && !page.body.contains("data-testid=\"entitlements\"")
+    );
+    json_of(
+        app.post(
+            "/api/subscriptions",
+            Some(&admin),
+            json!({"customer_id": customer, "plan_code": "TEAM", "trial_days": 0}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let page = browser.get(&path).await;
+    assert!(
+        page.body.contains("data-testid=\"entitlements\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<code>sensor_dashboard</code>"));
+    assert!(page.body.contains("<code>farms</code>") && page.body.contains("ไม่จำกัด"));
+}
+
+/// API keys (admins): a key made on the page shows its secret once, the list shows its name,
+/// prefix and scopes (never the secret), and revoking it refuses the key at once.
+async fn api_keys_page_creates_shows_the_secret_once_and_revokes(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let page = browser.get("/api-keys").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("<title>คีย์ API · Satang</title>"),
+        "{}",
+        page.body
+    );
+
+    // No scope: refused, nothing stored, the form says which field.
+    let key = Uuid::new_v4().to_string();
+    let refused = browser
+        .post(
+            "/api-keys",
+            &[("_key", key.as_str()), ("name", "farm-platform")],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let keys = json_of(app.get("/api/api-keys", &admin).await, 200).await;
+    assert_eq!(keys["data"], json!([]));
+
+    let key = Uuid::new_v4().to_string();
+    let created = browser
+        .post(
+            "/api-keys",
+            &[
+                ("_key", key.as_str()),
+                ("name", "farm-platform"),
+                ("scope_usage:write", "on"),
+                ("scope_entitlements:read", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let secret = created
+        .body
+        .split("sk_")
+        .nth(1)
+        .map(|rest| format!("sk_{}", &rest[..rest.find('<').unwrap()]))
+        .expect("the secret is shown");
+    let keys = json_of(app.get("/api/api-keys", &admin).await, 200).await;
+    assert_eq!(
+        keys["data"][0]["scopes"],
+        json!(["usage:write", "entitlements:read"])
+    );
+    let id = keys["data"][0]["id"].as_str().unwrap().to_owned();
+    let page = browser.get("/api-keys").await;
+    assert!(page.body.contains("farm-platform"));
+    assert!(
+        page.body
+            .contains(keys["data"][0]["prefix"].as_str().unwrap())
+    );
+    assert!(
+        !page.body.contains(&secret),
+        "the secret is shown only once"
+    );
+
+    let revoked = browser.post(&format!("/api-keys/{id}/revoke"), &[]).await;
+    assert_eq!(revoked.status, 303);
+    let customer = insert_customer(&app, "ไร่ทดสอบ", "active").await;
+    let res = app
+        .get(
+            &format!("/api/entitlements/check?customer_id={customer}&feature=x"),
+            &secret,
+        )
+        .await;
+    assert_eq!(res.status(), 401);
+    let page = browser.get("/audit?entity_type=api_key").await;
+    assert!(page.body.contains("api_key.revoked") || page.body.contains("เพิกถอนคีย์ API"));
+}
+
 async fn members_and_read_only_staff_are_kept_out(backend: Backend) {
     let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
         return;
@@ -722,6 +834,7 @@ async fn members_and_read_only_staff_are_kept_out(backend: Backend) {
         "/plans",
         "/users",
         "/webhooks",
+        "/api-keys",
         "/audit",
         "/settings",
     ] {
@@ -734,6 +847,7 @@ async fn members_and_read_only_staff_are_kept_out(backend: Backend) {
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("data-testid=\"record-payment\""));
     assert_eq!(viewer.get("/users").await.status, 403);
+    assert_eq!(viewer.get("/api-keys").await.status, 403);
     let page = viewer.get("/settings").await;
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("data-testid=\"settings-form\""));

@@ -7,6 +7,7 @@
 mod common;
 
 mod analytics;
+mod api_keys;
 mod auth;
 mod backup;
 mod billing_crash;
@@ -22,7 +23,9 @@ mod db_connections;
 mod demo;
 mod dunning;
 mod email;
+mod entitlements;
 mod http;
+mod integration_guide;
 mod invoice_pdf;
 mod invoices;
 mod plans;

@@ -10,6 +10,7 @@ nav-customers = Customers
 nav-billing = Billing
 nav-plans = Plans
 nav-users = Users
+nav-api-keys = API keys
 nav-webhooks = Webhooks
 nav-audit = Audit log
 nav-settings = Settings

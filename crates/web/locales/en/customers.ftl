@@ -101,3 +101,13 @@ notice-subscription-cancel = Set to cancel at period end
 notice-plan-changed = Plan changed
 field-trial-days = Trial days
 trial-days-hint = Leave empty for the plan's trial; 0 starts billing now
+
+# Entitlements on the subscriptions tab.
+entitlements-title = Entitlements
+entitlements-none = Nothing: no trialing, active or past-due subscription, or the customer is suspended.
+entitlements-features = Features
+entitlements-limit-key = Limit
+entitlements-limit = Allowed
+entitlements-usage = Used this period
+entitlements-remaining = Remaining
+entitlements-unlimited = Unlimited

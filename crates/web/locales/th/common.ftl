@@ -10,6 +10,7 @@ nav-customers = จัดการลูกค้า
 nav-billing = การเงิน/บิลลิ่ง
 nav-plans = แพ็กเกจ
 nav-users = ผู้ใช้งาน
+nav-api-keys = คีย์ API
 nav-webhooks = เว็บฮุก
 nav-audit = บันทึกการตรวจสอบ
 nav-settings = ตั้งค่า

@@ -101,3 +101,13 @@ notice-subscription-cancel = ตั้งยกเลิกเมื่อสิ
 notice-plan-changed = เปลี่ยนแพ็กเกจแล้ว
 field-trial-days = วันทดลองใช้
 trial-days-hint = เว้นว่างเพื่อใช้ตามแพ็กเกจ ใส่ 0 เพื่อเริ่มคิดเงินทันที
+
+# Entitlements on the subscriptions tab.
+entitlements-title = สิทธิ์การใช้งาน
+entitlements-none = ไม่มี: ไม่มีแพ็กเกจที่อยู่ระหว่างทดลองใช้ ใช้งานอยู่ หรือค้างชำระ หรือลูกค้าถูกระงับ
+entitlements-features = ฟีเจอร์
+entitlements-limit-key = ขีดจำกัด
+entitlements-limit = ที่ได้รับ
+entitlements-usage = ใช้ไปในรอบนี้
+entitlements-remaining = คงเหลือ
+entitlements-unlimited = ไม่จำกัด

@@ -91,6 +91,9 @@ impl AuditPage {
     }
 
     pub fn actor(&self, e: &AuditEventView) -> String {
+        if let Some(name) = &e.actor_api_key_name {
+            return self.c.t1("audit-api-key", "name", name);
+        }
         match e.actor_id {
             None => self.c.t("audit-system"),
             Some(id) => self

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use satang_api::pagination::Page;
 use satang_api::routes::contacts::ContactView;
 use satang_api::routes::customers::CustomerView;
+use satang_api::routes::entitlements::EntitlementsView;
 use satang_api::routes::invoices::InvoiceView;
 use satang_api::routes::members::MemberView;
 use satang_api::routes::plans::{PlanInterval, PlanView, Pricing};
@@ -118,6 +119,8 @@ pub struct Selected {
     pub contacts: Vec<ContactView>,
     pub members: Vec<MemberView>,
     pub invoices: Vec<InvoiceView>,
+    /// What the live subscriptions grant (read for the subscriptions tab only).
+    pub entitlements: Option<EntitlementsView>,
     pub mrr: i64,
     pub outstanding: i64,
     pub open_invoices: usize,
@@ -368,6 +371,11 @@ async fn load_selected(
     let invoices: Page<InvoiceView> = ctx
         .get(format!("/api/customers/{id}/invoices?limit=100"))
         .await?;
+    let entitlements = if tab == "subscriptions" {
+        Some(ctx.get(format!("/api/customers/{id}/entitlements")).await?)
+    } else {
+        None
+    };
     let members: Vec<MemberView> = if tab == "users" {
         ctx.get::<Page<MemberView>>(format!("/api/customers/{id}/members?limit=200"))
             .await?
@@ -419,6 +427,7 @@ async fn load_selected(
         contacts: contacts.data,
         members,
         invoices: invoices.data,
+        entitlements,
         mrr,
         outstanding,
         open_invoices: open_count,

@@ -1,6 +1,7 @@
 //! The console's routes, the frame every page shares ([`Chrome`]), static files and the
 //! language and theme toggles.
 
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod billing;
@@ -46,6 +47,7 @@ pub fn router() -> Router<Arc<Console>> {
         .merge(plans::router())
         .merge(users::router())
         .merge(webhooks::router())
+        .merge(api_keys::router())
         .merge(audit::router())
         .merge(settings::router())
 }

@@ -60,6 +60,8 @@ async fn run_billing(
     )
     .await?;
     let collected = state.collect_payments(&caller.actor).await?;
+    // Periods renewed, subscriptions ended, customers suspended: anyone's entitlements.
+    state.entitlements.forget_everyone();
     Ok(axum::Json(RunReportView {
         charged: collected.charged,
         declined: collected.declined,

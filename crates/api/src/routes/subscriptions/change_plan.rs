@@ -123,6 +123,9 @@ async fn change_plan(
     // A preview changes nothing: dropping the transaction rolls it back.
     if !outcome.preview {
         tx.commit().await?;
+        state
+            .entitlements
+            .forget(&[outcome.subscription.customer_id]);
     }
     Ok(axum::Json(outcome.into()))
 }

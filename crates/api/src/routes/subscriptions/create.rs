@@ -157,5 +157,6 @@ pub(super) async fn create_subscription(
     let mut tx = state.db.begin().await?;
     let sub = operations::create_subscription(&mut tx, &caller.actor, new, now).await?;
     tx.commit().await?;
+    state.entitlements.forget(&[sub.customer_id]);
     Ok(Created(sub.into()))
 }

@@ -40,6 +40,7 @@ async fn pause_subscription(
     let (mut tx, sub) = lock(&state, &caller, id, CustomerAction::AdjustBilling).await?;
     let paused = operations::pause(&mut tx, &caller.actor, sub, state.clock.now()).await?;
     tx.commit().await?;
+    state.entitlements.forget(&[paused.customer_id]);
     Ok(axum::Json(paused.into()))
 }
 
@@ -56,6 +57,7 @@ async fn resume_subscription(
     let (mut tx, sub) = lock(&state, &caller, id, CustomerAction::AdjustBilling).await?;
     let resumed = operations::resume(&mut tx, &caller.actor, sub, state.clock.now()).await?;
     tx.commit().await?;
+    state.entitlements.forget(&[resumed.customer_id]);
     Ok(axum::Json(resumed.into()))
 }
 
@@ -117,6 +119,9 @@ async fn cancel_subscription(
     let when = body.parse()?;
     let outcome = operations::cancel(&mut tx, &caller.actor, sub, when, state.clock.now()).await?;
     tx.commit().await?;
+    state
+        .entitlements
+        .forget(&[outcome.subscription.customer_id]);
     Ok(axum::Json(CancelResponse {
         subscription: outcome.subscription.into(),
         proration: outcome.proration.map(ProrationView::from),

@@ -1,6 +1,7 @@
 //! Satang's billing engine: what turns subscriptions and one-off charges into numbered Thai tax
 //! invoices, and keeps their settlement straight.
 //!
+//! - [`coupons`]: coupons, redeeming one on a subscription, and what a discount takes off.
 //! - [`analytics`]: MRR and its movements, churn, ARPA, LTV, receivables, revenue per month.
 //! - [`settings`]: the seller profile, checked and changed as a whole, and the parts of it
 //!   billing needs (VAT, prefix, withholding rate).
@@ -26,6 +27,7 @@
 
 pub mod analytics;
 pub mod collection;
+pub mod coupons;
 pub mod customers;
 pub mod documents;
 pub mod gateway;

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod audited;
 pub mod clock;
 pub mod contacts;
+pub mod coupons;
 pub mod credit_notes;
 pub mod customers;
 mod db;
@@ -37,6 +38,8 @@ pub mod users;
 
 pub use db::{Arg, Backend, Db, SQLITE_CONNECTIONS, Sql, Tx, rows_per_statement};
 pub use scope::Scope;
+/// JSON columns (`sqlx::types::Json`), for code that builds a row's struct itself.
+pub use sqlx::types::Json;
 
 /// Errors of the storage layer. Handlers turn [`Error::NotFound`] and [`Error::Conflict`] into
 /// 404 and 409, and an [unavailable](Error::is_unavailable) database into 503; everything else is

@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod audit;
 pub mod auth;
 pub mod contacts;
+pub mod coupons;
 pub mod customers;
 pub mod emails;
 pub mod invoices;

@@ -88,6 +88,7 @@ pub struct InvoiceView {
     pub lines: Vec<InvoiceLineView>,
     pub subtotal: i64,
     /// What each discount took off the lines (VAT is charged on subtotal − discount).
+    #[serde(default)]
     pub discounts: Vec<InvoiceDiscountView>,
     /// The sum of `discounts`.
     pub discount: i64,

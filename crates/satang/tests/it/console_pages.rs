@@ -26,6 +26,7 @@ both_backends!(
     members_and_read_only_staff_are_kept_out,
     csrf_tokens_are_bound_to_the_session,
     session_cookies_are_host_only_over_https,
+    a_member_types_a_promotion_code_in_the_portal,
 );
 
 /// A browser: keeps cookies and the CSRF token of the last page with a form, does not follow
@@ -908,4 +909,79 @@ async fn session_cookies_are_host_only_over_https(backend: Backend) {
         .post("/preferences", &[("lang", "en"), ("back", "/customers")])
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
+}
+
+/// The portal's promotion-code box (SPEC §2.11): an owner types a code; a refusal is shown
+/// beside the box in the person's words and changes nothing; an accepted code shows as the
+/// subscription's discount and the box goes away. A read-only member has no box.
+async fn a_member_types_a_promotion_code_in_the_portal(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let customer = insert_customer(&app, "ไร่มะม่วงน้ำดอกไม้", "active").await;
+    let coupon = json_of(
+        app.post(
+            "/api/coupons",
+            Some(&admin),
+            json!({"code": "MANGO15", "percent_off_bps": 1500, "duration": "repeating",
+                   "duration_in_periods": 2}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    member_token(&app, "owner@mango.test", customer, "owner").await;
+    member_token(&app, "reader@mango.test", customer, "member").await;
+    let sub = json_of(
+        app.post(
+            "/api/subscriptions",
+            Some(&admin),
+            json!({"customer_id": customer, "plan_code": "PRO"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let sub = sub["id"].as_str().unwrap().to_owned();
+
+    let reader = Browser::signed_in(&app, "reader@mango.test").await;
+    let page = reader.get(&format!("/portal/{customer}")).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("data-testid=\"portal-promotion-code\""));
+
+    let owner = Browser::signed_in(&app, "owner@mango.test").await;
+    let page = owner.get(&format!("/portal/{customer}")).await;
+    assert!(page.body.contains("data-testid=\"portal-promotion-code\""));
+    let action = format!("/portal/{customer}/subscriptions/{sub}/discount");
+    let refused = owner.post(&action, &[("coupon", "NO-SUCH-CODE")]).await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("ไม่มีคูปองรหัสนี้") || refused.body.contains("No coupon has this code"),
+        "{}",
+        refused.body
+    );
+    let id = coupon["id"].as_str().unwrap();
+    let unchanged = json_of(app.get(&format!("/api/coupons/{id}"), &admin).await, 200).await;
+    assert_eq!(unchanged["times_redeemed"], 0);
+
+    let applied = owner.post(&action, &[("coupon", "mango15")]).await;
+    assert_eq!(applied.status, 303, "{}", applied.body);
+    assert_eq!(
+        applied.location.as_deref(),
+        Some(format!("/portal/{customer}?notice=discount-applied").as_str())
+    );
+    let page = owner.get(&format!("/portal/{customer}")).await;
+    assert!(
+        page.body.contains("data-testid=\"portal-discount\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("MANGO15"));
+    assert!(!page.body.contains("data-testid=\"portal-promotion-code\""));
+    let s = json_of(
+        app.get(&format!("/api/subscriptions/{sub}"), &admin).await,
+        200,
+    )
+    .await;
+    assert_eq!(s["discount"]["coupon_code"], "MANGO15");
 }

@@ -98,6 +98,7 @@ notice-subscription-created = Subscribed
 notice-subscription-pause = Subscription paused
 notice-subscription-resume = Subscription resumed
 notice-subscription-cancel = Set to cancel at period end
+notice-discount-applied = Promotion code applied.
 notice-plan-changed = Plan changed
 field-trial-days = Trial days
 trial-days-hint = Leave empty for the plan's trial; 0 starts billing now

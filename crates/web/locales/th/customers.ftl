@@ -98,6 +98,7 @@ notice-subscription-created = สมัครแพ็กเกจแล้ว
 notice-subscription-pause = พักการสมัครแล้ว
 notice-subscription-resume = กลับมาใช้งานแล้ว
 notice-subscription-cancel = ตั้งยกเลิกเมื่อสิ้นรอบแล้ว
+notice-discount-applied = ใช้รหัสโปรโมชั่นแล้ว
 notice-plan-changed = เปลี่ยนแพ็กเกจแล้ว
 field-trial-days = วันทดลองใช้
 trial-days-hint = เว้นว่างเพื่อใช้ตามแพ็กเกจ ใส่ 0 เพื่อเริ่มคิดเงินทันที

@@ -27,6 +27,7 @@ both_backends!(
     csrf_tokens_are_bound_to_the_session,
     session_cookies_are_host_only_over_https,
     a_member_types_a_promotion_code_in_the_portal,
+    billing_staff_create_and_archive_coupons_in_the_console,
 );
 
 /// A browser: keeps cookies and the CSRF token of the last page with a form, does not follow
@@ -984,4 +985,80 @@ async fn a_member_types_a_promotion_code_in_the_portal(backend: Backend) {
     )
     .await;
     assert_eq!(s["discount"]["coupon_code"], "MANGO15");
+}
+
+/// Billing › Coupons: the list is the API's, a coupon is created from the dialog (a percent
+/// typed as a percent), a bad value opens the dialog again with the field named, archiving
+/// takes it off sale; a viewer sees the list without the buttons.
+async fn billing_staff_create_and_archive_coupons_in_the_console(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let page = browser.get("/billing?tab=coupons").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("data-testid=\"new-coupon\""));
+
+    let refused = browser
+        .post(
+            "/billing/coupons",
+            &[
+                ("code", "SONGKRAN"),
+                ("percent_off", "twenty"),
+                ("duration", "once"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("dlg-new-coupon\" aria-labelledby=\"dlg-new-coupon-h\" open")
+    );
+    assert!(refused.body.contains("has-error"));
+    let none = json_of(app.get("/api/coupons", &admin).await, 200).await;
+    assert_eq!(none["data"], json!([]));
+
+    let created = browser
+        .post(
+            "/billing/coupons",
+            &[
+                ("code", "songkran"),
+                ("name_th", "สงกรานต์ลด 12.5%"),
+                ("percent_off", "12.5"),
+                ("duration", "repeating"),
+                ("duration_in_periods", "3"),
+                ("max_redemptions", "50"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let list = json_of(app.get("/api/coupons", &admin).await, 200).await;
+    let coupon = &list["data"][0];
+    assert_eq!(coupon["code"], "SONGKRAN");
+    assert_eq!(coupon["percent_off_bps"], 1250);
+    assert_eq!(coupon["duration_in_periods"], 3);
+    assert_eq!(coupon["name"]["th"], "สงกรานต์ลด 12.5%");
+    let page = browser.get("/billing?tab=coupons").await;
+    assert!(page.body.contains("SONGKRAN"));
+    assert!(
+        page.body.contains("12.50 %") || page.body.contains("12.5 %"),
+        "{}",
+        page.body
+    );
+
+    let id = coupon["id"].as_str().unwrap();
+    let archived = browser
+        .post(&format!("/billing/coupons/{id}/archive"), &[])
+        .await;
+    assert_eq!(archived.status, 303, "{}", archived.body);
+    let after = json_of(app.get(&format!("/api/coupons/{id}"), &admin).await, 200).await;
+    assert_eq!(after["active"], false);
+
+    app.staff_token("viewer@satang.test", &["viewer"]).await;
+    let viewer = Browser::signed_in(&app, "viewer@satang.test").await;
+    let page = viewer.get("/billing?tab=coupons").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("SONGKRAN"));
+    assert!(!page.body.contains("data-testid=\"new-coupon\""));
 }

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod billing;
+pub mod coupons;
 pub mod customers;
 pub mod payments;
 pub mod plans;

@@ -28,6 +28,7 @@ both_backends!(
     session_cookies_are_host_only_over_https,
     a_member_types_a_promotion_code_in_the_portal,
     billing_staff_create_and_archive_coupons_in_the_console,
+    billing_staff_apply_and_remove_a_discount_on_the_subscription_tab,
 );
 
 /// A browser: keeps cookies and the CSRF token of the last page with a form, does not follow
@@ -1061,4 +1062,77 @@ async fn billing_staff_create_and_archive_coupons_in_the_console(backend: Backen
     assert_eq!(page.status, 200);
     assert!(page.body.contains("SONGKRAN"));
     assert!(!page.body.contains("data-testid=\"new-coupon\""));
+}
+
+/// A customer's Subscriptions tab: staff redeem a coupon on a subscription from its row (a
+/// refusal reopens the dialog with the reason), see the discount, and remove it.
+async fn billing_staff_apply_and_remove_a_discount_on_the_subscription_tab(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let customer = insert_customer(&app, "สหกรณ์ยางพาราบ้านใต้", "active").await;
+    json_of(
+        app.post(
+            "/api/coupons",
+            Some(&admin),
+            json!({"code": "RUBBER5", "amount_off": 50_000, "duration": "once"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let sub = json_of(
+        app.post(
+            "/api/subscriptions",
+            Some(&admin),
+            json!({"customer_id": customer, "plan_code": "PRO"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let sub = sub["id"].as_str().unwrap().to_owned();
+    let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let tab = format!("/customers/{customer}?tab=subscriptions");
+    let page = browser.get(&tab).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("data-testid=\"apply-discount\""));
+
+    let action = format!("/customers/{customer}/subscriptions/{sub}/discount");
+    let refused = browser.post(&action, &[("coupon", "RUBBER6")]).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains(&format!(
+        "dlg-discount-{sub}\" aria-labelledby=\"dlg-discount-{sub}-h\" open"
+    )));
+    assert!(refused.body.contains("has-error"));
+
+    let applied = browser.post(&action, &[("coupon", "rubber5")]).await;
+    assert_eq!(applied.status, 303, "{}", applied.body);
+    let page = browser.get(&tab).await;
+    assert!(
+        page.body.contains("data-testid=\"subscription-discount\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("RUBBER5"));
+    let s = json_of(
+        app.get(&format!("/api/subscriptions/{sub}"), &admin).await,
+        200,
+    )
+    .await;
+    assert_eq!(s["discount"]["amount_off"], 50_000);
+
+    let removed = browser
+        .post(
+            &format!("/customers/{customer}/subscriptions/{sub}/remove-discount"),
+            &[],
+        )
+        .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    let s = json_of(
+        app.get(&format!("/api/subscriptions/{sub}"), &admin).await,
+        200,
+    )
+    .await;
+    assert_eq!(s["discount"], serde_json::Value::Null);
 }

@@ -102,3 +102,7 @@ notice-discount-applied = Promotion code applied.
 notice-plan-changed = Plan changed
 field-trial-days = Trial days
 trial-days-hint = Leave empty for the plan's trial; 0 starts billing now
+subscription-apply-discount = Apply coupon
+subscription-remove-discount = Remove discount
+notice-subscription-discount = Coupon applied.
+notice-subscription-remove-discount = Discount removed.

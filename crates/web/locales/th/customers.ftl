@@ -102,3 +102,7 @@ notice-discount-applied = ใช้รหัสโปรโมชั่นแล
 notice-plan-changed = เปลี่ยนแพ็กเกจแล้ว
 field-trial-days = วันทดลองใช้
 trial-days-hint = เว้นว่างเพื่อใช้ตามแพ็กเกจ ใส่ 0 เพื่อเริ่มคิดเงินทันที
+subscription-apply-discount = ใช้คูปอง
+subscription-remove-discount = ยกเลิกส่วนลด
+notice-subscription-discount = ใช้คูปองแล้ว
+notice-subscription-remove-discount = ยกเลิกส่วนลดแล้ว

@@ -63,6 +63,10 @@ pub struct Proration {
     /// Sum of the lines' amounts; negative when the customer is owed.
     pub total: i64,
     pub currency: Currency,
+    /// What the subscription's running discount takes off the invoice of these lines (see
+    /// [`crate::coupons`]); absent without one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub discounts: Vec<satang_domain::AppliedDiscount>,
 }
 
 impl Proration {
@@ -71,6 +75,7 @@ impl Proration {
             total: lines.iter().map(|l| l.amount).sum(),
             lines,
             currency,
+            discounts: Vec::new(),
         }
     }
 

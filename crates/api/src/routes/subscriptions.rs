@@ -202,6 +202,10 @@ pub struct ProrationView {
     /// Sum of the lines' amounts; negative when the customer is owed.
     pub total: i64,
     pub currency: String,
+    /// What the subscription's discount takes off the invoice of these lines (before VAT);
+    /// absent without one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discounts: Vec<crate::routes::invoices::InvoiceDiscountView>,
 }
 
 impl From<Proration> for ProrationView {
@@ -227,6 +231,14 @@ impl From<Proration> for ProrationView {
                 .collect(),
             total: p.total,
             currency: p.currency.code().to_owned(),
+            discounts: p
+                .discounts
+                .into_iter()
+                .map(|d| crate::routes::invoices::InvoiceDiscountView {
+                    coupon_code: d.coupon_code,
+                    amount: d.amount,
+                })
+                .collect(),
         }
     }
 }
@@ -540,6 +552,10 @@ mod tests {
             }],
             total: -51_097,
             currency: satang_domain::Currency::Thb,
+            discounts: vec![satang_domain::AppliedDiscount {
+                coupon_code: "RICE20".into(),
+                amount: 0,
+            }],
         };
         let view = serde_json::to_value(ProrationView::from(proration.clone())).unwrap();
         assert_eq!(view, serde_json::to_value(&proration).unwrap());

@@ -181,8 +181,17 @@ pub async fn change_plan(
                 f.billing_anchor_day = i64::from(p.start().day());
                 f.next_billing_date = Some(p.end());
             }
+            let mut proration = Proration::new(lines, current.currency);
+            // The invoice of these lines gets the running discount as the invoice itself
+            // will: a new period's invoice like every period invoice, a proration invoice
+            // only a percentage (crate::coupons).
+            proration.discounts = if new_period.is_some() {
+                crate::coupons::period_discounts(&sub, current.currency, proration.total)?
+            } else {
+                crate::coupons::proration_discounts(&sub, current.currency, proration.total)?
+            };
             (
-                Proration::new(lines, current.currency),
+                proration,
                 Effective::Immediately,
                 on,
                 "subscription.plan_changed",

@@ -724,4 +724,36 @@ async fn members_type_promotion_codes_but_never_set_prices(backend: Backend) {
         )
         .await;
     assert_eq!(pdf.status(), 200);
+
+    // 8 February: up to ENTERPRISE. 24 Jan – 24 Feb is 31 days, 16 of them left: credit
+    // −99,000 × 16/31 = −51,096.8 → −51,097; charge 990,000 × 16/31 = 510,967.7 → 510,968;
+    // 459,871 less 10 % (45,987.1 → 45,987) = 413,884; VAT 28,971.88 → 28,972; total 442,856.
+    // The preview says the same as the invoice.
+    let admin = set_date(&app, "2030-02-08").await;
+    let path = format!("/api/subscriptions/{sub}/change-plan");
+    let preview = ok(app
+        .post(
+            &path,
+            Some(&admin),
+            json!({"plan_code": "ENTERPRISE", "preview": true}),
+        )
+        .await)
+    .await;
+    assert_eq!(preview["proration"]["total"], 459_871);
+    assert_eq!(
+        preview["proration"]["discounts"],
+        json!([{"coupon_code": "DURIAN10", "amount": 45_987}])
+    );
+    ok(app
+        .post(&path, Some(&admin), json!({"plan_code": "ENTERPRISE"}))
+        .await)
+    .await;
+    let all = invoices_of(&app, &admin, &sub).await;
+    let proration = all.last().unwrap();
+    assert_eq!(proration["billing_reason"], "proration");
+    assert_eq!(figures(proration), [459_871, 45_987, 28_972, 442_856]);
+    assert_eq!(
+        proration["discounts"],
+        json!([{"coupon_code": "DURIAN10", "amount": 45_987}])
+    );
 }

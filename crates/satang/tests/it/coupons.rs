@@ -724,6 +724,12 @@ async fn members_type_promotion_codes_but_never_set_prices(backend: Backend) {
         )
         .await;
     assert_eq!(pdf.status(), 200);
+    // The printed invoice names the coupon on its discount line (−฿99.00).
+    if let Some(text) = crate::invoice_pdf::pdf_text(&pdf.bytes().await.unwrap()) {
+        let text = crate::invoice_pdf::squeezed(&text);
+        assert!(text.contains("ส่วนลด/Discount(DURIAN10)"), "{text}");
+        assert!(text.contains("-99.00"), "{text}");
+    }
 
     // 8 February: up to ENTERPRISE. 24 Jan – 24 Feb is 31 days, 16 of them left: credit
     // −99,000 × 16/31 = −51,096.8 → −51,097; charge 990,000 × 16/31 = 510,967.7 → 510,968;

@@ -18,12 +18,15 @@
 //! - The discount stays when a pending downgrade moves the subscription to a plan outside
 //!   `applies_to_plans`: the restriction is checked when the coupon is redeemed.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use satang_domain::{AppliedDiscount, CouponCode, CouponDuration, CouponValue, Currency, Status};
+use satang_domain::period::add_cycle;
+use satang_domain::{
+    AppliedDiscount, BillingCycle, CouponCode, CouponDuration, CouponValue, Currency, Status,
+};
 use satang_store::audit::{self, Actor, Change};
 use satang_store::coupons::{self, Coupon, NewCoupon};
 use satang_store::outbox::{self, NewEvent};
@@ -269,7 +272,7 @@ pub async fn apply_discount(
                 "subscription_id": sub.id,
                 "customer_id": sub.customer_id,
                 "discount_id": discount.id,
-                "discount": discount_json(&after.discount),
+                "discount": discount_json(&after),
             }),
         },
         now,
@@ -320,8 +323,29 @@ pub async fn remove_discount(
     Ok(after)
 }
 
+/// When a running discount of a number of periods stops applying, as far as the subscription's
+/// dates tell today: the end of the last period it covers. Fees are billed in advance, so the
+/// next period invoice is the one for the period starting at `current_period_end`; a discount
+/// with `n` periods left covers that one and the `n − 1` after it. `None` for ever (or when the
+/// dates cannot be advanced). A pause or a change of cycle moves it.
+pub fn discount_ends(sub: &Subscription) -> Option<NaiveDate> {
+    let remaining = u32::try_from(sub.discount.discount_periods_remaining?).ok()?;
+    let cycle = BillingCycle::new(
+        sub.plan_interval,
+        u32::try_from(sub.plan_interval_count).ok()?,
+    )
+    .ok()?;
+    let anchor = u32::try_from(sub.billing_anchor_day).unwrap_or(1);
+    let mut end = sub.current_period_end;
+    for _ in 0..remaining {
+        end = add_cycle(end, cycle, anchor).ok()?;
+    }
+    Some(end)
+}
+
 /// The `discount` of a subscription's JSON (the API's `DiscountView`): null without one.
-pub fn discount_json(d: &RunningDiscount) -> Value {
+pub fn discount_json(sub: &Subscription) -> Value {
+    let d = &sub.discount;
     let Some(code) = &d.discount_coupon_code else {
         return Value::Null;
     };
@@ -329,7 +353,7 @@ pub fn discount_json(d: &RunningDiscount) -> Value {
         "coupon_code": code,
         "duration": d.discount_duration,
         "starts_at": d.discount_starts_at,
-        "ends_at": Value::Null,
+        "ends_at": discount_ends(sub),
         "periods_remaining": d.discount_periods_remaining,
     });
     if let Some(object) = v.as_object_mut() {
@@ -490,10 +514,13 @@ mod tests {
 
     #[test]
     fn the_discount_json_names_only_its_kind_of_value() {
-        let v = discount_json(&with(Some(2_000), None, Some(3)).discount);
+        let v = discount_json(&with(Some(2_000), None, Some(3)));
         assert_eq!(v["percent_off_bps"], 2_000);
         assert!(v.get("amount_off").is_none());
         assert_eq!(v["periods_remaining"], 3);
-        assert_eq!(discount_json(&RunningDiscount::default()), Value::Null);
+        // January's period ends on 1 February: February, March and April are discounted.
+        assert_eq!(v["ends_at"], "2026-05-01");
+        assert_eq!(discount_json(&january_subscription()), Value::Null);
+        assert_eq!(discount_ends(&with(Some(2_000), None, None)), None);
     }
 }

@@ -8,7 +8,7 @@
 //! `current_period_end` is the first day of the next period.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use satang_domain::{CollectionMethod, Currency, CustomerStatus, Status};
+use satang_domain::{CollectionMethod, Currency, CustomerStatus, Interval, Status};
 use uuid::Uuid;
 
 use crate::{Backend, Db, Error, Result, Scope, Sql, Tx};
@@ -21,6 +21,10 @@ pub struct Subscription {
     /// The code and version of `plan_id`, joined from the catalog.
     pub plan_code: String,
     pub plan_version: i64,
+    /// The cycle of `plan_id`, joined from the catalog.
+    #[sqlx(try_from = "String")]
+    pub plan_interval: Interval,
+    pub plan_interval_count: i64,
     pub quantity: i64,
     #[sqlx(try_from = "String")]
     pub status: Status,
@@ -113,6 +117,7 @@ impl SubscriptionFields {
 }
 
 const SELECT: &str = "SELECT s.*, p.code AS plan_code, p.version AS plan_version, \
+     p.billing_interval AS plan_interval, p.interval_count AS plan_interval_count, \
      pp.code AS pending_plan_code, pp.version AS pending_plan_version, \
      d.id AS discount_id, d.coupon_code AS discount_coupon_code, \
      d.percent_off_bps AS discount_percent_off_bps, d.amount_off AS discount_amount_off, \

@@ -70,14 +70,16 @@ pub struct DiscountView {
     /// `once`, `repeating` or `forever`.
     pub duration: Option<String>,
     pub starts_at: Option<DateTime<Utc>>,
-    /// Not forecast yet: null (the discount ends after `periods_remaining` period invoices).
-    pub ends_at: Option<DateTime<Utc>>,
+    /// The end of the last period it covers, as the subscription's dates tell today (a pause
+    /// moves it); null for `forever`.
+    pub ends_at: Option<NaiveDate>,
     /// Period invoices it still covers; null for `forever`.
     pub periods_remaining: Option<i64>,
 }
 
 impl DiscountView {
-    fn of(d: &satang_store::subscriptions::RunningDiscount) -> Option<DiscountView> {
+    fn of(s: &Subscription) -> Option<DiscountView> {
+        let d = &s.discount;
         Some(DiscountView {
             coupon_code: d.discount_coupon_code.clone()?,
             percent_off_bps: d.discount_percent_off_bps,
@@ -85,7 +87,7 @@ impl DiscountView {
             currency: d.discount_amount_off.and(d.discount_currency.clone()),
             duration: d.discount_duration.clone(),
             starts_at: d.discount_starts_at,
-            ends_at: None,
+            ends_at: satang_billing::coupons::discount_ends(s),
             periods_remaining: d.discount_periods_remaining,
         })
     }
@@ -140,6 +142,7 @@ pub struct SubscriptionView {
 
 impl From<Subscription> for SubscriptionView {
     fn from(s: Subscription) -> Self {
+        let discount = DiscountView::of(&s);
         let pending_change = match (s.pending_plan_id, s.pending_plan_code) {
             (Some(plan_id), Some(plan_code)) => Some(PendingChange {
                 plan_id,
@@ -169,7 +172,7 @@ impl From<Subscription> for SubscriptionView {
             canceled_at: s.canceled_at,
             pending_change,
             unit_price: s.unit_price,
-            discount: DiscountView::of(&s.discount),
+            discount,
             created_at: s.created_at,
             updated_at: s.updated_at,
             version: s.version,
@@ -488,6 +491,8 @@ mod tests {
             plan_id: Uuid::now_v7(),
             plan_code: "PRO".into(),
             plan_version: 2,
+            plan_interval: satang_domain::Interval::Month,
+            plan_interval_count: 1,
             quantity: 3,
             status: Status::Paused,
             collection_method: satang_domain::CollectionMethod::SendInvoice,

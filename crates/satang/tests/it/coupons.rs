@@ -293,6 +293,8 @@ async fn a_three_month_campaign_stops_after_its_periods(backend: Backend) {
     assert_eq!(discount["percent_off_bps"], 2000);
     assert_eq!(discount["periods_remaining"], 2);
     assert!(discount["starts_at"].is_string());
+    // February and March are still to come: the last discounted period ends on 10 April.
+    assert_eq!(discount["ends_at"], "2030-04-10");
 
     // PRO ฿990.00 − 20 % (฿198.00) = ฿792.00; VAT 7 % = ฿55.44; total ฿847.44.
     let discounted = [99_000, 19_800, 5_544, 84_744];
@@ -324,6 +326,7 @@ async fn a_three_month_campaign_stops_after_its_periods(backend: Backend) {
             assert_eq!(s["discount"], Value::Null, "ended after three periods");
         } else {
             assert_eq!(s["discount"]["periods_remaining"], remaining, "{date}");
+            assert_eq!(s["discount"]["ends_at"], "2030-04-10", "{date}");
         }
     }
 

@@ -78,6 +78,11 @@ pub fn invoice_document(
         lines: lines.iter().map(line).collect(),
         subtotal: inv.subtotal,
         discount: inv.discount,
+        discount_codes: inv
+            .discounts
+            .iter()
+            .flat_map(|d| d.0.iter().map(|d| d.coupon_code.clone()))
+            .collect(),
         vat_rate_bps: inv.vat_rate_bps,
         vat_amount: inv.vat_amount,
         total: inv.total,

@@ -2,6 +2,7 @@
 //! invoices, and keeps their settlement straight.
 //!
 //! - [`api_keys`]: creating and revoking the API keys of the seller's own software.
+//! - [`coupons`]: coupons, redeeming one on a subscription, and what a discount takes off.
 //! - [`analytics`]: MRR and its movements, churn, ARPA, LTV, receivables, revenue per month.
 //! - [`settings`]: the seller profile, checked and changed as a whole, and the parts of it
 //!   billing needs (VAT, prefix, withholding rate).
@@ -31,6 +32,7 @@
 pub mod analytics;
 pub mod api_keys;
 pub mod collection;
+pub mod coupons;
 pub mod customers;
 pub mod documents;
 pub mod entitlement_cache;

@@ -282,7 +282,7 @@ pub async fn invoice_new_period(
         tx,
         sub,
         &plan,
-        sub.quantity,
+        (sub.unit_price, sub.quantity),
         sub.current_period_start,
         sub.current_period_end,
         "subscription_create",
@@ -296,6 +296,9 @@ pub async fn invoice_new_period(
     let settings = BillingSettings::load_in(tx).await?;
     let issued = finalize_invoice(tx, actor, &draft, &settings, now).await?;
     schedule_if_automatic(tx, sub, &issued, now).await?;
+    if let Some(discount) = crate::coupons::counted_discount(sub) {
+        satang_store::coupons::use_periods(tx, &[discount], now).await?;
+    }
     Ok(Some(issued))
 }
 
@@ -321,15 +324,17 @@ pub async fn settle_proration(
     }
     let settings = BillingSettings::load_in(tx).await?;
     let amounts: Vec<i64> = lines.iter().map(|l| l.amount).collect();
+    let discounts = crate::coupons::proration_discounts(sub, currency, total)?;
     let t = totals(
         &amounts,
-        0,
+        discounts.iter().map(|d| d.amount).sum(),
         settings.vat_rate_bps,
         settings.prices_include_vat,
     )?;
     let mut f = InvoiceFields {
         status: InvoiceStatus::Draft,
         currency,
+        discounts,
         ..InvoiceFields::default()
     };
     apply_totals(
@@ -362,7 +367,7 @@ async fn insert_period_invoice(
     tx: &mut Tx,
     sub: &Subscription,
     plan: &Plan,
-    quantity: i64,
+    price: (Option<i64>, i64),
     start: NaiveDate,
     end: NaiveDate,
     reason: &str,
@@ -373,7 +378,7 @@ async fn insert_period_invoice(
     let draft = period_draft(
         sub,
         plan,
-        quantity,
+        price,
         (start, end),
         reason,
         extra_lines,
@@ -383,7 +388,8 @@ async fn insert_period_invoice(
 }
 
 /// One period's draft invoice before it is written: the fixed fee's line (then `extra_lines`),
-/// its totals under the settings' VAT, and what it is about. Shared by the one-subscription
+/// the running discount of the subscription on them, its totals under the settings' VAT (on
+/// subtotal − discount), and what it is about. Shared by the one-subscription
 /// path above and the billing run's chunks.
 pub(crate) struct PeriodDraft {
     pub lines: Vec<NewLine>,
@@ -391,28 +397,37 @@ pub(crate) struct PeriodDraft {
     pub origin: InvoiceOrigin,
 }
 
+/// `(unit_price, quantity)`: the negotiated price per period (per seat), if any, and the
+/// quantity billed.
 pub(crate) fn period_draft(
     sub: &Subscription,
     plan: &Plan,
-    quantity: i64,
+    (unit_price, quantity): (Option<i64>, i64),
     (start, end): (NaiveDate, NaiveDate),
     reason: &str,
     extra_lines: Vec<NewLine>,
     settings: &BillingSettings,
 ) -> Result<PeriodDraft> {
-    let (line, mrr) = period_line(plan, quantity, start, end)?;
+    let price = unit_price.unwrap_or(plan.price);
+    let (line, mrr) = period_line(plan, price, quantity, start, end)?;
     let mut lines = vec![line];
     lines.extend(extra_lines);
     let amounts: Vec<i64> = lines.iter().map(|l| l.amount).collect();
+    let subtotal = amounts
+        .iter()
+        .try_fold(0_i64, |sum, &a| sum.checked_add(a))
+        .ok_or_else(|| Error::Internal("invoice subtotal overflows".into()))?;
+    let discounts = crate::coupons::period_discounts(sub, plan.currency, subtotal)?;
     let t = totals(
         &amounts,
-        0,
+        discounts.iter().map(|d| d.amount).sum(),
         settings.vat_rate_bps,
         settings.prices_include_vat,
     )?;
     let mut fields = InvoiceFields {
         status: InvoiceStatus::Draft,
         currency: plan.currency,
+        discounts,
         ..InvoiceFields::default()
     };
     apply_totals(
@@ -436,17 +451,19 @@ pub(crate) fn period_draft(
     })
 }
 
-/// The fixed fee line of a period (price × seats for per-seat plans) and the MRR it stands for
-/// (the fee spread over the months of the period — a yearly fee ÷ 12 — half-up).
+/// The fixed fee line of a period (`price` × seats for per-seat plans; `price` is the plan's or
+/// the subscription's negotiated one) and the MRR it stands for (the fee spread over the
+/// months of the period — a yearly fee ÷ 12 — half-up). The MRR is before any discount.
 fn period_line(
     plan: &Plan,
+    price: i64,
     quantity: i64,
     start: NaiveDate,
     end: NaiveDate,
 ) -> Result<(NewLine, i64)> {
     let per_seat = plan.pricing == "per_seat";
     let line_quantity = if per_seat { quantity } else { 1 };
-    let amount = satang_domain::vat::line_amount(line_quantity, plan.price)
+    let amount = satang_domain::vat::line_amount(line_quantity, price)
         .map_err(|e| Error::Internal(e.to_string()))?;
     let last_day = end.checked_sub_days(Days::new(1)).unwrap_or(end);
     let seats = if per_seat {
@@ -463,7 +480,7 @@ fn period_line(
         period_start: Some(start),
         period_end: Some(end),
         quantity: line_quantity,
-        unit_amount: plan.price,
+        unit_amount: price,
         amount,
     };
     let months = i128::from(cycle_of(plan)?.months());

@@ -63,6 +63,10 @@ pub struct Proration {
     /// Sum of the lines' amounts; negative when the customer is owed.
     pub total: i64,
     pub currency: Currency,
+    /// What the subscription's running discount takes off the invoice of these lines (see
+    /// [`crate::coupons`]); absent without one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub discounts: Vec<satang_domain::AppliedDiscount>,
 }
 
 impl Proration {
@@ -71,6 +75,7 @@ impl Proration {
             total: lines.iter().map(|l| l.amount).sum(),
             lines,
             currency,
+            discounts: Vec::new(),
         }
     }
 
@@ -142,6 +147,8 @@ pub fn subscription_json(s: &Subscription) -> Value {
         "paused_at": s.paused_at,
         "canceled_at": s.canceled_at,
         "pending_change": pending_change,
+        "unit_price": s.unit_price,
+        "discount": crate::coupons::discount_json(s),
         "created_at": s.created_at,
         "updated_at": s.updated_at,
         "version": s.version,
@@ -156,12 +163,14 @@ pub(crate) fn cycle_of(plan: &Plan) -> Result<BillingCycle> {
         .ok_or_else(|| Error::Internal(format!("plan {} has an invalid cycle", plan.id)))
 }
 
-/// What one period of `plan` costs at `quantity`: per-seat plans multiply, flat plans do not.
-pub(crate) fn period_amount(plan: &Plan, quantity: i64) -> Option<i64> {
+/// What one period of `plan` costs at `quantity`, at the negotiated `unit_price` when there is
+/// one (else the plan's price): per-seat plans multiply, flat plans do not.
+pub(crate) fn period_amount(plan: &Plan, unit_price: Option<i64>, quantity: i64) -> Option<i64> {
+    let price = unit_price.unwrap_or(plan.price);
     if plan.pricing == "per_seat" {
-        plan.price.checked_mul(quantity)
+        price.checked_mul(quantity)
     } else {
-        Some(plan.price)
+        Some(price)
     }
 }
 
@@ -306,6 +315,8 @@ pub(crate) mod test_support {
             plan_id: Uuid::nil(),
             plan_code: "PRO".into(),
             plan_version: 1,
+            plan_interval: satang_domain::Interval::Month,
+            plan_interval_count: 1,
             quantity: 1,
             status: Status::Active,
             collection_method: CollectionMethod::SendInvoice,
@@ -322,6 +333,9 @@ pub(crate) mod test_support {
             pending_quantity: None,
             pending_plan_code: None,
             pending_plan_version: None,
+            unit_price: None,
+            pending_unit_price: None,
+            discount: Default::default(),
             created_at: created,
             updated_at: created,
             version: 1,

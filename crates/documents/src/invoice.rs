@@ -435,14 +435,12 @@ impl Ink<'_> {
             &mut y,
         );
         if doc.discount != 0 {
-            line(
-                self,
-                s,
-                "ส่วนลด / Discount",
-                money(-doc.discount),
-                false,
-                &mut y,
-            );
+            let label = if doc.discount_codes.is_empty() {
+                "ส่วนลด / Discount".to_owned()
+            } else {
+                format!("ส่วนลด / Discount ({})", doc.discount_codes.join(", "))
+            };
+            line(self, s, &label, money(-doc.discount), false, &mut y);
         }
         let rate = rate_percent(doc.vat_rate_bps);
         let vat = format!("ภาษีมูลค่าเพิ่ม {rate}% / VAT {rate}%");

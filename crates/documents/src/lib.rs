@@ -95,6 +95,8 @@ pub struct InvoiceDocument {
     pub lines: Vec<Line>,
     pub subtotal: i64,
     pub discount: i64,
+    /// The codes of the coupons behind `discount`, named on its line.
+    pub discount_codes: Vec<String>,
     /// Basis points: 700 = 7 %.
     pub vat_rate_bps: i64,
     pub vat_amount: i64,

@@ -66,6 +66,7 @@ fn sample() -> InvoiceDocument {
         lines,
         subtotal: 1_705_150,
         discount: 5_150,
+        discount_codes: vec!["RICE-20".into()],
         vat_rate_bps: 700,
         vat_amount: 119_000,
         total: 1_819_000,

@@ -5,6 +5,7 @@
 //! tax, proration) is rounded by the one function [`money::round_half_up_div`].
 
 pub mod baht_text;
+pub mod coupon;
 pub mod customer;
 pub mod delivery;
 pub mod invoice;
@@ -22,6 +23,7 @@ pub mod vat;
 mod wire;
 
 pub use baht_text::baht_text;
+pub use coupon::{AppliedDiscount, CouponCode, CouponDuration, CouponError, CouponValue};
 pub use customer::{CustomerStatus, MemberStatus, UnknownCustomerStatus, UnknownMemberStatus};
 pub use delivery::{
     DeliveryStatus, EmailKind, EmailStatus, UnknownDeliveryStatus, UnknownEmailKind,

@@ -10,7 +10,7 @@
 //! rollback returns the number. Every query a member can reach takes a [`Scope`].
 
 use chrono::{DateTime, NaiveDate, Utc};
-use satang_domain::{CollectionMethod, Currency, InvoiceStatus};
+use satang_domain::{AppliedDiscount, CollectionMethod, Currency, InvoiceStatus};
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -28,6 +28,8 @@ pub struct Invoice {
     pub currency: Currency,
     pub subtotal: i64,
     pub discount: i64,
+    /// What each discount took off (their sum is `discount`); none when NULL.
+    pub discounts: Option<Json<Vec<AppliedDiscount>>>,
     pub vat_rate_bps: i64,
     pub vat_amount: i64,
     pub total: i64,
@@ -92,6 +94,9 @@ pub struct InvoiceFields {
     pub currency: Currency,
     pub subtotal: i64,
     pub discount: i64,
+    /// Written when the invoice is inserted, never by [`update`]: what a discount took off
+    /// is part of the document.
+    pub discounts: Vec<AppliedDiscount>,
     pub vat_rate_bps: i64,
     pub vat_amount: i64,
     pub total: i64,
@@ -118,6 +123,11 @@ impl InvoiceFields {
             currency: i.currency,
             subtotal: i.subtotal,
             discount: i.discount,
+            discounts: i
+                .discounts
+                .as_ref()
+                .map(|d| d.0.clone())
+                .unwrap_or_default(),
             vat_rate_bps: i.vat_rate_bps,
             vat_amount: i.vat_amount,
             total: i.total,
@@ -135,6 +145,16 @@ impl InvoiceFields {
             customer_snapshot: i.customer_snapshot.as_ref().map(|j| j.0.clone()),
             seller_snapshot: i.seller_snapshot.as_ref().map(|j| j.0.clone()),
         }
+    }
+}
+
+/// The `discounts` column of an invoice: NULL for none, so an invoice without a discount is
+/// stored exactly as before discounts existed.
+fn discounts_column(discounts: &[AppliedDiscount]) -> Option<serde_json::Value> {
+    if discounts.is_empty() {
+        None
+    } else {
+        serde_json::to_value(discounts).ok()
     }
 }
 
@@ -171,9 +191,9 @@ pub async fn insert(
                  vat_amount, total, withholding_tax, amount_paid, amount_due, credit_applied, \
                  amount_credited, prices_include_vat, issued_at, due_date, paid_at, voided_at, \
                  marked_uncollectible_at, customer_snapshot, seller_snapshot, created_at, \
-                 updated_at, version, mrr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-                 $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, \
-                 $28, $28, 1, $29) ON CONFLICT DO NOTHING",
+                 updated_at, version, mrr, discounts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
+                 $26, $27, $28, $28, 1, $29, $30) ON CONFLICT DO NOTHING",
             )
             .bind(id)
             .bind(origin.customer_id)
@@ -203,7 +223,8 @@ pub async fn insert(
             .bind(f.customer_snapshot)
             .bind(f.seller_snapshot)
             .bind(now)
-            .bind(origin.mrr),
+            .bind(origin.mrr)
+            .bind(discounts_column(&f.discounts)),
         )
         .await?;
     if inserted == 0 {
@@ -256,7 +277,7 @@ pub async fn insert_many(tx: &mut Tx, invoices: &[NewInvoice], now: DateTime<Utc
     if tx.backend() == Backend::Postgres {
         return insert_many_unnest(tx, invoices, now).await;
     }
-    const COLS: usize = 31;
+    const COLS: usize = 32;
     let mut inserted = 0;
     for chunk in invoices.chunks(crate::rows_per_statement(COLS)) {
         let mut sql = Sql::new(
@@ -265,7 +286,7 @@ pub async fn insert_many(tx: &mut Tx, invoices: &[NewInvoice], now: DateTime<Utc
              vat_amount, total, withholding_tax, amount_paid, amount_due, credit_applied, \
              amount_credited, prices_include_vat, issued_at, due_date, paid_at, voided_at, \
              marked_uncollectible_at, customer_snapshot, seller_snapshot, created_at, \
-             updated_at, version, mrr, collection_method, next_collection_at) VALUES ",
+             updated_at, version, mrr, collection_method, next_collection_at, discounts) VALUES ",
         )
         .bind(now);
         let mut text = String::new();
@@ -321,7 +342,8 @@ pub async fn insert_many(tx: &mut Tx, invoices: &[NewInvoice], now: DateTime<Utc
                 .bind(inv.version)
                 .bind(o.mrr)
                 .bind(inv.collection_method.as_str())
-                .bind(inv.next_collection_at);
+                .bind(inv.next_collection_at)
+                .bind(discounts_column(&f.discounts));
         }
         inserted += tx.execute(sql).await?;
     }
@@ -387,7 +409,7 @@ async fn insert_many_unnest(
 }
 
 /// The columns [`unnest_invoices`] yields, in order, with their types.
-pub(crate) const INVOICE_COLUMNS: [(&str, &str); 31] = [
+pub(crate) const INVOICE_COLUMNS: [(&str, &str); 32] = [
     ("id", "uuid"),
     ("customer_id", "uuid"),
     ("subscription_id", "uuid"),
@@ -419,6 +441,7 @@ pub(crate) const INVOICE_COLUMNS: [(&str, &str); 31] = [
     ("mrr", "int8"),
     ("collection_method", "text"),
     ("next_collection_at", "timestamptz"),
+    ("discounts", "jsonb"),
 ];
 
 /// How [`unnest_invoices`] binds a column.
@@ -470,7 +493,8 @@ pub(crate) fn unnest_invoices(sql: Sql, invoices: &[NewInvoice], seller: Column)
         .bind_column(invoices, |i| i.version)
         .bind_column(invoices, |i| i.origin.mrr)
         .bind_column(invoices, |i| i.collection_method.as_str())
-        .bind_column(invoices, |i| i.next_collection_at);
+        .bind_column(invoices, |i| i.next_collection_at)
+        .bind_column(invoices, |i| discounts_column(&i.fields.discounts));
     (rows, sql)
 }
 

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod audited;
 pub mod clock;
 pub mod contacts;
+pub mod coupons;
 pub mod credit_notes;
 pub mod customers;
 mod db;
@@ -40,7 +41,7 @@ pub mod users;
 
 pub use db::{Arg, Backend, Db, SQLITE_CONNECTIONS, Sql, Tx, rows_per_statement};
 pub use scope::Scope;
-/// The JSON column type of the rows here, for code that builds rows (tests).
+/// JSON columns (`sqlx::types::Json`), for code that builds a row's struct itself.
 pub use sqlx::types::Json;
 
 /// Errors of the storage layer. Handlers turn [`Error::NotFound`] and [`Error::Conflict`] into

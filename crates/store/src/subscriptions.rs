@@ -8,7 +8,7 @@
 //! `current_period_end` is the first day of the next period.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use satang_domain::{CollectionMethod, Currency, CustomerStatus, Status};
+use satang_domain::{CollectionMethod, Currency, CustomerStatus, Interval, Status};
 use uuid::Uuid;
 
 use crate::{Backend, Db, Error, Result, Scope, Sql, Tx, entitlement_signals};
@@ -21,6 +21,10 @@ pub struct Subscription {
     /// The code and version of `plan_id`, joined from the catalog.
     pub plan_code: String,
     pub plan_version: i64,
+    /// The cycle of `plan_id`, joined from the catalog.
+    #[sqlx(try_from = "String")]
+    pub plan_interval: Interval,
+    pub plan_interval_count: i64,
     pub quantity: i64,
     #[sqlx(try_from = "String")]
     pub status: Status,
@@ -42,9 +46,30 @@ pub struct Subscription {
     pub pending_quantity: Option<i64>,
     pub pending_plan_code: Option<String>,
     pub pending_plan_version: Option<i64>,
+    /// A negotiated price per period (per seat on per-seat plans) instead of the plan's.
+    pub unit_price: Option<i64>,
+    /// The negotiated price that comes with the pending downgrade.
+    pub pending_unit_price: Option<i64>,
+    /// The running discount, joined from `discounts` (all `None` without one).
+    #[sqlx(flatten)]
+    pub discount: RunningDiscount,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+}
+
+/// The discount a subscription has running, as [`SELECT`] joins it: every field `None`
+/// without one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct RunningDiscount {
+    pub discount_id: Option<Uuid>,
+    pub discount_coupon_code: Option<String>,
+    pub discount_percent_off_bps: Option<i64>,
+    pub discount_amount_off: Option<i64>,
+    pub discount_currency: Option<String>,
+    pub discount_duration: Option<String>,
+    pub discount_periods_remaining: Option<i64>,
+    pub discount_starts_at: Option<DateTime<Utc>>,
 }
 
 /// The mutable state of a subscription, written whole by [`insert`] and [`update`].
@@ -64,6 +89,8 @@ pub struct SubscriptionFields {
     pub canceled_at: Option<DateTime<Utc>>,
     pub pending_plan_id: Option<Uuid>,
     pub pending_quantity: Option<i64>,
+    pub unit_price: Option<i64>,
+    pub pending_unit_price: Option<i64>,
 }
 
 impl SubscriptionFields {
@@ -83,14 +110,22 @@ impl SubscriptionFields {
             canceled_at: s.canceled_at,
             pending_plan_id: s.pending_plan_id,
             pending_quantity: s.pending_quantity,
+            unit_price: s.unit_price,
+            pending_unit_price: s.pending_unit_price,
         }
     }
 }
 
 const SELECT: &str = "SELECT s.*, p.code AS plan_code, p.version AS plan_version, \
-     pp.code AS pending_plan_code, pp.version AS pending_plan_version \
+     p.billing_interval AS plan_interval, p.interval_count AS plan_interval_count, \
+     pp.code AS pending_plan_code, pp.version AS pending_plan_version, \
+     d.id AS discount_id, d.coupon_code AS discount_coupon_code, \
+     d.percent_off_bps AS discount_percent_off_bps, d.amount_off AS discount_amount_off, \
+     d.currency AS discount_currency, d.duration AS discount_duration, \
+     d.periods_remaining AS discount_periods_remaining, d.starts_at AS discount_starts_at \
      FROM subscriptions s JOIN plan_catalog p ON p.id = s.plan_id \
-     LEFT JOIN plan_catalog pp ON pp.id = s.pending_plan_id";
+     LEFT JOIN plan_catalog pp ON pp.id = s.pending_plan_id \
+     LEFT JOIN discounts d ON d.subscription_id = s.id AND d.ended_at IS NULL";
 
 pub async fn insert(
     tx: &mut Tx,
@@ -105,9 +140,10 @@ pub async fn insert(
             "INSERT INTO subscriptions (id, customer_id, plan_id, quantity, status, \
              collection_method, start_date, trial_end, current_period_start, current_period_end, \
              billing_anchor_day, next_billing_date, cancel_at_period_end, paused_at, canceled_at, \
-             pending_plan_id, pending_quantity, created_at, updated_at, version) \
+             pending_plan_id, pending_quantity, unit_price, pending_unit_price, created_at, \
+             updated_at, version) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $18, 1)",
+             $19, $20, $18, $18, 1)",
         )
         .bind(id)
         .bind(customer_id)
@@ -126,7 +162,9 @@ pub async fn insert(
         .bind(f.canceled_at)
         .bind(f.pending_plan_id)
         .bind(f.pending_quantity)
-        .bind(now),
+        .bind(now)
+        .bind(f.unit_price)
+        .bind(f.pending_unit_price),
     )
     .await?;
     entitlement_signals::changed(tx, &[customer_id]).await?;
@@ -149,6 +187,7 @@ pub async fn update(
                  current_period_end = $8, billing_anchor_day = $9, next_billing_date = $10, \
                  cancel_at_period_end = $11, paused_at = $12, canceled_at = $13, \
                  pending_plan_id = $14, pending_quantity = $15, updated_at = $16, \
+                 unit_price = $17, pending_unit_price = $18, \
                  version = version + 1 WHERE id = $1",
             )
             .bind(id)
@@ -166,7 +205,9 @@ pub async fn update(
             .bind(f.canceled_at)
             .bind(f.pending_plan_id)
             .bind(f.pending_quantity)
-            .bind(now),
+            .bind(now)
+            .bind(f.unit_price)
+            .bind(f.pending_unit_price),
         )
         .await?;
     if changed == 0 {
@@ -387,14 +428,14 @@ pub async fn update_many(
     if tx.backend() == Backend::Postgres {
         return update_many_unnest(tx, rows, now).await;
     }
-    const COLS: usize = 15;
+    const COLS: usize = 17;
     let mut changed = 0;
     for chunk in rows.chunks(crate::rows_per_statement(COLS)) {
         let mut sql = Sql::new(
             "WITH v (id, plan_id, quantity, status, collection_method, trial_end, \
              current_period_start, current_period_end, billing_anchor_day, next_billing_date, \
-             cancel_at_period_end, paused_at, canceled_at, pending_plan_id, pending_quantity) \
-             AS (VALUES ",
+             cancel_at_period_end, paused_at, canceled_at, pending_plan_id, pending_quantity, \
+             unit_price, pending_unit_price) AS (VALUES ",
         )
         .bind(now)
         .push_value_rows(chunk.len(), COLS)
@@ -407,7 +448,8 @@ pub async fn update_many(
              next_billing_date = v.next_billing_date, \
              cancel_at_period_end = v.cancel_at_period_end, paused_at = v.paused_at, \
              canceled_at = v.canceled_at, pending_plan_id = v.pending_plan_id, \
-             pending_quantity = v.pending_quantity, updated_at = $1, \
+             pending_quantity = v.pending_quantity, unit_price = v.unit_price, \
+             pending_unit_price = v.pending_unit_price, updated_at = $1, \
              version = subscriptions.version + 1 FROM v WHERE subscriptions.id = v.id",
         );
         for (id, f) in chunk {
@@ -426,7 +468,9 @@ pub async fn update_many(
                 .bind(f.paused_at)
                 .bind(f.canceled_at)
                 .bind(f.pending_plan_id)
-                .bind(f.pending_quantity);
+                .bind(f.pending_quantity)
+                .bind(f.unit_price)
+                .bind(f.pending_unit_price);
         }
         changed += tx.execute(sql).await?;
     }
@@ -451,14 +495,16 @@ async fn update_many_unnest(
          next_billing_date = v.next_billing_date, \
          cancel_at_period_end = v.cancel_at_period_end, paused_at = v.paused_at, \
          canceled_at = v.canceled_at, pending_plan_id = v.pending_plan_id, \
-         pending_quantity = v.pending_quantity, updated_at = $1, \
+         pending_quantity = v.pending_quantity, unit_price = v.unit_price, \
+         pending_unit_price = v.pending_unit_price, updated_at = $1, \
          version = subscriptions.version + 1 \
          FROM UNNEST($2::uuid[], $3::uuid[], $4::int8[], $5::text[], $6::text[], $7::date[], \
          $8::date[], $9::date[], $10::int8[], $11::date[], $12::bool[], $13::timestamptz[], \
-         $14::timestamptz[], $15::uuid[], $16::int8[]) \
+         $14::timestamptz[], $15::uuid[], $16::int8[], $17::int8[], $18::int8[]) \
          AS v (id, plan_id, quantity, status, collection_method, trial_end, \
          current_period_start, current_period_end, billing_anchor_day, next_billing_date, \
-         cancel_at_period_end, paused_at, canceled_at, pending_plan_id, pending_quantity) \
+         cancel_at_period_end, paused_at, canceled_at, pending_plan_id, pending_quantity, \
+         unit_price, pending_unit_price) \
          WHERE subscriptions.id = v.id",
     )
     .bind(now)
@@ -476,7 +522,9 @@ async fn update_many_unnest(
     .bind_column(rows, |r| r.1.paused_at)
     .bind_column(rows, |r| r.1.canceled_at)
     .bind_column(rows, |r| r.1.pending_plan_id)
-    .bind_column(rows, |r| r.1.pending_quantity);
+    .bind_column(rows, |r| r.1.pending_quantity)
+    .bind_column(rows, |r| r.1.unit_price)
+    .bind_column(rows, |r| r.1.pending_unit_price);
     tx.execute(sql).await
 }
 

@@ -67,6 +67,13 @@ pub struct InvoiceLineView {
     pub amount: i64,
 }
 
+/// One discount on an invoice: the coupon and what it took off.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InvoiceDiscountView {
+    pub coupon_code: String,
+    pub amount: i64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceView {
     pub id: Uuid,
@@ -80,6 +87,10 @@ pub struct InvoiceView {
     pub currency: String,
     pub lines: Vec<InvoiceLineView>,
     pub subtotal: i64,
+    /// What each discount took off the lines (VAT is charged on subtotal − discount).
+    #[serde(default)]
+    pub discounts: Vec<InvoiceDiscountView>,
+    /// The sum of `discounts`.
     pub discount: i64,
     /// Basis points: 700 = 7 %.
     pub vat_rate_bps: i64,
@@ -136,6 +147,16 @@ impl InvoiceView {
                 })
                 .collect(),
             subtotal: i.subtotal,
+            discounts: i
+                .discounts
+                .map(|d| d.0)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| InvoiceDiscountView {
+                    coupon_code: d.coupon_code,
+                    amount: d.amount,
+                })
+                .collect(),
             discount: i.discount,
             vat_rate_bps: i.vat_rate_bps,
             vat_rate: format!("{}.{:02}", i.vat_rate_bps / 100, i.vat_rate_bps % 100),

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod contacts;
+pub mod coupons;
 pub mod customers;
 pub mod emails;
 pub mod entitlements;

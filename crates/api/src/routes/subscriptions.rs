@@ -38,6 +38,7 @@ use crate::state::AppState;
 
 pub mod change_plan;
 mod create;
+mod discount;
 mod lifecycle;
 
 pub use change_plan::{ChangePlanRequest, ChangePlanResponse};
@@ -51,6 +52,45 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_customer_subscriptions))
         .merge(lifecycle::router())
         .merge(change_plan::router())
+        .merge(discount::router())
+}
+
+/// A subscription's running discount (SPEC §2.11): the coupon's code and what it takes off —
+/// `percent_off_bps`, or `amount_off` with its `currency` — from `starts_at`, for
+/// `periods_remaining` more period invoices (null: for ever).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DiscountView {
+    pub coupon_code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percent_off_bps: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_off: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// `once`, `repeating` or `forever`.
+    pub duration: Option<String>,
+    pub starts_at: Option<DateTime<Utc>>,
+    /// The end of the last period it covers, as the subscription's dates tell today (a pause
+    /// moves it); null for `forever`.
+    pub ends_at: Option<NaiveDate>,
+    /// Period invoices it still covers; null for `forever`.
+    pub periods_remaining: Option<i64>,
+}
+
+impl DiscountView {
+    fn of(s: &Subscription) -> Option<DiscountView> {
+        let d = &s.discount;
+        Some(DiscountView {
+            coupon_code: d.discount_coupon_code.clone()?,
+            percent_off_bps: d.discount_percent_off_bps,
+            amount_off: d.discount_amount_off,
+            currency: d.discount_amount_off.and(d.discount_currency.clone()),
+            duration: d.discount_duration.clone(),
+            starts_at: d.discount_starts_at,
+            ends_at: satang_billing::coupons::discount_ends(s),
+            periods_remaining: d.discount_periods_remaining,
+        })
+    }
 }
 
 /// A downgrade (or seat reduction) waiting for the end of the current period.
@@ -90,6 +130,11 @@ pub struct SubscriptionView {
     pub paused_at: Option<DateTime<Utc>>,
     pub canceled_at: Option<DateTime<Utc>>,
     pub pending_change: Option<PendingChange>,
+    /// A negotiated price per period (per seat on per-seat plans) used instead of the plan's;
+    /// null: the plan's price.
+    pub unit_price: Option<i64>,
+    /// The running discount; null without one.
+    pub discount: Option<DiscountView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
@@ -97,6 +142,7 @@ pub struct SubscriptionView {
 
 impl From<Subscription> for SubscriptionView {
     fn from(s: Subscription) -> Self {
+        let discount = DiscountView::of(&s);
         let pending_change = match (s.pending_plan_id, s.pending_plan_code) {
             (Some(plan_id), Some(plan_code)) => Some(PendingChange {
                 plan_id,
@@ -125,6 +171,8 @@ impl From<Subscription> for SubscriptionView {
             paused_at: s.paused_at,
             canceled_at: s.canceled_at,
             pending_change,
+            unit_price: s.unit_price,
+            discount,
             created_at: s.created_at,
             updated_at: s.updated_at,
             version: s.version,
@@ -157,6 +205,10 @@ pub struct ProrationView {
     /// Sum of the lines' amounts; negative when the customer is owed.
     pub total: i64,
     pub currency: String,
+    /// What the subscription's discount takes off the invoice of these lines (before VAT);
+    /// absent without one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discounts: Vec<crate::routes::invoices::InvoiceDiscountView>,
 }
 
 impl From<Proration> for ProrationView {
@@ -182,12 +234,32 @@ impl From<Proration> for ProrationView {
                 .collect(),
             total: p.total,
             currency: p.currency.code().to_owned(),
+            discounts: p
+                .discounts
+                .into_iter()
+                .map(|d| crate::routes::invoices::InvoiceDiscountView {
+                    coupon_code: d.coupon_code,
+                    amount: d.amount,
+                })
+                .collect(),
         }
     }
 }
 
 /// Seats on one subscription; far above any farm co-operative, far below overflow.
 pub const MAX_QUANTITY: i64 = 100_000;
+
+/// The largest negotiated price per period: ฿10,000,000,000.00, far below overflow even × seats.
+pub const MAX_UNIT_PRICE: i64 = 1_000_000_000_000;
+
+/// A negotiated `unit_price` is a whole number of minor units, 0 or more.
+fn check_unit_price(v: &mut Validator, unit_price: Option<i64>) {
+    v.check(
+        unit_price.is_none_or(|p| (0..=MAX_UNIT_PRICE).contains(&p)),
+        "unit_price",
+        format!("must be between 0 and {MAX_UNIT_PRICE} minor units"),
+    );
+}
 
 /// Checks the plan fields of a request; without either, `required` decides between a 422 and
 /// [`PlanRef::Current`] (change-plan: keep the current plan).
@@ -419,6 +491,8 @@ mod tests {
             plan_id: Uuid::now_v7(),
             plan_code: "PRO".into(),
             plan_version: 2,
+            plan_interval: satang_domain::Interval::Month,
+            plan_interval_count: 1,
             quantity: 3,
             status: Status::Paused,
             collection_method: satang_domain::CollectionMethod::SendInvoice,
@@ -435,6 +509,21 @@ mod tests {
             pending_quantity: pending.then_some(1),
             pending_plan_code: pending.then(|| "STARTER".into()),
             pending_plan_version: pending.then_some(1),
+            unit_price: pending.then_some(750_000),
+            pending_unit_price: None,
+            discount: if pending {
+                satang_store::subscriptions::RunningDiscount {
+                    discount_id: Some(Uuid::now_v7()),
+                    discount_coupon_code: Some("RICE20".into()),
+                    discount_percent_off_bps: Some(2_000),
+                    discount_duration: Some("repeating".into()),
+                    discount_periods_remaining: Some(2),
+                    discount_starts_at: Some(at),
+                    ..Default::default()
+                }
+            } else {
+                Default::default()
+            },
             created_at: at,
             updated_at: at,
             version: 4,
@@ -468,6 +557,10 @@ mod tests {
             }],
             total: -51_097,
             currency: satang_domain::Currency::Thb,
+            discounts: vec![satang_domain::AppliedDiscount {
+                coupon_code: "RICE20".into(),
+                amount: 0,
+            }],
         };
         let view = serde_json::to_value(ProrationView::from(proration.clone())).unwrap();
         assert_eq!(view, serde_json::to_value(&proration).unwrap());

@@ -22,13 +22,14 @@ use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
 /// The event types Satang emits.
-pub const EVENT_TYPES: [&str; 10] = [
+pub const EVENT_TYPES: [&str; 11] = [
     "customer.created",
     "customer.updated",
     "customer.suspended",
     "subscription.created",
     "subscription.updated",
     "subscription.trial_will_end",
+    "coupon.redeemed",
     "invoice.finalized",
     "invoice.paid",
     "payment.succeeded",

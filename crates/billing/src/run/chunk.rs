@@ -70,6 +70,8 @@ enum Step {
 struct PlannedInvoice {
     new: NewInvoice,
     issued: Invoice,
+    /// The subscription's discount that this period invoice uses one period of.
+    counted_discount: Option<Uuid>,
 }
 
 /// Where a pass over the due subscriptions has got to: the last id claimed, shared by the
@@ -265,6 +267,7 @@ fn plan_step(
         f.next_billing_date = None;
         f.pending_plan_id = None;
         f.pending_quantity = None;
+        f.pending_unit_price = None;
         return Ok(Step::Cancel {
             before: sub,
             after: f,
@@ -277,6 +280,12 @@ fn plan_step(
         sub.id,
     )?;
     let quantity = sub.pending_quantity.unwrap_or(sub.quantity);
+    // A negotiated price goes with its plan: a pending change brings its own (or none).
+    let unit_price = if sub.pending_plan_id.is_some() {
+        sub.pending_unit_price
+    } else {
+        sub.unit_price
+    };
     let anchor = u32::try_from(sub.billing_anchor_day).unwrap_or(1);
     let start = sub.current_period_end;
     let end = add_cycle(start, cycle_of(new_plan)?, anchor)
@@ -296,8 +305,10 @@ fn plan_step(
     f.next_billing_date = Some(end);
     f.plan_id = new_plan.id;
     f.quantity = quantity;
+    f.unit_price = unit_price;
     f.pending_plan_id = None;
     f.pending_quantity = None;
+    f.pending_unit_price = None;
 
     let invoice = if read.issued.contains(&(sub.id, start)) {
         None
@@ -320,7 +331,16 @@ fn plan_step(
             "subscription_cycle"
         };
         Some(Box::new(plan_invoice(
-            &sub, new_plan, quantity, start, end, reason, extra, customer, settings, today, now,
+            &sub,
+            new_plan,
+            (unit_price, quantity),
+            (start, end),
+            reason,
+            extra,
+            customer,
+            settings,
+            today,
+            now,
         )?))
     };
     Ok(Step::Renew {
@@ -346,9 +366,8 @@ fn metered(plan: &Plan) -> Vec<satang_domain::usage::MeteredPrice> {
 fn plan_invoice(
     sub: &Subscription,
     plan: &Plan,
-    quantity: i64,
-    start: NaiveDate,
-    end: NaiveDate,
+    price: (Option<i64>, i64),
+    period: (NaiveDate, NaiveDate),
     reason: &str,
     usage: Vec<NewLine>,
     customer: &mut Customer,
@@ -360,7 +379,7 @@ fn plan_invoice(
         lines,
         fields: draft_fields,
         origin,
-    } = super::period_draft(sub, plan, quantity, (start, end), reason, usage, settings)?;
+    } = super::period_draft(sub, plan, price, period, reason, usage, settings)?;
     let id = Uuid::now_v7();
 
     // Finalisation: the customer's credit balance first (tracked across the chunk), then the
@@ -390,6 +409,7 @@ fn plan_invoice(
     let automatic = sub.collection_method.is_automatic() && f.status.is_open();
     let issued = invoice_view(id, &origin, &f, now);
     Ok(PlannedInvoice {
+        counted_discount: crate::coupons::counted_discount(sub),
         new: NewInvoice {
             id,
             origin,
@@ -421,6 +441,7 @@ fn invoice_view(id: Uuid, o: &InvoiceOrigin, f: &InvoiceFields, now: DateTime<Ut
         currency: f.currency,
         subtotal: f.subtotal,
         discount: f.discount,
+        discounts: (!f.discounts.is_empty()).then(|| satang_store::Json(f.discounts.clone())),
         vat_rate_bps: f.vat_rate_bps,
         vat_amount: f.vat_amount,
         total: f.total,
@@ -477,6 +498,8 @@ async fn write_steps(
     let mut changes: Vec<Change<'static>> = Vec::with_capacity(steps.len());
     let mut updates = Vec::with_capacity(steps.len());
     let mut credits: HashMap<Uuid, i64> = HashMap::new();
+    // Discounts that count periods, one period used by each invoice issued under them.
+    let mut counted: Vec<Uuid> = Vec::new();
     for step in steps {
         let (before, after, action) = match step {
             Step::Cancel { before, after } => {
@@ -490,7 +513,12 @@ async fn write_steps(
             } => {
                 match invoice {
                     Some(planned) => {
-                        let PlannedInvoice { new, issued } = *planned;
+                        let PlannedInvoice {
+                            new,
+                            issued,
+                            counted_discount,
+                        } = *planned;
+                        counted.extend(counted_discount);
                         if new.fields.credit_applied > 0 {
                             *credits.entry(new.origin.customer_id).or_default() +=
                                 new.fields.credit_applied;
@@ -595,6 +623,7 @@ async fn write_steps(
             count - inserted
         )));
     }
+    satang_store::coupons::use_periods(tx, &counted, now).await?;
     Ok(outcome)
 }
 
@@ -748,7 +777,7 @@ mod tests {
         );
         assert_eq!(after.next_billing_date, Some(d(2026, 3, 1)));
 
-        let PlannedInvoice { new, issued } = invoice.expect("the period's invoice");
+        let PlannedInvoice { new, issued, .. } = invoice.expect("the period's invoice");
         assert_eq!(new.origin.billing_reason, "subscription_cycle");
         assert_eq!(
             (new.origin.period_start, new.origin.period_end),
@@ -997,13 +1026,14 @@ mod tests {
         let mut yearly = plan(PRO, "PRO", "flat", 990_000, Value::Null);
         yearly.billing_interval = satang_domain::Interval::Year;
         let (line, mrr) =
-            super::super::period_line(&yearly, 1, d(2026, 1, 10), d(2027, 1, 10)).unwrap();
+            super::super::period_line(&yearly, yearly.price, 1, d(2026, 1, 10), d(2027, 1, 10))
+                .unwrap();
         assert_eq!((line.amount, mrr), (990_000, 82_500));
         assert_eq!(line.description, "PRO (PRO, year), 2026-01-10 – 2027-01-09");
         // Half-up: 1,000,006 / 12 = 83,333.83.
-        yearly.price = 1_000_006;
         let (_, mrr) =
-            super::super::period_line(&yearly, 1, d(2026, 1, 10), d(2027, 1, 10)).unwrap();
+            super::super::period_line(&yearly, 1_000_006, 1, d(2026, 1, 10), d(2027, 1, 10))
+                .unwrap();
         assert_eq!(mrr, 83_334);
     }
 

@@ -44,6 +44,10 @@ pub struct PlanChange {
     pub quantity: Option<i64>,
     /// Only compute the proration; change nothing.
     pub preview: bool,
+    /// A negotiated price per period (per seat) on the new terms. Without one, a negotiated
+    /// price stays while the plan stays (a change of seats) and ends with a move to another
+    /// plan, which is sold at its own price.
+    pub unit_price: Option<i64>,
 }
 
 /// When a change takes effect.
@@ -94,13 +98,24 @@ pub async fn change_plan(
     } else {
         1
     });
-    let new_amount = priced(&target, quantity, current.currency, change.plan.field())?;
-    let old_amount = period_amount(&current, sub.quantity)
+    let unit_price = match change.unit_price {
+        Some(price) => Some(price),
+        None if target.id == sub.plan_id => sub.unit_price,
+        None => None,
+    };
+    let new_amount = priced(
+        &target,
+        unit_price,
+        quantity,
+        current.currency,
+        change.plan.field(),
+    )?;
+    let old_amount = period_amount(&current, sub.unit_price, sub.quantity)
         .ok_or_else(|| Error::Internal("period amount overflows".into()))?;
     let preview = change.preview;
     let mut f = SubscriptionFields::of(&sub);
 
-    if target.id == sub.plan_id && quantity == sub.quantity {
+    if target.id == sub.plan_id && quantity == sub.quantity && unit_price == sub.unit_price {
         if sub.pending_plan_id.is_none() {
             return Err(Error::Invalid {
                 field: change.plan.field(),
@@ -113,6 +128,7 @@ pub async fn change_plan(
         } else {
             f.pending_plan_id = None;
             f.pending_quantity = None;
+            f.pending_unit_price = None;
             let action = "subscription.pending_change_canceled";
             save(tx, actor, sub, f, action, None, now).await?
         };
@@ -155,16 +171,27 @@ pub async fn change_plan(
                 .unwrap_or_default();
             f.plan_id = target.id;
             f.quantity = quantity;
+            f.unit_price = unit_price;
             f.pending_plan_id = None;
             f.pending_quantity = None;
+            f.pending_unit_price = None;
             if let Some(p) = new_period {
                 f.current_period_start = p.start();
                 f.current_period_end = p.end();
                 f.billing_anchor_day = i64::from(p.start().day());
                 f.next_billing_date = Some(p.end());
             }
+            let mut proration = Proration::new(lines, current.currency);
+            // The invoice of these lines gets the running discount as the invoice itself
+            // will: a new period's invoice like every period invoice, a proration invoice
+            // only a percentage (crate::coupons).
+            proration.discounts = if new_period.is_some() {
+                crate::coupons::period_discounts(&sub, current.currency, proration.total)?
+            } else {
+                crate::coupons::proration_discounts(&sub, current.currency, proration.total)?
+            };
             (
-                Proration::new(lines, current.currency),
+                proration,
                 Effective::Immediately,
                 on,
                 "subscription.plan_changed",
@@ -173,6 +200,7 @@ pub async fn change_plan(
         Quote::AtPeriodEnd => {
             f.pending_plan_id = Some(target.id);
             f.pending_quantity = Some(quantity);
+            f.pending_unit_price = unit_price;
             (
                 Proration::none(current.currency),
                 Effective::PeriodEnd,

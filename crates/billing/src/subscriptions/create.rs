@@ -39,6 +39,10 @@ pub struct NewSubscription {
     pub start: NaiveDate,
     pub trial: Trial,
     pub collection_method: CollectionMethod,
+    /// A negotiated price per period (per seat) instead of the plan's.
+    pub unit_price: Option<i64>,
+    /// A coupon code to redeem on the new subscription (its first invoice is discounted).
+    pub coupon: Option<String>,
 }
 
 /// Starts a subscription for an `active` customer ([`Error::InvalidState`] for a suspended or
@@ -68,7 +72,13 @@ pub async fn create_subscription(
         }
     }
     let plan = resolve_plan(tx, &new.plan, Interval::Month, None).await?;
-    priced(&plan, new.quantity, customer.currency, new.plan.field())?;
+    priced(
+        &plan,
+        new.unit_price,
+        new.quantity,
+        customer.currency,
+        new.plan.field(),
+    )?;
     let plan_trial = u32::try_from(plan.trial_days).unwrap_or(0);
     let trial_days = match new.trial {
         Trial::Days(days) => days,
@@ -89,10 +99,23 @@ pub async fn create_subscription(
         new.quantity,
         new.collection_method,
     )?;
-    let sub = subscriptions::insert(tx, new.customer_id, new.start, fields, now).await?;
+    let fields = SubscriptionFields {
+        unit_price: new.unit_price,
+        ..fields
+    };
+    let mut sub = subscriptions::insert(tx, new.customer_id, new.start, fields, now).await?;
+    if let Some(code) = &new.coupon {
+        sub = crate::coupons::apply_discount(tx, actor, sub, code, now).await?;
+    }
     // In advance: a subscription without a trial owes its first period now.
     if sub.status == Status::Active {
         crate::run::invoice_first_period(tx, actor, &sub, now).await?;
+        if sub.discount.discount_id.is_some() {
+            // The first invoice used one of the discount's periods.
+            sub = subscriptions::lock(tx, sub.id, satang_store::Scope::All)
+                .await?
+                .ok_or(Error::NotFound)?;
+        }
     }
     let json = subscription_json(&sub);
     outbox::emit(
@@ -164,6 +187,8 @@ fn first_period(
         canceled_at: None,
         pending_plan_id: None,
         pending_quantity: None,
+        unit_price: None,
+        pending_unit_price: None,
     })
 }
 

@@ -95,6 +95,7 @@ pub async fn cancel(
             f.next_billing_date = None;
             f.pending_plan_id = None;
             f.pending_quantity = None;
+            f.pending_unit_price = None;
             ("subscription.canceled", proration)
         }
     };
@@ -166,7 +167,7 @@ async fn unused_credit(
     if in_trial_period(sub) {
         return Ok(Proration::none(plan.currency));
     }
-    let amount = period_amount(&plan, sub.quantity)
+    let amount = period_amount(&plan, sub.unit_price, sub.quantity)
         .ok_or_else(|| Error::Internal("period amount overflows".into()))?;
     let period = Period::new(sub.current_period_start, sub.current_period_end)
         .map_err(|e| Error::Internal(e.to_string()))?;

@@ -77,10 +77,11 @@ pub(crate) async fn resolve_plan(
     }
 }
 
-/// The period amount of `plan` × `quantity` for a customer billed in `currency`, or the
+/// The period amount of `plan` × `quantity` (at `unit_price` when negotiated) for a customer billed in `currency`, or the
 /// [`Error::Invalid`] that explains why that combination cannot be sold.
 pub(crate) fn priced(
     plan: &Plan,
+    unit_price: Option<i64>,
     quantity: i64,
     currency: Currency,
     plan_field: &'static str,
@@ -100,7 +101,7 @@ pub(crate) fn priced(
             "must be 1 on a flat-priced plan (only per-seat plans have seats)",
         ));
     }
-    period_amount(plan, quantity)
+    period_amount(plan, unit_price, quantity)
         .ok_or_else(|| invalid("quantity", "is too large for this plan's price"))
 }
 

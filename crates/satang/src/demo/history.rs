@@ -120,6 +120,8 @@ async fn subscribe(
             start: day,
             trial,
             collection_method: CollectionMethod::SendInvoice,
+            unit_price: None,
+            coupon: None,
         },
         now,
     )

@@ -28,6 +28,9 @@ both_backends!(
     the_subscriptions_tab_shows_entitlements,
     csrf_tokens_are_bound_to_the_session,
     session_cookies_are_host_only_over_https,
+    a_member_types_a_promotion_code_in_the_portal,
+    billing_staff_create_and_archive_coupons_in_the_console,
+    billing_staff_apply_and_remove_a_discount_on_the_subscription_tab,
 );
 
 /// A browser: keeps cookies and the CSRF token of the last page with a form, does not follow
@@ -1022,4 +1025,228 @@ async fn session_cookies_are_host_only_over_https(backend: Backend) {
         .post("/preferences", &[("lang", "en"), ("back", "/customers")])
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
+}
+
+/// The portal's promotion-code box (SPEC §2.11): an owner types a code; a refusal is shown
+/// beside the box in the person's words and changes nothing; an accepted code shows as the
+/// subscription's discount and the box goes away. A read-only member has no box.
+async fn a_member_types_a_promotion_code_in_the_portal(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let customer = insert_customer(&app, "ไร่มะม่วงน้ำดอกไม้", "active").await;
+    let coupon = json_of(
+        app.post(
+            "/api/coupons",
+            Some(&admin),
+            json!({"code": "MANGO15", "percent_off_bps": 1500, "duration": "repeating",
+                   "duration_in_periods": 2}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    member_token(&app, "owner@mango.test", customer, "owner").await;
+    member_token(&app, "reader@mango.test", customer, "member").await;
+    let sub = json_of(
+        app.post(
+            "/api/subscriptions",
+            Some(&admin),
+            json!({"customer_id": customer, "plan_code": "PRO"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let sub = sub["id"].as_str().unwrap().to_owned();
+
+    let reader = Browser::signed_in(&app, "reader@mango.test").await;
+    let page = reader.get(&format!("/portal/{customer}")).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("data-testid=\"portal-promotion-code\""));
+
+    let owner = Browser::signed_in(&app, "owner@mango.test").await;
+    let page = owner.get(&format!("/portal/{customer}")).await;
+    assert!(page.body.contains("data-testid=\"portal-promotion-code\""));
+    let action = format!("/portal/{customer}/subscriptions/{sub}/discount");
+    let refused = owner.post(&action, &[("coupon", "NO-SUCH-CODE")]).await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("ไม่มีคูปองรหัสนี้") || refused.body.contains("No coupon has this code"),
+        "{}",
+        refused.body
+    );
+    let id = coupon["id"].as_str().unwrap();
+    let unchanged = json_of(app.get(&format!("/api/coupons/{id}"), &admin).await, 200).await;
+    assert_eq!(unchanged["times_redeemed"], 0);
+
+    let applied = owner.post(&action, &[("coupon", "mango15")]).await;
+    assert_eq!(applied.status, 303, "{}", applied.body);
+    assert_eq!(
+        applied.location.as_deref(),
+        Some(format!("/portal/{customer}?notice=discount-applied").as_str())
+    );
+    let page = owner.get(&format!("/portal/{customer}")).await;
+    assert!(
+        page.body.contains("data-testid=\"portal-discount\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("MANGO15"));
+    assert!(!page.body.contains("data-testid=\"portal-promotion-code\""));
+    let s = json_of(
+        app.get(&format!("/api/subscriptions/{sub}"), &admin).await,
+        200,
+    )
+    .await;
+    assert_eq!(s["discount"]["coupon_code"], "MANGO15");
+}
+
+/// Billing › Coupons: the list is the API's, a coupon is created from the dialog (a percent
+/// typed as a percent), a bad value opens the dialog again with the field named, archiving
+/// takes it off sale; a viewer sees the list without the buttons.
+async fn billing_staff_create_and_archive_coupons_in_the_console(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let page = browser.get("/billing?tab=coupons").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("data-testid=\"new-coupon\""));
+
+    let refused = browser
+        .post(
+            "/billing/coupons",
+            &[
+                ("code", "SONGKRAN"),
+                ("percent_off", "twenty"),
+                ("duration", "once"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("dlg-new-coupon\" aria-labelledby=\"dlg-new-coupon-h\" open")
+    );
+    assert!(refused.body.contains("has-error"));
+    let none = json_of(app.get("/api/coupons", &admin).await, 200).await;
+    assert_eq!(none["data"], json!([]));
+
+    let created = browser
+        .post(
+            "/billing/coupons",
+            &[
+                ("code", "songkran"),
+                ("name_th", "สงกรานต์ลด 12.5%"),
+                ("percent_off", "12.5"),
+                ("duration", "repeating"),
+                ("duration_in_periods", "3"),
+                ("max_redemptions", "50"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let list = json_of(app.get("/api/coupons", &admin).await, 200).await;
+    let coupon = &list["data"][0];
+    assert_eq!(coupon["code"], "SONGKRAN");
+    assert_eq!(coupon["percent_off_bps"], 1250);
+    assert_eq!(coupon["duration_in_periods"], 3);
+    assert_eq!(coupon["name"]["th"], "สงกรานต์ลด 12.5%");
+    let page = browser.get("/billing?tab=coupons").await;
+    assert!(page.body.contains("SONGKRAN"));
+    assert!(
+        page.body.contains("12.50 %") || page.body.contains("12.5 %"),
+        "{}",
+        page.body
+    );
+
+    let id = coupon["id"].as_str().unwrap();
+    let archived = browser
+        .post(&format!("/billing/coupons/{id}/archive"), &[])
+        .await;
+    assert_eq!(archived.status, 303, "{}", archived.body);
+    let after = json_of(app.get(&format!("/api/coupons/{id}"), &admin).await, 200).await;
+    assert_eq!(after["active"], false);
+
+    app.staff_token("viewer@satang.test", &["viewer"]).await;
+    let viewer = Browser::signed_in(&app, "viewer@satang.test").await;
+    let page = viewer.get("/billing?tab=coupons").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("SONGKRAN"));
+    assert!(!page.body.contains("data-testid=\"new-coupon\""));
+}
+
+/// A customer's Subscriptions tab: staff redeem a coupon on a subscription from its row (a
+/// refusal reopens the dialog with the reason), see the discount, and remove it.
+async fn billing_staff_apply_and_remove_a_discount_on_the_subscription_tab(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let customer = insert_customer(&app, "สหกรณ์ยางพาราบ้านใต้", "active").await;
+    json_of(
+        app.post(
+            "/api/coupons",
+            Some(&admin),
+            json!({"code": "RUBBER5", "amount_off": 50_000, "duration": "once"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let sub = json_of(
+        app.post(
+            "/api/subscriptions",
+            Some(&admin),
+            json!({"customer_id": customer, "plan_code": "PRO"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let sub = sub["id"].as_str().unwrap().to_owned();
+    let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let tab = format!("/customers/{customer}?tab=subscriptions");
+    let page = browser.get(&tab).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("data-testid=\"apply-discount\""));
+
+    let action = format!("/customers/{customer}/subscriptions/{sub}/discount");
+    let refused = browser.post(&action, &[("coupon", "RUBBER6")]).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains(&format!(
+        "dlg-discount-{sub}\" aria-labelledby=\"dlg-discount-{sub}-h\" open"
+    )));
+    assert!(refused.body.contains("has-error"));
+
+    let applied = browser.post(&action, &[("coupon", "rubber5")]).await;
+    assert_eq!(applied.status, 303, "{}", applied.body);
+    let page = browser.get(&tab).await;
+    assert!(
+        page.body.contains("data-testid=\"subscription-discount\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("RUBBER5"));
+    let s = json_of(
+        app.get(&format!("/api/subscriptions/{sub}"), &admin).await,
+        200,
+    )
+    .await;
+    assert_eq!(s["discount"]["amount_off"], 50_000);
+
+    let removed = browser
+        .post(
+            &format!("/customers/{customer}/subscriptions/{sub}/remove-discount"),
+            &[],
+        )
+        .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    let s = json_of(
+        app.get(&format!("/api/subscriptions/{sub}"), &admin).await,
+        200,
+    )
+    .await;
+    assert_eq!(s["discount"], serde_json::Value::Null);
 }

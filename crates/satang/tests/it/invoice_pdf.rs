@@ -29,7 +29,7 @@ async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
 
 /// The text `pdftotext` extracts from `pdf`, or `None` (after printing SKIPPED) when the tool
 /// is not installed and CI does not require it.
-fn pdf_text(pdf: &[u8]) -> Option<String> {
+pub(crate) fn pdf_text(pdf: &[u8]) -> Option<String> {
     if Command::new("pdftotext").arg("-v").output().is_err() {
         tool_missing(
             "pdftotext (poppler-utils)",
@@ -51,7 +51,7 @@ fn pdf_text(pdf: &[u8]) -> Option<String> {
 }
 
 /// Text without any whitespace: line breaks and run boundaries may add spaces in extraction.
-fn squeezed(s: &str) -> String {
+pub(crate) fn squeezed(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
 }
 

@@ -17,6 +17,7 @@ mod billing_year;
 mod cli;
 mod console_browser;
 mod console_pages;
+mod coupons;
 mod customer_search_pages;
 mod customers;
 mod db_connections;

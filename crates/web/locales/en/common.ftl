@@ -119,3 +119,7 @@ branch-number = Branch { $code }
 invoice-draft = Draft
 form-conflict = Not done: the data changed meanwhile or its state does not allow it. Reload the page.
 form-forbidden = Your account cannot do this
+api-no-coupon-has-this-code = No coupon has this code.
+api-this-coupon-is-archived = This coupon is no longer valid.
+api-this-coupon-has-expired-redeem-by-has-passed = This coupon has expired.
+api-this-coupon-has-reached-its-maximum-number-of-redemptions = This coupon has been used up.

@@ -34,3 +34,6 @@ portal-qr-unavailable = PromptPay is not available for this invoice (the provide
 portal-nothing-due = Nothing is due on this invoice
 notice-method-added = Payment method added
 notice-method-removed = Payment method removed
+portal-discount = Discount: { $code }
+portal-promotion-code = Promotion code
+portal-promotion-code-apply = Apply code

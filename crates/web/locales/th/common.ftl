@@ -119,3 +119,7 @@ branch-number = สาขาที่ { $code }
 invoice-draft = ฉบับร่าง
 form-conflict = ทำรายการไม่ได้: ข้อมูลถูกเปลี่ยนไปแล้วหรือสถานะไม่อนุญาต กรุณาโหลดหน้าใหม่
 form-forbidden = บัญชีของคุณทำรายการนี้ไม่ได้
+api-no-coupon-has-this-code = ไม่มีคูปองรหัสนี้
+api-this-coupon-is-archived = คูปองนี้ยกเลิกแล้ว
+api-this-coupon-has-expired-redeem-by-has-passed = คูปองนี้หมดอายุแล้ว
+api-this-coupon-has-reached-its-maximum-number-of-redemptions = คูปองนี้ถูกใช้ครบจำนวนแล้ว

@@ -34,3 +34,6 @@ portal-qr-unavailable = ยังชำระด้วยพร้อมเพ�
 portal-nothing-due = ใบแจ้งหนี้นี้ไม่มียอดค้างชำระ
 notice-method-added = เพิ่มวิธีชำระเงินแล้ว
 notice-method-removed = ลบวิธีชำระเงินแล้ว
+portal-discount = ส่วนลด: { $code }
+portal-promotion-code = รหัสโปรโมชั่น
+portal-promotion-code-apply = ใช้รหัส

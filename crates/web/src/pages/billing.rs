@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use satang_api::pagination::Page;
 use satang_api::routes::analytics::{Revenue, Summary};
+use satang_api::routes::coupons::CouponView;
 use satang_api::routes::customers::CustomerView;
 use satang_api::routes::invoices::InvoiceView;
 use satang_api::routes::invoices::settlement::PaymentView;
@@ -39,13 +40,20 @@ use crate::session::{CsrfForm, Ctx};
 use crate::{Console, Failure, format, render};
 
 pub fn router() -> Router<Arc<Console>> {
-    Router::new().route("/billing", get(index)).route(
-        "/billing/subscriptions/{id}/{action}",
-        post(subscription_action),
-    )
+    Router::new()
+        .route("/billing", get(index))
+        .route(
+            "/billing/subscriptions/{id}/{action}",
+            post(subscription_action),
+        )
+        .route("/billing/coupons", post(super::coupons::create))
+        .route(
+            "/billing/coupons/{id}/archive",
+            post(super::coupons::archive),
+        )
 }
 
-pub const TABS: [&str; 4] = ["subscriptions", "plans", "history", "methods"];
+pub const TABS: [&str; 5] = ["subscriptions", "plans", "history", "methods", "coupons"];
 const PAGE_SIZE: usize = 25;
 
 /// The page's state, carried in its links and forms.
@@ -249,6 +257,8 @@ pub struct BillingPage {
     pub payable: Vec<InvoiceRow>,
     pub pick: CustomerPick,
     pub methods: Vec<PaymentMethodView>,
+    /// The Coupons tab's page of coupons.
+    pub coupons: Vec<CouponView>,
     /// The seller's withholding-tax rate, for the payment dialog's hint.
     pub wht_rate_bps: u32,
     pub form: FormState,
@@ -504,6 +514,7 @@ pub async fn page(
         payable: Vec::new(),
         pick: CustomerPick::default(),
         methods: Vec::new(),
+        coupons: Vec::new(),
         wht_rate_bps: 0,
         form,
     };
@@ -515,6 +526,15 @@ pub async fn page(
             page.comparison = Comparison::build(&plans.data, ctx.lang);
         }
         "history" => load_history(&mut ctx, &mut page, paying).await?,
+        "coupons" => {
+            let mut uri = format!("/api/coupons?limit={PAGE_SIZE}");
+            if !page.query.cursor.is_empty() {
+                uri.push_str(&format!("&cursor={}", encode(&page.query.cursor)));
+            }
+            let list: Page<CouponView> = ctx.get(uri).await?;
+            page.coupons = list.data;
+            page.next_cursor = list.next_cursor;
+        }
         _ => {
             page.pick = pick_customer(&mut ctx, &page.query).await?;
             if let Some(customer) = &page.pick.selected {

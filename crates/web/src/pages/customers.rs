@@ -60,6 +60,10 @@ pub fn router() -> Router<Arc<Console>> {
             get(preview_change).post(change_plan),
         )
         .route(
+            "/customers/{id}/subscriptions/{subscription}/discount",
+            post(apply_discount),
+        )
+        .route(
             "/customers/{id}/subscriptions/{subscription}/{action}",
             post(subscription_action),
         )
@@ -402,10 +406,13 @@ async fn load_selected(
         };
         rows.push(SubscriptionRow {
             plan_name: name,
+            // A negotiated price is what the customer pays.
             amount: if plan.pricing == Pricing::PerSeat {
-                plan.price.saturating_mul(sub.quantity)
+                sub.unit_price
+                    .unwrap_or(plan.price)
+                    .saturating_mul(sub.quantity)
             } else {
-                plan.price
+                sub.unit_price.unwrap_or(plan.price)
             },
             currency: plan.currency.clone(),
             interval: plan.interval.as_str().to_owned(),
@@ -843,15 +850,20 @@ async fn subscription_action(
     Path((id, subscription, action)): Path<(Uuid, Uuid, String)>,
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<Response, Failure> {
-    let body = match action.as_str() {
-        "pause" | "resume" => None,
-        "cancel" => Some(json!({ "at_period_end": field(&fields, "when") != "now" })),
+    let (method, path, body) = match action.as_str() {
+        "pause" | "resume" => (Method::POST, action.as_str(), None),
+        "cancel" => (
+            Method::POST,
+            "cancel",
+            Some(json!({ "at_period_end": field(&fields, "when") != "now" })),
+        ),
+        "remove-discount" => (Method::DELETE, "discount", None),
         _ => return Err(Failure::NotFound),
     };
     let reply = ctx
         .send(
-            Method::POST,
-            format!("/api/subscriptions/{subscription}/{action}"),
+            method,
+            format!("/api/subscriptions/{subscription}/{path}"),
             body,
             fields.get("_key").map(String::as_str),
         )
@@ -865,6 +877,45 @@ async fn subscription_action(
         return Ok(done(id, "subscriptions", &format!("subscription-{action}")));
     }
     refused(ctx, Some(id), "subscriptions", "", BTreeMap::new(), reply).await
+}
+
+/// Billing staff redeem a coupon on a subscription from its row (the dialog `discount-{id}`);
+/// a refusal reopens the dialog with the reason by the code.
+async fn apply_discount(
+    mut ctx: Ctx,
+    Path((id, subscription)): Path<(Uuid, Uuid)>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let reply = ctx
+        .send(
+            Method::POST,
+            format!("/api/subscriptions/{subscription}/discount"),
+            Some(json!({ "coupon": field(&fields, "coupon") })),
+            None,
+        )
+        .await;
+    if reply.ok() {
+        let sub: SubscriptionView = reply.json()?;
+        if sub.customer_id != id {
+            return Err(Failure::NotFound);
+        }
+        return Ok(done(id, "subscriptions", "subscription-discount"));
+    }
+    let mut form = refusal(&ctx, entered(&fields), &reply)?;
+    if reply.status == StatusCode::CONFLICT {
+        // A used-up coupon or a discount already running: say which.
+        let detail = reply.problem().detail.unwrap_or_default();
+        let errors = BTreeMap::from([("coupon".to_owned(), vec![detail])]);
+        form.errors = super::auth::field_errors(&ctx.tr(), &errors);
+        form.message = None;
+    }
+    let query = ListQuery {
+        tab: "subscriptions".to_owned(),
+        dialog: format!("discount-{subscription}"),
+        ..ListQuery::default()
+    };
+    let status = reply.status;
+    page(ctx, Some(id), query, None, form, Some(status)).await
 }
 
 #[derive(Deserialize)]

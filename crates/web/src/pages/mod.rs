@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod billing;
+pub mod coupons;
 pub mod customers;
 pub mod payments;
 pub mod plans;

@@ -40,6 +40,10 @@ pub fn router() -> Router<Arc<Console>> {
             "/portal/{customer}/subscriptions/{subscription}/change-plan",
             get(preview_change).post(change_plan),
         )
+        .route(
+            "/portal/{customer}/subscriptions/{subscription}/discount",
+            post(apply_promotion_code),
+        )
         .route("/portal/{customer}/payment-methods", post(add_method))
         .route(
             "/portal/{customer}/payment-methods/{method}/delete",
@@ -93,6 +97,26 @@ impl PortalPage {
 
     pub fn dialog_is(&self, name: &str) -> bool {
         self.dialog == name
+    }
+
+    /// The promotion-code box of a subscription: for owners and billing members, while the
+    /// subscription runs without a discount.
+    pub fn takes_promotion_code(&self, ps: &PortalSubscription) -> bool {
+        self.can_pay()
+            && ps.sub.discount.is_none()
+            && ps.sub.status != satang_domain::Status::Canceled
+    }
+
+    /// The refusal to show beside the promotion-code box of subscription `id`, if it was that
+    /// box's.
+    pub fn promotion_error(&self, id: &Uuid) -> Option<String> {
+        if self.dialog != format!("promo-{id}") {
+            return None;
+        }
+        self.form
+            .error("coupon")
+            .map(str::to_owned)
+            .or_else(|| self.form.message.clone())
     }
 
     pub fn link(&self, dialog: &str) -> String {
@@ -324,6 +348,39 @@ async fn change_plan(
     }
     let dialog = format!("change-{subscription}");
     refused(ctx, customer, &dialog, Fields::new(), reply).await
+}
+
+/// A promotion code typed by an owner or billing member: the API redeems it, or refuses it
+/// (unknown, expired, another plan, used up) with the message shown beside the box.
+async fn apply_promotion_code(
+    mut ctx: Ctx,
+    Path((customer, subscription)): Path<(Uuid, Uuid)>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let reply = ctx
+        .send(
+            Method::POST,
+            format!("/api/subscriptions/{subscription}/discount"),
+            Some(json!({"coupon": field(&fields, "coupon")})),
+            None,
+        )
+        .await;
+    if reply.ok() {
+        return Ok(done(customer, "discount-applied"));
+    }
+    let mut form = refusal(&ctx, entered(&fields), &reply)?;
+    if reply.status == StatusCode::CONFLICT {
+        // A used-up coupon or a discount already running: say which, not "reload the page".
+        let detail = reply.problem().detail.unwrap_or_default();
+        let errors = std::collections::BTreeMap::from([("coupon".to_owned(), vec![detail])]);
+        form.errors = super::auth::field_errors(&ctx.tr(), &errors);
+        form.message = None;
+    }
+    let query = PortalQuery {
+        dialog: format!("promo-{subscription}"),
+        notice: String::new(),
+    };
+    page(ctx, customer, query, form, None, Some(reply.status)).await
 }
 
 async fn add_method(

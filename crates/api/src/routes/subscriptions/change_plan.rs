@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use satang_billing::subscriptions::{self as operations, PlanChange, PlanChangeOutcome};
 
-use super::{MAX_QUANTITY, ProrationView, SubscriptionView, lock, plan_ref};
+use super::{MAX_QUANTITY, ProrationView, SubscriptionView, check_unit_price, lock, plan_ref};
 use crate::access::CustomerAction;
 use crate::error::{ApiError, Problem, Validator};
 use crate::extract::{Caller, Json, Path};
@@ -37,6 +37,10 @@ pub struct ChangePlanRequest {
     pub quantity: Option<i64>,
     /// Only compute the proration; change nothing.
     pub preview: Option<bool>,
+    /// A negotiated price per period (per seat) on the new terms, minor units; billing staff
+    /// and admins only (403 otherwise). Without it a negotiated price stays while the plan
+    /// stays, and ends with a move to another plan.
+    pub unit_price: Option<i64>,
 }
 
 impl ChangePlanRequest {
@@ -56,11 +60,13 @@ impl ChangePlanRequest {
             self.interval,
             false,
         );
+        check_unit_price(&mut v, self.unit_price);
         v.finish()?;
         Ok(PlanChange {
             plan,
             quantity: self.quantity,
             preview: self.preview.unwrap_or(false),
+            unit_price: self.unit_price,
         })
     }
 }
@@ -111,7 +117,10 @@ async fn change_plan(
     Path(id): Path<Uuid>,
     Json(body): Json<ChangePlanRequest>,
 ) -> Result<axum::Json<ChangePlanResponse>, ApiError> {
-    let action = if body.preview.unwrap_or(false) {
+    let action = if body.unit_price.is_some() {
+        // A negotiated price is the operator's to give, also in a preview.
+        CustomerAction::AdjustBilling
+    } else if body.preview.unwrap_or(false) {
         CustomerAction::ReadBilling
     } else {
         CustomerAction::ManageSubscriptions

@@ -14,7 +14,7 @@ use satang_billing::subscriptions::{self as operations, NewSubscription, Trial};
 use satang_domain::bangkok_date;
 use satang_store::subscriptions;
 
-use super::{MAX_QUANTITY, SubscriptionView, plan_ref};
+use super::{MAX_QUANTITY, SubscriptionView, check_unit_price, plan_ref};
 use crate::access::{CustomerAction, authorize};
 use crate::error::{ApiError, Problem, Validator};
 use crate::extract::{Caller, Created, Json};
@@ -60,6 +60,11 @@ pub struct CreateSubscriptionRequest {
     pub trial_days: Option<i64>,
     /// Default `charge_automatically`.
     pub collection_method: Option<CollectionMethod>,
+    /// A negotiated price per period (per seat on per-seat plans), minor units, instead of the
+    /// plan's; billing staff and admins only (403 otherwise).
+    pub unit_price: Option<i64>,
+    /// A coupon code to redeem on the new subscription; its first invoice is discounted.
+    pub coupon: Option<String>,
 }
 
 impl CreateSubscriptionRequest {
@@ -103,6 +108,7 @@ impl CreateSubscriptionRequest {
             self.interval,
             true,
         );
+        check_unit_price(&mut v, self.unit_price);
         v.finish()?;
         Ok(NewSubscription {
             customer_id: self.customer_id,
@@ -118,6 +124,8 @@ impl CreateSubscriptionRequest {
                 .collection_method
                 .unwrap_or(CollectionMethod::ChargeAutomatically)
                 .into(),
+            unit_price: self.unit_price,
+            coupon: self.coupon.clone(),
         })
     }
 }
@@ -128,7 +136,7 @@ impl CreateSubscriptionRequest {
     security(("bearer" = [])),
     responses((status = 201, body = SubscriptionView), (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 404, description = "No such customer within the caller's reach", body = Problem),
-        (status = 409, description = "The customer is suspended or deleted", body = Problem),
+        (status = 409, description = "The customer is suspended or deleted, or the coupon is used up", body = Problem),
         (status = 422, body = Problem)))]
 pub(super) async fn create_subscription(
     State(state): State<AppState>,
@@ -143,8 +151,9 @@ pub(super) async fn create_subscription(
         CustomerAction::ManageSubscriptions,
     )
     .await?;
-    if body.trial_days.is_some() {
-        // A trial other than the plan's is free service: the operator grants it, not a member.
+    if body.trial_days.is_some() || body.unit_price.is_some() {
+        // A trial other than the plan's is free service, a negotiated price a deal: the
+        // operator grants them, not a member.
         authorize(&state, &caller, customer_id, CustomerAction::AdjustBilling).await?;
     }
     let now = state.clock.now();

@@ -98,6 +98,8 @@ pub async fn seed_due_subscriptions(db: &Db, n: usize) -> Vec<Uuid> {
                 canceled_at: None,
                 pending_plan_id: None,
                 pending_quantity: None,
+                unit_price: None,
+                pending_unit_price: None,
             },
             now,
         )

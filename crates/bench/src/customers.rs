@@ -874,6 +874,9 @@ async fn postgres_inspect(
             )
         };
         let limit = i64::from(PAGE) + 1;
+        let walk_start: uuid::Uuid = sqlx::query_scalar(&id_at(None, 1))
+            .fetch_one(&mut conn)
+            .await?;
         let walk_end: uuid::Uuid = sqlx::query_scalar(&id_at(None, WALK_ROWS))
             .fetch_one(&mut conn)
             .await?;
@@ -886,13 +889,14 @@ async fn postgres_inspect(
         let mut steps = vec![("walk".to_owned(), walk)];
         if found < limit {
             let missing = limit - found;
-            match satang_store::customers::rest_span(missing, found) {
-                Some(span) => {
-                    let to: uuid::Uuid = sqlx::query_scalar(&id_at(Some(walk_end), span))
-                        .fetch_one(&mut conn)
-                        .await?;
+            let span = satang_store::customers::rest_span(missing, found);
+            let to = span.and_then(|span| {
+                satang_store::customers::estimated_id_after((walk_start, walk_end), WALK_ROWS, span)
+            });
+            match span.zip(to) {
+                Some((span, to)) => {
                     steps.push((
-                        format!("the next {span} customers"),
+                        format!("about the next {span} customers"),
                         in_range(Some(walk_end), to, missing),
                     ));
                 }

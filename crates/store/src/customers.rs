@@ -318,7 +318,8 @@ pub const MAX_SPAN: i64 = 100_000;
 /// walking a short range), so a step reads the range's matches, not the whole table's:
 /// 1. the next [`WALK_ROWS`] customers, walked: this fills the page of any term in one customer
 ///    of forty;
-/// 2. at the density the walk found, the range that should hold the rest of the page, twice over;
+/// 2. at the density the walk found, the range that should hold the rest of the page, twice over
+///    (its end estimated from the ids' creation times, see [`estimated_id_after`]);
 /// 3. a term sparser than [`MAX_SPAN`] allows, or a page still short, continues to the end
 ///    through the trigram index alone.
 async fn search_postgres(db: &Db, query: &CustomerQuery, term: &str) -> Result<Vec<Customer>> {
@@ -327,16 +328,18 @@ async fn search_postgres(db: &Db, query: &CustomerQuery, term: &str) -> Result<V
     if missing <= 0 {
         return Ok(rows);
     }
-    let Some(mut from) = id_after(db, query.after, WALK_ROWS).await? else {
+    let Some(window) = walked_window(db, query.after).await? else {
         return Ok(rows);
     };
-    if let Some(span) = rest_span(missing, rows.len() as i64) {
-        let to = id_after(db, Some(from), span).await?;
-        rows.extend(matches_in(db, query, term, (Some(from), to), missing).await?);
-        match to {
-            Some(to) if (rows.len() as i64) < query.limit => from = to,
-            _ => return Ok(rows),
+    let mut from = window.1;
+    let to = rest_span(missing, rows.len() as i64)
+        .and_then(|span| estimated_id_after(window, WALK_ROWS, span));
+    if let Some(to) = to {
+        rows.extend(matches_in(db, query, term, (Some(from), Some(to)), missing).await?);
+        if rows.len() as i64 >= query.limit {
+            return Ok(rows);
         }
+        from = to;
     }
     let missing = query.limit - rows.len() as i64;
     rows.extend(rare_matches(db, query, term, from, missing).await?);
@@ -371,15 +374,39 @@ pub fn rest_span(missing: i64, found: i64) -> Option<i64> {
         .filter(|&span| span <= MAX_SPAN)
 }
 
-/// The id `rows` customers after `after` in id order (deleted ones included: it bounds a range,
-/// read from the primary key alone), or `None` when fewer remain.
-async fn id_after(db: &Db, after: Option<Uuid>, rows: i64) -> Result<Option<Uuid>> {
-    let mut sql = Sql::new("SELECT id FROM customers c");
-    if let Some(after) = after {
-        sql = sql.push(" WHERE c.id > $1").bind(after);
-    }
-    let sql = sql.push(&format!(" ORDER BY c.id OFFSET {} LIMIT 1", rows - 1));
-    Ok(db.fetch_optional::<(Uuid,)>(sql).await?.map(|(id,)| id))
+/// The first and last id of the [`WALK_ROWS`] customers after `after` that the walk read
+/// (deleted ones included: read from the primary key alone), or `None` when fewer remain: then
+/// the walk has seen every customer left.
+async fn walked_window(db: &Db, after: Option<Uuid>) -> Result<Option<(Uuid, Uuid)>> {
+    let mut sql = Sql::new("");
+    let from = match after {
+        Some(after) => {
+            sql = sql.bind(after);
+            "WHERE c.id > $1 "
+        }
+        None => "",
+    };
+    let sql = sql.push(&format!(
+        "SELECT (SELECT id FROM customers c {from}ORDER BY c.id LIMIT 1), \
+         (SELECT id FROM customers c {from}ORDER BY c.id OFFSET {} LIMIT 1)",
+        WALK_ROWS - 1
+    ));
+    let (first, last): (Option<Uuid>, Option<Uuid>) = db.fetch_one(sql).await?;
+    Ok(first.zip(last))
+}
+
+/// An id about `rows` customers after `window.1`, where `window` spans `walked` customers:
+/// customer ids are UUIDv7, whose first 48 bits are the creation time in milliseconds, so the
+/// time the window took to fill, scaled, bounds the next range without counting it (counting
+/// `rows` index entries costs more than the search). The range may hold more or fewer customers
+/// than asked; the step after it carries on either way. `None` when the ids carry no usable time.
+pub fn estimated_id_after((first, last): (Uuid, Uuid), walked: i64, rows: i64) -> Option<Uuid> {
+    let millis = |id: Uuid| (id.get_version_num() == 7).then(|| id.as_u128() >> 80);
+    let (start, end) = (millis(first)?, millis(last)?);
+    let took = end.checked_sub(start).filter(|&t| t > 0)?;
+    let until = end + took * u128::try_from(rows).ok()? / u128::try_from(walked).ok()?.max(1);
+    // Every id created in the bound's millisecond is inside the range.
+    (until < 1 << 48).then(|| Uuid::from_u128((until << 80) | ((1 << 80) - 1)))
 }
 
 /// The first `limit` matches of `term` with ids in `(from, to]` (open where `None`), in id order.
@@ -648,5 +675,26 @@ mod tests {
             let window = probe_window(term).unwrap();
             assert!(term.contains(window) && window.chars().count() == PROBE_CHARS);
         }
+    }
+
+    #[test]
+    fn the_next_range_is_scaled_from_the_walked_window_in_time() {
+        let id_at = |ms: u64| uuid::Builder::from_unix_timestamp_millis(ms, &[7; 10]).into_uuid();
+        let millis = |id: Uuid| (id.as_u128() >> 80) as u64;
+        // 2,000 customers over 10 s: 20,000 more take about 100 s.
+        let window = (id_at(1_000_000), id_at(1_010_000));
+        let to = estimated_id_after(window, 2_000, 20_000).unwrap();
+        assert_eq!(millis(to), 1_110_000);
+        // Every id of the bound's millisecond is inside the range.
+        assert!(id_at(1_110_000) <= to && to < id_at(1_110_001));
+        // No time to scale: created in one millisecond, or ids that are not UUIDv7.
+        assert_eq!(estimated_id_after((window.0, window.0), 2_000, 10), None);
+        assert_eq!(
+            estimated_id_after((Uuid::nil(), Uuid::max()), 2_000, 10),
+            None
+        );
+        // Past the last millisecond UUIDv7 can hold: no bound.
+        let late = (id_at((1 << 48) - 20), id_at((1 << 48) - 10));
+        assert_eq!(estimated_id_after(late, 2_000, 4_000), None);
     }
 }

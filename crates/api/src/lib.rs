@@ -84,6 +84,7 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::settings::router())
             .merge(routes::webhooks::router())
             .merge(routes::usage::router())
+            .merge(routes::usage_alerts::router())
             .merge(routes::entitlements::router())
             .merge(routes::payment_methods::router())
             .merge(routes::plans::router())

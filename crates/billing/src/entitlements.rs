@@ -192,7 +192,7 @@ impl Entitlements {
 }
 
 /// The start of a Bangkok calendar day (billing dates are Bangkok dates, UTC+7 all year).
-fn bangkok_midnight(date: NaiveDate) -> DateTime<Utc> {
+pub(crate) fn bangkok_midnight(date: NaiveDate) -> DateTime<Utc> {
     date.and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc() - TimeDelta::hours(7))
         .unwrap_or_default()

@@ -48,6 +48,7 @@ pub mod sessions;
 pub mod settings;
 pub mod subscriptions;
 pub mod usage;
+pub mod usage_alerts;
 pub mod users;
 pub mod webhooks;
 

@@ -144,6 +144,7 @@ async fn notice(
             subscription_changed(db, payload, event_date, locale).await?,
             None,
         ),
+        EmailKind::UsageThresholdReached => (usage_threshold(db, payload, locale).await?, None),
     })
 }
 
@@ -280,6 +281,26 @@ async fn subscription_changed(
         change,
         plan: terms(&plan, quantity.as_i64().unwrap_or(1), locale),
         date,
+    })
+}
+
+/// The figures as the event recorded them; the plan's name as it is now.
+async fn usage_threshold(db: &Db, payload: &Value, locale: Locale) -> Result<Notice> {
+    let sub = subscription(db, payload["subscription_id"].as_str().unwrap_or("")).await?;
+    let plan = plan(db, sub.plan_id).await?;
+    let date = |key: &str| {
+        payload[key]
+            .as_str()
+            .and_then(|s| s.parse::<NaiveDate>().ok())
+            .ok_or_else(|| NotSent::GiveUp(format!("the event has no {key}")))
+    };
+    Ok(Notice::UsageThresholdReached {
+        plan: terms(&plan, sub.quantity, locale).name,
+        metric: payload["metric"].as_str().unwrap_or_default().to_owned(),
+        threshold: payload["threshold"].as_i64().unwrap_or_default(),
+        usage: payload["usage"].as_i64().unwrap_or_default(),
+        period_start: date("period_start")?,
+        period_end: date("period_end")?,
     })
 }
 

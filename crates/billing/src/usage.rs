@@ -13,7 +13,7 @@ use satang_store::audit::{self, Actor, Change};
 use satang_store::usage::{self, NewUsage};
 use satang_store::{Db, subscriptions};
 
-use crate::{Error, FieldError, Result};
+use crate::{Error, FieldError, Result, usage_alerts};
 
 /// One report of usage, as sent.
 #[derive(Debug, Clone)]
@@ -43,7 +43,8 @@ pub struct IngestReceipt {
 /// subscription, a metric its plan does not price, a quantity outside 0–10^12, an idempotency
 /// key that is not 1–255 visible characters. Each refusal names the report
 /// (`events[3].metric`). One audit entry (`usage.ingested`) per batch: usage arrives in
-/// thousands of rows.
+/// thousands of rows. Once committed, the batch's subscriptions are checked against the usage
+/// alerts ([`usage_alerts::check_thresholds`]).
 pub async fn ingest_usage(
     db: &Db,
     actor: &Actor,
@@ -122,6 +123,16 @@ pub async fn ingest_usage(
     )
     .await?;
     tx.commit().await?;
+    if accepted > 0 {
+        let mut subscriptions: Vec<Uuid> = rows.iter().map(|r| r.subscription_id).collect();
+        subscriptions.sort_unstable();
+        subscriptions.dedup();
+        // The usage is stored whatever happens here: an alert not fired now fires on the
+        // subscription's next accepted report (its notice row is still missing).
+        if let Err(e) = usage_alerts::check_thresholds(db, actor, &subscriptions, now).await {
+            tracing::warn!(error = %e, "usage alerts not checked");
+        }
+    }
     let mut customers: Vec<Uuid> = rows.iter().map(|r| r.customer_id).collect();
     customers.sort_unstable();
     customers.dedup();

@@ -12,6 +12,7 @@ wire_enum! {
         PaymentFailed = "payment_failed",
         TrialEnding = "trial_ending",
         SubscriptionChanged = "subscription_changed",
+        UsageThresholdReached = "usage_threshold_reached",
     }
 }
 

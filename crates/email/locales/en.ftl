@@ -63,3 +63,8 @@ subscription-changed-body = { $change ->
         [canceled] Your { $plan } subscription was cancelled on { $date }.
        *[other] Your { $plan } subscription has changed.
     }
+
+## Usage threshold reached
+# $period_end: the period's last day.
+usage-threshold-subject = Your { $metric } usage has reached { $threshold }
+usage-threshold-body = Your { $plan } subscription has used { $usage } { $metric } between { $period_start } and { $period_end }, reaching the alert threshold of { $threshold }. Usage beyond your plan's allowance may be billed on your next invoice.

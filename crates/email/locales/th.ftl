@@ -58,3 +58,7 @@ subscription-changed-body = { $change ->
         [canceled] ยกเลิกบริการ { $plan } แล้วเมื่อวันที่ { $date }
        *[other] การสมัครใช้บริการ { $plan } มีการเปลี่ยนแปลง
     }
+
+## การใช้งานถึงเกณฑ์แจ้งเตือน
+usage-threshold-subject = การใช้งาน { $metric } ของท่านถึง { $threshold } แล้ว
+usage-threshold-body = การใช้บริการแพ็กเกจ { $plan } ของท่านมีการใช้งาน { $metric } รวม { $usage } ตั้งแต่วันที่ { $period_start } ถึงวันที่ { $period_end } ซึ่งถึงเกณฑ์แจ้งเตือนที่ { $threshold } แล้ว การใช้งานที่เกินสิทธิ์ของแพ็กเกจอาจถูกเรียกเก็บในใบแจ้งหนี้ฉบับถัดไป

@@ -70,6 +70,16 @@ pub enum Notice {
         /// When the change takes effect.
         date: NaiveDate,
     },
+    /// A usage alert's threshold was reached in the period `[period_start, period_end)`.
+    UsageThresholdReached {
+        /// The plan's name in the mail's language.
+        plan: String,
+        metric: String,
+        threshold: i64,
+        usage: i64,
+        period_start: NaiveDate,
+        period_end: NaiveDate,
+    },
 }
 
 /// A composed mail.
@@ -98,6 +108,22 @@ pub fn date_text(locale: Locale, date: NaiveDate) -> String {
         Locale::Th => satang_documents::thai_date(date),
         Locale::En => date.format("%-d %b %Y").to_string(),
     }
+}
+
+/// A whole number with thousands separators: `12,500`.
+pub fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Writes `notice` to `parties` in `locale`.
@@ -227,6 +253,29 @@ pub fn compose(
                 "subscription-changed-subject",
                 args,
                 vec!["subscription-changed-body"],
+            )
+        }
+        Notice::UsageThresholdReached {
+            plan,
+            metric,
+            threshold,
+            usage,
+            period_start,
+            period_end,
+        } => {
+            // The period as the customer reads it: its last day, not the next period's first.
+            let last_day = period_end.pred_opt().unwrap_or(*period_end);
+            let args = base()
+                .text("plan", plan.clone())
+                .text("metric", metric.clone())
+                .text("threshold", grouped(*threshold))
+                .text("usage", grouped(*usage))
+                .text("period_start", date(*period_start))
+                .text("period_end", date(last_day));
+            (
+                "usage-threshold-subject",
+                args,
+                vec!["usage-threshold-body"],
             )
         }
     };
@@ -383,5 +432,34 @@ mod tests {
         assert!(trial.text.contains("in one day") && trial.text.contains("฿1,980.00"));
         let th = compose(&catalog, Locale::Th, &parties(), &notices[3]).unwrap();
         assert!(th.subject.contains("15 ม.ค. 2569"), "{}", th.subject);
+    }
+
+    #[test]
+    fn a_usage_threshold_names_the_metric_the_figures_and_the_last_day() {
+        let catalog = Catalog::load().unwrap();
+        let notice = Notice::UsageThresholdReached {
+            plan: "PRO".into(),
+            metric: "sms_alerts".into(),
+            threshold: 10_000,
+            usage: 12_500,
+            period_start: d(2026, 1, 10),
+            period_end: d(2026, 2, 10),
+        };
+        let en = compose(&catalog, Locale::En, &parties(), &notice).unwrap();
+        assert_eq!(en.subject, "Your sms_alerts usage has reached 10,000");
+        assert!(
+            en.text.contains("12,500") && en.text.contains("9 Feb 2026"),
+            "{}",
+            en.text
+        );
+        let th = compose(&catalog, Locale::Th, &parties(), &notice).unwrap();
+        assert!(
+            th.subject.contains("sms_alerts") && !th.text.contains('{'),
+            "{}",
+            th.text
+        );
+        assert!(th.text.contains("9 ก.พ. 2569"), "{}", th.text);
+        assert_eq!(grouped(-1_234_567), "-1,234,567");
+        assert_eq!(grouped(999), "999");
     }
 }

@@ -52,6 +52,7 @@ pub const ENTITY_TYPES: &[&str] = &[
     "usage_batch",
     "test_clock",
     "api_key",
+    "usage_alert",
 ];
 
 /// Every action the audit log holds (also the outbox's event types). The console names each one
@@ -113,6 +114,9 @@ pub const ACTIONS: &[&str] = &[
     "subscription.discount_removed",
     "test_clock.moved",
     "usage.ingested",
+    "usage.threshold_reached",
+    "usage_alert.created",
+    "usage_alert.deleted",
     "user.created",
     "user.updated",
     "user.disabled",

@@ -19,6 +19,7 @@ pub fn kind_for(event_type: &str, payload: &serde_json::Value) -> Option<EmailKi
         "payment.succeeded" => Some(EmailKind::PaymentReceived),
         "payment.failed" => Some(EmailKind::PaymentFailed),
         "subscription.trial_will_end" => Some(EmailKind::TrialEnding),
+        "usage.threshold_reached" => Some(EmailKind::UsageThresholdReached),
         "subscription.updated" => payload["change"]
             .as_str()
             .and_then(|c| c.parse::<SubscriptionChange>().ok())

@@ -37,6 +37,7 @@ mod sqlite_placeholders;
 pub mod subscription_notices;
 pub mod subscriptions;
 pub mod usage;
+pub mod usage_alerts;
 pub mod users;
 
 pub use db::{Arg, Backend, Db, SQLITE_CONNECTIONS, Sql, Tx, rows_per_statement};

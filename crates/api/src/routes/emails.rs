@@ -31,7 +31,7 @@ pub struct EmailView {
     /// The outbox event it tells about.
     pub event_id: Uuid,
     /// `invoice_issued`, `payment_received`, `payment_failed`, `trial_ending`,
-    /// `subscription_changed`.
+    /// `subscription_changed`, `usage_threshold_reached`.
     #[schema(value_type = String)]
     pub kind: EmailKind,
     /// `pending`, `sent`, `skipped` or `failed`.

@@ -18,5 +18,6 @@ pub mod subscriptions;
 pub mod system;
 pub mod test_clock;
 pub mod usage;
+pub mod usage_alerts;
 pub mod users;
 pub mod webhooks;

@@ -22,7 +22,7 @@ use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
 /// The event types Satang emits.
-pub const EVENT_TYPES: [&str; 11] = [
+pub const EVENT_TYPES: [&str; 12] = [
     "customer.created",
     "customer.updated",
     "customer.suspended",
@@ -34,6 +34,7 @@ pub const EVENT_TYPES: [&str; 11] = [
     "invoice.paid",
     "payment.succeeded",
     "payment.failed",
+    "usage.threshold_reached",
 ];
 
 pub fn router() -> OpenApiRouter<AppState> {

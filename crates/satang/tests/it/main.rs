@@ -35,4 +35,5 @@ mod settings;
 mod split;
 mod subscriptions;
 mod usage;
+mod usage_alerts;
 mod webhooks;

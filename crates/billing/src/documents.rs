@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use serde_json::Value;
 
 use satang_documents::{Buyer, DocumentStatus, InvoiceDocument, Line, Seller};
-use satang_domain::{InvoiceStatus, bangkok_date};
+use satang_domain::{InvoiceStatus, TaxPoint, bangkok_date};
 use satang_store::invoices::{Invoice, InvoiceLine};
 
 use crate::{Error, Result};
@@ -71,6 +71,7 @@ pub fn invoice_document(
         },
         number,
         status,
+        tax_invoice: is_tax_invoice(seller),
         issue_date: bangkok_date(issued_at),
         due_date: inv.due_date,
         paid_date: inv.paid_at.map(bangkok_date),
@@ -92,6 +93,15 @@ pub fn invoice_document(
         amount_paid: inv.amount_paid,
         amount_due: inv.amount_due,
     })
+}
+
+/// Whether the invoice was issued as the tax invoice: its seller snapshot records the tax point
+/// in force at issue. Invoices issued before the setting existed were tax invoices.
+fn is_tax_invoice(seller: &Value) -> bool {
+    match seller.get("tax_point").and_then(Value::as_str) {
+        Some(point) => point == TaxPoint::Issue.as_str(),
+        None => true,
+    }
 }
 
 fn line(l: &InvoiceLine) -> Line {

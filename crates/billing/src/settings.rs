@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use satang_domain::vat::{THAI_SERVICE_WITHHOLDING_RATE_BPS, THAI_VAT_RATE_BPS};
-use satang_domain::{BranchCode, PromptPayId, TaxId};
+use satang_domain::{BranchCode, PromptPayId, TaxId, TaxPoint};
 use satang_store::audit::{self, Actor, Change};
 use satang_store::customers::PostalAddress;
 use satang_store::{Db, Tx, kv};
@@ -31,6 +31,11 @@ pub struct BillingSettings {
     pub dunning_retry_days: Vec<u32>,
     /// Days after the first failure before the customer is suspended.
     pub dunning_grace_days: u32,
+    /// When VAT falls due; also copied into the seller snapshot as `tax_point`, so an issued
+    /// invoice keeps the title it was issued with.
+    pub tax_point: TaxPoint,
+    /// Receipts (and receipts / tax invoices) are numbered `{prefix}-{year}-{sequence}`.
+    pub receipt_prefix: String,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +68,8 @@ struct Stored {
     phone: Value,
     email: Value,
     dunning: StoredDunning,
+    tax_point: TaxPoint,
+    receipt_prefix: String,
 }
 
 impl Default for Stored {
@@ -79,6 +86,8 @@ impl Default for Stored {
             phone: Value::Null,
             email: Value::Null,
             dunning: StoredDunning::default(),
+            tax_point: TaxPoint::default(),
+            receipt_prefix: DEFAULT_RECEIPT_PREFIX.into(),
         }
     }
 }
@@ -100,9 +109,12 @@ impl BillingSettings {
                 "address": s.address,
                 "phone": s.phone,
                 "email": s.email,
+                "tax_point": s.tax_point,
             }),
             dunning_retry_days: s.dunning.retry_days,
             dunning_grace_days: s.dunning.grace_days,
+            tax_point: s.tax_point,
+            receipt_prefix: s.receipt_prefix,
         }
     }
 
@@ -141,6 +153,19 @@ pub struct SellerProfile {
     pub dunning: DunningTerms,
     /// IANA time zone that billing dates are counted in.
     pub timezone: String,
+    /// When VAT falls due (SPEC §4.1). Absent from profiles saved before it existed.
+    #[serde(default)]
+    pub tax_point: TaxPoint,
+    /// Receipt numbers look like `{prefix}-{year}-{sequence}`, a series of their own.
+    #[serde(default = "default_receipt_prefix")]
+    pub receipt_prefix: String,
+}
+
+/// The receipts' series when no prefix is set.
+pub const DEFAULT_RECEIPT_PREFIX: &str = "RT";
+
+fn default_receipt_prefix() -> String {
+    DEFAULT_RECEIPT_PREFIX.into()
 }
 
 /// The company's name in Thai and in English.
@@ -180,6 +205,8 @@ impl Default for SellerProfile {
                 grace_days: 14,
             },
             timezone: "Asia/Bangkok".into(),
+            tax_point: TaxPoint::default(),
+            receipt_prefix: default_receipt_prefix(),
         }
     }
 }
@@ -202,6 +229,8 @@ pub struct SellerProfileChanges {
     pub payment_terms_days: Option<u32>,
     pub dunning: Option<DunningTerms>,
     pub timezone: Option<String>,
+    pub tax_point: Option<TaxPoint>,
+    pub receipt_prefix: Option<String>,
 }
 
 impl SellerProfile {
@@ -241,7 +270,9 @@ impl SellerProfile {
             promptpay_id,
             payment_terms_days,
             dunning,
-            timezone
+            timezone,
+            tax_point,
+            receipt_prefix
         );
     }
 
@@ -323,12 +354,7 @@ impl SellerProfile {
             );
         }
         self.invoice_prefix = self.invoice_prefix.trim().to_owned();
-        if !((1..=20).contains(&self.invoice_prefix.len())
-            && self
-                .invoice_prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-'))
-        {
+        if !is_prefix(&self.invoice_prefix) {
             refuse("invoice_prefix", "must be 1–20 letters, digits or dashes");
         }
         if let Some(p) = self.promptpay_id.take().filter(|p| !p.trim().is_empty()) {
@@ -357,6 +383,15 @@ impl SellerProfile {
             refuse(
                 "timezone",
                 "must be an IANA time zone name such as Asia/Bangkok",
+            );
+        }
+        self.receipt_prefix = self.receipt_prefix.trim().to_owned();
+        if !is_prefix(&self.receipt_prefix) {
+            refuse("receipt_prefix", "must be 1–20 letters, digits or dashes");
+        } else if self.receipt_prefix == self.invoice_prefix {
+            refuse(
+                "receipt_prefix",
+                "must differ from invoice_prefix: receipts are a series of their own",
             );
         }
         if refused.is_empty() {
@@ -395,6 +430,11 @@ pub async fn update_seller_profile(
     )
     .await?;
     Ok(after)
+}
+
+/// A document number's prefix: 1–20 ASCII letters, digits or dashes.
+fn is_prefix(p: &str) -> bool {
+    (1..=20).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 /// The same test as the API's request checks: one address, no control characters, at most

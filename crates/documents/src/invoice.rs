@@ -242,9 +242,10 @@ impl Ink<'_> {
         }
 
         // Right: the title, number and dates.
-        let (title_th, title_en) = match doc.status {
-            DocumentStatus::Paid => ("ใบเสร็จรับเงิน / ใบกำกับภาษี", "Receipt / Tax invoice"),
-            _ => ("ใบแจ้งหนี้ / ใบกำกับภาษี", "Invoice / Tax invoice"),
+        let (title_th, title_en) = match (doc.tax_invoice, doc.status) {
+            (false, _) => ("ใบแจ้งหนี้", "Invoice"),
+            (true, DocumentStatus::Paid) => ("ใบเสร็จรับเงิน / ใบกำกับภาษี", "Receipt / Tax invoice"),
+            (true, _) => ("ใบแจ้งหนี้ / ใบกำกับภาษี", "Invoice / Tax invoice"),
         };
         let mut ry = MARGIN + 16.0;
         self.text_right(s, title_th, (RIGHT, ry), Weight::Bold, 16.0, ACCENT);

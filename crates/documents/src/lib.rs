@@ -70,9 +70,9 @@ pub struct Line {
 /// Which document an invoice prints as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocumentStatus {
-    /// Issued and not settled: ใบแจ้งหนี้ / ใบกำกับภาษี.
+    /// Issued and not settled: ใบแจ้งหนี้ (/ ใบกำกับภาษี with tax point `issue`).
     Open,
-    /// Settled: ใบเสร็จรับเงิน / ใบกำกับภาษี.
+    /// Settled: ใบเสร็จรับเงิน / ใบกำกับภาษี with tax point `issue`, else still ใบแจ้งหนี้.
     Paid,
     /// Cancelled: printed as issued with a VOID stamp and no QR.
     Void,
@@ -88,6 +88,10 @@ pub struct InvoiceDocument {
     pub buyer: Buyer,
     pub number: String,
     pub status: DocumentStatus,
+    /// Whether the invoice is the tax invoice (tax point `issue`): titled ใบแจ้งหนี้ /
+    /// ใบกำกับภาษี, or ใบเสร็จรับเงิน / ใบกำกับภาษี once paid. Otherwise (tax point `payment`) it
+    /// is an invoice only, ใบแจ้งหนี้, and each payment issues its own receipt / tax invoice.
+    pub tax_invoice: bool,
     pub issue_date: NaiveDate,
     pub due_date: Option<NaiveDate>,
     pub paid_date: Option<NaiveDate>,

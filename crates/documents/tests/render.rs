@@ -58,6 +58,7 @@ fn sample() -> InvoiceDocument {
             address: vec!["12 หมู่ 3 ตำบลที่นี่ อำเภอแม่ริม เชียงใหม่ 50180".into()],
         },
         number: "INV-2026-000042".into(),
+        tax_invoice: true,
         status: DocumentStatus::Open,
         issue_date: date(2026, 11, 24),
         due_date: Some(date(2026, 12, 24)),

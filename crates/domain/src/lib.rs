@@ -16,6 +16,7 @@ pub mod period;
 pub mod promptpay;
 pub mod proration;
 pub mod subscription;
+pub mod tax_document;
 pub mod tax_id;
 pub mod typed_amount;
 pub mod usage;
@@ -42,5 +43,6 @@ pub use subscription::{
     Action, InvalidTransition, Status, SubscriptionChange, SubscriptionError, SubscriptionState,
     UnknownStatus, UnknownSubscriptionChange, transition,
 };
+pub use tax_document::{TaxDocumentType, TaxPoint, payment_vat};
 pub use tax_id::{BranchCode, TaxId, TaxIdError};
 pub use vat::{InvoiceMathError, InvoiceTotals, InvoiceTotalsInput, invoice_totals};

@@ -13,6 +13,7 @@ use satang_auth::Permission;
 use satang_billing::settings::{
     CompanyName, DunningTerms, SellerProfile, SellerProfileChanges, update_seller_profile,
 };
+use satang_domain::TaxPoint;
 use satang_store::customers::PostalAddress;
 
 use crate::error::{ApiError, Problem};
@@ -63,6 +64,12 @@ pub struct Settings {
     pub dunning: Dunning,
     /// IANA time zone that billing dates are counted in.
     pub timezone: String,
+    /// When VAT falls due (SPEC §4.1): `payment` (the default for services) makes each payment
+    /// issue a receipt / tax invoice; `issue` makes the invoice itself the tax invoice.
+    #[schema(value_type = String, example = "payment")]
+    pub tax_point: TaxPoint,
+    /// Receipt numbers look like `{prefix}-{year}-{sequence}`, a series of their own.
+    pub receipt_prefix: String,
 }
 
 impl Default for Settings {
@@ -101,6 +108,9 @@ pub struct UpdateSettings {
     pub payment_terms_days: Option<u32>,
     pub dunning: Option<Dunning>,
     pub timezone: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub tax_point: Option<TaxPoint>,
+    pub receipt_prefix: Option<String>,
 }
 
 impl From<SellerProfile> for Settings {
@@ -126,6 +136,8 @@ impl From<SellerProfile> for Settings {
                 grace_days: p.dunning.grace_days,
             },
             timezone: p.timezone,
+            tax_point: p.tax_point,
+            receipt_prefix: p.receipt_prefix,
         }
     }
 }
@@ -178,6 +190,8 @@ impl From<UpdateSettings> for SellerProfileChanges {
                 grace_days: d.grace_days,
             }),
             timezone: u.timezone,
+            tax_point: u.tax_point,
+            receipt_prefix: u.receipt_prefix,
         }
     }
 }

@@ -731,6 +731,8 @@ mod tests {
             seller: json!({"company_name": {"th": "ผู้ขาย", "en": "Seller"}}),
             dunning_retry_days: vec![1, 3, 5, 7],
             dunning_grace_days: 14,
+            tax_point: satang_domain::TaxPoint::Payment,
+            receipt_prefix: "RT".into(),
         }
     }
 

@@ -17,6 +17,7 @@ use crate::common::{Backend, TestApp, expect_problem, json_of, spawn_clocked_on,
 const TODAY: &str = "2030-03-10";
 
 both_backends!(pdf_and_promptpay_of_an_issued_invoice);
+both_backends!(with_tax_point_payment_the_invoice_is_not_a_tax_invoice);
 
 async fn create_customer(app: &TestApp, admin: &str, body: Value) -> Uuid {
     let c = json_of(app.post("/api/customers", Some(admin), body).await, 201).await;
@@ -99,6 +100,8 @@ async fn pdf_and_promptpay_of_an_issued_invoice(backend: Backend) {
                 "branch_code": "00000",
                 "address": {"line1": "1 ถนนพหลโยธิน", "province": "กรุงเทพมหานคร", "postal_code": "10400"},
                 "promptpay_id": "0812345678",
+                // The invoice is the tax invoice; the default (`payment`) is tested below.
+                "tax_point": "issue",
             }),
         )
         .await;
@@ -211,4 +214,59 @@ async fn pdf_and_promptpay_of_an_issued_invoice(backend: Backend) {
     if let Some(text) = pdf_text(&res.bytes().await.unwrap()) {
         assert!(squeezed(&text).contains("ใบเสร็จรับเงิน"), "{text}");
     }
+}
+
+/// With the default tax point (`payment`) the invoice is an invoice only (ใบแจ้งหนี้), open or
+/// paid: the tax invoice is the receipt each payment issues. An invoice keeps the title it was
+/// issued with when the setting changes later.
+async fn with_tax_point_payment_the_invoice_is_not_a_tax_invoice(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let customer = create_customer(&app, &admin, json!({"name": "ไร่ชาดอย"})).await;
+    let draft = json_of(
+        app.post(
+            "/api/invoices",
+            Some(&admin),
+            json!({"customer_id": customer, "lines": [
+                {"description": "ค่าบริการรายเดือน", "quantity": 1, "unit_amount": 10000}]}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = draft["id"].as_str().unwrap().to_owned();
+    let finalize = format!("/api/invoices/{id}/finalize");
+    json_of(
+        app.call(Method::POST, &finalize, Some(&admin), None).await,
+        200,
+    )
+    .await;
+    let pdf_path = format!("/api/invoices/{id}/pdf");
+    let title = |text: &str| {
+        let text = squeezed(text);
+        assert!(text.contains("ใบแจ้งหนี้"), "{text}");
+        assert!(!text.contains("ใบกำกับภาษี"), "{text}");
+        assert!(!text.contains("ใบเสร็จรับเงิน"), "{text}");
+    };
+    let res = get(&app, &admin, &pdf_path).await;
+    assert_eq!(res.status(), 200);
+    let Some(text) = pdf_text(&res.bytes().await.unwrap()) else {
+        return;
+    };
+    title(&text);
+    let res = app
+        .patch("/api/settings", &admin, json!({"tax_point": "issue"}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = app
+        .post(
+            &format!("/api/invoices/{id}/payments"),
+            Some(&admin),
+            json!({"amount": 10700, "method": "promptpay"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let res = get(&app, &admin, &pdf_path).await;
+    title(&pdf_text(&res.bytes().await.unwrap()).unwrap());
 }

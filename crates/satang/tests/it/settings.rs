@@ -19,6 +19,11 @@ async fn seller_profile_is_validated_and_audited(backend: Backend) {
         json!({"retry_days": [1, 3, 5, 7], "grace_days": 14})
     );
     assert_eq!(defaults["timezone"], "Asia/Bangkok");
+    assert_eq!(
+        defaults["tax_point"], "payment",
+        "VAT on services falls due at payment"
+    );
+    assert_eq!(defaults["receipt_prefix"], "RT");
 
     let res = app
         .patch(
@@ -30,6 +35,8 @@ async fn seller_profile_is_validated_and_audited(backend: Backend) {
                 "address": {"line1": "1 ถนนพหลโยธิน", "province": "กรุงเทพมหานคร", "postal_code": "10400"},
                 "promptpay_id": "0105557000126",
                 "invoice_prefix": "FIQ",
+                "tax_point": "issue",
+                "receipt_prefix": "FIQ-R",
             }),
         )
         .await;
@@ -39,6 +46,10 @@ async fn seller_profile_is_validated_and_audited(backend: Backend) {
     assert_eq!(saved["branch_code"], "00000");
     assert_eq!(saved["promptpay_id"], "0105557000126");
     assert_eq!(saved["vat_rate_bps"], 700, "fields not given stay");
+    assert_eq!(
+        (&saved["tax_point"], &saved["receipt_prefix"]),
+        (&json!("issue"), &json!("FIQ-R"))
+    );
     let read: Value = app.get("/api/settings", &admin).await.json().await.unwrap();
     assert_eq!(read, saved);
 
@@ -52,6 +63,9 @@ async fn seller_profile_is_validated_and_audited(backend: Backend) {
             "dunning.retry_days",
         ),
         (json!({"timezone": "Bangkok"}), "timezone"),
+        (json!({"tax_point": "monthly"}), "tax_point"),
+        (json!({"receipt_prefix": "RT/2026"}), "receipt_prefix"),
+        (json!({"receipt_prefix": "FIQ"}), "receipt_prefix"),
     ] {
         let problem = expect_problem(app.patch("/api/settings", &admin, body).await, 422).await;
         assert!(problem["errors"][field].is_array(), "{field}: {problem}");

@@ -89,6 +89,8 @@ fn values_of(s: &Settings) -> Fields {
         put("prices_include_vat", "on".to_owned());
     }
     put("invoice_prefix", s.invoice_prefix.clone());
+    put("receipt_prefix", s.receipt_prefix.clone());
+    put("tax_point", s.tax_point.as_str().to_owned());
     put(
         "withholding_tax_rate",
         format!(
@@ -216,6 +218,13 @@ fn settings_body(ctx: &Ctx, fields: &Fields) -> Result<Value, BTreeMap<String, S
         json!(field(fields, "invoice_prefix")),
     );
     body.insert("timezone".into(), json!(field(fields, "timezone")));
+    // Left out when the form does not carry them, so the stored values stay.
+    for name in ["tax_point", "receipt_prefix"] {
+        let v = field(fields, name);
+        if !v.is_empty() {
+            body.insert(name.into(), json!(v));
+        }
+    }
     let whole = |name: &str, errors: &mut BTreeMap<String, String>| -> Option<u32> {
         let parsed = field(fields, name).parse::<u32>().ok();
         if parsed.is_none() {

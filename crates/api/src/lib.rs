@@ -90,6 +90,7 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::plans::router())
             .merge(routes::subscriptions::router())
             .merge(routes::coupons::router())
+            .merge(routes::credit_grants::router())
             .merge(routes::invoices::router());
         if test_clock {
             api = api.merge(routes::test_clock::router());

@@ -435,6 +435,7 @@ fn discounts_where(
     Ok(if amount > 0 {
         vec![AppliedDiscount {
             coupon_code,
+            credit_grant_id: None,
             amount,
         }]
     } else {
@@ -476,6 +477,7 @@ mod tests {
             period_discounts(&sub, Currency::Thb, 99_000).unwrap(),
             [AppliedDiscount {
                 coupon_code: "RICE20".into(),
+                credit_grant_id: None,
                 amount: 19_800
             }]
         );

@@ -12,6 +12,8 @@
 //!   profile are copied onto the invoice when it is issued; later edits do not change it.
 //! - **Credit balance** (customers.balance, positive = in the customer's favour) is consumed at
 //!   finalisation into `credit_applied`, up to the total.
+//! - **Credit grants** ([`crate::credit_grants`]): promotional ones after the coupon, before
+//!   VAT; prepaid ones after the credit balance, as `credit` payments.
 
 use chrono::{DateTime, Datelike, Days, Utc};
 use serde_json::{Value, json};
@@ -23,7 +25,7 @@ use satang_store::invoices::{self, Invoice, InvoiceFields};
 use satang_store::outbox;
 use satang_store::{Tx, customers};
 
-use crate::{BillingSettings, Error, Result};
+use crate::{BillingSettings, Error, Result, credit_grants};
 
 pub mod one_off;
 pub mod settlement;
@@ -142,14 +144,6 @@ pub async fn finalize_invoice(
     let customer = customers::get_in(tx, draft.customer_id)
         .await?
         .ok_or_else(|| Error::Internal(format!("invoice {} without its customer", draft.id)))?;
-    let credit = customer.balance.clamp(0, t.total.max(0));
-    if credit > 0 {
-        invoices::adjust_customer_balance(tx, customer.id, -credit, now).await?;
-    }
-    let today = bangkok_date(now);
-    let prefix = settings.invoice_prefix.as_str();
-    let seq = invoices::next_number(tx, "invoice", prefix, today.year()).await?;
-
     let mut f = InvoiceFields::of(draft);
     apply_totals(
         &mut f,
@@ -157,9 +151,22 @@ pub async fn finalize_invoice(
         settings.vat_rate_bps,
         settings.prices_include_vat,
     );
-    f.number = Some(invoices::format_number(prefix, today.year(), seq));
+    // Credit grants after the customer (the lock order): promotional before VAT, then the
+    // balance, then prepaid against what is still due (see `credit_grants`).
+    let mut grants = credit_grants::usable_grants(tx, actor, customer.id, now).await?;
+    let mut uses = credit_grants::apply_promotional(&mut f, &amounts, &mut grants, settings, now)?;
+    let credit = customer.balance.clamp(0, f.total.max(0));
+    if credit > 0 {
+        invoices::adjust_customer_balance(tx, customer.id, -credit, now).await?;
+    }
     f.credit_applied = credit;
-    f.amount_due = t.total - credit;
+    f.amount_due = f.total - credit;
+    uses.extend(credit_grants::apply_prepaid(&mut f, &mut grants, now));
+    let today = bangkok_date(now);
+    let prefix = settings.invoice_prefix.as_str();
+    let seq = invoices::next_number(tx, "invoice", prefix, today.year()).await?;
+
+    f.number = Some(invoices::format_number(prefix, today.year(), seq));
     f.issued_at = Some(now);
     let terms = u64::try_from(customer.payment_terms_days).unwrap_or(0);
     // A due date chosen on the draft wins over the customer's payment terms.
@@ -180,7 +187,9 @@ pub async fn finalize_invoice(
     } else {
         f.status = InvoiceStatus::Open;
     }
-    save(tx, actor, draft, f, "invoice.finalized", now).await
+    let issued = save(tx, actor, draft, f, "invoice.finalized", now).await?;
+    credit_grants::record_uses(tx, actor, &issued, &uses, now).await?;
+    Ok(issued)
 }
 
 /// `open` → `void`: the invoice is cancelled. Refused once money or a withholding certificate

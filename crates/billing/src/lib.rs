@@ -33,6 +33,7 @@ pub mod analytics;
 pub mod api_keys;
 pub mod collection;
 pub mod coupons;
+pub mod credit_grants;
 pub mod customers;
 pub mod documents;
 pub mod entitlement_cache;

@@ -109,6 +109,11 @@ pub async fn run_billing_until(
     stop: StopCheck,
 ) -> Result<RunReport> {
     let today = bangkok_date(now);
+    // Grants past their expiry are marked so (with their event) before anything is billed; a
+    // failure here bills nothing less (finalisation skips expired grants anyway).
+    if let Err(e) = crate::credit_grants::expire_grants(db, actor, now).await {
+        tracing::error!(error = %e, "expiring credit grants failed");
+    }
     // At most half the pool, so requests served meanwhile still find a connection.
     let in_flight = CHUNKS_IN_FLIGHT.min((db.write_connections() / 2).max(1) as usize);
     let cursor = Arc::new(chunk::ClaimCursor::default());

@@ -177,10 +177,13 @@ impl FromStr for CouponDuration {
     }
 }
 
-/// One discount as an invoice carries it: the coupon's code and what it took off.
+/// One discount as an invoice carries it: the coupon's code and what it took off. Promotional
+/// credit is a discount too: its code is `CREDIT` and it names the grant it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedDiscount {
     pub coupon_code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_grant_id: Option<String>,
     pub amount: i64,
 }
 

@@ -6,6 +6,7 @@
 
 pub mod baht_text;
 pub mod coupon;
+pub mod credit;
 pub mod customer;
 pub mod delivery;
 pub mod invoice;

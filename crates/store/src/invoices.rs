@@ -627,7 +627,7 @@ pub async fn update(
                  credit_applied = $13, amount_credited = $14, prices_include_vat = $15, \
                  issued_at = $16, due_date = $17, paid_at = $18, voided_at = $19, \
                  marked_uncollectible_at = $20, customer_snapshot = $21, seller_snapshot = $22, \
-                 updated_at = $23, version = version + 1 WHERE id = $1",
+                 updated_at = $23, discounts = $24, version = version + 1 WHERE id = $1",
             )
             .bind(id)
             .bind(f.number)
@@ -651,7 +651,8 @@ pub async fn update(
             .bind(f.marked_uncollectible_at)
             .bind(f.customer_snapshot)
             .bind(f.seller_snapshot)
-            .bind(now),
+            .bind(now)
+            .bind(discounts_column(&f.discounts)),
         )
         .await?;
     if changed == 0 {

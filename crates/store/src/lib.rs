@@ -13,6 +13,7 @@ pub mod audited;
 pub mod clock;
 pub mod contacts;
 pub mod coupons;
+pub mod credit_grants;
 pub mod credit_notes;
 pub mod customers;
 mod db;

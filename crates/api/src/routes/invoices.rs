@@ -67,10 +67,13 @@ pub struct InvoiceLineView {
     pub amount: i64,
 }
 
-/// One discount on an invoice: the coupon and what it took off.
+/// One discount on an invoice: the coupon and what it took off. Promotional credit is a
+/// discount too: its `coupon_code` is `CREDIT` and it names its `credit_grant_id`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceDiscountView {
     pub coupon_code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_grant_id: Option<String>,
     pub amount: i64,
 }
 
@@ -154,6 +157,7 @@ impl InvoiceView {
                 .into_iter()
                 .map(|d| InvoiceDiscountView {
                     coupon_code: d.coupon_code,
+                    credit_grant_id: d.credit_grant_id,
                     amount: d.amount,
                 })
                 .collect(),

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod contacts;
 pub mod coupons;
+pub mod credit_grants;
 pub mod customers;
 pub mod emails;
 pub mod entitlements;

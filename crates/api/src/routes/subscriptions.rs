@@ -239,6 +239,7 @@ impl From<Proration> for ProrationView {
                 .into_iter()
                 .map(|d| crate::routes::invoices::InvoiceDiscountView {
                     coupon_code: d.coupon_code,
+                    credit_grant_id: d.credit_grant_id,
                     amount: d.amount,
                 })
                 .collect(),
@@ -559,6 +560,7 @@ mod tests {
             currency: satang_domain::Currency::Thb,
             discounts: vec![satang_domain::AppliedDiscount {
                 coupon_code: "RICE20".into(),
+                credit_grant_id: None,
                 amount: 0,
             }],
         };

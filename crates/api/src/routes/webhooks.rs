@@ -22,7 +22,7 @@ use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
 /// The event types Satang emits.
-pub const EVENT_TYPES: [&str; 12] = [
+pub const EVENT_TYPES: [&str; 16] = [
     "customer.created",
     "customer.updated",
     "customer.suspended",
@@ -30,6 +30,10 @@ pub const EVENT_TYPES: [&str; 12] = [
     "subscription.updated",
     "subscription.trial_will_end",
     "coupon.redeemed",
+    "credit_grant.created",
+    "credit_grant.depleted",
+    "credit_grant.expired",
+    "credit_grant.voided",
     "invoice.finalized",
     "invoice.paid",
     "payment.succeeded",

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use satang_domain::period::add_cycle;
 use satang_domain::{CollectionMethod, InvoiceStatus, Status};
 use satang_store::audit::{self, Actor, Change};
+use satang_store::credit_grants::{self, CreditGrant};
 use satang_store::customers::{self, Customer};
 use satang_store::invoices::{self, Invoice, InvoiceFields, InvoiceOrigin, NewInvoice, NewLine};
 use satang_store::issue::{self, Numbering};
@@ -31,6 +32,7 @@ use satang_store::subscriptions::{self, DueClaim, Subscription, SubscriptionFiel
 use satang_store::{Db, usage};
 
 use super::{bangkok_midnight, usage_lines};
+use crate::credit_grants::GrantUse;
 use crate::invoicing::invoice_audit_json;
 use crate::subscriptions::{cycle_of, lifecycle_state};
 use crate::{BillingSettings, Error, Result};
@@ -72,6 +74,8 @@ struct PlannedInvoice {
     issued: Invoice,
     /// The subscription's discount that this period invoice uses one period of.
     counted_discount: Option<Uuid>,
+    /// What the invoice takes from the customer's credit grants.
+    grant_uses: Vec<GrantUse>,
 }
 
 /// Where a pass over the due subscriptions has got to: the last id claimed, shared by the
@@ -186,6 +190,11 @@ async fn plan_steps(
     for customer in customers::lock_many_in(tx, &in_credit).await? {
         customers.insert(customer.id, customer);
     }
+    // Their active credit grants, locked after the customers (one statement; usually none).
+    let mut grants: HashMap<Uuid, Vec<CreditGrant>> = HashMap::new();
+    for g in credit_grants::active_many_in(tx, &customer_ids).await? {
+        grants.entry(g.customer_id).or_default().push(g);
+    }
 
     // Usage of the periods that end now, for subscriptions out of their trial on metered plans.
     let mut windows = Vec::new();
@@ -220,6 +229,7 @@ async fn plan_steps(
     let mut read = Read {
         plans,
         customers,
+        grants,
         used,
         issued,
     };
@@ -237,6 +247,9 @@ struct Read {
     /// The customers of the subscriptions that get an invoice; balances are consumed as the
     /// chunk's invoices take their credit.
     customers: HashMap<Uuid, Customer>,
+    /// The active credit grants of those customers; `remaining` falls as the chunk's invoices
+    /// take from them.
+    grants: HashMap<Uuid, Vec<CreditGrant>>,
     /// Usage per subscription of the period that ends now (metered plans, out of trial).
     used: HashMap<Uuid, Vec<usage::MetricTotal>>,
     /// The (subscription, period start) pairs that already have their invoice.
@@ -330,6 +343,7 @@ fn plan_step(
         } else {
             "subscription_cycle"
         };
+        let grants = read.grants.entry(sub.customer_id).or_default();
         Some(Box::new(plan_invoice(
             &sub,
             new_plan,
@@ -337,7 +351,7 @@ fn plan_step(
             (start, end),
             reason,
             extra,
-            customer,
+            (customer, grants),
             settings,
             today,
             now,
@@ -370,25 +384,29 @@ fn plan_invoice(
     period: (NaiveDate, NaiveDate),
     reason: &str,
     usage: Vec<NewLine>,
-    customer: &mut Customer,
+    (customer, grants): (&mut Customer, &mut [CreditGrant]),
     settings: &BillingSettings,
     today: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<PlannedInvoice> {
     let super::PeriodDraft {
         lines,
-        fields: draft_fields,
+        fields: mut f,
         origin,
     } = super::period_draft(sub, plan, price, period, reason, usage, settings)?;
     let id = Uuid::now_v7();
 
-    // Finalisation: the customer's credit balance first (tracked across the chunk), then the
-    // snapshots and the due date.
-    let credit = customer.balance.clamp(0, draft_fields.total.max(0));
+    // Finalisation: promotional credit before VAT, the customer's credit balance, prepaid
+    // credit (balances and grants tracked across the chunk), then the snapshots and the due
+    // date.
+    let amounts: Vec<i64> = lines.iter().map(|l| l.amount).collect();
+    let mut grant_uses =
+        crate::credit_grants::apply_promotional(&mut f, &amounts, grants, settings, now)?;
+    let credit = customer.balance.clamp(0, f.total.max(0));
     customer.balance -= credit;
-    let mut f = draft_fields;
     f.credit_applied = credit;
     f.amount_due = f.total - credit;
+    grant_uses.extend(crate::credit_grants::apply_prepaid(&mut f, grants, now));
     f.issued_at = Some(now);
     let terms = u64::try_from(customer.payment_terms_days).unwrap_or(0);
     f.due_date = today.checked_add_days(Days::new(terms));
@@ -409,6 +427,7 @@ fn plan_invoice(
     let automatic = sub.collection_method.is_automatic() && f.status.is_open();
     let issued = invoice_view(id, &origin, &f, now);
     Ok(PlannedInvoice {
+        grant_uses,
         counted_discount: crate::coupons::counted_discount(sub),
         new: NewInvoice {
             id,
@@ -500,6 +519,8 @@ async fn write_steps(
     let mut credits: HashMap<Uuid, i64> = HashMap::new();
     // Discounts that count periods, one period used by each invoice issued under them.
     let mut counted: Vec<Uuid> = Vec::new();
+    // Invoices that take credit from grants, written once the invoices exist.
+    let mut used_grants: Vec<(Invoice, Vec<GrantUse>)> = Vec::new();
     for step in steps {
         let (before, after, action) = match step {
             Step::Cancel { before, after } => {
@@ -517,8 +538,12 @@ async fn write_steps(
                             new,
                             issued,
                             counted_discount,
+                            grant_uses,
                         } = *planned;
                         counted.extend(counted_discount);
+                        if !grant_uses.is_empty() {
+                            used_grants.push((issued.clone(), grant_uses));
+                        }
                         if new.fields.credit_applied > 0 {
                             *credits.entry(new.origin.customer_id).or_default() +=
                                 new.fields.credit_applied;
@@ -624,6 +649,9 @@ async fn write_steps(
         )));
     }
     satang_store::coupons::use_periods(tx, &counted, now).await?;
+    for (invoice, uses) in used_grants {
+        crate::credit_grants::record_uses(tx, actor, &invoice, &uses, now).await?;
+    }
     Ok(outcome)
 }
 
@@ -740,6 +768,7 @@ mod tests {
         Read {
             plans: catalog().into_iter().map(|p| (p.id, p)).collect(),
             customers: HashMap::from([(FARM, customer(FARM, balance))]),
+            grants: HashMap::new(),
             used: HashMap::new(),
             issued: HashSet::new(),
         }

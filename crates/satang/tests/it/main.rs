@@ -18,6 +18,7 @@ mod cli;
 mod console_browser;
 mod console_pages;
 mod coupons;
+mod credit_grants;
 mod customer_search_pages;
 mod customers;
 mod db_connections;

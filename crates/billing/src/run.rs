@@ -31,7 +31,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use satang_domain::{Currency, InvoiceStatus, bangkok_date};
+use satang_domain::{Currency, InvoiceStatus, Pricing, bangkok_date};
 use satang_store::audit::Actor;
 use satang_store::clock::Clock;
 use satang_store::invoices::{self, InvoiceFields, InvoiceOrigin, NewLine};
@@ -466,7 +466,7 @@ fn period_line(
     start: NaiveDate,
     end: NaiveDate,
 ) -> Result<(NewLine, i64)> {
-    let per_seat = plan.pricing == "per_seat";
+    let per_seat = plan.pricing == Pricing::PerSeat;
     let line_quantity = if per_seat { quantity } else { 1 };
     let amount = satang_domain::vat::line_amount(line_quantity, price)
         .map_err(|e| Error::Internal(e.to_string()))?;

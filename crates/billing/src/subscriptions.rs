@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use satang_domain::{
-    BillingCycle, Currency, Period, ProrationLine, ProrationLineKind, Status, SubscriptionError,
-    SubscriptionState, bangkok_date,
+    BillingCycle, Currency, Period, Pricing, ProrationLine, ProrationLineKind, Status,
+    SubscriptionError, SubscriptionState, bangkok_date,
 };
 use satang_store::Tx;
 use satang_store::audit::{self, Actor, Change};
@@ -90,7 +90,7 @@ pub(crate) fn prorated_line(line: ProrationLine, plan: &Plan, quantity: i64) -> 
         ProrationLineKind::Credit => "Unused time on",
         ProrationLineKind::Charge => "Remaining time on",
     };
-    let seats = if plan.pricing == "per_seat" {
+    let seats = if plan.pricing == Pricing::PerSeat {
         format!(" × {quantity} seats")
     } else {
         String::new()
@@ -167,7 +167,7 @@ pub(crate) fn cycle_of(plan: &Plan) -> Result<BillingCycle> {
 /// one (else the plan's price): per-seat plans multiply, flat plans do not.
 pub(crate) fn period_amount(plan: &Plan, unit_price: Option<i64>, quantity: i64) -> Option<i64> {
     let price = unit_price.unwrap_or(plan.price);
-    if plan.pricing == "per_seat" {
+    if plan.pricing == Pricing::PerSeat {
         price.checked_mul(quantity)
     } else {
         Some(price)

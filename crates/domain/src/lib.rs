@@ -14,6 +14,7 @@ pub mod money;
 pub mod mrr;
 pub mod payment;
 pub mod period;
+pub mod pricing;
 pub mod promptpay;
 pub mod proration;
 pub mod subscription;
@@ -35,6 +36,7 @@ pub use invoice::{CollectionMethod, InvoiceStatus, UnknownCollectionMethod, Unkn
 pub use money::{Currency, Money, MoneyError, UnknownCurrency, round_half_up_div};
 pub use payment::{PaymentStatus, UnknownPaymentStatus};
 pub use period::{BillingCycle, Interval, Period, PeriodError, bangkok_date};
+pub use pricing::Pricing;
 pub use promptpay::{PromptPayError, PromptPayId, PromptPayIdKind, promptpay_payload};
 pub use proration::{
     PlanChangeProration, ProrationError, ProrationLine, ProrationLineKind, plan_change_lines,

@@ -10,7 +10,7 @@
 //! is what lets a client subscribe by `plan_code` (+ `interval`).
 
 use chrono::{DateTime, Utc};
-use satang_domain::{Currency, Interval};
+use satang_domain::{Currency, Interval, Pricing};
 use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -33,8 +33,8 @@ pub struct Plan {
     pub price: i64,
     #[sqlx(try_from = "String")]
     pub currency: Currency,
-    /// `flat` or `per_seat`.
-    pub pricing: String,
+    #[sqlx(try_from = "String")]
+    pub pricing: Pricing,
     pub trial_days: i64,
     pub features: Json<Vec<String>>,
     pub limits: Json<Value>,
@@ -60,7 +60,7 @@ pub struct PlanFields {
     pub interval_count: i64,
     pub price: i64,
     pub currency: Currency,
-    pub pricing: String,
+    pub pricing: Pricing,
     pub trial_days: i64,
     pub features: Vec<String>,
     pub limits: Value,
@@ -80,7 +80,7 @@ impl PlanFields {
             interval_count: plan.interval_count,
             price: plan.price,
             currency: plan.currency,
-            pricing: plan.pricing.clone(),
+            pricing: plan.pricing,
             trial_days: plan.trial_days,
             features: plan.features.0.clone(),
             limits: plan.limits.0.clone(),
@@ -135,7 +135,7 @@ async fn insert_version(
             .bind(f.interval_count)
             .bind(f.price)
             .bind(f.currency.code())
-            .bind(f.pricing)
+            .bind(f.pricing.as_str())
             .bind(f.trial_days)
             .bind(serde_json::json!(f.features))
             .bind(f.limits)

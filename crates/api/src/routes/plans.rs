@@ -93,9 +93,25 @@ pub enum Pricing {
 
 impl Pricing {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Pricing::Flat => "flat",
-            Pricing::PerSeat => "per_seat",
+        satang_domain::Pricing::from(self).as_str()
+    }
+}
+
+/// The API's name for the domain's [`satang_domain::Pricing`], kept for its OpenAPI schema.
+impl From<Pricing> for satang_domain::Pricing {
+    fn from(p: Pricing) -> satang_domain::Pricing {
+        match p {
+            Pricing::Flat => satang_domain::Pricing::Flat,
+            Pricing::PerSeat => satang_domain::Pricing::PerSeat,
+        }
+    }
+}
+
+impl From<satang_domain::Pricing> for Pricing {
+    fn from(p: satang_domain::Pricing) -> Pricing {
+        match p {
+            satang_domain::Pricing::Flat => Pricing::Flat,
+            satang_domain::Pricing::PerSeat => Pricing::PerSeat,
         }
     }
 }
@@ -173,11 +189,7 @@ impl From<Plan> for PlanView {
             interval_count: p.interval_count,
             price: p.price,
             currency: p.currency.code().to_owned(),
-            pricing: if p.pricing == "per_seat" {
-                Pricing::PerSeat
-            } else {
-                Pricing::Flat
-            },
+            pricing: p.pricing.into(),
             trial_days: p.trial_days,
             features: p.features.0,
             // Written only by this module after validation, so they always decode.

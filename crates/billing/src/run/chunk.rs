@@ -700,7 +700,7 @@ mod tests {
             interval_count: 1,
             price,
             currency: Currency::Thb,
-            pricing: pricing.into(),
+            pricing: pricing.parse().unwrap(),
             trial_days: 0,
             features: Default::default(),
             limits: Default::default(),

@@ -22,8 +22,8 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use satang_domain::{
-    BillingCycle, Period, ProrationError, ProrationLine, ProrationLineKind, Status, bangkok_date,
-    plan_change_lines, unused_time_credit,
+    BillingCycle, Period, Pricing, ProrationError, ProrationLine, ProrationLineKind, Status,
+    bangkok_date, plan_change_lines, unused_time_credit,
 };
 use satang_store::audit::Actor;
 use satang_store::invoices::NewLine;
@@ -93,11 +93,13 @@ pub async fn change_plan(
         .await?
         .ok_or_else(|| Error::Internal("subscription without its plan".into()))?;
     let target = resolve_plan(tx, &change.plan, current.billing_interval, Some(&current)).await?;
-    let quantity = change.quantity.unwrap_or(if target.pricing == "per_seat" {
-        sub.quantity
-    } else {
-        1
-    });
+    let quantity = change
+        .quantity
+        .unwrap_or(if target.pricing == Pricing::PerSeat {
+            sub.quantity
+        } else {
+            1
+        });
     let unit_price = match change.unit_price {
         Some(price) => Some(price),
         None if target.id == sub.plan_id => sub.unit_price,

@@ -7,7 +7,7 @@
 
 use uuid::Uuid;
 
-use satang_domain::{Currency, Interval};
+use satang_domain::{Currency, Interval, Pricing};
 use satang_store::Tx;
 use satang_store::plans::{self, Plan};
 
@@ -95,7 +95,7 @@ pub(crate) fn priced(
             ),
         ));
     }
-    if plan.pricing != "per_seat" && quantity != 1 {
+    if plan.pricing != Pricing::PerSeat && quantity != 1 {
         return Err(invalid(
             "quantity",
             "must be 1 on a flat-priced plan (only per-seat plans have seats)",

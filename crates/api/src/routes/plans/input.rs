@@ -289,7 +289,7 @@ pub fn create_fields(body: CreatePlanRequest) -> Result<PlanFields, ApiError> {
         interval_count,
         price: body.price,
         currency: currency(&mut v, body.currency.as_deref().unwrap_or("THB")),
-        pricing: body.pricing.unwrap_or(Pricing::Flat).as_str().to_owned(),
+        pricing: body.pricing.unwrap_or(Pricing::Flat).into(),
         trial_days,
         features: features(&mut v, body.features.unwrap_or_default()),
         limits: limits(&mut v, body.limits.unwrap_or_default()),
@@ -330,7 +330,7 @@ pub fn update_fields(plan: &Plan, body: UpdatePlanRequest) -> Result<PlanFields,
         f.currency = currency(&mut v, &c);
     }
     if let Some(p) = body.pricing {
-        f.pricing = p.as_str().to_owned();
+        f.pricing = p.into();
     }
     if let Some(list) = body.features {
         f.features = features(&mut v, list);

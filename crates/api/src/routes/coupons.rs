@@ -149,92 +149,14 @@ impl CreateCouponRequest {
         let name_en = en.or(th).unwrap_or(fallback);
         let name_th = v.text("name.th", &name_th, MAX_NAME);
         let name_en = v.text("name.en", &name_en, MAX_NAME);
-        let value = match (self.percent_off_bps, self.amount_off) {
-            (Some(_), Some(_)) => {
-                v.add(
-                    "percent_off_bps",
-                    "give percent_off_bps or amount_off, not both",
-                );
-                None
-            }
-            (None, None) => {
-                v.add(
-                    "percent_off_bps",
-                    "percent_off_bps or amount_off is required",
-                );
-                None
-            }
-            (Some(bps), None) => {
-                if self.currency.is_some() {
-                    v.add("currency", "applies only with amount_off");
-                }
-                CouponValue::percent_off(bps)
-                    .map_err(|e| v.add("percent_off_bps", e.to_string()))
-                    .ok()
-            }
-            (None, Some(amount)) => {
-                let currency = match &self.currency {
-                    None => Some(Currency::Thb),
-                    Some(raw) => raw.trim().parse::<Currency>().ok().or_else(|| {
-                        v.add(
-                            "currency",
-                            "must be a supported ISO 4217 currency code, e.g. THB",
-                        );
-                        None
-                    }),
-                };
-                let value = CouponValue::amount_off(amount, currency.unwrap_or_default())
-                    .map_err(|e| v.add("amount_off", e.to_string()))
-                    .ok();
-                value.filter(|_| currency.is_some())
-            }
-        };
-        let duration = match (self.duration.trim(), self.duration_in_periods) {
-            ("repeating", Some(periods)) => CouponDuration::repeating(periods)
-                .map_err(|e| v.add("duration_in_periods", e.to_string()))
-                .ok(),
-            ("repeating", None) => {
-                v.add("duration_in_periods", "is required with duration repeating");
-                None
-            }
-            (other @ ("once" | "forever"), periods) => {
-                if periods.is_some() {
-                    v.add(
-                        "duration_in_periods",
-                        "applies only with duration repeating",
-                    );
-                }
-                other.parse().ok()
-            }
-            _ => {
-                v.add("duration", "must be once, repeating or forever");
-                None
-            }
-        };
-        let applies_to_plans = self.applies_to_plans.map(|codes| {
-            if codes.is_empty() || codes.len() > MAX_PLANS {
-                v.add(
-                    "applies_to_plans",
-                    format!("list 1–{MAX_PLANS} plan codes, or leave it out for every plan"),
-                );
-            }
-            let mut normalised: Vec<String> = codes
-                .iter()
-                .filter_map(|raw| {
-                    let code = normalize_code(raw);
-                    if code.is_none() {
-                        v.add(
-                            "applies_to_plans",
-                            "holds something that is not a plan code",
-                        );
-                    }
-                    code
-                })
-                .collect();
-            normalised.sort();
-            normalised.dedup();
-            normalised
-        });
+        let value = coupon_value(
+            &mut v,
+            self.percent_off_bps,
+            self.amount_off,
+            self.currency.as_deref(),
+        );
+        let duration = coupon_duration(&mut v, &self.duration, self.duration_in_periods);
+        let applies_to_plans = self.applies_to_plans.map(|codes| plan_codes(&mut v, codes));
         v.check(
             self.max_redemptions.is_none_or(|m| m >= 1),
             "max_redemptions",
@@ -262,6 +184,111 @@ impl CreateCouponRequest {
             )),
         }
     }
+}
+
+/// The coupon's value: a percentage or an amount off (THB when no currency is given).
+fn coupon_value(
+    v: &mut Validator,
+    percent_off_bps: Option<i64>,
+    amount_off: Option<i64>,
+    currency: Option<&str>,
+) -> Option<CouponValue> {
+    match (percent_off_bps, amount_off) {
+        (Some(_), Some(_)) => {
+            v.add(
+                "percent_off_bps",
+                "give percent_off_bps or amount_off, not both",
+            );
+            None
+        }
+        (None, None) => {
+            v.add(
+                "percent_off_bps",
+                "percent_off_bps or amount_off is required",
+            );
+            None
+        }
+        (Some(bps), None) => {
+            if currency.is_some() {
+                v.add("currency", "applies only with amount_off");
+            }
+            CouponValue::percent_off(bps)
+                .map_err(|e| v.add("percent_off_bps", e.to_string()))
+                .ok()
+        }
+        (None, Some(amount)) => {
+            let currency = match currency {
+                None => Some(Currency::Thb),
+                Some(raw) => raw.trim().parse::<Currency>().ok().or_else(|| {
+                    v.add(
+                        "currency",
+                        "must be a supported ISO 4217 currency code, e.g. THB",
+                    );
+                    None
+                }),
+            };
+            let value = CouponValue::amount_off(amount, currency.unwrap_or_default())
+                .map_err(|e| v.add("amount_off", e.to_string()))
+                .ok();
+            value.filter(|_| currency.is_some())
+        }
+    }
+}
+
+/// How long the discount lasts; `duration_in_periods` only with `repeating`.
+fn coupon_duration(
+    v: &mut Validator,
+    duration: &str,
+    periods: Option<i64>,
+) -> Option<CouponDuration> {
+    match (duration.trim(), periods) {
+        ("repeating", Some(periods)) => CouponDuration::repeating(periods)
+            .map_err(|e| v.add("duration_in_periods", e.to_string()))
+            .ok(),
+        ("repeating", None) => {
+            v.add("duration_in_periods", "is required with duration repeating");
+            None
+        }
+        (other @ ("once" | "forever"), periods) => {
+            if periods.is_some() {
+                v.add(
+                    "duration_in_periods",
+                    "applies only with duration repeating",
+                );
+            }
+            other.parse().ok()
+        }
+        _ => {
+            v.add("duration", "must be once, repeating or forever");
+            None
+        }
+    }
+}
+
+/// The plan codes a coupon is restricted to, normalised, sorted and without repeats.
+fn plan_codes(v: &mut Validator, codes: Vec<String>) -> Vec<String> {
+    if codes.is_empty() || codes.len() > MAX_PLANS {
+        v.add(
+            "applies_to_plans",
+            format!("list 1–{MAX_PLANS} plan codes, or leave it out for every plan"),
+        );
+    }
+    let mut normalised: Vec<String> = codes
+        .iter()
+        .filter_map(|raw| {
+            let code = normalize_code(raw);
+            if code.is_none() {
+                v.add(
+                    "applies_to_plans",
+                    "holds something that is not a plan code",
+                );
+            }
+            code
+        })
+        .collect();
+    normalised.sort();
+    normalised.dedup();
+    normalised
 }
 
 /// Coupons, oldest first.

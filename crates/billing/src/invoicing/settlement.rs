@@ -141,6 +141,15 @@ pub async fn record_payment(
         now,
     )
     .await?;
+    crate::tax_documents::issue_for_payment(
+        tx,
+        inv,
+        Some(payment.id),
+        money_applied + wht,
+        settings,
+        now,
+    )
+    .await?;
     let was_in_dunning = inv.first_failed_at.is_some();
     let inv = save(tx, actor, inv, f, action, now).await?;
     if inv.status.is_paid() && was_in_dunning {
@@ -241,6 +250,7 @@ pub async fn issue_credit_note(
         f.status = InvoiceStatus::Paid;
         f.paid_at = Some(now);
     }
+    crate::tax_documents::issue_for_credit_note(tx, inv, &note, now).await?;
     let inv = save(tx, actor, inv, f, "invoice.credited", now).await?;
     audit::record(
         tx,

@@ -106,6 +106,41 @@ pub async fn issue_for_finalised_invoice(
     Ok(())
 }
 
+/// Makes the finalisation documents of an invoice the billing run queued, if it is still queued
+/// (the invoice is locked by the caller): the worker, a payment and a credit note all come here,
+/// and whichever takes the queue row first makes them.
+pub async fn ensure_finalisation_documents(
+    tx: &mut Tx,
+    inv: &Invoice,
+    settings: &BillingSettings,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if tax_documents::dequeue(tx, inv.id).await? {
+        issue_for_finalised_invoice(tx, inv, settings, now).await?;
+    }
+    Ok(())
+}
+
+/// The worker's pass (after a billing run): makes the documents of up to `limit` queued
+/// invoices, one transaction each; returns how many invoices it took.
+pub async fn issue_queued(db: &Db, now: DateTime<Utc>, limit: i64) -> Result<usize> {
+    let ids = tax_documents::queued(db, limit).await?;
+    let mut done = 0;
+    for id in ids {
+        let mut tx = db.begin().await?;
+        let Some(inv) = invoices::lock(&mut tx, id, Scope::All).await? else {
+            continue;
+        };
+        // The customer before the counter row, the order every issuing path takes.
+        satang_store::customers::get_in(&mut tx, inv.customer_id).await?;
+        let settings = BillingSettings::load_in(&mut tx).await?;
+        ensure_finalisation_documents(&mut tx, &inv, &settings, now).await?;
+        tx.commit().await?;
+        done += 1;
+    }
+    Ok(done)
+}
+
 /// The receipt (T01) or receipt / tax invoice (T03) for `settled` (money applied to the invoice
 /// plus withholding tax) of a payment against `inv` (as it was before the payment).
 pub async fn issue_for_payment(

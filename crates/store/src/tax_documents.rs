@@ -176,3 +176,50 @@ pub async fn get_any(db: &Db, id: Uuid) -> Result<Option<TaxDocument>> {
     db.fetch_optional(Sql::new("SELECT * FROM tax_documents WHERE id = $1").bind(id))
         .await
 }
+
+/// Queues invoices for their finalisation documents (one statement).
+pub async fn queue_many(tx: &mut Tx, invoice_ids: &[Uuid], now: DateTime<Utc>) -> Result<()> {
+    if invoice_ids.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<String> = (0..invoice_ids.len())
+        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+        .collect();
+    let mut sql = Sql::new(format!(
+        "INSERT INTO tax_document_queue (invoice_id, queued_at) VALUES {} \
+         ON CONFLICT (invoice_id) DO NOTHING",
+        values.join(", ")
+    ));
+    for id in invoice_ids {
+        sql = sql.bind(*id).bind(now);
+    }
+    tx.execute(sql).await?;
+    Ok(())
+}
+
+/// Takes the invoice off the queue in `tx`: true when it was queued (the caller then makes its
+/// documents; a concurrent taker waits on the row and finds it gone).
+pub async fn dequeue(tx: &mut Tx, invoice_id: Uuid) -> Result<bool> {
+    let n = tx
+        .execute(Sql::new("DELETE FROM tax_document_queue WHERE invoice_id = $1").bind(invoice_id))
+        .await?;
+    Ok(n > 0)
+}
+
+#[derive(sqlx::FromRow)]
+struct Queued {
+    invoice_id: Uuid,
+}
+
+/// Up to `limit` queued invoices, oldest first.
+pub async fn queued(db: &Db, limit: i64) -> Result<Vec<Uuid>> {
+    let rows: Vec<Queued> = db
+        .fetch_all(
+            Sql::new(
+                "SELECT invoice_id FROM tax_document_queue ORDER BY queued_at, invoice_id LIMIT $1",
+            )
+            .bind(limit),
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.invoice_id).collect())
+}

@@ -77,6 +77,8 @@ pub async fn record_payment(
     let overpayment = input.amount - money_applied;
     // Customer before anything else it touches, as in finalisation.
     customers::get_in(tx, inv.customer_id).await?;
+    // Documents the billing run left to the worker come before this payment's receipt.
+    crate::tax_documents::ensure_finalisation_documents(tx, inv, settings, now).await?;
     if overpayment > 0 {
         invoices::adjust_customer_balance(tx, inv.customer_id, overpayment, now).await?;
     }
@@ -212,6 +214,8 @@ pub async fn issue_credit_note(
     };
     let to_balance = t.total - applied;
     customers::get_in(tx, inv.customer_id).await?;
+    let settings = crate::BillingSettings::load_in(tx).await?;
+    crate::tax_documents::ensure_finalisation_documents(tx, inv, &settings, now).await?;
     if to_balance > 0 {
         invoices::adjust_customer_balance(tx, inv.customer_id, to_balance, now).await?;
     }

@@ -36,8 +36,11 @@ async fn seller_profile(app: &TestApp, admin: &str, tax_point: &str) {
                 "company_name": {"th": "บริษัท ฟาร์มไอคิว จำกัด", "en": "FarmIQ Co., Ltd."},
                 "tax_id": "0105557000126",
                 "branch_code": "00000",
-                "address": {"line1": "1 ถนนพหลโยธิน", "district": "พญาไท",
-                            "province": "กรุงเทพมหานคร", "postal_code": "10400"},
+                "address": {"line1": "1 ถนนพญาไท", "subdistrict": "ทุ่งพญาไท",
+                            "district": "ราชเทวี", "province": "กรุงเทพมหานคร",
+                            "postal_code": "10400"},
+                // แขวงทุ่งพญาไท เขตราชเทวี, for the e-Tax XML's structured seller address.
+                "etax_subdistrict_code": "103701",
                 "tax_point": tax_point,
                 "receipt_prefix": "RT",
             }),

@@ -36,3 +36,13 @@ CREATE TABLE billing.tax_documents (
 CREATE INDEX tax_documents_issued ON billing.tax_documents (issued_at, id);
 CREATE INDEX tax_documents_customer ON billing.tax_documents (customer_id, issued_at);
 CREATE INDEX tax_documents_invoice ON billing.tax_documents (invoice_id, id);
+
+-- Invoices the billing run issued whose finalisation documents (the tax invoice under tax point
+-- `issue`, the receipt for credit applied at issue) are still to be made: the run only queues
+-- them (one multi-row insert per chunk), the scheduler's worker makes them after the run, and a
+-- payment or credit note on a queued invoice makes them first. Whoever deletes the row makes
+-- them, in the deleting transaction.
+CREATE TABLE billing.tax_document_queue (
+    invoice_id  uuid PRIMARY KEY REFERENCES billing.invoices(id),
+    queued_at   timestamptz NOT NULL
+);

@@ -26,3 +26,8 @@ CREATE TABLE tax_documents (
 CREATE INDEX tax_documents_issued ON tax_documents (issued_at, id);
 CREATE INDEX tax_documents_customer ON tax_documents (customer_id, issued_at);
 CREATE INDEX tax_documents_invoice ON tax_documents (invoice_id, id);
+
+CREATE TABLE tax_document_queue (
+    invoice_id  BLOB PRIMARY KEY REFERENCES invoices(id),
+    queued_at   TEXT NOT NULL
+);

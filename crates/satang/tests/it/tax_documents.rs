@@ -15,7 +15,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common::billing::member_token;
+use crate::common::billing::{member_token, run_billing, set_date};
 use crate::common::{
     Backend, TestApp, expect_problem, json_of, ok, spawn_clocked_on, tool_missing,
 };
@@ -23,6 +23,7 @@ use crate::common::{
 both_backends!(
     payments_issue_receipt_tax_invoices_that_add_up,
     issue_tax_point_makes_the_invoice_the_tax_invoice,
+    run_invoices_get_their_documents_after_the_run,
 );
 
 const TODAY: &str = "2030-03-10";
@@ -313,8 +314,68 @@ async fn issue_tax_point_makes_the_invoice_the_tax_invoice(backend: Backend) {
     }
 }
 
+async fn run_invoices_get_their_documents_after_the_run(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, "2030-01-10").await else {
+        return;
+    };
+    seller_profile(&app, &admin, "issue").await;
+    let farm = customer(&app, &admin, "ไร่ชาดอยแม่สลอง").await;
+    json_of(
+        app.post(
+            "/api/subscriptions",
+            Some(&admin),
+            json!({"customer_id": farm, "plan_code": "PRO", "trial_days": 0,
+                   "collection_method": "send_invoice"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    // The first invoice is finalised on its own: its tax invoice at once.
+    assert_eq!(list(&app, &admin, "type=tax_invoice").await.len(), 1);
+    let admin = set_date(&app, "2030-02-10").await;
+    let report = run_billing(&app, &admin).await;
+    assert_eq!(report["invoices_created"], 1, "{report}");
+    // The run only queued its invoice (the scheduler's worker is off in this test) …
+    assert_eq!(list(&app, &admin, "type=tax_invoice").await.len(), 1);
+    let open = ok(app
+        .get(
+            &format!("/api/invoices?customer_id={farm}&status=open"),
+            &admin,
+        )
+        .await)
+    .await;
+    let run_invoice = open["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|i| i["number"].as_str().unwrap().to_owned())
+        .unwrap()
+        .clone();
+    // … and a payment on it makes its tax invoice first, then the payment's receipt.
+    let total = run_invoice["amount_due"].as_i64().unwrap();
+    pay(
+        &app,
+        &admin,
+        &run_invoice,
+        json!({"amount": total, "method": "bank_transfer"}),
+    )
+    .await;
+    let tax_invoices = list(&app, &admin, "type=tax_invoice").await;
+    assert_eq!(tax_invoices.len(), 2);
+    assert_eq!(tax_invoices[1]["number"], run_invoice["number"]);
+    assert_eq!(tax_invoices[1]["vat_amount"], run_invoice["vat_amount"]);
+    let receipts = list(&app, &admin, "type=receipt").await;
+    assert_eq!(receipts.last().unwrap()["invoice_id"], run_invoice["id"]);
+    assert_eq!(
+        receipts.last().unwrap()["vat_amount"],
+        run_invoice["vat_amount"]
+    );
+    check_documents(&app, &admin, &tax_invoices[1]).await;
+}
+
 /// The document's PDF is a PDF, and its XML passes ETDA's XSD and Schematron of its kind.
-async fn check_documents(app: &TestApp, token: &str, doc: &Value) {
+pub(crate) async fn check_documents(app: &TestApp, token: &str, doc: &Value) {
     let id = doc["id"].as_str().unwrap();
     let pdf = app
         .get(&format!("/api/tax-documents/{id}/pdf"), token)

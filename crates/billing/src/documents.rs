@@ -72,6 +72,7 @@ pub fn invoice_document(
         number,
         status,
         tax_invoice: is_tax_invoice(seller),
+        title: None,
         issue_date: bangkok_date(issued_at),
         due_date: inv.due_date,
         paid_date: inv.paid_at.map(bangkok_date),

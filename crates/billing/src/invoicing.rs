@@ -189,6 +189,7 @@ pub async fn finalize_invoice(
     }
     let issued = save(tx, actor, draft, f, "invoice.finalized", now).await?;
     credit_grants::record_uses(tx, actor, &issued, &uses, now).await?;
+    crate::tax_documents::issue_for_finalised_invoice(tx, &issued, settings, now).await?;
     Ok(issued)
 }
 

@@ -48,6 +48,7 @@ pub mod run;
 pub mod sessions;
 pub mod settings;
 pub mod subscriptions;
+pub mod tax_documents;
 pub mod usage;
 pub mod usage_alerts;
 pub mod users;

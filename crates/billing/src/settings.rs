@@ -70,6 +70,7 @@ struct Stored {
     dunning: StoredDunning,
     tax_point: TaxPoint,
     receipt_prefix: String,
+    etax_subdistrict_code: Value,
 }
 
 impl Default for Stored {
@@ -88,6 +89,7 @@ impl Default for Stored {
             dunning: StoredDunning::default(),
             tax_point: TaxPoint::default(),
             receipt_prefix: DEFAULT_RECEIPT_PREFIX.into(),
+            etax_subdistrict_code: Value::Null,
         }
     }
 }
@@ -110,6 +112,7 @@ impl BillingSettings {
                 "phone": s.phone,
                 "email": s.email,
                 "tax_point": s.tax_point,
+                "etax_subdistrict_code": s.etax_subdistrict_code,
             }),
             dunning_retry_days: s.dunning.retry_days,
             dunning_grace_days: s.dunning.grace_days,
@@ -159,6 +162,11 @@ pub struct SellerProfile {
     /// Receipt numbers look like `{prefix}-{year}-{sequence}`, a series of their own.
     #[serde(default = "default_receipt_prefix")]
     pub receipt_prefix: String,
+    /// The TISI 1099 code (6 digits) of the seller's ตำบล / แขวง: ETDA's e-Tax XML needs the
+    /// seller's address structured (province, district and subdistrict codes), and the code
+    /// carries all three.
+    #[serde(default)]
+    pub etax_subdistrict_code: Option<String>,
 }
 
 /// The receipts' series when no prefix is set.
@@ -207,6 +215,7 @@ impl Default for SellerProfile {
             timezone: "Asia/Bangkok".into(),
             tax_point: TaxPoint::default(),
             receipt_prefix: default_receipt_prefix(),
+            etax_subdistrict_code: None,
         }
     }
 }
@@ -231,6 +240,7 @@ pub struct SellerProfileChanges {
     pub timezone: Option<String>,
     pub tax_point: Option<TaxPoint>,
     pub receipt_prefix: Option<String>,
+    pub etax_subdistrict_code: Option<Option<String>>,
 }
 
 impl SellerProfile {
@@ -272,7 +282,8 @@ impl SellerProfile {
             dunning,
             timezone,
             tax_point,
-            receipt_prefix
+            receipt_prefix,
+            etax_subdistrict_code
         );
     }
 
@@ -393,6 +404,17 @@ impl SellerProfile {
                 "receipt_prefix",
                 "must differ from invoice_prefix: receipts are a series of their own",
             );
+        }
+        if let Some(code) = self.etax_subdistrict_code.take() {
+            let code = code.trim().to_owned();
+            if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+                self.etax_subdistrict_code = Some(code);
+            } else if !code.is_empty() {
+                refuse(
+                    "etax_subdistrict_code",
+                    "must be the 6-digit TISI code of the subdistrict, e.g. 101701",
+                );
+            }
         }
         if refused.is_empty() {
             Ok(self)

@@ -242,10 +242,13 @@ impl Ink<'_> {
         }
 
         // Right: the title, number and dates.
-        let (title_th, title_en) = match (doc.tax_invoice, doc.status) {
-            (false, _) => ("ใบแจ้งหนี้", "Invoice"),
-            (true, DocumentStatus::Paid) => ("ใบเสร็จรับเงิน / ใบกำกับภาษี", "Receipt / Tax invoice"),
-            (true, _) => ("ใบแจ้งหนี้ / ใบกำกับภาษี", "Invoice / Tax invoice"),
+        let (title_th, title_en) = match (&doc.title, doc.tax_invoice, doc.status) {
+            (Some((th, en)), _, _) => (th.as_str(), en.as_str()),
+            (None, false, _) => ("ใบแจ้งหนี้", "Invoice"),
+            (None, true, DocumentStatus::Paid) => {
+                ("ใบเสร็จรับเงิน / ใบกำกับภาษี", "Receipt / Tax invoice")
+            }
+            (None, true, _) => ("ใบแจ้งหนี้ / ใบกำกับภาษี", "Invoice / Tax invoice"),
         };
         let mut ry = MARGIN + 16.0;
         self.text_right(s, title_th, (RIGHT, ry), Weight::Bold, 16.0, ACCENT);

@@ -5,6 +5,7 @@
 //! invoice and its snapshots), the output PDF bytes. No I/O, no clock, no database, so the same
 //! invoice always renders the same document and tests need nothing but this crate.
 
+pub mod etax;
 pub mod format;
 mod invoice;
 mod qr;
@@ -13,6 +14,9 @@ mod text;
 use chrono::NaiveDate;
 use satang_domain::money::Currency;
 
+pub use etax::{
+    EtaxAddress, EtaxDocument, EtaxKind, EtaxLine, EtaxParty, EtaxReference, render_etax_xml,
+};
 pub use format::{amount, branch_label, rate_percent, thai_date, thai_period};
 pub use invoice::render_invoice;
 pub use qr::promptpay_qr_payload;
@@ -25,6 +29,8 @@ pub enum Error {
     Font,
     #[error("the PDF could not be written: {0}")]
     Pdf(String),
+    #[error("the e-Tax XML could not be written: {0}")]
+    Xml(String),
 }
 
 /// Who issues the document, as snapshotted on the invoice at issue time.
@@ -92,6 +98,9 @@ pub struct InvoiceDocument {
     /// ใบกำกับภาษี, or ใบเสร็จรับเงิน / ใบกำกับภาษี once paid. Otherwise (tax point `payment`) it
     /// is an invoice only, ใบแจ้งหนี้, and each payment issues its own receipt / tax invoice.
     pub tax_invoice: bool,
+    /// A title (Thai, English) that replaces the one `tax_invoice` and `status` choose: a
+    /// tax document printed from its invoice (ใบเสร็จรับเงิน, ใบลดหนี้…).
+    pub title: Option<(String, String)>,
     pub issue_date: NaiveDate,
     pub due_date: Option<NaiveDate>,
     pub paid_date: Option<NaiveDate>,

@@ -59,6 +59,7 @@ fn sample() -> InvoiceDocument {
         },
         number: "INV-2026-000042".into(),
         tax_invoice: true,
+        title: None,
         status: DocumentStatus::Open,
         issue_date: date(2026, 11, 24),
         due_date: Some(date(2026, 12, 24)),

@@ -21,6 +21,9 @@ use satang_store::clock::Clock;
 
 use crate::Config;
 
+/// Queued invoices the tax document worker takes per pass.
+const TAX_DOCUMENT_BATCH: i64 = 500;
+
 pub struct BillingScheduler {
     stop: Arc<AtomicBool>,
     wake: Arc<Notify>,
@@ -73,6 +76,25 @@ impl BillingScheduler {
                     }
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "billing run failed"),
+                }
+                // The tax documents the run left to a worker (SPEC §4.1), outside its
+                // transactions so its rate does not depend on them.
+                loop {
+                    match satang_billing::tax_documents::issue_queued(
+                        &state.db,
+                        state.clock.now(),
+                        TAX_DOCUMENT_BATCH,
+                    )
+                    .await
+                    {
+                        Ok(n)
+                            if n as i64 == TAX_DOCUMENT_BATCH && !flag.load(Ordering::Relaxed) => {}
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::error!(error = %e, "tax documents failed");
+                            break;
+                        }
+                    }
                 }
                 match state.collect_payments(&actor).await {
                     Ok(c) if c.charged + c.declined + c.customers_suspended > 0 => {

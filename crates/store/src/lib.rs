@@ -37,6 +37,7 @@ mod sqlite_checkpoint;
 mod sqlite_placeholders;
 pub mod subscription_notices;
 pub mod subscriptions;
+pub mod tax_documents;
 pub mod usage;
 pub mod usage_alerts;
 pub mod users;

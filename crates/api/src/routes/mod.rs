@@ -17,6 +17,7 @@ pub mod plans;
 pub mod settings;
 pub mod subscriptions;
 pub mod system;
+pub mod tax_documents;
 pub mod test_clock;
 pub mod usage;
 pub mod usage_alerts;

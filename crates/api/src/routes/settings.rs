@@ -70,6 +70,9 @@ pub struct Settings {
     pub tax_point: TaxPoint,
     /// Receipt numbers look like `{prefix}-{year}-{sequence}`, a series of their own.
     pub receipt_prefix: String,
+    /// The 6-digit TISI 1099 code of the seller's ตำบล / แขวง (e.g. `101701`): the e-Tax XML
+    /// needs the seller's address as province, district and subdistrict codes.
+    pub etax_subdistrict_code: Option<String>,
 }
 
 impl Default for Settings {
@@ -111,6 +114,9 @@ pub struct UpdateSettings {
     #[schema(value_type = Option<String>)]
     pub tax_point: Option<TaxPoint>,
     pub receipt_prefix: Option<String>,
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub etax_subdistrict_code: Option<Option<String>>,
 }
 
 impl From<SellerProfile> for Settings {
@@ -138,6 +144,7 @@ impl From<SellerProfile> for Settings {
             timezone: p.timezone,
             tax_point: p.tax_point,
             receipt_prefix: p.receipt_prefix,
+            etax_subdistrict_code: p.etax_subdistrict_code,
         }
     }
 }
@@ -192,6 +199,7 @@ impl From<UpdateSettings> for SellerProfileChanges {
             timezone: u.timezone,
             tax_point: u.tax_point,
             receipt_prefix: u.receipt_prefix,
+            etax_subdistrict_code: u.etax_subdistrict_code,
         }
     }
 }

@@ -77,6 +77,8 @@ pub async fn record_payment(
     let overpayment = input.amount - money_applied;
     // Customer before anything else it touches, as in finalisation.
     customers::get_in(tx, inv.customer_id).await?;
+    // Documents the billing run left to the worker come before this payment's receipt.
+    crate::tax_documents::ensure_finalisation_documents(tx, inv, settings, now).await?;
     if overpayment > 0 {
         invoices::adjust_customer_balance(tx, inv.customer_id, overpayment, now).await?;
     }
@@ -138,6 +140,15 @@ pub async fn record_payment(
                 "withholding_tax": wht, "overpayment": overpayment,
             })),
         },
+        now,
+    )
+    .await?;
+    crate::tax_documents::issue_for_payment(
+        tx,
+        inv,
+        Some(payment.id),
+        money_applied + wht,
+        settings,
         now,
     )
     .await?;
@@ -203,6 +214,8 @@ pub async fn issue_credit_note(
     };
     let to_balance = t.total - applied;
     customers::get_in(tx, inv.customer_id).await?;
+    let settings = crate::BillingSettings::load_in(tx).await?;
+    crate::tax_documents::ensure_finalisation_documents(tx, inv, &settings, now).await?;
     if to_balance > 0 {
         invoices::adjust_customer_balance(tx, inv.customer_id, to_balance, now).await?;
     }
@@ -241,6 +254,7 @@ pub async fn issue_credit_note(
         f.status = InvoiceStatus::Paid;
         f.paid_at = Some(now);
     }
+    crate::tax_documents::issue_for_credit_note(tx, inv, &note, now).await?;
     let inv = save(tx, actor, inv, f, "invoice.credited", now).await?;
     audit::record(
         tx,

@@ -521,6 +521,9 @@ async fn write_steps(
     let mut counted: Vec<Uuid> = Vec::new();
     // Invoices that take credit from grants, written once the invoices exist.
     let mut used_grants: Vec<(Invoice, Vec<GrantUse>)> = Vec::new();
+    // Invoices whose finalisation documents a worker makes after the run (see
+    // `crate::tax_documents`): all under tax point `issue`, those credit paid otherwise.
+    let mut document_queue: Vec<Uuid> = Vec::new();
     for step in steps {
         let (before, after, action) = match step {
             Step::Cancel { before, after } => {
@@ -559,6 +562,11 @@ async fn write_steps(
                             payload: invoice_audit_json(&issued),
                         });
                         outcome.invoice_ids.push(new.id);
+                        if settings.tax_point == satang_domain::TaxPoint::Issue
+                            || new.fields.amount_due < new.fields.total
+                        {
+                            document_queue.push(new.id);
+                        }
                         new_invoices.push(new);
                     }
                     None => outcome.duplicates += 1,
@@ -649,6 +657,7 @@ async fn write_steps(
         )));
     }
     satang_store::coupons::use_periods(tx, &counted, now).await?;
+    satang_store::tax_documents::queue_many(tx, &document_queue, now).await?;
     for (invoice, uses) in used_grants {
         crate::credit_grants::record_uses(tx, actor, &invoice, &uses, now).await?;
     }

@@ -85,6 +85,8 @@ pub async fn load(db: &Db, accounts: &[Account], today: DateTime<Utc>) -> anyhow
         }
         churn(db, &actor, accounts, day, first_day, clock.now()).await?;
         run_billing(db, &clock, clock.now()).await?;
+        // The tax documents the run leaves to the worker, as `satang serve` makes them.
+        while satang_billing::tax_documents::issue_queued(db, clock.now(), 500).await? > 0 {}
         pay_due(db, &actor, accounts, day, last_day, &settings, clock.now()).await?;
         day = day.succ_opt().context("calendar overflow")?;
     }

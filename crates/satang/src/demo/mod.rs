@@ -566,6 +566,8 @@ pub async fn load(state: &AppState, admin_email: Option<&str>) -> anyhow::Result
         email: Some("billing@farmiq.example".into()),
         promptpay_id: Some(tax_id(99)),
         invoice_prefix: "FIQ".into(),
+        // แขวงลาดยาว เขตจตุจักร: the e-Tax XML writes the seller's address with its codes.
+        etax_subdistrict_code: Some("103001".into()),
         ..SellerProfile::default()
     }
     .checked()

@@ -93,6 +93,45 @@ async fn demo_loads_once_with_real_content(backend: Backend) {
         .unwrap();
     assert!(payments["data"].as_array().unwrap().len() >= 100);
 
+    // Every payment of the history issued its receipt / tax invoice (the default tax point):
+    // for each paid invoice of a customer, its receipts' VAT adds up to the invoice's exactly.
+    let customer = paid[0]["customer_id"].as_str().unwrap();
+    let receipts: Value = app
+        .get(
+            &format!(
+                "/api/tax-documents?type=receipt_tax_invoice&customer_id={customer}&limit=200"
+            ),
+            token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let receipts = receipts["data"].as_array().unwrap();
+    assert!(!receipts.is_empty());
+    assert!(
+        receipts
+            .iter()
+            .all(|r| r["number"].as_str().unwrap().starts_with("RT-"))
+    );
+    for inv in paid.iter().filter(|i| i["customer_id"] == customer) {
+        let of_it = receipts.iter().filter(|r| r["invoice_id"] == inv["id"]);
+        let (vat, total) = of_it.fold((0, 0), |(v, t), r| {
+            (
+                v + r["vat_amount"].as_i64().unwrap(),
+                t + r["total"].as_i64().unwrap(),
+            )
+        });
+        assert_eq!(
+            vat,
+            inv["vat_amount"].as_i64().unwrap(),
+            "{}",
+            inv["number"]
+        );
+        assert_eq!(total, inv["total"].as_i64().unwrap(), "{}", inv["number"]);
+    }
+    crate::tax_documents::check_documents(&app, token, &receipts[0]).await;
+
     // Loading again (a restart with --demo) adds nothing.
     let state = app.server.as_ref().unwrap().state.clone();
     assert!(!satang::demo::load(&state, None).await.unwrap());

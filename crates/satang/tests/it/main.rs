@@ -35,6 +35,7 @@ mod roles;
 mod settings;
 mod split;
 mod subscriptions;
+mod tax_documents;
 mod usage;
 mod usage_alerts;
 mod webhooks;

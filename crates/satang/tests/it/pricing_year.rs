@@ -236,6 +236,7 @@ async fn a_year_of_a_negotiated_deal(backend: Backend) {
     }
 
     // The credit: three `credit` payments, the grant used up to the satang.
+    let admin = app.admin_token().await;
     let payments = ok(app
         .get(&format!("/api/payments?customer_id={agri}"), &admin)
         .await)

@@ -16,6 +16,13 @@
 //! 3. **Usage ingestion**: `POST /api/usage-events` batches of 1,000 events over several
 //!    connections, each batch with its own idempotency keys (sent in order, never repeated).
 //! 4. **Analytics**: `GET /api/analytics/summary` over the freshly billed invoices.
+//! 5. **Upcoming invoice**: `GET /api/subscriptions/{id}/upcoming-invoice` on one connection,
+//!    over the TEAM subscriptions that just received usage (their next invoice sums it).
+//!
+//! Unless `--no-pricing`, each size is also loaded a second time into a fresh database and
+//! billed with a quarter of the subscriptions under a coupon (20 % off, three periods) and a
+//! tenth of the customers holding a ฿500.00 credit grant (half promotional, half prepaid), to
+//! compare invoices/s with the plain run.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -55,6 +62,12 @@ pub struct BillingArgs {
     /// Seconds of measured load for each analytics row (after a 1 s warm-up).
     #[arg(long, default_value_t = 20)]
     pub analytics_seconds: u64,
+    /// Seconds of measured `GET …/upcoming-invoice` on one connection (after a 1 s warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub upcoming_seconds: u64,
+    /// Skip the second run per size with coupons and credit grants.
+    #[arg(long)]
+    pub no_pricing: bool,
     /// PostgreSQL server to create the scratch databases on (skipped when unreachable).
     #[arg(
         long,
@@ -97,6 +110,22 @@ pub struct SizeResult {
     pub subscriptions_load: Duration,
     pub baseline: Baseline,
     pub run: RunMeasured,
+    /// The same size on a fresh load with coupons and credit grants (`None`: `--no-pricing`).
+    pub priced: Option<PricedRun>,
+}
+
+/// A billing run where a quarter of the subscriptions carry a coupon and a tenth of the
+/// customers a credit grant.
+pub struct PricedRun {
+    pub run: RunMeasured,
+    /// Subscriptions with a running discount before the run.
+    pub discounts: u64,
+    /// Credit grants before the run.
+    pub grants: u64,
+    /// Invoices issued with a discount (coupon or promotional credit).
+    pub discounted_invoices: i64,
+    /// Grants the run took from.
+    pub grants_used: i64,
 }
 
 /// The plain `INSERT … SELECT` of invoice-shaped rows.
@@ -164,6 +193,8 @@ pub struct BackendResult {
     pub sizes: Vec<SizeResult>,
     pub usage: Option<UsageMeasured>,
     pub analytics: Option<Latency>,
+    /// `GET /api/subscriptions/{id}/upcoming-invoice` on one connection.
+    pub upcoming: Option<Outcome>,
 }
 
 pub enum BackendRun {
@@ -236,6 +267,7 @@ async fn bench_backend(
         sizes: Vec::new(),
         usage: None,
         analytics: None,
+        upcoming: None,
     };
     let largest = args.sizes.last().copied().unwrap_or(0);
     for &size in &args.sizes {
@@ -252,7 +284,10 @@ async fn bench_backend(
                 println!("-- {size} subscriptions in {}", dir.path().display());
                 let load = bulk_load::load_sqlite(dir.path(), &set).await?;
                 let db = Db::open_sqlite(dir.path()).await?;
-                let measured = bill_size(&db, size, load).await?;
+                let mut measured = bill_size(&db, size, load).await?;
+                if !args.no_pricing {
+                    measured.priced = Some(priced_size(args, size, None).await?);
+                }
                 result.sizes.push(measured);
                 if last {
                     let server = RunningServer::start(binary, dir.path(), None).await?;
@@ -269,7 +304,10 @@ async fn bench_backend(
                     let set = Dataset::new(size, Utc::now());
                     let load = bulk_load::load_postgres(&scratch.url, &set).await?;
                     let db = Db::open_postgres(&scratch.url, 16).await?;
-                    let measured = bill_size(&db, size, load).await?;
+                    let mut measured = bill_size(&db, size, load).await?;
+                    if !args.no_pricing {
+                        measured.priced = Some(priced_size(args, size, Some(admin)).await?);
+                    }
                     result.sizes.push(measured);
                     if last {
                         let dir = tempfile::Builder::new()
@@ -347,7 +385,185 @@ async fn bill_size(db: &Db, size: u64, load: LoadReport) -> anyhow::Result<SizeR
         subscriptions_load,
         baseline,
         run,
+        priced: None,
     })
+}
+
+/// `size` loaded again into a fresh database (a temporary directory, or a scratch database on
+/// `postgres_admin`) and billed with coupons and credit grants.
+async fn priced_size(
+    args: &BillingArgs,
+    size: u64,
+    postgres_admin: Option<&str>,
+) -> anyhow::Result<PricedRun> {
+    match postgres_admin {
+        None => {
+            let mut builder = tempfile::Builder::new();
+            builder.prefix("satang-bench-billing-priced-");
+            let dir = match &args.work_dir {
+                Some(parent) => builder.tempdir_in(parent)?,
+                None => builder.tempdir()?,
+            };
+            let set = Dataset::new(size, Utc::now());
+            println!(
+                "-- {size} subscriptions with coupons and credit in {}",
+                dir.path().display()
+            );
+            bulk_load::load_sqlite(dir.path(), &set).await?;
+            let db = Db::open_sqlite(dir.path()).await?;
+            let priced = bill_priced(&db, size).await;
+            db_close(db).await;
+            priced
+        }
+        Some(admin) => {
+            let scratch = ScratchDatabase::create(admin).await?;
+            println!(
+                "-- {size} subscriptions with coupons and credit in database {}",
+                scratch.name()
+            );
+            let priced = async {
+                let set = Dataset::new(size, Utc::now());
+                bulk_load::load_postgres(&scratch.url, &set).await?;
+                let db = Db::open_postgres(&scratch.url, 16).await?;
+                let priced = bill_priced(&db, size).await;
+                db_close(db).await;
+                priced
+            }
+            .await;
+            let dropped = scratch.drop_database().await;
+            let priced = priced?;
+            dropped?;
+            Ok(priced)
+        }
+    }
+}
+
+/// The due subscriptions of [`bill_size`], then a coupon on a quarter of them and a credit
+/// grant for a tenth of the customers, then the billing run, timed and checked.
+async fn bill_priced(db: &Db, size: u64) -> anyhow::Result<PricedRun> {
+    let now = Utc::now();
+    let today = satang_domain::bangkok_date(now);
+    let inserted = insert_due_subscriptions(db, today, now).await?;
+    anyhow::ensure!(
+        inserted == size,
+        "inserted {inserted} subscriptions, expected {size}"
+    );
+    let (discounts, grants) = insert_pricing(db, now).await?;
+    println!("{discounts} subscriptions with a coupon, {grants} customers with credit");
+    wait_for_quiet_machine().await;
+    let run = billing_run(db, size).await?;
+    #[derive(sqlx::FromRow)]
+    struct Priced {
+        discounted_invoices: i64,
+        grants_used: i64,
+    }
+    let p: Priced = db
+        .fetch_one(Sql::new(
+            "SELECT (SELECT count(*) FROM invoices WHERE discount > 0) AS discounted_invoices, \
+               (SELECT count(*) FROM credit_grants WHERE remaining < amount) AS grants_used",
+        ))
+        .await?;
+    anyhow::ensure!(
+        p.discounted_invoices >= i64::try_from(discounts)?
+            && p.grants_used == i64::try_from(grants)?,
+        "{} invoices discounted for {discounts} coupons, {} of {grants} grants used",
+        p.discounted_invoices,
+        p.grants_used
+    );
+    println!(
+        "billing run with coupons and credit: {} invoices in {:.1} s = {:.0} /s; {} discounted, \
+         {} grants used",
+        run.invoices,
+        run.elapsed.as_secs_f64(),
+        run.per_second(),
+        p.discounted_invoices,
+        p.grants_used
+    );
+    Ok(PricedRun {
+        run,
+        discounts,
+        grants,
+        discounted_invoices: p.discounted_invoices,
+        grants_used: p.grants_used,
+    })
+}
+
+/// One coupon (20 % off for three periods) running on every fourth subscription, and a
+/// ฿500.00 credit grant (promotional and prepaid alternately) for every tenth customer, written
+/// as the API would have left them. Returns (discounts, grants).
+async fn insert_pricing(db: &Db, now: DateTime<Utc>) -> anyhow::Result<(u64, u64)> {
+    let (id, sub_bucket, customer_bucket, subscriptions, customers) = match db.backend() {
+        Backend::Postgres => (
+            "gen_random_uuid()",
+            "get_byte(uuid_send(s.id), 14)",
+            "get_byte(uuid_send(c.id), 14)",
+            "customers.subscriptions",
+            "customers.customers",
+        ),
+        Backend::Sqlite => (
+            "randomblob(16)",
+            "s.rowid",
+            "c.rowid",
+            "subscriptions",
+            "customers",
+        ),
+    };
+    let coupon = Uuid::now_v7();
+    db.execute(
+        Sql::new(
+            "INSERT INTO coupons (id, code, name_th, name_en, percent_off_bps, duration, \
+             duration_in_periods, active, times_redeemed, created_at, updated_at) \
+             VALUES ($1, 'BENCH20', 'ลด 20 %', '20 % off', 2000, 'repeating', 3, TRUE, 0, $2, $2)",
+        )
+        .bind(coupon)
+        .bind(now),
+    )
+    .await?;
+    let discounts = db
+        .execute(
+            Sql::new(format!(
+                "INSERT INTO discounts (id, subscription_id, customer_id, coupon_id, \
+                 coupon_code, percent_off_bps, duration, periods_remaining, starts_at, \
+                 created_at) \
+                 SELECT {id}, b.id, b.customer_id, $1, 'BENCH20', 2000, 'repeating', 3, $2, $2 \
+                 FROM (SELECT s.id AS id, s.customer_id AS customer_id, {sub_bucket} % 4 AS k \
+                       FROM {subscriptions} s) b WHERE b.k = 0"
+            ))
+            .bind(coupon)
+            .bind(now),
+        )
+        .await?;
+    db.execute(
+        Sql::new("UPDATE coupons SET times_redeemed = $1 WHERE id = $2")
+            .bind(i64::try_from(discounts)?)
+            .bind(coupon),
+    )
+    .await?;
+    let grants = db
+        .execute(
+            Sql::new(format!(
+                "INSERT INTO credit_grants (id, customer_id, grant_type, amount, remaining, \
+                 currency, priority, status, created_at, updated_at) \
+                 SELECT {id}, b.id, CASE WHEN b.k % 20 = 0 THEN 'promotional' ELSE 'prepaid' \
+                 END, 50000, 50000, 'THB', 50, 'active', $1, $1 \
+                 FROM (SELECT c.id AS id, {customer_bucket} AS k FROM {customers} c) b \
+                 WHERE b.k % 10 = 0"
+            ))
+            .bind(now),
+        )
+        .await?;
+    match db.backend() {
+        Backend::Postgres => {
+            db.execute(Sql::new(
+                "VACUUM (ANALYZE) billing.discounts, billing.credit_grants",
+            ))
+            .await?;
+        }
+        Backend::Sqlite => {
+            db.execute(Sql::new("ANALYZE")).await?;
+        }
+    }
+    Ok((discounts, grants))
 }
 
 /// One subscription per customer, all due today (Bangkok), by a bucket of the customer:
@@ -639,6 +855,34 @@ async fn serve_phases(
         events_sent,
         events_stored,
     });
+
+    // The upcoming invoice of those subscriptions (each sums its usage so far), one
+    // connection: a person's wait on the subscription tab.
+    wait_for_quiet_machine().await;
+    let paths: Vec<String> = subscriptions
+        .iter()
+        .map(|id| format!("/api/subscriptions/{id}/upcoming-invoice"))
+        .collect();
+    let target = authed(server, Target::get_any(paths)).await?;
+    check(server, &target, None).await?;
+    let plan = Plan {
+        concurrency: 1,
+        warm_up: Duration::from_secs(1),
+        measure: Duration::from_secs(args.upcoming_seconds.max(1)),
+    };
+    let outcome = phase(
+        server,
+        "GET /api/subscriptions/{id}/upcoming-invoice (1 conn.)",
+        target,
+        plan,
+    )
+    .await?;
+    println!(
+        "upcoming invoice: p50 {:.2} ms, p95 {:.2} ms",
+        outcome.percentile_ms(0.50),
+        outcome.percentile_ms(0.95)
+    );
+    result.upcoming = Some(outcome);
     Ok(())
 }
 

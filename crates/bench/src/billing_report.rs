@@ -15,6 +15,10 @@ pub const BILLING_SECTION: &str = "billing";
 const RUN_SHARE_TARGET: f64 = 0.25;
 const USAGE_EVENTS_TARGET: f64 = 50_000.0;
 const SUMMARY_P95_TARGET_MS: f64 = 200.0;
+/// Targets of issue 24: the run with coupons and credit against the plain one, and the
+/// upcoming invoice on one connection.
+const PRICED_SHARE_TARGET: f64 = 0.90;
+const UPCOMING_P95_TARGET_MS: f64 = 10.0;
 
 pub struct BillingReport<'a> {
     pub machine: &'a Machine,
@@ -85,6 +89,17 @@ impl BillingReport<'_> {
             thousands(largest),
             a.analytics_connections,
             a.analytics_seconds
+        );
+        let _ = writeln!(
+            out,
+            "- **Coupons and credit** (unless `--no-pricing`): each size loaded again into a \
+             fresh database with the same subscriptions, a coupon (20 % off, three periods) \
+             running on a quarter of them and a ฿500.00 credit grant (promotional or prepaid) \
+             for a tenth of the customers, then billed and checked the same way.\n\
+             - **Upcoming invoice**: `GET /api/subscriptions/{{id}}/upcoming-invoice` on the \
+             same server after the usage phase, over the TEAM subscriptions that received \
+             usage, one connection, {} s after a 1 s warm-up.",
+            a.upcoming_seconds
         );
         let _ = writeln!(
             out,
@@ -164,6 +179,47 @@ fn render_backend(out: &mut String, name: &str, r: &BackendResult, a: &BillingAr
             c.outbox_events,
             s.run.failed,
             s.run.skipped_duplicates
+        );
+    }
+    for s in &r.sizes {
+        let Some(p) = &s.priced else {
+            continue;
+        };
+        let share = p.run.per_second() / s.run.per_second();
+        let _ = writeln!(
+            out,
+            "- {} subscriptions **with coupons and credit** ({} discounts, {} grants): {:.1} s, \
+             **{:.0} invoices/s** = {:.1} % of the plain run (target ≥ {:.0} %: **{}**); {} \
+             invoices discounted, {} grants used; cores {:.2} / {:.2} / {:.2}; failed steps {}",
+            thousands(s.subscriptions),
+            thousands(p.discounts),
+            thousands(p.grants),
+            p.run.elapsed.as_secs_f64(),
+            p.run.per_second(),
+            100.0 * share,
+            PRICED_SHARE_TARGET * 100.0,
+            pass(share >= PRICED_SHARE_TARGET),
+            thousands(p.discounted_invoices.max(0) as u64),
+            thousands(p.grants_used.max(0) as u64),
+            p.run.engine_cores,
+            p.run.database_cores,
+            p.run.machine_cores,
+            p.run.failed
+        );
+    }
+    if let Some(o) = &r.upcoming {
+        let p95 = o.percentile_ms(0.95);
+        let _ = writeln!(
+            out,
+            "- **`GET /api/subscriptions/{{id}}/upcoming-invoice`**: one connection p50 {}, \
+             **p95 {}**, p99 {} ({:.1} req/s), errors {}; target p95 ≤ \
+             {UPCOMING_P95_TARGET_MS:.0} ms: **{}**",
+            ms(o.percentile_ms(0.50)),
+            ms(p95),
+            ms(o.percentile_ms(0.99)),
+            o.per_second(),
+            o.errors,
+            pass(p95 <= UPCOMING_P95_TARGET_MS)
         );
     }
     if let Some(u) = &r.usage {

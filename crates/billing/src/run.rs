@@ -256,6 +256,61 @@ fn tally(report: &mut RunReport, outcome: &chunk::ChunkOutcome) {
     report.skipped_duplicates += outcome.duplicates;
 }
 
+/// The invoice the next billing run would issue for one subscription (SPEC §2.11), worked out
+/// by the run's own planning ([`chunk::preview_invoice`]: the same reads, the same step) and
+/// written nowhere. Its figures are those of the real invoice when the clock gets there with
+/// nothing changed — except that the run bills a customer's subscriptions due the same day in
+/// id order, each taking from the credit balance and grants what the ones before it left.
+#[derive(Debug, Clone)]
+pub struct UpcomingInvoice {
+    pub origin: InvoiceOrigin,
+    /// Status (`open`, or `paid` when credit covers it), totals, discounts, credit, due date
+    /// and `issued_at` (the start of the billing day in Bangkok, or now when that has passed).
+    pub fields: InvoiceFields,
+    /// The period's fee, then the usage so far of the period that ends (metered plans).
+    pub lines: Vec<NewLine>,
+    /// What it would take from the customer's credit grants (promotional as a discount,
+    /// prepaid as a payment).
+    pub credits: Vec<crate::credit_grants::GrantUse>,
+}
+
+/// [`UpcomingInvoice`] of `sub` as the clock stands at `now`. A paused or canceled
+/// subscription, one that ends at its period end, and a period already invoiced have none
+/// (`InvalidState`, the API's 409). Opens a transaction only to read, and rolls it back.
+pub async fn upcoming_invoice(
+    db: &Db,
+    sub: Subscription,
+    now: DateTime<Utc>,
+) -> Result<UpcomingInvoice> {
+    use satang_domain::Status;
+    let none = |why: &str| Err(Error::InvalidState(format!("no upcoming invoice: {why}")));
+    match sub.status {
+        Status::Paused => return none("the subscription is paused"),
+        Status::Canceled => return none("the subscription is canceled"),
+        _ => {}
+    }
+    if sub.cancel_at_period_end {
+        return none("the subscription ends at the end of its period");
+    }
+    let Some(billing_date) = sub.next_billing_date else {
+        return none("the subscription has no next billing date");
+    };
+    let today = billing_date.max(bangkok_date(now));
+    let at = now.max(bangkok_midnight(billing_date));
+    let mut tx = db.begin().await?;
+    let planned = chunk::preview_invoice(&mut tx, sub, today, at).await;
+    drop(tx);
+    match planned? {
+        Some((new, credits)) => Ok(UpcomingInvoice {
+            origin: new.origin,
+            fields: new.fields,
+            lines: new.lines,
+            credits,
+        }),
+        None => none("the next period is invoiced already"),
+    }
+}
+
 /// Invoices the first period of a subscription that starts without a trial, inside the
 /// transaction that creates it: fees are billed in advance, and the billing run only ever bills
 /// the periods that follow (`next_billing_date` is the first period's end). Returns the open,

@@ -103,6 +103,19 @@ pub async fn get_in(tx: &mut Tx, customer_id: Uuid, id: Uuid) -> Result<Option<C
 /// The active grants of these customers, locked on PostgreSQL in id order (taken after the
 /// customers, the order every path that locks both follows).
 pub async fn active_many_in(tx: &mut Tx, customer_ids: &[Uuid]) -> Result<Vec<CreditGrant>> {
+    active_many(tx, customer_ids, true).await
+}
+
+/// [`active_many_in`] without locking anything: for a preview that writes nothing (the
+/// upcoming invoice).
+pub async fn active_many_unlocked_in(
+    tx: &mut Tx,
+    customer_ids: &[Uuid],
+) -> Result<Vec<CreditGrant>> {
+    active_many(tx, customer_ids, false).await
+}
+
+async fn active_many(tx: &mut Tx, customer_ids: &[Uuid], locked: bool) -> Result<Vec<CreditGrant>> {
     let mut ids = customer_ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
@@ -110,8 +123,8 @@ pub async fn active_many_in(tx: &mut Tx, customer_ids: &[Uuid]) -> Result<Vec<Cr
         return Ok(Vec::new());
     }
     let lock = match tx.backend() {
-        Backend::Postgres => " FOR UPDATE",
-        Backend::Sqlite => "",
+        Backend::Postgres if locked => " FOR UPDATE",
+        _ => "",
     };
     let mut sql =
         Sql::new("SELECT * FROM credit_grants WHERE status = 'active' AND customer_id IN (")

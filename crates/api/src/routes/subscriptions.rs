@@ -40,10 +40,12 @@ pub mod change_plan;
 mod create;
 mod discount;
 mod lifecycle;
+pub mod upcoming;
 
 pub use change_plan::{ChangePlanRequest, ChangePlanResponse};
 pub use create::{CollectionMethod, CreateSubscriptionRequest};
 pub use lifecycle::{CancelRequest, CancelResponse};
+pub use upcoming::UpcomingInvoiceView;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -53,6 +55,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(lifecycle::router())
         .merge(change_plan::router())
         .merge(discount::router())
+        .merge(upcoming::router())
 }
 
 /// A subscription's running discount (SPEC §2.11): the coupon's code and what it takes off —

@@ -155,6 +155,50 @@ async fn plan_steps(
     now: DateTime<Utc>,
 ) -> Result<(Vec<Step>, BillingSettings)> {
     let settings = BillingSettings::load_in(tx).await?;
+    let mut read = read_for(tx, &subs, Locking::ForBilling).await?;
+    let mut steps = Vec::with_capacity(subs.len());
+    for sub in subs {
+        steps.push(plan_step(sub, &mut read, &settings, today, now)?);
+    }
+    Ok((steps, settings))
+}
+
+/// Whether [`read_for`] locks what the steps will change (the billing run) or only reads it
+/// (the upcoming invoice, which writes nothing).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Locking {
+    ForBilling,
+    Preview,
+}
+
+/// Works out the next period's invoice of `sub` exactly as the billing run would on `today`
+/// at `now` — the same reads (without locks) and the same [`plan_step`] — and writes nothing.
+/// `None`: the subscription ends at its period end, or that period is invoiced already.
+pub(super) async fn preview_invoice(
+    tx: &mut satang_store::Tx,
+    sub: Subscription,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Option<(NewInvoice, Vec<GrantUse>)>> {
+    let settings = BillingSettings::load_in(tx).await?;
+    let subs = [sub];
+    let mut read = read_for(tx, &subs, Locking::Preview).await?;
+    let [sub] = subs;
+    Ok(match plan_step(sub, &mut read, &settings, today, now)? {
+        Step::Renew {
+            invoice: Some(planned),
+            ..
+        } => Some((planned.new, planned.grant_uses)),
+        Step::Renew { invoice: None, .. } | Step::Cancel { .. } => None,
+    })
+}
+
+/// Reads what the steps of `subs` need, one statement per kind.
+async fn read_for(
+    tx: &mut satang_store::Tx,
+    subs: &[Subscription],
+    locking: Locking,
+) -> Result<Read> {
     let mut plan_ids: Vec<Uuid> = subs
         .iter()
         .flat_map(|s| [Some(s.plan_id), s.pending_plan_id])
@@ -187,12 +231,18 @@ async fn plan_steps(
         .filter(|c| c.balance > 0)
         .map(|c| c.id)
         .collect();
-    for customer in customers::lock_many_in(tx, &in_credit).await? {
-        customers.insert(customer.id, customer);
+    if locking == Locking::ForBilling {
+        for customer in customers::lock_many_in(tx, &in_credit).await? {
+            customers.insert(customer.id, customer);
+        }
     }
     // Their active credit grants, locked after the customers (one statement; usually none).
+    let active = match locking {
+        Locking::ForBilling => credit_grants::active_many_in(tx, &customer_ids).await?,
+        Locking::Preview => credit_grants::active_many_unlocked_in(tx, &customer_ids).await?,
+    };
     let mut grants: HashMap<Uuid, Vec<CreditGrant>> = HashMap::new();
-    for g in credit_grants::active_many_in(tx, &customer_ids).await? {
+    for g in active {
         grants.entry(g.customer_id).or_default().push(g);
     }
 
@@ -226,18 +276,13 @@ async fn plan_steps(
         .into_iter()
         .collect();
 
-    let mut read = Read {
+    Ok(Read {
         plans,
         customers,
         grants,
         used,
         issued,
-    };
-    let mut steps = Vec::with_capacity(subs.len());
-    for sub in subs {
-        steps.push(plan_step(sub, &mut read, &settings, today, now)?);
-    }
-    Ok((steps, settings))
+    })
 }
 
 /// What a chunk read, one statement per kind: all [`plan_step`] needs.

@@ -408,7 +408,14 @@ async fn accessibility(backend: Backend) {
     sign_in(&b, &base, crate::common::ADMIN_EMAIL, PASSWORD).await;
     for theme in ["light", "dark"] {
         set_theme(&b, theme).await;
-        for tab in ["overview", "subscriptions", "contacts", "users", "invoices"] {
+        for tab in [
+            "overview",
+            "subscriptions",
+            "contacts",
+            "users",
+            "invoices",
+            "credits",
+        ] {
             check(&b, &format!("/customers/{customer}?tab={tab}")).await;
         }
         check(&b, "/customers?dialog=new-customer").await;
@@ -541,3 +548,189 @@ async fn screenshots() {
 }
 
 both_backends!(accessibility);
+
+/// One coupon, from its creation in Billing › Coupons to a discounted invoice, in the console:
+/// created in its dialog, redeemed on a subscription from the customer's subscriptions tab, the
+/// upcoming invoice showing the discount, then the billing run's invoice with the same figures
+/// on the invoices tab. Then credit granted and voided on the customer's credits tab, and the
+/// upcoming invoice in English.
+async fn a_coupon_from_creation_to_a_discounted_invoice(backend: Backend) {
+    let Some((app, _)) = crate::common::spawn_clocked_on(backend, "2030-01-10").await else {
+        return;
+    };
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    let base = app.url.clone();
+    let farm = crate::common::billing::insert_customer(&app, "สหกรณ์ข้าวหอมมะลิ", "active").await;
+    sign_in(&b, &base, crate::common::ADMIN_EMAIL, PASSWORD).await;
+
+    // Billing › Coupons: 20 % off for three periods.
+    b.goto(&format!("{base}/billing?tab=coupons")).await;
+    b.click("[data-testid=new-coupon]").await;
+    b.wait_for("document.getElementById('dlg-new-coupon').open")
+        .await;
+    b.fill("#dlg-new-coupon #f-code", "RICE20").await;
+    b.fill("#dlg-new-coupon #f-name_th", "ส่วนลดข้าวหอม").await;
+    b.fill("#dlg-new-coupon #f-percent_off", "20").await;
+    b.select("#dlg-new-coupon #f-duration", "repeating").await;
+    b.fill("#dlg-new-coupon #f-duration_in_periods", "3").await;
+    b.submit("[data-testid=create-coupon]").await;
+    b.wait_for("location.search.includes('notice=coupon-created')")
+        .await;
+    assert!(
+        b.text("[data-testid=billing-coupons]")
+            .await
+            .contains("RICE20")
+    );
+
+    // PRO from today, invoiced by e-mail; then the coupon, typed in lower case, on its row.
+    let token = app.admin_token().await;
+    let plans = app
+        .get("/api/plans?limit=200", &token)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let pro = plans["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == "PRO" && p["interval"] == "month")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    b.goto(&format!("{base}/customers/{farm}?tab=subscriptions"))
+        .await;
+    b.click("[data-testid=new-subscription]").await;
+    b.select("#f-plan", &pro).await;
+    b.fill("#f-trial_days", "0").await;
+    b.select("#f-collection", "send_invoice").await;
+    b.submit("[data-testid=subscription-form] button[type=submit]")
+        .await;
+    b.wait_for("document.querySelector('[data-testid=subscriptions]')")
+        .await;
+    let subs = app
+        .get(&format!("/api/customers/{farm}/subscriptions"), &token)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let sub = subs["data"][0]["id"].as_str().unwrap().to_owned();
+    b.click("[data-testid=apply-discount]").await;
+    b.wait_for(&format!(
+        "document.getElementById('dlg-discount-{sub}').open"
+    ))
+    .await;
+    b.fill(&format!("#f-coupon-{sub}"), "rice20").await;
+    b.submit(&format!(
+        "#dlg-discount-{sub} [data-testid=confirm-discount]"
+    ))
+    .await;
+    b.wait_for("location.search.includes('notice=subscription-discount')")
+        .await;
+    assert!(
+        b.text("[data-testid=subscription-discount]")
+            .await
+            .contains("RICE20")
+    );
+
+    // The upcoming invoice: ฿990.00 − 20 % (฿198.00) = ฿792.00, VAT ฿55.44, ฿847.44; the
+    // same figure as the API's.
+    let upcoming = app
+        .get(
+            &format!("/api/subscriptions/{sub}/upcoming-invoice"),
+            &token,
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(upcoming["total"], 84_744, "{upcoming}");
+    assert_eq!(b.text("[data-testid=upcoming-total]").await, baht(84_744));
+    assert!(
+        b.text("[data-testid=upcoming-discount]")
+            .await
+            .contains("RICE20")
+    );
+
+    // The period ends; the run issues the discounted invoice, which the invoices tab lists.
+    let admin = crate::common::billing::set_date(&app, "2030-02-10").await;
+    let report = crate::common::billing::run_billing(&app, &admin).await;
+    assert_eq!(report["invoices_created"], 1, "{report}");
+    let invoices = app
+        .get(&format!("/api/invoices?subscription_id={sub}"), &admin)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let issued = invoices["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["period_start"] == "2030-02-10")
+        .expect("February's invoice")
+        .clone();
+    assert_eq!(
+        (&issued["discount"], &issued["total"]),
+        (&json!(19_800), &json!(84_744))
+    );
+    assert_eq!(issued["discounts"][0]["coupon_code"], "RICE20");
+    // A month later the browser's session has expired: sign in again.
+    sign_in(&b, &base, crate::common::ADMIN_EMAIL, PASSWORD).await;
+    b.goto(&format!("{base}/customers/{farm}?tab=invoices"))
+        .await;
+    let listed = b.text("[data-testid=invoices]").await;
+    assert!(
+        listed.contains(issued["number"].as_str().unwrap()) && listed.contains(&baht(84_744)),
+        "{listed}"
+    );
+
+    // Credits: ฿100.00 of promotional credit until the end of the year, then voided.
+    b.goto(&format!("{base}/customers/{farm}?tab=credits"))
+        .await;
+    b.click("[data-testid=new-credit]").await;
+    b.wait_for("document.getElementById('dlg-new-credit').open")
+        .await;
+    b.select("#f-credit-type", "promotional").await;
+    b.fill("#dlg-new-credit #f-amount", "100.00").await;
+    b.js("document.getElementById('f-valid_until').value = '2030-12-31'; return 1;")
+        .await;
+    b.fill("#dlg-new-credit #f-note", "ขอบคุณที่ใช้บริการ").await;
+    b.submit("[data-testid=create-credit]").await;
+    b.wait_for("location.search.includes('notice=credit-granted')")
+        .await;
+    let table = b.text("[data-testid=credit-grants]").await;
+    assert!(
+        table.contains("฿100.00") && table.contains("ขอบคุณที่ใช้บริการ"),
+        "{table}"
+    );
+    let grants = app
+        .get(&format!("/api/customers/{farm}/credit-grants"), &admin)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(grants["data"][0]["amount"], 10_000);
+    assert_eq!(grants["data"][0]["expires_at"], "2030-12-31T17:00:00Z");
+    b.submit("[data-testid=void-credit]").await;
+    b.wait_for("location.search.includes('notice=credit-voided')")
+        .await;
+    assert!(
+        b.text("[data-testid=credit-grants]")
+            .await
+            .contains("ยกเลิกแล้ว")
+    );
+
+    // In English, the upcoming invoice (March, the coupon's second period).
+    b.submit("[data-testid=lang-toggle]").await;
+    b.wait_for("document.documentElement.lang === 'en'").await;
+    b.goto(&format!("{base}/customers/{farm}?tab=subscriptions"))
+        .await;
+    assert!(b.body_text().await.contains("Upcoming invoice"));
+    assert_eq!(b.text("[data-testid=upcoming-total]").await, baht(84_744));
+    b.close().await;
+}
+
+both_backends!(a_coupon_from_creation_to_a_discounted_invoice);

@@ -4,6 +4,7 @@
 //! finalisation of a subscription's first invoice and by the billing run; expiry and depletion.
 //! Figures are worked out by hand in the comments (VAT 7 %, half-up).
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::billing::{insert_customer, member_token, run_billing, set_date};
@@ -13,6 +14,7 @@ both_backends!(
     grants_are_created_listed_and_voided_by_the_right_people,
     refused_grants_change_nothing,
     invoices_consume_promotional_then_prepaid_credit,
+    two_finalisations_at_once_never_overdraw_a_grant,
 );
 
 fn grants_path(customer: impl std::fmt::Display) -> String {
@@ -301,5 +303,101 @@ async fn invoices_consume_promotional_then_prepaid_credit(backend: Backend) {
         "credit_grant.expired",
     ] {
         assert!(actions.contains(&action), "{action}: {actions:?}");
+    }
+}
+
+/// Two invoices of one customer finalised at the same moment, several rounds: the grants are
+/// taken one finalisation after the other, never twice, never below 0. Each draft is ฿700.00.
+/// Whichever goes first takes the ฿300.00 promotional credit (taxable ฿400.00, VAT ฿28.00,
+/// total ฿428.00, paid by prepaid credit); the other gets none of it (฿700.00 + VAT ฿49.00 =
+/// ฿749.00) and the ฿572.00 of prepaid credit left, ฿177.00 due.
+async fn two_finalisations_at_once_never_overdraw_a_grant(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, "2030-01-10").await else {
+        return;
+    };
+    for round in 0..4 {
+        let farm = insert_customer(&app, &format!("สหกรณ์รอบที่ {round}"), "active").await;
+        let promotional = grant(
+            &app,
+            &admin,
+            farm,
+            json!({"type": "promotional", "amount": 30_000}),
+        )
+        .await;
+        let prepaid = grant(
+            &app,
+            &admin,
+            farm,
+            json!({"type": "prepaid", "amount": 100_000}),
+        )
+        .await;
+        let mut drafts = Vec::new();
+        for _ in 0..2 {
+            let d = json_of(
+                app.post(
+                    "/api/invoices",
+                    Some(&admin),
+                    json!({"customer_id": farm, "lines": [
+                        {"description": "ค่าบริการที่ปรึกษา", "quantity": 1, "unit_amount": 70_000}]}),
+                )
+                .await,
+                201,
+            )
+            .await;
+            drafts.push(d["id"].as_str().unwrap().to_owned());
+        }
+        let (a, b) = (
+            format!("/api/invoices/{}/finalize", drafts[0]),
+            format!("/api/invoices/{}/finalize", drafts[1]),
+        );
+        let (first, second) = tokio::join!(
+            app.call(Method::POST, &a, Some(&admin), None),
+            app.call(Method::POST, &b, Some(&admin), None),
+        );
+        let mut issued = Vec::new();
+        for res in [first, second] {
+            issued.push(json_of(res, 200).await);
+        }
+        issued.sort_by_key(|i| i["total"].as_i64().unwrap());
+        assert_eq!(
+            issued.iter().map(figures).collect::<Vec<_>>(),
+            [
+                [70_000, 30_000, 2_800, 42_800, 42_800, 0],
+                [70_000, 0, 4_900, 74_900, 57_200, 17_700],
+            ],
+            "round {round}"
+        );
+        let now = grants(&app, &admin, farm).await;
+        let by_id = |id: &Value| now.iter().find(|g| &g["id"] == id).unwrap().clone();
+        assert_eq!(
+            (
+                &by_id(&promotional["id"])["remaining"],
+                &by_id(&promotional["id"])["status"]
+            ),
+            (&json!(0), &json!("depleted")),
+            "round {round}"
+        );
+        assert_eq!(
+            (
+                &by_id(&prepaid["id"])["remaining"],
+                &by_id(&prepaid["id"])["status"]
+            ),
+            (&json!(0), &json!("depleted")),
+            "round {round}"
+        );
+        let payments = ok(app
+            .get(&format!("/api/payments?customer_id={farm}"), &admin)
+            .await)
+        .await;
+        let credit: i64 = payments["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                assert_eq!(p["method"], "credit");
+                p["amount"].as_i64().unwrap()
+            })
+            .sum();
+        assert_eq!(credit, 100_000, "round {round}: exactly the grant, once");
     }
 }

@@ -1083,6 +1083,7 @@ async fn openapi_document_lists_every_route(backend: Backend) {
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
+        ("/api/subscriptions/{id}/upcoming-invoice", "get"),
     ] {
         let op = &paths
             .get(path)

@@ -19,13 +19,14 @@ use uuid::Uuid;
 
 use satang_api::pagination::Page;
 use satang_api::routes::contacts::ContactView;
+use satang_api::routes::credit_grants::CreditGrantView;
 use satang_api::routes::customers::CustomerView;
 use satang_api::routes::entitlements::EntitlementsView;
 use satang_api::routes::invoices::InvoiceView;
 use satang_api::routes::members::MemberView;
 use satang_api::routes::plans::{PlanInterval, PlanView, Pricing};
-use satang_api::routes::subscriptions::SubscriptionView;
 use satang_api::routes::subscriptions::change_plan::ChangePlanResponse;
+use satang_api::routes::subscriptions::{SubscriptionView, UpcomingInvoiceView};
 use satang_domain::money::round_half_up_div;
 use satang_domain::{CustomerStatus, Status};
 
@@ -67,10 +68,22 @@ pub fn router() -> Router<Arc<Console>> {
             "/customers/{id}/subscriptions/{subscription}/{action}",
             post(subscription_action),
         )
+        .route("/customers/{id}/credit-grants", post(grant_credit))
+        .route(
+            "/customers/{id}/credit-grants/{grant}/void",
+            post(void_credit),
+        )
 }
 
 const PAGE_SIZE: usize = 25;
-const TABS: [&str; 5] = ["overview", "subscriptions", "contacts", "users", "invoices"];
+const TABS: [&str; 6] = [
+    "overview",
+    "subscriptions",
+    "contacts",
+    "users",
+    "invoices",
+    "credits",
+];
 
 /// The list's state, carried in every link so the sidebar stays where it was.
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +138,11 @@ pub struct Selected {
     pub invoices: Vec<InvoiceView>,
     /// What the live subscriptions grant (read for the subscriptions tab only).
     pub entitlements: Option<EntitlementsView>,
+    /// The invoice the next billing run would issue, per subscription that has one (read for
+    /// the subscriptions tab only).
+    pub upcoming: Vec<UpcomingInvoiceView>,
+    /// The customer's credit grants (read for the credits tab only).
+    pub credit_grants: Vec<CreditGrantView>,
     pub mrr: i64,
     pub outstanding: i64,
     pub open_invoices: usize,
@@ -421,6 +439,33 @@ async fn load_selected(
             sub,
         });
     }
+    let mut upcoming = Vec::new();
+    if tab == "subscriptions" {
+        for row in rows
+            .iter()
+            .filter(|r| r.open && !r.sub.cancel_at_period_end)
+        {
+            // A paused subscription, or a period invoiced already, has none (409): not shown.
+            let reply = ctx
+                .api(crate::client::ApiRequest::new(
+                    Method::GET,
+                    format!("/api/subscriptions/{}/upcoming-invoice", row.sub.id),
+                ))
+                .await;
+            if reply.ok() {
+                upcoming.push(reply.json()?);
+            } else if reply.status != StatusCode::CONFLICT {
+                return Err(Failure::from_status(reply.status, &ctx.here));
+            }
+        }
+    }
+    let credit_grants = if tab == "credits" {
+        ctx.get::<Page<CreditGrantView>>(format!("/api/customers/{id}/credit-grants?limit=200"))
+            .await?
+            .data
+    } else {
+        Vec::new()
+    };
     let open_invoices: Vec<&InvoiceView> = invoices
         .data
         .iter()
@@ -435,6 +480,8 @@ async fn load_selected(
         members,
         invoices: invoices.data,
         entitlements,
+        upcoming,
+        credit_grants,
         mrr,
         outstanding,
         open_invoices: open_count,
@@ -1042,4 +1089,113 @@ async fn change_plan(
         reply,
     )
     .await
+}
+
+/// The API's credit grant from the dialog `new-credit`, or the fields a person has to correct.
+/// The amount is typed in baht; `valid_until` is the last day (Bangkok) the credit may be used.
+fn credit_body(ctx: &Ctx, fields: &Fields) -> Result<Value, BTreeMap<String, String>> {
+    let tr = ctx.tr();
+    let mut errors = BTreeMap::new();
+    let mut body = json!({ "type": field(fields, "type") });
+    match satang_domain::typed_amount::parse_baht(field(fields, "amount")) {
+        Some(minor) => body["amount"] = json!(minor),
+        None => {
+            errors.insert("amount".to_owned(), tr.t("credit-amount-invalid"));
+        }
+    }
+    let priority = field(fields, "priority");
+    if !priority.is_empty() {
+        match priority.parse::<i64>() {
+            Ok(n) => body["priority"] = json!(n),
+            Err(_) => {
+                errors.insert("priority".to_owned(), tr.t("credit-priority-invalid"));
+            }
+        }
+    }
+    let until = field(fields, "valid_until");
+    if !until.is_empty() {
+        // The day after, at midnight in Bangkok (17:00 UTC on the last day).
+        match chrono::NaiveDate::parse_from_str(until, "%Y-%m-%d") {
+            Ok(day) => {
+                body["expires_at"] = json!(format!("{day}T17:00:00Z"));
+            }
+            Err(_) => {
+                errors.insert("valid_until".to_owned(), tr.t("credit-date-invalid"));
+            }
+        }
+    }
+    let note = field(fields, "note");
+    if !note.is_empty() {
+        body["note"] = json!(note);
+    }
+    if errors.is_empty() {
+        Ok(body)
+    } else {
+        Err(errors)
+    }
+}
+
+/// `POST /customers/{id}/credit-grants`: billing staff grant credit (the dialog `new-credit`);
+/// a refusal reopens the dialog with each message by its field.
+async fn grant_credit(
+    mut ctx: Ctx,
+    Path(id): Path<Uuid>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let query = ListQuery {
+        tab: "credits".to_owned(),
+        dialog: "new-credit".to_owned(),
+        ..ListQuery::default()
+    };
+    let body = match credit_body(&ctx, &fields) {
+        Ok(body) => body,
+        Err(errors) => {
+            let form = FormState {
+                values: entered(&fields),
+                errors,
+                message: None,
+            };
+            let status = Some(StatusCode::UNPROCESSABLE_ENTITY);
+            return page(ctx, Some(id), query, None, form, status).await;
+        }
+    };
+    let reply = ctx
+        .send(
+            Method::POST,
+            format!("/api/customers/{id}/credit-grants"),
+            Some(body),
+            fields.get("_key").map(String::as_str),
+        )
+        .await;
+    if reply.ok() {
+        return Ok(done(id, "credits", "credit-granted"));
+    }
+    let mut form = refusal(&ctx, entered(&fields), &reply)?;
+    // The API names the instant; the dialog asks for the last day.
+    if let Some(e) = form.errors.remove("expires_at") {
+        form.errors.insert("valid_until".to_owned(), e);
+    }
+    let status = reply.status;
+    page(ctx, Some(id), query, None, form, Some(status)).await
+}
+
+/// `POST /customers/{id}/credit-grants/{grant}/void`: what the grant had left is no longer
+/// given.
+async fn void_credit(
+    mut ctx: Ctx,
+    Path((id, grant)): Path<(Uuid, Uuid)>,
+    CsrfForm(_): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let reply = ctx
+        .send(
+            Method::POST,
+            format!("/api/customers/{id}/credit-grants/{grant}/void"),
+            Some(json!({})),
+            None,
+        )
+        .await;
+    if reply.ok() {
+        return Ok(done(id, "credits", "credit-voided"));
+    }
+    refused(ctx, Some(id), "credits", "", Fields::new(), reply).await
 }

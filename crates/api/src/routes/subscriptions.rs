@@ -40,6 +40,7 @@ pub mod change_plan;
 mod create;
 mod discount;
 mod lifecycle;
+mod threshold;
 
 pub use change_plan::{ChangePlanRequest, ChangePlanResponse};
 pub use create::{CollectionMethod, CreateSubscriptionRequest};
@@ -53,6 +54,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(lifecycle::router())
         .merge(change_plan::router())
         .merge(discount::router())
+        .merge(threshold::router())
 }
 
 /// A subscription's running discount (SPEC §2.11): the coupon's code and what it takes off —
@@ -135,6 +137,9 @@ pub struct SubscriptionView {
     pub unit_price: Option<i64>,
     /// The running discount; null without one.
     pub discount: Option<DiscountView>,
+    /// Unbilled usage amount (minor units) at which the period's usage so far is invoiced at
+    /// once; null: usage is invoiced at the period's end.
+    pub billing_threshold: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
@@ -173,6 +178,7 @@ impl From<Subscription> for SubscriptionView {
             pending_change,
             unit_price: s.unit_price,
             discount,
+            billing_threshold: s.billing_threshold,
             created_at: s.created_at,
             updated_at: s.updated_at,
             version: s.version,
@@ -525,6 +531,7 @@ mod tests {
             } else {
                 Default::default()
             },
+            billing_threshold: pending.then_some(500_000),
             created_at: at,
             updated_at: at,
             version: 4,

@@ -281,13 +281,7 @@ async fn measure(
     wait_for_quiet_machine().await;
     let plan = args.plan(args.concurrency);
     let healthz = phase(server, "GET /healthz", Target::get("/healthz"), plan).await?;
-    let check_outcome = phase(
-        server,
-        "GET /api/entitlements/check (key)",
-        checks,
-        plan,
-    )
-    .await?;
+    let check_outcome = phase(server, "GET /api/entitlements/check (key)", checks, plan).await?;
 
     // Usage: as many batches as 5,000 events/s would send, none repeated.
     let usage_plan = args.plan(args.usage_connections);

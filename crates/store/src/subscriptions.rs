@@ -607,11 +607,7 @@ pub async fn set_billing_threshold(
 
 /// Ids of the billable subscriptions (`active`, `past_due`) that have a billing threshold,
 /// after `after` in id order: what the billing run checks against their thresholds.
-pub async fn with_billing_threshold(
-    db: &Db,
-    after: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<Uuid>> {
+pub async fn with_billing_threshold(db: &Db, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>> {
     #[derive(sqlx::FromRow)]
     struct Id {
         id: Uuid,

@@ -1265,12 +1265,19 @@ async fn billing_staff_add_and_delete_usage_alerts_on_the_plans_page(backend: Ba
     let browser = Browser::signed_in(&app, "billing@satang.test").await;
     let page = browser.get("/plans").await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains(&format!("data-testid=\"alert-form-{code}\"")));
+    assert!(
+        page.body
+            .contains(&format!("data-testid=\"alert-form-{code}\""))
+    );
 
     let refused = browser
         .post(
             "/plans/alerts",
-            &[("plan_code", &code), ("metric", "sms_alerts"), ("threshold", "many")],
+            &[
+                ("plan_code", &code),
+                ("metric", "sms_alerts"),
+                ("threshold", "many"),
+            ],
         )
         .await;
     assert_eq!(refused.status, 422);
@@ -1281,7 +1288,11 @@ async fn billing_staff_add_and_delete_usage_alerts_on_the_plans_page(backend: Ba
     let created = browser
         .post(
             "/plans/alerts",
-            &[("plan_code", &code), ("metric", "sms_alerts"), ("threshold", "1000")],
+            &[
+                ("plan_code", &code),
+                ("metric", "sms_alerts"),
+                ("threshold", "1000"),
+            ],
         )
         .await;
     assert_eq!(created.status, 303, "{}", created.body);
@@ -1295,7 +1306,10 @@ async fn billing_staff_add_and_delete_usage_alerts_on_the_plans_page(backend: Ba
     assert_eq!(alert["metric"], "sms_alerts");
     assert_eq!(alert["threshold"], 1000);
     let page = browser.get("/plans").await;
-    assert!(page.body.contains(&format!("data-testid=\"alerts-{code}\"")));
+    assert!(
+        page.body
+            .contains(&format!("data-testid=\"alerts-{code}\""))
+    );
     assert!(page.body.contains("sms_alerts"));
 
     let id = alert["id"].as_str().unwrap();

@@ -154,8 +154,11 @@ async fn the_integration_guide_runs_as_written(backend: Backend) {
     let check = &script[script.find("TIMESTAMP=").expect("the webhook check")..];
     let tampered = dir.path().join("tampered.json");
     let text = String::from_utf8(body).unwrap();
-    std::fs::write(&tampered, text.replacen("subscription.created", "subscription.createe", 1))
-        .unwrap();
+    std::fs::write(
+        &tampered,
+        text.replacen("subscription.created", "subscription.createe", 1),
+    )
+    .unwrap();
     let refused = run(check.to_owned(), tampered).await.unwrap();
     assert!(!refused.status.success());
     assert!(!String::from_utf8_lossy(&refused.stdout).contains("verified"));

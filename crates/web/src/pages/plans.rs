@@ -403,7 +403,10 @@ async fn create_alert(
     };
     let Ok(threshold) = field(&fields, "threshold").trim().parse::<i64>() else {
         let mut errors = BTreeMap::new();
-        errors.insert("threshold".to_owned(), ctx.tr().t("plans-alert-threshold-invalid"));
+        errors.insert(
+            "threshold".to_owned(),
+            ctx.tr().t("plans-alert-threshold-invalid"),
+        );
         let form = FormState {
             values: entered(&fields),
             errors,
@@ -439,7 +442,12 @@ async fn delete_alert(
     CsrfForm(_): CsrfForm<Fields>,
 ) -> Result<Response, Failure> {
     let reply = ctx
-        .send(Method::DELETE, format!("/api/usage-alerts/{id}"), None, None)
+        .send(
+            Method::DELETE,
+            format!("/api/usage-alerts/{id}"),
+            None,
+            None,
+        )
         .await;
     if reply.ok() {
         return Ok(Redirect::to("/plans?notice=plan-alert-deleted").into_response());

@@ -120,9 +120,9 @@ async fn the_integration_guide_runs_as_written(backend: Backend) {
 
     let (script, answers) = guide();
     assert!(answers.len() >= 3, "{answers:?}");
-    let run = |script: String, body_file: std::path::PathBuf| {
-        tokio::process::Command::new("bash")
-            .args(["-euo", "pipefail", "-c", &script])
+    let bash = |script: &str, body_file: &std::path::Path| {
+        let mut bash = tokio::process::Command::new("bash");
+        bash.args(["-euo", "pipefail", "-c", script])
             .env("SATANG", &app.url)
             .env("ADMIN_EMAIL", ADMIN_EMAIL)
             .env("ADMIN_PASSWORD", PASSWORD)
@@ -130,10 +130,10 @@ async fn the_integration_guide_runs_as_written(backend: Backend) {
             .env("SUBSCRIPTION", sub["id"].as_str().unwrap())
             .env("WEBHOOK_SECRET", secret)
             .env("WEBHOOK_BODY", body_file)
-            .env("SATANG_SIGNATURE", &signature)
-            .output()
+            .env("SATANG_SIGNATURE", &signature);
+        bash
     };
-    let out = run(script.clone(), body_file.clone()).await.unwrap();
+    let out = bash(&script, &body_file).output().await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -159,7 +159,7 @@ async fn the_integration_guide_runs_as_written(backend: Backend) {
         text.replacen("subscription.created", "subscription.createe", 1),
     )
     .unwrap();
-    let refused = run(check.to_owned(), tampered).await.unwrap();
+    let refused = bash(check, &tampered).output().await.unwrap();
     assert!(!refused.status.success());
     assert!(!String::from_utf8_lossy(&refused.stdout).contains("verified"));
     // The key the guide made is named in the audit log of the usage it reported.

@@ -7,6 +7,7 @@
 //! target/release/satang-bench customers
 //! target/release/satang-bench console
 //! target/release/satang-bench billing
+//! target/release/satang-bench entitlements
 //! ```
 //!
 //! (Run the built binary rather than `cargo run -p satang-bench`: building one package alone
@@ -21,6 +22,7 @@ mod console;
 mod customers;
 mod customers_report;
 mod dataset;
+mod entitlements;
 mod load;
 mod pgbench;
 mod postgres;
@@ -59,6 +61,10 @@ enum Bench {
     /// `INSERT … SELECT`, usage ingestion through the API, and the analytics summary, on
     /// SQLite and PostgreSQL.
     Billing(billing::BillingArgs),
+    /// `GET /api/entitlements/check` with an API key next to `/healthz` with 100,000
+    /// customers, and usage ingestion with an API key against a person's token, on SQLite and
+    /// PostgreSQL.
+    Entitlements(entitlements::EntitlementsArgs),
 }
 
 #[tokio::main]
@@ -69,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Customers(args) => customers::run(args, command_line()).await,
         Bench::Console(args) => console::run(args, command_line()).await,
         Bench::Billing(args) => billing::run(args, command_line()).await,
+        Bench::Entitlements(args) => entitlements::run(args, command_line()).await,
     }
 }
 

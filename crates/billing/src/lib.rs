@@ -22,6 +22,7 @@
 //! - [`entitlements`]: what a customer's live plans grant, with this period's usage;
 //!   [`entitlement_cache`] keeps them in memory for the hot-path check.
 //! - [`usage`]: metered usage ingestion, checked against the subscriptions it names.
+//! - [`thresholds`]: billing thresholds: usage invoiced mid-period once it reaches an amount.
 //! - [`webhooks`]: registering a webhook endpoint with its signing secret.
 //! - [`notices`]: the trial-ending warning, emitted once per subscription by the run.
 //! - [`mail`]: what a queued notification mail says and to whom.
@@ -49,6 +50,7 @@ pub mod sessions;
 pub mod settings;
 pub mod subscriptions;
 pub mod tax_documents;
+pub mod thresholds;
 pub mod usage;
 pub mod usage_alerts;
 pub mod users;

@@ -46,6 +46,8 @@ use crate::{BillingSettings, Error, Result};
 
 mod chunk;
 
+pub(crate) use chunk::{in_trial, metered};
+
 /// Subscriptions billed per transaction. Big enough that the fixed statements of a chunk cost
 /// little per invoice, small enough that a chunk holds its locks (and SQLite's writer) for
 /// tens of milliseconds, not seconds.
@@ -73,6 +75,8 @@ pub struct RunReport {
     pub stopped_early: bool,
     /// `subscription.trial_will_end` notices emitted (see [`crate::notices`]).
     pub trial_notices: u32,
+    /// Usage invoices issued mid-period for billing thresholds (see [`crate::thresholds`]).
+    pub threshold_invoices: u32,
 }
 
 /// Chunks billed at the same time on PostgreSQL, each in its own transaction on its own
@@ -109,10 +113,20 @@ pub async fn run_billing_until(
     stop: StopCheck,
 ) -> Result<RunReport> {
     let today = bangkok_date(now);
+    let mut report = RunReport {
+        date: Some(today),
+        ..RunReport::default()
+    };
     // Grants past their expiry are marked so (with their event) before anything is billed; a
     // failure here bills nothing less (finalisation skips expired grants anyway).
     if let Err(e) = crate::credit_grants::expire_grants(db, actor, now).await {
         tracing::error!(error = %e, "expiring credit grants failed");
+    }
+    // Usage that reached a billing threshold and was not invoiced after its ingestion (a
+    // crash between the two) is invoiced before the periods' ends are billed.
+    match crate::thresholds::check_all_billing_thresholds(db, actor, now).await {
+        Ok(issued) => report.threshold_invoices = issued.len() as u32,
+        Err(e) => tracing::error!(error = %e, "checking billing thresholds failed"),
     }
     // At most half the pool, so requests served meanwhile still find a connection.
     let in_flight = CHUNKS_IN_FLIGHT.min((db.write_connections() / 2).max(1) as usize);
@@ -123,10 +137,6 @@ pub async fn run_billing_until(
         let (stop, cursor) = (stop.clone(), cursor.clone());
         passes.spawn(async move { bill_due(&db, &clock, today, &actor, &*stop, &cursor).await });
     }
-    let mut report = RunReport {
-        date: Some(today),
-        ..RunReport::default()
-    };
     while let Some(joined) = passes.join_next().await {
         let pass = joined.map_err(|e| Error::Internal(format!("billing pass: {e}")))??;
         report.invoices_created += pass.invoices_created;
@@ -550,7 +560,7 @@ fn period_line(
 }
 
 /// An invoice of a subscription charged automatically is queued for collection at once.
-async fn schedule_if_automatic(
+pub(crate) async fn schedule_if_automatic(
     tx: &mut Tx,
     sub: &Subscription,
     issued: &invoices::Invoice,
@@ -563,19 +573,37 @@ async fn schedule_if_automatic(
 }
 
 /// Midnight in Bangkok at the start of `date`, in UTC.
-fn bangkok_midnight(date: NaiveDate) -> DateTime<Utc> {
+pub(crate) fn bangkok_midnight(date: NaiveDate) -> DateTime<Utc> {
     date.and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc() - chrono::TimeDelta::hours(7))
         .unwrap_or_default()
 }
 
 /// One line per metered metric the plan prices, for the usage of the subscription's current
-/// period (`used`: the usage events summed per metric; included units free, tiers graduated).
-fn usage_lines(
+/// period (`used`: the usage events summed per metric; included units free, tiers graduated),
+/// less what threshold invoices already billed of it (`billed`: the quantities they counted,
+/// per metric): the whole period is priced and the billed part's price taken off, so the
+/// period's invoices add up to the price of its whole usage. A metric fully billed already
+/// gets no line.
+pub(crate) fn usage_lines(
     sub: &Subscription,
     prices: &[satang_domain::usage::MeteredPrice],
     used: Vec<MetricTotal>,
+    billed: &[MetricTotal],
 ) -> Result<Vec<NewLine>> {
+    Ok(usage_parts(sub, prices, used, billed)?
+        .into_iter()
+        .map(|(line, _)| line)
+        .collect())
+}
+
+/// [`usage_lines`] with each line's part: the metric, the quantity counted before and up to now.
+pub(crate) fn usage_parts(
+    sub: &Subscription,
+    prices: &[satang_domain::usage::MeteredPrice],
+    used: Vec<MetricTotal>,
+    billed: &[MetricTotal],
+) -> Result<Vec<(NewLine, satang_store::usage_billed::NewBilled)>> {
     let (start, end) = (sub.current_period_start, sub.current_period_end);
     let last_day = end.checked_sub_days(Days::new(1)).unwrap_or(end);
     let mut lines = Vec::new();
@@ -583,14 +611,27 @@ fn usage_lines(
         let Some(price) = prices.iter().find(|p| p.metric == total.metric) else {
             continue;
         };
+        let before = billed
+            .iter()
+            .find(|b| b.metric == total.metric)
+            .map_or(0, |b| b.quantity)
+            .clamp(0, total.quantity.max(0));
+        if before > 0 && before >= total.quantity {
+            continue;
+        }
         let amount = price
-            .amount(total.quantity)
+            .amount_after(before, total.quantity)
             .map_err(|e| Error::Internal(e.to_string()))?;
         let included = price.included_units.unwrap_or(0);
-        lines.push(NewLine {
+        let earlier = if before > 0 {
+            format!(", {before} invoiced earlier")
+        } else {
+            String::new()
+        };
+        let line = NewLine {
             kind: "usage".into(),
             description: format!(
-                "{}: {} used ({} included), {start} – {last_day}",
+                "{}: {} used ({} included{earlier}), {start} – {last_day}",
                 total.metric, total.quantity, included
             ),
             period_start: Some(start),
@@ -598,7 +639,14 @@ fn usage_lines(
             quantity: 1,
             unit_amount: amount,
             amount,
-        });
+        };
+        let part = satang_store::usage_billed::NewBilled {
+            metric: total.metric,
+            quantity_to: total.quantity,
+            quantity_from: before,
+            amount,
+        };
+        lines.push((line, part));
     }
     Ok(lines)
 }

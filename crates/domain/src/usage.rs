@@ -61,6 +61,17 @@ impl MeteredPrice {
         }
         Ok(total)
     }
+
+    /// What the period's usage costs beyond what was already invoiced: the charge for `total`
+    /// units less the charge for the `billed` units invoiced earlier in the period (a billing
+    /// threshold's invoice). Pricing the whole period's total, not each part on its own, keeps
+    /// the allowance and the tiers where they are: the parts always add up to
+    /// `amount(total)`, whatever the number of invoices. `billed` is clamped to `0..=total`
+    /// (reports are only ever added, so it never exceeds the total in practice).
+    pub fn amount_after(&self, billed: i64, total: i64) -> Result<i64, MoneyError> {
+        let billed = billed.clamp(0, total.max(0));
+        Ok(self.amount(total)? - self.amount(billed)?)
+    }
 }
 
 #[cfg(test)]
@@ -118,6 +129,30 @@ mod tests {
             for price in [sms(), images()] {
                 let (l, h) = (price.amount(low).unwrap(), price.amount(high).unwrap());
                 prop_assert!(l >= 0 && l <= h);
+            }
+        }
+
+        #[test]
+        fn invoices_in_parts_add_up_to_the_whole(
+            mut cuts in proptest::collection::vec(0_i64..100_000, 0..6),
+            total in 0_i64..100_000,
+        ) {
+            // However a period's usage is split across threshold invoices, the parts add up to
+            // the charge for the whole, and no part is negative.
+            // The quantities counted at each invoice, the last one the period's whole usage.
+            cuts.push(total);
+            cuts.sort_unstable();
+            let whole = cuts[cuts.len() - 1];
+            for price in [sms(), images()] {
+                let mut billed = 0;
+                let mut sum = 0;
+                for &cut in &cuts {
+                    let part = price.amount_after(billed, cut).unwrap();
+                    prop_assert!(part >= 0);
+                    sum += part;
+                    billed = cut;
+                }
+                prop_assert_eq!(sum, price.amount(whole).unwrap());
             }
         }
 

@@ -134,6 +134,8 @@ pub const ACTIONS: &[&str] = &[
     "webhook_endpoint.deleted",
     "api_key.created",
     "api_key.revoked",
+    "subscription.billing_threshold_set",
+    "subscription.billing_threshold_reached",
 ];
 
 /// In debug builds, panics on an entity type or action missing from [`ENTITY_TYPES`] or

@@ -40,6 +40,7 @@ pub mod subscriptions;
 pub mod tax_documents;
 pub mod usage;
 pub mod usage_alerts;
+pub mod usage_billed;
 pub mod users;
 
 pub use db::{Arg, Backend, Db, SQLITE_CONNECTIONS, Sql, Tx, rows_per_statement};

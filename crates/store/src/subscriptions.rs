@@ -53,6 +53,9 @@ pub struct Subscription {
     /// The running discount, joined from `discounts` (all `None` without one).
     #[sqlx(flatten)]
     pub discount: RunningDiscount,
+    /// Unbilled usage amount (minor units) at which the period's usage so far is invoiced at
+    /// once (SPEC §2.12); none: usage waits for the period's end.
+    pub billing_threshold: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
@@ -342,6 +345,8 @@ pub struct Metering {
     pub id: Uuid,
     pub customer_id: Uuid,
     pub metered: sqlx::types::Json<serde_json::Value>,
+    /// Its billing threshold: usage past it is invoiced at once (see `satang_billing::thresholds`).
+    pub billing_threshold: Option<i64>,
 }
 
 /// [`Metering`] of the given subscriptions (those that exist), in one statement.
@@ -350,7 +355,7 @@ pub async fn metering_of(db: &Db, ids: &[Uuid]) -> Result<Vec<Metering>> {
         return Ok(Vec::new());
     }
     let mut sql = Sql::new(
-        "SELECT s.id, s.customer_id, p.metered FROM subscriptions s \
+        "SELECT s.id, s.customer_id, p.metered, s.billing_threshold FROM subscriptions s \
          JOIN plan_catalog p ON p.id = s.plan_id WHERE s.id IN (",
     )
     .push_params(1, ids.len())
@@ -573,4 +578,50 @@ pub async fn lock_due(tx: &mut Tx, id: Uuid, today: NaiveDate) -> Result<Option<
         .bind(today),
     )
     .await
+}
+
+/// Sets (or, with `None`, clears) a subscription's billing threshold and bumps its version.
+pub async fn set_billing_threshold(
+    tx: &mut Tx,
+    id: Uuid,
+    threshold: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Subscription> {
+    let changed = tx
+        .execute(
+            Sql::new(
+                "UPDATE subscriptions SET billing_threshold = $2, updated_at = $3, \
+                 version = version + 1 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(threshold)
+            .bind(now),
+        )
+        .await?;
+    if changed == 0 {
+        return Err(Error::NotFound);
+    }
+    tx.fetch_one(Sql::new(format!("{SELECT} WHERE s.id = $1")).bind(id))
+        .await
+}
+
+/// Ids of the billable subscriptions (`active`, `past_due`) that have a billing threshold,
+/// after `after` in id order: what the billing run checks against their thresholds.
+pub async fn with_billing_threshold(db: &Db, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>> {
+    #[derive(sqlx::FromRow)]
+    struct Id {
+        id: Uuid,
+    }
+    let rows: Vec<Id> = db
+        .fetch_all(
+            Sql::new(
+                "SELECT id FROM subscriptions WHERE billing_threshold IS NOT NULL \
+                 AND status IN ('active', 'past_due') AND ($1 IS NULL OR id > $1) \
+                 ORDER BY id LIMIT $2",
+            )
+            .bind(after)
+            .bind(limit),
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
 }

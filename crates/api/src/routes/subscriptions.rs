@@ -41,6 +41,7 @@ mod create;
 mod discount;
 mod lifecycle;
 pub mod upcoming;
+mod threshold;
 
 pub use change_plan::{ChangePlanRequest, ChangePlanResponse};
 pub use create::{CollectionMethod, CreateSubscriptionRequest};
@@ -56,6 +57,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(change_plan::router())
         .merge(discount::router())
         .merge(upcoming::router())
+        .merge(threshold::router())
 }
 
 /// A subscription's running discount (SPEC §2.11): the coupon's code and what it takes off —
@@ -138,6 +140,9 @@ pub struct SubscriptionView {
     pub unit_price: Option<i64>,
     /// The running discount; null without one.
     pub discount: Option<DiscountView>,
+    /// Unbilled usage amount (minor units) at which the period's usage so far is invoiced at
+    /// once; null: usage is invoiced at the period's end.
+    pub billing_threshold: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
@@ -176,6 +181,7 @@ impl From<Subscription> for SubscriptionView {
             pending_change,
             unit_price: s.unit_price,
             discount,
+            billing_threshold: s.billing_threshold,
             created_at: s.created_at,
             updated_at: s.updated_at,
             version: s.version,
@@ -528,6 +534,7 @@ mod tests {
             } else {
                 Default::default()
             },
+            billing_threshold: pending.then_some(500_000),
             created_at: at,
             updated_at: at,
             version: 4,

@@ -29,7 +29,7 @@ use satang_store::issue::{self, Numbering};
 use satang_store::outbox::{self, NewEvent};
 use satang_store::plans::{self, Plan};
 use satang_store::subscriptions::{self, DueClaim, Subscription, SubscriptionFields};
-use satang_store::{Db, usage};
+use satang_store::{Db, usage, usage_billed};
 
 use super::{bangkok_midnight, usage_lines};
 use crate::credit_grants::GrantUse;
@@ -248,8 +248,10 @@ async fn read_for(
 
     // Usage of the periods that end now, for subscriptions out of their trial on metered plans.
     let mut windows = Vec::new();
+    let mut ending: Vec<(Uuid, NaiveDate)> = Vec::new();
     for s in &billed {
         if !in_trial(s) && !metered(plan(s.plan_id, s.id)?).is_empty() {
+            ending.push((s.id, s.current_period_start));
             windows.push((
                 s.id,
                 bangkok_midnight(s.current_period_start),
@@ -260,6 +262,18 @@ async fn read_for(
     let mut used: HashMap<Uuid, Vec<usage::MetricTotal>> = HashMap::new();
     for t in usage::totals_many(tx, &windows).await? {
         used.entry(t.subscription_id)
+            .or_default()
+            .push(usage::MetricTotal {
+                metric: t.metric,
+                quantity: t.quantity,
+            });
+    }
+
+    // What threshold invoices already billed of those periods' usage.
+    let mut already: HashMap<Uuid, Vec<usage::MetricTotal>> = HashMap::new();
+    for t in usage_billed::billed_many(tx, &ending).await? {
+        already
+            .entry(t.subscription_id)
             .or_default()
             .push(usage::MetricTotal {
                 metric: t.metric,
@@ -281,6 +295,7 @@ async fn read_for(
         customers,
         grants,
         used,
+        already,
         issued,
     })
 }
@@ -297,6 +312,8 @@ struct Read {
     grants: HashMap<Uuid, Vec<CreditGrant>>,
     /// Usage per subscription of the period that ends now (metered plans, out of trial).
     used: HashMap<Uuid, Vec<usage::MetricTotal>>,
+    /// What threshold invoices already billed of that usage, per subscription.
+    already: HashMap<Uuid, Vec<usage::MetricTotal>>,
     /// The (subscription, period start) pairs that already have their invoice.
     issued: HashSet<(Uuid, NaiveDate)>,
 }
@@ -378,7 +395,8 @@ fn plan_step(
         } else {
             let prices = metered(plan_of(&read.plans, sub.plan_id, sub.id)?);
             let totals = read.used.remove(&sub.id).unwrap_or_default();
-            usage_lines(&sub, &prices, totals)?
+            let already = read.already.remove(&sub.id).unwrap_or_default();
+            usage_lines(&sub, &prices, totals, &already)?
         };
         let customer = read.customers.get_mut(&sub.customer_id).ok_or_else(|| {
             Error::Internal(format!("subscription {} without its customer", sub.id))
@@ -409,11 +427,11 @@ fn plan_step(
     })
 }
 
-fn in_trial(sub: &Subscription) -> bool {
+pub(crate) fn in_trial(sub: &Subscription) -> bool {
     sub.status == Status::Trialing || sub.trial_end == Some(sub.current_period_end)
 }
 
-fn metered(plan: &Plan) -> Vec<satang_domain::usage::MeteredPrice> {
+pub(crate) fn metered(plan: &Plan) -> Vec<satang_domain::usage::MeteredPrice> {
     serde_json::from_value(plan.metered.0.clone()).unwrap_or_default()
 }
 
@@ -824,6 +842,7 @@ mod tests {
             customers: HashMap::from([(FARM, customer(FARM, balance))]),
             grants: HashMap::new(),
             used: HashMap::new(),
+            already: HashMap::new(),
             issued: HashSet::new(),
         }
     }
@@ -1006,6 +1025,36 @@ mod tests {
         // (฿990 + ฿100) + 7 % VAT.
         assert_eq!(new.fields.total, 116_630);
         assert!(read.used.is_empty(), "the usage is taken once");
+    }
+
+    #[test]
+    fn usage_a_threshold_invoice_billed_is_not_billed_again() {
+        let sms = |quantity| usage::MetricTotal {
+            metric: "sms_alerts".into(),
+            quantity,
+        };
+        // 700 used, 600 invoiced mid-period (฿50 for the 100 past the 500 included): the
+        // period's end bills the other 100 at ฿0.50.
+        let sub = sub_with(1, |s| s.plan_id = METERED);
+        let mut read = read_with(0);
+        read.used.insert(sub.id, vec![sms(700)]);
+        read.already.insert(sub.id, vec![sms(600)]);
+        let (_, invoice) = renewed(step(sub, &mut read));
+        let new = invoice.unwrap().new;
+        assert_eq!(new.lines.len(), 2);
+        assert_eq!(new.lines[1].amount, 5_000);
+        assert_eq!(
+            new.lines[1].description,
+            "sms_alerts: 700 used (500 included, 600 invoiced earlier), 2026-01-01 – 2026-01-31"
+        );
+        assert!(read.already.is_empty(), "taken once");
+
+        // Everything invoiced already: no usage line at all.
+        let sub = sub_with(2, |s| s.plan_id = METERED);
+        read.used.insert(sub.id, vec![sms(700)]);
+        read.already.insert(sub.id, vec![sms(700)]);
+        let (_, invoice) = renewed(step(sub, &mut read));
+        assert_eq!(invoice.unwrap().new.lines.len(), 1);
     }
 
     #[test]

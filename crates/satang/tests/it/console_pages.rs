@@ -31,6 +31,7 @@ both_backends!(
     a_member_types_a_promotion_code_in_the_portal,
     billing_staff_create_and_archive_coupons_in_the_console,
     billing_staff_apply_and_remove_a_discount_on_the_subscription_tab,
+    billing_staff_add_and_delete_usage_alerts_on_the_plans_page,
 );
 
 /// A browser: keeps cookies and the CSRF token of the last page with a form, does not follow
@@ -1249,4 +1250,80 @@ async fn billing_staff_apply_and_remove_a_discount_on_the_subscription_tab(backe
     )
     .await;
     assert_eq!(s["discount"], serde_json::Value::Null);
+}
+
+/// The plans page: billing staff see each plan code's usage alerts, add one (a threshold that is
+/// not a number is refused next to the field, in Thai or English) and delete it; the API holds
+/// the same alerts.
+async fn billing_staff_add_and_delete_usage_alerts_on_the_plans_page(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let plans = json_of(app.get("/api/plans?limit=200", &admin).await, 200).await;
+    let code = plans["data"][0]["code"].as_str().unwrap().to_owned();
+    app.staff_token("billing@satang.test", &["billing"]).await;
+    let browser = Browser::signed_in(&app, "billing@satang.test").await;
+    let page = browser.get("/plans").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("data-testid=\"alert-form-{code}\""))
+    );
+
+    let refused = browser
+        .post(
+            "/plans/alerts",
+            &[
+                ("plan_code", &code),
+                ("metric", "sms_alerts"),
+                ("threshold", "many"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("has-error"), "{}", refused.body);
+    let none = json_of(app.get("/api/usage-alerts", &admin).await, 200).await;
+    assert_eq!(none["data"], json!([]));
+
+    let created = browser
+        .post(
+            "/plans/alerts",
+            &[
+                ("plan_code", &code),
+                ("metric", "sms_alerts"),
+                ("threshold", "1000"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let list = json_of(
+        app.get(&format!("/api/usage-alerts?plan_code={code}"), &admin)
+            .await,
+        200,
+    )
+    .await;
+    let alert = &list["data"][0];
+    assert_eq!(alert["metric"], "sms_alerts");
+    assert_eq!(alert["threshold"], 1000);
+    let page = browser.get("/plans").await;
+    assert!(
+        page.body
+            .contains(&format!("data-testid=\"alerts-{code}\""))
+    );
+    assert!(page.body.contains("sms_alerts"));
+
+    let id = alert["id"].as_str().unwrap();
+    let deleted = browser
+        .post(&format!("/plans/alerts/{id}/delete"), &[])
+        .await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+    let none = json_of(app.get("/api/usage-alerts", &admin).await, 200).await;
+    assert_eq!(none["data"], json!([]));
+
+    // Viewers see the plans but not the alerts.
+    app.staff_token("viewer@satang.test", &["viewer"]).await;
+    let viewer = Browser::signed_in(&app, "viewer@satang.test").await;
+    let page = viewer.get("/plans").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("alert-form-"));
 }

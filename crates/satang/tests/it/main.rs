@@ -12,6 +12,7 @@ mod auth;
 mod backup;
 mod billing_crash;
 mod billing_run;
+mod billing_thresholds;
 mod billing_two_processes;
 mod billing_year;
 mod cli;

@@ -26,6 +26,16 @@ plans-new-price-explain = The new price becomes a new version of this plan and t
 notice-plan-created = Plan created.
 notice-plan-repriced = Price changed (new version).
 notice-plan-archived = Plan no longer sold.
+plans-alerts = Usage alerts
+plans-alerts-hint = When a subscriber's usage of the metric in its current period reaches the threshold, Satang sends a usage.threshold_reached webhook and e-mails the billing contact, once per period.
+plans-alerts-empty = No usage alerts for this plan.
+plans-alert-metric = Metric
+plans-alert-threshold = Threshold (units)
+plans-alert-add = Add alert
+plans-alert-delete = Delete
+plans-alert-threshold-invalid = Enter a whole number of units, e.g. 1000.
+notice-plan-alert-created = Usage alert added.
+notice-plan-alert-deleted = Usage alert deleted.
 
 users-title = Users
 users-invite = Invite a user
@@ -193,6 +203,8 @@ audit-action-credit_grant-expired = Credit grant expired
 audit-action-credit_grant-voided = Credit grant voided
 audit-action-subscription-discount_applied = Discount applied
 audit-action-subscription-discount_removed = Discount removed
+audit-action-subscription-billing_threshold_set = Billing threshold set
+audit-action-subscription-billing_threshold_reached = Billing threshold reached: usage invoiced
 
 settings-title = Settings
 settings-lead = The seller profile printed on tax invoices, used for the PromptPay QR and for collecting payments.

@@ -26,6 +26,16 @@ plans-new-price-explain = ราคาใหม่จะเป็นเวอร
 notice-plan-created = สร้างแพ็กเกจแล้ว
 notice-plan-repriced = เปลี่ยนราคาแล้ว (เวอร์ชันใหม่)
 notice-plan-archived = เลิกขายแพ็กเกจแล้ว
+plans-alerts = การแจ้งเตือนการใช้งาน
+plans-alerts-hint = เมื่อการใช้งานของผู้สมัครในรอบปัจจุบันถึงเกณฑ์ ระบบจะส่ง webhook usage.threshold_reached และอีเมลถึงผู้ติดต่อด้านการเงิน รอบละครั้ง
+plans-alerts-empty = แพ็กเกจนี้ยังไม่มีการแจ้งเตือนการใช้งาน
+plans-alert-metric = หน่วยวัดการใช้งาน
+plans-alert-threshold = เกณฑ์ (หน่วย)
+plans-alert-add = เพิ่มการแจ้งเตือน
+plans-alert-delete = ลบ
+plans-alert-threshold-invalid = กรอกจำนวนหน่วยเป็นจำนวนเต็ม เช่น 1000
+notice-plan-alert-created = เพิ่มการแจ้งเตือนการใช้งานแล้ว
+notice-plan-alert-deleted = ลบการแจ้งเตือนการใช้งานแล้ว
 
 users-title = ผู้ใช้งาน
 users-invite = เชิญผู้ใช้
@@ -193,6 +203,8 @@ audit-action-credit_grant-expired = เครดิตหมดอายุ
 audit-action-credit_grant-voided = ยกเลิกเครดิต
 audit-action-subscription-discount_applied = ใช้ส่วนลดกับการสมัครใช้บริการ
 audit-action-subscription-discount_removed = ยกเลิกส่วนลดของการสมัครใช้บริการ
+audit-action-subscription-billing_threshold_set = ตั้งยอดเรียกเก็บค่าการใช้งานระหว่างรอบ
+audit-action-subscription-billing_threshold_reached = ค่าการใช้งานถึงยอดที่ตั้งไว้: ออกใบแจ้งหนี้ระหว่างรอบ
 
 settings-title = ตั้งค่า
 settings-lead = ข้อมูลผู้ขายที่พิมพ์บนใบกำกับภาษี ใช้สร้าง QR พร้อมเพย์ และกำหนดการเรียกเก็บเงิน

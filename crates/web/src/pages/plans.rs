@@ -1,6 +1,7 @@
 //! Plans (`/plans`): the catalogue by sales code with every version — on sale and archived
 //! (grandfathered subscribers keep theirs). Administrators create a plan, give one a new price
-//! (the API makes that a new version and archives the old one) and archive a plan.
+//! (the API makes that a new version and archives the old one) and archive a plan. Billing staff
+//! see, add and delete each plan code's usage alerts (`/api/usage-alerts?plan_code=`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use uuid::Uuid;
 
 use satang_api::pagination::Page;
 use satang_api::routes::plans::{PlanView, Pricing};
+use satang_api::routes::usage_alerts::UsageAlertView;
 use satang_domain::Interval;
 use satang_domain::typed_amount::parse_baht;
 
@@ -32,6 +34,8 @@ pub fn router() -> Router<Arc<Console>> {
         .route("/plans", get(index).post(create))
         .route("/plans/{id}/price", post(reprice))
         .route("/plans/{id}/archive", post(archive))
+        .route("/plans/alerts", post(create_alert))
+        .route("/plans/alerts/{id}/delete", post(delete_alert))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -47,6 +51,8 @@ pub struct CodeGroup {
     pub code: String,
     pub name: String,
     pub versions: Vec<PlanView>,
+    /// The live usage alerts of this plan code (empty for people who may not see them).
+    pub alerts: Vec<UsageAlertView>,
 }
 
 #[derive(Template)]
@@ -55,6 +61,8 @@ pub struct PlansPage {
     pub c: Chrome,
     pub groups: Vec<CodeGroup>,
     pub can_edit: bool,
+    /// May see, add and delete usage alerts (billing staff, admins).
+    pub can_alert: bool,
     pub dialog: String,
     pub form: FormState,
 }
@@ -112,6 +120,28 @@ impl PlansPage {
         baht(p.price)
     }
 
+    /// The alert form of `code` is the one a refusal belongs to.
+    pub fn alert_form_is(&self, code: &str) -> bool {
+        self.dialog == format!("alert-{code}")
+    }
+
+    /// What was typed in the alert form of `code` when it was refused.
+    pub fn alert_value(&self, code: &str, name: &str) -> &str {
+        if self.alert_form_is(code) {
+            self.form.value(name)
+        } else {
+            ""
+        }
+    }
+
+    pub fn alert_error(&self, code: &str, name: &str) -> Option<&str> {
+        if self.alert_form_is(code) {
+            self.form.error(name)
+        } else {
+            None
+        }
+    }
+
     pub fn price_error(&self, p: &PlanView) -> Option<&str> {
         if self.dialog_is(&format!("price-{}", p.id)) {
             self.form.error("price").or(self.form.message.as_deref())
@@ -143,7 +173,20 @@ async fn page(
                 code: plan.code.clone(),
                 name: localized(ctx.lang, &plan.name.th, &plan.name.en),
                 versions: vec![plan],
+                alerts: Vec::new(),
             }),
+        }
+    }
+    let can_alert = me.can_bill();
+    if can_alert {
+        let alerts: Page<UsageAlertView> = ctx.get("/api/usage-alerts?limit=200").await?;
+        for alert in alerts.data {
+            if let Some(g) = groups
+                .iter_mut()
+                .find(|g| alert.plan_code.as_deref() == Some(g.code.as_str()))
+            {
+                g.alerts.push(alert);
+            }
         }
     }
     for g in &mut groups {
@@ -163,6 +206,7 @@ async fn page(
         c,
         groups,
         can_edit: me.is_admin(),
+        can_alert,
         dialog: query.dialog,
         form,
     });
@@ -341,6 +385,72 @@ async fn archive(
         .await;
     if reply.ok() {
         return Ok(Redirect::to("/plans?notice=plan-archived").into_response());
+    }
+    let form = refusal(&ctx, Fields::new(), &reply)?;
+    let status = reply.status;
+    page(ctx, PlansQuery::default(), form, Some(status)).await
+}
+
+/// `POST /plans/alerts`: a usage alert for one plan code (metric, threshold).
+async fn create_alert(
+    mut ctx: Ctx,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let code = field(&fields, "plan_code").to_owned();
+    let query = PlansQuery {
+        dialog: format!("alert-{code}"),
+        ..PlansQuery::default()
+    };
+    let Ok(threshold) = field(&fields, "threshold").trim().parse::<i64>() else {
+        let mut errors = BTreeMap::new();
+        errors.insert(
+            "threshold".to_owned(),
+            ctx.tr().t("plans-alert-threshold-invalid"),
+        );
+        let form = FormState {
+            values: entered(&fields),
+            errors,
+            message: None,
+        };
+        return page(ctx, query, form, Some(StatusCode::UNPROCESSABLE_ENTITY)).await;
+    };
+    let body = json!({
+        "metric": field(&fields, "metric").trim(),
+        "threshold": threshold,
+        "plan_code": code,
+    });
+    let reply = ctx
+        .send(
+            Method::POST,
+            "/api/usage-alerts",
+            Some(body),
+            fields.get("_key").map(String::as_str),
+        )
+        .await;
+    if reply.ok() {
+        return Ok(Redirect::to("/plans?notice=plan-alert-created").into_response());
+    }
+    let form = refusal(&ctx, entered(&fields), &reply)?;
+    let status = reply.status;
+    page(ctx, query, form, Some(status)).await
+}
+
+/// `POST /plans/alerts/{id}/delete`.
+async fn delete_alert(
+    mut ctx: Ctx,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let reply = ctx
+        .send(
+            Method::DELETE,
+            format!("/api/usage-alerts/{id}"),
+            None,
+            None,
+        )
+        .await;
+    if reply.ok() {
+        return Ok(Redirect::to("/plans?notice=plan-alert-deleted").into_response());
     }
     let form = refusal(&ctx, Fields::new(), &reply)?;
     let status = reply.status;

@@ -40,6 +40,9 @@ pub struct RunReportView {
     pub charged: u32,
     pub declined: u32,
     pub customers_suspended: u32,
+    /// Usage invoices issued mid-period because a subscription's unbilled usage reached its
+    /// `billing_threshold` (not counted in `invoices_created`).
+    pub threshold_invoices: u32,
 }
 
 /// Invoice every subscription whose next billing date has come.
@@ -74,5 +77,6 @@ async fn run_billing(
         failed: r.failed,
         stopped_early: r.stopped_early,
         trial_notices: r.trial_notices,
+        threshold_invoices: r.threshold_invoices,
     }))
 }

@@ -1,0 +1,468 @@
+//! `satang-bench entitlements`: issue 26's figures, on SQLite and PostgreSQL.
+//!
+//! For each backend a fresh database gets 100,000 customers (the generated book of
+//! [`crate::bulk_load`]) with one live TEAM monthly subscription each (mid-period, not due), and
+//! the release `satang serve` runs on it. An administrator creates an API key with the scopes
+//! `entitlements:read` and `usage:write`. Then, on 16 keep-alive connections:
+//!
+//! 1. `GET /healthz`: the ceiling of the HTTP stack on this machine;
+//! 2. `GET /api/entitlements/check?customer_id=…&feature=…` with the API key, over 65,536 random
+//!    customers and two keys (a feature of the plan, `sensor_dashboard`, and a limit, `farms`):
+//!    target ≥ 50 % of the `/healthz` rate, p99 ≤ 5 ms;
+//! 3. `POST /api/usage-events` batches (100 events over 10 TEAM subscriptions, every
+//!    idempotency key new) with a person's access token, then the same with the API key:
+//!    target: the key no slower than the token.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{Datelike, Days, NaiveDate, Utc};
+use clap::Args;
+use hyper::StatusCode;
+use hyper::body::Bytes;
+use serde_json::json;
+use uuid::Uuid;
+
+use satang_store::{Backend, Db, Sql};
+
+use crate::bulk_load;
+use crate::customers::{authed, check, phase, wait_for_quiet_machine};
+use crate::customers_report::thousands;
+use crate::dataset::Dataset;
+use crate::load::{self, Outcome, Plan, SplitMix64, Target};
+use crate::postgres::ScratchDatabase;
+use crate::proc_stats::Machine;
+use crate::report::{self, ms, pass};
+use crate::server::{RunningServer, satang_binary};
+
+pub const ENTITLEMENTS_SECTION: &str = "entitlements";
+
+/// The seed catalog's TEAM monthly plan (migration 0003): features, limits and metered SMS.
+const TEAM_MONTH: Uuid = Uuid::from_u128(0x01940000_0000_7000_8000_000000000201);
+/// Distinct customers the checks pick from.
+const CHECKED_CUSTOMERS: i64 = 65_536;
+/// Events per usage batch, and subscriptions per batch.
+const USAGE_BATCH: usize = 100;
+const USAGE_SUBSCRIPTIONS_PER_BATCH: usize = 10;
+/// Targets of issue 26.
+const CHECK_SHARE_TARGET: f64 = 0.50;
+const CHECK_P99_TARGET_MS: f64 = 5.0;
+
+#[derive(Debug, Clone, Args)]
+pub struct EntitlementsArgs {
+    /// Customers loaded (one live subscription each).
+    #[arg(long, default_value_t = 100_000)]
+    pub customers: u64,
+    /// Concurrent keep-alive connections for `/healthz` and the checks.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Seconds of measured load per row (after the warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Seconds of warm-up per row (the checks' first requests fill the entitlement cache).
+    #[arg(long, default_value_t = 2)]
+    pub warm_up: u64,
+    /// Concurrent connections posting usage batches.
+    #[arg(long, default_value_t = 4)]
+    pub usage_connections: usize,
+    /// PostgreSQL server to create a scratch database on (skipped when unreachable).
+    #[arg(
+        long,
+        env = "SATANG_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub postgres_url: String,
+    /// Measure SQLite only.
+    #[arg(long)]
+    pub no_postgres: bool,
+    /// Measure PostgreSQL only.
+    #[arg(long)]
+    pub no_sqlite: bool,
+    /// The report to write (only this bench's section is replaced).
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    pub out: PathBuf,
+    /// The `satang` binary (default: beside this executable).
+    #[arg(long)]
+    pub satang: Option<PathBuf>,
+}
+
+impl EntitlementsArgs {
+    fn plan(&self, concurrency: usize) -> Plan {
+        Plan {
+            concurrency: concurrency.max(1),
+            warm_up: Duration::from_secs(self.warm_up),
+            measure: Duration::from_secs(self.seconds.max(1)),
+        }
+    }
+}
+
+/// Everything measured on one backend.
+pub struct BackendResult {
+    pub healthz: Outcome,
+    pub check: Outcome,
+    pub usage_token: Outcome,
+    pub usage_key: Outcome,
+}
+
+pub enum BackendRun {
+    Measured(Box<BackendResult>),
+    Skipped(String),
+}
+
+pub async fn run(args: EntitlementsArgs, command_line: String) -> anyhow::Result<()> {
+    let binary = satang_binary(args.satang.clone())?;
+    let machine = Machine::describe();
+    println!(
+        "satang-bench entitlements: {} customers, {} ({} cores)",
+        args.customers, machine.cpu_model, machine.cores
+    );
+    println!("\n== SQLite");
+    let sqlite = if args.no_sqlite {
+        BackendRun::Skipped("not run (`--no-sqlite`)".into())
+    } else {
+        let dir = tempfile::Builder::new()
+            .prefix("satang-bench-entitlements-")
+            .tempdir()?;
+        let set = Dataset::new(args.customers, Utc::now());
+        bulk_load::load_sqlite(dir.path(), &set).await?;
+        let db = Db::open_sqlite(dir.path()).await?;
+        let measured = bench_backend(&binary, &db, dir.path(), None, &args).await;
+        db.close().await;
+        BackendRun::Measured(Box::new(measured?))
+    };
+    println!("\n== PostgreSQL");
+    let postgres = if args.no_postgres {
+        BackendRun::Skipped("not run (`--no-postgres`)".into())
+    } else {
+        match ScratchDatabase::create(&args.postgres_url).await {
+            Err(e) => {
+                let why = format!(
+                    "skipped: cannot reach {} ({e:#})",
+                    crate::postgres::redact_password(&args.postgres_url)
+                );
+                println!("{why}");
+                BackendRun::Skipped(why)
+            }
+            Ok(scratch) => {
+                println!("scratch database {}", scratch.name());
+                let measured = async {
+                    let set = Dataset::new(args.customers, Utc::now());
+                    bulk_load::load_postgres(&scratch.url, &set).await?;
+                    let db = Db::open_postgres(&scratch.url, 4).await?;
+                    let dir = tempfile::Builder::new()
+                        .prefix("satang-bench-entitlements-")
+                        .tempdir()?;
+                    let measured =
+                        bench_backend(&binary, &db, dir.path(), Some(&scratch.url), &args).await;
+                    db.close().await;
+                    measured
+                }
+                .await;
+                let dropped = scratch.drop_database().await;
+                let measured = measured?;
+                dropped?;
+                BackendRun::Measured(Box::new(measured))
+            }
+        }
+    };
+    let body = render(
+        &machine,
+        &command_line,
+        &args,
+        &[("SQLite", &sqlite), ("PostgreSQL", &postgres)],
+    );
+    report::write_section(&args.out, ENTITLEMENTS_SECTION, &body)?;
+    println!("\nwrote {}", args.out.display());
+    Ok(())
+}
+
+/// One backend: live subscriptions, the server, the key, the phases.
+async fn bench_backend(
+    binary: &Path,
+    db: &Db,
+    dir: &Path,
+    database_url: Option<&str>,
+    args: &EntitlementsArgs,
+) -> anyhow::Result<BackendResult> {
+    let today = satang_domain::bangkok_date(Utc::now());
+    let inserted = insert_live_subscriptions(db, today).await?;
+    println!("inserted {inserted} live TEAM subscriptions");
+    let customers = sample(db, "customer_id", CHECKED_CUSTOMERS).await?;
+    let subscriptions = sample(db, "id", 1000).await?;
+    anyhow::ensure!(
+        subscriptions.len() >= USAGE_SUBSCRIPTIONS_PER_BATCH,
+        "too few subscriptions for the usage batches"
+    );
+    let server = RunningServer::start(binary, dir, database_url).await?;
+    println!("serving on {} (pid {})", server.addr, server.pid);
+    let measured = measure(&server, args, &customers, &subscriptions).await;
+    server.stop().await?;
+    measured
+}
+
+/// One live TEAM monthly subscription per customer, mid-period (ten days in, twenty to go):
+/// nothing is due, so the scheduler bills nothing during the measurement.
+async fn insert_live_subscriptions(db: &Db, today: NaiveDate) -> anyhow::Result<u64> {
+    let (id, table) = match db.backend() {
+        Backend::Postgres => ("gen_random_uuid()", "customers.customers"),
+        Backend::Sqlite => ("randomblob(16)", "customers"),
+    };
+    let start = today.checked_sub_days(Days::new(10)).unwrap_or(today);
+    let end = today.checked_add_days(Days::new(20)).unwrap_or(today);
+    let now = Utc::now();
+    let sql = Sql::new(format!(
+        "INSERT INTO subscriptions (id, customer_id, plan_id, quantity, status, \
+         collection_method, start_date, current_period_start, current_period_end, \
+         billing_anchor_day, next_billing_date, cancel_at_period_end, created_at, updated_at, \
+         version) \
+         SELECT {id}, c.id, $1, 5, 'active', 'send_invoice', $2, $2, $3, $4, $3, FALSE, $5, $5, 1 \
+         FROM {table} c"
+    ))
+    .bind(TEAM_MONTH)
+    .bind(start)
+    .bind(end)
+    .bind(i64::from(start.day()))
+    .bind(now);
+    let inserted = db.execute(sql).await?;
+    match db.backend() {
+        Backend::Postgres => {
+            db.execute(Sql::new("VACUUM (ANALYZE) customers.subscriptions"))
+                .await?;
+        }
+        Backend::Sqlite => {
+            db.execute(Sql::new("ANALYZE")).await?;
+        }
+    }
+    Ok(inserted)
+}
+
+/// Up to `limit` values of `column` of the subscriptions, in id order (the ids are random, so
+/// this is a random sample).
+async fn sample(db: &Db, column: &str, limit: i64) -> anyhow::Result<Vec<Uuid>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        v: Uuid,
+    }
+    let rows: Vec<Row> = db
+        .fetch_all(
+            Sql::new(format!(
+                "SELECT {column} AS v FROM subscriptions ORDER BY id LIMIT $1"
+            ))
+            .bind(limit),
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.v).collect())
+}
+
+async fn measure(
+    server: &RunningServer,
+    args: &EntitlementsArgs,
+    customers: &[Uuid],
+    subscriptions: &[Uuid],
+) -> anyhow::Result<BackendResult> {
+    let key = create_api_key(server).await?;
+    let mut rng = SplitMix64(0x5A7A_4E60_0000_0026);
+    let paths: Vec<String> = customers
+        .iter()
+        .map(|c| {
+            let feature = if rng.below(2) == 0 {
+                "sensor_dashboard"
+            } else {
+                "farms"
+            };
+            format!("/api/entitlements/check?customer_id={c}&feature={feature}")
+        })
+        .collect();
+    let checks = Target::get_any(paths).with_bearer(&key)?;
+    check(server, &checks, None).await?;
+
+    wait_for_quiet_machine().await;
+    let plan = args.plan(args.concurrency);
+    let healthz = phase(server, "GET /healthz", Target::get("/healthz"), plan).await?;
+    let check_outcome = phase(server, "GET /api/entitlements/check (key)", checks, plan).await?;
+
+    // Usage: as many batches as 5,000 events/s would send, none repeated.
+    let usage_plan = args.plan(args.usage_connections);
+    let batches = (50 * (usage_plan.warm_up + usage_plan.measure).as_secs() as usize).max(100);
+    let by_token = authed(
+        server,
+        Target::post_json_bytes(
+            "/api/usage-events",
+            usage_bodies(subscriptions, batches, "token"),
+        )
+        .bodies_in_order(),
+    )
+    .await?;
+    check(server, &by_token, None).await?;
+    let usage_token = phase(
+        server,
+        "POST /api/usage-events (token)",
+        by_token,
+        usage_plan,
+    )
+    .await?;
+    let by_key = Target::post_json_bytes(
+        "/api/usage-events",
+        usage_bodies(subscriptions, batches, "key"),
+    )
+    .bodies_in_order()
+    .with_bearer(&key)?;
+    check(server, &by_key, None).await?;
+    let usage_key = phase(
+        server,
+        "POST /api/usage-events (API key)",
+        by_key,
+        usage_plan,
+    )
+    .await?;
+    Ok(BackendResult {
+        healthz,
+        check: check_outcome,
+        usage_token,
+        usage_key,
+    })
+}
+
+/// An API key with the scopes the seller's back end needs; returns its secret.
+async fn create_api_key(server: &RunningServer) -> anyhow::Result<String> {
+    let target = authed(
+        server,
+        Target::post_json(
+            "/api/api-keys",
+            &json!({"name": "bench", "scopes": ["entitlements:read", "usage:write"]}),
+        )
+        .expecting(StatusCode::CREATED),
+    )
+    .await?;
+    let (status, body) = load::send_once(server.addr, &target).await?;
+    anyhow::ensure!(
+        status == StatusCode::CREATED,
+        "POST /api/api-keys answered {status}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let body: serde_json::Value = serde_json::from_slice(&body)?;
+    body["secret"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the API key answer has no secret")
+}
+
+/// `count` bodies of [`USAGE_BATCH`] events over [`USAGE_SUBSCRIPTIONS_PER_BATCH`]
+/// subscriptions each, every idempotency key unique (`tag` keeps two sets apart).
+fn usage_bodies(subscriptions: &[Uuid], count: usize, tag: &str) -> Vec<Bytes> {
+    let at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    (0..count)
+        .map(|b| {
+            let mut body = String::with_capacity(USAGE_BATCH * 160);
+            body.push_str("{\"events\":[");
+            for j in 0..USAGE_BATCH {
+                let k = (b * USAGE_SUBSCRIPTIONS_PER_BATCH + j % USAGE_SUBSCRIPTIONS_PER_BATCH)
+                    % subscriptions.len();
+                if j > 0 {
+                    body.push(',');
+                }
+                let _ = write!(
+                    body,
+                    "{{\"subscription_id\":\"{}\",\"metric\":\"sms_alerts\",\"quantity\":1,\
+                     \"timestamp\":\"{at}\",\"idempotency_key\":\"{tag}-{b}-{j}\"}}",
+                    subscriptions[k]
+                );
+            }
+            body.push_str("]}");
+            Bytes::from(body)
+        })
+        .collect()
+}
+
+fn render(
+    m: &Machine,
+    command_line: &str,
+    a: &EntitlementsArgs,
+    backends: &[(&str, &BackendRun)],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## Entitlements and API keys: `GET /api/entitlements/check` with {} customers, usage \
+         with an API key\n",
+        thousands(a.customers)
+    );
+    report::run_header(&mut out, m, command_line);
+    let _ = writeln!(
+        out,
+        "- **Data**: {} generated customers (`crates/bench/src/bulk_load.rs`), one live TEAM monthly \
+         subscription each (mid-period). The checks pick one of {} customers at random per \
+         request, half for a feature of the plan (`sensor_dashboard`), half for a limit \
+         (`farms`), with an API key (`entitlements:read`, `usage:write`).\n\
+         - **Load**: {} keep-alive connections for `/healthz` and the checks, {} for usage \
+         batches of {USAGE_BATCH} events over {USAGE_SUBSCRIPTIONS_PER_BATCH} subscriptions \
+         (each batch once, keys never repeated); {} s warm-up, then {} s per row. The load \
+         generator shares the machine's cores with the server (and PostgreSQL).",
+        thousands(a.customers),
+        thousands(CHECKED_CUSTOMERS as u64),
+        a.concurrency,
+        a.usage_connections,
+        a.warm_up,
+        a.seconds
+    );
+    for (name, run) in backends {
+        let _ = writeln!(out, "\n### {name}\n");
+        let r = match run {
+            BackendRun::Skipped(why) => {
+                let _ = writeln!(out, "{why}");
+                continue;
+            }
+            BackendRun::Measured(r) => r,
+        };
+        let _ = writeln!(
+            out,
+            "| request | req/s | p50 | p99 | errors | cores: server / database / load gen. |\n\
+             |---|---:|---:|---:|---:|---:|"
+        );
+        for (label, o) in [
+            ("`GET /healthz`", &r.healthz),
+            ("`GET /api/entitlements/check` (API key)", &r.check),
+            ("`POST /api/usage-events` (person's token)", &r.usage_token),
+            ("`POST /api/usage-events` (API key)", &r.usage_key),
+        ] {
+            let _ = writeln!(
+                out,
+                "| {label} | {:.0} | {} | {} | {} | {:.2} / {:.2} / {:.2} |",
+                o.per_second(),
+                ms(o.percentile_ms(0.50)),
+                ms(o.percentile_ms(0.99)),
+                o.errors,
+                o.server_cores,
+                o.database_cores,
+                o.client_cores
+            );
+        }
+        let share = r.check.per_second() / r.healthz.per_second();
+        let p99 = r.check.percentile_ms(0.99);
+        let _ = writeln!(
+            out,
+            "\n- The check runs at **{:.0} %** of the `/healthz` rate (target ≥ {:.0} %): **{}**; \
+             p99 **{}** (target ≤ {CHECK_P99_TARGET_MS} ms): **{}**",
+            100.0 * share,
+            100.0 * CHECK_SHARE_TARGET,
+            pass(share >= CHECK_SHARE_TARGET),
+            ms(p99),
+            pass(p99 <= CHECK_P99_TARGET_MS)
+        );
+        let (token, key) = (
+            r.usage_token.per_second() * USAGE_BATCH as f64,
+            r.usage_key.per_second() * USAGE_BATCH as f64,
+        );
+        let _ = writeln!(
+            out,
+            "- Usage ingestion: **{key:.0} events/s** with the API key, {token:.0} with a \
+             person's token ({:.0} %; target: no slower, within the run-to-run noise of a few \
+             per cent): **{}**",
+            100.0 * key / token,
+            pass(key >= token * 0.95)
+        );
+    }
+    out
+}

@@ -31,6 +31,7 @@
 
 pub mod analytics;
 pub mod api_keys;
+pub mod bank_statements;
 pub mod collection;
 pub mod coupons;
 pub mod credit_grants;

@@ -91,7 +91,8 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::subscriptions::router())
             .merge(routes::coupons::router())
             .merge(routes::credit_grants::router())
-            .merge(routes::invoices::router());
+            .merge(routes::invoices::router())
+            .merge(routes::bank_statements::router());
         if test_clock {
             api = api.merge(routes::test_clock::router());
         }

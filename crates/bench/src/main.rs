@@ -7,6 +7,7 @@
 //! target/release/satang-bench customers
 //! target/release/satang-bench console
 //! target/release/satang-bench billing
+//! target/release/satang-bench bank
 //! ```
 //!
 //! (Run the built binary rather than `cargo run -p satang-bench`: building one package alone
@@ -14,6 +15,7 @@
 //! rebuilds them first. With `CARGO_TARGET_DIR` set, the binary is under that directory.)
 
 mod auth;
+mod bank;
 mod billing;
 mod billing_report;
 mod bulk_load;
@@ -59,6 +61,9 @@ enum Bench {
     /// `INSERT … SELECT`, usage ingestion through the API, and the analytics summary, on
     /// SQLite and PostgreSQL.
     Billing(billing::BillingArgs),
+    /// A 10,000-line bank statement uploaded, every line's suggested invoices read, and the
+    /// suggested lines matched, on SQLite and PostgreSQL.
+    Bank(bank::BankArgs),
 }
 
 #[tokio::main]
@@ -69,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Customers(args) => customers::run(args, command_line()).await,
         Bench::Console(args) => console::run(args, command_line()).await,
         Bench::Billing(args) => billing::run(args, command_line()).await,
+        Bench::Bank(args) => bank::run(args, command_line()).await,
     }
 }
 

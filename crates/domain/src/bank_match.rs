@@ -165,7 +165,7 @@ impl Matcher {
             })
             .collect();
         // Stable: equal scores keep the caller's order.
-        out.sort_by(|a, b| b.score.cmp(&a.score));
+        out.sort_by_key(|s| std::cmp::Reverse(s.score));
         out.truncate(MAX_SUGGESTIONS);
         out
     }

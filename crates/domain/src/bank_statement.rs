@@ -80,7 +80,7 @@ pub fn format_baht(minor: i64) -> String {
     let whole = (abs / 100).to_string();
     let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
     for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
@@ -304,9 +304,12 @@ pub fn parse_statement(
     Ok(lines)
 }
 
+/// A CSV record: the file line it starts on, and its fields.
+pub type CsvRecord = (u64, Vec<String>);
+
 /// Splits CSV text into records, each with the file line it starts on; blank lines are
 /// skipped. `Err((line, why))` for a quote left open or text after a closing quote.
-pub fn parse_csv(text: &str) -> Result<Vec<(u64, Vec<String>)>, (u64, String)> {
+pub fn parse_csv(text: &str) -> Result<Vec<CsvRecord>, (u64, String)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut records = Vec::new();
     let mut chars = text.chars().peekable();

@@ -278,6 +278,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Path<(Uuid, Uuid)> {
     }
 }
 
+/// A UUID and a second segment the handler reads itself (a bank statement's `{line}`: an id
+/// or a line number).
+impl<S: Send + Sync> FromRequestParts<S> for Path<(Uuid, String)> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path((a, b)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::BadRequest("invalid path".into()))?;
+        let id = Uuid::parse_str(&a)
+            .map_err(|_| ApiError::BadRequest(format!("'{a}' is not a valid id")))?;
+        Ok(Path((id, b)))
+    }
+}
+
 /// Deserializes a field that may be absent (`None`), null (`Some(None)`) or set
 /// (`Some(Some(v))`), so a partial update can tell "leave it" from "clear it".
 pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>

@@ -92,7 +92,8 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::coupons::router())
             .merge(routes::credit_grants::router())
             .merge(routes::invoices::router())
-            .merge(routes::tax_documents::router());
+            .merge(routes::tax_documents::router())
+            .merge(routes::bank_statements::router());
         if test_clock {
             api = api.merge(routes::test_clock::router());
         }

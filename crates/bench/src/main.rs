@@ -8,6 +8,7 @@
 //! target/release/satang-bench console
 //! target/release/satang-bench billing
 //! target/release/satang-bench entitlements
+//! target/release/satang-bench bank
 //! ```
 //!
 //! (Run the built binary rather than `cargo run -p satang-bench`: building one package alone
@@ -15,6 +16,7 @@
 //! rebuilds them first. With `CARGO_TARGET_DIR` set, the binary is under that directory.)
 
 mod auth;
+mod bank;
 mod billing;
 mod billing_report;
 mod bulk_load;
@@ -65,6 +67,9 @@ enum Bench {
     /// customers, and usage ingestion with an API key against a person's token, on SQLite and
     /// PostgreSQL.
     Entitlements(entitlements::EntitlementsArgs),
+    /// A 10,000-line bank statement uploaded, every line's suggested invoices read, and the
+    /// suggested lines matched, on SQLite and PostgreSQL.
+    Bank(bank::BankArgs),
 }
 
 #[tokio::main]
@@ -76,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Console(args) => console::run(args, command_line()).await,
         Bench::Billing(args) => billing::run(args, command_line()).await,
         Bench::Entitlements(args) => entitlements::run(args, command_line()).await,
+        Bench::Bank(args) => bank::run(args, command_line()).await,
     }
 }
 

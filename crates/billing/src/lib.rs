@@ -32,6 +32,7 @@
 
 pub mod analytics;
 pub mod api_keys;
+pub mod bank_statements;
 pub mod collection;
 pub mod coupons;
 pub mod credit_grants;

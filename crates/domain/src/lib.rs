@@ -5,6 +5,8 @@
 //! tax, proration) is rounded by the one function [`money::round_half_up_div`].
 
 pub mod baht_text;
+pub mod bank_match;
+pub mod bank_statement;
 pub mod coupon;
 pub mod credit;
 pub mod customer;

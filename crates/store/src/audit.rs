@@ -54,6 +54,8 @@ pub const ENTITY_TYPES: &[&str] = &[
     "test_clock",
     "api_key",
     "usage_alert",
+    "bank_statement",
+    "bank_statement_line",
 ];
 
 /// Every action the audit log holds (also the outbox's event types). The console names each one
@@ -136,6 +138,10 @@ pub const ACTIONS: &[&str] = &[
     "api_key.revoked",
     "subscription.billing_threshold_set",
     "subscription.billing_threshold_reached",
+    "bank_statement.uploaded",
+    "bank_statement_line.matched",
+    "bank_statement_line.ignored",
+    "bank_statement_line.reopened",
 ];
 
 /// In debug builds, panics on an entity type or action missing from [`ENTITY_TYPES`] or

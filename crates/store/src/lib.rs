@@ -10,6 +10,7 @@ pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod audited;
+pub mod bank_statements;
 pub mod clock;
 pub mod contacts;
 pub mod coupons;

@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod bank_statements;
 pub mod contacts;
 pub mod coupons;
 pub mod credit_grants;

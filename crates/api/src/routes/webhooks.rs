@@ -22,7 +22,7 @@ use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
 /// The event types Satang emits.
-pub const EVENT_TYPES: [&str; 16] = [
+pub const EVENT_TYPES: [&str; 20] = [
     "customer.created",
     "customer.updated",
     "customer.suspended",
@@ -39,6 +39,10 @@ pub const EVENT_TYPES: [&str; 16] = [
     "payment.succeeded",
     "payment.failed",
     "usage.threshold_reached",
+    "bank_statement.uploaded",
+    "bank_statement_line.matched",
+    "bank_statement_line.ignored",
+    "bank_statement_line.reopened",
 ];
 
 pub fn router() -> OpenApiRouter<AppState> {

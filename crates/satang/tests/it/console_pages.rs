@@ -32,6 +32,7 @@ both_backends!(
     billing_staff_create_and_archive_coupons_in_the_console,
     billing_staff_apply_and_remove_a_discount_on_the_subscription_tab,
     billing_staff_add_and_delete_usage_alerts_on_the_plans_page,
+    billing_staff_upload_and_match_a_bank_statement,
 );
 
 /// A browser: keeps cookies and the CSRF token of the last page with a form, does not follow
@@ -1326,4 +1327,116 @@ async fn billing_staff_add_and_delete_usage_alerts_on_the_plans_page(backend: Ba
     let page = viewer.get("/plans").await;
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("alert-form-"));
+}
+
+/// Billing › Bank statements: a refused upload shows the form again with the error, an upload
+/// lands on the statement's unmatched lines with the suggested invoice, and its Match button
+/// records the payment; read-only staff are kept out.
+async fn billing_staff_upload_and_match_a_bank_statement(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let farm = insert_customer(&app, "ฟาร์มเห็ดบ้านสวน", "active").await;
+    let draft = json_of(
+        app.post(
+            "/api/invoices",
+            Some(&admin),
+            json!({"customer_id": farm, "lines": [
+                {"description": "ค่าบริการ", "quantity": 1, "unit_amount": 200_000}]}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = draft["id"].as_str().unwrap();
+    let invoice = json_of(
+        app.post(
+            &format!("/api/invoices/{id}/finalize"),
+            Some(&admin),
+            json!({}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let billing = browser.get("/billing").await;
+    assert!(
+        billing
+            .body
+            .contains("data-testid=\"bank-statements-link\"")
+    );
+    let page = browser.get("/billing/bank-statements").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("data-testid=\"bank-upload-form\""));
+
+    let fields = |csv: &'static str| {
+        vec![
+            ("csv", csv),
+            ("column_date", "Date"),
+            ("column_amount", "Amount"),
+            ("column_description", "Description"),
+            ("date_format", "%d/%m/%Y"),
+        ]
+    };
+    let refused = browser
+        .post(
+            "/billing/bank-statements",
+            &fields("Date,Amount,Description\n09/03/2030,2.140,x\n"),
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("has-error"), "{}", refused.body);
+    let none = json_of(app.get("/api/bank-statements", &admin).await, 200).await;
+    assert_eq!(none["data"], json!([]));
+
+    let uploaded = browser
+        .post(
+            "/billing/bank-statements",
+            &fields("Date,Amount,Description\n09/03/2030,\"2,140.00\",โอนจาก ฟาร์มเห็ดบ้านสวน\n"),
+        )
+        .await;
+    assert_eq!(uploaded.status, 303, "{}", uploaded.body);
+    let location = uploaded.location.unwrap();
+    let page = browser.get(&location).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(invoice["number"].as_str().unwrap()),
+        "{}",
+        page.body
+    );
+    let statement_id = location
+        .trim_start_matches("/billing/bank-statements/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let lines = json_of(
+        app.get(
+            &format!("/api/bank-statements/{statement_id}/lines"),
+            &admin,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let line = lines["data"][0]["id"].as_str().unwrap();
+    let matched = browser
+        .post(
+            &format!("/billing/bank-statements/{statement_id}/lines/{line}/match"),
+            &[
+                ("invoice_id", id),
+                ("withholding_tax", "0"),
+                ("status", "unmatched"),
+            ],
+        )
+        .await;
+    assert_eq!(matched.status, 303, "{}", matched.body);
+    let paid = json_of(app.get(&format!("/api/invoices/{id}"), &admin).await, 200).await;
+    assert_eq!(paid["status"], "paid");
+
+    app.staff_token("viewer@satang.test", &["viewer"]).await;
+    let viewer = Browser::signed_in(&app, "viewer@satang.test").await;
+    let page = viewer.get("/billing/bank-statements").await;
+    assert_eq!(page.status, 403);
 }

@@ -10,6 +10,7 @@ mod analytics;
 mod api_keys;
 mod auth;
 mod backup;
+mod bank_statements;
 mod billing_crash;
 mod billing_run;
 mod billing_thresholds;

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod bank_statements;
 pub mod billing;
 pub mod coupons;
 pub mod customers;
@@ -51,6 +52,7 @@ pub fn router() -> Router<Arc<Console>> {
         .merge(api_keys::router())
         .merge(audit::router())
         .merge(settings::router())
+        .merge(bank_statements::router())
 }
 
 const APP_CSS: &str = include_str!("../../static/app.css");

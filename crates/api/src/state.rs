@@ -106,6 +106,8 @@ pub struct Inner {
     pub hashing: tokio::sync::Semaphore,
     /// Where cards are tokenised and charged (the built-in sandbox unless configured).
     pub gateway: Arc<dyn satang_billing::gateway::PaymentGateway>,
+    /// Signs the tax documents' e-Tax XML (`SATANG_ETAX_P12`); none: the XML stays unsigned.
+    pub etax_signer: Option<Arc<satang_documents::EtaxSigner>>,
 }
 
 impl Inner {

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use satang_documents::{
-    EtaxAddress, EtaxDocument, EtaxLine, EtaxParty, EtaxReference, render_etax_xml,
+    EtaxAddress, EtaxDocument, EtaxLine, EtaxParty, EtaxReference, EtaxSigner, render_etax_xml,
 };
 use satang_domain::tax_document::payment_vat;
 use satang_domain::{TaxDocumentType, TaxPoint, bangkok_date};
@@ -257,12 +257,42 @@ pub async fn get(db: &Db, id: Uuid, scope: Scope) -> Result<TaxDocument> {
         .ok_or(Error::NotFound)
 }
 
-/// The document's e-Tax XML: the signed form when one was stored, otherwise the unsigned message
-/// rendered from the row, its invoice's lines (a tax invoice) or its credit note's lines.
-pub async fn etax_xml(db: &Db, doc: &TaxDocument) -> Result<Vec<u8>> {
+/// The document's e-Tax XML. The signed form when one was stored. Otherwise, with the seller's
+/// certificate configured (`signer`), the message is rendered, signed (XAdES-BES, signing time
+/// `now`) and stored once, so every later answer is the same signed bytes and the row reads
+/// `signed: true`; without one, the unsigned message rendered from the row and its invoice's
+/// lines, each time.
+pub async fn etax_xml(
+    db: &Db,
+    doc: &TaxDocument,
+    signer: Option<&EtaxSigner>,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>> {
     if let Some(xml) = &doc.xml {
         return Ok(xml.clone().into_bytes());
     }
+    let unsigned = unsigned_etax_xml(db, doc).await?;
+    let Some(signer) = signer else {
+        return Ok(unsigned);
+    };
+    let signed = signer
+        .sign(&unsigned, &doc.id.simple().to_string(), now)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let signed = String::from_utf8(signed).map_err(|e| Error::Internal(e.to_string()))?;
+    if tax_documents::store_signed_xml(db, doc.id, &signed).await? {
+        return Ok(signed.into_bytes());
+    }
+    // Another request signed it first: answer the stored form.
+    tax_documents::get_any(db, doc.id)
+        .await?
+        .and_then(|d| d.xml)
+        .map(String::into_bytes)
+        .ok_or(Error::NotFound)
+}
+
+/// The unsigned message rendered from the row, its invoice's lines (a tax invoice) or its credit
+/// note's lines.
+async fn unsigned_etax_xml(db: &Db, doc: &TaxDocument) -> Result<Vec<u8>> {
     let t = TaxDocumentType::parse(&doc.doc_type)
         .ok_or_else(|| Error::Internal(format!("unknown tax document type {}", doc.doc_type)))?;
     let base = doc.base_amount;

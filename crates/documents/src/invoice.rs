@@ -56,8 +56,42 @@ const SHADE: (u8, u8, u8) = (0xee, 0xf3, 0xee);
 const ACCENT: (u8, u8, u8) = (0x1f, 0x6b, 0x3a);
 const STAMP: (u8, u8, u8) = (0xc0, 0x20, 0x20);
 
+/// A file a PDF/A-3 carries as its associated file (`/AF`): the tax document's e-Tax XML.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// File name, e.g. `RT-2030-000001.xml`.
+    pub name: String,
+    pub mime_type: String,
+    pub description: String,
+    pub data: Vec<u8>,
+    /// When the file was made (UTC); also the PDF's creation date.
+    pub modified: chrono::DateTime<chrono::Utc>,
+}
+
 /// Renders `doc` as a PDF.
 pub fn render_invoice(doc: &InvoiceDocument) -> Result<Vec<u8>, Error> {
+    render(doc, None)
+}
+
+/// Renders `doc` as a PDF/A-3b carrying `file` as an associated file (relationship
+/// `Alternative`: the XML is the same document in machine-readable form).
+pub fn render_pdfa3(doc: &InvoiceDocument, file: &Attachment) -> Result<Vec<u8>, Error> {
+    render(doc, Some(file))
+}
+
+fn pdf_date(t: chrono::DateTime<chrono::Utc>) -> krilla::metadata::DateTime {
+    use chrono::{Datelike, Timelike};
+    krilla::metadata::DateTime::new(u16::try_from(t.year()).unwrap_or(1970))
+        .month(t.month() as u8)
+        .day(t.day() as u8)
+        .hour(t.hour() as u8)
+        .minute(t.minute() as u8)
+        .second(t.second() as u8)
+        .utc_offset_hour(0)
+        .utc_offset_minute(0)
+}
+
+fn render(doc: &InvoiceDocument, file: Option<&Attachment>) -> Result<Vec<u8>, Error> {
     let fonts = Fonts::load().ok_or(Error::Font)?;
     let rows: Vec<Row> = doc
         .lines
@@ -65,7 +99,44 @@ pub fn render_invoice(doc: &InvoiceDocument) -> Result<Vec<u8>, Error> {
         .map(|l| Row::new(&fonts, l, doc.currency))
         .collect();
     let settings = PageSettings::from_wh(PAGE_W, PAGE_H).ok_or(Error::Pdf("page size".into()))?;
-    let mut document = Document::new();
+    let mut document = match file {
+        None => Document::new(),
+        Some(file) => {
+            let configuration = krilla::configure::ConfigurationBuilder::new()
+                .with_archival_validator(krilla::configure::Archival::A3_B)
+                .finish()
+                .map_err(|e| Error::Pdf(format!("{e:?}")))?;
+            let mut document = Document::new_with(krilla::SerializeSettings {
+                configuration,
+                ..krilla::SerializeSettings::default()
+            });
+            let title = match &doc.title {
+                Some((th, _)) => format!("{th} {}", doc.number),
+                None => doc.number.clone(),
+            };
+            document.set_metadata(
+                krilla::metadata::Metadata::new()
+                    .title(title)
+                    .language("th".to_owned())
+                    .creator("Satang".to_owned())
+                    .creation_date(pdf_date(file.modified)),
+            );
+            let embedded = krilla::embed::EmbeddedFile {
+                path: file.name.clone(),
+                mime_type: krilla::embed::MimeType::new(&file.mime_type),
+                description: Some(file.description.clone()),
+                association_kind: krilla::embed::AssociationKind::Alternative,
+                data: file.data.clone().into(),
+                modification_date: Some(pdf_date(file.modified)),
+                compress: None,
+                location: None,
+            };
+            document
+                .embed_file(embedded)
+                .ok_or_else(|| Error::Pdf(format!("{} embedded twice", file.name)))?;
+            document
+        }
+    };
     let mut next_row = 0;
     let mut page_no = 1;
     loop {

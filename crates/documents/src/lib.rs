@@ -6,6 +6,7 @@
 //! invoice always renders the same document and tests need nothing but this crate.
 
 pub mod etax;
+pub mod etax_sign;
 pub mod format;
 mod invoice;
 mod qr;
@@ -17,8 +18,9 @@ use satang_domain::money::Currency;
 pub use etax::{
     EtaxAddress, EtaxDocument, EtaxKind, EtaxLine, EtaxParty, EtaxReference, render_etax_xml,
 };
+pub use etax_sign::EtaxSigner;
 pub use format::{amount, branch_label, rate_percent, thai_date, thai_period};
-pub use invoice::render_invoice;
+pub use invoice::{Attachment, render_invoice, render_pdfa3};
 pub use qr::promptpay_qr_payload;
 pub use text::script_runs;
 
@@ -31,6 +33,8 @@ pub enum Error {
     Pdf(String),
     #[error("the e-Tax XML could not be written: {0}")]
     Xml(String),
+    #[error("the e-Tax XML could not be signed: {0}")]
+    Sign(String),
 }
 
 /// Who issues the document, as snapshotted on the invoice at issue time.

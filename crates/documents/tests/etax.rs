@@ -151,3 +151,94 @@ fn tempfile_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+fn tool(name: &str) -> bool {
+    let found = Command::new(name).arg("--version").output().is_ok();
+    assert!(
+        found || std::env::var("SATANG_REQUIRE_TOOLS").as_deref() != Ok("1"),
+        "{name} is required when SATANG_REQUIRE_TOOLS=1"
+    );
+    found
+}
+
+/// Every kind signed with a PKCS#12 made by the openssl command line verifies under libxmlsec1
+/// (`xmlsec1 --verify`, the signing certificate as the trusted one), and stops verifying once a
+/// byte of the message changes.
+#[test]
+fn every_kind_signed_verifies_with_xmlsec1() {
+    if !tool("openssl") || !tool("xmlsec1") {
+        eprintln!("SKIPPED: openssl / xmlsec1 missing");
+        return;
+    }
+    let dir = tempfile_dir();
+    let (key, cert, p12) = (dir.join("k.pem"), dir.join("c.pem"), dir.join("s.p12"));
+    let ok = |c: &mut Command| {
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ok(Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-utf8", "-subj",
+        ])
+        .arg("/C=TH/O=A \\, B & <C>/CN=ฟาร์มไอคิว")
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert));
+    ok(Command::new("openssl")
+        .args(["pkcs12", "-export", "-passout", "pass:pw"])
+        .arg("-inkey")
+        .arg(&key)
+        .arg("-in")
+        .arg(&cert)
+        .arg("-out")
+        .arg(&p12));
+    let signer =
+        satang_documents::EtaxSigner::from_pkcs12(&std::fs::read(&p12).unwrap(), "pw").unwrap();
+    assert!(
+        satang_documents::EtaxSigner::from_pkcs12(&std::fs::read(&p12).unwrap(), "wrong").is_err()
+    );
+    let at = chrono::Utc::now();
+    for (i, doc) in documents().into_iter().enumerate() {
+        let xml = render_etax_xml(&doc).unwrap();
+        let signed = signer.sign(&xml, &format!("d{i}"), at).unwrap();
+        let verify = |bytes: &[u8]| {
+            let file = dir.join(format!("signed-{i}.xml"));
+            std::fs::write(&file, bytes).unwrap();
+            let out = Command::new("xmlsec1")
+                .arg("--verify")
+                .arg("--trusted-pem")
+                .arg(&cert)
+                .args([
+                    "--id-attr:Id",
+                    "http://uri.etsi.org/01903/v1.3.2#:SignedProperties",
+                ])
+                .arg(&file)
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let (verified, err) = verify(&signed);
+        assert!(
+            verified,
+            "{}: {err}\n{}",
+            doc.type_code,
+            String::from_utf8_lossy(&signed)
+        );
+        let text = String::from_utf8(signed).unwrap();
+        let tampered = text.replacen("RT-2030-000001", "RT-2030-000002", 1);
+        assert_ne!(tampered, text);
+        assert!(
+            !verify(tampered.as_bytes()).0,
+            "{} tampered verifies",
+            doc.type_code
+        );
+    }
+}

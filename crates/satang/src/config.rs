@@ -183,6 +183,19 @@ pub struct Config {
     pub argon2_iterations: u32,
     #[arg(long, env = "SATANG_ARGON2_PARALLELISM", default_value_t = 1)]
     pub argon2_parallelism: u32,
+
+    /// The seller's e-Tax signing certificate and RSA key, a PKCS#12 (.p12/.pfx) file: with it
+    /// every tax document's XML is signed (XAdES-BES); without it the XML is unsigned.
+    #[arg(long, env = "SATANG_ETAX_P12")]
+    pub etax_p12: Option<PathBuf>,
+    /// The PKCS#12 file's password.
+    #[arg(
+        long,
+        env = "SATANG_ETAX_P12_PASSWORD",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub etax_p12_password: String,
 }
 
 impl Config {

@@ -193,8 +193,22 @@ pub async fn build_state(config: &Config, services: Services, db: Db) -> anyhow:
         entitlements: Arc::new(satang_billing::entitlement_cache::EntitlementCache::new()),
         hashing: satang_api::state::hashing_permits(),
         gateway: Arc::new(satang_billing::gateway::SandboxGateway),
+        etax_signer: etax_signer(config)?,
         config: api,
     })))
+}
+
+/// The e-Tax signer of `SATANG_ETAX_P12`; a file that cannot be read stops the start.
+fn etax_signer(config: &Config) -> anyhow::Result<Option<Arc<satang_documents::EtaxSigner>>> {
+    let Some(path) = &config.etax_p12 else {
+        return Ok(None);
+    };
+    let data = std::fs::read(path)
+        .with_context(|| format!("cannot read SATANG_ETAX_P12 {}", path.display()))?;
+    let signer = satang_documents::EtaxSigner::from_pkcs12(&data, &config.etax_p12_password)
+        .with_context(|| format!("SATANG_ETAX_P12 {}", path.display()))?;
+    tracing::info!(subject = signer.subject(), "e-Tax documents are signed");
+    Ok(Some(Arc::new(signer)))
 }
 
 /// Where email notifications go: the SMTP server of `SATANG_SMTP_URL`, else the data

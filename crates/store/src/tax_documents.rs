@@ -223,3 +223,19 @@ pub async fn queued(db: &Db, limit: i64) -> Result<Vec<Uuid>> {
         .await?;
     Ok(rows.into_iter().map(|r| r.invoice_id).collect())
 }
+
+/// Stores a document's signed XML once: false when another writer stored one first (the caller
+/// then reads that one; a signed document never changes).
+pub async fn store_signed_xml(db: &Db, id: Uuid, xml: &str) -> Result<bool> {
+    let n = db
+        .execute(
+            Sql::new(
+                "UPDATE tax_documents SET xml = $1, signed = $2 WHERE id = $3 AND xml IS NULL",
+            )
+            .bind(xml.to_owned())
+            .bind(true)
+            .bind(id),
+        )
+        .await?;
+    Ok(n > 0)
+}

@@ -193,7 +193,9 @@ async fn get_tax_document(
     Ok(axum::Json(doc.into()))
 }
 
-/// The tax document printed: its title, number and figures, Thai text shaped.
+/// The tax document printed: its title, number and figures, Thai text shaped; a PDF/A-3b with
+/// the document's e-Tax XML (the `…/xml` answer, signed when a certificate is configured)
+/// embedded as its associated file.
 #[utoipa::path(get, path = "/api/tax-documents/{id}/pdf", tag = "tax documents",
     params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
@@ -206,11 +208,33 @@ async fn tax_document_pdf(
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
     let doc = operations::get(&state.db, id, caller.scope(Permission::ReadBilling)).await?;
+    let xml = operations::etax_xml(
+        &state.db,
+        &doc,
+        state.etax_signer.as_deref(),
+        state.clock.now(),
+    )
+    .await?;
     let printed = operations::pdf_document(&state.db, &doc).await?;
-    let pdf = tokio::task::spawn_blocking(move || satang_documents::render_invoice(&printed))
-        .await
-        .map_err(|e| ApiError::Internal(format!("PDF rendering panicked: {e}")))?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let file = satang_documents::Attachment {
+        name: format!("{}.xml", file_safe(&doc.number)),
+        mime_type: "application/xml".to_owned(),
+        description: "e-Tax Invoice & e-Receipt XML (ETDA ER3-2560 v2.1)".to_owned(),
+        data: xml,
+        modified: doc.issued_at,
+    };
+    let number = doc.number.clone();
+    let pdf = tokio::task::spawn_blocking(move || {
+        satang_documents::render_pdfa3(&printed, &file).or_else(|e| {
+            // PDF/A refuses e.g. a character the embedded font lacks: the plain PDF still
+            // prints the document.
+            tracing::warn!(number, error = %e, "PDF/A-3 not possible, plain PDF answered");
+            satang_documents::render_invoice(&printed)
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("PDF rendering panicked: {e}")))?
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),
@@ -224,8 +248,9 @@ async fn tax_document_pdf(
         .into_response())
 }
 
-/// The tax document's e-Tax XML (ETDA e-Tax Invoice & e-Receipt v2.1): the signed form once
-/// signed, otherwise unsigned (`signed: false`).
+/// The tax document's e-Tax XML (ETDA e-Tax Invoice & e-Receipt v2.1). With the seller's
+/// certificate configured it is signed (XAdES-BES) on the first request and stored, so the
+/// document then reads `signed: true` and every answer is the same bytes; otherwise unsigned.
 #[utoipa::path(get, path = "/api/tax-documents/{id}/xml", tag = "tax documents",
     params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses(
@@ -238,7 +263,13 @@ async fn tax_document_xml(
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
     let doc = operations::get(&state.db, id, caller.scope(Permission::ReadBilling)).await?;
-    let xml = operations::etax_xml(&state.db, &doc).await?;
+    let xml = operations::etax_xml(
+        &state.db,
+        &doc,
+        state.etax_signer.as_deref(),
+        state.clock.now(),
+    )
+    .await?;
     Ok((
         [
             (

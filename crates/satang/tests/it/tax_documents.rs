@@ -17,13 +17,14 @@ use uuid::Uuid;
 
 use crate::common::billing::{member_token, run_billing, set_date};
 use crate::common::{
-    Backend, TestApp, expect_problem, json_of, ok, spawn_clocked_on, tool_missing,
+    Backend, TestApp, expect_problem, json_of, ok, spawn_clocked_on, spawn_with, tool_missing,
 };
 
 both_backends!(
     payments_issue_receipt_tax_invoices_that_add_up,
     issue_tax_point_makes_the_invoice_the_tax_invoice,
     run_invoices_get_their_documents_after_the_run,
+    signed_xml_verifies_with_xmlsec1,
 );
 
 const TODAY: &str = "2030-03-10";
@@ -469,4 +470,234 @@ fn validate_etax(stem: &str, xml: &[u8]) {
         String::from_utf8_lossy(&out.stderr),
         String::from_utf8_lossy(xml)
     );
+}
+
+/// A self-signed seller certificate (RSA 2048) and its PKCS#12 made by the openssl command line
+/// (its defaults: PBES2 / AES-256-CBC, HMAC-SHA256), or None (skipped) without openssl.
+fn seller_certificate(dir: &std::path::Path) -> Option<(PathBuf, PathBuf)> {
+    let key = dir.join("seller.key");
+    let cert = dir.join("seller.pem");
+    let p12 = dir.join("seller.p12");
+    let req = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-utf8", "-subj",
+        ])
+        .arg("/C=TH/O=FarmIQ Co., Ltd./CN=FarmIQ e-Tax 0105557000126")
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    let Ok(req) = req else {
+        tool_missing("openssl (command line)", "e-Tax signature test");
+        return None;
+    };
+    assert!(
+        req.status.success(),
+        "{}",
+        String::from_utf8_lossy(&req.stderr)
+    );
+    let export = Command::new("openssl")
+        .args(["pkcs12", "-export", "-passout", "pass:ลับ-secret"])
+        .arg("-inkey")
+        .arg(&key)
+        .arg("-in")
+        .arg(&cert)
+        .arg("-out")
+        .arg(&p12)
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    Some((cert, p12))
+}
+
+/// `xmlsec1 --verify` of `xml` trusting `cert`: Some(success), None when xmlsec1 is missing.
+fn xmlsec1_verifies(cert: &std::path::Path, xml: &[u8]) -> Option<bool> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signed.xml");
+    std::fs::write(&file, xml).unwrap();
+    let out = Command::new("xmlsec1")
+        .arg("--verify")
+        .arg("--trusted-pem")
+        .arg(cert)
+        .args([
+            "--id-attr:Id",
+            "http://uri.etsi.org/01903/v1.3.2#:SignedProperties",
+        ])
+        .arg(&file)
+        .output();
+    match out {
+        Err(_) => {
+            tool_missing("xmlsec1 (Debian xmlsec1)", "e-Tax signature verification");
+            None
+        }
+        Ok(out) => {
+            if !out.status.success() {
+                eprintln!("xmlsec1: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            Some(out.status.success())
+        }
+    }
+}
+
+/// With the seller's PKCS#12 configured (`SATANG_ETAX_P12`, `SATANG_ETAX_P12_PASSWORD`), a
+/// receipt's XML carries an enveloped XAdES-BES signature that libxmlsec1 verifies against the
+/// seller's certificate, still passes ETDA's XSD and Schematron, is stored (the document reads
+/// `signed: true` and answers the same bytes again), and fails verification once changed.
+async fn signed_xml_verifies_with_xmlsec1(backend: Backend) {
+    let certs = tempfile::tempdir().unwrap();
+    let Some((cert, p12)) = seller_certificate(certs.path()) else {
+        return;
+    };
+    let Some(app) = spawn_with(backend, |c| {
+        c.test_clock = true;
+        c.billing_interval = 0;
+        c.etax_p12 = Some(p12.clone());
+        c.etax_p12_password = "ลับ-secret".to_owned();
+    })
+    .await
+    else {
+        return;
+    };
+    let admin = set_date(&app, TODAY).await;
+    seller_profile(&app, &admin, "payment").await;
+    let farm = customer(&app, &admin, "ไร่ผู้ใหญ่น้ำใส & บุตร").await;
+    let inv = invoice(&app, &admin, farm, &[(2, 12_345)]).await;
+    let total = inv["total"].as_i64().unwrap();
+    pay(
+        &app,
+        &admin,
+        &inv,
+        json!({"amount": total, "method": "bank_transfer"}),
+    )
+    .await;
+    let docs = list(&app, &admin, "").await;
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    let receipt = &docs[0];
+    assert_eq!(receipt["type_code"], "T03");
+    let id = receipt["id"].as_str().unwrap();
+    assert_eq!(
+        receipt["signed"], false,
+        "not signed before its XML is made"
+    );
+
+    let xml = app
+        .get(&format!("/api/tax-documents/{id}/xml"), &admin)
+        .await
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let text = String::from_utf8(xml.clone()).unwrap();
+    assert!(text.contains("<ds:Signature"), "{text}");
+    assert!(text.contains("<xades:SigningCertificate>"), "{text}");
+    if let Some(verified) = xmlsec1_verifies(&cert, &xml) {
+        assert!(verified, "xmlsec1 rejects the signed XML:\n{text}");
+    }
+    // ETDA's XSD and Schematron accept the signed message too.
+    check_documents(&app, &admin, receipt).await;
+
+    let after = ok(app.get(&format!("/api/tax-documents/{id}"), &admin).await).await;
+    assert_eq!(after["signed"], true);
+    let again = app
+        .get(&format!("/api/tax-documents/{id}/xml"), &admin)
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.as_ref(),
+        xml.as_slice(),
+        "a signed document never changes"
+    );
+
+    // The PDF is a PDF/A-3 carrying exactly these signed bytes.
+    let pdf = app
+        .get(&format!("/api/tax-documents/{id}/pdf"), &admin)
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    if let Some((part, attachments)) = pdfa_part_and_attachments(&pdf) {
+        assert_eq!(part, "3", "XMP pdfaid:part");
+        let name = format!("{}.xml", receipt["number"].as_str().unwrap());
+        assert_eq!(attachments.len(), 1, "{:?}", attachments.keys());
+        assert_eq!(
+            attachments.get(&name).map(Vec::as_slice),
+            Some(xml.as_slice()),
+            "the embedded file is the /xml answer"
+        );
+    }
+
+    // One figure changed after signing: the signature no longer verifies.
+    let vat = format!(
+        "<ram:TaxTotalAmount>{}</ram:TaxTotalAmount>",
+        satang_documents::etax::decimal(receipt["vat_amount"].as_i64().unwrap())
+    );
+    assert!(text.contains(&vat), "{vat} in {text}");
+    let tampered = text.replacen(&vat, "<ram:TaxTotalAmount>0.00</ram:TaxTotalAmount>", 1);
+    if let Some(verified) = xmlsec1_verifies(&cert, tampered.as_bytes()) {
+        assert!(!verified, "a changed document must not verify");
+    }
+}
+
+/// The PDF's XMP `pdfaid:part` and its embedded files (name → bytes) as pikepdf (PyPI, in
+/// `SATANG_PIKEPDF_VENV`) reads them; None (skipped, or failed in CI) without pikepdf.
+fn pdfa_part_and_attachments(
+    pdf: &[u8],
+) -> Option<(String, std::collections::BTreeMap<String, Vec<u8>>)> {
+    use base64::Engine;
+    let venv = std::env::var_os("SATANG_PIKEPDF_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/satang-pikepdf")
+        });
+    let python = venv.join("bin/python");
+    let has = Command::new(&python)
+        .args(["-c", "import pikepdf"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        tool_missing("pikepdf (PyPI) in SATANG_PIKEPDF_VENV", "PDF/A-3 check");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("doc.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let script = r#"
+import base64, json, sys, pikepdf
+pdf = pikepdf.open(sys.argv[1])
+part = str(pdf.open_metadata().get('pdfaid:part'))
+files = {n: base64.b64encode(f.get_file().read_bytes()).decode() for n, f in pdf.attachments.items()}
+print(json.dumps({"part": part, "files": files}))
+"#;
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pikepdf: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = v["files"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, b)| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b.as_str().unwrap())
+                .unwrap();
+            (k.clone(), bytes)
+        })
+        .collect();
+    Some((v["part"].as_str().unwrap().to_owned(), files))
 }

@@ -40,8 +40,8 @@ pub mod change_plan;
 mod create;
 mod discount;
 mod lifecycle;
-pub mod upcoming;
 mod threshold;
+pub mod upcoming;
 
 pub use change_plan::{ChangePlanRequest, ChangePlanResponse};
 pub use create::{CollectionMethod, CreateSubscriptionRequest};

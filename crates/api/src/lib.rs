@@ -93,7 +93,8 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::credit_grants::router())
             .merge(routes::invoices::router())
             .merge(routes::tax_documents::router())
-            .merge(routes::bank_statements::router());
+            .merge(routes::bank_statements::router())
+            .merge(routes::reports::router());
         if test_clock {
             api = api.merge(routes::test_clock::router());
         }

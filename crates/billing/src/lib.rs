@@ -46,6 +46,7 @@ pub mod mail;
 pub mod members;
 pub mod notices;
 pub mod payment_methods;
+pub mod reports;
 pub mod run;
 pub mod sessions;
 pub mod settings;

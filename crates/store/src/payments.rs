@@ -100,3 +100,43 @@ pub async fn list(
     )
     .await
 }
+
+/// A succeeded payment that came with withholding tax (a 50 ทวิ certificate received).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WithholdingRow {
+    pub payment_id: Uuid,
+    pub paid_at: DateTime<Utc>,
+    pub customer_id: Uuid,
+    pub customer_name: String,
+    pub customer_tax_id: Option<String>,
+    pub certificate_no: Option<String>,
+    /// The value before VAT the payment settled: its receipt's (none before one is issued).
+    pub base_amount: Option<i64>,
+    pub withholding_tax: i64,
+}
+
+/// The withholding certificates received in `[from, to)` (by `paid_at`), oldest first; every
+/// customer's (the report is for staff).
+pub async fn withholding_between(
+    db: &Db,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<WithholdingRow>> {
+    db.fetch_all(
+        Sql::new(
+            "SELECT p.id AS payment_id, p.paid_at, p.customer_id, \
+             COALESCE(c.legal_name, c.name) AS customer_name, c.tax_id AS customer_tax_id, \
+             p.withholding_certificate_no AS certificate_no, \
+             (SELECT t.base_amount FROM tax_documents t WHERE t.payment_id = p.id \
+              AND t.doc_type IN ('receipt_tax_invoice', 'receipt') ORDER BY t.id LIMIT 1) \
+              AS base_amount, \
+             p.withholding_tax \
+             FROM payments p JOIN customers c ON c.id = p.customer_id \
+             WHERE p.withholding_tax > 0 AND p.status = 'succeeded' \
+             AND p.paid_at >= $1 AND p.paid_at < $2 ORDER BY p.paid_at, p.id",
+        )
+        .bind(from)
+        .bind(to),
+    )
+    .await
+}

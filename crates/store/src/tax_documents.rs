@@ -239,3 +239,21 @@ pub async fn store_signed_xml(db: &Db, id: Uuid, xml: &str) -> Result<bool> {
         .await?;
     Ok(n > 0)
 }
+
+/// Every document issued in `[from, to)` of every customer, in issue order (the output-VAT
+/// report, SPEC §4.3; staff only, so unscoped).
+pub async fn issued_between(
+    db: &Db,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<TaxDocument>> {
+    db.fetch_all(
+        Sql::new(
+            "SELECT * FROM tax_documents WHERE issued_at >= $1 AND issued_at < $2 \
+             ORDER BY issued_at, id",
+        )
+        .bind(from)
+        .bind(to),
+    )
+    .await
+}

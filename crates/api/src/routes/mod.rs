@@ -15,6 +15,7 @@ pub mod invoices;
 pub mod members;
 pub mod payment_methods;
 pub mod plans;
+pub mod reports;
 pub mod settings;
 pub mod subscriptions;
 pub mod system;

@@ -34,6 +34,7 @@ mod invoice_pdf;
 mod invoices;
 mod plans;
 mod pricing_year;
+mod reports;
 mod roles;
 mod settings;
 mod split;

@@ -29,7 +29,7 @@ both_backends!(
 
 const TODAY: &str = "2030-03-10";
 
-async fn seller_profile(app: &TestApp, admin: &str, tax_point: &str) {
+pub(crate) async fn seller_profile(app: &TestApp, admin: &str, tax_point: &str) {
     ok(app
         .patch(
             "/api/settings",
@@ -51,7 +51,7 @@ async fn seller_profile(app: &TestApp, admin: &str, tax_point: &str) {
     .await;
 }
 
-async fn customer(app: &TestApp, admin: &str, name: &str) -> Uuid {
+pub(crate) async fn customer(app: &TestApp, admin: &str, name: &str) -> Uuid {
     let c = json_of(
         app.post(
             "/api/customers",
@@ -69,7 +69,12 @@ async fn customer(app: &TestApp, admin: &str, name: &str) -> Uuid {
 }
 
 /// A finalised invoice of `lines` `(quantity, unit_amount)`.
-async fn invoice(app: &TestApp, admin: &str, customer: Uuid, lines: &[(i64, i64)]) -> Value {
+pub(crate) async fn invoice(
+    app: &TestApp,
+    admin: &str,
+    customer: Uuid,
+    lines: &[(i64, i64)],
+) -> Value {
     let lines: Vec<Value> = lines
         .iter()
         .map(|(q, u)| json!({"description": "ค่าบริการวิเคราะห์ดิน", "quantity": q, "unit_amount": u}))
@@ -97,7 +102,7 @@ async fn invoice(app: &TestApp, admin: &str, customer: Uuid, lines: &[(i64, i64)
     .await
 }
 
-async fn pay(app: &TestApp, admin: &str, inv: &Value, body: Value) {
+pub(crate) async fn pay(app: &TestApp, admin: &str, inv: &Value, body: Value) {
     let id = inv["id"].as_str().unwrap();
     json_of(
         app.post(&format!("/api/invoices/{id}/payments"), Some(admin), body)
@@ -107,7 +112,7 @@ async fn pay(app: &TestApp, admin: &str, inv: &Value, body: Value) {
     .await;
 }
 
-async fn list(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
+pub(crate) async fn list(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
     let page = ok(app.get(&format!("/api/tax-documents?{query}"), token).await).await;
     page["data"].as_array().unwrap().clone()
 }

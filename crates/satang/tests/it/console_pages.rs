@@ -33,6 +33,8 @@ both_backends!(
     billing_staff_apply_and_remove_a_discount_on_the_subscription_tab,
     billing_staff_add_and_delete_usage_alerts_on_the_plans_page,
     billing_staff_upload_and_match_a_bank_statement,
+    tax_documents_show_beside_their_invoice_for_staff_and_the_members,
+    the_etax_subdistrict_code_is_saved_and_checked_on_the_settings_page,
 );
 
 /// A browser: keeps cookies and the CSRF token of the last page with a form, does not follow
@@ -1439,4 +1441,247 @@ async fn billing_staff_upload_and_match_a_bank_statement(backend: Backend) {
     let viewer = Browser::signed_in(&app, "viewer@satang.test").await;
     let page = viewer.get("/billing/bank-statements").await;
     assert_eq!(page.status, 403);
+}
+
+/// The seller profile e-Tax documents need (as in tax_documents.rs), with the tax point given.
+async fn etax_seller(app: &TestApp, admin: &str) {
+    json_of(
+        app.patch(
+            "/api/settings",
+            admin,
+            json!({
+                "company_name": {"th": "บริษัท ฟาร์มไอคิว จำกัด", "en": "FarmIQ Co., Ltd."},
+                "tax_id": "0105557000126",
+                "branch_code": "00000",
+                "address": {"line1": "1 ถนนพญาไท", "subdistrict": "ทุ่งพญาไท",
+                            "district": "ราชเทวี", "province": "กรุงเทพมหานคร",
+                            "postal_code": "10400"},
+                "etax_subdistrict_code": "103701",
+                "tax_point": "payment",
+                "receipt_prefix": "RT",
+            }),
+        )
+        .await,
+        200,
+    )
+    .await;
+}
+
+/// A business buyer with a finalised invoice of one line: the customer and the invoice.
+async fn invoiced_buyer(app: &TestApp, admin: &str, name: &str) -> (Uuid, Value) {
+    let c = json_of(
+        app.post(
+            "/api/customers",
+            Some(admin),
+            json!({"name": name, "tax_id": "0503559000004", "branch_code": "00001",
+                   "address": {"line1": "12 หมู่ 3", "district": "แม่ริม",
+                               "province": "เชียงใหม่", "postal_code": "50180"}}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let customer: Uuid = c["id"].as_str().unwrap().parse().unwrap();
+    let draft = json_of(
+        app.post(
+            "/api/invoices",
+            Some(admin),
+            json!({"customer_id": customer, "lines": [
+                {"description": "ค่าบริการวิเคราะห์ดิน", "quantity": 2, "unit_amount": 125_000}]}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = draft["id"].as_str().unwrap();
+    let invoice = json_of(
+        app.post(
+            &format!("/api/invoices/{id}/finalize"),
+            Some(admin),
+            json!({}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    (customer, invoice)
+}
+
+/// A paid invoice shows its receipt / tax invoice (number, type, date, total, PDF and XML
+/// links that download the API's documents) on the customer's invoices tab and in the portal
+/// of its customer's member; another customer's member neither sees nor downloads it; while no
+/// signing certificate is configured the invoices tab says the documents are unsigned.
+async fn tax_documents_show_beside_their_invoice_for_staff_and_the_members(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    etax_seller(&app, &admin).await;
+    let (customer, invoice) = invoiced_buyer(&app, &admin, "สวนทุเรียนป่าละอู").await;
+    let (other, _) = invoiced_buyer(&app, &admin, "ไร่ชาฉุยฟง").await;
+    let invoice_id = invoice["id"].as_str().unwrap();
+    let total = invoice["total"].as_i64().unwrap();
+    json_of(
+        app.post(
+            &format!("/api/invoices/{invoice_id}/payments"),
+            Some(&admin),
+            json!({"amount": total, "method": "bank_transfer"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let docs = json_of(
+        app.get(
+            &format!("/api/tax-documents?customer_id={customer}"),
+            &admin,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let doc = docs["data"][0].clone();
+    assert_eq!(docs["data"].as_array().unwrap().len(), 1, "{docs}");
+    assert_eq!(doc["type"], "receipt_tax_invoice");
+    assert_eq!(doc["invoice_id"], invoice["id"]);
+    assert_eq!(doc["signed"], false);
+    let doc_id = doc["id"].as_str().unwrap();
+    let number = doc["number"].as_str().unwrap();
+    let xml = app
+        .client
+        .get(format!("{}/api/tax-documents/{doc_id}/xml", app.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(xml.status(), 200);
+    let xml = xml.text().await.unwrap();
+    let pdf_link = format!("href=\"/tax-documents/{doc_id}/pdf\"");
+    let xml_link = format!("href=\"/tax-documents/{doc_id}/xml\"");
+
+    let staff = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let page = staff
+        .get(&format!("/customers/{customer}?tab=invoices"))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let row =
+        format!("data-number=\"{number}\"><strong>ใบเสร็จรับเงิน/ใบกำกับภาษี</strong> {number} · ");
+    assert!(page.body.contains(&row), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("{number} · 10 มี.ค. 2573 · {}", thb(total)))
+    );
+    assert!(page.body.contains(&pdf_link) && page.body.contains(&xml_link));
+    assert!(page.body.contains("data-testid=\"etax-unsigned\""));
+    let downloaded = staff.get(&format!("/tax-documents/{doc_id}/xml")).await;
+    assert_eq!(downloaded.status, 200);
+    assert_eq!(downloaded.body, xml);
+    let downloaded = staff.get(&format!("/tax-documents/{doc_id}/pdf")).await;
+    assert_eq!(downloaded.status, 200);
+    assert!(downloaded.body.starts_with("%PDF-"));
+    // In English, the type is named in English.
+    let english = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    english
+        .post("/preferences", &[("lang", "en"), ("back", "/")])
+        .await;
+    let page = english
+        .get(&format!("/customers/{customer}?tab=invoices"))
+        .await;
+    assert!(
+        page.body.contains("<strong>Receipt / tax invoice</strong>"),
+        "{}",
+        page.body
+    );
+
+    member_token(&app, "owner@durian.test", customer, "owner").await;
+    member_token(&app, "owner@tea.test", other, "owner").await;
+    let member = Browser::signed_in(&app, "owner@durian.test").await;
+    for path in [
+        format!("/portal/{customer}"),
+        format!("/portal/{customer}/invoices/{invoice_id}"),
+    ] {
+        let page = member.get(&path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert!(page.body.contains(&row), "{path}: {}", page.body);
+        assert!(page.body.contains(&pdf_link) && page.body.contains(&xml_link));
+    }
+    let downloaded = member.get(&format!("/tax-documents/{doc_id}/xml")).await;
+    assert_eq!(downloaded.status, 200);
+    assert_eq!(downloaded.body, xml);
+    let downloaded = member.get(&format!("/tax-documents/{doc_id}/pdf")).await;
+    assert_eq!(downloaded.status, 200);
+    assert!(downloaded.body.starts_with("%PDF-"));
+
+    let stranger = Browser::signed_in(&app, "owner@tea.test").await;
+    let page = stranger.get(&format!("/portal/{other}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(!page.body.contains(number), "{}", page.body);
+    for path in [
+        format!("/tax-documents/{doc_id}/pdf"),
+        format!("/tax-documents/{doc_id}/xml"),
+    ] {
+        let refused = stranger.get(&path).await;
+        assert_eq!(refused.status, 404, "{path}");
+        assert!(!refused.body.contains(number));
+    }
+    let refused = stranger
+        .get(&format!("/portal/{customer}/invoices/{invoice_id}"))
+        .await;
+    assert!(refused.status.is_client_error(), "{}", refused.status);
+    assert!(!refused.body.contains(number));
+}
+
+/// Settings: the e-Tax sub-district code is saved through the form, a bad one is refused by
+/// its field and changes nothing, and the page warns while documents are issued unsigned.
+async fn the_etax_subdistrict_code_is_saved_and_checked_on_the_settings_page(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let page = browser.get("/settings").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("data-testid=\"etax-unsigned\""));
+    assert!(page.body.contains("id=\"f-etax_subdistrict_code\""));
+    let mut fields = vec![
+        ("company_name_th", "บริษัท ฟาร์มไอคิว จำกัด"),
+        ("company_name_en", "FarmIQ Co., Ltd."),
+        ("tax_id", "0105557000126"),
+        ("branch_code", "00000"),
+        ("address_line1", "1 ถนนพญาไท"),
+        ("address_subdistrict", "ทุ่งพญาไท"),
+        ("address_district", "ราชเทวี"),
+        ("address_province", "กรุงเทพมหานคร"),
+        ("address_postal_code", "10400"),
+        ("vat_rate", "7"),
+        ("withholding_tax_rate", "3"),
+        ("invoice_prefix", "INV"),
+        ("receipt_prefix", "RC"),
+        ("tax_point", "issue"),
+        ("payment_terms_days", "30"),
+        ("dunning_retry_days", "1, 3"),
+        ("dunning_grace_days", "7"),
+        ("timezone", "Asia/Bangkok"),
+        ("etax_subdistrict_code", "103701"),
+    ];
+    let saved = browser.post("/settings", &fields).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let settings = json_of(app.get("/api/settings", &admin).await, 200).await;
+    assert_eq!(settings["etax_subdistrict_code"], "103701");
+    assert_eq!(settings["receipt_prefix"], "RC");
+    assert_eq!(settings["tax_point"], "issue");
+    let page = browser.get("/settings").await;
+    assert!(page.body.contains("value=\"103701\""), "{}", page.body);
+
+    let last = fields.len() - 1;
+    fields[last] = ("etax_subdistrict_code", "10370");
+    fields[12] = ("receipt_prefix", "XX");
+    let refused = browser.post("/settings", &fields).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"e-etax_subdistrict_code\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"10370\""));
+    let unchanged = json_of(app.get("/api/settings", &admin).await, 200).await;
+    assert_eq!(unchanged, settings);
 }

@@ -257,3 +257,6 @@ api-keys-revoke-confirm = Revoke the key { $name }?
 api-keys-revoke-explain = Programs using it are refused from this moment. This cannot be undone.
 notice-api-key-created = API key created.
 notice-api-key-revoked = API key revoked.
+settings-etax-subdistrict = Sub-district code for e-Tax (6 digits)
+settings-etax-subdistrict-hint = The Department of Provincial Administration's 6-digit code of the seller's sub-district. e-Tax XML needs it; the district and province codes are its first digits.
+etax-unsigned-warning = No e-Tax signing certificate is configured: tax documents are issued unsigned and are not valid e-Tax Invoices / e-Receipts for the Revenue Department. Set SATANG_ETAX_P12 and SATANG_ETAX_P12_PASSWORD and restart the server.

@@ -27,6 +27,7 @@ use satang_api::routes::members::MemberView;
 use satang_api::routes::plans::{PlanInterval, PlanView, Pricing};
 use satang_api::routes::subscriptions::change_plan::ChangePlanResponse;
 use satang_api::routes::subscriptions::{SubscriptionView, UpcomingInvoiceView};
+use satang_api::routes::tax_documents::TaxDocumentView;
 use satang_domain::money::round_half_up_div;
 use satang_domain::{CustomerStatus, Status};
 
@@ -143,9 +144,20 @@ pub struct Selected {
     pub upcoming: Vec<UpcomingInvoiceView>,
     /// The customer's credit grants (read for the credits tab only).
     pub credit_grants: Vec<CreditGrantView>,
+    /// The customer's tax documents (read for the invoices tab only).
+    pub tax_documents: Vec<TaxDocumentView>,
+    /// No e-Tax signing certificate is configured: the documents are issued unsigned.
+    pub unsigned: bool,
     pub mrr: i64,
     pub outstanding: i64,
     pub open_invoices: usize,
+}
+
+impl Selected {
+    /// The tax documents issued for one invoice, oldest first.
+    pub fn tax_docs(&self, invoice: impl Borrow<Uuid>) -> Vec<&TaxDocumentView> {
+        super::tax_docs_of_invoice(&self.tax_documents, invoice.borrow())
+    }
 }
 
 /// An address on one line: its parts from the house number to the postal code, the empty ones
@@ -466,6 +478,11 @@ async fn load_selected(
     } else {
         Vec::new()
     };
+    let tax_documents = if tab == "invoices" {
+        super::tax_documents_of(ctx, id).await?
+    } else {
+        Vec::new()
+    };
     let open_invoices: Vec<&InvoiceView> = invoices
         .data
         .iter()
@@ -482,6 +499,8 @@ async fn load_selected(
         entitlements,
         upcoming,
         credit_grants,
+        tax_documents,
+        unsigned: ctx.console.app.etax_signer.is_none(),
         mrr,
         outstanding,
         open_invoices: open_count,

@@ -29,7 +29,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use satang_api::pagination::Page;
 use satang_api::routes::plans::{PlanView, Pricing};
+use satang_api::routes::tax_documents::TaxDocumentView;
 
 use crate::i18n::Tr;
 use crate::session::{CsrfForm, Ctx, LANG_COOKIE, THEME_COOKIE, Theme};
@@ -41,6 +43,8 @@ pub fn router() -> Router<Arc<Console>> {
         .route("/static/{file}", get(static_file))
         .route("/preferences", post(preferences))
         .route("/invoices/{id}/pdf", get(invoice_pdf))
+        .route("/tax-documents/{id}/pdf", get(tax_document_pdf))
+        .route("/tax-documents/{id}/xml", get(tax_document_xml))
         .merge(auth::router())
         .merge(customers::router())
         .merge(portal::router())
@@ -368,32 +372,93 @@ async fn preferences(ctx: Ctx, CsrfForm(form): CsrfForm<Preferences>) -> Respons
 
 /// An invoice's PDF for a signed-in person (staff, or a member of the invoice's customer):
 /// the API's document, passed through with the session's token.
-async fn invoice_pdf(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, Failure> {
+async fn invoice_pdf(ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, Failure> {
+    download(
+        ctx,
+        format!("/api/invoices/{id}/pdf"),
+        "application/pdf",
+        format!("invoice-{id}.pdf"),
+    )
+    .await
+}
+
+/// A tax document's PDF/A-3 (its XML inside), for staff or a member of its customer.
+async fn tax_document_pdf(ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, Failure> {
+    download(
+        ctx,
+        format!("/api/tax-documents/{id}/pdf"),
+        "application/pdf",
+        format!("tax-document-{id}.pdf"),
+    )
+    .await
+}
+
+/// A tax document's e-Tax XML (signed when a certificate is configured).
+async fn tax_document_xml(ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, Failure> {
+    download(
+        ctx,
+        format!("/api/tax-documents/{id}/xml"),
+        "application/xml",
+        format!("tax-document-{id}.xml"),
+    )
+    .await
+}
+
+/// A document of the API, passed through with the session's token as an attachment; a refusal
+/// (someone else's document: 404) is the page that fits it.
+async fn download(
+    mut ctx: Ctx,
+    uri: String,
+    content_type: &'static str,
+    filename: String,
+) -> Result<Response, Failure> {
     ctx.me().await?;
     let reply = ctx
-        .api(crate::client::ApiRequest::new(
-            axum::http::Method::GET,
-            format!("/api/invoices/{id}/pdf"),
-        ))
+        .api(crate::client::ApiRequest::new(axum::http::Method::GET, uri))
         .await;
     if !reply.ok() {
         return Err(Failure::from_status(reply.status, &ctx.here));
     }
     Ok((
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/pdf"),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (
                 header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&format!("attachment; filename=\"invoice-{id}.pdf\""))
+                HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
                     .unwrap_or(HeaderValue::from_static("attachment")),
             ),
         ],
         reply.body,
     )
         .into_response())
+}
+
+/// The tax documents issued to a customer (receipts, tax invoices, credit notes), newest
+/// first as the API lists them; none for a person who may not read billing.
+pub async fn tax_documents_of(
+    ctx: &mut Ctx,
+    customer: Uuid,
+) -> Result<Vec<TaxDocumentView>, Failure> {
+    let reply = ctx
+        .api(crate::client::ApiRequest::new(
+            axum::http::Method::GET,
+            format!("/api/tax-documents?customer_id={customer}&limit=200"),
+        ))
+        .await;
+    if reply.status == axum::http::StatusCode::FORBIDDEN {
+        return Ok(Vec::new());
+    }
+    Ok(ctx.expect::<Page<TaxDocumentView>>(reply)?.data)
+}
+
+/// The documents of `docs` issued for `invoice`, oldest first.
+pub fn tax_docs_of_invoice<'a>(
+    docs: &'a [TaxDocumentView],
+    invoice: &Uuid,
+) -> Vec<&'a TaxDocumentView> {
+    let mut of: Vec<&TaxDocumentView> = docs.iter().filter(|d| d.invoice_id == *invoice).collect();
+    of.sort_by(|a, b| (a.issued_at, &a.number).cmp(&(b.issued_at, &b.number)));
+    of
 }
 
 /// Form fields as posted, the CSRF token and form key included.

@@ -24,6 +24,7 @@ use satang_api::routes::members::MemberView;
 use satang_api::routes::payment_methods::PaymentMethodView;
 use satang_api::routes::plans::PlanView;
 use satang_api::routes::subscriptions::SubscriptionView;
+use satang_api::routes::tax_documents::TaxDocumentView;
 
 use super::auth::FormState;
 use super::customers::{ChangeQuery, Preview, confirm_change, preview_for};
@@ -76,6 +77,8 @@ pub struct PortalPage {
     pub subscriptions: Vec<PortalSubscription>,
     pub plans: Vec<PlanView>,
     pub invoices: Vec<InvoiceView>,
+    /// The customer's tax documents, shown beside their invoices.
+    pub tax_documents: Vec<TaxDocumentView>,
     pub methods: Vec<PaymentMethodView>,
     pub contacts: Vec<ContactView>,
     pub members: Vec<MemberView>,
@@ -85,6 +88,11 @@ pub struct PortalPage {
 }
 
 impl PortalPage {
+    /// The tax documents issued for one invoice, oldest first.
+    pub fn tax_docs(&self, invoice: impl std::borrow::Borrow<Uuid>) -> Vec<&TaxDocumentView> {
+        super::tax_docs_of_invoice(&self.tax_documents, invoice.borrow())
+    }
+
     /// Owners and billing members pay and change the plan (SPEC §2.2).
     pub fn can_pay(&self) -> bool {
         matches!(self.role.as_str(), "owner" | "billing")
@@ -195,6 +203,7 @@ async fn page(
     let invoices: Page<InvoiceView> = ctx
         .get(format!("/api/customers/{customer_id}/invoices?limit=50"))
         .await?;
+    let tax_documents = super::tax_documents_of(&mut ctx, customer_id).await?;
     let methods: Page<PaymentMethodView> = ctx
         .get(format!(
             "/api/customers/{customer_id}/payment-methods?limit=200"
@@ -223,6 +232,7 @@ async fn page(
         subscriptions,
         plans,
         invoices: invoices.data,
+        tax_documents,
         methods,
         contacts: contacts.data,
         members: members.data,
@@ -263,6 +273,8 @@ pub struct InvoicePage {
     pub invoice: InvoiceView,
     pub promptpay: Option<PromptPayView>,
     pub qr_svg: String,
+    /// The receipts / tax invoices and credit notes issued for the invoice.
+    pub tax_documents: Vec<TaxDocumentView>,
 }
 
 /// One invoice: its lines and totals, the PDF, and a PromptPay QR for what is still due.
@@ -292,6 +304,11 @@ async fn invoice(
         .as_ref()
         .and_then(|p| qr_svg(&p.payload))
         .unwrap_or_default();
+    let all = super::tax_documents_of(&mut ctx, customer).await?;
+    let tax_documents = super::tax_docs_of_invoice(&all, &invoice_id)
+        .into_iter()
+        .cloned()
+        .collect();
     let c = ctx.chrome("portal", Some(me));
     Ok(render(&InvoicePage {
         c,
@@ -299,6 +316,7 @@ async fn invoice(
         invoice,
         promptpay,
         qr_svg,
+        tax_documents,
     }))
 }
 

@@ -34,6 +34,8 @@ pub struct SettingsPage {
     pub settings: Settings,
     pub can_edit: bool,
     pub form: FormState,
+    /// No e-Tax signing certificate is configured: tax documents are issued unsigned.
+    pub unsigned: bool,
 }
 
 impl SettingsPage {
@@ -104,6 +106,10 @@ fn values_of(s: &Settings) -> Fields {
     put("dunning_retry_days", join_days(&s.dunning.retry_days));
     put("dunning_grace_days", s.dunning.grace_days.to_string());
     put("timezone", s.timezone.clone());
+    put(
+        "etax_subdistrict_code",
+        s.etax_subdistrict_code.clone().unwrap_or_default(),
+    );
     if let Some(a) = &s.address {
         for (k, value) in [
             ("line1", &a.line1),
@@ -148,6 +154,7 @@ async fn page(
         settings,
         can_edit: me.is_admin(),
         form,
+        unsigned: ctx.console.app.etax_signer.is_none(),
     });
     if let Some(status) = status {
         *response.status_mut() = status;
@@ -172,7 +179,14 @@ fn settings_body(ctx: &Ctx, fields: &Fields) -> Result<Value, BTreeMap<String, S
         "company_name".into(),
         json!({ "th": field(fields, "company_name_th"), "en": field(fields, "company_name_en") }),
     );
-    for name in ["tax_id", "branch_code", "phone", "email", "promptpay_id"] {
+    for name in [
+        "tax_id",
+        "branch_code",
+        "phone",
+        "email",
+        "promptpay_id",
+        "etax_subdistrict_code",
+    ] {
         body.insert(name.into(), optional(fields, name));
     }
     let mut address = Map::new();

@@ -247,9 +247,11 @@ pub async fn count_for_customer(tx: &mut Tx, customer_id: Uuid) -> Result<i64> {
     Ok(count)
 }
 
+/// The subscription `id` in `scope`, locked for the rest of `tx` (on PostgreSQL `FOR NO KEY
+/// UPDATE`, so rows that merely reference it, such as usage events, can still be written).
 pub async fn lock(tx: &mut Tx, id: Uuid, scope: Scope) -> Result<Option<Subscription>> {
     let lock = match tx.backend() {
-        Backend::Postgres => " FOR UPDATE OF s",
+        Backend::Postgres => " FOR NO KEY UPDATE OF s",
         // SQLite transactions begin IMMEDIATE: the write lock is already held.
         Backend::Sqlite => "",
     };
@@ -377,17 +379,19 @@ pub enum DueClaim<'a> {
 
 /// Claims due subscriptions for the rest of `tx`: billable (`trialing`, `active`, `past_due`;
 /// never `paused` or `canceled`) with `next_billing_date` on or before `today`, locked. On
-/// PostgreSQL rows another process is billing right now are skipped (`FOR UPDATE SKIP
-/// LOCKED`), so several `satang serve` processes share the work instead of queueing on it, and
-/// a row is re-checked as due under its lock (a stale read never bills twice); SQLite has one
-/// writer and its transactions are IMMEDIATE.
+/// PostgreSQL rows another process is billing right now are skipped (`SKIP LOCKED`), so several
+/// `satang serve` processes share the work instead of queueing on it, and a row is re-checked
+/// as due under its lock (a stale read never bills twice); SQLite has one writer and its
+/// transactions are IMMEDIATE. The lock is `FOR NO KEY UPDATE`: it does not conflict with the
+/// key-share lock a foreign-key check takes, so a usage report being written for the
+/// subscription at that moment does not make the run skip it.
 pub async fn claim_due(
     tx: &mut Tx,
     today: NaiveDate,
     claim: DueClaim<'_>,
 ) -> Result<Vec<Subscription>> {
     let lock = match tx.backend() {
-        Backend::Postgres => " FOR UPDATE OF s SKIP LOCKED",
+        Backend::Postgres => " FOR NO KEY UPDATE OF s SKIP LOCKED",
         Backend::Sqlite => "",
     };
     let due = "s.status IN ('trialing', 'active', 'past_due') AND s.next_billing_date <= $1";
@@ -566,7 +570,7 @@ pub async fn due_ids(
 /// `satang serve` processes share the work instead of queueing on it; SQLite has one writer.
 pub async fn lock_due(tx: &mut Tx, id: Uuid, today: NaiveDate) -> Result<Option<Subscription>> {
     let lock = match tx.backend() {
-        Backend::Postgres => " FOR UPDATE OF s SKIP LOCKED",
+        Backend::Postgres => " FOR NO KEY UPDATE OF s SKIP LOCKED",
         Backend::Sqlite => "",
     };
     tx.fetch_optional(

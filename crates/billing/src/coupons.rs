@@ -19,7 +19,7 @@
 //!   `applies_to_plans`: the restriction is checked when the coupon is redeemed.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -33,7 +33,7 @@ use satang_store::outbox::{self, NewEvent};
 use satang_store::subscriptions::{self, RunningDiscount, Subscription};
 use satang_store::{Scope, Tx, plans};
 
-use crate::subscriptions::subscription_json;
+use crate::subscriptions::{audit_change, subscription_json};
 use crate::{Error, Result};
 
 /// A coupon to create, already validated by the caller.
@@ -50,30 +50,40 @@ pub struct CouponInput {
     pub redeem_by: Option<DateTime<Utc>>,
 }
 
-/// What the API, webhooks and the audit log show of a coupon.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What the API, webhooks and the audit log show of a coupon (the API's `CouponView`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CouponView)]
 pub struct CouponSummary {
     pub id: Uuid,
     pub code: String,
     pub name: LocalName,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Basis points off the subscription's lines (2000 = 20 %); absent for an amount off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent_off_bps: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Minor units off each invoice (capped at its lines); absent for a percentage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount_off: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The currency of `amount_off`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+    /// `once`, `repeating` or `forever`.
     pub duration: String,
+    /// Periods a `repeating` coupon lasts; null otherwise.
     pub duration_in_periods: Option<i64>,
+    /// Plan codes it may be redeemed on; null: every plan.
     pub applies_to_plans: Option<Vec<String>>,
     pub max_redemptions: Option<i64>,
     pub redeem_by: Option<DateTime<Utc>>,
+    /// False once archived.
     pub active: bool,
     pub times_redeemed: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A coupon's name in both of the console's languages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CouponNameView)]
 pub struct LocalName {
     pub th: String,
     pub en: String,
@@ -278,16 +288,12 @@ pub async fn apply_discount(
         now,
     )
     .await?;
-    audit::record(
+    audit_change(
         tx,
         actor,
-        Change {
-            action: "subscription.discount_applied",
-            entity_type: "subscription",
-            entity_id: sub.id.to_string(),
-            before: Some(subscription_json(&sub)),
-            after: Some(subscription_json(&after)),
-        },
+        "subscription.discount_applied",
+        &sub,
+        subscription_json(&after),
         now,
     )
     .await?;
@@ -307,16 +313,12 @@ pub async fn remove_discount(
     let after = subscriptions::lock(tx, sub.id, Scope::All)
         .await?
         .ok_or(Error::NotFound)?;
-    audit::record(
+    audit_change(
         tx,
         actor,
-        Change {
-            action: "subscription.discount_removed",
-            entity_type: "subscription",
-            entity_id: sub.id.to_string(),
-            before: Some(subscription_json(&sub)),
-            after: Some(subscription_json(&after)),
-        },
+        "subscription.discount_removed",
+        &sub,
+        subscription_json(&after),
         now,
     )
     .await?;

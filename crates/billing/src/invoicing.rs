@@ -19,7 +19,7 @@ use chrono::{DateTime, Datelike, Days, Utc};
 use serde_json::{Value, json};
 
 use satang_domain::vat::{InvoiceTotals, InvoiceTotalsInput, invoice_totals};
-use satang_domain::{InvoiceStatus, bangkok_date};
+use satang_domain::{AppliedDiscount, Currency, InvoiceStatus, bangkok_date};
 use satang_store::audit::{self, Actor, Change};
 use satang_store::invoices::{self, Invoice, InvoiceFields};
 use satang_store::outbox;
@@ -50,6 +50,35 @@ pub fn totals(
         field: "lines",
         message: e.to_string(),
     })
+}
+
+/// The fields of a new draft invoice in `currency` whose lines come to `amounts`, with
+/// `discounts` taken off before VAT: its totals under today's tax settings.
+pub fn draft_fields(
+    currency: Currency,
+    discounts: Vec<AppliedDiscount>,
+    amounts: &[i64],
+    settings: &BillingSettings,
+) -> Result<InvoiceFields> {
+    let t = totals(
+        amounts,
+        discounts.iter().map(|d| d.amount).sum(),
+        settings.vat_rate_bps,
+        settings.prices_include_vat,
+    )?;
+    let mut f = InvoiceFields {
+        status: InvoiceStatus::Draft,
+        currency,
+        discounts,
+        ..InvoiceFields::default()
+    };
+    apply_totals(
+        &mut f,
+        &t,
+        settings.vat_rate_bps,
+        settings.prices_include_vat,
+    );
+    Ok(f)
 }
 
 /// Copies totals onto the fields of an invoice that nobody has paid yet.

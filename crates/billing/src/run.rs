@@ -31,7 +31,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use satang_domain::{Currency, InvoiceStatus, Pricing, bangkok_date};
+use satang_domain::{Currency, Pricing, bangkok_date};
 use satang_store::audit::Actor;
 use satang_store::clock::Clock;
 use satang_store::invoices::{self, InvoiceFields, InvoiceOrigin, NewLine};
@@ -40,7 +40,7 @@ use satang_store::subscriptions::Subscription;
 use satang_store::usage::MetricTotal;
 use satang_store::{Db, Tx};
 
-use crate::invoicing::{apply_totals, finalize_invoice, totals};
+use crate::invoicing::{draft_fields, finalize_invoice};
 use crate::subscriptions::{credit_unused_time, cycle_of};
 use crate::{BillingSettings, Error, Result};
 
@@ -395,24 +395,7 @@ pub async fn settle_proration(
     let settings = BillingSettings::load_in(tx).await?;
     let amounts: Vec<i64> = lines.iter().map(|l| l.amount).collect();
     let discounts = crate::coupons::proration_discounts(sub, currency, total)?;
-    let t = totals(
-        &amounts,
-        discounts.iter().map(|d| d.amount).sum(),
-        settings.vat_rate_bps,
-        settings.prices_include_vat,
-    )?;
-    let mut f = InvoiceFields {
-        status: InvoiceStatus::Draft,
-        currency,
-        discounts,
-        ..InvoiceFields::default()
-    };
-    apply_totals(
-        &mut f,
-        &t,
-        settings.vat_rate_bps,
-        settings.prices_include_vat,
-    );
+    let f = draft_fields(currency, discounts, &amounts, &settings)?;
     let origin = InvoiceOrigin {
         customer_id: sub.customer_id,
         subscription_id: Some(sub.id),
@@ -488,24 +471,7 @@ pub(crate) fn period_draft(
         .try_fold(0_i64, |sum, &a| sum.checked_add(a))
         .ok_or_else(|| Error::Internal("invoice subtotal overflows".into()))?;
     let discounts = crate::coupons::period_discounts(sub, plan.currency, subtotal)?;
-    let t = totals(
-        &amounts,
-        discounts.iter().map(|d| d.amount).sum(),
-        settings.vat_rate_bps,
-        settings.prices_include_vat,
-    )?;
-    let mut fields = InvoiceFields {
-        status: InvoiceStatus::Draft,
-        currency: plan.currency,
-        discounts,
-        ..InvoiceFields::default()
-    };
-    apply_totals(
-        &mut fields,
-        &t,
-        settings.vat_rate_bps,
-        settings.prices_include_vat,
-    );
+    let fields = draft_fields(plan.currency, discounts, &amounts, settings)?;
     let origin = InvoiceOrigin {
         mrr,
         customer_id: sub.customer_id,

@@ -218,7 +218,22 @@ pub(crate) async fn save(
     now: DateTime<Utc>,
 ) -> Result<Subscription> {
     let after = subscriptions::update(tx, before.id, fields, now).await?;
-    let after_json = subscription_json(&after);
+    record_change(tx, actor, &before, &after, action, proration, now).await?;
+    Ok(after)
+}
+
+/// The `subscription.updated` event and the audit entry `action` (with any proration it
+/// computed) of a change from `before` to `after` already written in `tx`.
+pub(crate) async fn record_change(
+    tx: &mut Tx,
+    actor: &Actor,
+    before: &Subscription,
+    after: &Subscription,
+    action: &str,
+    proration: Option<&Proration>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let after_json = subscription_json(after);
     // The event says what changed (`change`: the audit action), so the customer's email
     // notification can tell a plan change from a pause (see `satang_store::emails`).
     let mut event = after_json.clone();
@@ -244,6 +259,18 @@ pub(crate) async fn save(
             serde_json::to_value(p).unwrap_or_default(),
         );
     }
+    audit_change(tx, actor, action, before, audit_after, now).await
+}
+
+/// The audit entry `action` of a subscription that was `before` and is now `after`.
+pub(crate) async fn audit_change(
+    tx: &mut Tx,
+    actor: &Actor,
+    action: &str,
+    before: &Subscription,
+    after: Value,
+    now: DateTime<Utc>,
+) -> Result<()> {
     audit::record(
         tx,
         actor,
@@ -251,13 +278,13 @@ pub(crate) async fn save(
             action,
             entity_type: "subscription",
             entity_id: before.id.to_string(),
-            before: Some(subscription_json(&before)),
-            after: Some(audit_after),
+            before: Some(subscription_json(before)),
+            after: Some(after),
         },
         now,
     )
     .await?;
-    Ok(after)
+    Ok(())
 }
 
 /// Credits `amount` (positive) owed for a subscription's unused time to its customer's balance,

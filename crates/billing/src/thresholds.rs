@@ -27,15 +27,15 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use satang_domain::{InvoiceStatus, Status, bangkok_date};
+use satang_domain::{Status, bangkok_date};
 use satang_store::audit::{self, Actor, Change};
-use satang_store::invoices::{self, Invoice, InvoiceFields, InvoiceOrigin};
+use satang_store::invoices::{self, Invoice, InvoiceOrigin};
 use satang_store::subscriptions::{self, Subscription};
 use satang_store::{Db, Scope, Tx, plans, usage, usage_billed};
 
-use crate::invoicing::{apply_totals, finalize_invoice, totals};
+use crate::invoicing::{draft_fields, finalize_invoice};
 use crate::run::{bangkok_midnight, in_trial, metered, schedule_if_automatic, usage_parts};
-use crate::subscriptions::subscription_json;
+use crate::subscriptions::record_change;
 use crate::{BillingSettings, Error, Result};
 
 /// The highest threshold accepted (10^15 minor units).
@@ -66,28 +66,13 @@ pub async fn set_billing_threshold(
         ));
     }
     let after = subscriptions::set_billing_threshold(tx, sub.id, threshold, now).await?;
-    satang_store::outbox::emit(
-        tx,
-        satang_store::outbox::NewEvent {
-            event_type: "subscription.updated",
-            entity_type: "subscription",
-            entity_id: sub.id.to_string(),
-            customer_id: Some(sub.customer_id),
-            payload: subscription_json(&after),
-        },
-        now,
-    )
-    .await?;
-    audit::record(
+    record_change(
         tx,
         actor,
-        Change {
-            action: "subscription.billing_threshold_set",
-            entity_type: "subscription",
-            entity_id: sub.id.to_string(),
-            before: Some(subscription_json(&sub)),
-            after: Some(subscription_json(&after)),
-        },
+        &sub,
+        &after,
+        "subscription.billing_threshold_set",
+        None,
         now,
     )
     .await?;
@@ -191,24 +176,7 @@ async fn invoice_if_reached(
     let settings = BillingSettings::load_in(&mut tx).await?;
     let discounts = crate::coupons::proration_discounts(&sub, plan.currency, unbilled)?;
     let amounts: Vec<i64> = lines.iter().map(|l| l.amount).collect();
-    let t = totals(
-        &amounts,
-        discounts.iter().map(|d| d.amount).sum(),
-        settings.vat_rate_bps,
-        settings.prices_include_vat,
-    )?;
-    let mut f = InvoiceFields {
-        status: InvoiceStatus::Draft,
-        currency: plan.currency,
-        discounts,
-        ..InvoiceFields::default()
-    };
-    apply_totals(
-        &mut f,
-        &t,
-        settings.vat_rate_bps,
-        settings.prices_include_vat,
-    );
+    let f = draft_fields(plan.currency, discounts, &amounts, &settings)?;
     let origin = InvoiceOrigin {
         customer_id: sub.customer_id,
         subscription_id: Some(sub.id),

@@ -201,27 +201,7 @@ pub async fn insert(
             .bind(origin.period_start)
             .bind(origin.period_end)
             .bind(origin.billing_reason.as_str())
-            .bind(f.number)
-            .bind(f.status.as_str())
-            .bind(f.currency.code())
-            .bind(f.subtotal)
-            .bind(f.discount)
-            .bind(f.vat_rate_bps)
-            .bind(f.vat_amount)
-            .bind(f.total)
-            .bind(f.withholding_tax)
-            .bind(f.amount_paid)
-            .bind(f.amount_due)
-            .bind(f.credit_applied)
-            .bind(f.amount_credited)
-            .bind(f.prices_include_vat)
-            .bind(f.issued_at)
-            .bind(f.due_date)
-            .bind(f.paid_at)
-            .bind(f.voided_at)
-            .bind(f.marked_uncollectible_at)
-            .bind(f.customer_snapshot)
-            .bind(f.seller_snapshot)
+            .bind_fields(&f)
             .bind(now)
             .bind(origin.mrr)
             .bind(discounts_column(&f.discounts)),
@@ -318,27 +298,7 @@ pub async fn insert_many(tx: &mut Tx, invoices: &[NewInvoice], now: DateTime<Utc
                 .bind(o.period_start)
                 .bind(o.period_end)
                 .bind(o.billing_reason.as_str())
-                .bind(f.number.clone())
-                .bind(f.status.as_str())
-                .bind(f.currency.code())
-                .bind(f.subtotal)
-                .bind(f.discount)
-                .bind(f.vat_rate_bps)
-                .bind(f.vat_amount)
-                .bind(f.total)
-                .bind(f.withholding_tax)
-                .bind(f.amount_paid)
-                .bind(f.amount_due)
-                .bind(f.credit_applied)
-                .bind(f.amount_credited)
-                .bind(f.prices_include_vat)
-                .bind(f.issued_at)
-                .bind(f.due_date)
-                .bind(f.paid_at)
-                .bind(f.voided_at)
-                .bind(f.marked_uncollectible_at)
-                .bind(f.customer_snapshot.clone())
-                .bind(f.seller_snapshot.clone())
+                .bind_fields(f)
                 .bind(inv.version)
                 .bind(o.mrr)
                 .bind(inv.collection_method.as_str())
@@ -611,6 +571,41 @@ pub async fn issued_periods_in(
     Ok(found)
 }
 
+/// Binds the columns of [`InvoiceFields`] an insert and an update both write, in the order
+/// `number, status, currency, subtotal, discount, vat_rate_bps, vat_amount, total,
+/// withholding_tax, amount_paid, amount_due, credit_applied, amount_credited,
+/// prices_include_vat, issued_at, due_date, paid_at, voided_at, marked_uncollectible_at,
+/// customer_snapshot, seller_snapshot` (`discounts` has its own column form).
+trait BindFields {
+    fn bind_fields(self, f: &InvoiceFields) -> Self;
+}
+
+impl BindFields for Sql {
+    fn bind_fields(self, f: &InvoiceFields) -> Self {
+        self.bind(f.number.clone())
+            .bind(f.status.as_str())
+            .bind(f.currency.code())
+            .bind(f.subtotal)
+            .bind(f.discount)
+            .bind(f.vat_rate_bps)
+            .bind(f.vat_amount)
+            .bind(f.total)
+            .bind(f.withholding_tax)
+            .bind(f.amount_paid)
+            .bind(f.amount_due)
+            .bind(f.credit_applied)
+            .bind(f.amount_credited)
+            .bind(f.prices_include_vat)
+            .bind(f.issued_at)
+            .bind(f.due_date)
+            .bind(f.paid_at)
+            .bind(f.voided_at)
+            .bind(f.marked_uncollectible_at)
+            .bind(f.customer_snapshot.clone())
+            .bind(f.seller_snapshot.clone())
+    }
+}
+
 /// Writes an invoice's whole new state and bumps its version.
 pub async fn update(
     tx: &mut Tx,
@@ -630,27 +625,7 @@ pub async fn update(
                  updated_at = $23, discounts = $24, version = version + 1 WHERE id = $1",
             )
             .bind(id)
-            .bind(f.number)
-            .bind(f.status.as_str())
-            .bind(f.currency.code())
-            .bind(f.subtotal)
-            .bind(f.discount)
-            .bind(f.vat_rate_bps)
-            .bind(f.vat_amount)
-            .bind(f.total)
-            .bind(f.withholding_tax)
-            .bind(f.amount_paid)
-            .bind(f.amount_due)
-            .bind(f.credit_applied)
-            .bind(f.amount_credited)
-            .bind(f.prices_include_vat)
-            .bind(f.issued_at)
-            .bind(f.due_date)
-            .bind(f.paid_at)
-            .bind(f.voided_at)
-            .bind(f.marked_uncollectible_at)
-            .bind(f.customer_snapshot)
-            .bind(f.seller_snapshot)
+            .bind_fields(&f)
             .bind(now)
             .bind(discounts_column(&f.discounts)),
         )

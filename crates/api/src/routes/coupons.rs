@@ -14,21 +14,22 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use satang_auth::Permission;
-use satang_billing::coupons::{self as operations, CouponInput, CouponSummary};
+pub use satang_billing::coupons::CouponSummary as CouponView;
+use satang_billing::coupons::{self as operations, CouponInput};
 use satang_domain::{CouponCode, CouponDuration, CouponValue, Currency};
-use satang_store::coupons::{self, Coupon};
+use satang_store::coupons;
 
 use crate::error::{ApiError, Problem, Validator};
 use crate::extract::{Caller, Created, Json, Path, Query};
 use crate::pagination::{Page, PageParams};
-use crate::routes::plans::{LocalizedText, normalize_code};
+use crate::routes::plans::normalize_code;
 use crate::state::AppState;
 
 /// Longest coupon name, per language.
@@ -41,61 +42,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_coupons, create_coupon))
         .routes(routes!(get_coupon))
         .routes(routes!(archive_coupon))
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct CouponView {
-    pub id: Uuid,
-    pub code: String,
-    pub name: LocalizedText,
-    /// Basis points off the subscription's lines (2000 = 20 %); absent for an amount off.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub percent_off_bps: Option<i64>,
-    /// Minor units off each invoice (capped at its lines); absent for a percentage.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub amount_off: Option<i64>,
-    /// The currency of `amount_off`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub currency: Option<String>,
-    /// `once`, `repeating` or `forever`.
-    pub duration: String,
-    /// Periods a `repeating` coupon lasts; null otherwise.
-    pub duration_in_periods: Option<i64>,
-    /// Plan codes it may be redeemed on; null: every plan.
-    pub applies_to_plans: Option<Vec<String>>,
-    pub max_redemptions: Option<i64>,
-    pub redeem_by: Option<DateTime<Utc>>,
-    /// False once archived.
-    pub active: bool,
-    pub times_redeemed: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<Coupon> for CouponView {
-    fn from(c: Coupon) -> Self {
-        let s = CouponSummary::from(c);
-        CouponView {
-            id: s.id,
-            code: s.code,
-            name: LocalizedText {
-                th: s.name.th,
-                en: s.name.en,
-            },
-            percent_off_bps: s.percent_off_bps,
-            amount_off: s.amount_off,
-            currency: s.currency,
-            duration: s.duration,
-            duration_in_periods: s.duration_in_periods,
-            applies_to_plans: s.applies_to_plans,
-            max_redemptions: s.max_redemptions,
-            redeem_by: s.redeem_by,
-            active: s.active,
-            times_redeemed: s.times_redeemed,
-            created_at: s.created_at,
-            updated_at: s.updated_at,
-        }
-    }
 }
 
 /// Partial names: a missing language takes the other's text (or the code).

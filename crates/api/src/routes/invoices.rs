@@ -27,8 +27,8 @@ use uuid::Uuid;
 use satang_auth::Permission;
 use satang_billing::BillingSettings;
 use satang_billing::invoicing::{self, OneOffLine};
-use satang_domain::InvoiceStatus;
-use satang_store::invoices::{self, Invoice, InvoiceLine};
+use satang_domain::{AppliedDiscount, InvoiceStatus};
+use satang_store::invoices::{self, Invoice, InvoiceLine, NewLine};
 use satang_store::{Scope, Tx};
 
 use crate::access::{CustomerAction, authorize};
@@ -75,6 +75,45 @@ pub struct InvoiceDiscountView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credit_grant_id: Option<String>,
     pub amount: i64,
+}
+
+impl From<InvoiceLine> for InvoiceLineView {
+    fn from(l: InvoiceLine) -> Self {
+        InvoiceLineView {
+            kind: l.kind,
+            description: l.description,
+            period_start: l.period_start,
+            period_end: l.period_end,
+            quantity: l.quantity,
+            unit_amount: l.unit_amount,
+            amount: l.amount,
+        }
+    }
+}
+
+/// A line not yet written (the upcoming invoice's).
+impl From<NewLine> for InvoiceLineView {
+    fn from(l: NewLine) -> Self {
+        InvoiceLineView {
+            kind: l.kind,
+            description: l.description,
+            period_start: l.period_start,
+            period_end: l.period_end,
+            quantity: l.quantity,
+            unit_amount: l.unit_amount,
+            amount: l.amount,
+        }
+    }
+}
+
+impl From<AppliedDiscount> for InvoiceDiscountView {
+    fn from(d: AppliedDiscount) -> Self {
+        InvoiceDiscountView {
+            coupon_code: d.coupon_code,
+            credit_grant_id: d.credit_grant_id,
+            amount: d.amount,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -137,29 +176,14 @@ impl InvoiceView {
             subscription_id: i.subscription_id,
             status: i.status,
             currency: i.currency.code().to_owned(),
-            lines: lines
-                .into_iter()
-                .map(|l| InvoiceLineView {
-                    kind: l.kind,
-                    description: l.description,
-                    period_start: l.period_start,
-                    period_end: l.period_end,
-                    quantity: l.quantity,
-                    unit_amount: l.unit_amount,
-                    amount: l.amount,
-                })
-                .collect(),
+            lines: lines.into_iter().map(InvoiceLineView::from).collect(),
             subtotal: i.subtotal,
             discounts: i
                 .discounts
                 .map(|d| d.0)
                 .unwrap_or_default()
                 .into_iter()
-                .map(|d| InvoiceDiscountView {
-                    coupon_code: d.coupon_code,
-                    credit_grant_id: d.credit_grant_id,
-                    amount: d.amount,
-                })
+                .map(InvoiceDiscountView::from)
                 .collect(),
             discount: i.discount,
             vat_rate_bps: i.vat_rate_bps,

@@ -4,12 +4,12 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use satang_domain::{InvoiceStatus, bangkok_date};
+use satang_domain::bangkok_date;
 use satang_store::audit::{self, Actor, Change};
-use satang_store::invoices::{self, Invoice, InvoiceFields, InvoiceOrigin, NewLine};
+use satang_store::invoices::{self, Invoice, InvoiceOrigin, NewLine};
 use satang_store::{Tx, subscriptions};
 
-use super::{apply_totals, invoice_audit_json, totals};
+use super::{draft_fields, invoice_audit_json};
 use crate::{BillingSettings, Error, Result};
 
 /// One manual line as the API accepts it (description given, quantity ≥ 1, unit amount ≥ 0).
@@ -66,24 +66,8 @@ pub async fn create_one_off_invoice(
         });
     }
     let amounts: Vec<i64> = new_lines.iter().map(|l| l.amount).collect();
-    let t = totals(
-        &amounts,
-        0,
-        settings.vat_rate_bps,
-        settings.prices_include_vat,
-    )?;
-    let mut f = InvoiceFields {
-        status: InvoiceStatus::Draft,
-        currency: customer.currency,
-        due_date,
-        ..InvoiceFields::default()
-    };
-    apply_totals(
-        &mut f,
-        &t,
-        settings.vat_rate_bps,
-        settings.prices_include_vat,
-    );
+    let mut f = draft_fields(customer.currency, Vec::new(), &amounts, &settings)?;
+    f.due_date = due_date;
     let origin = InvoiceOrigin {
         customer_id: customer.id,
         subscription_id: None,

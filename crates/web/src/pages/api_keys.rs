@@ -8,7 +8,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
@@ -19,7 +19,7 @@ use satang_api::routes::api_keys::{ApiKeyView, CreatedApiKey};
 use satang_auth::ApiScope;
 
 use super::auth::FormState;
-use super::{Chrome, Fields, entered, field, notice_text, refusal};
+use super::{Chrome, Fields, delete_then, entered, field, notice_text, refusal};
 use crate::session::{CsrfForm, Ctx};
 use crate::{Console, Failure, render};
 
@@ -137,13 +137,14 @@ async fn revoke(
     Path(id): Path<Uuid>,
     CsrfForm(_): CsrfForm<Fields>,
 ) -> Result<Response, Failure> {
-    let reply = ctx
-        .send(Method::DELETE, format!("/api/api-keys/{id}"), None, None)
-        .await;
-    if reply.ok() {
-        return Ok(Redirect::to("/api-keys?notice=api-key-revoked").into_response());
+    match delete_then(
+        &mut ctx,
+        format!("/api/api-keys/{id}"),
+        "/api-keys?notice=api-key-revoked",
+    )
+    .await?
+    {
+        Ok(done) => Ok(done),
+        Err((form, status)) => page(ctx, ApiKeysQuery::default(), form, None, Some(status)).await,
     }
-    let form = refusal(&ctx, Fields::new(), &reply)?;
-    let status = reply.status;
-    page(ctx, ApiKeysQuery::default(), form, None, Some(status)).await
 }

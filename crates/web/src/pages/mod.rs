@@ -512,6 +512,20 @@ pub fn refusal(
     Ok(form)
 }
 
+/// Deletes `uri` on the person's behalf: a redirect to `done` when the API agreed, else the
+/// refusal to show again on the page (its form and status; see [`refusal`]).
+pub async fn delete_then(
+    ctx: &mut Ctx,
+    uri: String,
+    done: &str,
+) -> Result<Result<Response, (auth::FormState, StatusCode)>, Failure> {
+    let reply = ctx.send(axum::http::Method::DELETE, uri, None, None).await;
+    if reply.ok() {
+        return Ok(Ok(Redirect::to(done).into_response()));
+    }
+    Ok(Err((refusal(ctx, Fields::new(), &reply)?, reply.status)))
+}
+
 /// The notice a page shows after a change (`?notice=…` → the `notice-…` message), when the
 /// catalogue has one.
 pub fn notice_text(tr: &Tr, notice: &str) -> Option<String> {

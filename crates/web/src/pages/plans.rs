@@ -25,7 +25,7 @@ use satang_domain::typed_amount::parse_baht;
 use super::auth::FormState;
 use super::billing::{label_or_raw, localized};
 use super::payments::baht;
-use super::{Chrome, Fields, entered, field, notice_text, refusal};
+use super::{Chrome, Fields, delete_then, entered, field, notice_text, refusal};
 use crate::session::{CsrfForm, Ctx};
 use crate::{Console, Failure, render};
 
@@ -441,20 +441,16 @@ async fn delete_alert(
     Path(id): Path<Uuid>,
     CsrfForm(_): CsrfForm<Fields>,
 ) -> Result<Response, Failure> {
-    let reply = ctx
-        .send(
-            Method::DELETE,
-            format!("/api/usage-alerts/{id}"),
-            None,
-            None,
-        )
-        .await;
-    if reply.ok() {
-        return Ok(Redirect::to("/plans?notice=plan-alert-deleted").into_response());
+    match delete_then(
+        &mut ctx,
+        format!("/api/usage-alerts/{id}"),
+        "/plans?notice=plan-alert-deleted",
+    )
+    .await?
+    {
+        Ok(done) => Ok(done),
+        Err((form, status)) => page(ctx, PlansQuery::default(), form, Some(status)).await,
     }
-    let form = refusal(&ctx, Fields::new(), &reply)?;
-    let status = reply.status;
-    page(ctx, PlansQuery::default(), form, Some(status)).await
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
@@ -19,7 +19,7 @@ use satang_api::pagination::Page;
 use satang_api::routes::webhooks::{CreatedEndpoint, DeliveryView, EVENT_TYPES, EndpointView};
 
 use super::auth::FormState;
-use super::{Chrome, Fields, encode, entered, field, notice_text, refusal};
+use super::{Chrome, Fields, delete_then, encode, entered, field, notice_text, refusal};
 use crate::session::{CsrfForm, Ctx};
 use crate::{Console, Failure, render};
 
@@ -208,18 +208,14 @@ async fn delete(
     Path(id): Path<Uuid>,
     CsrfForm(_): CsrfForm<Fields>,
 ) -> Result<Response, Failure> {
-    let reply = ctx
-        .send(
-            Method::DELETE,
-            format!("/api/webhook-endpoints/{id}"),
-            None,
-            None,
-        )
-        .await;
-    if reply.ok() {
-        return Ok(Redirect::to("/webhooks?notice=webhook-deleted").into_response());
+    match delete_then(
+        &mut ctx,
+        format!("/api/webhook-endpoints/{id}"),
+        "/webhooks?notice=webhook-deleted",
+    )
+    .await?
+    {
+        Ok(done) => Ok(done),
+        Err((form, status)) => page(ctx, WebhooksQuery::default(), form, None, Some(status)).await,
     }
-    let form = refusal(&ctx, Fields::new(), &reply)?;
-    let status = reply.status;
-    page(ctx, WebhooksQuery::default(), form, None, Some(status)).await
 }

@@ -87,28 +87,12 @@ impl From<UpcomingInvoice> for UpcomingInvoiceView {
             period_start: u.origin.period_start,
             period_end: u.origin.period_end,
             billing_reason: u.origin.billing_reason,
-            lines: u
-                .lines
-                .into_iter()
-                .map(|l| InvoiceLineView {
-                    kind: l.kind,
-                    description: l.description,
-                    period_start: l.period_start,
-                    period_end: l.period_end,
-                    quantity: l.quantity,
-                    unit_amount: l.unit_amount,
-                    amount: l.amount,
-                })
-                .collect(),
+            lines: u.lines.into_iter().map(InvoiceLineView::from).collect(),
             subtotal: f.subtotal,
             discounts: f
                 .discounts
                 .into_iter()
-                .map(|d| InvoiceDiscountView {
-                    coupon_code: d.coupon_code,
-                    credit_grant_id: d.credit_grant_id,
-                    amount: d.amount,
-                })
+                .map(InvoiceDiscountView::from)
                 .collect(),
             discount: f.discount,
             vat_rate_bps: f.vat_rate_bps,

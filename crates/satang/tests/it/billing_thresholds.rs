@@ -9,7 +9,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::billing::{run_billing, set_date};
+use crate::common::billing::{run_billing, set_date, subscription_audit};
 use crate::common::{Backend, TestApp, expect_problem, json_of, spawn_clocked};
 
 both_backends!(usage_is_invoiced_at_the_threshold_once_and_the_rest_at_the_period_end);
@@ -64,26 +64,6 @@ fn usage_billed(invoices: &[Value]) -> i64 {
         .filter(|l| l["kind"] == "usage")
         .map(|l| l["amount"].as_i64().unwrap())
         .sum()
-}
-
-/// The audit entries of the subscription with `action`.
-async fn audited(app: &TestApp, admin: &str, sub: &str, action: &str) -> Vec<Value> {
-    let page = json_of(
-        app.get(
-            &format!("/api/audit-events?entity_type=subscription&entity_id={sub}&limit=200"),
-            admin,
-        )
-        .await,
-        200,
-    )
-    .await;
-    page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == action)
-        .cloned()
-        .collect()
 }
 
 async fn usage_is_invoiced_at_the_threshold_once_and_the_rest_at_the_period_end(backend: Backend) {
@@ -174,7 +154,7 @@ async fn usage_is_invoiced_at_the_threshold_once_and_the_rest_at_the_period_end(
     .await;
     assert_eq!(set["billing_threshold"], 20_000);
     assert_eq!(
-        audited(&app, &admin, &sub, "subscription.billing_threshold_set")
+        subscription_audit(&app, &admin, &sub, "subscription.billing_threshold_set")
             .await
             .len(),
         1
@@ -221,7 +201,8 @@ async fn usage_is_invoiced_at_the_threshold_once_and_the_rest_at_the_period_end(
     assert_eq!(report["invoices_created"], 0, "{report}");
     let first = threshold_invoices(&invoices(&app, &admin, &sub).await);
     assert_eq!(first.len(), 1, "{first:#?}");
-    let reached = audited(&app, &admin, &sub, "subscription.billing_threshold_reached").await;
+    let reached =
+        subscription_audit(&app, &admin, &sub, "subscription.billing_threshold_reached").await;
     assert_eq!(reached.len(), 1, "{reached:#?}");
     let counted = reached[0]["after"]["usage"][0]["quantity_to"]
         .as_i64()

@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::common::billing::{member_token, set_clock, set_date};
-use crate::common::{Backend, expect_problem, json_of, ok, spawn_clocked_on, tool_missing};
+use crate::common::billing::{credit_note_of_ten_baht, member_token, set_clock, set_date};
+use crate::common::{Backend, expect_problem, ok, spawn_clocked_on, tool_missing};
 use crate::tax_documents::{customer, invoice, list, pay, seller_profile};
 
 both_backends!(output_vat_and_withholding_reports_add_up,);
@@ -71,17 +71,7 @@ async fn output_vat_and_withholding_reports_add_up(backend: Backend) {
     .await;
     // A credit note of 10.00 + VAT on A.
     let a_id = a["id"].as_str().unwrap();
-    json_of(
-        app.post(
-            &format!("/api/invoices/{a_id}/credit-notes"),
-            Some(&admin),
-            json!({"lines": [{"description": "ส่วนลดย้อนหลัง", "quantity": 1, "unit_amount": 1000}],
-                   "reason": "ลดราคาค่าบริการ"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    credit_note_of_ten_baht(&app, &admin, a_id).await;
     // Invoice B: 3 × 45.50 = 136.50 + VAT 9.555 → 9.56, paid at once on the last day of March
     // (23:30 Bangkok is still March, though 16:30 UTC).
     let b = invoice(&app, &admin, mill, &[(3, 4550)]).await;

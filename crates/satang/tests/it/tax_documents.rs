@@ -15,7 +15,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common::billing::{member_token, run_billing, set_date};
+use crate::common::billing::{credit_note_of_ten_baht, member_token, run_billing, set_date};
 use crate::common::{
     Backend, TestApp, expect_problem, json_of, ok, spawn_clocked_on, spawn_with, tool_missing,
 };
@@ -198,17 +198,7 @@ async fn payments_issue_receipt_tax_invoices_that_add_up(backend: Backend) {
 
     // A credit note on the paid invoice corrects its latest receipt / tax invoice.
     let inv_id = inv["id"].as_str().unwrap();
-    json_of(
-        app.post(
-            &format!("/api/invoices/{inv_id}/credit-notes"),
-            Some(&admin),
-            json!({"lines": [{"description": "ส่วนลดย้อนหลัง", "quantity": 1, "unit_amount": 1000}],
-                   "reason": "ลดราคาค่าบริการ"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    credit_note_of_ten_baht(&app, &admin, inv_id).await;
     let notes = list(&app, &admin, "type=credit_note").await;
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0]["type_code"], "81");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::billing::{run_billing, set_date};
+use crate::common::billing::{run_billing, set_date, subscription_audit};
 use crate::common::{Backend, TestApp, expect_problem, json_of, spawn_clocked};
 
 both_backends!(alerts_fire_once_per_subscription_alert_and_period);
@@ -23,22 +23,7 @@ fn batch(sub: &str, quantity: i64, at: &str, key: &str) -> Value {
 
 /// The `usage.threshold_reached` audit entries of a subscription (one per event emitted).
 async fn reached(app: &TestApp, admin: &str, sub: &str) -> Vec<Value> {
-    let page = json_of(
-        app.get(
-            &format!("/api/audit-events?entity_type=subscription&entity_id={sub}&limit=200"),
-            admin,
-        )
-        .await,
-        200,
-    )
-    .await;
-    page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == "usage.threshold_reached")
-        .cloned()
-        .collect()
+    subscription_audit(app, admin, sub, "usage.threshold_reached").await
 }
 
 async fn alerts_fire_once_per_subscription_alert_and_period(backend: Backend) {

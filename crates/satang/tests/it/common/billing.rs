@@ -77,3 +77,38 @@ pub async fn run_billing(app: &TestApp, admin: &str) -> Value {
     )
     .await
 }
+
+/// The audit entries of the subscription `sub` whose action is `action`, newest first.
+pub async fn subscription_audit(app: &TestApp, admin: &str, sub: &str, action: &str) -> Vec<Value> {
+    let page = json_of(
+        app.get(
+            &format!("/api/audit-events?entity_type=subscription&entity_id={sub}&limit=200"),
+            admin,
+        )
+        .await,
+        200,
+    )
+    .await;
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action)
+        .cloned()
+        .collect()
+}
+
+/// A credit note of ฿10.00 (plus VAT) on the invoice `invoice_id`, issued by `admin`.
+pub async fn credit_note_of_ten_baht(app: &TestApp, admin: &str, invoice_id: &str) -> Value {
+    json_of(
+        app.post(
+            &format!("/api/invoices/{invoice_id}/credit-notes"),
+            Some(admin),
+            json!({"lines": [{"description": "ส่วนลดย้อนหลัง", "quantity": 1, "unit_amount": 1000}],
+                   "reason": "ลดราคาค่าบริการ"}),
+        )
+        .await,
+        201,
+    )
+    .await
+}

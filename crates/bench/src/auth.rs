@@ -6,7 +6,7 @@
 //! machine), then `GET /api/auth/me` (token verification, the user cache and one membership
 //! query), then `POST /api/auth/login` (argon2id by design).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,6 +14,7 @@ use clap::Args;
 use hyper::StatusCode;
 use serde_json::json;
 
+use crate::cli::CommonArgs;
 use crate::load::{self, Outcome, Plan, Target};
 use crate::postgres::ScratchDatabase;
 use crate::proc_stats::{self, Machine};
@@ -31,22 +32,8 @@ pub struct AuthArgs {
     /// Seconds of measured logins (concurrency = the number of cores).
     #[arg(long, default_value_t = 5)]
     pub login_seconds: u64,
-    /// PostgreSQL server to create a scratch database on (skipped when unreachable).
-    #[arg(
-        long,
-        env = "SATANG_BENCH_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    pub postgres_url: String,
-    /// Measure SQLite only.
-    #[arg(long)]
-    pub no_postgres: bool,
-    /// The report to write (only this bench's section is replaced).
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    pub out: PathBuf,
-    /// The `satang` binary (default: beside this executable).
-    #[arg(long)]
-    pub satang: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 impl AuthArgs {
@@ -92,7 +79,7 @@ pub enum BackendRun {
 }
 
 pub async fn run(args: AuthArgs, command_line: String) -> anyhow::Result<()> {
-    let binary = satang_binary(args.satang.clone())?;
+    let binary = satang_binary(args.common.satang.clone())?;
     let machine = Machine::describe();
     println!(
         "satang-bench auth: {} ({} cores, {:.1} GiB), {} connections × {} s per endpoint",
@@ -108,15 +95,15 @@ pub async fn run(args: AuthArgs, command_line: String) -> anyhow::Result<()> {
     let sqlite = BackendRun::Measured(Box::new(bench_backend(&binary, None, &args).await?));
 
     println!("\n== PostgreSQL");
-    let postgres = if args.no_postgres {
+    let postgres = if args.common.no_postgres {
         println!("skipped (--no-postgres)");
         BackendRun::Skipped("not run (`--no-postgres`)".into())
     } else {
-        match ScratchDatabase::create(&args.postgres_url).await {
+        match ScratchDatabase::create(&args.common.postgres_url).await {
             Err(e) => {
                 let why = format!(
                     "skipped: cannot reach {} ({e:#})",
-                    crate::postgres::redact_password(&args.postgres_url)
+                    crate::postgres::redact_password(&args.common.postgres_url)
                 );
                 println!("{why}");
                 BackendRun::Skipped(why)
@@ -138,8 +125,8 @@ pub async fn run(args: AuthArgs, command_line: String) -> anyhow::Result<()> {
         args: &args,
         backends: &[("SQLite", &sqlite), ("PostgreSQL", &postgres)],
     };
-    report::write_section(&args.out, report::AUTH_SECTION, &report.render())?;
-    println!("\nwrote {}", args.out.display());
+    report::write_section(&args.common.out, report::AUTH_SECTION, &report.render())?;
+    println!("\nwrote {}", args.common.out.display());
     Ok(())
 }
 

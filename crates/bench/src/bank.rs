@@ -15,7 +15,7 @@
 //! The target holds for upload + suggest + match of the whole statement.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 
 use satang_domain::vat::withholding_tax;
 
+use crate::cli::CommonArgs;
 use crate::load::{Connection, SplitMix64, Target};
 use crate::postgres::ScratchDatabase;
 use crate::proc_stats::Machine;
@@ -48,22 +49,8 @@ pub struct BankArgs {
     /// Connections that create the invoices and apply the matches.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
-    /// PostgreSQL server to create a scratch database on (skipped when unreachable).
-    #[arg(
-        long,
-        env = "SATANG_BENCH_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    pub postgres_url: String,
-    /// Measure SQLite only.
-    #[arg(long)]
-    pub no_postgres: bool,
-    /// The report to write (only this bench's section is replaced).
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    pub out: PathBuf,
-    /// The `satang` binary (default: beside this executable).
-    #[arg(long)]
-    pub satang: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// What one backend measured.
@@ -89,7 +76,7 @@ pub async fn run(args: BankArgs, command_line: String) -> anyhow::Result<()> {
         args.invoices <= args.lines,
         "--invoices must not exceed --lines"
     );
-    let binary = satang_binary(args.satang.clone())?;
+    let binary = satang_binary(args.common.satang.clone())?;
     let machine = Machine::describe();
     println!(
         "satang-bench bank: {} lines, {} open invoices, {} connections",
@@ -98,13 +85,13 @@ pub async fn run(args: BankArgs, command_line: String) -> anyhow::Result<()> {
     println!("\n== SQLite");
     let sqlite = Ok(bench_backend(&binary, None, &args).await?);
     println!("\n== PostgreSQL");
-    let postgres = if args.no_postgres {
+    let postgres = if args.common.no_postgres {
         Err("not run (`--no-postgres`)".to_owned())
     } else {
-        match ScratchDatabase::create(&args.postgres_url).await {
+        match ScratchDatabase::create(&args.common.postgres_url).await {
             Err(e) => Err(format!(
                 "skipped: cannot reach {} ({e:#})",
-                crate::postgres::redact_password(&args.postgres_url)
+                crate::postgres::redact_password(&args.common.postgres_url)
             )),
             Ok(db) => {
                 let measured = bench_backend(&binary, Some(&db.url), &args).await;
@@ -121,8 +108,8 @@ pub async fn run(args: BankArgs, command_line: String) -> anyhow::Result<()> {
         &args,
         &[("SQLite", &sqlite), ("PostgreSQL", &postgres)],
     );
-    report::write_section(&args.out, SECTION, &body)?;
-    println!("\nwrote {}", args.out.display());
+    report::write_section(&args.common.out, SECTION, &body)?;
+    println!("\nwrote {}", args.common.out.display());
     Ok(())
 }
 

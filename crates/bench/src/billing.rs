@@ -36,6 +36,7 @@ use satang_store::clock::Clock;
 use satang_store::{Backend, Db, Sql};
 
 use crate::bulk_load::{self, LoadReport};
+use crate::cli::CommonArgs;
 use crate::customers::{Latency, authed, check, latency_phase, phase, wait_for_quiet_machine};
 use crate::dataset::Dataset;
 use crate::load::{Outcome, Plan, Target};
@@ -68,28 +69,14 @@ pub struct BillingArgs {
     /// Skip the second run per size with coupons and credit grants.
     #[arg(long)]
     pub no_pricing: bool,
-    /// PostgreSQL server to create the scratch databases on (skipped when unreachable).
-    #[arg(
-        long,
-        env = "SATANG_BENCH_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    pub postgres_url: String,
-    /// Measure SQLite only.
-    #[arg(long)]
-    pub no_postgres: bool,
     /// Measure PostgreSQL only.
     #[arg(long)]
     pub no_sqlite: bool,
     /// Parent directory of the SQLite data directories (default: the system temp directory).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
-    /// The report to write (only this bench's section is replaced).
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    pub out: PathBuf,
-    /// The `satang` binary (default: beside this executable).
-    #[arg(long)]
-    pub satang: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// Events per usage request (the API's maximum).
@@ -209,7 +196,7 @@ pub async fn run(mut args: BillingArgs, command_line: String) -> anyhow::Result<
         !args.sizes.is_empty(),
         "give at least one --subscriptions size"
     );
-    let binary = satang_binary(args.satang.clone())?;
+    let binary = satang_binary(args.common.satang.clone())?;
     let machine = Machine::describe();
     println!(
         "satang-bench billing: {:?} due subscriptions, {} ({} cores)",
@@ -224,14 +211,14 @@ pub async fn run(mut args: BillingArgs, command_line: String) -> anyhow::Result<
     };
 
     println!("\n== PostgreSQL");
-    let postgres = if args.no_postgres {
+    let postgres = if args.common.no_postgres {
         BackendRun::Skipped("not run (`--no-postgres`)".into())
     } else {
-        match ScratchDatabase::create(&args.postgres_url).await {
+        match ScratchDatabase::create(&args.common.postgres_url).await {
             Err(e) => {
                 let why = format!(
                     "skipped: cannot reach {} ({e:#})",
-                    crate::postgres::redact_password(&args.postgres_url)
+                    crate::postgres::redact_password(&args.common.postgres_url)
                 );
                 println!("{why}");
                 BackendRun::Skipped(why)
@@ -240,7 +227,7 @@ pub async fn run(mut args: BillingArgs, command_line: String) -> anyhow::Result<
                 // The server is reachable: each size gets its own scratch database.
                 db.drop_database().await?;
                 BackendRun::Measured(Box::new(
-                    bench_backend(&binary, &args, Some(&args.postgres_url)).await?,
+                    bench_backend(&binary, &args, Some(&args.common.postgres_url)).await?,
                 ))
             }
         }
@@ -252,8 +239,12 @@ pub async fn run(mut args: BillingArgs, command_line: String) -> anyhow::Result<
         args: &args,
         backends: &[("SQLite", &sqlite), ("PostgreSQL", &postgres)],
     };
-    report::write_section(&args.out, billing_report::BILLING_SECTION, &report.render())?;
-    println!("\nwrote {}", args.out.display());
+    report::write_section(
+        &args.common.out,
+        billing_report::BILLING_SECTION,
+        &report.render(),
+    )?;
+    println!("\nwrote {}", args.common.out.display());
     Ok(())
 }
 
@@ -614,15 +605,7 @@ async fn insert_due_subscriptions(
     .bind(i64::from(today.day()))
     .bind(now);
     let inserted = db.execute(sql).await?;
-    match db.backend() {
-        Backend::Postgres => {
-            db.execute(Sql::new("VACUUM (ANALYZE) customers.subscriptions"))
-                .await?;
-        }
-        Backend::Sqlite => {
-            db.execute(Sql::new("ANALYZE")).await?;
-        }
-    }
+    bulk_load::analyze_subscriptions(db).await?;
     Ok(inserted)
 }
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
-use satang_store::Db;
+use satang_store::{Backend, Db, Sql};
 use sqlx::{Connection, Executor, PgPool, Row, Sqlite, SqliteConnection};
 use tokio::sync::mpsc;
 
@@ -520,6 +520,17 @@ fn put_time(buf: &mut Vec<u8>, time: Option<DateTime<Utc>>) {
         Some(t) => buf.extend_from_slice(t.to_rfc3339_opts(SecondsFormat::Micros, true).as_bytes()),
         None => buf.extend_from_slice(b"\\N"),
     }
+}
+
+/// Fresh planner statistics after subscriptions were inserted in bulk, so the first queries
+/// of a measurement do not run on the plans of an empty table.
+pub async fn analyze_subscriptions(db: &Db) -> anyhow::Result<()> {
+    let sql = match db.backend() {
+        Backend::Postgres => "VACUUM (ANALYZE) customers.subscriptions",
+        Backend::Sqlite => "ANALYZE",
+    };
+    db.execute(Sql::new(sql)).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 //! one. Target: p95 ≤ 10 ms for every page (issue 22: a person's wait).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -15,6 +14,7 @@ use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use crate::bulk_load;
+use crate::cli::CommonArgs;
 use crate::dataset::Dataset;
 use crate::load::{Connection, SplitMix64, Target, send_once};
 use crate::postgres::ScratchDatabase;
@@ -34,20 +34,10 @@ pub struct ConsoleArgs {
     /// Seconds of measured requests per page (after a 1 s warm-up).
     #[arg(long, default_value_t = 4)]
     pub seconds: u64,
-    #[arg(
-        long,
-        env = "SATANG_BENCH_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    pub postgres_url: String,
-    #[arg(long)]
-    pub no_postgres: bool,
     #[arg(long)]
     pub no_sqlite: bool,
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    pub out: PathBuf,
-    #[arg(long)]
-    pub satang: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// One page's render times.
@@ -61,7 +51,7 @@ struct PageResult {
 }
 
 pub async fn run(args: ConsoleArgs, command_line: String) -> anyhow::Result<()> {
-    let binary = satang_binary(args.satang.clone())?;
+    let binary = satang_binary(args.common.satang.clone())?;
     let machine = Machine::describe();
     let mut body = String::new();
     let _ = writeln!(
@@ -96,9 +86,9 @@ pub async fn run(args: ConsoleArgs, command_line: String) -> anyhow::Result<()> 
         server.stop().await?;
         write_table(&mut body, "SQLite", &pages?);
     }
-    if !args.no_postgres {
+    if !args.common.no_postgres {
         println!("== PostgreSQL");
-        match ScratchDatabase::create(&args.postgres_url).await {
+        match ScratchDatabase::create(&args.common.postgres_url).await {
             Err(e) => {
                 let _ = writeln!(body, "### PostgreSQL\n\nskipped: {e:#}\n");
             }
@@ -125,8 +115,8 @@ pub async fn run(args: ConsoleArgs, command_line: String) -> anyhow::Result<()> 
             }
         }
     }
-    report::write_section(&args.out, CONSOLE_SECTION, &body)?;
-    println!("wrote {}", args.out.display());
+    report::write_section(&args.common.out, CONSOLE_SECTION, &body)?;
+    println!("wrote {}", args.common.out.display());
     Ok(())
 }
 

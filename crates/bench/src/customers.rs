@@ -26,6 +26,7 @@ use sqlx::{Connection, Row};
 use satang_store::customers::WALK_ROWS;
 
 use crate::bulk_load::{self, LoadReport};
+use crate::cli::CommonArgs;
 use crate::dataset::Dataset;
 use crate::load::{self, Outcome, Plan, SplitMix64, Target};
 use crate::pgbench::{self, PgbenchRun};
@@ -48,22 +49,12 @@ pub struct CustomersArgs {
     /// Seconds of measured load for each search and list row (after a 1 s warm-up).
     #[arg(long, default_value_t = 5)]
     pub latency_seconds: u64,
-    /// PostgreSQL server to create the scratch databases on (skipped when unreachable).
-    #[arg(
-        long,
-        env = "SATANG_BENCH_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    pub postgres_url: String,
     /// The pgbench binary (PostgreSQL's own client benchmark).
     #[arg(long, default_value = "pgbench")]
     pub pgbench: PathBuf,
     /// pgbench's scale for the `-S` comparison (`pgbench -i -s N`).
     #[arg(long, default_value_t = 10)]
     pub pgbench_scale: u32,
-    /// Measure SQLite only.
-    #[arg(long)]
-    pub no_postgres: bool,
     /// Measure PostgreSQL only.
     #[arg(long)]
     pub no_sqlite: bool,
@@ -74,12 +65,6 @@ pub struct CustomersArgs {
     /// Parent directory of the SQLite data directory (default: the system temp directory).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
-    /// The report to write (only this bench's section is replaced).
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    pub out: PathBuf,
-    /// The `satang` binary (default: beside this executable).
-    #[arg(long)]
-    pub satang: Option<PathBuf>,
     /// For work by hand: measure on a database kept by `--load-only` (its URL) instead of
     /// loading one; prints the figures, writes no report.
     #[arg(long)]
@@ -92,6 +77,8 @@ pub struct CustomersArgs {
     /// `list`, `create`, comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub phases: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 impl CustomersArgs {
@@ -162,7 +149,7 @@ pub enum BackendRun {
 }
 
 pub async fn run(args: CustomersArgs, command_line: String) -> anyhow::Result<()> {
-    let binary = satang_binary(args.satang.clone())?;
+    let binary = satang_binary(args.common.satang.clone())?;
     let machine = Machine::describe();
     println!(
         "satang-bench customers: {} customers, {} ({} cores), {} connections",
@@ -188,15 +175,15 @@ pub async fn run(args: CustomersArgs, command_line: String) -> anyhow::Result<()
     };
 
     println!("\n== PostgreSQL");
-    let postgres = if args.no_postgres {
+    let postgres = if args.common.no_postgres {
         println!("skipped (--no-postgres)");
         BackendRun::Skipped("not run (`--no-postgres`)".into())
     } else {
-        match ScratchDatabase::create(&args.postgres_url).await {
+        match ScratchDatabase::create(&args.common.postgres_url).await {
             Err(e) => {
                 let why = format!(
                     "skipped: cannot reach {} ({e:#})",
-                    crate::postgres::redact_password(&args.postgres_url)
+                    crate::postgres::redact_password(&args.common.postgres_url)
                 );
                 println!("{why}");
                 BackendRun::Skipped(why)
@@ -229,11 +216,11 @@ pub async fn run(args: CustomersArgs, command_line: String) -> anyhow::Result<()
         backends: &[("SQLite", &sqlite), ("PostgreSQL", &postgres)],
     };
     report::write_section(
-        &args.out,
+        &args.common.out,
         customers_report::CUSTOMERS_SECTION,
         &report.render(),
     )?;
-    println!("\nwrote {}", args.out.display());
+    println!("\nwrote {}", args.common.out.display());
     Ok(())
 }
 

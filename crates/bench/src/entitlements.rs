@@ -14,7 +14,7 @@
 //!    target: the key no slower than the token.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -28,6 +28,7 @@ use uuid::Uuid;
 use satang_store::{Backend, Db, Sql};
 
 use crate::bulk_load;
+use crate::cli::CommonArgs;
 use crate::customers::{authed, check, phase, wait_for_quiet_machine};
 use crate::customers_report::thousands;
 use crate::dataset::Dataset;
@@ -67,25 +68,11 @@ pub struct EntitlementsArgs {
     /// Concurrent connections posting usage batches.
     #[arg(long, default_value_t = 4)]
     pub usage_connections: usize,
-    /// PostgreSQL server to create a scratch database on (skipped when unreachable).
-    #[arg(
-        long,
-        env = "SATANG_BENCH_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    pub postgres_url: String,
-    /// Measure SQLite only.
-    #[arg(long)]
-    pub no_postgres: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
     /// Measure PostgreSQL only.
     #[arg(long)]
     pub no_sqlite: bool,
-    /// The report to write (only this bench's section is replaced).
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    pub out: PathBuf,
-    /// The `satang` binary (default: beside this executable).
-    #[arg(long)]
-    pub satang: Option<PathBuf>,
 }
 
 impl EntitlementsArgs {
@@ -112,7 +99,7 @@ pub enum BackendRun {
 }
 
 pub async fn run(args: EntitlementsArgs, command_line: String) -> anyhow::Result<()> {
-    let binary = satang_binary(args.satang.clone())?;
+    let binary = satang_binary(args.common.satang.clone())?;
     let machine = Machine::describe();
     println!(
         "satang-bench entitlements: {} customers, {} ({} cores)",
@@ -133,14 +120,14 @@ pub async fn run(args: EntitlementsArgs, command_line: String) -> anyhow::Result
         BackendRun::Measured(Box::new(measured?))
     };
     println!("\n== PostgreSQL");
-    let postgres = if args.no_postgres {
+    let postgres = if args.common.no_postgres {
         BackendRun::Skipped("not run (`--no-postgres`)".into())
     } else {
-        match ScratchDatabase::create(&args.postgres_url).await {
+        match ScratchDatabase::create(&args.common.postgres_url).await {
             Err(e) => {
                 let why = format!(
                     "skipped: cannot reach {} ({e:#})",
-                    crate::postgres::redact_password(&args.postgres_url)
+                    crate::postgres::redact_password(&args.common.postgres_url)
                 );
                 println!("{why}");
                 BackendRun::Skipped(why)
@@ -173,8 +160,8 @@ pub async fn run(args: EntitlementsArgs, command_line: String) -> anyhow::Result
         &args,
         &[("SQLite", &sqlite), ("PostgreSQL", &postgres)],
     );
-    report::write_section(&args.out, ENTITLEMENTS_SECTION, &body)?;
-    println!("\nwrote {}", args.out.display());
+    report::write_section(&args.common.out, ENTITLEMENTS_SECTION, &body)?;
+    println!("\nwrote {}", args.common.out.display());
     Ok(())
 }
 
@@ -226,15 +213,7 @@ async fn insert_live_subscriptions(db: &Db, today: NaiveDate) -> anyhow::Result<
     .bind(i64::from(start.day()))
     .bind(now);
     let inserted = db.execute(sql).await?;
-    match db.backend() {
-        Backend::Postgres => {
-            db.execute(Sql::new("VACUUM (ANALYZE) customers.subscriptions"))
-                .await?;
-        }
-        Backend::Sqlite => {
-            db.execute(Sql::new("ANALYZE")).await?;
-        }
-    }
+    bulk_load::analyze_subscriptions(db).await?;
     Ok(inserted)
 }
 

@@ -20,6 +20,7 @@ mod bank;
 mod billing;
 mod billing_report;
 mod bulk_load;
+mod cli;
 mod console;
 mod customers;
 mod customers_report;

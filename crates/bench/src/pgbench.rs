@@ -40,7 +40,7 @@ fn threads(concurrency: usize) -> usize {
 
 /// `pgbench -i -s N` on a scratch database, then `pgbench -S -c C -j 2 -T S`.
 pub async fn select_only(args: &CustomersArgs) -> anyhow::Result<PgbenchRun> {
-    let db = ScratchDatabase::create(&args.postgres_url).await?;
+    let db = ScratchDatabase::create(&args.common.postgres_url).await?;
     let result = select_only_on(args, &db).await;
     let dropped = db.drop_database().await;
     let result = result?;

@@ -219,6 +219,22 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Two measurements of the same target as one: requests, time and latencies added, cores
+    /// averaged over the time.
+    pub fn merge(mut self, other: Outcome) -> anyhow::Result<Outcome> {
+        let (a, b) = (self.elapsed.as_secs_f64(), other.elapsed.as_secs_f64());
+        let weighted = |x: f64, y: f64| (x * a + y * b) / (a + b);
+        self.server_cores = weighted(self.server_cores, other.server_cores);
+        self.client_cores = weighted(self.client_cores, other.client_cores);
+        self.database_cores = weighted(self.database_cores, other.database_cores);
+        self.machine_cores = weighted(self.machine_cores, other.machine_cores);
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.latencies_us.add(&other.latencies_us)?;
+        Ok(self)
+    }
+
     pub fn per_second(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }

@@ -276,10 +276,6 @@ async fn bench_backend(
                 let load = bulk_load::load_sqlite(dir.path(), &set).await?;
                 let db = Db::open_sqlite(dir.path()).await?;
                 let mut measured = bill_size(&db, size, load).await?;
-                if !args.no_pricing {
-                    measured.priced = Some(priced_size(args, size, None).await?);
-                }
-                result.sizes.push(measured);
                 if last {
                     let server = RunningServer::start(binary, dir.path(), None).await?;
                     let served = serve_phases(&server, &db, args, &mut result).await;
@@ -287,6 +283,13 @@ async fn bench_backend(
                     served?;
                 }
                 db_close(db).await;
+                // The billed copy goes before the priced one is loaded: at a million
+                // subscriptions each takes many gigabytes.
+                drop(dir);
+                if !args.no_pricing {
+                    measured.priced = Some(priced_size(args, size, None).await?);
+                }
+                result.sizes.push(measured);
             }
             Some(admin) => {
                 let scratch = ScratchDatabase::create(admin).await?;
@@ -295,11 +298,7 @@ async fn bench_backend(
                     let set = Dataset::new(size, Utc::now());
                     let load = bulk_load::load_postgres(&scratch.url, &set).await?;
                     let db = Db::open_postgres(&scratch.url, 16).await?;
-                    let mut measured = bill_size(&db, size, load).await?;
-                    if !args.no_pricing {
-                        measured.priced = Some(priced_size(args, size, Some(admin)).await?);
-                    }
-                    result.sizes.push(measured);
+                    let measured = bill_size(&db, size, load).await?;
                     if last {
                         let dir = tempfile::Builder::new()
                             .prefix("satang-bench-billing-")
@@ -311,12 +310,17 @@ async fn bench_backend(
                         served?;
                     }
                     db_close(db).await;
-                    anyhow::Ok(())
+                    anyhow::Ok(measured)
                 }
                 .await;
+                // Dropped before the priced copy is loaded (disk space, as above).
                 let dropped = scratch.drop_database().await;
-                measured?;
+                let mut measured = measured?;
                 dropped?;
+                if !args.no_pricing {
+                    measured.priced = Some(priced_size(args, size, Some(admin)).await?);
+                }
+                result.sizes.push(measured);
             }
         }
     }

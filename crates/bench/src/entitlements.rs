@@ -49,6 +49,10 @@ const CHECKED_CUSTOMERS: i64 = 65_536;
 /// Events per usage batch, and subscriptions per batch.
 const USAGE_BATCH: usize = 100;
 const USAGE_SUBSCRIPTIONS_PER_BATCH: usize = 10;
+/// The usage rows alternate the two ways in, in this many rounds of two short phases.
+const USAGE_ROUNDS: usize = 4;
+const USAGE_PHASE: Duration = Duration::from_secs(3);
+const USAGE_WARM_UP: Duration = Duration::from_millis(500);
 /// Targets of issue 26.
 const CHECK_SHARE_TARGET: f64 = 0.50;
 const CHECK_P99_TARGET_MS: f64 = 5.0;
@@ -70,6 +74,10 @@ pub struct EntitlementsArgs {
     /// Concurrent connections posting usage batches.
     #[arg(long, default_value_t = 4)]
     pub usage_connections: usize,
+    /// Usage batches made for each way in (token, API key); each is sent once at most, and the
+    /// bench stops if they run out.
+    #[arg(long, default_value_t = 24_000)]
+    pub usage_batches: usize,
     #[command(flatten)]
     pub common: CommonArgs,
     /// Measure PostgreSQL only.
@@ -268,16 +276,15 @@ async fn measure(
     let healthz = phase(server, "GET /healthz", Target::get("/healthz"), plan).await?;
     let check_outcome = phase(server, "GET /api/entitlements/check (key)", checks, plan).await?;
 
-    // Usage: as many batches as 5,000 events/s would send, none repeated. Each table row
-    // grows while the batches go in, so a later phase writes into larger indexes: the two ways
-    // in are measured in the order token, key, key, token and each pair is merged.
-    let usage_plan = args.plan(args.usage_connections);
-    let batches = (50 * (usage_plan.warm_up + usage_plan.measure).as_secs() as usize).max(100);
+    // Usage: batches that are each sent once (new idempotency keys, so every event is
+    // written). The usage table grows and PostgreSQL checkpoints while they go in, so the two
+    // ways in alternate in short phases (token, key; key, token; …), each way's merged.
+    let bodies = args.usage_batches;
     let by_token = authed(
         server,
         Target::post_json_bytes(
             "/api/usage-events",
-            usage_bodies(subscriptions, 2 * batches, "token"),
+            usage_bodies(subscriptions, bodies, "token"),
         )
         .bodies_in_order(),
     )
@@ -285,21 +292,46 @@ async fn measure(
     check(server, &by_token, None).await?;
     let by_key = Target::post_json_bytes(
         "/api/usage-events",
-        usage_bodies(subscriptions, 2 * batches, "key"),
+        usage_bodies(subscriptions, bodies, "key"),
     )
     .bodies_in_order()
     .with_bearer(&key)?;
     check(server, &by_key, None).await?;
-    let (token_name, key_name) = (
-        "POST /api/usage-events (token)",
-        "POST /api/usage-events (API key)",
+    let short = Plan {
+        concurrency: args.usage_connections.max(1),
+        warm_up: USAGE_WARM_UP,
+        measure: USAGE_PHASE,
+    };
+    let (mut usage_token, mut usage_key): (Option<Outcome>, Option<Outcome>) = (None, None);
+    for round in 0..USAGE_ROUNDS {
+        for token_way in [round % 2 == 0, round % 2 == 1] {
+            let (name, target, into) = if token_way {
+                (
+                    "POST /api/usage-events (token)",
+                    &by_token,
+                    &mut usage_token,
+                )
+            } else {
+                ("POST /api/usage-events (API key)", &by_key, &mut usage_key)
+            };
+            let outcome = phase(server, name, target.clone(), short).await?;
+            *into = Some(match into.take() {
+                Some(so_far) => so_far.merge(outcome)?,
+                None => outcome,
+            });
+        }
+    }
+    for (way, target) in [("token", &by_token), ("API key", &by_key)] {
+        anyhow::ensure!(
+            target.bodies_sent() as usize <= bodies,
+            "the {way} usage batches ran out ({} sent, {bodies} made): raise --usage-batches",
+            target.bodies_sent()
+        );
+    }
+    let (usage_token, usage_key) = (
+        usage_token.context("no usage phase ran")?,
+        usage_key.context("no usage phase ran")?,
     );
-    let token_first = phase(server, token_name, by_token.clone(), usage_plan).await?;
-    let key_first = phase(server, key_name, by_key.clone(), usage_plan).await?;
-    let key_second = phase(server, key_name, by_key, usage_plan).await?;
-    let token_second = phase(server, token_name, by_token, usage_plan).await?;
-    let usage_token = token_first.merge(token_second)?;
-    let usage_key = key_first.merge(key_second)?;
     Ok(BackendResult {
         healthz,
         check: check_outcome,
@@ -437,13 +469,16 @@ fn render(
          (`farms`), with an API key (`entitlements:read`, `usage:write`).\n\
          - **Load**: {} keep-alive connections for `/healthz` and the checks, {} for usage \
          batches of {USAGE_BATCH} events over {USAGE_SUBSCRIPTIONS_PER_BATCH} subscriptions \
-         (each batch once, keys never repeated; measured token, key, key, token, each pair merged, so \
-         neither gains from going first into smaller tables); {} s warm-up, then {} s per row. The load \
+         (each batch sent once, its idempotency keys new, so every event is written; the two ways in \
+         alternate in {USAGE_ROUNDS} rounds of two {} s phases, token first then key first, each \
+         way's phases merged, so neither gains from going first into smaller tables or between \
+         PostgreSQL's checkpoints); {} s warm-up, then {} s per row for the others. The load \
          generator shares the machine's cores with the server (and PostgreSQL).",
         thousands(a.customers),
         thousands(CHECKED_CUSTOMERS as u64),
         a.concurrency,
         a.usage_connections,
+        USAGE_PHASE.as_secs(),
         a.warm_up,
         a.seconds
     );

@@ -119,7 +119,18 @@ impl SubscriptionFields {
     }
 }
 
-const SELECT: &str = "SELECT s.*, p.code AS plan_code, p.version AS plan_version, \
+/// A subscription with its plan's and pending plan's codes and its running discount, joined
+/// from `discounts`, the statement's start for `backend`.
+///
+/// On PostgreSQL the discount is a `LATERAL` lookup that is not flattened (`LIMIT 1`: there is
+/// at most one running discount): as a plain join PostgreSQL merges the page of subscriptions
+/// with the `discounts_running` index read from its start, so a billing run's page far into the
+/// ids read every running discount below it (0.1 s a page with 250,000 of them).
+fn subscription_select(backend: Backend) -> &'static str {
+    macro_rules! select_joining {
+        ($discount:literal) => {
+            concat!(
+                "SELECT s.*, p.code AS plan_code, p.version AS plan_version, \
      p.billing_interval AS plan_interval, p.interval_count AS plan_interval_count, \
      pp.code AS pending_plan_code, pp.version AS pending_plan_version, \
      d.id AS discount_id, d.coupon_code AS discount_coupon_code, \
@@ -128,7 +139,21 @@ const SELECT: &str = "SELECT s.*, p.code AS plan_code, p.version AS plan_version
      d.periods_remaining AS discount_periods_remaining, d.starts_at AS discount_starts_at \
      FROM subscriptions s JOIN plan_catalog p ON p.id = s.plan_id \
      LEFT JOIN plan_catalog pp ON pp.id = s.pending_plan_id \
-     LEFT JOIN discounts d ON d.subscription_id = s.id AND d.ended_at IS NULL";
+     ",
+                $discount
+            )
+        };
+    }
+    match backend {
+        Backend::Postgres => select_joining!(
+            " LEFT JOIN LATERAL (SELECT * FROM discounts dr WHERE dr.subscription_id = s.id \
+             AND dr.ended_at IS NULL LIMIT 1) d ON TRUE"
+        ),
+        Backend::Sqlite => select_joining!(
+            " LEFT JOIN discounts d ON d.subscription_id = s.id AND d.ended_at IS NULL"
+        ),
+    }
+}
 
 pub async fn insert(
     tx: &mut Tx,
@@ -171,7 +196,8 @@ pub async fn insert(
     )
     .await?;
     entitlement_signals::changed(tx, &[customer_id]).await?;
-    tx.fetch_one(Sql::new(format!("{SELECT} WHERE s.id = $1")).bind(id))
+    let select = subscription_select(tx.backend());
+    tx.fetch_one(Sql::new(format!("{select} WHERE s.id = $1")).bind(id))
         .await
 }
 
@@ -216,8 +242,9 @@ pub async fn update(
     if changed == 0 {
         return Err(Error::NotFound);
     }
+    let select = subscription_select(tx.backend());
     let after: Subscription = tx
-        .fetch_one(Sql::new(format!("{SELECT} WHERE s.id = $1")).bind(id))
+        .fetch_one(Sql::new(format!("{select} WHERE s.id = $1")).bind(id))
         .await?;
     entitlement_signals::changed(tx, &[after.customer_id]).await?;
     Ok(after)
@@ -225,9 +252,10 @@ pub async fn update(
 
 /// One subscription, if the scope reaches its customer.
 pub async fn find(db: &Db, id: Uuid, scope: Scope) -> Result<Option<Subscription>> {
+    let select = subscription_select(db.backend());
     db.fetch_optional(
         Sql::new(format!(
-            "{SELECT} WHERE s.id = $1 AND {}",
+            "{select} WHERE s.id = $1 AND {}",
             Scope::clause("s.customer_id", 2)
         ))
         .bind(id)
@@ -255,9 +283,10 @@ pub async fn lock(tx: &mut Tx, id: Uuid, scope: Scope) -> Result<Option<Subscrip
         // SQLite transactions begin IMMEDIATE: the write lock is already held.
         Backend::Sqlite => "",
     };
+    let select = subscription_select(tx.backend());
     tx.fetch_optional(
         Sql::new(format!(
-            "{SELECT} WHERE s.id = $1 AND {}{lock}",
+            "{select} WHERE s.id = $1 AND {}{lock}",
             Scope::clause("s.customer_id", 2)
         ))
         .bind(id)
@@ -282,9 +311,10 @@ pub async fn list(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Subscription>> {
+    let select = subscription_select(db.backend());
     db.fetch_all(
         Sql::new(format!(
-            "{SELECT} WHERE {} AND ($2 IS NULL OR s.customer_id = $2) \
+            "{select} WHERE {} AND ($2 IS NULL OR s.customer_id = $2) \
              AND ($3 IS NULL OR s.status = $3) AND ($4 IS NULL OR p.code = $4) \
              AND ($5 IS NULL OR s.id > $5) ORDER BY s.id LIMIT $6",
             Scope::clause("s.customer_id", 1)
@@ -395,9 +425,10 @@ pub async fn claim_due(
         Backend::Sqlite => "",
     };
     let due = "s.status IN ('trialing', 'active', 'past_due') AND s.next_billing_date <= $1";
+    let select = subscription_select(tx.backend());
     let sql = match claim {
         DueClaim::After { after: None, limit } => {
-            Sql::new(format!("{SELECT} WHERE {due} ORDER BY s.id LIMIT $2{lock}"))
+            Sql::new(format!("{select} WHERE {due} ORDER BY s.id LIMIT $2{lock}"))
                 .bind(today)
                 .bind(limit)
         }
@@ -405,7 +436,7 @@ pub async fn claim_due(
             after: Some(after),
             limit,
         } => Sql::new(format!(
-            "{SELECT} WHERE {due} AND s.id > $2 ORDER BY s.id LIMIT $3{lock}"
+            "{select} WHERE {due} AND s.id > $2 ORDER BY s.id LIMIT $3{lock}"
         ))
         .bind(today)
         .bind(after)
@@ -414,7 +445,7 @@ pub async fn claim_due(
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut sql = Sql::new(format!("{SELECT} WHERE {due} AND s.id IN ("))
+            let mut sql = Sql::new(format!("{select} WHERE {due} AND s.id IN ("))
                 .bind(today)
                 .push_params(2, ids.len())
                 .push(&format!(") ORDER BY s.id{lock}"));
@@ -573,9 +604,10 @@ pub async fn lock_due(tx: &mut Tx, id: Uuid, today: NaiveDate) -> Result<Option<
         Backend::Postgres => " FOR NO KEY UPDATE OF s SKIP LOCKED",
         Backend::Sqlite => "",
     };
+    let select = subscription_select(tx.backend());
     tx.fetch_optional(
         Sql::new(format!(
-            "{SELECT} WHERE s.id = $1 AND s.status IN ('trialing', 'active', 'past_due') \
+            "{select} WHERE s.id = $1 AND s.status IN ('trialing', 'active', 'past_due') \
              AND s.next_billing_date <= $2{lock}"
         ))
         .bind(id)
@@ -605,7 +637,8 @@ pub async fn set_billing_threshold(
     if changed == 0 {
         return Err(Error::NotFound);
     }
-    tx.fetch_one(Sql::new(format!("{SELECT} WHERE s.id = $1")).bind(id))
+    let select = subscription_select(tx.backend());
+    tx.fetch_one(Sql::new(format!("{select} WHERE s.id = $1")).bind(id))
         .await
 }
 

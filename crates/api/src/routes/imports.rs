@@ -204,7 +204,9 @@ pub fn validate_customer_row(input: CustomerInput) -> Result<CustomerFields, Vec
     })
 }
 
-/// Import customers from CSV: columns `name` (required), `legal_name`, `tax_id`, `branch_code`,
+/// Import customers from CSV (admins and billing staff).
+///
+/// Columns: `name` (required), `legal_name`, `tax_id`, `branch_code`,
 /// `email`, `phone`, `billing_email`, `address_line1`, `address_line2`, `address_subdistrict`,
 /// `address_district`, `address_province`, `address_postal_code`, `address_country`,
 /// `currency`, `locale`, `payment_terms_days`, `metadata` (a JSON object). Each row is checked
@@ -267,7 +269,7 @@ mod tests {
             ..CustomerInput::default()
         })
         .unwrap();
-        assert_eq!(fields.tax_id.as_deref(), Some("0105536000315"));
+        assert_eq!(fields.tax_id.as_deref(), Some("0105536000313"));
         assert_eq!(fields.branch_code.as_deref(), Some("00000"));
     }
 }

@@ -122,19 +122,24 @@ fn errors_view(errors: Vec<imports::RowError>) -> Vec<RowErrorView> {
 /// 200 with the report, or 422 when the import was refused.
 fn answer(report: ImportReport) -> Response {
     if report.refused {
+        // Line 1 is the header: its errors refuse the file, not a row.
+        let bad_rows = report
+            .errors
+            .iter()
+            .map(|e| e.line)
+            .filter(|line| *line > 1)
+            .collect::<BTreeSet<_>>()
+            .len();
+        let detail = if bad_rows == 0 {
+            "the file cannot be imported; nothing was written".to_owned()
+        } else {
+            format!("{bad_rows} of the file's rows cannot be imported; nothing was written")
+        };
         let problem = ImportProblem {
             kind: "/api/docs#problem-validation-failed".into(),
             title: "Unprocessable Entity".into(),
             status: 422,
-            detail: format!(
-                "{} of the file's rows cannot be imported; nothing was written",
-                report
-                    .errors
-                    .iter()
-                    .map(|e| e.line)
-                    .collect::<BTreeSet<_>>()
-                    .len()
-            ),
+            detail,
             rows: Some(report.rows as u64),
             errors: Some(ImportProblemErrors::Rows(errors_view(report.errors))),
         };

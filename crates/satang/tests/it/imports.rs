@@ -222,6 +222,10 @@ async fn a_bad_row_refuses_the_file_unless_partial(backend: Backend) {
         )
         .await;
         assert_eq!(problem["rows"], 7, "{problem}");
+        assert_eq!(
+            problem["detail"],
+            "5 of the file's rows cannot be imported; nothing was written"
+        );
         let errors: Vec<(u64, &str)> = problem["errors"]
             .as_array()
             .unwrap()
@@ -300,6 +304,10 @@ async fn a_bad_row_refuses_the_file_unless_partial(backend: Backend) {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, vec!["ชื่อ", "name"], "{problem}");
+    assert_eq!(
+        problem["detail"],
+        "the file cannot be imported; nothing was written"
+    );
     assert!(
         problem["errors"]
             .as_array()

@@ -94,6 +94,7 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::invoices::router())
             .merge(routes::tax_documents::router())
             .merge(routes::bank_statements::router())
+            .merge(routes::imports::router())
             .merge(routes::reports::router());
         if test_clock {
             api = api.merge(routes::test_clock::router());

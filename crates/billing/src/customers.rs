@@ -94,10 +94,16 @@ pub async fn create_customer(
     now: DateTime<Utc>,
 ) -> Result<Customer> {
     let customer = customers::new(Uuid::now_v7(), fields, now);
-    let after = customer_json(&customer);
-    customers::create(
-        db,
-        &customer,
+    let (event, change) = creation_records(&customer);
+    customers::create(db, &customer, event, actor, change).await?;
+    Ok(customer)
+}
+
+/// The `customer.created` event and audit entry of a new customer: one create, or each
+/// customer of an import (`crate::imports`), recorded alike.
+pub(crate) fn creation_records(customer: &Customer) -> (NewEvent<'static>, Change<'static>) {
+    let after = customer_json(customer);
+    (
         NewEvent {
             event_type: "customer.created",
             entity_type: "customer",
@@ -105,7 +111,6 @@ pub async fn create_customer(
             customer_id: Some(customer.id),
             payload: after.clone(),
         },
-        actor,
         Change {
             action: "customer.created",
             entity_type: "customer",
@@ -114,8 +119,6 @@ pub async fn create_customer(
             after: Some(after),
         },
     )
-    .await?;
-    Ok(customer)
 }
 
 /// Applies `changes` to customer `id` if it is still at `expected_version` (when given) and not

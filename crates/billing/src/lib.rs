@@ -14,6 +14,8 @@
 //!   cancel), called by the API and the console alike.
 //! - [`customers`]: the operations on a customer's profile and status (update with its version
 //!   check, suspend, reactivate, delete, restore).
+//! - [`imports`]: customers moved in from CSV (`POST /api/imports/…`, `satang import …`):
+//!   checked like one create, all or nothing unless partial, re-runs create nothing.
 //! - [`members`]: adding, inviting, re-rolling and removing a customer's members.
 //! - [`users`]: creating staff users (API, console first run, CLI) and changing them;
 //!   self-service sign-up and accepting an invitation.
@@ -41,6 +43,7 @@ pub mod documents;
 pub mod entitlement_cache;
 pub mod entitlements;
 pub mod gateway;
+pub mod imports;
 pub mod invoicing;
 pub mod mail;
 pub mod members;

@@ -1,5 +1,5 @@
-//! Administrative operations shared by start-up and the command line: the first administrator
-//! and `satang user add`.
+//! Administrative operations shared by start-up and the command line: the first administrator,
+//! `satang user add` and `satang import`.
 
 use anyhow::Context;
 use chrono::TimeDelta;
@@ -7,6 +7,7 @@ use chrono::TimeDelta;
 use satang_api::AppState;
 use satang_api::error::{ApiError, Validator};
 use satang_auth::{StaffRole, password};
+use satang_billing::imports::{self, ImportOptions, ImportReport};
 use satang_billing::users::{self as billing_users, CreatedBy, NewStaffUser};
 use satang_store::audit::Actor;
 use satang_store::users;
@@ -103,4 +104,39 @@ pub async fn bootstrap_admin(state: &AppState, config: &Config) -> anyhow::Resul
     .await?;
     tracing::info!("created the first administrator from SATANG_ADMIN_EMAIL");
     Ok(())
+}
+
+/// `satang import customers FILE`: the import of `POST /api/imports/customers`, with the same
+/// row checks, audited with no acting user (request id `satang-import`).
+pub async fn import_customers(
+    config: &Config,
+    file: &std::path::Path,
+    dry_run: bool,
+    partial: bool,
+) -> anyhow::Result<ImportReport> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let csv = String::from_utf8(bytes).map_err(|_| {
+        anyhow::anyhow!(
+            "{} is not UTF-8 text; save it as \"CSV UTF-8\" (Thai text needs it)",
+            file.display()
+        )
+    })?;
+    let db = crate::open_db(config).await?;
+    let clock = crate::scheduler::clock_for(config, &db).await?;
+    let actor = Actor {
+        request_id: Some("satang-import".into()),
+        ..Actor::default()
+    };
+    let report = imports::import_customers(
+        &db,
+        &actor,
+        &csv,
+        ImportOptions { dry_run, partial },
+        &satang_api::routes::imports::validate_customer_row,
+        clock.now(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("the import failed: {e}"))?;
+    db.close().await;
+    Ok(report)
 }

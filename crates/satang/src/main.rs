@@ -73,6 +73,31 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Import records from a CSV file (header row first), like POST /api/imports/….
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Customers: columns name, legal_name, tax_id, branch_code, email, phone, billing_email,
+    /// address_line1 … address_country, currency, locale, payment_terms_days, metadata. Prints
+    /// the report as JSON; exits non-zero when a row fails (then nothing is written, unless
+    /// --partial).
+    Customers {
+        /// The CSV file (UTF-8).
+        file: PathBuf,
+        /// Check and report, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write the good rows even when others fail.
+        #[arg(long)]
+        partial: bool,
+        #[command(flatten)]
+        config: Config,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -313,6 +338,25 @@ async fn run() -> anyhow::Result<()> {
                 "wrote a consistent copy of the database to {}",
                 to.display()
             );
+        }
+        Command::Import {
+            command:
+                ImportCommand::Customers {
+                    file,
+                    dry_run,
+                    partial,
+                    config,
+                },
+        } => {
+            logging::init_stderr("warn", &config.log_format);
+            let report = admin::import_customers(&config, &file, dry_run, partial).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report.refused {
+                anyhow::bail!(
+                    "nothing was imported: {} errors (listed above); fix the rows or use --partial",
+                    report.errors.len()
+                );
+            }
         }
         Command::Keys {
             command: KeysCommand::Rotate { config },

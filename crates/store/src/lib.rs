@@ -23,6 +23,7 @@ pub mod emails;
 pub mod entitlement_signals;
 pub mod entitlements;
 pub mod idempotency;
+pub mod imports;
 pub mod invitations;
 pub mod invoices;
 pub mod issue;

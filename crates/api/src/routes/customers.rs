@@ -16,7 +16,7 @@ use satang_domain::CustomerStatus;
 use satang_store::customers::{self, Customer, CustomerQuery, PostalAddress};
 
 use crate::access::{CustomerAction, authorize};
-use crate::error::{ApiError, Problem, Validator};
+use crate::error::{ApiError, FieldErrors, Problem, Validator};
 use crate::extract::{Caller, Created, Json, Path, Query, double_option};
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
@@ -255,6 +255,20 @@ async fn create_customer(
         billing_customers::create_customer(&state.db, &caller.actor, &fields, state.clock.now())
             .await?;
     Ok(Created(customer.into()))
+}
+
+/// The checks of a create for a caller that is not a request (a row of an import): the fields
+/// to store, or every refused field with its messages.
+pub fn validate_new(
+    body: CreateCustomer,
+) -> Result<satang_store::customers::CustomerFields, FieldErrors> {
+    let mut v = Validator::new();
+    let fields = validate(&mut v, body);
+    match v.finish() {
+        // `finish` fails only with the collected fields.
+        Err(ApiError::Validation { errors, .. }) => Err(errors),
+        _ => Ok(fields),
+    }
 }
 
 /// One customer (deleted customers stay readable by id for staff).

@@ -29,6 +29,7 @@ mod dunning;
 mod email;
 mod entitlements;
 mod http;
+mod imports;
 mod integration_guide;
 mod invoice_pdf;
 mod invoices;

@@ -155,24 +155,37 @@ fn insert_statement(c: &Customer) -> Sql {
          balance, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
          $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
-    .bind(c.id)
-    .bind(c.name.as_str())
-    .bind(c.legal_name.clone())
-    .bind(c.tax_id.clone())
-    .bind(c.branch_code.clone())
-    .bind(c.email.clone())
-    .bind(c.phone.clone())
-    .bind(c.billing_email.clone())
-    .bind(c.address.as_ref().map(|a| a.0.to_json()))
-    .bind(c.currency.code())
-    .bind(c.locale.as_str())
-    .bind(c.payment_terms_days)
-    .bind(c.metadata.0.clone())
-    .bind(c.status.as_str())
-    .bind(c.balance)
-    .bind(c.created_at)
-    .bind(c.updated_at)
-    .bind(c.version)
+    .bind_customer(c)
+}
+
+/// Binds a customer's columns in the order `id, name, legal_name, tax_id, branch_code, email,
+/// phone, billing_email, address, currency, locale, payment_terms_days, metadata, status,
+/// balance, created_at, updated_at, version` (one insert here, many in `imports`).
+pub(crate) trait BindCustomer {
+    fn bind_customer(self, c: &Customer) -> Self;
+}
+
+impl BindCustomer for Sql {
+    fn bind_customer(self, c: &Customer) -> Self {
+        self.bind(c.id)
+            .bind(c.name.as_str())
+            .bind(c.legal_name.clone())
+            .bind(c.tax_id.clone())
+            .bind(c.branch_code.clone())
+            .bind(c.email.clone())
+            .bind(c.phone.clone())
+            .bind(c.billing_email.clone())
+            .bind(c.address.as_ref().map(|a| a.0.to_json()))
+            .bind(c.currency.code())
+            .bind(c.locale.as_str())
+            .bind(c.payment_terms_days)
+            .bind(c.metadata.0.clone())
+            .bind(c.status.as_str())
+            .bind(c.balance)
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .bind(c.version)
+    }
 }
 
 /// One customer within the scope (deleted ones included: they stay readable by id).

@@ -9,7 +9,7 @@
 use satang_domain::CustomerStatus;
 use uuid::Uuid;
 
-use crate::customers::Customer;
+use crate::customers::{BindCustomer, Customer};
 use crate::{Backend, Db, Result, Sql, Tx, rows_per_statement};
 
 /// A stored customer as an import recognises it: its keys, name and status.
@@ -142,25 +142,7 @@ async fn insert_values(tx: &mut Tx, customers: &[Customer]) -> Result<()> {
         let mut sql = Sql::new(format!("INSERT INTO customers ({INSERT_COLUMNS}) VALUES "))
             .push_value_rows(chunk.len(), COLS);
         for c in chunk {
-            sql = sql
-                .bind(c.id)
-                .bind(c.name.as_str())
-                .bind(c.legal_name.clone())
-                .bind(c.tax_id.clone())
-                .bind(c.branch_code.clone())
-                .bind(c.email.clone())
-                .bind(c.phone.clone())
-                .bind(c.billing_email.clone())
-                .bind(c.address.as_ref().map(|a| a.0.to_json()))
-                .bind(c.currency.code())
-                .bind(c.locale.as_str())
-                .bind(c.payment_terms_days)
-                .bind(c.metadata.0.clone())
-                .bind(c.status.as_str())
-                .bind(c.balance)
-                .bind(c.created_at)
-                .bind(c.updated_at)
-                .bind(c.version);
+            sql = sql.bind_customer(c);
         }
         tx.execute(sql).await?;
     }

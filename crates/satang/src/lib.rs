@@ -3,6 +3,7 @@
 //! [`Server::start`] exactly as `satang serve` does.
 
 pub mod admin;
+pub mod backup;
 pub mod config;
 pub mod connections;
 pub mod demo;

@@ -246,3 +246,23 @@ fn on_path(name: &str) -> Option<PathBuf> {
 fn quoted(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PgTool;
+
+    #[test]
+    fn client_tools_get_the_url_without_its_password() {
+        let tool =
+            PgTool::new("postgres://satang:p%40ss%2Fw0rd@db.internal:6432/satang?sslmode=require")
+                .unwrap();
+        assert_eq!(
+            tool.url,
+            "postgres://satang@db.internal:6432/satang?sslmode=require"
+        );
+        assert_eq!(tool.password.as_deref(), Some("p@ss/w0rd"));
+        let tool = PgTool::new("postgres://postgres@127.0.0.1/postgres").unwrap();
+        assert_eq!(tool.url, "postgres://postgres@127.0.0.1/postgres");
+        assert_eq!(tool.password, None);
+    }
+}

@@ -157,8 +157,8 @@ async fn https_serves_with_hsts_and_secure_session_cookies(backend: Backend) {
     assert_eq!(res.status(), 200);
 }
 
-/// `satang serve` with certificate files it cannot use exits non-zero at once, naming the file
-/// and what is wrong, before it creates or opens a database.
+/// `satang serve` with certificate files it cannot use (or an http public URL beside them) exits
+/// non-zero at once, naming the file and what is wrong, before it creates or opens a database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_refuses_unusable_certificate_files() {
     let good = certificate();
@@ -171,7 +171,7 @@ async fn serve_refuses_unusable_certificate_files() {
         Option<&'a PathBuf>,
         &'a [&'a str],
     );
-    let cases: [Case; 5] = [
+    let cases: [Case; 6] = [
         (
             "missing certificate",
             Some(&missing),
@@ -202,6 +202,12 @@ async fn serve_refuses_unusable_certificate_files() {
             Some(&other.key),
             &["SATANG_TLS_KEY does not fit SATANG_TLS_CERT"],
         ),
+        (
+            "usable files, but an http public URL",
+            Some(&good.cert),
+            Some(&good.key),
+            &["SATANG_PUBLIC_URL must start with https://"],
+        ),
     ];
     for (case, cert, key, expected) in cases {
         let data = tempfile::tempdir().unwrap();
@@ -209,6 +215,8 @@ async fn serve_refuses_unusable_certificate_files() {
         cmd.args(["serve", "--addr", &format!("127.0.0.1:{}", free_port())])
             .arg("--data-dir")
             .arg(data.path())
+            // Looked at only once the files are usable.
+            .env("SATANG_PUBLIC_URL", "http://satang.test")
             .stdin(Stdio::null());
         if let Some(cert) = cert {
             cmd.env("SATANG_TLS_CERT", cert);

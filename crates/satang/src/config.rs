@@ -19,6 +19,15 @@ pub struct Config {
     #[arg(long, env = "SATANG_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
 
+    /// The server's certificate chain, a PEM file (leaf first): with `--tls-key`, Satang serves
+    /// HTTPS on `--addr` (rustls; HSTS and `Secure` cookies) instead of plain HTTP.
+    #[arg(long, env = "SATANG_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key, a PEM file (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SATANG_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
     /// Directory for the SQLite database, generated keys and outboxes.
     #[arg(long, env = "SATANG_DATA_DIR", default_value = "./satang-data")]
     pub data_dir: PathBuf,
@@ -114,7 +123,8 @@ pub struct Config {
     #[arg(long, env = "SATANG_REFRESH_TOKEN_TTL", default_value_t = 30 * 24 * 3600)]
     pub refresh_token_ttl: u64,
 
-    /// URL people reach Satang at (used in invitation links and emails).
+    /// URL people reach Satang at (used in invitation links and emails); `https://…` makes the
+    /// console's cookies `Secure`. Default: `http://<addr>`, or `https://<addr>` with TLS.
     #[arg(long, env = "SATANG_PUBLIC_URL")]
     pub public_url: Option<String>,
 
@@ -207,7 +217,7 @@ impl Config {
             public_url: self
                 .public_url
                 .clone()
-                .unwrap_or_else(|| format!("http://{}", self.addr)),
+                .unwrap_or_else(|| format!("{}://{}", self.scheme(), self.addr)),
             trust_forwarded_for: self.trust_forwarded_for,
             user_cache_ttl: Duration::from_millis(self.user_cache_ms),
             max_body_bytes: self.max_body_bytes,
@@ -218,6 +228,15 @@ impl Config {
             login_failure_window: Duration::from_secs(self.login_failure_window),
             signup_attempts_per_email: self.signup_attempts_per_email,
             signup_attempts_per_ip: self.signup_attempts_per_ip,
+        }
+    }
+
+    /// `https` when Satang terminates TLS itself (`--tls-cert` and `--tls-key`), else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_cert.is_some() && self.tls_key.is_some() {
+            "https"
+        } else {
+            "http"
         }
     }
 

@@ -7,6 +7,10 @@
 //! Handlers see the peer address as `ConnectInfo<SocketAddr>`, as with
 //! `into_make_service_with_connect_info`. A shutdown stops accepting, lets every connection
 //! finish its request in flight and waits for them to close.
+//!
+//! With a TLS acceptor (`crate::tls`) every connection first completes a TLS handshake, which
+//! a client must finish within the header-read timeout, as if it were part of the first
+//! request's head; HTTP is then served over the encrypted stream with the same limits.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -27,6 +31,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
 use tower::Service;
 
 use crate::Config;
@@ -84,12 +89,13 @@ fn open_file_limit() -> Option<u64> {
     None
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then waits for the open connections to
-/// finish their requests.
+/// Serves `app` on `listener` (over TLS when `tls` is given) until `shutdown` resolves, then
+/// waits for the open connections to finish their requests.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let mut shutdown = pin!(shutdown);
@@ -129,6 +135,7 @@ pub async fn serve(
             app: app.clone(),
             peer,
             limits,
+            tls: tls.clone(),
             closing: closing_rx.clone(),
             _permit: permit,
             _slot: slot,
@@ -163,6 +170,7 @@ struct Connection {
     app: Router,
     peer: SocketAddr,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     closing: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
     _slot: Option<AddressSlot>,
@@ -170,6 +178,41 @@ struct Connection {
 
 impl Connection {
     async fn serve(mut self, stream: TcpStream) {
+        let Some(tls) = self.tls.take() else {
+            return self.serve_http(stream).await;
+        };
+        let limit = self.limits.header_read_timeout;
+        let handshake = async {
+            match limit {
+                Some(limit) => tokio::time::timeout(limit, tls.accept(stream))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "no TLS handshake within the header-read timeout",
+                        ))
+                    }),
+                None => tls.accept(stream).await,
+            }
+        };
+        let accepted = tokio::select! {
+            accepted = handshake => accepted,
+            // No request is in flight yet: nothing to finish.
+            () = until_closing(&mut self.closing) => return,
+        };
+        match accepted {
+            Ok(stream) => self.serve_http(stream).await,
+            Err(e) => {
+                tracing::debug!(peer = %self.peer, error = %e, "TLS handshake failed");
+                metrics::counter!("http_tls_handshake_failures_total").increment(1);
+            }
+        }
+    }
+
+    async fn serve_http<S>(mut self, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let received = Arc::new(AtomicU64::new(0));
         let io = TokioIo::new(CountingReads {
             inner: stream,
@@ -274,14 +317,14 @@ impl Drop for AddressSlot {
     }
 }
 
-/// The socket, counting the bytes read from it so that [`HeadTimer`] can tell an idle
-/// connection from one whose request is arriving.
-struct CountingReads {
-    inner: TcpStream,
+/// The socket (or the TLS stream over it), counting the bytes read from it so that
+/// [`HeadTimer`] can tell an idle connection from one whose request is arriving.
+struct CountingReads<S> {
+    inner: S,
     received: Arc<AtomicU64>,
 }
 
-impl AsyncRead for CountingReads {
+impl<S: AsyncRead + Unpin> AsyncRead for CountingReads<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -297,7 +340,7 @@ impl AsyncRead for CountingReads {
     }
 }
 
-impl AsyncWrite for CountingReads {
+impl<S: AsyncWrite + Unpin> AsyncWrite for CountingReads<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

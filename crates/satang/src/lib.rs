@@ -3,12 +3,14 @@
 //! [`Server::start`] exactly as `satang serve` does.
 
 pub mod admin;
+pub mod backup;
 pub mod config;
 pub mod connections;
 pub mod demo;
 pub mod emails;
 pub mod logging;
 pub mod scheduler;
+pub mod tls;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -229,6 +231,8 @@ fn email_sender(config: &Config) -> anyhow::Result<emails::Sender> {
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
+    /// Serving HTTPS (built-in TLS).
+    pub https: bool,
     pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -242,6 +246,17 @@ pub struct Server {
 impl Server {
     /// Opens the database, prepares keys and the first administrator, binds and serves.
     pub async fn start(config: &Config, services: Services) -> anyhow::Result<Server> {
+        // Unusable certificate files stop the start before the database is touched.
+        let tls = tls::acceptor(config)?;
+        anyhow::ensure!(
+            tls.is_none()
+                || config
+                    .public_url
+                    .as_ref()
+                    .is_none_or(|u| u.starts_with("https://")),
+            "SATANG_PUBLIC_URL must start with https:// when Satang serves TLS itself \
+             (SATANG_TLS_CERT): browsers reach it over https"
+        );
         let db = open_db(config).await?;
         let state = build_state(config, services, db).await?;
         if services.serves_auth() {
@@ -272,13 +287,20 @@ impl Server {
         } else {
             api
         };
+        let app = if tls.is_some() {
+            app.layer(axum::middleware::map_response(strict_transport_security))
+        } else {
+            app
+        };
         let limits = connections::Limits::from_config(config);
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(connections::serve(listener, app, limits, async {
+        let https = tls.is_some();
+        let task = tokio::spawn(connections::serve(listener, app, limits, tls, async {
             let _ = rx.await;
         }));
         tracing::info!(
             %addr,
+            https,
             ?services,
             backend = ?state.db.backend(),
             max_connections = limits.total,
@@ -310,6 +332,7 @@ impl Server {
         };
         Ok(Server {
             addr,
+            https,
             state,
             shutdown: Some(tx),
             task,
@@ -321,7 +344,8 @@ impl Server {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting connections and waits for in-flight requests to finish.
@@ -344,6 +368,17 @@ impl Server {
         (&mut self.task).await??;
         Ok(())
     }
+}
+
+/// Tells browsers to reach this server over https only (set on every response of a TLS server).
+async fn strict_transport_security(
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::STRICT_TRANSPORT_SECURITY,
+        axum::http::HeaderValue::from_static(tls::HSTS),
+    );
+    response
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use satang::{Config, Server, admin, logging, shutdown_signal};
+use satang::{Config, Server, admin, backup, logging, shutdown_signal};
 use satang_api::Services;
 use satang_auth::{SigningKeys, StaffRole};
 
@@ -60,11 +60,27 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Copy the SQLite database consistently while Satang runs (PostgreSQL: use pg_dump).
+    /// Back the database up while Satang runs: SQLite as a consistent copy; PostgreSQL with
+    /// `pg_dump --format=custom` when it is installed, else the command to run is printed.
+    /// Keep `encryption.key` and `jwt-keys.json` of the data directory with the backups.
     Backup {
         /// The new file to write, e.g. `satang-backup-2026-11-24.db`.
         #[arg(long)]
-        to: std::path::PathBuf,
+        to: PathBuf,
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Restore a backup made by `satang backup` (stop Satang first): SQLite into the data
+    /// directory, PostgreSQL with `pg_restore` (else the command to run is printed). The file
+    /// is checked before anything changes; the result is migrated, ready to serve.
+    Restore {
+        /// The backup to restore.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace a database that is already there (SQLite keeps it beside the restored one
+        /// as `satang.db.before-restore-…`).
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         config: Config,
     },
@@ -323,21 +339,15 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Backup { to, config } => {
             logging::init("warn", &config.log_format);
-            if satang::postgres_url(&config)?.is_some() {
-                println!(
-                    "Satang is on PostgreSQL: back it up with pg_dump, e.g.\n  \
-                     pg_dump --format=custom --file=satang.dump \"$DATABASE_URL\"\n\
-                     and restore with pg_restore --clean --dbname=\"$DATABASE_URL\" satang.dump"
-                );
-                return Ok(());
-            }
-            // A backup copies what is there: no database is created, none is migrated.
-            let db = satang_store::Db::open_existing_sqlite(&config.data_dir).await?;
-            db.backup_sqlite(&to).await?;
-            println!(
-                "wrote a consistent copy of the database to {}",
-                to.display()
-            );
+            backup::backup(&config, &to).await?;
+        }
+        Command::Restore {
+            from,
+            force,
+            config,
+        } => {
+            logging::init("warn", &config.log_format);
+            backup::restore(&config, &from, force).await?;
         }
         Command::Import {
             command:

@@ -34,6 +34,7 @@ pub mod payment_methods;
 pub mod payments;
 pub mod plans;
 pub mod refresh_tokens;
+pub mod restore;
 pub mod scope;
 mod sqlite_checkpoint;
 mod sqlite_placeholders;

@@ -1,9 +1,10 @@
 //! Who is asking and how: the session cookies (access and refresh token from the API's own
 //! login), the CSRF token, language and theme, and the API calls made on the person's behalf.
 //!
-//! Cookies are `HttpOnly`, `SameSite=Lax`, `Path=/`; when the console's public URL is https they
-//! are `Secure` and the session's cookies carry the `__Host-` prefix, so no other site (a sibling
-//! subdomain included) can set them. Every form repeats a CSRF token in a hidden `_csrf` field:
+//! Cookies are `HttpOnly`, `SameSite=Lax`, `Path=/`; when the console's public URL is https (as
+//! it always is when Satang serves TLS itself: `SATANG_TLS_CERT`) they are `Secure` and the
+//! session's cookies carry the `__Host-` prefix, so no other site (a sibling subdomain included)
+//! can set them. Every form repeats a CSRF token in a hidden `_csrf` field:
 //! an HMAC, under a key derived from the server's encryption key, of the login the browser is
 //! signed in to (the access token's `sid`), or, before sign-in, of a random pre-session id kept
 //! in its own cookie. A token minted for one session is worth nothing in another, and signing in

@@ -41,6 +41,7 @@ mod settings;
 mod split;
 mod subscriptions;
 mod tax_documents;
+mod tls;
 mod upcoming_invoice;
 mod usage;
 mod usage_alerts;

@@ -135,14 +135,10 @@ async fn bench_backend(
     database_url: Option<&str>,
     args: &AuthArgs,
 ) -> anyhow::Result<BackendResult> {
-    let dir = tempfile::Builder::new().prefix("satang-bench-").tempdir()?;
-    let server = RunningServer::start(binary, dir.path(), database_url).await?;
-    println!("serving on {} (pid {})", server.addr, server.pid);
-    let measured = measure(&server, args).await;
-    let stopped = server.stop().await;
-    let measured = measured?;
-    stopped?;
-    Ok(measured)
+    RunningServer::measure_fresh(binary, database_url, async |server| {
+        measure(server, args).await
+    })
+    .await
 }
 
 async fn measure(server: &RunningServer, args: &AuthArgs) -> anyhow::Result<BackendResult> {

@@ -118,14 +118,10 @@ async fn bench_backend(
     database_url: Option<&str>,
     args: &BankArgs,
 ) -> anyhow::Result<BankResult> {
-    let dir = tempfile::Builder::new().prefix("satang-bench-").tempdir()?;
-    let server = RunningServer::start(binary, dir.path(), database_url).await?;
-    println!("serving on {} (pid {})", server.addr, server.pid);
-    let measured = measure(&server, args).await;
-    let stopped = server.stop().await;
-    let measured = measured?;
-    stopped?;
-    Ok(measured)
+    RunningServer::measure_fresh(binary, database_url, async |server| {
+        measure(server, args).await
+    })
+    .await
 }
 
 /// Sends one JSON request and reads its JSON answer, which must have `expect`.

@@ -45,6 +45,23 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
+    /// Starts `satang serve` on a fresh data directory (and `database_url`, PostgreSQL), runs
+    /// `measure` on it and stops it, whatever `measure` returned.
+    pub async fn measure_fresh<T>(
+        binary: &Path,
+        database_url: Option<&str>,
+        measure: impl AsyncFnOnce(&RunningServer) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let dir = tempfile::Builder::new().prefix("satang-bench-").tempdir()?;
+        let server = RunningServer::start(binary, dir.path(), database_url).await?;
+        println!("serving on {} (pid {})", server.addr, server.pid);
+        let measured = measure(&server).await;
+        let stopped = server.stop().await;
+        let measured = measured?;
+        stopped?;
+        Ok(measured)
+    }
+
     /// Starts `satang serve` and waits until `/readyz` answers 200.
     pub async fn start(
         binary: &Path,

@@ -122,19 +122,7 @@ async fn backup_refuses_a_data_directory_without_a_satang_database() {
     // A SQLite database, but not Satang's.
     let foreign = parent.path().join("foreign");
     std::fs::create_dir(&foreign).unwrap();
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(foreign.join("satang.db"))
-        .create_if_missing(true);
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
-        .await
-        .unwrap();
-    sqlx::query("CREATE TABLE notes (text TEXT)")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    <sqlx::SqliteConnection as sqlx::Connection>::close(conn)
-        .await
-        .unwrap();
+    write_foreign_sqlite(&foreign.join("satang.db")).await;
     let foreign_bytes = std::fs::read(foreign.join("satang.db")).unwrap();
 
     let copy = parent.path().join("copy.db");
@@ -627,19 +615,7 @@ async fn restore_refuses_a_file_that_is_not_a_satang_backup() {
     )
     .unwrap();
     let foreign = parent.path().join("foreign.db");
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&foreign)
-        .create_if_missing(true);
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
-        .await
-        .unwrap();
-    sqlx::query("CREATE TABLE notes (text TEXT)")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    <sqlx::SqliteConnection as sqlx::Connection>::close(conn)
-        .await
-        .unwrap();
+    write_foreign_sqlite(&foreign).await;
     let missing = parent.path().join("no-such.backup");
 
     let Some(empty) = Database::create(Backend::Sqlite).await else {
@@ -769,4 +745,21 @@ fn assert_success(out: &std::process::Output, what: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A SQLite database at `path` that is not Satang's (one unrelated table).
+async fn write_foreign_sqlite(path: &std::path::Path) {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE notes (text TEXT)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    <sqlx::SqliteConnection as sqlx::Connection>::close(conn)
+        .await
+        .unwrap();
 }

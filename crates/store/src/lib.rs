@@ -20,6 +20,7 @@ pub mod customers;
 mod db;
 pub mod deferred_commit;
 pub mod emails;
+pub mod exports;
 pub mod entitlement_signals;
 pub mod entitlements;
 pub mod idempotency;

@@ -14,6 +14,8 @@
 //!   cancel), called by the API and the console alike.
 //! - [`customers`]: the operations on a customer's profile and status (update with its version
 //!   check, suspend, reactivate, delete, restore).
+//! - [`exports`]: customers, invoices, payments or credit notes of a date range for the
+//!   accountant, as CSV or XLSX ([`spreadsheet`], which the [`reports`] share).
 //! - [`imports`]: customers moved in from CSV (`POST /api/imports/…`, `satang import …`):
 //!   checked like one create, all or nothing unless partial, re-runs create nothing.
 //! - [`members`]: adding, inviting, re-rolling and removing a customer's members.
@@ -42,6 +44,7 @@ pub mod customers;
 pub mod documents;
 pub mod entitlement_cache;
 pub mod entitlements;
+pub mod exports;
 pub mod gateway;
 pub mod imports;
 pub mod invoicing;
@@ -53,6 +56,7 @@ pub mod reports;
 pub mod run;
 pub mod sessions;
 pub mod settings;
+pub mod spreadsheet;
 pub mod subscriptions;
 pub mod tax_documents;
 pub mod thresholds;

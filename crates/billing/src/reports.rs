@@ -1,6 +1,7 @@
 //! Reports for the accountant and the Revenue Department (SPEC §4.3): the output-VAT report
 //! (รายงานภาษีขาย) of a month and the withholding certificates (50 ทวิ) received in a year, with
-//! their CSV form (UTF-8 with a byte order mark, money in baht with two decimals).
+//! their CSV and XLSX forms ([`crate::spreadsheet`]: a UTF-8 CSV with a byte order mark, money
+//! in baht with two decimals).
 //!
 //! Periods are Bangkok calendar months and years. The totals are the sums of the rows, which are
 //! the documents' own figures (credit notes negative), so the report adds up to the documents.
@@ -9,9 +10,11 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use satang_domain::Money;
 use satang_store::{Db, payments, tax_documents};
 
 use crate::Result;
+use crate::spreadsheet::{self, Cell};
 
 /// The document types that carry output VAT: a plain receipt (T01, tax point `issue`) follows a
 /// tax invoice that already reported it.
@@ -41,7 +44,7 @@ fn bangkok() -> FixedOffset {
 }
 
 /// A Bangkok date's midnight as an instant.
-fn midnight(date: NaiveDate) -> DateTime<Utc> {
+pub fn midnight(date: NaiveDate) -> DateTime<Utc> {
     date.and_time(chrono::NaiveTime::MIN)
         .and_local_timezone(bangkok())
         .single()
@@ -189,115 +192,107 @@ pub async fn withholding_certificates(db: &Db, year: NaiveDate) -> Result<Withho
     })
 }
 
-/// Satang as baht with two decimals, no grouping (`-107000` → `-1070.00`), for spreadsheets.
-pub fn baht(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
-}
-
-/// One CSV field, quoted when it must be (RFC 4180).
-fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
-fn csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
-    let mut out = String::from("\u{feff}");
-    let line = |cells: Vec<String>| {
-        let mut l = cells.iter().map(|c| field(c)).collect::<Vec<_>>().join(",");
-        l.push_str("\r\n");
-        l
-    };
-    out.push_str(&line(header.iter().map(|h| (*h).to_owned()).collect()));
-    for r in rows {
-        out.push_str(&line(r));
-    }
-    out
+fn baht(minor: i64) -> Cell {
+    Cell::Money(Money::thb(minor))
 }
 
 impl OutputVatReport {
-    /// The report as CSV: UTF-8 with a BOM, one line per document, then the totals line.
-    pub fn to_csv(&self) -> String {
+    pub const COLUMNS: [&'static str; 9] = [
+        "ลำดับ",
+        "วันที่",
+        "เลขที่",
+        "ชื่อผู้ซื้อ",
+        "เลขประจำตัวผู้เสียภาษีของผู้ซื้อ",
+        "สถานประกอบการ",
+        "มูลค่าสินค้าหรือบริการ",
+        "จำนวนเงินภาษีมูลค่าเพิ่ม",
+        "รวม",
+    ];
+
+    /// One row per document, then the totals row.
+    fn table(&self) -> Vec<Vec<Cell>> {
         let lines = self.rows.iter().map(|r| {
             vec![
-                r.seq.to_string(),
-                r.date.to_string(),
-                r.number.clone(),
-                r.buyer_name.clone(),
-                r.buyer_tax_id.clone().unwrap_or_default(),
-                r.branch.clone(),
+                Cell::Int(r.seq as i64),
+                Cell::Date(r.date),
+                Cell::text(&r.number),
+                Cell::text(&r.buyer_name),
+                Cell::opt(r.buyer_tax_id.clone()),
+                Cell::text(&r.branch),
                 baht(r.base_amount),
                 baht(r.vat_amount),
                 baht(r.total),
             ]
         });
         let totals = std::iter::once(vec![
-            String::new(),
-            String::new(),
-            String::new(),
-            "รวม".to_owned(),
-            String::new(),
-            String::new(),
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            Cell::text("รวม"),
+            Cell::Empty,
+            Cell::Empty,
             baht(self.total_base),
             baht(self.total_vat),
             baht(self.total),
         ]);
-        csv(
-            &[
-                "ลำดับ",
-                "วันที่",
-                "เลขที่",
-                "ชื่อผู้ซื้อ",
-                "เลขประจำตัวผู้เสียภาษีของผู้ซื้อ",
-                "สถานประกอบการ",
-                "มูลค่าสินค้าหรือบริการ",
-                "จำนวนเงินภาษีมูลค่าเพิ่ม",
-                "รวม",
-            ],
-            lines.chain(totals),
-        )
+        lines.chain(totals).collect()
+    }
+
+    /// The report as CSV: UTF-8 with a BOM, one line per document, then the totals line.
+    pub fn to_csv(&self) -> String {
+        spreadsheet::csv(&Self::COLUMNS, &self.table())
+    }
+
+    /// The report as XLSX: the same rows, money as numbers.
+    pub fn to_xlsx(&self) -> Result<Vec<u8>> {
+        spreadsheet::xlsx(&format!("ภาษีขาย {}", self.month), &Self::COLUMNS, &self.table())
     }
 }
 
 impl WithholdingReport {
-    /// The report as CSV: UTF-8 with a BOM, one line per certificate, then the totals line.
-    pub fn to_csv(&self) -> String {
+    pub const COLUMNS: [&'static str; 7] = [
+        "ลำดับ",
+        "วันที่",
+        "ผู้จ่ายเงิน",
+        "เลขประจำตัวผู้เสียภาษี",
+        "เลขที่หนังสือรับรอง",
+        "จำนวนเงินที่จ่าย",
+        "ภาษีที่หักไว้",
+    ];
+
+    /// One row per certificate, then the totals row.
+    fn table(&self) -> Vec<Vec<Cell>> {
         let lines = self.rows.iter().map(|r| {
             vec![
-                r.seq.to_string(),
-                r.date.to_string(),
-                r.customer_name.clone(),
-                r.customer_tax_id.clone().unwrap_or_default(),
-                r.certificate_no.clone().unwrap_or_default(),
-                r.base_amount.map(baht).unwrap_or_default(),
+                Cell::Int(r.seq as i64),
+                Cell::Date(r.date),
+                Cell::text(&r.customer_name),
+                Cell::opt(r.customer_tax_id.clone()),
+                Cell::opt(r.certificate_no.clone()),
+                r.base_amount.map_or(Cell::Empty, baht),
                 baht(r.withholding_tax),
             ]
         });
         let totals = std::iter::once(vec![
-            String::new(),
-            String::new(),
-            "รวม".to_owned(),
-            String::new(),
-            String::new(),
+            Cell::Empty,
+            Cell::Empty,
+            Cell::text("รวม"),
+            Cell::Empty,
+            Cell::Empty,
             baht(self.total_base),
             baht(self.total_withheld),
         ]);
-        csv(
-            &[
-                "ลำดับ",
-                "วันที่",
-                "ผู้จ่ายเงิน",
-                "เลขประจำตัวผู้เสียภาษี",
-                "เลขที่หนังสือรับรอง",
-                "จำนวนเงินที่จ่าย",
-                "ภาษีที่หักไว้",
-            ],
-            lines.chain(totals),
-        )
+        lines.chain(totals).collect()
+    }
+
+    /// The report as CSV: UTF-8 with a BOM, one line per certificate, then the totals line.
+    pub fn to_csv(&self) -> String {
+        spreadsheet::csv(&Self::COLUMNS, &self.table())
+    }
+
+    /// The report as XLSX: the same rows, money as numbers.
+    pub fn to_xlsx(&self) -> Result<Vec<u8>> {
+        spreadsheet::xlsx(&format!("50 ทวิ {}", self.year), &Self::COLUMNS, &self.table())
     }
 }
 
@@ -313,23 +308,6 @@ mod tests {
         }
         assert_eq!(parse_year("2030"), NaiveDate::from_ymd_opt(2030, 1, 1));
         assert_eq!(parse_year("30"), None);
-    }
-
-    #[test]
-    fn baht_has_two_decimals_and_a_sign() {
-        assert_eq!(baht(0), "0.00");
-        assert_eq!(baht(10_700), "107.00");
-        assert_eq!(baht(-1_070), "-10.70");
-        assert_eq!(baht(-5), "-0.05");
-    }
-
-    #[test]
-    fn csv_quotes_what_it_must() {
-        let out = csv(
-            &["a", "b"],
-            std::iter::once(vec!["x, y".into(), "say \"hi\"".into()]),
-        );
-        assert_eq!(out, "\u{feff}a,b\r\n\"x, y\",\"say \"\"hi\"\"\"\r\n");
     }
 
     #[test]

@@ -309,9 +309,7 @@ pub async fn match_line(
             method: "bank_transfer".into(),
             reference: Some(format!("bank_statement_line:{}", before.id)),
             paid_at,
-            withholding: input
-                .withholding
-                .map(|(amount, cert)| (amount, cert.unwrap_or_default())),
+            withholding: input.withholding,
         },
         settings,
         now,

@@ -91,6 +91,7 @@ pub fn invoice_document(
         credit_applied: inv.credit_applied,
         amount_credited: inv.amount_credited,
         withholding_tax: inv.withholding_tax,
+        withholding_certificates: Vec::new(),
         amount_paid: inv.amount_paid,
         amount_due: inv.amount_due,
     })

@@ -32,7 +32,7 @@ use satang_domain::{TaxDocumentType, TaxPoint, bangkok_date};
 use satang_store::credit_notes::CreditNote;
 use satang_store::invoices::{self, Invoice};
 use satang_store::tax_documents::{self, NewTaxDocument, Numbering, TaxDocument};
-use satang_store::{Db, Scope, Tx};
+use satang_store::{Db, Scope, Tx, payments};
 
 use crate::{BillingSettings, Error, Result};
 
@@ -525,6 +525,22 @@ pub async fn pdf_document(db: &Db, doc: &TaxDocument) -> Result<satang_documents
         d.status = satang_documents::DocumentStatus::Paid;
         d.paid_date = (t != TaxDocumentType::CreditNote).then(|| bangkok_date(doc.issued_at));
         d.tax_invoice = t == TaxDocumentType::ReceiptTaxInvoice;
+        // A receipt covers the money and the tax withheld from it: it shows the withholding,
+        // and the certificate's number once it has arrived (`PATCH /api/payments/{id}`).
+        if t != TaxDocumentType::CreditNote
+            && let Some(payment_id) = doc.payment_id
+            && let Some(p) = payments::find(db, payment_id, Scope::All).await?
+            && p.withholding_tax > 0
+            && p.withholding_tax <= doc.total
+        {
+            d.withholding_tax = p.withholding_tax;
+            d.amount_paid = doc.total - p.withholding_tax;
+            d.withholding_certificates = p
+                .withholding_certificate_no
+                .filter(|c| !c.trim().is_empty())
+                .into_iter()
+                .collect();
+        }
     }
     Ok(d)
 }

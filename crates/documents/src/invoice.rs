@@ -557,6 +557,13 @@ impl Ink<'_> {
                 line(self, s, label, money(-value), false, &mut y);
             }
         }
+        if doc.withholding_tax != 0 && !doc.withholding_certificates.is_empty() {
+            let label = format!(
+                "50 ทวิ เลขที่ / Certificate no. {}",
+                doc.withholding_certificates.join(", ")
+            );
+            line(self, s, &label, String::new(), false, &mut y);
+        }
         line(
             self,
             s,

@@ -124,6 +124,9 @@ pub struct InvoiceDocument {
     pub amount_credited: i64,
     /// Withheld by the buyer against a certificate (50 ทวิ).
     pub withholding_tax: i64,
+    /// The numbers of the withholding certificates received so far, printed under the
+    /// withholding line (they often arrive weeks after the payment).
+    pub withholding_certificates: Vec<String>,
     pub amount_paid: i64,
     pub amount_due: i64,
 }

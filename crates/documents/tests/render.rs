@@ -75,6 +75,7 @@ fn sample() -> InvoiceDocument {
         credit_applied: 0,
         amount_credited: 0,
         withholding_tax: 51_000,
+        withholding_certificates: vec!["50ทวิ-2569-0042".into()],
         amount_paid: 1_000_000,
         amount_due: 768_000,
     }

@@ -94,6 +94,7 @@ pub const ACTIONS: &[&str] = &[
     "payment.recorded",
     "payment.succeeded",
     "payment.failed",
+    "payment.updated",
     "payment_method.added",
     "payment_method.removed",
     "plan.created",

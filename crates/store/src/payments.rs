@@ -1,11 +1,12 @@
 //! Payments (`billing.payments`): money (and withholding-tax certificates) received against an
-//! invoice. A payment row is never changed; the invoice carries the running totals.
+//! invoice. A payment's money is never changed (the invoice carries the running totals); only
+//! its withholding certificate's number may arrive later ([`set_certificate_no`]).
 
 use chrono::{DateTime, Utc};
 use satang_domain::{Currency, PaymentStatus};
 use uuid::Uuid;
 
-use crate::{Db, Result, Scope, Sql, Tx};
+use crate::{Backend, Db, Result, Scope, Sql, Tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Payment {
@@ -64,6 +65,43 @@ pub async fn insert(tx: &mut Tx, p: NewPayment, now: DateTime<Utc>) -> Result<Pa
         .bind(p.withholding_certificate_no)
         .bind(p.overpayment)
         .bind(now),
+    )
+    .await?;
+    tx.fetch_one(Sql::new("SELECT * FROM payments WHERE id = $1").bind(id))
+        .await
+}
+
+/// One payment, if the scope reaches its customer.
+pub async fn find(db: &Db, id: Uuid, scope: Scope) -> Result<Option<Payment>> {
+    db.fetch_optional(
+        Sql::new(format!(
+            "SELECT * FROM payments p WHERE p.id = $1 AND {}",
+            Scope::clause("p.customer_id", 2)
+        ))
+        .bind(id)
+        .bind(scope.member_user()),
+    )
+    .await
+}
+
+/// One payment, holding its row until the transaction ends.
+pub async fn lock(tx: &mut Tx, id: Uuid) -> Result<Option<Payment>> {
+    let lock = match tx.backend() {
+        Backend::Postgres => " FOR UPDATE",
+        // SQLite transactions begin IMMEDIATE: the write lock is already held.
+        Backend::Sqlite => "",
+    };
+    tx.fetch_optional(Sql::new(format!("SELECT * FROM payments WHERE id = $1{lock}")).bind(id))
+        .await
+}
+
+/// Records the number of the withholding certificate (50 ทวิ) a payment's tax was withheld
+/// against, and returns the payment.
+pub async fn set_certificate_no(tx: &mut Tx, id: Uuid, certificate_no: &str) -> Result<Payment> {
+    tx.execute(
+        Sql::new("UPDATE payments SET withholding_certificate_no = $2 WHERE id = $1")
+            .bind(id)
+            .bind(certificate_no),
     )
     .await?;
     tx.fetch_one(Sql::new("SELECT * FROM payments WHERE id = $1").bind(id))

@@ -29,8 +29,9 @@ pub struct PaymentInput {
     pub method: String,
     pub reference: Option<String>,
     pub paid_at: DateTime<Utc>,
-    /// Withheld amount and its certificate number.
-    pub withholding: Option<(i64, String)>,
+    /// Withheld amount and its certificate's number, when it has arrived (it often comes
+    /// weeks later: [`record_certificate_no`]).
+    pub withholding: Option<(i64, Option<String>)>,
 }
 
 /// Records a payment against an `open` or `uncollectible` invoice locked in `tx`.
@@ -93,7 +94,7 @@ pub async fn record_payment(
             reference: input.reference,
             paid_at: input.paid_at,
             withholding_tax: wht,
-            withholding_certificate_no: input.withholding.map(|(_, c)| c),
+            withholding_certificate_no: input.withholding.and_then(|(_, c)| c),
             overpayment,
         },
         now,
@@ -270,4 +271,63 @@ pub async fn issue_credit_note(
     )
     .await?;
     Ok((inv, note))
+}
+
+/// Records the number of the withholding certificate (50 ทวิ) a payment's tax was withheld
+/// against: the certificate often arrives weeks after the money. The payment is read and
+/// locked here. A payment without withholding tax has no certificate (422); the same number
+/// again changes nothing (no event, no audit entry); a different one replaces it (a typo
+/// corrected), with the old number in the audit entry. Receipts and the withholding report
+/// read the number from the payment, so they show it from now on.
+pub async fn record_certificate_no(
+    tx: &mut Tx,
+    actor: &Actor,
+    payment_id: uuid::Uuid,
+    certificate_no: &str,
+    now: DateTime<Utc>,
+) -> Result<Payment> {
+    let payment = payments::lock(tx, payment_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if payment.withholding_tax == 0 {
+        return Err(Error::Invalid {
+            field: "certificate_no",
+            message: "this payment has no withholding tax, so no withholding certificate".into(),
+        });
+    }
+    if payment.withholding_certificate_no.as_deref() == Some(certificate_no) {
+        return Ok(payment);
+    }
+    let before = payment.withholding_certificate_no.clone();
+    let payment = payments::set_certificate_no(tx, payment.id, certificate_no).await?;
+    satang_store::outbox::emit(
+        tx,
+        satang_store::outbox::NewEvent {
+            event_type: "payment.updated",
+            entity_type: "payment",
+            entity_id: payment.id.to_string(),
+            customer_id: Some(payment.customer_id),
+            payload: json!({
+                "id": payment.id, "invoice_id": payment.invoice_id,
+                "withholding_tax": {"amount": payment.withholding_tax,
+                                    "certificate_no": certificate_no},
+            }),
+        },
+        now,
+    )
+    .await?;
+    audit::record(
+        tx,
+        actor,
+        Change {
+            action: "payment.updated",
+            entity_type: "payment",
+            entity_id: payment.id.to_string(),
+            before: Some(json!({"certificate_no": before})),
+            after: Some(json!({"certificate_no": certificate_no})),
+        },
+        now,
+    )
+    .await?;
+    Ok(payment)
 }

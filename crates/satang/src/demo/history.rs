@@ -253,11 +253,11 @@ async fn pay_due(
                     .unwrap_or(0);
             (
                 wht,
-                format!(
+                Some(format!(
                     "50ทวิ-{}-{:04}",
                     day.year() + 543,
                     account.index * 37 % 10_000
-                ),
+                )),
             )
         });
         let amount = inv.amount_due - withholding.as_ref().map_or(0, |(w, _)| *w);

@@ -156,6 +156,7 @@ audit-action-member-removed = Member removed
 audit-action-payment-recorded = Payment recorded
 audit-action-payment-succeeded = Payment succeeded
 audit-action-payment-failed = Payment failed
+audit-action-payment-updated = Payment updated (withholding certificate number)
 audit-action-payment_method-added = Payment method added
 audit-action-payment_method-removed = Payment method removed
 audit-action-plan-created = Plan created

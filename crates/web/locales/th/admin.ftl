@@ -156,6 +156,7 @@ audit-action-member-removed = นำสมาชิกออก
 audit-action-payment-recorded = บันทึกการชำระเงิน
 audit-action-payment-succeeded = ชำระเงินสำเร็จ
 audit-action-payment-failed = ชำระเงินไม่สำเร็จ
+audit-action-payment-updated = แก้ไขการชำระเงิน (เลขที่หนังสือรับรองการหักภาษี ณ ที่จ่าย)
 audit-action-payment_method-added = เพิ่มวิธีชำระเงิน
 audit-action-payment_method-removed = ลบวิธีชำระเงิน
 audit-action-plan-created = สร้างแพ็กเกจ

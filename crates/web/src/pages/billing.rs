@@ -455,11 +455,10 @@ impl BillingPage {
     /// A payment's withholding tax, or a dash.
     pub fn withheld(&self, p: &PaymentView) -> String {
         match &p.withholding_tax {
-            Some(w) => format!(
-                "{} ({})",
-                self.c.money(w.amount, &p.currency),
-                w.certificate_no
-            ),
+            Some(w) => match &w.certificate_no {
+                Some(no) => format!("{} ({no})", self.c.money(w.amount, &p.currency)),
+                None => self.c.money(w.amount, &p.currency),
+            },
             None => "—".to_owned(),
         }
     }

@@ -95,7 +95,8 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::tax_documents::router())
             .merge(routes::bank_statements::router())
             .merge(routes::imports::router())
-            .merge(routes::reports::router());
+            .merge(routes::reports::router())
+            .merge(routes::exports::router());
         if test_clock {
             api = api.merge(routes::test_clock::router());
         }

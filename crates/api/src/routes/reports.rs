@@ -1,10 +1,10 @@
 //! Reports for the accountant and the Revenue Department (SPEC §4.3):
-//! `GET /api/reports/output-vat?month=YYYY-MM&format=json|csv` (รายงานภาษีขาย) and
-//! `GET /api/reports/withholding-certificates?year=YYYY&format=json|csv` (50 ทวิ received).
+//! `GET /api/reports/output-vat?month=YYYY-MM&format=json|csv|xlsx` (รายงานภาษีขาย) and
+//! `GET /api/reports/withholding-certificates?year=YYYY&format=json|csv|xlsx` (50 ทวิ received);
+//! the CSV and XLSX files are written by `satang_billing::spreadsheet`, as the exports are.
 //! Staff who read billing only; a customer's member is refused (403).
 
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,7 @@ use satang_billing::reports as operations;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{Caller, Query};
+use crate::routes::exports::{FileFormat, attachment};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -142,7 +143,7 @@ impl From<operations::WithholdingReport> for WithholdingReportView {
 pub struct OutputVatParams {
     /// The Bangkok month, `YYYY-MM`.
     pub month: Option<String>,
-    /// `json` (default) or `csv`.
+    /// `json` (default), `csv` or `xlsx`.
     pub format: Option<String>,
 }
 
@@ -151,37 +152,24 @@ pub struct OutputVatParams {
 pub struct WithholdingParams {
     /// The Bangkok year, `YYYY`.
     pub year: Option<String>,
-    /// `json` (default) or `csv`.
+    /// `json` (default), `csv` or `xlsx`.
     pub format: Option<String>,
 }
 
 enum Format {
     Json,
-    Csv,
+    File(FileFormat),
 }
 
 fn format(raw: Option<&str>) -> Result<Format, ApiError> {
     match raw.map(str::trim) {
         None | Some("") | Some("json") => Ok(Format::Json),
-        Some("csv") => Ok(Format::Csv),
+        Some("csv") => Ok(Format::File(FileFormat::Csv)),
+        Some("xlsx") => Ok(Format::File(FileFormat::Xlsx)),
         Some(_) => Err(ApiError::BadRequest(
-            "invalid query parameter format: use json or csv".into(),
+            "invalid query parameter format: use json, csv or xlsx".into(),
         )),
     }
-}
-
-fn csv_response(filename: &str, body: String) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 /// รายงานภาษีขาย: the month's tax documents (tax invoices, receipt / tax invoices, credit notes
@@ -189,8 +177,9 @@ fn csv_response(filename: &str, body: String) -> Response {
 #[utoipa::path(get, path = "/api/reports/output-vat", tag = "reports",
     params(OutputVatParams), security(("bearer" = [])),
     responses(
-        (status = 200, description = "JSON, or CSV (UTF-8 with BOM, baht with two decimals)",
-            content((OutputVatReportView = "application/json"), (String = "text/csv"))),
+        (status = 200, description = "JSON, or a CSV (UTF-8 with BOM, baht with two decimals) or XLSX attachment",
+            content((OutputVatReportView = "application/json"), (String = "text/csv"),
+                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
         (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem)))]
 async fn output_vat(
@@ -208,7 +197,13 @@ async fn output_vat(
     let report = operations::output_vat(&state.db, month).await?;
     Ok(match format {
         Format::Json => axum::Json(OutputVatReportView::from(report)).into_response(),
-        Format::Csv => csv_response(&format!("output-vat-{}.csv", report.month), report.to_csv()),
+        Format::File(f) => {
+            let name = format!("output-vat-{}.{}", report.month, f.extension());
+            match f {
+                FileFormat::Csv => attachment(f, &name, report.to_csv()),
+                FileFormat::Xlsx => attachment(f, &name, report.to_xlsx()?),
+            }
+        }
     })
 }
 
@@ -217,8 +212,9 @@ async fn output_vat(
 #[utoipa::path(get, path = "/api/reports/withholding-certificates", tag = "reports",
     params(WithholdingParams), security(("bearer" = [])),
     responses(
-        (status = 200, description = "JSON, or CSV (UTF-8 with BOM, baht with two decimals)",
-            content((WithholdingReportView = "application/json"), (String = "text/csv"))),
+        (status = 200, description = "JSON, or a CSV (UTF-8 with BOM, baht with two decimals) or XLSX attachment",
+            content((WithholdingReportView = "application/json"), (String = "text/csv"),
+                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
         (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem)))]
 async fn withholding_certificates(
@@ -236,9 +232,12 @@ async fn withholding_certificates(
     let report = operations::withholding_certificates(&state.db, year).await?;
     Ok(match format {
         Format::Json => axum::Json(WithholdingReportView::from(report)).into_response(),
-        Format::Csv => csv_response(
-            &format!("withholding-certificates-{}.csv", report.year),
-            report.to_csv(),
-        ),
+        Format::File(f) => {
+            let name = format!("withholding-certificates-{}.{}", report.year, f.extension());
+            match f {
+                FileFormat::Csv => attachment(f, &name, report.to_csv()),
+                FileFormat::Xlsx => attachment(f, &name, report.to_xlsx()?),
+            }
+        }
     })
 }

@@ -28,6 +28,7 @@ mod demo;
 mod dunning;
 mod email;
 mod entitlements;
+mod exports;
 mod http;
 mod imports;
 mod integration_guide;

@@ -2,11 +2,13 @@
 //! two partial payments (the second with withholding tax) and then credited, and a second
 //! invoice paid at once; the output-VAT report's rows and totals checked to the satang against
 //! `/api/tax-documents`, its CSV (BOM, baht with two decimals) read back by Python's `csv`
-//! module; the withholding certificates of the year; a member refused; bad periods refused.
+//! module and its XLSX by `calamine`; the withholding certificates of the year; a member
+//! refused; bad periods refused.
 
-use std::io::Write;
+use std::io::{Cursor, Write};
 use std::process::{Command, Stdio};
 
+use calamine::{Data, Reader, Xlsx};
 use serde_json::{Value, json};
 
 use crate::common::billing::{credit_note_of_ten_baht, member_token, set_clock, set_date};
@@ -16,7 +18,7 @@ use crate::tax_documents::{customer, invoice, list, pay, seller_profile};
 both_backends!(output_vat_and_withholding_reports_add_up,);
 
 /// Python's `csv` module reads the body (BOM-aware `utf-8-sig`) into a JSON array of rows.
-fn parse_csv(body: &[u8]) -> Option<Vec<Vec<String>>> {
+pub(crate) fn parse_csv(body: &[u8]) -> Option<Vec<Vec<String>>> {
     let script = "import csv, io, json, sys\n\
                   text = sys.stdin.buffer.read().decode('utf-8-sig')\n\
                   print(json.dumps(list(csv.reader(io.StringIO(text, newline='')))))";
@@ -185,6 +187,44 @@ async fn output_vat_and_withholding_reports_add_up(backend: Backend) {
         assert_eq!(last[8], baht(report["total"].as_i64().unwrap()));
     }
 
+    // XLSX: the same rows, read back by calamine; money as numbers, dates as dates.
+    let res = app
+        .get("/api/reports/output-vat?month=2030-03&format=xlsx", &admin)
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert_eq!(
+        res.headers()["content-disposition"],
+        "attachment; filename=\"output-vat-2030-03.xlsx\""
+    );
+    let body = res.bytes().await.unwrap().to_vec();
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(body)).unwrap();
+    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+    let cells: Vec<&[Data]> = sheet.rows().collect();
+    assert_eq!(cells.len(), 1 + rows.len() + 1);
+    assert_eq!(cells[0][0], Data::String("ลำดับ".into()));
+    let baht_of = |minor: &Value| minor.as_i64().unwrap() as f64 / 100.0;
+    for (line, row) in cells[1..].iter().zip(rows) {
+        assert_eq!(line[0], Data::Float(row["seq"].as_f64().unwrap()));
+        match &line[1] {
+            Data::DateTime(d) => assert_eq!(
+                d.as_datetime().unwrap().date().to_string(),
+                row["date"].as_str().unwrap()
+            ),
+            other => panic!("not a date: {other:?}"),
+        }
+        assert_eq!(line[2], Data::String(row["number"].as_str().unwrap().into()));
+        assert_eq!(line[6], Data::Float(baht_of(&row["base_amount"])));
+        assert_eq!(line[7], Data::Float(baht_of(&row["vat_amount"])));
+    }
+    let last = cells.last().unwrap();
+    assert_eq!(last[3], Data::String("รวม".into()));
+    assert_eq!(last[7], Data::Float(15.86));
+    assert_eq!(last[8], Data::Float(baht_of(&report["total"])));
+
     // Withholding certificates of 2030: A's second payment, its base the receipt's.
     let wht = ok(app
         .get("/api/reports/withholding-certificates?year=2030", &admin)
@@ -214,6 +254,20 @@ async fn output_vat_and_withholding_reports_add_up(backend: Backend) {
         assert_eq!(lines[1][6], "3.00");
         assert_eq!(lines[2][6], "3.00");
     }
+    let res = app
+        .get(
+            "/api/reports/withholding-certificates?year=2030&format=xlsx",
+            &admin,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let xlsx = res.bytes().await.unwrap().to_vec();
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(xlsx)).unwrap();
+    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+    let cells: Vec<&[Data]> = sheet.rows().collect();
+    assert_eq!(cells.len(), 3);
+    assert_eq!(cells[1][4], Data::String("WHT-2030-0007".into()));
+    assert_eq!(cells[1][6], Data::Float(3.0));
     let none: Value = ok(app
         .get("/api/reports/withholding-certificates?year=2029", &admin)
         .await)
@@ -240,6 +294,7 @@ async fn output_vat_and_withholding_reports_add_up(backend: Backend) {
         "output-vat?month=2030-13",
         "output-vat?month=03/2030",
         "output-vat?month=2030-03&format=pdfx",
+        "output-vat?month=2030-03&format=xls",
         "withholding-certificates?year=30",
         "withholding-certificates?year=2030&format=xml",
     ] {

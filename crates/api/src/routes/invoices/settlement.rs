@@ -5,6 +5,9 @@
 //!   balance (reported as `overpayment`). Withholding tax over the settings rate × the pre-VAT
 //!   amount is a 422. Recording a payment is a staff act (`WriteBilling`): a member sees 403
 //!   and pays through a payment method that moves money (automatic collection of a card).
+//! - `PATCH /api/payments/{id} {certificate_no}`: the 50 ทวิ certificate's number, which often
+//!   arrives weeks after the payment; staff `WriteBilling` (a member sees 403 for its own
+//!   customer's payment, 404 for others); 422 on a payment without withholding tax.
 //! - `POST /api/invoices/{id}/credit-notes`: staff `WriteBilling`; numbered `CN-{year}-000001`.
 
 use axum::extract::State;
@@ -33,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(pay_invoice))
         .routes(routes!(list_payments))
+        .routes(routes!(update_payment))
         .routes(routes!(credit_invoice))
 }
 
@@ -69,7 +73,7 @@ impl From<Payment> for PaymentView {
             paid_at: p.paid_at,
             withholding_tax: (p.withholding_tax > 0).then(|| WithholdingInput {
                 amount: p.withholding_tax,
-                certificate_no: p.withholding_certificate_no.unwrap_or_default(),
+                certificate_no: p.withholding_certificate_no.filter(|c| !c.is_empty()),
             }),
             overpayment: p.overpayment,
             status: p.status,
@@ -83,8 +87,10 @@ impl From<Payment> for PaymentView {
 pub struct WithholdingInput {
     /// Minor units withheld (at most the settings rate × the pre-VAT amount).
     pub amount: i64,
-    /// The 50 ทวิ certificate's number.
-    pub certificate_no: String,
+    /// The 50 ทวิ certificate's number; null until it has arrived (then
+    /// `PATCH /api/payments/{id}` adds it).
+    #[serde(default)]
+    pub certificate_no: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -116,7 +122,11 @@ impl PaymentRequest {
             .filter(|r| !r.is_empty());
         let withholding = self.withholding_tax.as_ref().map(|w| {
             v.check(w.amount > 0, "withholding_tax.amount", "must be positive");
-            let cert = v.text("withholding_tax.certificate_no", &w.certificate_no, 100);
+            let cert = w
+                .certificate_no
+                .as_deref()
+                .filter(|c| !c.trim().is_empty())
+                .map(|c| v.text("withholding_tax.certificate_no", c, 100));
             (w.amount, cert)
         });
         v.check(
@@ -214,6 +224,50 @@ async fn list_payments(
         |p| p.id,
         PaymentView::from,
     )))
+}
+
+/// What a payment may still receive after it was recorded.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentChanges {
+    /// The number of the withholding certificate (50 ทวิ) the tax was withheld against; it
+    /// replaces a number recorded before.
+    pub certificate_no: String,
+}
+
+/// Add (or correct) the withholding certificate number (50 ทวิ) of a payment with withholding
+/// tax; its receipt and the withholding report show it from then on.
+#[utoipa::path(patch, path = "/api/payments/{id}", tag = "invoices", params(("id" = Uuid, Path)),
+    request_body = PaymentChanges, security(("bearer" = [])),
+    responses((status = 200, body = PaymentView), (status = 403, body = Problem),
+        (status = 404, body = Problem),
+        (status = 422, description = "No certificate number, or a payment without withholding tax",
+            body = Problem)))]
+async fn update_payment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(body): Json<PaymentChanges>,
+) -> Result<axum::Json<PaymentView>, ApiError> {
+    let mut v = Validator::new();
+    let certificate_no = v.text("certificate_no", &body.certificate_no, 100);
+    v.finish()?;
+    let payment = payments::find(&state.db, id, caller.scope(Permission::ReadBilling))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    authorize(&state, &caller, payment.customer_id, CustomerAction::ReadBilling).await?;
+    caller.require(Permission::WriteBilling)?;
+    let mut tx = state.db.begin().await?;
+    let payment = settlement::record_certificate_no(
+        &mut tx,
+        &caller.actor,
+        id,
+        &certificate_no,
+        state.clock.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(payment.into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

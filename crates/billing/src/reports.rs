@@ -245,7 +245,11 @@ impl OutputVatReport {
 
     /// The report as XLSX: the same rows, money as numbers.
     pub fn to_xlsx(&self) -> Result<Vec<u8>> {
-        spreadsheet::xlsx(&format!("ภาษีขาย {}", self.month), &Self::COLUMNS, &self.table())
+        spreadsheet::xlsx(
+            &format!("ภาษีขาย {}", self.month),
+            &Self::COLUMNS,
+            &self.table(),
+        )
     }
 }
 
@@ -292,7 +296,11 @@ impl WithholdingReport {
 
     /// The report as XLSX: the same rows, money as numbers.
     pub fn to_xlsx(&self) -> Result<Vec<u8>> {
-        spreadsheet::xlsx(&format!("50 ทวิ {}", self.year), &Self::COLUMNS, &self.table())
+        spreadsheet::xlsx(
+            &format!("50 ทวิ {}", self.year),
+            &Self::COLUMNS,
+            &self.table(),
+        )
     }
 }
 

@@ -176,7 +176,8 @@ async fn export(
                 // short, which the client sees as an incomplete body.
                 chunk.inspect_err(|e| tracing::error!(error = %e, "export cut short"))
             });
-            let body = stream::once(async move { Ok::<_, satang_billing::Error>(head) }).chain(rest);
+            let body =
+                stream::once(async move { Ok::<_, satang_billing::Error>(head) }).chain(rest);
             Ok(attachment(format, &filename, Body::from_stream(body)))
         }
     }

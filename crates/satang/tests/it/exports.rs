@@ -18,7 +18,9 @@ use uuid::Uuid;
 
 use crate::api_keys::create_key;
 use crate::common::billing::{credit_note_of_ten_baht, member_token, set_clock, set_date};
-use crate::common::{Backend, TestApp, expect_problem, json_of, ok, spawn_clocked_on, tool_missing};
+use crate::common::{
+    Backend, TestApp, expect_problem, json_of, ok, spawn_clocked_on, tool_missing,
+};
 use crate::invoice_pdf::{pdf_text, squeezed};
 use crate::reports::parse_csv;
 use crate::tax_documents::{customer, invoice, pay, seller_profile};
@@ -32,7 +34,13 @@ const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// An export's answer: checks the attachment headers and returns the body.
-async fn download(app: &TestApp, token: &str, path: &str, content_type: &str, file: &str) -> Vec<u8> {
+async fn download(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    content_type: &str,
+    file: &str,
+) -> Vec<u8> {
     let res = app.get(path, token).await;
     assert_eq!(res.status(), 200, "{path}");
     assert_eq!(res.headers()["content-type"], content_type, "{path}");
@@ -100,13 +108,16 @@ const PAYMENT_COLUMNS: [&str; 15] = [
 /// The single payment of an invoice.
 async fn payment_of(app: &TestApp, token: &str, invoice: &Value) -> Value {
     let id = invoice["id"].as_str().unwrap();
-    let page = ok(app.get(&format!("/api/payments?invoice_id={id}"), token).await).await;
+    let page = ok(app
+        .get(&format!("/api/payments?invoice_id={id}"), token)
+        .await)
+    .await;
     let data = page["data"].as_array().unwrap();
     assert_eq!(data.len(), 1, "{page}");
     data[0].clone()
 }
 
-fn text<'a>(cell: &'a Data) -> &'a str {
+fn text(cell: &Data) -> &str {
     match cell {
         Data::String(s) => s,
         other => panic!("not text: {other:?}"),
@@ -139,7 +150,10 @@ fn number_formats(file: &[u8]) -> Option<String> {
         .stdout(Stdio::piped())
         .spawn()
     else {
-        tool_missing("python3", "the XLSX number formats are not read without python3");
+        tool_missing(
+            "python3",
+            "the XLSX number formats are not read without python3",
+        );
         return None;
     };
     child.stdin.take().unwrap().write_all(file).unwrap();
@@ -195,7 +209,10 @@ async fn exports_hold_every_record_for_the_accountant(backend: Backend) {
     )
     .await;
     let a: Value = ok(app
-        .get(&format!("/api/invoices/{}", a["id"].as_str().unwrap()), &admin)
+        .get(
+            &format!("/api/invoices/{}", a["id"].as_str().unwrap()),
+            &admin,
+        )
         .await)
     .await;
     let a_payment = payment_of(&app, &admin, &a).await;
@@ -256,10 +273,7 @@ async fn exports_hold_every_record_for_the_accountant(backend: Backend) {
     let april_rows: Vec<&str> = april.split_inclusive("\r\n").collect();
     assert_eq!(april_rows.len(), 2, "{april}");
     assert!(april_rows[1].contains(",136.50,0.00,700,9.56,146.06,0.00,146.06,"));
-    assert!(april_rows[1].starts_with(&format!(
-        "{},2030-04-02,",
-        b["number"].as_str().unwrap()
-    )));
+    assert!(april_rows[1].starts_with(&format!("{},2030-04-02,", b["number"].as_str().unwrap())));
     let until_march = csv(
         &app,
         &admin,
@@ -303,7 +317,13 @@ async fn exports_hold_every_record_for_the_accountant(backend: Backend) {
     assert_eq!(none, header(&PAYMENT_COLUMNS));
 
     // Credit notes.
-    let notes = csv(&app, &admin, "/api/exports/credit-notes", "credit-notes.csv").await;
+    let notes = csv(
+        &app,
+        &admin,
+        "/api/exports/credit-notes",
+        "credit-notes.csv",
+    )
+    .await;
     let note_rows: Vec<&str> = notes.split_inclusive("\r\n").collect();
     assert_eq!(note_rows.len(), 2, "{notes}");
     assert_eq!(
@@ -386,7 +406,13 @@ async fn exports_hold_every_record_for_the_accountant(backend: Backend) {
     let viewer = app.staff_token("viewer@satang.test", &["viewer"]).await;
     csv(&app, &viewer, "/api/exports/payments", "payments.csv").await;
     let owner = member_token(&app, "owner@farm.example", farm, "owner").await;
-    let key = create_key(&app, &admin, "ระบบบัญชี", &["invoices:read", "customers:read"]).await;
+    let key = create_key(
+        &app,
+        &admin,
+        "ระบบบัญชี",
+        &["invoices:read", "customers:read"],
+    )
+    .await;
     let key = key["secret"].as_str().unwrap();
     for token in [owner.as_str(), key] {
         for kind in ["customers", "invoices", "payments", "credit-notes"] {
@@ -473,8 +499,12 @@ async fn certificate_numbers_arrive_after_the_payment(backend: Backend) {
     let admin = set_clock(&app, "2030-05-28T04:00:00Z").await;
     let billing = app.staff_token("billing@satang.test", &["billing"]).await;
     let updated = json_of(
-        app.patch(&path, &billing, json!({"certificate_no": " 50ทวิ-2573-0042 "}))
-            .await,
+        app.patch(
+            &path,
+            &billing,
+            json!({"certificate_no": " 50ทวิ-2573-0042 "}),
+        )
+        .await,
         200,
     )
     .await;
@@ -493,7 +523,10 @@ async fn certificate_numbers_arrive_after_the_payment(backend: Backend) {
     let entries = certificate_audit(&app, &admin, &id).await;
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries[0]["before"], json!({"certificate_no": null}));
-    assert_eq!(entries[0]["after"], json!({"certificate_no": "50ทวิ-2573-0042"}));
+    assert_eq!(
+        entries[0]["after"],
+        json!({"certificate_no": "50ทวิ-2573-0042"})
+    );
     json_of(
         app.patch(&path, &admin, json!({"certificate_no": "50ทวิ-2573-0042"}))
             .await,
@@ -544,13 +577,18 @@ async fn certificate_numbers_arrive_after_the_payment(backend: Backend) {
     }
     let unknown = format!("/api/payments/{}", Uuid::now_v7());
     expect_problem(
-        app.patch(&unknown, &admin, json!({"certificate_no": "1"})).await,
+        app.patch(&unknown, &admin, json!({"certificate_no": "1"}))
+            .await,
         404,
     )
     .await;
     expect_problem(
-        app.patch("/api/payments/not-an-id", &admin, json!({"certificate_no": "1"}))
-            .await,
+        app.patch(
+            "/api/payments/not-an-id",
+            &admin,
+            json!({"certificate_no": "1"}),
+        )
+        .await,
         400,
     )
     .await;

@@ -216,7 +216,10 @@ async fn output_vat_and_withholding_reports_add_up(backend: Backend) {
             ),
             other => panic!("not a date: {other:?}"),
         }
-        assert_eq!(line[2], Data::String(row["number"].as_str().unwrap().into()));
+        assert_eq!(
+            line[2],
+            Data::String(row["number"].as_str().unwrap().into())
+        );
         assert_eq!(line[6], Data::Float(baht_of(&row["base_amount"])));
         assert_eq!(line[7], Data::Float(baht_of(&row["vat_amount"])));
     }

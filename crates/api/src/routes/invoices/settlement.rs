@@ -255,7 +255,13 @@ async fn update_payment(
     let payment = payments::find(&state.db, id, caller.scope(Permission::ReadBilling))
         .await?
         .ok_or(ApiError::NotFound)?;
-    authorize(&state, &caller, payment.customer_id, CustomerAction::ReadBilling).await?;
+    authorize(
+        &state,
+        &caller,
+        payment.customer_id,
+        CustomerAction::ReadBilling,
+    )
+    .await?;
     caller.require(Permission::WriteBilling)?;
     let mut tx = state.db.begin().await?;
     let payment = settlement::record_certificate_no(

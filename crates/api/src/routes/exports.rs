@@ -110,7 +110,7 @@ fn date(name: &str, raw: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
 /// accountant: CSV (UTF-8 with a byte order mark) or XLSX; money in major units with two
 /// decimals, dates ISO, Thai text as written.
 #[utoipa::path(get, path = "/api/exports/{kind}", tag = "reports",
-    params(("kind" = ExportKindParam, Path, description = "What to export"), ExportParams),
+    params(("kind" = inline(ExportKindParam), Path, description = "What to export"), ExportParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The file, as an attachment",

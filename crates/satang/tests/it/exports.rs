@@ -27,6 +27,7 @@ use crate::tax_documents::{customer, invoice, pay, seller_profile};
 
 both_backends!(
     exports_hold_every_record_for_the_accountant,
+    a_long_export_pages_through_every_row,
     certificate_numbers_arrive_after_the_payment,
 );
 
@@ -426,6 +427,86 @@ async fn exports_hold_every_record_for_the_accountant(backend: Backend) {
         .await
         .unwrap();
     expect_problem(res, 401).await;
+}
+
+/// More customers than one page of the store (1,000), most created in the same instant by one
+/// import: every one is in the CSV and the XLSX exactly once, in order, and the date range
+/// holds them all or none.
+async fn a_long_export_pages_through_every_row(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, "2030-06-10").await else {
+        return;
+    };
+    const ROWS: usize = 2_345;
+    let mut file = String::from("name,email\n");
+    for i in 0..ROWS {
+        file.push_str(&format!("ลูกค้าที่ {i},c{i}@example.co.th\n"));
+    }
+    let done = json_of(
+        app.post("/api/imports/customers", Some(&admin), json!({"csv": file}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(done["created"], ROWS);
+    let listed = ok(app.get("/api/customers?limit=200", &admin).await).await;
+    let first_id = listed["data"][0]["id"].as_str().unwrap().to_owned();
+
+    let all = csv(&app, &admin, "/api/exports/customers", "customers.csv").await;
+    let lines: Vec<&str> = all.split_inclusive("\r\n").collect();
+    assert_eq!(lines.len(), 1 + ROWS);
+    let ids: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ROWS, "every customer once");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.ends_with(",2030-06-10\r\n") || l.starts_with("id,"))
+    );
+    assert!(ids.contains(&first_id.as_str()));
+    let names: std::collections::HashSet<String> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(1).unwrap().to_owned())
+        .collect();
+    for i in [0, 999, 1_000, 1_001, ROWS - 1] {
+        assert!(names.contains(&format!("ลูกค้าที่ {i}")), "{i}");
+    }
+
+    let same_day = csv(
+        &app,
+        &admin,
+        "/api/exports/customers?from=2030-06-10&to=2030-06-10",
+        "customers-2030-06-10-2030-06-10.csv",
+    )
+    .await;
+    assert_eq!(same_day, all);
+    let before = csv(
+        &app,
+        &admin,
+        "/api/exports/customers?to=2030-06-09",
+        "customers-2030-06-09.csv",
+    )
+    .await;
+    assert_eq!(before.split_inclusive("\r\n").count(), 1);
+
+    let file = download(
+        &app,
+        &admin,
+        "/api/exports/customers?format=xlsx",
+        XLSX,
+        "customers.xlsx",
+    )
+    .await;
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(file)).unwrap();
+    let sheet = book.worksheet_range("customers").unwrap();
+    let rows: Vec<&[Data]> = sheet.rows().collect();
+    assert_eq!(rows.len(), 1 + ROWS);
+    let xlsx_ids: Vec<&str> = rows[1..].iter().map(|r| text(&r[0])).collect();
+    assert_eq!(xlsx_ids, ids, "the same rows in the same order");
 }
 
 /// The text of the receipt / tax invoice a payment issued (`None` without pdftotext).

@@ -20,6 +20,7 @@
 //!   as the JSON and survives any spreadsheet locale.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
+use futures::stream::{self, Stream, StreamExt};
 use satang_domain::{Currency, Money, bangkok_date};
 use satang_store::Db;
 use satang_store::exports::{self as store, After, Window};
@@ -27,7 +28,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::reports::{branch_label, midnight};
-use crate::spreadsheet::{Cell, Xlsx};
+use crate::spreadsheet::{self, Cell, Xlsx};
 use crate::{Error, Result};
 
 /// Records read from the store at a time.
@@ -253,6 +254,32 @@ impl Export {
         self.window.after = last;
         Ok((!rows.is_empty()).then_some(rows))
     }
+}
+
+/// The export as CSV text, a chunk per page: the byte order mark, the header and the first
+/// page are read before this returns (so a database that cannot be reached is an error, not a
+/// file cut short), the rest as the stream is polled — at the pace the client reads.
+pub async fn csv(
+    db: &Db,
+    kind: ExportKind,
+    range: DateRange,
+) -> Result<impl Stream<Item = Result<String>> + Send + 'static> {
+    let mut export = Export::new(kind, range);
+    let mut head = spreadsheet::csv_header(kind.columns());
+    for row in export.next_page(db).await?.unwrap_or_default() {
+        spreadsheet::csv_line(&row, &mut head);
+    }
+    let rest = stream::try_unfold((export, db.clone()), |(mut export, db)| async move {
+        let Some(rows) = export.next_page(&db).await? else {
+            return Ok(None);
+        };
+        let mut chunk = String::new();
+        for row in &rows {
+            spreadsheet::csv_line(row, &mut chunk);
+        }
+        Ok(Some((chunk, (export, db))))
+    });
+    Ok(stream::once(async move { Ok(head) }).chain(rest))
 }
 
 /// The whole export as an XLSX file, read page by page.

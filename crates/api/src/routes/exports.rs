@@ -12,15 +12,14 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
-use futures::stream::{self, StreamExt};
+use futures::StreamExt;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use satang_auth::Permission;
-use satang_billing::exports::{self as operations, DateRange, Export, ExportKind};
-use satang_billing::spreadsheet;
+use satang_billing::exports::{self as operations, DateRange, ExportKind};
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{Caller, Query};
@@ -153,32 +152,12 @@ async fn export(
             Ok(attachment(format, &filename, file))
         }
         FileFormat::Csv => {
-            // The first page is read before answering, so a database that is down is a 503
-            // problem, not a cut-off file.
-            let mut export = Export::new(kind, range);
-            let mut head = spreadsheet::csv_header(kind.columns());
-            for row in export.next_page(&state.db).await?.unwrap_or_default() {
-                spreadsheet::csv_line(&row, &mut head);
-            }
-            let db = state.db.clone();
-            let rest = stream::try_unfold((export, db), |(mut export, db)| async move {
-                let Some(rows) = export.next_page(&db).await? else {
-                    return Ok(None);
-                };
-                let mut chunk = String::new();
-                for row in &rows {
-                    spreadsheet::csv_line(row, &mut chunk);
-                }
-                Ok(Some((chunk, (export, db))))
-            })
-            .map(|chunk: Result<String, satang_billing::Error>| {
-                // Past the first page the status is sent: a failure can only cut the file
-                // short, which the client sees as an incomplete body.
+            // Past the first page the status is sent: a failure can only cut the file short
+            // (the client sees an incomplete body), so it is logged here.
+            let chunks = operations::csv(&state.db, kind, range).await?.map(|chunk| {
                 chunk.inspect_err(|e| tracing::error!(error = %e, "export cut short"))
             });
-            let body =
-                stream::once(async move { Ok::<_, satang_billing::Error>(head) }).chain(rest);
-            Ok(attachment(format, &filename, Body::from_stream(body)))
+            Ok(attachment(format, &filename, Body::from_stream(chunks)))
         }
     }
 }

@@ -35,6 +35,7 @@ mod invoice_pdf;
 mod invoices;
 mod plans;
 mod pricing_year;
+mod providers;
 mod reports;
 mod roles;
 mod settings;

@@ -37,3 +37,14 @@ notice-method-removed = Payment method removed
 portal-discount = Discount: { $code }
 portal-promotion-code = Promotion code
 portal-promotion-code-apply = Apply code
+
+## The public pay page of a payment link
+pay-title = Invoice
+pay-from = From { $seller }
+pay-to = For { $customer }
+pay-paid = Paid — thank you. This invoice has nothing left to pay.
+pay-promptpay-via = Pay with PromptPay ({ $provider })
+pay-waiting = Waiting for your payment: this page turns to "paid" by itself once it arrives.
+pay-manual = After paying, the seller confirms the transfer; this page then shows it as paid.
+provider-opn = Opn Payments
+provider-stripe = Stripe

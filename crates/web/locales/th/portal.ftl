@@ -37,3 +37,14 @@ notice-method-removed = ลบวิธีชำระเงินแล้ว
 portal-discount = ส่วนลด: { $code }
 portal-promotion-code = รหัสโปรโมชั่น
 portal-promotion-code-apply = ใช้รหัส
+
+## หน้าชำระเงินสาธารณะของลิงก์ชำระเงิน
+pay-title = ใบแจ้งหนี้
+pay-from = จาก { $seller }
+pay-to = สำหรับ { $customer }
+pay-paid = ชำระแล้ว ขอบคุณค่ะ ใบแจ้งหนี้นี้ไม่มียอดค้างชำระ
+pay-promptpay-via = ชำระด้วยพร้อมเพย์ ({ $provider })
+pay-waiting = รอรับชำระ หน้านี้จะเปลี่ยนเป็น "ชำระแล้ว" เองเมื่อได้รับเงิน
+pay-manual = เมื่อโอนแล้ว ผู้ขายจะตรวจสอบยอด แล้วหน้านี้จะแสดงว่าชำระแล้ว
+provider-opn = Opn Payments
+provider-stripe = Stripe

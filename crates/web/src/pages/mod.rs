@@ -8,6 +8,7 @@ pub mod bank_statements;
 pub mod billing;
 pub mod coupons;
 pub mod customers;
+pub mod pay;
 pub mod payments;
 pub mod plans;
 pub mod portal;
@@ -57,6 +58,7 @@ pub fn router() -> Router<Arc<Console>> {
         .merge(audit::router())
         .merge(settings::router())
         .merge(bank_statements::router())
+        .merge(pay::router())
 }
 
 const APP_CSS: &str = include_str!("../../static/app.css");

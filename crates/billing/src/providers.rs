@@ -74,6 +74,27 @@ impl Provider {
         }
     }
 
+    /// The Content-Security-Policy of the page that loads the provider's script: its origin
+    /// for scripts, and what the script talks to and frames (tokenisation, 3-D Secure).
+    pub fn card_page_csp(self) -> &'static str {
+        match self {
+            Provider::Opn => {
+                "default-src 'none'; script-src 'self' https://cdn.omise.co; \
+                 connect-src 'self' https://vault.omise.co https://api.omise.co; \
+                 frame-src https://vault.omise.co https://api.omise.co; style-src 'self'; \
+                 img-src 'self' data:; font-src 'self'; form-action 'self'; base-uri 'none'; \
+                 frame-ancestors 'none'"
+            }
+            Provider::Stripe => {
+                "default-src 'none'; script-src 'self' https://js.stripe.com; \
+                 connect-src 'self' https://api.stripe.com; \
+                 frame-src https://js.stripe.com https://hooks.stripe.com; style-src 'self'; \
+                 img-src 'self' data:; font-src 'self'; form-action 'self'; base-uri 'none'; \
+                 frame-ancestors 'none'"
+            }
+        }
+    }
+
     pub fn script_url(self) -> &'static str {
         match self {
             Provider::Opn => "https://cdn.omise.co/omise.js",

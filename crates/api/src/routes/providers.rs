@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_payment_intent))
         .routes(routes!(create_payment_link))
         .routes(routes!(pay_page))
+        .routes(routes!(list_providers))
         .routes(routes!(opn_webhook))
         .routes(routes!(stripe_webhook))
 }
@@ -259,17 +260,7 @@ async fn pay_page(
         .await?
         .ok_or(ApiError::NotFound)?;
     let keys = Keyring::load(&state.db, &state.secrets).await?;
-    let providers: Vec<PayProvider> = keys
-        .configured()
-        .into_iter()
-        .filter_map(|p| {
-            Some(PayProvider {
-                provider: p.as_str().into(),
-                public_key: keys.get(p)?.public_key.clone(),
-                script_url: p.script_url().into(),
-            })
-        })
-        .collect();
+    let providers = pay_providers(&keys);
     let snapshot = |v: &Option<satang_store::Json<serde_json::Value>>, key: &str| {
         v.as_ref()
             .and_then(|s| s.0.get(key).cloned())
@@ -312,6 +303,31 @@ async fn pay_page(
         promptpay_qr_svg,
         link_expires_at: expires_at,
     }))
+}
+
+/// The configured payment providers with their public keys, for a card page's script (anyone
+/// signed in: the keys are public by design).
+#[utoipa::path(get, path = "/api/payment-providers", tag = "payments", security(("bearer" = [])),
+    responses((status = 200, body = Vec<PayProvider>), (status = 401, body = Problem)))]
+async fn list_providers(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<axum::Json<Vec<PayProvider>>, ApiError> {
+    let keys = Keyring::load(&state.db, &state.secrets).await?;
+    Ok(axum::Json(pay_providers(&keys)))
+}
+
+fn pay_providers(keys: &Keyring) -> Vec<PayProvider> {
+    keys.configured()
+        .into_iter()
+        .filter_map(|p| {
+            Some(PayProvider {
+                provider: p.as_str().into(),
+                public_key: keys.get(p)?.public_key.clone(),
+                script_url: p.script_url().into(),
+            })
+        })
+        .collect()
 }
 
 /// Opn Payments' webhook (public). The event is not trusted as sent: the charge it names is

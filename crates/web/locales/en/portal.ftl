@@ -48,3 +48,12 @@ pay-waiting = Waiting for your payment: this page turns to "paid" by itself once
 pay-manual = After paying, the seller confirms the transfer; this page then shows it as paid.
 provider-opn = Opn Payments
 provider-stripe = Stripe
+
+## The card page (a payment provider's script tokenises the card)
+portal-card-title = Add a card
+portal-card-lead = Your card goes straight to { $provider }; Satang keeps only its brand, last four digits and expiry.
+portal-card-name = Name on the card
+portal-card-cvc = Security code (CVV)
+portal-card-save = Save the card
+portal-card-needs-script = This page needs JavaScript: the card is tokenised in your browser by the payment provider.
+portal-card-unavailable = The payment provider's script could not be loaded; try again later.

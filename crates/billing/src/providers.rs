@@ -612,24 +612,50 @@ pub async fn start_payment(
         now,
     )
     .await?;
-    audit::record(
-        &mut tx,
-        actor,
-        Change {
-            action: "payment_intent.created",
+    let payload = json!({"payment_intent_id": intent.id, "invoice_id": inv.id,
+                         "provider": intent.provider, "provider_ref": intent.provider_ref,
+                         "method": intent.method, "amount": intent.amount,
+                         "expires_at": intent.expires_at});
+    announce(&mut tx, actor, "payment_intent.created", &inv, payload, now).await?;
+    tx.commit().await?;
+    Ok(intent)
+}
+
+/// A provider-driven change as an event (webhooks, e-mail) and an audit entry.
+async fn announce(
+    tx: &mut Tx,
+    actor: &Actor,
+    action: &'static str,
+    inv: &Invoice,
+    payload: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    satang_store::outbox::emit(
+        tx,
+        satang_store::outbox::NewEvent {
+            event_type: action,
             entity_type: "invoice",
             entity_id: inv.id.to_string(),
-            before: None,
-            after: Some(
-                json!({"payment_intent_id": intent.id, "provider": intent.provider,
-                               "provider_ref": intent.provider_ref, "amount": intent.amount}),
-            ),
+            customer_id: Some(inv.customer_id),
+            payload: payload.clone(),
         },
         now,
     )
     .await?;
-    tx.commit().await?;
-    Ok(intent)
+    audit::record(
+        tx,
+        actor,
+        Change {
+            action,
+            entity_type: "invoice",
+            entity_id: inv.id.to_string(),
+            before: None,
+            after: Some(payload),
+        },
+        now,
+    )
+    .await?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -667,21 +693,14 @@ pub async fn apply_charge(
             let closed =
                 store::settle_intent(tx, intent.id, charge.status.as_str(), None, now).await?;
             if closed.is_some() {
-                audit::record(
-                    tx,
-                    actor,
-                    Change {
-                        action: "payment_intent.closed",
-                        entity_type: "invoice",
-                        entity_id: intent.invoice_id.to_string(),
-                        before: Some(json!({"status": intent.status})),
-                        after: Some(json!({"payment_intent_id": intent.id,
-                                           "status": charge.status.as_str(),
-                                           "reason": charge.failure})),
-                    },
-                    now,
-                )
-                .await?;
+                let payload = json!({"payment_intent_id": intent.id,
+                                     "invoice_id": intent.invoice_id,
+                                     "provider": intent.provider,
+                                     "status": charge.status.as_str(),
+                                     "reason": charge.failure});
+                if let Some(inv) = invoices::lock(tx, intent.invoice_id, Scope::All).await? {
+                    announce(tx, actor, "payment_intent.closed", &inv, payload, now).await?;
+                }
             }
             Ok(Applied::Closed)
         }

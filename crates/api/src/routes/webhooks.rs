@@ -22,7 +22,7 @@ use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
 /// The event types Satang emits.
-pub const EVENT_TYPES: [&str; 20] = [
+pub const EVENT_TYPES: [&str; 22] = [
     "customer.created",
     "customer.updated",
     "customer.suspended",
@@ -38,6 +38,8 @@ pub const EVENT_TYPES: [&str; 20] = [
     "invoice.paid",
     "payment.succeeded",
     "payment.failed",
+    "payment_intent.created",
+    "payment_intent.closed",
     "usage.threshold_reached",
     "bank_statement.uploaded",
     "bank_statement_line.matched",

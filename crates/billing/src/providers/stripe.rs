@@ -13,6 +13,11 @@ use uuid::Uuid;
 
 use super::{ChargeStatus, Http, ProviderCharge, ProviderError, SavedCard};
 
+/// The API version every request names (`Stripe-Version`), so an account's default version
+/// moving on never changes what a request means: the parameters used here are those of this
+/// version's OpenAPI description (as stripe-python 10.1 encodes them).
+pub const API_VERSION: &str = "2024-06-20";
+
 /// How far a signed event's timestamp may be from now (Stripe's libraries use five minutes).
 pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
 
@@ -115,7 +120,10 @@ async fn send(
     secret: &str,
     request: reqwest::RequestBuilder,
 ) -> Result<PaymentIntentOr, ProviderError> {
-    let (status, body) = http.send(request.bearer_auth(secret)).await?;
+    let request = request
+        .bearer_auth(secret)
+        .header("Stripe-Version", API_VERSION);
+    let (status, body) = http.send(request).await?;
     if (200..300).contains(&status) {
         return Ok(PaymentIntentOr::Body(body));
     }

@@ -416,6 +416,7 @@ async fn promptpay_through_stripe_needs_a_valid_signature(backend: Backend) {
     assert_eq!(sent[0].field("confirm"), Some("true"));
     assert_eq!(sent[0].field("amount"), Some("107000"));
     assert!(sent[0].idempotency_key.is_some());
+    assert_eq!(sent[0].api_version.as_deref(), Some("2024-06-20"));
 
     // Unsigned, wrongly signed, stale: 400 and nothing changes.
     let paid = stripe.stripe_succeed(&pi);

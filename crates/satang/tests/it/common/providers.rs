@@ -28,6 +28,8 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub idempotency_key: Option<String>,
+    /// `Stripe-Version`, for Stripe.
+    pub api_version: Option<String>,
     pub form: Vec<(String, String)>,
 }
 
@@ -179,6 +181,10 @@ fn post_with(
         method: "POST".into(),
         path: path.clone(),
         idempotency_key: key.clone(),
+        api_version: headers
+            .get("stripe-version")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         form: form.clone(),
     });
     if b.fail_before_acting > 0 {
@@ -469,7 +475,8 @@ fn stripe_error(status: u16, kind: &str, code: Option<&str>, message: &str) -> (
     )
 }
 
-/// Parameters of the two endpoints used, as Stripe's OpenAPI description names them; Stripe
+/// Parameters of the two endpoints used, as Stripe's OpenAPI description of API version
+/// 2024-06-20 names them (checked against stripe-python 10.1.0, generated from it); Stripe
 /// answers an unknown one with `parameter_unknown`.
 const PAYMENT_INTENT_PARAMS: &[&str] = &[
     "amount",

@@ -557,7 +557,8 @@ fn invoice_view(id: Uuid, o: &InvoiceOrigin, f: &InvoiceFields, now: DateTime<Ut
 /// credit, the subscriptions' new state and their outbox and audit events), then the numbers
 /// with the invoices and the audit and outbox events that carry them. The number counter stays
 /// locked from the moment it is taken until the chunk commits, so taking it last lets other
-/// chunks in flight do everything else meanwhile.
+/// chunks in flight do everything else meanwhile. After the invoices: the coupons' periods, the
+/// tax-document queue and what the invoices took from credit grants, a few statements each.
 async fn write_steps(
     tx: &mut satang_store::Tx,
     actor: &Actor,
@@ -721,9 +722,11 @@ async fn write_steps(
     }
     satang_store::coupons::use_periods(tx, &counted, now).await?;
     satang_store::tax_documents::queue_many(tx, &document_queue, now).await?;
-    for (invoice, uses) in used_grants {
-        crate::credit_grants::record_uses(tx, actor, &invoice, &uses, now).await?;
-    }
+    let used_grants: Vec<(&Invoice, &[GrantUse])> = used_grants
+        .iter()
+        .map(|(invoice, uses)| (invoice, uses.as_slice()))
+        .collect();
+    crate::credit_grants::record_uses_many(tx, actor, &used_grants, now).await?;
     Ok(outcome)
 }
 

@@ -137,14 +137,26 @@ pub(super) async fn bill_chunk(
         claimed: claimed.clone(),
         error,
     };
-    let (steps, settings) = plan_steps(&mut tx, subs, today, now)
-        .await
-        .map_err(failed)?;
-    let outcome = write_steps(&mut tx, actor, steps, &settings, today, now, &claimed)
-        .await
-        .map_err(failed)?;
-    tx.commit().await.map_err(|e| failed(e.into()))?;
-    Ok(outcome)
+    let written = async {
+        let (steps, settings) = plan_steps(&mut tx, subs, today, now).await?;
+        write_steps(&mut tx, actor, steps, &settings, today, now, &claimed).await
+    }
+    .await;
+    match written {
+        Ok(outcome) => {
+            tx.commit().await.map_err(|e| failed(e.into()))?;
+            Ok(outcome)
+        }
+        Err(error) => {
+            // Rolled back before the caller bills these subscriptions again one at a time: a
+            // transaction only dropped keeps its row locks until its connection goes back to
+            // the pool, and a claim skips locked rows, so the retries would find nothing.
+            if let Err(e) = tx.rollback().await {
+                tracing::warn!(error = %e, "rolling back a failed billing chunk failed");
+            }
+            Err(failed(error))
+        }
+    }
 }
 
 /// Reads what the chunk needs (one statement per kind) and works out every step.

@@ -21,6 +21,7 @@ mod console_browser;
 mod console_pages;
 mod coupons;
 mod credit_grants;
+mod credit_grants_run;
 mod customer_search_pages;
 mod customers;
 mod db_connections;

@@ -20,6 +20,7 @@
 pub mod opn;
 pub mod stripe;
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use base64::Engine;
@@ -125,11 +126,23 @@ impl From<ProviderError> for Error {
 /// One provider's API: a client (connection pool, timeouts) and its base URL.
 #[derive(Clone)]
 pub struct Http {
-    pub client: reqwest::Client,
+    client: Arc<OnceLock<reqwest::Client>>,
     pub base: String,
 }
 
 impl Http {
+    /// The client, built on first use: an instance without providers never holds a TLS
+    /// configuration and its root certificates in memory.
+    pub fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(REQUEST_TIMEOUT)
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default()
+        })
+    }
+
     /// Sends, and reads the answer whole; a transport failure or a 5xx is `Unavailable`.
     pub async fn send(
         &self,
@@ -175,11 +188,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 impl Providers {
     /// `SATANG_OPN_API_URL` and `SATANG_STRIPE_API_URL` (the real APIs by default).
     pub fn new(opn_url: &str, stripe_url: &str) -> Providers {
-        let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
+        let client = Arc::new(OnceLock::new());
         let http = |base: &str| Http {
             client: client.clone(),
             base: base.trim_end_matches('/').to_owned(),

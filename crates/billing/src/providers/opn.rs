@@ -148,7 +148,7 @@ pub async fn create_promptpay(
         ("metadata[invoice_id]", invoice_id.to_string()),
     ];
     let request = http
-        .client
+        .client()
         .post(format!("{}/charges", http.base))
         .header("Idempotency-Key", idempotency_key)
         .form(&form);
@@ -161,7 +161,7 @@ pub async fn create_promptpay(
     let qr_svg = match uri {
         Some(uri) => {
             let (status, body) = http
-                .send(http.client.get(uri).basic_auth(secret, Some("")))
+                .send(http.client().get(uri).basic_auth(secret, Some("")))
                 .await?;
             if !(200..300).contains(&status) {
                 return Err(refused(status, &body));
@@ -191,7 +191,7 @@ pub async fn get_charge(
         });
     }
     let request = http
-        .client
+        .client()
         .get(format!("{}/charges/{charge_id}", http.base));
     let charge: Charge = send(http, secret, request).await?;
     Ok(charge.into_provider_charge(None))
@@ -214,7 +214,7 @@ pub async fn save_card(
         form.push(("email", email.to_owned()));
     }
     let request = http
-        .client
+        .client()
         .post(format!("{}/customers", http.base))
         .form(&form);
     let customer: Customer = send(http, secret, request).await?;
@@ -254,7 +254,7 @@ pub async fn charge_customer(
         ("metadata[invoice_id]", invoice_id.to_string()),
     ];
     let request = http
-        .client
+        .client()
         .post(format!("{}/charges", http.base))
         .header("Idempotency-Key", idempotency_key)
         .form(&form);

@@ -206,7 +206,7 @@ pub async fn create_promptpay(
         ("metadata[invoice_id]", invoice_id.to_string()),
     ];
     let request = http
-        .client
+        .client()
         .post(format!("{}/v1/payment_intents", http.base))
         .header("Idempotency-Key", idempotency_key)
         .form(&form);
@@ -220,7 +220,7 @@ pub async fn get_intent(
     id: &str,
 ) -> Result<ProviderCharge, ProviderError> {
     let request = http
-        .client
+        .client()
         .get(format!("{}/v1/payment_intents/{id}", http.base));
     intent(http, secret, request).await
 }
@@ -275,7 +275,7 @@ pub async fn save_card(
         form.push(("email", email.to_owned()));
     }
     let request = http
-        .client
+        .client()
         .post(format!("{}/v1/customers", http.base))
         .form(&form);
     let body = match send(http, secret, request).await? {
@@ -327,7 +327,7 @@ pub async fn charge_customer(
         ("metadata[invoice_id]", invoice_id.to_string()),
     ];
     let request = http
-        .client
+        .client()
         .post(format!("{}/v1/payment_intents", http.base))
         .header("Idempotency-Key", idempotency_key)
         .form(&form);

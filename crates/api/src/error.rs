@@ -44,6 +44,9 @@ pub enum ApiError {
     /// The database cannot be reached; the cause is logged, never sent.
     #[error("the service is temporarily unavailable; try again shortly")]
     Unavailable(String),
+    /// A payment provider failed or refused; its message, never a key, is the detail.
+    #[error("{0}")]
+    Upstream(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -85,6 +88,7 @@ impl ApiError {
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -103,6 +107,7 @@ impl ApiError {
             ApiError::RateLimited(_) => "rate-limited",
             ApiError::Timeout => "timeout",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Upstream(_) => "provider-error",
             ApiError::Internal(_) => "internal-error",
         }
     }
@@ -132,6 +137,7 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
             ApiError::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            ApiError::Upstream(cause) => tracing::warn!(error = %cause, "payment provider"),
             _ => {}
         }
         let status = self.status();

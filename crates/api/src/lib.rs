@@ -92,6 +92,7 @@ pub fn api_routes(state: &AppState, test_clock: bool) -> OpenApiRouter<AppState>
             .merge(routes::coupons::router())
             .merge(routes::credit_grants::router())
             .merge(routes::invoices::router())
+            .merge(routes::providers::router())
             .merge(routes::tax_documents::router())
             .merge(routes::bank_statements::router())
             .merge(routes::imports::router())

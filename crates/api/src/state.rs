@@ -106,6 +106,10 @@ pub struct Inner {
     pub hashing: tokio::sync::Semaphore,
     /// Where cards are tokenised and charged (the built-in sandbox unless configured).
     pub gateway: Arc<dyn satang_billing::gateway::PaymentGateway>,
+    /// Opn Payments' and Stripe's APIs (their keys are settings, read per use).
+    pub providers: satang_billing::providers::Providers,
+    /// Signs and checks payment links (`/pay/{token}`).
+    pub pay_link_key: satang_auth::crypto::MacKey,
     /// Signs the tax documents' e-Tax XML (`SATANG_ETAX_P12`); none: the XML stays unsigned.
     pub etax_signer: Option<Arc<satang_documents::EtaxSigner>>,
 }
@@ -122,15 +126,27 @@ impl Inner {
                 .ok()
                 .and_then(|t| String::from_utf8(t).ok())
         };
-        satang_billing::collection::collect_due(
-            &self.db,
-            self.gateway.as_ref(),
-            &open,
-            actor,
-            self.clock.now(),
-        )
-        .await
-        .map_err(|e| crate::ApiError::Internal(e.to_string()))
+        let keys = satang_billing::providers::Keyring::load(&self.db, &self.secrets)
+            .await
+            .map_err(|e| crate::ApiError::Internal(e.to_string()))?;
+        let providers = keys
+            .configured()
+            .into_iter()
+            .filter_map(|p| {
+                Some(satang_billing::gateway::ProviderGateway {
+                    provider: p,
+                    http: self.providers.http(p).clone(),
+                    secret_key: keys.get(p)?.secret_key.clone(),
+                })
+            })
+            .collect();
+        let gateways = satang_billing::gateway::Gateways {
+            builtin: self.gateway.as_ref(),
+            providers,
+        };
+        satang_billing::collection::collect_due(&self.db, &gateways, &open, actor, self.clock.now())
+            .await
+            .map_err(|e| crate::ApiError::Internal(e.to_string()))
     }
 }
 

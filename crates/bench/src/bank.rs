@@ -125,7 +125,7 @@ async fn bench_backend(
 }
 
 /// Sends one JSON request and reads its JSON answer, which must have `expect`.
-async fn call(
+pub async fn call(
     conn: &mut Connection,
     target: Target,
     token: Option<&str>,
@@ -147,24 +147,27 @@ async fn call(
 }
 
 /// An open invoice of the set-up: its number, customer and amount due.
-struct Open {
-    number: String,
+pub struct Open {
+    pub id: String,
+    pub number: String,
     customer: String,
-    amount_due: i64,
+    pub amount_due: i64,
     /// What withholding tax is taken on: the total less VAT.
     pre_vat: i64,
 }
 
-/// Creates `n` customers, each with one finalised invoice of a distinct amount.
-async fn open_invoices(
+/// Creates `n` customers, each with one finalised invoice of a distinct amount, from
+/// `concurrency` connections.
+pub async fn open_invoices(
     server: &RunningServer,
     token: &str,
-    args: &BankArgs,
+    n: usize,
+    concurrency: usize,
 ) -> anyhow::Result<Vec<Open>> {
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
-    for _ in 0..args.concurrency.max(1) {
-        let (next, token, addr, n) = (next.clone(), token.to_owned(), server.addr, args.invoices);
+    for _ in 0..concurrency.max(1) {
+        let (next, token, addr) = (next.clone(), token.to_owned(), server.addr);
         tasks.push(tokio::spawn(async move {
             let mut conn = Connection::open(addr).await?;
             let mut made = Vec::new();
@@ -203,6 +206,7 @@ async fn open_invoices(
                 )
                 .await?;
                 made.push(Open {
+                    id: id.to_owned(),
                     number: inv["number"].as_str().unwrap_or_default().to_owned(),
                     customer: name,
                     amount_due: inv["amount_due"].as_i64().context("amount_due")?,
@@ -273,7 +277,7 @@ async fn measure(server: &RunningServer, args: &BankArgs) -> anyhow::Result<Bank
         .context("no access_token")?
         .to_owned();
     let started = Instant::now();
-    let open = open_invoices(server, &token, args).await?;
+    let open = open_invoices(server, &token, args.invoices, args.concurrency).await?;
     println!(
         "set-up: {} open invoices in {:.1} s",
         open.len(),

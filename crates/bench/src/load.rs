@@ -99,6 +99,12 @@ impl Target {
         }
     }
 
+    /// The same request with another method (a `PATCH` of a JSON body).
+    pub fn with_method(mut self, method: Method) -> Target {
+        self.method = method;
+        self
+    }
+
     pub fn expecting(mut self, status: StatusCode) -> Target {
         self.expect = status;
         self

@@ -9,6 +9,7 @@
 //! target/release/satang-bench billing
 //! target/release/satang-bench entitlements
 //! target/release/satang-bench bank
+//! target/release/satang-bench provider-webhooks
 //! ```
 //!
 //! (Run the built binary rather than `cargo run -p satang-bench`: building one package alone
@@ -30,6 +31,7 @@ mod load;
 mod pgbench;
 mod postgres;
 mod proc_stats;
+mod provider_webhooks;
 mod report;
 mod server;
 
@@ -71,6 +73,9 @@ enum Bench {
     /// A 10,000-line bank statement uploaded, every line's suggested invoices read, and the
     /// suggested lines matched, on SQLite and PostgreSQL.
     Bank(bank::BankArgs),
+    /// Opn `charge.complete` webhooks, each fetched back from a local Opn stand-in and
+    /// recording one payment, on SQLite and PostgreSQL.
+    ProviderWebhooks(provider_webhooks::ProviderWebhooksArgs),
 }
 
 #[tokio::main]
@@ -83,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Billing(args) => billing::run(args, command_line()).await,
         Bench::Entitlements(args) => entitlements::run(args, command_line()).await,
         Bench::Bank(args) => bank::run(args, command_line()).await,
+        Bench::ProviderWebhooks(args) => provider_webhooks::run(args, command_line()).await,
     }
 }
 

@@ -52,8 +52,18 @@ impl RunningServer {
         database_url: Option<&str>,
         measure: impl AsyncFnOnce(&RunningServer) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
+        RunningServer::measure_fresh_with(binary, database_url, &[], measure).await
+    }
+
+    /// [`RunningServer::measure_fresh`] with these settings (`SATANG_…`) added.
+    pub async fn measure_fresh_with<T>(
+        binary: &Path,
+        database_url: Option<&str>,
+        settings: &[(&str, String)],
+        measure: impl AsyncFnOnce(&RunningServer) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         let dir = tempfile::Builder::new().prefix("satang-bench-").tempdir()?;
-        let server = RunningServer::start(binary, dir.path(), database_url).await?;
+        let server = RunningServer::start_with(binary, dir.path(), database_url, settings).await?;
         println!("serving on {} (pid {})", server.addr, server.pid);
         let measured = measure(&server).await;
         let stopped = server.stop().await;
@@ -67,6 +77,16 @@ impl RunningServer {
         binary: &Path,
         data_dir: &Path,
         database_url: Option<&str>,
+    ) -> anyhow::Result<RunningServer> {
+        RunningServer::start_with(binary, data_dir, database_url, &[]).await
+    }
+
+    /// [`RunningServer::start`] with these settings added.
+    pub async fn start_with(
+        binary: &Path,
+        data_dir: &Path,
+        database_url: Option<&str>,
+        settings: &[(&str, String)],
     ) -> anyhow::Result<RunningServer> {
         let addr = free_port()?;
         let log = data_dir.join("server.log");
@@ -102,6 +122,9 @@ impl RunningServer {
             .env("SATANG_ARGON2_PARALLELISM", ARGON2_PARALLELISM.to_string());
         if let Some(url) = database_url {
             command.env("DATABASE_URL", url);
+        }
+        for (key, value) in settings {
+            command.env(key, value);
         }
         let child = command
             .spawn()

@@ -18,7 +18,7 @@ use satang_store::payment_methods::{self, CollectionDue};
 use satang_store::subscriptions::{self, SubscriptionFields};
 use satang_store::{Db, Scope, Tx, customers, invoices};
 
-use crate::gateway::{ChargeOutcome, PaymentGateway};
+use crate::gateway::{ChargeOutcome, ChargeRequest, Gateways};
 use crate::invoicing::settlement::{PaymentInput, record_payment};
 use crate::{BillingSettings, Result};
 
@@ -27,14 +27,18 @@ use crate::{BillingSettings, Result};
 pub struct CollectionReport {
     pub charged: u32,
     pub declined: u32,
+    /// Charges without an answer (provider down, timeout): tried again on the next pass.
+    pub unanswered: u32,
     pub customers_suspended: u32,
 }
 
 /// Charges every invoice whose collection attempt is due, then suspends customers past grace.
-/// `open_token` unseals a stored card token.
+/// `open_token` unseals a stored card token; each card is charged through the gateway it was
+/// stored with. A provider's charge is claimed by its id before its payment is recorded, so
+/// its webhook arriving meanwhile records nothing a second time.
 pub async fn collect_due(
     db: &Db,
-    gateway: &dyn PaymentGateway,
+    gateways: &Gateways<'_>,
     open_token: &(dyn Fn(&[u8]) -> Option<String> + Sync),
     actor: &Actor,
     now: DateTime<Utc>,
@@ -50,24 +54,48 @@ pub async fn collect_due(
             continue;
         };
         let method = payment_methods::find_default(&mut tx, due.customer_id).await?;
-        let token = method
-            .as_ref()
-            .filter(|m| m.method_type == "card")
+        let card = method.as_ref().filter(|m| m.method_type == "card");
+        let token = card
             .and_then(|m| m.token_sealed.as_deref())
             .and_then(open_token);
+        let gateway = card
+            .map(|m| m.gateway.as_deref().unwrap_or("sandbox"))
+            .and_then(|name| gateways.named(name));
         // Without a card on file the invoice waits for a manual payment (transfer, PromptPay):
         // nothing to charge is not a failed charge.
-        let Some(token) = token else {
+        let (Some(token), Some(gateway)) = (token, gateway) else {
             payment_methods::stop_collection(&mut tx, inv.id).await?;
             tx.commit().await?;
             continue;
         };
         let key = format!("{}-{}", inv.id, due.collection_attempts + 1);
         let outcome = gateway
-            .charge(&token, inv.amount_due, inv.currency, &key)
+            .charge(ChargeRequest {
+                token: &token,
+                amount: inv.amount_due,
+                currency: inv.currency,
+                invoice_id: inv.id,
+                idempotency_key: &key,
+            })
             .await;
         match outcome {
             ChargeOutcome::Succeeded { reference } => {
+                let provider = gateway.name() != "sandbox";
+                if provider
+                    && !satang_store::providers::claim_charge(
+                        &mut tx,
+                        gateway.name(),
+                        &reference,
+                        inv.id,
+                        now,
+                    )
+                    .await?
+                {
+                    // Its webhook recorded this charge already.
+                    payment_methods::stop_collection(&mut tx, inv.id).await?;
+                    tx.commit().await?;
+                    continue;
+                }
                 let input = PaymentInput {
                     amount: inv.amount_due,
                     method: "card".into(),
@@ -75,9 +103,25 @@ pub async fn collect_due(
                     paid_at: now,
                     withholding: None,
                 };
-                record_payment(&mut tx, actor, &inv, input, &settings, now).await?;
+                let (_, payment) =
+                    record_payment(&mut tx, actor, &inv, input, &settings, now).await?;
+                if provider {
+                    satang_store::providers::set_charge_payment(
+                        &mut tx,
+                        gateway.name(),
+                        payment.reference.as_deref().unwrap_or_default(),
+                        payment.id,
+                    )
+                    .await?;
+                }
                 payment_methods::stop_collection(&mut tx, inv.id).await?;
                 report.charged += 1;
+            }
+            ChargeOutcome::Unavailable { reason } => {
+                tracing::warn!(invoice = %inv.id, gateway = gateway.name(), %reason,
+                    "the charge got no answer; the next pass tries again with the same key");
+                report.unanswered += 1;
+                continue;
             }
             ChargeOutcome::Declined { reason } => {
                 declined(&mut tx, actor, &due, &settings, &reason, now).await?;

@@ -13,13 +13,16 @@
 //!   (`satang_domain::credit::allocate`).
 //! - **Never overdrawn**: grants are read locked (PostgreSQL `FOR UPDATE`, after the customer)
 //!   and taken by a conditional UPDATE that requires enough left
-//!   (`satang_store::credit_grants::consume`); a grant that changed under us rolls the
-//!   finalisation back instead of going below 0.
+//!   (`satang_store::credit_grants::consume_many`, the uses of one grant added up); a grant
+//!   that changed under us rolls the finalisation (or the billing run's chunk) back instead of
+//!   going below 0.
 //! - **Expiry** is noticed by each billing run (before it bills) and by a finalisation that
 //!   finds an expired grant of the customer: either marks it `expired` and emits
 //!   `credit_grant.expired`. A grant reaching 0 becomes `depleted` with `credit_grant.depleted`.
 //! - **Voiding** an invoice does not give promotional credit back (issue a new grant if it
 //!   should be); an invoice a prepaid grant paid cannot be voided (it has a payment).
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -29,7 +32,7 @@ use satang_domain::credit::{GrantBalance, allocate};
 use satang_domain::vat::InvoiceTotals;
 use satang_domain::{AppliedDiscount, Currency};
 use satang_store::audit::{self, Actor, Change};
-use satang_store::credit_grants::{self, CreditGrant, NewCreditGrant};
+use satang_store::credit_grants::{self, CreditGrant, CreditPayment, NewCreditGrant};
 use satang_store::invoices::{Invoice, InvoiceFields};
 use satang_store::outbox::{self, NewEvent};
 use satang_store::{Db, Tx, customers};
@@ -87,6 +90,32 @@ pub fn grant_json(g: &CreditGrant) -> Value {
     })
 }
 
+/// The outbox event of a grant's `action`.
+fn event(action: &'static str, after: &CreditGrant) -> NewEvent<'static> {
+    NewEvent {
+        event_type: action,
+        entity_type: "credit_grant",
+        entity_id: after.id.to_string(),
+        customer_id: Some(after.customer_id),
+        payload: grant_json(after),
+    }
+}
+
+/// The audit entry of a grant's `action`.
+fn change(
+    action: &'static str,
+    before: Option<&CreditGrant>,
+    after: &CreditGrant,
+) -> Change<'static> {
+    Change {
+        action,
+        entity_type: "credit_grant",
+        entity_id: after.id.to_string(),
+        before: before.map(grant_json),
+        after: Some(grant_json(after)),
+    }
+}
+
 async fn announce(
     tx: &mut Tx,
     actor: &Actor,
@@ -95,31 +124,8 @@ async fn announce(
     after: &CreditGrant,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    outbox::emit(
-        tx,
-        NewEvent {
-            event_type: action,
-            entity_type: "credit_grant",
-            entity_id: after.id.to_string(),
-            customer_id: Some(after.customer_id),
-            payload: grant_json(after),
-        },
-        now,
-    )
-    .await?;
-    audit::record(
-        tx,
-        actor,
-        Change {
-            action,
-            entity_type: "credit_grant",
-            entity_id: after.id.to_string(),
-            before: before.map(grant_json),
-            after: Some(grant_json(after)),
-        },
-        now,
-    )
-    .await?;
+    outbox::emit(tx, event(action, after), now).await?;
+    audit::record(tx, actor, change(action, before, after), now).await?;
     Ok(())
 }
 
@@ -301,9 +307,7 @@ pub fn apply_prepaid(
     uses
 }
 
-/// Writes what an issued invoice took from grants: each grant lowered by one conditional
-/// UPDATE (a grant that cannot give it any more fails the whole transaction), a `credit`
-/// payment per prepaid use, `credit_grant.depleted` for a grant that reached 0.
+/// Writes what an issued invoice took from grants: [`record_uses_many`] for one invoice.
 pub async fn record_uses(
     tx: &mut Tx,
     actor: &Actor,
@@ -311,31 +315,71 @@ pub async fn record_uses(
     uses: &[GrantUse],
     now: DateTime<Utc>,
 ) -> Result<()> {
-    for u in uses {
-        let after = credit_grants::consume(tx, u.grant_id, u.amount, now)
-            .await?
-            .ok_or_else(|| {
-                Error::InvalidState(format!(
-                    "credit grant {} changed while invoice {} was finalised; try again",
-                    u.grant_id, invoice.id
-                ))
-            })?;
-        if u.grant_type == GrantType::Prepaid {
-            credit_grants::insert_credit_payment(
-                tx,
-                invoice.id,
-                invoice.customer_id,
-                u.grant_id,
-                u.amount,
-                invoice.currency.code(),
-                now,
-            )
-            .await?;
-        }
-        if after.status == "depleted" {
-            announce(tx, actor, "credit_grant.depleted", None, &after, now).await?;
-        }
+    record_uses_many(tx, actor, &[(invoice, uses)], now).await
+}
+
+/// Writes what issued invoices took from grants, in a fixed number of statements whatever the
+/// number of invoices (a billing run's chunk): the grants lowered by one conditional UPDATE,
+/// the uses of one grant by several invoices added up (a grant that cannot give it any more
+/// fails the whole transaction, which the caller then rolls back), a `credit` payment per
+/// prepaid use, and `credit_grant.depleted` with its audit entry for each grant that reached 0.
+pub async fn record_uses_many(
+    tx: &mut Tx,
+    actor: &Actor,
+    invoices: &[(&Invoice, &[GrantUse])],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let uses = || {
+        invoices
+            .iter()
+            .flat_map(|(invoice, uses)| uses.iter().map(move |u| (*invoice, u)))
+    };
+    let consumed: Vec<(Uuid, i64)> = uses().map(|(_, u)| (u.grant_id, u.amount)).collect();
+    if consumed.is_empty() {
+        return Ok(());
     }
+    let after = credit_grants::consume_many(tx, &consumed, now).await?;
+    let given: HashSet<Uuid> = after.iter().map(|g| g.id).collect();
+    if let Some((invoice, u)) = uses().find(|(_, u)| !given.contains(&u.grant_id)) {
+        return Err(Error::InvalidState(format!(
+            "credit grant {} changed while invoice {} was finalised; try again",
+            u.grant_id, invoice.id
+        )));
+    }
+    let payments: Vec<CreditPayment> = uses()
+        .filter(|(_, u)| u.grant_type == GrantType::Prepaid)
+        .map(|(invoice, u)| CreditPayment {
+            invoice_id: invoice.id,
+            customer_id: invoice.customer_id,
+            grant_id: u.grant_id,
+            amount: u.amount,
+            currency: invoice.currency.code().to_owned(),
+        })
+        .collect();
+    credit_grants::insert_credit_payments(tx, &payments, now).await?;
+    let depleted: Vec<&CreditGrant> = after.iter().filter(|g| g.status == "depleted").collect();
+    if depleted.is_empty() {
+        return Ok(());
+    }
+    outbox::emit_many(
+        tx,
+        depleted
+            .iter()
+            .map(|g| event("credit_grant.depleted", g))
+            .collect(),
+        now,
+    )
+    .await?;
+    audit::record_many(
+        tx,
+        actor,
+        depleted
+            .iter()
+            .map(|g| change("credit_grant.depleted", None, g))
+            .collect(),
+        now,
+    )
+    .await?;
     Ok(())
 }
 

@@ -27,8 +27,29 @@ pub struct Tokenized {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChargeOutcome {
-    Succeeded { reference: String },
-    Declined { reason: String },
+    Succeeded {
+        reference: String,
+    },
+    Declined {
+        reason: String,
+    },
+    /// No answer to act on (timeout, 5xx, a refused key): not the customer's decline. The
+    /// next pass tries again with the same idempotency key, so a charge that did go through
+    /// is answered again instead of made twice.
+    Unavailable {
+        reason: String,
+    },
+}
+
+/// One charge of a stored card.
+#[derive(Debug, Clone, Copy)]
+pub struct ChargeRequest<'a> {
+    pub token: &'a str,
+    pub amount: i64,
+    pub currency: Currency,
+    pub invoice_id: uuid::Uuid,
+    /// The same for every try of one collection attempt of one invoice.
+    pub idempotency_key: &'a str,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -37,6 +58,9 @@ pub enum CardError {
     Number,
     #[error("has expired")]
     Expired,
+    /// A provider is configured: card numbers are tokenised in the browser, never sent here.
+    #[error("is never sent to Satang with a payment provider; the provider's script tokenises it")]
+    ProviderOnly,
 }
 
 pub type ChargeFuture<'a> = Pin<Box<dyn Future<Output = ChargeOutcome> + Send + 'a>>;
@@ -46,14 +70,8 @@ pub trait PaymentGateway: Send + Sync {
     fn name(&self) -> &'static str;
     /// Exchanges card details for a token at the gateway.
     fn tokenize(&self, card: &CardDetails<'_>, today: NaiveDate) -> Result<Tokenized, CardError>;
-    /// Charges a token; `idempotency_key` makes a retried request charge once.
-    fn charge<'a>(
-        &'a self,
-        token: &'a str,
-        amount: i64,
-        currency: Currency,
-        idempotency_key: &'a str,
-    ) -> ChargeFuture<'a>;
+    /// Charges a stored card; the request's idempotency key makes a retry charge once.
+    fn charge<'a>(&'a self, request: ChargeRequest<'a>) -> ChargeFuture<'a>;
 }
 
 /// The test gateway: deterministic, offline.
@@ -122,17 +140,11 @@ impl PaymentGateway for SandboxGateway {
         })
     }
 
-    fn charge<'a>(
-        &'a self,
-        token: &'a str,
-        _amount: i64,
-        _currency: Currency,
-        idempotency_key: &'a str,
-    ) -> ChargeFuture<'a> {
+    fn charge<'a>(&'a self, request: ChargeRequest<'a>) -> ChargeFuture<'a> {
         Box::pin(async move {
-            if token.starts_with("tok_sandbox_ok_") {
+            if request.token.starts_with("tok_sandbox_ok_") {
                 ChargeOutcome::Succeeded {
-                    reference: format!("ch_sandbox_{idempotency_key}"),
+                    reference: format!("ch_sandbox_{}", request.idempotency_key),
                 }
             } else {
                 ChargeOutcome::Declined {
@@ -143,9 +155,110 @@ impl PaymentGateway for SandboxGateway {
     }
 }
 
+/// The gateways a collection pass may charge through: the built-in one and the configured
+/// providers; a stored card names its own.
+pub struct Gateways<'a> {
+    pub builtin: &'a dyn PaymentGateway,
+    pub providers: Vec<ProviderGateway>,
+}
+
+impl Gateways<'_> {
+    pub fn named(&self, name: &str) -> Option<&dyn PaymentGateway> {
+        if self.builtin.name() == name {
+            return Some(self.builtin);
+        }
+        self.providers
+            .iter()
+            .find(|p| p.name() == name)
+            .map(|p| p as &dyn PaymentGateway)
+    }
+}
+
+/// A configured provider as a gateway for automatic collection: the stored token is the
+/// provider's customer (Opn `cust_…`, Stripe `cus_…:pm_…`).
+pub struct ProviderGateway {
+    pub provider: crate::providers::Provider,
+    pub http: crate::providers::Http,
+    pub secret_key: String,
+}
+
+impl PaymentGateway for ProviderGateway {
+    fn name(&self) -> &'static str {
+        self.provider.as_str()
+    }
+
+    fn tokenize(&self, _card: &CardDetails<'_>, _today: NaiveDate) -> Result<Tokenized, CardError> {
+        Err(CardError::ProviderOnly)
+    }
+
+    fn charge<'a>(&'a self, r: ChargeRequest<'a>) -> ChargeFuture<'a> {
+        use crate::providers::{ChargeStatus, Provider, ProviderError, opn, stripe};
+        Box::pin(async move {
+            let (http, secret, code) = (&self.http, self.secret_key.as_str(), r.currency.code());
+            let answer = match self.provider {
+                Provider::Opn => {
+                    opn::charge_customer(
+                        http,
+                        secret,
+                        r.token,
+                        r.amount,
+                        code,
+                        r.invoice_id,
+                        r.idempotency_key,
+                    )
+                    .await
+                }
+                Provider::Stripe => {
+                    stripe::charge_customer(
+                        http,
+                        secret,
+                        r.token,
+                        r.amount,
+                        code,
+                        r.invoice_id,
+                        r.idempotency_key,
+                    )
+                    .await
+                }
+            };
+            match answer {
+                Ok(c) if c.status == ChargeStatus::Succeeded => ChargeOutcome::Succeeded {
+                    reference: c.charge_id,
+                },
+                Ok(c) if c.status == ChargeStatus::Pending => ChargeOutcome::Unavailable {
+                    reason: "the charge is still pending at the provider".into(),
+                },
+                Ok(c) => ChargeOutcome::Declined {
+                    reason: c.failure.unwrap_or_else(|| "declined".into()),
+                },
+                Err(ProviderError::Refused {
+                    status: 402,
+                    code,
+                    message,
+                }) => ChargeOutcome::Declined {
+                    reason: format!("{code}: {message}"),
+                },
+                Err(e) => ChargeOutcome::Unavailable {
+                    reason: e.to_string(),
+                },
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn request(token: &str) -> ChargeRequest<'_> {
+        ChargeRequest {
+            token,
+            amount: 100,
+            currency: Currency::Thb,
+            invoice_id: uuid::Uuid::nil(),
+            idempotency_key: "k",
+        }
+    }
 
     fn card(number: &str) -> CardDetails<'_> {
         CardDetails {
@@ -164,18 +277,14 @@ mod tests {
         assert_eq!((ok.brand.as_str(), ok.last4.as_str()), ("visa", "4242"));
         assert!(!ok.token.contains("4242424242424242"));
         assert!(matches!(
-            SandboxGateway
-                .charge(&ok.token, 100, Currency::Thb, "k")
-                .await,
+            SandboxGateway.charge(request(&ok.token)).await,
             ChargeOutcome::Succeeded { .. }
         ));
         let bad = SandboxGateway
             .tokenize(&card("4000000000000002"), today)
             .unwrap();
         assert!(matches!(
-            SandboxGateway
-                .charge(&bad.token, 100, Currency::Thb, "k")
-                .await,
+            SandboxGateway.charge(request(&bad.token)).await,
             ChargeOutcome::Declined { .. }
         ));
         assert_eq!(

@@ -22,6 +22,8 @@
 //! - [`users`]: creating staff users (API, console first run, CLI) and changing them;
 //!   self-service sign-up and accepting an invitation.
 //! - [`sessions`]: logins as refresh-token families: start, rotate with reuse detection, end.
+//! - [`providers`]: Opn Payments and Stripe: keys, PromptPay, webhooks, money applied once;
+//!   [`pay_links`]: the signed links to an invoice's public pay page.
 //! - [`payment_methods`]: adding a card (tokenised at the gateway), PromptPay or bank transfer.
 //! - [`entitlements`]: what a customer's live plans grant, with this period's usage;
 //!   [`entitlement_cache`] keeps them in memory for the hot-path check.
@@ -51,7 +53,9 @@ pub mod invoicing;
 pub mod mail;
 pub mod members;
 pub mod notices;
+pub mod pay_links;
 pub mod payment_methods;
+pub mod providers;
 pub mod reports;
 pub mod run;
 pub mod sessions;
@@ -92,6 +96,12 @@ pub enum Error {
     Forbidden,
     #[error(transparent)]
     Store(#[from] satang_store::Error),
+    /// A payment provider could not be reached, failed, or refused the request.
+    #[error("{0}")]
+    Provider(String),
+    /// An outside request Satang cannot act on (a webhook with a bad signature or body).
+    #[error("{0}")]
+    Rejected(String),
     #[error("{0}")]
     Internal(String),
 }

@@ -54,9 +54,22 @@ impl From<satang_store::Error> for NotSent {
 
 type Result<T> = std::result::Result<T, NotSent>;
 
+/// Where an invoice mail's payment link points: the key that signs links and the public URL.
+#[derive(Clone, Copy)]
+pub struct PayLinks<'a> {
+    pub key: &'a satang_auth::crypto::MacKey,
+    pub public_url: &'a str,
+}
+
 /// The mail `due` should become. `default_seller` names the seller when the settings hold no
-/// company name (the sender's display name).
-pub async fn prepare_mail(db: &Db, due: &DueEmail, default_seller: Option<&str>) -> Result<Mail> {
+/// company name (the sender's display name); `pay_links` adds a pay page link to the mail of
+/// an invoice paid by hand.
+pub async fn prepare_mail(
+    db: &Db,
+    due: &DueEmail,
+    default_seller: Option<&str>,
+    pay_links: Option<PayLinks<'_>>,
+) -> Result<Mail> {
     let customer = customers::get(db, Scope::All, due.customer_id)
         .await?
         .ok_or_else(|| NotSent::Skip("the customer no longer exists".into()))?;
@@ -73,7 +86,7 @@ pub async fn prepare_mail(db: &Db, due: &DueEmail, default_seller: Option<&str>)
     let seller = SellerProfile::load(db)
         .await
         .map_err(|e| NotSent::Retry(format!("settings: {e:?}")))?;
-    let (notice, invoice) = notice(db, due, &customer, &seller, locale).await?;
+    let (notice, invoice) = notice(db, due, &customer, &seller, locale, pay_links).await?;
     Ok(Mail {
         to: Mailbox::new(Some(customer.name.clone()), address),
         locale,
@@ -127,12 +140,13 @@ async fn notice(
     customer: &Customer,
     seller: &SellerProfile,
     locale: Locale,
+    pay_links: Option<PayLinks<'_>>,
 ) -> Result<(Notice, Option<InvoiceDocument>)> {
     let payload = &due.payload.0;
     let event_date = bangkok_date(due.event_created_at);
     Ok(match due.kind {
         EmailKind::InvoiceIssued => {
-            return invoice_issued(db, due, customer, seller, event_date).await;
+            return invoice_issued(db, due, customer, seller, event_date, pay_links).await;
         }
         EmailKind::PaymentReceived => (payment_received(db, payload).await?, None),
         EmailKind::PaymentFailed => (payment_failed(db, &due.entity_id, payload).await?, None),
@@ -154,8 +168,17 @@ async fn invoice_issued(
     customer: &Customer,
     seller: &SellerProfile,
     event_date: NaiveDate,
+    pay_links: Option<PayLinks<'_>>,
 ) -> Result<(Notice, Option<InvoiceDocument>)> {
     let inv = invoice(db, &due.entity_id).await?;
+    // The link lives a month from the invoice's issue (the same link however late the mail).
+    let pay_url = pay_links
+        .filter(|_| inv.status.accepts_payment() && inv.amount_due > 0)
+        .map(|l| {
+            let issued = inv.issued_at.unwrap_or(due.event_created_at);
+            let expires = issued + chrono::Duration::days(crate::pay_links::LINK_DAYS);
+            crate::pay_links::url_for(l.key, l.public_url, inv.id, expires)
+        });
     let automatic = inv.collection_method.is_automatic()
         && payment_methods::default_is_card(db, customer.id).await?;
     let lines = invoices::lines_of(db, &[inv.id]).await?;
@@ -175,6 +198,7 @@ async fn invoice_issued(
         due_date: inv.due_date,
         automatic,
         pdf_attached: document.is_some(),
+        pay_url,
     };
     Ok((notice, document))
 }

@@ -12,6 +12,7 @@ use satang_store::audit::{self, Actor, Change};
 use satang_store::payment_methods::{self, NewPaymentMethod, PaymentMethod};
 
 use crate::gateway::{CardDetails, PaymentGateway};
+use crate::providers::{Keyring, Provider, ProviderError, Providers, opn, stripe};
 use crate::{Error, FieldError, Result};
 
 /// A payment method as the caller asked for it.
@@ -24,22 +25,49 @@ pub struct MethodRequest<'a> {
     pub card_number: Option<&'a str>,
     pub exp_month: Option<u32>,
     pub exp_year: Option<i32>,
+    /// For a provider's card: the one-time token its browser script made (Omise.js `tokn_…`,
+    /// Stripe.js `pm_…`).
+    pub token: Option<&'a str>,
     pub is_default: bool,
+}
+
+/// Where cards go: the built-in gateway, or the configured providers.
+pub struct CardGateways<'a> {
+    pub builtin: &'a dyn PaymentGateway,
+    pub providers: &'a Providers,
+    pub keys: &'a Keyring,
 }
 
 const TYPES: &str = "must be card, promptpay or bank_transfer";
 
-/// Adds the method to `customer_id` with its `payment_method.added` audit entry.
+/// Adds the method to `customer_id` with its `payment_method.added` audit entry. With a
+/// provider configured, a card arrives as the provider's browser token and is kept at the
+/// provider; a card number is refused (it must never reach this server).
 pub async fn add_payment_method(
     db: &Db,
-    gateway: &dyn PaymentGateway,
+    gateways: CardGateways<'_>,
     secrets: &SecretBox,
     actor: &Actor,
     customer_id: Uuid,
     request: MethodRequest<'_>,
     now: DateTime<Utc>,
 ) -> Result<PaymentMethod> {
-    let new = new_method(gateway, secrets, request, now)?;
+    let configured = gateways.keys.configured();
+    let provider = match (request.method_type, request.gateway) {
+        ("card", Some(name)) => Provider::parse(name),
+        ("card", None) => configured.first().copied(),
+        _ => None,
+    };
+    let new = match provider {
+        Some(p) => provider_card(db, &gateways, secrets, customer_id, p, request).await?,
+        None if !configured.is_empty() && request.card_number.is_some() => {
+            return Err(Error::Invalid {
+                field: "card_number",
+                message: crate::gateway::CardError::ProviderOnly.to_string(),
+            });
+        }
+        None => new_method(gateways.builtin, secrets, request, now)?,
+    };
     let mut tx = db.begin().await?;
     let method = payment_methods::insert(&mut tx, customer_id, new, now).await?;
     let change = Change {
@@ -52,6 +80,84 @@ pub async fn add_payment_method(
     audit::record(&mut tx, actor, change, now).await?;
     tx.commit().await?;
     Ok(method)
+}
+
+/// A card kept at `provider` from its browser token.
+async fn provider_card(
+    db: &Db,
+    gateways: &CardGateways<'_>,
+    secrets: &SecretBox,
+    customer_id: Uuid,
+    provider: Provider,
+    request: MethodRequest<'_>,
+) -> Result<NewPaymentMethod> {
+    let keys = gateways.keys.get(provider).ok_or_else(|| Error::Invalid {
+        field: "gateway",
+        message: format!("{} is not configured in Settings", provider.as_str()),
+    })?;
+    if request.card_number.is_some() {
+        return Err(Error::Invalid {
+            field: "card_number",
+            message: crate::gateway::CardError::ProviderOnly.to_string(),
+        });
+    }
+    let token = request
+        .token
+        .filter(|t| !t.is_empty() && t.len() <= 255 && t.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| Error::Invalid {
+            field: "token",
+            message: "a card needs the token the provider's script made".into(),
+        })?;
+    let customer = satang_store::customers::get(db, satang_store::Scope::All, customer_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let email = customer.billing_email.or(customer.email);
+    let description = format!("Satang customer {customer_id}");
+    let http = gateways.providers.http(provider);
+    let saved = match provider {
+        Provider::Opn => {
+            opn::save_card(
+                http,
+                &keys.secret_key,
+                token,
+                email.as_deref(),
+                &description,
+            )
+            .await
+        }
+        Provider::Stripe => {
+            stripe::save_card(
+                http,
+                &keys.secret_key,
+                token,
+                email.as_deref(),
+                &description,
+            )
+            .await
+        }
+    };
+    let saved = match saved {
+        Ok(saved) => saved,
+        Err(ProviderError::Refused {
+            status, message, ..
+        }) if status < 500 && status != 401 => {
+            return Err(Error::Invalid {
+                field: "token",
+                message,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(NewPaymentMethod {
+        method_type: "card".into(),
+        gateway: Some(provider.as_str().into()),
+        token_sealed: Some(secrets.seal(saved.token.as_bytes())),
+        brand: Some(saved.brand),
+        last4: Some(saved.last4),
+        exp_month: Some(i64::from(saved.exp_month)),
+        exp_year: Some(i64::from(saved.exp_year)),
+        is_default: request.is_default,
+    })
 }
 
 /// The row to insert, or every refused field.

@@ -13,6 +13,7 @@ invoice-issued-intro = { $seller } has issued invoice / tax invoice { $number } 
 invoice-issued-due = Amount due: { $amount_due }, payable by { $due_date }.
 invoice-issued-due-now = Amount due: { $amount_due }.
 invoice-issued-automatic = It will be charged to your card on file; you need not do anything.
+invoice-issued-pay-link = Pay online (PromptPay): { $pay_url }
 invoice-issued-settled = Nothing is due on this invoice.
 invoice-issued-attached = The invoice is attached as a PDF.
 

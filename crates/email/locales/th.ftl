@@ -13,6 +13,7 @@ invoice-issued-intro = { $seller } ได้ออกใบแจ้งหนี
 invoice-issued-due = ยอดที่ต้องชำระ { $amount_due } กรุณาชำระภายในวันที่ { $due_date }
 invoice-issued-due-now = ยอดที่ต้องชำระ { $amount_due }
 invoice-issued-automatic = ระบบจะตัดเงินจากบัตรที่ท่านลงทะเบียนไว้โดยอัตโนมัติ ท่านไม่ต้องดำเนินการใด ๆ
+invoice-issued-pay-link = ชำระเงินออนไลน์ (พร้อมเพย์): { $pay_url }
 invoice-issued-settled = ใบแจ้งหนี้นี้ไม่มียอดค้างชำระ
 invoice-issued-attached = แนบไฟล์ PDF ของใบแจ้งหนี้มาพร้อมอีเมลนี้
 

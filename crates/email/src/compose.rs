@@ -46,6 +46,8 @@ pub enum Notice {
         /// Charged automatically to a card on file.
         automatic: bool,
         pdf_attached: bool,
+        /// The invoice's pay page (a payment link), for an invoice paid by hand.
+        pay_url: Option<String>,
     },
     PaymentReceived {
         number: String,
@@ -148,6 +150,7 @@ pub fn compose(
             due_date,
             automatic,
             pdf_attached,
+            pay_url,
         } => {
             let mut args = base()
                 .text("number", number.clone())
@@ -165,6 +168,9 @@ pub fn compose(
                 }
                 if *automatic {
                     keys.push("invoice-issued-automatic");
+                } else if let Some(url) = pay_url {
+                    args = args.text("pay_url", url.clone());
+                    keys.push("invoice-issued-pay-link");
                 }
             } else {
                 keys.push("invoice-issued-settled");
@@ -362,6 +368,7 @@ mod tests {
             amount_due: Money::thb(105_930),
             due_date: Some(d(2026, 12, 1)),
             automatic: false,
+            pay_url: None,
             pdf_attached: true,
         };
         let th = compose(&catalog, Locale::Th, &parties(), &notice).unwrap();

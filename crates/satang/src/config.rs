@@ -128,6 +128,22 @@ pub struct Config {
     #[arg(long, env = "SATANG_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Opn Payments' API (a setting only so that tests can point it at a local stand-in).
+    #[arg(
+        long,
+        env = "SATANG_OPN_API_URL",
+        default_value = "https://api.omise.co"
+    )]
+    pub opn_api_url: String,
+
+    /// Stripe's API (a setting only so that tests can point it at a local stand-in).
+    #[arg(
+        long,
+        env = "SATANG_STRIPE_API_URL",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api_url: String,
+
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     #[arg(long, env = "SATANG_TRUST_FORWARDED_FOR", default_value_t = false, value_parser = BoolishValueParser::new())]
     pub trust_forwarded_for: bool,

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use satang_api::AppState;
-use satang_billing::mail::{Mail, NotSent, prepare_mail};
+use satang_billing::mail::{Mail, NotSent, PayLinks, prepare_mail};
 use satang_documents::InvoiceDocument;
 use satang_domain::EmailStatus;
 use satang_email::{Catalog, Mailbox, Mailer, Notice, Outgoing, SendError, build_message, compose};
@@ -140,7 +140,11 @@ async fn deliver_one(state: &AppState, sender: &Sender, due: &DueEmail) -> (Enve
         },
     };
     let default_seller = sender.from.name.as_deref();
-    let mut mail = match prepare_mail(&state.db, due, default_seller).await {
+    let pay_links = PayLinks {
+        key: &state.pay_link_key,
+        public_url: &state.config.public_url,
+    };
+    let mut mail = match prepare_mail(&state.db, due, default_seller, Some(pay_links)).await {
         Ok(mail) => mail,
         Err(NotSent::Skip(why)) => return (envelope, Outcome::Skipped(why)),
         Err(NotSent::Retry(e)) => return (envelope, failed(e, true)),

@@ -166,6 +166,8 @@ pub async fn build_state(config: &Config, services: Services, db: Db) -> anyhow:
     )
     .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
     let window = api.login_failure_window;
+    let secrets = SecretBox::new(&encryption_key(config)?);
+    let pay_link_key = secrets.mac_key(satang_billing::pay_links::KEY_PURPOSE);
     Ok(AppState(Arc::new(Inner {
         db,
         clock,
@@ -173,7 +175,12 @@ pub async fn build_state(config: &Config, services: Services, db: Db) -> anyhow:
         signing_keys,
         verifier,
         hasher,
-        secrets: SecretBox::new(&encryption_key(config)?),
+        secrets,
+        providers: satang_billing::providers::Providers::new(
+            &config.opn_api_url,
+            &config.stripe_api_url,
+        ),
+        pay_link_key,
         login_by_ip: FailureLimiter::new(Limit {
             max_failures: api.login_failures_per_ip,
             window,

@@ -143,6 +143,10 @@ pub const ACTIONS: &[&str] = &[
     "bank_statement_line.matched",
     "bank_statement_line.ignored",
     "bank_statement_line.reopened",
+    "settings.providers_changed",
+    "payment_intent.created",
+    "payment_intent.closed",
+    "invoice.payment_link_created",
 ];
 
 /// In debug builds, panics on an entity type or action missing from [`ENTITY_TYPES`] or

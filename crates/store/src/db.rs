@@ -649,6 +649,18 @@ impl Tx {
         Ok(())
     }
 
+    /// Rolls back now. A transaction that is only dropped sends its `ROLLBACK` once its
+    /// connection is used again or, in the background, given back to the pool: until then its row
+    /// locks stay, so a caller that goes on at once (the billing run retrying a failed chunk's
+    /// subscriptions one by one, whose claims skip locked rows) rolls back first.
+    pub async fn rollback(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(tx, _permit) => tx.rollback().await?,
+            Tx::Postgres(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+
     pub async fn fetch_optional<T: Row>(&mut self, sql: Sql) -> Result<Option<T>> {
         match self {
             Tx::Sqlite(tx, _) => sqlite::fetch_optional(&mut **tx, sql).await,

@@ -34,6 +34,7 @@ pub mod outbox;
 pub mod payment_methods;
 pub mod payments;
 pub mod plans;
+pub mod providers;
 pub mod refresh_tokens;
 pub mod restore;
 pub mod scope;

@@ -28,6 +28,8 @@ pub struct ApiRequest {
     pub peer: Option<SocketAddr>,
     pub idempotency_key: Option<String>,
     pub if_match: Option<String>,
+    /// A payment link's token, for the public pay page (`X-Payment-Link`).
+    pub payment_link: Option<String>,
 }
 
 impl ApiRequest {
@@ -40,6 +42,7 @@ impl ApiRequest {
             peer: None,
             idempotency_key: None,
             if_match: None,
+            payment_link: None,
         }
     }
 
@@ -104,6 +107,11 @@ impl ApiClient {
         }
         if let Some(version) = &request.if_match {
             builder = builder.header(header::IF_MATCH, version.as_str());
+        }
+        if let Some(link) = &request.payment_link
+            && let Ok(value) = HeaderValue::from_str(link)
+        {
+            builder = builder.header("x-payment-link", value);
         }
         let body = match &request.body {
             Some(json) => {

@@ -415,6 +415,7 @@ impl Ctx {
             peer: request.peer,
             idempotency_key: request.idempotency_key.clone(),
             if_match: request.if_match.clone(),
+            payment_link: request.payment_link.clone(),
         };
         request.token = self.tokens.as_ref().map(|t| t.access.clone());
         let reply = self.console.api.send(request).await;

@@ -2,6 +2,7 @@
 // - Links with data-dialog open their <dialog> in place instead of reloading the page.
 // - Dialogs the server rendered open (after a validation error) become modal.
 // - The customer search updates the list as you type.
+// - The pay page turns to "paid" by itself (see the end).
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
   for (const dialog of document.querySelectorAll("dialog[open]")) {
@@ -61,4 +62,25 @@ document.addEventListener("DOMContentLoaded", () => {
       }, 250);
     });
   }
+});
+// The pay page while a QR is shown: ask the payment link's JSON every few seconds and show
+// "paid" once the payment has landed (the page without this file shows it on reload).
+document.addEventListener("DOMContentLoaded", () => {
+  const page = document.querySelector("[data-pay-poll]");
+  if (!page) return;
+  const poll = async () => {
+    try {
+      const res = await fetch(page.dataset.payPoll, { headers: { Accept: "application/json" } });
+      if (res.ok && (await res.json()).paid) {
+        page.querySelector("[data-pay-paid]").hidden = false;
+        const open = page.querySelector("[data-pay-open]");
+        if (open) open.hidden = true;
+        return;
+      }
+    } catch (_) {
+      // A failed poll (offline for a moment) is simply tried again.
+    }
+    setTimeout(poll, 3000);
+  };
+  setTimeout(poll, 3000);
 });

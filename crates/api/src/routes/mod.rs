@@ -17,6 +17,7 @@ pub mod invoices;
 pub mod members;
 pub mod payment_methods;
 pub mod plans;
+pub mod providers;
 pub mod reports;
 pub mod settings;
 pub mod subscriptions;

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use satang_billing::payment_methods::{MethodRequest, add_payment_method};
+use satang_billing::payment_methods::{CardGateways, MethodRequest, add_payment_method};
 use satang_store::audit::{self, Change};
 use satang_store::payment_methods::{self, PaymentMethod};
 
@@ -71,6 +71,9 @@ pub struct AddPaymentMethod {
     pub card_number: Option<String>,
     pub exp_month: Option<u32>,
     pub exp_year: Option<i32>,
+    /// With a provider (`gateway: opn|stripe`): the one-time token of the provider's browser
+    /// script (Omise.js `tokn_…`, Stripe.js `pm_…`) instead of a card number.
+    pub token: Option<String>,
     #[serde(default)]
     pub is_default: bool,
 }
@@ -119,11 +122,18 @@ async fn add_method(
         card_number: body.card_number.as_deref(),
         exp_month: body.exp_month,
         exp_year: body.exp_year,
+        token: body.token.as_deref(),
         is_default: body.is_default,
+    };
+    let keys = satang_billing::providers::Keyring::load(&state.db, &state.secrets).await?;
+    let gateways = CardGateways {
+        builtin: state.gateway.as_ref(),
+        providers: &state.providers,
+        keys: &keys,
     };
     let method = add_payment_method(
         &state.db,
-        state.gateway.as_ref(),
+        gateways,
         &state.secrets,
         &caller.actor,
         customer_id,

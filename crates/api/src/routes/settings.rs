@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use satang_auth::Permission;
+use satang_billing::providers::{KeysChange, KeysInput, ProvidersView, update_keys};
 use satang_billing::settings::{
     CompanyName, DunningTerms, SellerProfile, SellerProfileChanges, update_seller_profile,
 };
@@ -73,6 +74,60 @@ pub struct Settings {
     /// The 6-digit TISI 1099 code of the seller's ตำบล / แขวง (e.g. `101701`): the e-Tax XML
     /// needs the seller's address as province, district and subdistrict codes.
     pub etax_subdistrict_code: Option<String>,
+    /// Opn Payments and Stripe (SPEC §2.13): public keys and the last four characters of the
+    /// secret ones; a secret is never shown back.
+    #[serde(default)]
+    pub providers: ProvidersView,
+}
+
+/// Opn Payments' keys (`pkey_…`, `skey_…`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpnKeys {
+    pub public_key: String,
+    pub secret_key: String,
+}
+
+/// Stripe's keys (`pk_…`, `sk_…`, and the webhook endpoint's `whsec_…`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StripeKeys {
+    pub secret_key: String,
+    pub publishable_key: String,
+    pub webhook_secret: Option<String>,
+}
+
+/// New provider keys; `null` removes a provider.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersUpdate {
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schema(value_type = Option<OpnKeys>)]
+    pub opn: Option<Option<OpnKeys>>,
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schema(value_type = Option<StripeKeys>)]
+    pub stripe: Option<Option<StripeKeys>>,
+}
+
+impl From<ProvidersUpdate> for KeysChange {
+    fn from(u: ProvidersUpdate) -> Self {
+        KeysChange {
+            opn: u.opn.map(|k| {
+                k.map(|k| KeysInput {
+                    public_key: k.public_key,
+                    secret_key: k.secret_key,
+                    webhook_secret: None,
+                })
+            }),
+            stripe: u.stripe.map(|k| {
+                k.map(|k| KeysInput {
+                    public_key: k.publishable_key,
+                    secret_key: k.secret_key,
+                    webhook_secret: k.webhook_secret,
+                })
+            }),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -117,6 +172,8 @@ pub struct UpdateSettings {
     #[serde(default, deserialize_with = "crate::extract::double_option")]
     #[schema(value_type = Option<String>)]
     pub etax_subdistrict_code: Option<Option<String>>,
+    /// Admins only, like the rest; audited with the last four characters of each secret.
+    pub providers: Option<ProvidersUpdate>,
 }
 
 impl From<SellerProfile> for Settings {
@@ -145,6 +202,7 @@ impl From<SellerProfile> for Settings {
             tax_point: p.tax_point,
             receipt_prefix: p.receipt_prefix,
             etax_subdistrict_code: p.etax_subdistrict_code,
+            providers: ProvidersView::default(),
         }
     }
 }
@@ -214,7 +272,9 @@ async fn get_settings(
     if !caller.is_staff() {
         return Err(ApiError::Forbidden);
     }
-    Ok(axum::Json(SellerProfile::load(&state.db).await?.into()))
+    let mut settings: Settings = SellerProfile::load(&state.db).await?.into();
+    settings.providers = ProvidersView::load(&state.db).await?;
+    Ok(axum::Json(settings))
 }
 
 /// Change the seller profile (admin).
@@ -223,12 +283,18 @@ async fn get_settings(
 async fn update_settings(
     State(state): State<AppState>,
     caller: Caller,
-    Json(patch): Json<UpdateSettings>,
+    Json(mut patch): Json<UpdateSettings>,
 ) -> Result<axum::Json<Settings>, ApiError> {
     caller.require(Permission::ManageSettings)?;
+    let now = state.clock.now();
+    let keys = patch.providers.take();
     let mut tx = state.db.begin().await?;
-    let profile =
-        update_seller_profile(&mut tx, &caller.actor, patch.into(), state.clock.now()).await?;
+    let profile = update_seller_profile(&mut tx, &caller.actor, patch.into(), now).await?;
+    if let Some(keys) = keys {
+        update_keys(&mut tx, &caller.actor, &state.secrets, keys.into(), now).await?;
+    }
     tx.commit().await?;
-    Ok(axum::Json(profile.into()))
+    let mut settings: Settings = profile.into();
+    settings.providers = ProvidersView::load(&state.db).await?;
+    Ok(axum::Json(settings))
 }

@@ -22,7 +22,7 @@ use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
 /// The event types Satang emits.
-pub const EVENT_TYPES: [&str; 21] = [
+pub const EVENT_TYPES: [&str; 23] = [
     "customer.created",
     "customer.updated",
     "customer.suspended",
@@ -39,6 +39,8 @@ pub const EVENT_TYPES: [&str; 21] = [
     "payment.succeeded",
     "payment.failed",
     "payment.updated",
+    "payment_intent.created",
+    "payment_intent.closed",
     "usage.threshold_reached",
     "bank_statement.uploaded",
     "bank_statement_line.matched",

@@ -161,6 +161,71 @@ pub async fn record_payment(
     Ok((inv, payment))
 }
 
+/// Records money that arrived for an invoice no longer taking payments (paid meanwhile by
+/// another route, or void): the whole amount goes to the customer's credit balance, which the
+/// next finalised invoice consumes. The payment row names the invoice it was meant for.
+pub async fn record_to_balance(
+    tx: &mut Tx,
+    actor: &Actor,
+    inv: &Invoice,
+    input: PaymentInput,
+    now: DateTime<Utc>,
+) -> Result<Payment> {
+    customers::get_in(tx, inv.customer_id).await?;
+    invoices::adjust_customer_balance(tx, inv.customer_id, input.amount, now).await?;
+    let payment = payments::insert(
+        tx,
+        NewPayment {
+            invoice_id: inv.id,
+            customer_id: inv.customer_id,
+            amount: input.amount,
+            currency: inv.currency,
+            method: input.method,
+            reference: input.reference,
+            paid_at: input.paid_at,
+            withholding_tax: 0,
+            withholding_certificate_no: None,
+            overpayment: input.amount,
+        },
+        now,
+    )
+    .await?;
+    satang_store::outbox::emit(
+        tx,
+        satang_store::outbox::NewEvent {
+            event_type: "payment.succeeded",
+            entity_type: "payment",
+            entity_id: payment.id.to_string(),
+            customer_id: Some(inv.customer_id),
+            payload: json!({
+                "id": payment.id, "invoice_id": inv.id, "amount": payment.amount,
+                "method": payment.method, "withholding_tax": 0, "paid_at": payment.paid_at,
+                "invoice_amount_due": inv.amount_due, "credited_to_balance": payment.amount,
+            }),
+        },
+        now,
+    )
+    .await?;
+    audit::record(
+        tx,
+        actor,
+        Change {
+            action: "payment.recorded",
+            entity_type: "payment",
+            entity_id: payment.id.to_string(),
+            before: None,
+            after: Some(json!({
+                "invoice_id": inv.id, "amount": payment.amount, "method": payment.method,
+                "withholding_tax": 0, "overpayment": payment.amount,
+                "reason": format!("the invoice was already {}", inv.status),
+            })),
+        },
+        now,
+    )
+    .await?;
+    Ok(payment)
+}
+
 /// One credit note line as accepted by the API (quantity ≥ 1, unit amount ≥ 0).
 #[derive(Debug, Clone)]
 pub struct CreditLine {

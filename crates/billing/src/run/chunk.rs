@@ -137,14 +137,26 @@ pub(super) async fn bill_chunk(
         claimed: claimed.clone(),
         error,
     };
-    let (steps, settings) = plan_steps(&mut tx, subs, today, now)
-        .await
-        .map_err(failed)?;
-    let outcome = write_steps(&mut tx, actor, steps, &settings, today, now, &claimed)
-        .await
-        .map_err(failed)?;
-    tx.commit().await.map_err(|e| failed(e.into()))?;
-    Ok(outcome)
+    let written = async {
+        let (steps, settings) = plan_steps(&mut tx, subs, today, now).await?;
+        write_steps(&mut tx, actor, steps, &settings, today, now, &claimed).await
+    }
+    .await;
+    match written {
+        Ok(outcome) => {
+            tx.commit().await.map_err(|e| failed(e.into()))?;
+            Ok(outcome)
+        }
+        Err(error) => {
+            // Rolled back before the caller bills these subscriptions again one at a time: a
+            // transaction only dropped keeps its row locks until its connection goes back to
+            // the pool, and a claim skips locked rows, so the retries would find nothing.
+            if let Err(e) = tx.rollback().await {
+                tracing::warn!(error = %e, "rolling back a failed billing chunk failed");
+            }
+            Err(failed(error))
+        }
+    }
 }
 
 /// Reads what the chunk needs (one statement per kind) and works out every step.
@@ -557,7 +569,8 @@ fn invoice_view(id: Uuid, o: &InvoiceOrigin, f: &InvoiceFields, now: DateTime<Ut
 /// credit, the subscriptions' new state and their outbox and audit events), then the numbers
 /// with the invoices and the audit and outbox events that carry them. The number counter stays
 /// locked from the moment it is taken until the chunk commits, so taking it last lets other
-/// chunks in flight do everything else meanwhile.
+/// chunks in flight do everything else meanwhile. After the invoices: the coupons' periods, the
+/// tax-document queue and what the invoices took from credit grants, a few statements each.
 async fn write_steps(
     tx: &mut satang_store::Tx,
     actor: &Actor,
@@ -721,9 +734,11 @@ async fn write_steps(
     }
     satang_store::coupons::use_periods(tx, &counted, now).await?;
     satang_store::tax_documents::queue_many(tx, &document_queue, now).await?;
-    for (invoice, uses) in used_grants {
-        crate::credit_grants::record_uses(tx, actor, &invoice, &uses, now).await?;
-    }
+    let used_grants: Vec<(&Invoice, &[GrantUse])> = used_grants
+        .iter()
+        .map(|(invoice, uses)| (invoice, uses.as_slice()))
+        .collect();
+    crate::credit_grants::record_uses_many(tx, actor, &used_grants, now).await?;
     Ok(outcome)
 }
 

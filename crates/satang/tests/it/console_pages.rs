@@ -35,6 +35,7 @@ both_backends!(
     billing_staff_upload_and_match_a_bank_statement,
     tax_documents_show_beside_their_invoice_for_staff_and_the_members,
     the_etax_subdistrict_code_is_saved_and_checked_on_the_settings_page,
+    a_member_adds_a_card_through_the_providers_script,
 );
 
 /// A browser: keeps cookies and the CSRF token of the last page with a form, does not follow
@@ -1684,4 +1685,91 @@ async fn the_etax_subdistrict_code_is_saved_and_checked_on_the_settings_page(bac
     assert!(refused.body.contains("value=\"10370\""));
     let unchanged = json_of(app.get("/api/settings", &admin).await, 200).await;
     assert_eq!(unchanged, settings);
+}
+
+/// The portal's card page with Opn configured: its CSP — and only its — allows Omise.js's
+/// origin, the card fields have no `name` (never posted), and what the page posts is the token
+/// Omise.js made (here the Opn stand-in's `/tokens`, as the script would call it).
+async fn a_member_adds_a_card_through_the_providers_script(backend: Backend) {
+    let opn = crate::common::providers::opn().await;
+    let url = opn.url.clone();
+    let Some(app) = crate::common::spawn_with(backend, move |c| c.opn_api_url = url).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    json_of(
+        app.patch(
+            "/api/settings",
+            &admin,
+            json!({"providers": {"opn": {"public_key": crate::common::providers::OPN_PUBLIC,
+                                          "secret_key": crate::common::providers::OPN_SECRET}}}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let customer = insert_customer(&app, "ฟาร์มโคนมบ้านไร่", "active").await;
+    member_token(&app, "owner@dairy.test", customer, "owner").await;
+    member_token(&app, "reader@dairy.test", customer, "member").await;
+    let owner = Browser::signed_in(&app, "owner@dairy.test").await;
+
+    let portal = owner.get(&format!("/portal/{customer}")).await;
+    assert!(
+        portal
+            .body
+            .contains(&format!("/portal/{customer}/cards/new"))
+    );
+    let cookies = owner.cookie_header();
+    let csp = async |path: String| {
+        let res = app
+            .client
+            .get(app.at(&path))
+            .header(header::COOKIE, cookies.as_str())
+            .send()
+            .await
+            .unwrap();
+        res.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let card_csp = csp(format!("/portal/{customer}/cards/new")).await;
+    assert!(
+        card_csp.contains("script-src 'self' https://cdn.omise.co;"),
+        "{card_csp}"
+    );
+    let portal_csp = csp(format!("/portal/{customer}")).await;
+    assert!(!portal_csp.contains("omise"), "{portal_csp}");
+    let page = owner.get(&format!("/portal/{customer}/cards/new")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("data-card-provider=\"opn\""));
+    assert!(page.body.contains("https://cdn.omise.co/omise.js"));
+    assert!(
+        !page.body.contains("name=\"card_number\""),
+        "card fields are never posted"
+    );
+    assert!(page.body.contains(crate::common::providers::OPN_PUBLIC));
+
+    // What card.js posts after Omise.js answered: the token, never the number.
+    let token = opn.opn_token("4242424242424242").await;
+    let done = owner
+        .post(
+            &format!("/portal/{customer}/payment-methods"),
+            &[
+                ("type", "card"),
+                ("gateway", "opn"),
+                ("token", token.as_str()),
+                ("is_default", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let methods = methods_of(&app, &admin, customer).await;
+    assert_eq!(methods[0]["gateway"], "opn");
+    assert_eq!(methods[0]["last4"], "4242");
+
+    // A plain member may not add cards.
+    let reader = Browser::signed_in(&app, "reader@dairy.test").await;
+    let page = reader.get(&format!("/portal/{customer}/cards/new")).await;
+    assert_eq!(page.status, 403);
 }

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::common::{Backend, expect_problem, spawn_with};
 
@@ -38,27 +37,6 @@ async fn receiver(failures: usize) -> (String, Received) {
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, received)
-}
-
-/// HMAC-SHA256 per RFC 2104, from the hash function alone (independent of the server's `hmac`).
-fn hmac_sha256(key: &[u8], message: &[u8]) -> String {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(message)
-        .finalize();
-    hex::encode(
-        Sha256::new()
-            .chain_update(pad(0x5c))
-            .chain_update(inner)
-            .finalize(),
-    )
 }
 
 async fn events_are_delivered_signed_with_retries(backend: Backend) {
@@ -148,7 +126,10 @@ async fn events_are_delivered_signed_with_retries(backend: Backend) {
     let t = t.strip_prefix("t=").unwrap();
     let mut signed = format!("{t}.").into_bytes();
     signed.extend_from_slice(body);
-    assert_eq!(v1, hmac_sha256(secret.as_bytes(), &signed));
+    assert_eq!(
+        v1,
+        crate::common::hmac_sha256_hex(secret.as_bytes(), &signed)
+    );
 
     // The other endpoint wanted invoice.paid only: nothing for it.
     let others: Value = app

@@ -212,6 +212,10 @@ audit-action-bank_statement-uploaded = Bank statement uploaded
 audit-action-bank_statement_line-matched = Bank transfer matched to an invoice
 audit-action-bank_statement_line-ignored = Bank statement line ignored
 audit-action-bank_statement_line-reopened = Bank statement line reopened
+audit-action-settings-providers_changed = Payment provider keys changed
+audit-action-payment_intent-created = Payment started at a provider
+audit-action-payment_intent-closed = Provider payment failed or expired
+audit-action-invoice-payment_link_created = Payment link created
 
 settings-title = Settings
 settings-lead = The seller profile printed on tax invoices, used for the PromptPay QR and for collecting payments.

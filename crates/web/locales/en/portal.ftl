@@ -37,3 +37,23 @@ notice-method-removed = Payment method removed
 portal-discount = Discount: { $code }
 portal-promotion-code = Promotion code
 portal-promotion-code-apply = Apply code
+
+## The public pay page of a payment link
+pay-title = Invoice
+pay-from = From { $seller }
+pay-to = For { $customer }
+pay-paid = Paid — thank you. This invoice has nothing left to pay.
+pay-promptpay-via = Pay with PromptPay ({ $provider })
+pay-waiting = Waiting for your payment: this page turns to "paid" by itself once it arrives.
+pay-manual = After paying, the seller confirms the transfer; this page then shows it as paid.
+provider-opn = Opn Payments
+provider-stripe = Stripe
+
+## The card page (a payment provider's script tokenises the card)
+portal-card-title = Add a card
+portal-card-lead = Your card goes straight to { $provider }; Satang keeps only its brand, last four digits and expiry.
+portal-card-name = Name on the card
+portal-card-cvc = Security code (CVV)
+portal-card-save = Save the card
+portal-card-needs-script = This page needs JavaScript: the card is tokenised in your browser by the payment provider.
+portal-card-unavailable = The payment provider's script could not be loaded; try again later.

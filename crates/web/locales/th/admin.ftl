@@ -212,6 +212,10 @@ audit-action-bank_statement-uploaded = อัปโหลดรายการ�
 audit-action-bank_statement_line-matched = จับคู่เงินโอนกับใบแจ้งหนี้
 audit-action-bank_statement_line-ignored = ข้ามรายการในรายการเดินบัญชี
 audit-action-bank_statement_line-reopened = เปิดรายการในรายการเดินบัญชีอีกครั้ง
+audit-action-settings-providers_changed = เปลี่ยนคีย์ผู้ให้บริการชำระเงิน
+audit-action-payment_intent-created = เริ่มการชำระเงินผ่านผู้ให้บริการ
+audit-action-payment_intent-closed = การชำระผ่านผู้ให้บริการไม่สำเร็จหรือหมดอายุ
+audit-action-invoice-payment_link_created = สร้างลิงก์ชำระเงิน
 
 settings-title = ตั้งค่า
 settings-lead = ข้อมูลผู้ขายที่พิมพ์บนใบกำกับภาษี ใช้สร้าง QR พร้อมเพย์ และกำหนดการเรียกเก็บเงิน

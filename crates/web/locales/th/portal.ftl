@@ -37,3 +37,23 @@ notice-method-removed = ลบวิธีชำระเงินแล้ว
 portal-discount = ส่วนลด: { $code }
 portal-promotion-code = รหัสโปรโมชั่น
 portal-promotion-code-apply = ใช้รหัส
+
+## หน้าชำระเงินสาธารณะของลิงก์ชำระเงิน
+pay-title = ใบแจ้งหนี้
+pay-from = จาก { $seller }
+pay-to = สำหรับ { $customer }
+pay-paid = ชำระแล้ว ขอบคุณค่ะ ใบแจ้งหนี้นี้ไม่มียอดค้างชำระ
+pay-promptpay-via = ชำระด้วยพร้อมเพย์ ({ $provider })
+pay-waiting = รอรับชำระ หน้านี้จะเปลี่ยนเป็น "ชำระแล้ว" เองเมื่อได้รับเงิน
+pay-manual = เมื่อโอนแล้ว ผู้ขายจะตรวจสอบยอด แล้วหน้านี้จะแสดงว่าชำระแล้ว
+provider-opn = Opn Payments
+provider-stripe = Stripe
+
+## หน้าเพิ่มบัตร (สคริปต์ของผู้ให้บริการชำระเงินแปลงบัตรเป็นโทเคน)
+portal-card-title = เพิ่มบัตร
+portal-card-lead = ข้อมูลบัตรส่งตรงไปยัง { $provider } ระบบ Satang เก็บเพียงประเภทบัตร เลขสี่หลักท้าย และวันหมดอายุ
+portal-card-name = ชื่อบนบัตร
+portal-card-cvc = รหัสความปลอดภัย (CVV)
+portal-card-save = บันทึกบัตร
+portal-card-needs-script = หน้านี้ต้องใช้ JavaScript เพราะผู้ให้บริการชำระเงินแปลงบัตรเป็นโทเคนในเบราว์เซอร์ของท่าน
+portal-card-unavailable = โหลดสคริปต์ของผู้ให้บริการชำระเงินไม่ได้ กรุณาลองใหม่ภายหลัง

@@ -8,6 +8,7 @@ pub mod bank_statements;
 pub mod billing;
 pub mod coupons;
 pub mod customers;
+pub mod pay;
 pub mod payments;
 pub mod plans;
 pub mod portal;
@@ -57,16 +58,19 @@ pub fn router() -> Router<Arc<Console>> {
         .merge(audit::router())
         .merge(settings::router())
         .merge(bank_statements::router())
+        .merge(pay::router())
 }
 
 const APP_CSS: &str = include_str!("../../static/app.css");
 const APP_JS: &str = include_str!("../../static/app.js");
+const CARD_JS: &str = include_str!("../../static/card.js");
 
 /// Changes with the static files, so browsers may cache them for a year.
 pub static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
     let digest = Sha256::new()
         .chain_update(APP_CSS)
         .chain_update(APP_JS)
+        .chain_update(CARD_JS)
         .finalize();
     hex_prefix(&digest[..5])
 });
@@ -79,6 +83,7 @@ async fn static_file(Path(file): Path<String>) -> Response {
     let (body, content_type) = match file.as_str() {
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
+        "card.js" => (CARD_JS, "text/javascript; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (

@@ -56,6 +56,13 @@ pub async fn send_method(ctx: &mut Ctx, customer: Uuid, fields: &Fields) -> ApiR
 fn method_body(fields: &Fields) -> Value {
     let is_default = field(fields, "is_default") == "on";
     match field(fields, "type") {
+        // From the card page: the provider's script tokenised the card in the browser.
+        "card" if !field(fields, "token").is_empty() => json!({
+            "type": "card",
+            "gateway": field(fields, "gateway"),
+            "token": field(fields, "token"),
+            "is_default": is_default,
+        }),
         "card" => json!({
             "type": "card",
             "card_number": field(fields, "card_number").replace([' ', '-'], ""),

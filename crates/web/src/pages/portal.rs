@@ -23,6 +23,7 @@ use satang_api::routes::invoices::pdf::PromptPayView;
 use satang_api::routes::members::MemberView;
 use satang_api::routes::payment_methods::PaymentMethodView;
 use satang_api::routes::plans::PlanView;
+use satang_api::routes::providers::PayProvider;
 use satang_api::routes::subscriptions::SubscriptionView;
 use satang_api::routes::tax_documents::TaxDocumentView;
 
@@ -46,6 +47,7 @@ pub fn router() -> Router<Arc<Console>> {
             post(apply_promotion_code),
         )
         .route("/portal/{customer}/payment-methods", post(add_method))
+        .route("/portal/{customer}/cards/new", get(card_page))
         .route(
             "/portal/{customer}/payment-methods/{method}/delete",
             post(remove_method),
@@ -85,6 +87,8 @@ pub struct PortalPage {
     pub dialog: String,
     pub form: FormState,
     pub preview: Option<Preview>,
+    /// A payment provider is configured: cards are added on the card page, by its script.
+    pub card_page: bool,
 }
 
 impl PortalPage {
@@ -222,6 +226,7 @@ async fn page(
         .filter(|m| m.customer_id != customer_id)
         .map(|m| (m.customer_id, m.customer_name.clone()))
         .collect();
+    let providers: Vec<PayProvider> = ctx.get("/api/payment-providers").await?;
     let mut c = ctx.chrome("portal", Some(me));
     c.notice = notice_text(&c.tr, &query.notice);
     let mut response = render(&PortalPage {
@@ -239,6 +244,7 @@ async fn page(
         dialog: query.dialog,
         form,
         preview,
+        card_page: !providers.is_empty(),
     });
     if let Some(status) = status {
         *response.status_mut() = status;
@@ -412,6 +418,45 @@ async fn add_method(
     }
     let values = super::payments::method_form_again(&fields);
     refused(ctx, customer, "new-method", values, reply).await
+}
+
+/// The card page: the provider's own script (Omise.js, Stripe.js) turns the card into a
+/// one-time token in the browser, and only the token is posted here — the card number never
+/// reaches Satang. This page alone allows the provider's script origin in its CSP.
+#[derive(Template)]
+#[template(path = "portal_card.html")]
+struct CardPage {
+    c: Chrome,
+    customer: CustomerView,
+    provider: PayProvider,
+}
+
+async fn card_page(mut ctx: Ctx, Path(customer): Path<Uuid>) -> Result<Response, Failure> {
+    let me = ctx.me().await?;
+    let role = role_at(&me, customer)?;
+    if !matches!(role.as_str(), "owner" | "billing") {
+        return Err(Failure::Forbidden);
+    }
+    let view: CustomerView = ctx.get(format!("/api/customers/{customer}")).await?;
+    let providers: Vec<PayProvider> = ctx.get("/api/payment-providers").await?;
+    let Some(provider) = providers.into_iter().next() else {
+        // Without a provider, cards go through the built-in gateway's form in the dialog.
+        return Ok(Redirect::to(&format!("/portal/{customer}?dialog=new-method")).into_response());
+    };
+    let csp =
+        satang_billing::providers::Provider::parse(&provider.provider).map(|p| p.card_page_csp());
+    let mut response = render(&CardPage {
+        c: ctx.chrome("portal", Some(me)),
+        customer: view,
+        provider,
+    });
+    if let Some(csp) = csp {
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            axum::http::HeaderValue::from_static(csp),
+        );
+    }
+    Ok(response)
 }
 
 async fn remove_method(

@@ -39,6 +39,9 @@ pub struct RunReportView {
     /// suspended by dunning.
     pub charged: u32,
     pub declined: u32,
+    /// Charges the gateway gave no answer to (a provider down or timing out): tried again on
+    /// the next run with the same idempotency key.
+    pub unanswered: u32,
     pub customers_suspended: u32,
     /// Usage invoices issued mid-period because a subscription's unbilled usage reached its
     /// `billing_threshold` (not counted in `invoices_created`).
@@ -68,6 +71,7 @@ async fn run_billing(
     Ok(axum::Json(RunReportView {
         charged: collected.charged,
         declined: collected.declined,
+        unanswered: collected.unanswered,
         customers_suspended: collected.customers_suspended,
         date: r.date,
         invoice_ids: r.invoice_ids,

@@ -16,12 +16,14 @@ pub mod billing;
 pub mod browser;
 pub mod bulk;
 pub mod process;
+pub mod providers;
 pub mod smtp;
 
 use std::path::PathBuf;
 
 use reqwest::{Client, Method, Response};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use sqlx::Connection;
 
 use satang::{Config, Server};
@@ -346,4 +348,25 @@ pub fn tool_missing(tool: &str, skipped: &str) {
         "{tool} is required when SATANG_REQUIRE_TOOLS=1"
     );
     eprintln!("SKIPPED: {skipped}");
+}
+
+/// HMAC-SHA256 per RFC 2104, from the hash function alone (independent of the server's `hmac`).
+pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    hex::encode(
+        Sha256::new()
+            .chain_update(pad(0x5c))
+            .chain_update(inner)
+            .finalize(),
+    )
 }

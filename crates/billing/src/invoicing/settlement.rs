@@ -144,6 +144,14 @@ pub async fn record_payment(
         now,
     )
     .await?;
+    let was_in_dunning = inv.first_failed_at.is_some();
+    let saved = save(tx, actor, inv, f, action, now).await?;
+    if saved.status.is_paid() && was_in_dunning {
+        crate::collection::reactivate(tx, actor, saved.customer_id, saved.subscription_id, now)
+            .await?;
+    }
+    // The receipt last: its number locks the series' counter until the commit, and every
+    // payment takes its turn there, so the less that follows it, the more payments a second.
     crate::tax_documents::issue_for_payment(
         tx,
         inv,
@@ -153,12 +161,7 @@ pub async fn record_payment(
         now,
     )
     .await?;
-    let was_in_dunning = inv.first_failed_at.is_some();
-    let inv = save(tx, actor, inv, f, action, now).await?;
-    if inv.status.is_paid() && was_in_dunning {
-        crate::collection::reactivate(tx, actor, inv.customer_id, inv.subscription_id, now).await?;
-    }
-    Ok((inv, payment))
+    Ok((saved, payment))
 }
 
 /// Records money that arrived for an invoice no longer taking payments (paid meanwhile by

@@ -83,8 +83,20 @@ pub async fn record_payment(
     if overpayment > 0 {
         invoices::adjust_customer_balance(tx, inv.customer_id, overpayment, now).await?;
     }
-    let payment = payments::insert(
+    let mut f = InvoiceFields::of(inv);
+    f.amount_paid += money_applied;
+    f.withholding_tax += wht;
+    f.amount_due -= money_applied + wht;
+    let action = if f.amount_due == 0 {
+        f.status = InvoiceStatus::Paid;
+        f.paid_at = Some(input.paid_at);
+        "invoice.paid"
+    } else {
+        "invoice.payment_recorded"
+    };
+    let payment = insert_announced(
         tx,
+        actor,
         NewPayment {
             invoice_id: inv.id,
             customer_id: inv.customer_id,
@@ -97,50 +109,8 @@ pub async fn record_payment(
             withholding_certificate_no: input.withholding.and_then(|(_, c)| c),
             overpayment,
         },
-        now,
-    )
-    .await?;
-    let mut f = InvoiceFields::of(inv);
-    f.amount_paid += money_applied;
-    f.withholding_tax += wht;
-    f.amount_due -= money_applied + wht;
-    let action = if f.amount_due == 0 {
-        f.status = InvoiceStatus::Paid;
-        f.paid_at = Some(input.paid_at);
-        "invoice.paid"
-    } else {
-        "invoice.payment_recorded"
-    };
-    satang_store::outbox::emit(
-        tx,
-        satang_store::outbox::NewEvent {
-            event_type: "payment.succeeded",
-            entity_type: "payment",
-            entity_id: payment.id.to_string(),
-            customer_id: Some(inv.customer_id),
-            payload: json!({
-                "id": payment.id, "invoice_id": inv.id, "amount": payment.amount,
-                "method": payment.method, "withholding_tax": wht, "paid_at": payment.paid_at,
-                // What the invoice still owes after this payment (the receipt mail says it).
-                "invoice_amount_due": f.amount_due,
-            }),
-        },
-        now,
-    )
-    .await?;
-    audit::record(
-        tx,
-        actor,
-        Change {
-            action: "payment.recorded",
-            entity_type: "payment",
-            entity_id: payment.id.to_string(),
-            before: None,
-            after: Some(json!({
-                "invoice_id": inv.id, "amount": payment.amount, "method": payment.method,
-                "withholding_tax": wht, "overpayment": overpayment,
-            })),
-        },
+        f.amount_due,
+        None,
         now,
     )
     .await?;
@@ -176,8 +146,9 @@ pub async fn record_to_balance(
 ) -> Result<Payment> {
     customers::get_in(tx, inv.customer_id).await?;
     invoices::adjust_customer_balance(tx, inv.customer_id, input.amount, now).await?;
-    let payment = payments::insert(
+    let payment = insert_announced(
         tx,
+        actor,
         NewPayment {
             invoice_id: inv.id,
             customer_id: inv.customer_id,
@@ -190,25 +161,50 @@ pub async fn record_to_balance(
             withholding_certificate_no: None,
             overpayment: input.amount,
         },
+        inv.amount_due,
+        Some(format!("the invoice was already {}", inv.status)),
         now,
     )
     .await?;
+    Ok(payment)
+}
+
+/// Inserts a payment with its `payment.succeeded` event (`invoice_amount_due`: what the
+/// invoice still owes after it, as the receipt mail says) and its `payment.recorded` audit
+/// entry (`reason` when the money did not go to the invoice).
+async fn insert_announced(
+    tx: &mut Tx,
+    actor: &Actor,
+    new: NewPayment,
+    invoice_amount_due: i64,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Payment> {
+    let payment = payments::insert(tx, new, now).await?;
     satang_store::outbox::emit(
         tx,
         satang_store::outbox::NewEvent {
             event_type: "payment.succeeded",
             entity_type: "payment",
             entity_id: payment.id.to_string(),
-            customer_id: Some(inv.customer_id),
+            customer_id: Some(payment.customer_id),
             payload: json!({
-                "id": payment.id, "invoice_id": inv.id, "amount": payment.amount,
-                "method": payment.method, "withholding_tax": 0, "paid_at": payment.paid_at,
-                "invoice_amount_due": inv.amount_due, "credited_to_balance": payment.amount,
+                "id": payment.id, "invoice_id": payment.invoice_id, "amount": payment.amount,
+                "method": payment.method, "withholding_tax": payment.withholding_tax,
+                "paid_at": payment.paid_at, "overpayment": payment.overpayment,
+                "invoice_amount_due": invoice_amount_due,
             }),
         },
         now,
     )
     .await?;
+    let mut after = json!({
+        "invoice_id": payment.invoice_id, "amount": payment.amount, "method": payment.method,
+        "withholding_tax": payment.withholding_tax, "overpayment": payment.overpayment,
+    });
+    if let Some(reason) = reason {
+        after["reason"] = json!(reason);
+    }
     audit::record(
         tx,
         actor,
@@ -217,11 +213,7 @@ pub async fn record_to_balance(
             entity_type: "payment",
             entity_id: payment.id.to_string(),
             before: None,
-            after: Some(json!({
-                "invoice_id": inv.id, "amount": payment.amount, "method": payment.method,
-                "withholding_tax": 0, "overpayment": payment.amount,
-                "reason": format!("the invoice was already {}", inv.status),
-            })),
+            after: Some(after),
         },
         now,
     )

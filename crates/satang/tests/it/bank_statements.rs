@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common::billing::insert_customer;
+use crate::common::billing::{insert_customer, open_invoice};
 use crate::common::{Backend, TestApp, expect_problem, json_of, ok, spawn_clocked_on};
 
 both_backends!(
@@ -15,32 +15,6 @@ both_backends!(
     bad_statements_change_nothing,
     a_line_is_applied_once_under_concurrency,
 );
-
-/// An issued invoice of one ฿1,000.00 line (฿1,070.00 with VAT).
-async fn open_invoice(app: &TestApp, token: &str, customer: Uuid) -> Value {
-    let draft = json_of(
-        app.post(
-            "/api/invoices",
-            Some(token),
-            json!({"customer_id": customer, "lines": [
-                {"description": "ค่าบริการระบบฟาร์ม", "quantity": 1, "unit_amount": 100_000}]}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let id = draft["id"].as_str().unwrap();
-    json_of(
-        app.post(
-            &format!("/api/invoices/{id}/finalize"),
-            Some(token),
-            json!({}),
-        )
-        .await,
-        200,
-    )
-    .await
-}
 
 fn upload_body(csv: &str) -> Value {
     json!({"csv": csv, "columns": {"date": "วันที่", "amount": "Amount", "description": "รายละเอียด"},

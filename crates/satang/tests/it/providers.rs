@@ -6,9 +6,8 @@
 //! fails mid-way.
 
 use serde_json::{Value, json};
-use uuid::Uuid;
 
-use crate::common::billing::{insert_customer, run_billing, set_clock};
+use crate::common::billing::{insert_customer, open_invoice, run_billing, set_clock};
 use crate::common::providers::{
     self as standin, OPN_PUBLIC, OPN_SECRET, STRIPE_PUBLISHABLE, STRIPE_SECRET,
     STRIPE_WEBHOOK_SECRET, StandIn,
@@ -47,30 +46,6 @@ async fn configure(app: &TestApp, admin: &str) -> Value {
                 "opn": {"public_key": OPN_PUBLIC, "secret_key": OPN_SECRET},
                 "stripe": {"secret_key": STRIPE_SECRET, "publishable_key": STRIPE_PUBLISHABLE,
                            "webhook_secret": STRIPE_WEBHOOK_SECRET}}}),
-        )
-        .await)
-    .await
-}
-
-/// An issued invoice of one ฿1,000.00 line (฿1,070.00 with VAT).
-async fn open_invoice(app: &TestApp, token: &str, customer: Uuid) -> Value {
-    let draft = json_of(
-        app.post(
-            "/api/invoices",
-            Some(token),
-            json!({"customer_id": customer, "lines": [
-                {"description": "ค่าบริการระบบฟาร์ม", "quantity": 1, "unit_amount": 100_000}]}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let id = draft["id"].as_str().unwrap();
-    ok(app
-        .post(
-            &format!("/api/invoices/{id}/finalize"),
-            Some(token),
-            json!({}),
         )
         .await)
     .await

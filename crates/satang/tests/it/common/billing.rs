@@ -112,3 +112,29 @@ pub async fn credit_note_of_ten_baht(app: &TestApp, admin: &str, invoice_id: &st
     )
     .await
 }
+
+/// An issued invoice of one ฿1,000.00 line (฿1,070.00 with VAT).
+pub async fn open_invoice(app: &TestApp, token: &str, customer: Uuid) -> Value {
+    let draft = json_of(
+        app.post(
+            "/api/invoices",
+            Some(token),
+            json!({"customer_id": customer, "lines": [
+                {"description": "ค่าบริการระบบฟาร์ม", "quantity": 1, "unit_amount": 100_000}]}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = draft["id"].as_str().unwrap();
+    json_of(
+        app.post(
+            &format!("/api/invoices/{id}/finalize"),
+            Some(token),
+            json!({}),
+        )
+        .await,
+        200,
+    )
+    .await
+}

@@ -625,7 +625,8 @@ pub async fn start_payment(
                          "provider": intent.provider, "provider_ref": intent.provider_ref,
                          "method": intent.method, "amount": intent.amount,
                          "expires_at": intent.expires_at});
-    announce(&mut tx, actor, "payment_intent.created", &inv, payload, now).await?;
+    let ids = (inv.id, inv.customer_id);
+    announce(&mut tx, actor, "payment_intent.created", ids, payload, now).await?;
     tx.commit().await?;
     Ok(intent)
 }
@@ -635,7 +636,7 @@ async fn announce(
     tx: &mut Tx,
     actor: &Actor,
     action: &'static str,
-    inv: &Invoice,
+    (invoice_id, customer_id): (Uuid, Uuid),
     payload: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -644,8 +645,8 @@ async fn announce(
         satang_store::outbox::NewEvent {
             event_type: action,
             entity_type: "invoice",
-            entity_id: inv.id.to_string(),
-            customer_id: Some(inv.customer_id),
+            entity_id: invoice_id.to_string(),
+            customer_id: Some(customer_id),
             payload: payload.clone(),
         },
         now,
@@ -657,7 +658,7 @@ async fn announce(
         Change {
             action,
             entity_type: "invoice",
-            entity_id: inv.id.to_string(),
+            entity_id: invoice_id.to_string(),
             before: None,
             after: Some(payload),
         },
@@ -707,9 +708,8 @@ pub async fn apply_charge(
                                      "provider": intent.provider,
                                      "status": charge.status.as_str(),
                                      "reason": charge.failure});
-                if let Some(inv) = invoices::lock(tx, intent.invoice_id, Scope::All).await? {
-                    announce(tx, actor, "payment_intent.closed", &inv, payload, now).await?;
-                }
+                let ids = (intent.invoice_id, intent.customer_id);
+                announce(tx, actor, "payment_intent.closed", ids, payload, now).await?;
             }
             Ok(Applied::Closed)
         }

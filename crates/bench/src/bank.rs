@@ -29,7 +29,7 @@ use satang_domain::vat::withholding_tax;
 
 use crate::cli::CommonArgs;
 use crate::load::{Connection, SplitMix64, Target};
-use crate::postgres::ScratchDatabase;
+use crate::postgres::on_both_backends;
 use crate::proc_stats::Machine;
 use crate::report;
 use crate::server::{ADMIN_EMAIL, ADMIN_PASSWORD, RunningServer, satang_binary};
@@ -82,26 +82,10 @@ pub async fn run(args: BankArgs, command_line: String) -> anyhow::Result<()> {
         "satang-bench bank: {} lines, {} open invoices, {} connections",
         args.lines, args.invoices, args.concurrency
     );
-    println!("\n== SQLite");
-    let sqlite = Ok(bench_backend(&binary, None, &args).await?);
-    println!("\n== PostgreSQL");
-    let postgres = if args.common.no_postgres {
-        Err("not run (`--no-postgres`)".to_owned())
-    } else {
-        match ScratchDatabase::create(&args.common.postgres_url).await {
-            Err(e) => Err(format!(
-                "skipped: cannot reach {} ({e:#})",
-                crate::postgres::redact_password(&args.common.postgres_url)
-            )),
-            Ok(db) => {
-                let measured = bench_backend(&binary, Some(&db.url), &args).await;
-                let dropped = db.drop_database().await;
-                let measured = measured?;
-                dropped?;
-                Ok(measured)
-            }
-        }
-    };
+    let (sqlite, postgres) = on_both_backends(&args.common, async |url| {
+        bench_backend(&binary, url, &args).await
+    })
+    .await?;
     let body = render(
         &machine,
         &command_line,

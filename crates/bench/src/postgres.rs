@@ -89,6 +89,36 @@ pub fn redact_password(url: &str) -> String {
     }
 }
 
+/// Runs `measure` on SQLite (`None`), then on a scratch PostgreSQL database (its URL) that is
+/// dropped afterwards: the PostgreSQL result is the reason when it was not run (`--no-postgres`,
+/// server unreachable). A SQLite failure ends the bench.
+pub async fn on_both_backends<T>(
+    common: &crate::cli::CommonArgs,
+    mut measure: impl AsyncFnMut(Option<&str>) -> anyhow::Result<T>,
+) -> anyhow::Result<(Result<T, String>, Result<T, String>)> {
+    println!("\n== SQLite");
+    let sqlite = Ok(measure(None).await?);
+    println!("\n== PostgreSQL");
+    let postgres = if common.no_postgres {
+        Err("not run (`--no-postgres`)".to_owned())
+    } else {
+        match ScratchDatabase::create(&common.postgres_url).await {
+            Err(e) => Err(format!(
+                "skipped: cannot reach {} ({e:#})",
+                redact_password(&common.postgres_url)
+            )),
+            Ok(db) => {
+                let measured = measure(Some(&db.url)).await;
+                let dropped = db.drop_database().await;
+                let measured = measured?;
+                dropped?;
+                Ok(measured)
+            }
+        }
+    };
+    Ok((sqlite, postgres))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,7 @@ use serde_json::json;
 use crate::bank::{call, open_invoices};
 use crate::cli::CommonArgs;
 use crate::load::{self, Connection, Outcome, Plan, Target};
-use crate::postgres::ScratchDatabase;
+use crate::postgres::on_both_backends;
 use crate::proc_stats::Machine;
 use crate::report;
 use crate::server::{ADMIN_EMAIL, ADMIN_PASSWORD, RunningServer, satang_binary};
@@ -62,26 +62,10 @@ pub async fn run(args: ProviderWebhooksArgs, command_line: String) -> anyhow::Re
         "satang-bench provider-webhooks: {} invoices, {} connections, Opn stand-in on {opn}",
         args.invoices, args.concurrency
     );
-    println!("\n== SQLite");
-    let sqlite = Ok(bench_backend(&binary, None, opn, &args).await?);
-    println!("\n== PostgreSQL");
-    let postgres = if args.common.no_postgres {
-        Err("not run (`--no-postgres`)".to_owned())
-    } else {
-        match ScratchDatabase::create(&args.common.postgres_url).await {
-            Err(e) => Err(format!(
-                "skipped: cannot reach {} ({e:#})",
-                crate::postgres::redact_password(&args.common.postgres_url)
-            )),
-            Ok(db) => {
-                let measured = bench_backend(&binary, Some(&db.url), opn, &args).await;
-                let dropped = db.drop_database().await;
-                let measured = measured?;
-                dropped?;
-                Ok(measured)
-            }
-        }
-    };
+    let (sqlite, postgres) = on_both_backends(&args.common, async |url| {
+        bench_backend(&binary, url, opn, &args).await
+    })
+    .await?;
     let body = render(
         &machine,
         &command_line,

@@ -47,6 +47,9 @@ pub enum ApiError {
     /// A payment provider failed or refused; its message, never a key, is the detail.
     #[error("{0}")]
     Upstream(String),
+    /// The payer's card was declined; the provider's reason is the detail.
+    #[error("{0}")]
+    Declined(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -89,6 +92,7 @@ impl ApiError {
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Declined(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -108,6 +112,7 @@ impl ApiError {
             ApiError::Timeout => "timeout",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Upstream(_) => "provider-error",
+            ApiError::Declined(_) => "card-declined",
             ApiError::Internal(_) => "internal-error",
         }
     }

@@ -108,6 +108,8 @@ pub struct Inner {
     pub gateway: Arc<dyn satang_billing::gateway::PaymentGateway>,
     /// Opn Payments' and Stripe's APIs (their keys are settings, read per use).
     pub providers: satang_billing::providers::Providers,
+    /// Applies the providers' webhook deliveries, those arriving together in one transaction.
+    pub webhooks: satang_billing::providers::Applier,
     /// Signs and checks payment links (`/pay/{token}`).
     pub pay_link_key: satang_auth::crypto::MacKey,
     /// Signs the tax documents' e-Tax XML (`SATANG_ETAX_P12`); none: the XML stays unsigned.

@@ -99,6 +99,9 @@ pub enum Error {
     /// A payment provider could not be reached, failed, or refused the request.
     #[error("{0}")]
     Provider(String),
+    /// The payer's card was declined (the provider's reason).
+    #[error("{0}")]
+    Declined(String),
     /// An outside request Satang cannot act on (a webhook with a bad signature or body).
     #[error("{0}")]
     Rejected(String),

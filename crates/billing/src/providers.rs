@@ -17,6 +17,7 @@
 //!   [`ProviderError::Unavailable`] (retried later, never counted as a decline); a 4xx is
 //!   [`ProviderError::Refused`] with the provider's code and message.
 
+pub mod applier;
 pub mod opn;
 pub mod stripe;
 
@@ -37,6 +38,8 @@ use satang_store::invoices::{self, Invoice};
 use satang_store::payments::Payment;
 use satang_store::providers::{self as store, NewPaymentIntent, PaymentIntent};
 use satang_store::{Db, Scope, Tx, customers, kv};
+
+pub use applier::{Applier, Delivery};
 
 use crate::invoicing::settlement::{PaymentInput, record_payment, record_to_balance};
 use crate::{BillingSettings, Error, Result};
@@ -504,9 +507,31 @@ pub async fn update_keys(
 }
 
 // ---------------------------------------------------------------------------------------------
-// PromptPay through a provider
+// Paying an invoice at a provider
 
-/// Starts (or hands out again) a PromptPay payment of what `invoice_id` still owes.
+/// How a payer pays an invoice at a provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayWith {
+    /// A QR to scan; the money arrives later, by webhook.
+    PromptPay,
+    /// The one-time token the provider's browser script made of a card (Omise.js's `tokn_…`,
+    /// Stripe.js's `pm_…`), charged at once.
+    Card(String),
+}
+
+impl PayWith {
+    fn method(&self) -> &'static str {
+        match self {
+            PayWith::PromptPay => "promptpay",
+            PayWith::Card(_) => "card",
+        }
+    }
+}
+
+/// Starts a payment of what `invoice_id` still owes: a PromptPay QR (a pending intent of the
+/// same amount is handed out again), or a card charged at once, its payment recorded before
+/// this returns (a decline is [`Error::Declined`], the failed intent kept).
+#[allow(clippy::too_many_arguments)]
 pub async fn start_payment(
     db: &Db,
     providers: &Providers,
@@ -514,6 +539,7 @@ pub async fn start_payment(
     actor: &Actor,
     invoice_id: Uuid,
     provider: Provider,
+    with: PayWith,
     now: DateTime<Utc>,
 ) -> Result<PaymentIntent> {
     let secret = keys
@@ -523,6 +549,18 @@ pub async fn start_payment(
             field: "provider",
             message: format!("{} is not configured in Settings", provider.as_str()),
         })?;
+    if let PayWith::Card(token) = &with
+        && (token.is_empty()
+            || token.len() > 255
+            || !token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        return Err(Error::Invalid {
+            field: "token",
+            message: "a card token from the provider's script is required".into(),
+        });
+    }
     let (inv, attempt, email) = {
         let mut tx = db.begin().await?;
         let inv = invoices::lock(&mut tx, invoice_id, Scope::All)
@@ -534,7 +572,7 @@ pub async fn start_payment(
                 inv.status
             )));
         }
-        if inv.currency != Currency::Thb {
+        if with == PayWith::PromptPay && inv.currency != Currency::Thb {
             return Err(Error::Invalid {
                 field: "method",
                 message: "PromptPay takes Thai baht only".into(),
@@ -542,7 +580,8 @@ pub async fn start_payment(
         }
         let intents = store::intents_of(&mut tx, inv.id).await?;
         let reusable = intents.iter().find(|i| {
-            i.provider == provider.as_str()
+            with == PayWith::PromptPay
+                && i.provider == provider.as_str()
                 && i.method == "promptpay"
                 && i.status == "pending"
                 && i.amount == inv.amount_due
@@ -560,25 +599,32 @@ pub async fn start_payment(
         (inv, intents.len() + 1, email)
     };
     // The provider is called outside any transaction; the key makes a retried start (after a
-    // timeout) the same charge at the provider.
-    let key = format!("{}-promptpay-{}-{attempt}", inv.id, inv.amount_due);
+    // timeout) the same charge at the provider. A card token is single-use, so it is the key.
+    let key = match &with {
+        PayWith::PromptPay => format!("{}-promptpay-{}-{attempt}", inv.id, inv.amount_due),
+        PayWith::Card(token) => format!("{}-card-{token}", inv.id),
+    };
     let description = format!("Invoice {}", inv.number.as_deref().unwrap_or("(draft)"));
     let http = providers.http(provider);
-    let code = inv.currency.code();
-    let charge = match provider {
-        Provider::Opn => {
-            opn::create_promptpay(
+    let (amount, code) = (inv.amount_due, inv.currency.code());
+    let charge = match (provider, &with) {
+        (Provider::Opn, PayWith::PromptPay) => {
+            opn::create_promptpay(http, &secret, amount, code, inv.id, &description, &key).await
+        }
+        (Provider::Opn, PayWith::Card(token)) => {
+            opn::charge_token(
                 http,
                 &secret,
-                inv.amount_due,
+                token,
+                amount,
                 code,
                 inv.id,
                 &description,
                 &key,
             )
-            .await?
+            .await
         }
-        Provider::Stripe => {
+        (Provider::Stripe, PayWith::PromptPay) => {
             let email = if email.is_empty() {
                 "billing@example.invalid".to_owned()
             } else {
@@ -587,32 +633,84 @@ pub async fn start_payment(
             stripe::create_promptpay(
                 http,
                 &secret,
-                inv.amount_due,
+                amount,
                 code,
                 inv.id,
                 &description,
                 &email,
                 &key,
             )
-            .await?
+            .await
         }
+        (Provider::Stripe, PayWith::Card(method)) => {
+            stripe::charge_payment_method(
+                http,
+                &secret,
+                method,
+                amount,
+                code,
+                inv.id,
+                &description,
+                &key,
+            )
+            .await
+        }
+    };
+    let charge = match (charge, &with) {
+        (Ok(charge), _) => charge,
+        // A token the provider does not take (used, expired, not a card) is the payer's input.
+        (
+            Err(ProviderError::Refused {
+                status, message, ..
+            }),
+            PayWith::Card(_),
+        ) if status == 400 || status == 404 || status == 422 => {
+            return Err(Error::Invalid {
+                field: "token",
+                message,
+            });
+        }
+        (
+            Err(ProviderError::Refused {
+                status: 402,
+                message,
+                ..
+            }),
+            PayWith::Card(_),
+        ) => {
+            return Err(Error::Declined(message));
+        }
+        (Err(e), _) => return Err(e.into()),
     };
     let mut tx = db.begin().await?;
     if let Some(existing) =
         store::intent_by_ref(&mut tx, provider.as_str(), &charge.reference).await?
     {
-        // The same idempotency key answered again (a retried start): the intent exists.
-        return Ok(existing);
+        // The same idempotency key answered again (a retried start): the intent exists, and a
+        // card's retry answers what the first try did.
+        return match (&with, charge.status) {
+            (PayWith::Card(_), ChargeStatus::Failed | ChargeStatus::Expired) => {
+                Err(declined(charge.failure))
+            }
+            _ => Ok(existing),
+        };
     }
+    let card = matches!(with, PayWith::Card(_));
     let intent = store::insert_intent(
         &mut tx,
         NewPaymentIntent {
             invoice_id: inv.id,
             customer_id: inv.customer_id,
             provider: provider.as_str().into(),
-            method: "promptpay".into(),
+            method: with.method().into(),
             provider_ref: charge.reference.clone(),
-            status: charge.status.as_str().into(),
+            // A card's outcome is applied below like any provider answer, from pending.
+            status: if card {
+                "pending"
+            } else {
+                charge.status.as_str()
+            }
+            .into(),
             amount: charge.amount,
             currency: charge.currency.clone(),
             qr_svg: charge.qr_svg.clone(),
@@ -627,8 +725,23 @@ pub async fn start_payment(
                          "expires_at": intent.expires_at});
     let ids = (inv.id, inv.customer_id);
     announce(&mut tx, actor, "payment_intent.created", ids, payload, now).await?;
+    if !card {
+        tx.commit().await?;
+        return Ok(intent);
+    }
+    apply_charge(&mut tx, actor, provider, &charge, now).await?;
+    let intent = store::intent_by_ref(&mut tx, provider.as_str(), &charge.reference)
+        .await?
+        .unwrap_or(intent);
     tx.commit().await?;
-    Ok(intent)
+    match charge.status {
+        ChargeStatus::Failed | ChargeStatus::Expired => Err(declined(charge.failure)),
+        _ => Ok(intent),
+    }
+}
+
+fn declined(reason: Option<String>) -> Error {
+    Error::Declined(reason.unwrap_or_else(|| "the card was declined".into()))
 }
 
 /// A provider-driven change as an event (webhooks, e-mail) and an audit entry.
@@ -802,7 +915,7 @@ fn bad_event(message: impl Into<String>) -> Error {
 
 /// An Opn webhook delivery: the charge it names is fetched back from Opn and acted on.
 pub async fn opn_webhook(
-    db: &Db,
+    applier: &Applier,
     providers: &Providers,
     keys: &Keyring,
     actor: &Actor,
@@ -827,12 +940,20 @@ pub async fn opn_webhook(
         }
         Err(e) => return Err(e.into()),
     };
-    apply_event(db, actor, Provider::Opn, event.id, &event.key, &charge, now).await
+    let delivery = Delivery {
+        provider: Provider::Opn,
+        event_id: event.id,
+        event_type: event.key,
+        charge,
+        actor: actor.clone(),
+        now,
+    };
+    applier.apply(delivery).await
 }
 
 /// A Stripe webhook delivery, trusted once its signature verifies.
 pub async fn stripe_webhook(
-    db: &Db,
+    applier: &Applier,
     keys: &Keyring,
     actor: &Actor,
     signature: Option<&str>,
@@ -854,42 +975,15 @@ pub async fn stripe_webhook(
     }
     let intent: stripe::PaymentIntent = serde_json::from_value(event.data.object)
         .map_err(|e| bad_event(format!("not a PaymentIntent: {e}")))?;
-    let charge = intent.into_provider_charge();
-    apply_event(
-        db,
-        actor,
-        Provider::Stripe,
-        event.id,
-        &event.kind,
-        &charge,
+    let delivery = Delivery {
+        provider: Provider::Stripe,
+        event_id: event.id,
+        event_type: event.kind,
+        charge: intent.into_provider_charge(),
+        actor: actor.clone(),
         now,
-    )
-    .await
-}
-
-async fn apply_event(
-    db: &Db,
-    actor: &Actor,
-    provider: Provider,
-    event_id: String,
-    event_type: &str,
-    charge: &ProviderCharge,
-    now: DateTime<Utc>,
-) -> Result<WebhookOutcome> {
-    let mut tx = db.begin().await?;
-    // A pending charge's event is not remembered: a later delivery may find it settled.
-    if charge.status != ChargeStatus::Pending
-        && !store::claim_event(&mut tx, provider.as_str(), &event_id, event_type, now).await?
-    {
-        return Ok(WebhookOutcome {
-            event_id,
-            result: "replayed",
-            payment_id: None,
-        });
-    }
-    let applied = apply_charge(&mut tx, actor, provider, charge, now).await?;
-    tx.commit().await?;
-    Ok(outcome(event_id, applied))
+    };
+    applier.apply(delivery).await
 }
 
 /// The intent as the provider has it now, applied (the pay page's poll, a staff refresh).

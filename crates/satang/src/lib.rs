@@ -168,8 +168,10 @@ pub async fn build_state(config: &Config, services: Services, db: Db) -> anyhow:
     let window = api.login_failure_window;
     let secrets = SecretBox::new(&encryption_key(config)?);
     let pay_link_key = secrets.mac_key(satang_billing::pay_links::KEY_PURPOSE);
+    let webhooks = satang_billing::providers::Applier::new(db.clone());
     Ok(AppState(Arc::new(Inner {
         db,
+        webhooks,
         clock,
         services,
         signing_keys,

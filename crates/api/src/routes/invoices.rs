@@ -232,6 +232,7 @@ impl From<satang_billing::Error> for ApiError {
             satang_billing::Error::Forbidden => ApiError::Forbidden,
             satang_billing::Error::Store(s) => s.into(),
             satang_billing::Error::Provider(m) => ApiError::Upstream(m),
+            satang_billing::Error::Declined(m) => ApiError::Declined(m),
             satang_billing::Error::Rejected(m) => ApiError::BadRequest(m),
             satang_billing::Error::Internal(m) => ApiError::Internal(m),
         }

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use satang_billing::pay_links::{self, LinkError};
-use satang_billing::providers::{self as operations, Keyring, Provider, WebhookOutcome};
+use satang_billing::providers::{self as operations, Keyring, PayWith, Provider, WebhookOutcome};
 use satang_store::Scope;
 use satang_store::invoices;
 use satang_store::providers::PaymentIntent;
@@ -41,8 +41,12 @@ pub const PAYMENT_LINK_HEADER: &str = "x-payment-link";
 pub struct StartPaymentRequest {
     /// `opn` or `stripe`.
     pub provider: String,
-    /// `promptpay`.
+    /// `promptpay` (a QR to scan) or `card` (charged at once).
     pub method: String,
+    /// With `card`: the one-time token the provider's script made of the card (Omise.js
+    /// `tokn_…`, Stripe.js `pm_…`). The card number itself is never sent to Satang.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// A payment started at a provider.
@@ -85,13 +89,30 @@ impl From<PaymentIntent> for PaymentIntentView {
 }
 
 impl StartPaymentRequest {
-    fn parse(&self) -> Result<Provider, ApiError> {
+    fn parse(self) -> Result<(Provider, PayWith), ApiError> {
         let mut v = crate::error::Validator::new();
         let provider = Provider::parse(&self.provider);
         v.check(provider.is_some(), "provider", "must be opn or stripe");
-        v.check(self.method == "promptpay", "method", "must be promptpay");
+        let with = match (self.method.as_str(), self.token) {
+            ("promptpay", _) => Some(PayWith::PromptPay),
+            ("card", Some(token)) => Some(PayWith::Card(token)),
+            ("card", None) => {
+                v.add(
+                    "token",
+                    "a card token from the provider's script is required",
+                );
+                None
+            }
+            _ => {
+                v.add("method", "must be promptpay or card");
+                None
+            }
+        };
         v.finish()?;
-        provider.ok_or_else(|| ApiError::field("provider", "must be opn or stripe"))
+        match (provider, with) {
+            (Some(p), Some(w)) => Ok((p, w)),
+            _ => Err(ApiError::field("method", "must be promptpay or card")),
+        }
     }
 }
 
@@ -102,14 +123,17 @@ fn link_error(e: LinkError) -> ApiError {
     }
 }
 
-/// Pay what an invoice still owes by PromptPay through a provider: the QR to scan. Staff with
+/// Pay what an invoice still owes through a provider: by PromptPay (the QR to scan; a pending
+/// payment of the same amount is answered again) or by card (the token of the provider's
+/// script, charged at once: 201 with the payment recorded, or 402 when declined). Staff with
 /// billing rights, the customer's owner or billing member, or a payment link of this invoice
-/// (`X-Payment-Link`). A pending payment of the same amount is answered again.
+/// (`X-Payment-Link`).
 #[utoipa::path(post, path = "/api/invoices/{id}/payment-intents", tag = "payments",
     params(("id" = Uuid, Path), ("X-Payment-Link" = Option<String>, Header, description = "A payment link's token, instead of signing in")),
     request_body = StartPaymentRequest, security(("bearer" = []), ()),
     responses((status = 201, body = PaymentIntentView), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, description = "The invoice is not open or the link expired", body = Problem),
+        (status = 402, description = "The card was declined", body = Problem),
         (status = 422, body = Problem), (status = 502, description = "The provider failed or refused", body = Problem)))]
 async fn create_payment_intent(
     State(state): State<AppState>,
@@ -151,7 +175,7 @@ async fn create_payment_intent(
         }
         (Err(e), None) => return Err(e),
     };
-    let provider = body.parse()?;
+    let (provider, with) = body.parse()?;
     let keys = Keyring::load(&state.db, &state.secrets).await?;
     let intent = operations::start_payment(
         &state.db,
@@ -160,6 +184,7 @@ async fn create_payment_intent(
         &actor,
         id,
         provider,
+        with,
         now,
     )
     .await?;
@@ -236,7 +261,7 @@ pub struct PayPageView {
     pub link_expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PayProvider {
     pub provider: String,
     pub public_key: String,
@@ -343,7 +368,7 @@ async fn opn_webhook(
 ) -> Result<axum::Json<WebhookOutcome>, ApiError> {
     let keys = Keyring::load(&state.db, &state.secrets).await?;
     let outcome = operations::opn_webhook(
-        &state.db,
+        &state.webhooks,
         &state.providers,
         &keys,
         &actor,
@@ -371,7 +396,7 @@ async fn stripe_webhook(
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
     let outcome = operations::stripe_webhook(
-        &state.db,
+        &state.webhooks,
         &keys,
         &actor,
         signature,

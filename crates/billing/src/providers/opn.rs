@@ -262,6 +262,35 @@ pub async fn charge_customer(
     Ok(charge.into_provider_charge(None))
 }
 
+/// Charges the card behind Omise.js's one-time `token` (a payer on the pay page); the answer is
+/// final: `successful`, or `failed` with Opn's reason.
+#[allow(clippy::too_many_arguments)]
+pub async fn charge_token(
+    http: &Http,
+    secret: &str,
+    token: &str,
+    amount: i64,
+    currency: &str,
+    invoice_id: Uuid,
+    description: &str,
+    idempotency_key: &str,
+) -> Result<ProviderCharge, ProviderError> {
+    let form = [
+        ("amount", amount.to_string()),
+        ("currency", currency.to_ascii_lowercase()),
+        ("card", token.to_owned()),
+        ("description", description.to_owned()),
+        ("metadata[invoice_id]", invoice_id.to_string()),
+    ];
+    let request = http
+        .client()
+        .post(format!("{}/charges", http.base))
+        .header("Idempotency-Key", idempotency_key)
+        .form(&form);
+    let charge: Charge = send(http, secret, request).await?;
+    Ok(charge.into_provider_charge(None))
+}
+
 /// An event as Opn posts it to the webhook: only its id, key and the charge's id are read;
 /// the charge itself is fetched back from Opn.
 #[derive(Debug, Deserialize)]

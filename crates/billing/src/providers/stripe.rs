@@ -334,6 +334,36 @@ pub async fn charge_customer(
     intent(http, secret, request).await
 }
 
+/// Charges the PaymentMethod Stripe.js made on the pay page (`pm_…`), confirmed at once; a
+/// decline comes back as a failed charge.
+#[allow(clippy::too_many_arguments)]
+pub async fn charge_payment_method(
+    http: &Http,
+    secret: &str,
+    payment_method: &str,
+    amount: i64,
+    currency: &str,
+    invoice_id: Uuid,
+    description: &str,
+    idempotency_key: &str,
+) -> Result<ProviderCharge, ProviderError> {
+    let form = [
+        ("amount", amount.to_string()),
+        ("currency", currency.to_ascii_lowercase()),
+        ("payment_method_types[]", "card".to_owned()),
+        ("payment_method", payment_method.to_owned()),
+        ("confirm", "true".to_owned()),
+        ("description", description.to_owned()),
+        ("metadata[invoice_id]", invoice_id.to_string()),
+    ];
+    let request = http
+        .client()
+        .post(format!("{}/v1/payment_intents", http.base))
+        .header("Idempotency-Key", idempotency_key)
+        .form(&form);
+    intent(http, secret, request).await
+}
+
 /// A webhook event: `payment_intent.*` events carry the PaymentIntent in `data.object`.
 #[derive(Debug, Deserialize)]
 pub struct Event {

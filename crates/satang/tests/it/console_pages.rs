@@ -36,6 +36,7 @@ both_backends!(
     tax_documents_show_beside_their_invoice_for_staff_and_the_members,
     the_etax_subdistrict_code_is_saved_and_checked_on_the_settings_page,
     a_member_adds_a_card_through_the_providers_script,
+    a_payer_pays_by_card_on_the_pay_page,
 );
 
 /// A browser: keeps cookies and the CSRF token of the last page with a form, does not follow
@@ -1772,4 +1773,113 @@ async fn a_member_adds_a_card_through_the_providers_script(backend: Backend) {
     let reader = Browser::signed_in(&app, "reader@dairy.test").await;
     let page = reader.get(&format!("/portal/{customer}/cards/new")).await;
     assert_eq!(page.status, 403);
+}
+
+/// The pay page's card form: the provider's script origin allowed on it (and not once the
+/// invoice is paid), inputs that are never posted, and what card.js posts after Omise.js
+/// answered — the token — paying the invoice at once, without signing in.
+async fn a_payer_pays_by_card_on_the_pay_page(backend: Backend) {
+    let opn = crate::common::providers::opn().await;
+    let url = opn.url.clone();
+    let Some(app) = crate::common::spawn_with(backend, move |c| c.opn_api_url = url).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    json_of(
+        app.patch(
+            "/api/settings",
+            &admin,
+            json!({"providers": {"opn": {"public_key": crate::common::providers::OPN_PUBLIC,
+                                          "secret_key": crate::common::providers::OPN_SECRET}}}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let customer = insert_customer(&app, "ฟาร์มทุเรียนเขาคิชฌกูฏ", "active").await;
+    let invoice = crate::common::billing::open_invoice(&app, &admin, customer).await;
+    let id = invoice["id"].as_str().unwrap();
+    let link = json_of(
+        app.post(
+            &format!("/api/invoices/{id}/payment-link"),
+            Some(&admin),
+            json!({}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let path = format!(
+        "/pay/{}",
+        link["url"].as_str().unwrap().split("/pay/").nth(1).unwrap()
+    );
+    let csp_of = async || {
+        let res = app.client.get(app.at(&path)).send().await.unwrap();
+        res.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let csp = csp_of().await;
+    assert!(
+        csp.contains("script-src 'self' https://cdn.omise.co;"),
+        "{csp}"
+    );
+
+    let payer = Browser::new(&app);
+    let page = payer.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("data-testid=\"pay-card-form\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("data-card-provider=\"opn\""));
+    assert!(page.body.contains(crate::common::providers::OPN_PUBLIC));
+    assert!(page.body.contains("https://cdn.omise.co/omise.js"));
+    assert!(page.body.contains("id=\"card-number\""));
+    assert!(
+        !page.body.contains("name=\"card_number\""),
+        "card fields are never posted"
+    );
+
+    // A declined card: the provider's reason on the page, the invoice still open.
+    let declined = opn.opn_token("4111111111140011").await;
+    let page = payer
+        .post(
+            &path,
+            &[
+                ("method", "card"),
+                ("provider", "opn"),
+                ("token", declined.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 402, "{}", page.body);
+    assert!(page.body.contains("insufficient"), "{}", page.body);
+
+    let token = opn.opn_token("4242424242424242").await;
+    let page = payer
+        .post(
+            &path,
+            &[
+                ("method", "card"),
+                ("provider", "opn"),
+                ("token", token.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("data-pay-paid>"),
+        "shown as paid: {}",
+        page.body
+    );
+    assert!(!page.body.contains("pay-card-form"));
+    let now = json_of(app.get(&format!("/api/invoices/{id}"), &admin).await, 200).await;
+    assert_eq!(now["status"], "paid");
+    assert!(
+        !csp_of().await.contains("omise"),
+        "no provider script once paid"
+    );
 }

@@ -3,7 +3,7 @@
 //! invoice paid by PromptPay through each provider, forged and replayed webhooks changing
 //! nothing, concurrent deliveries recording one payment, payment links, cards kept at the
 //! provider and charged by automatic collection without a double charge when the provider
-//! fails mid-way.
+//! fails mid-way, and one-off card payments by the token of the provider's script.
 
 use serde_json::{Value, json};
 
@@ -19,6 +19,7 @@ both_backends!(
     promptpay_through_stripe_needs_a_valid_signature,
     cards_kept_at_a_provider_are_charged_once,
     a_person_pays_on_the_pay_page_without_signing_in,
+    a_card_token_pays_an_invoice_at_once,
 );
 
 async fn spawn_providers(backend: Backend, clocked: bool) -> Option<(TestApp, StandIn, StandIn)> {
@@ -262,6 +263,30 @@ async fn promptpay_through_opn_pays_an_invoice_once(backend: Backend) {
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert_eq!(payments_of(&app, &admin, &second).await.len(), 1);
     assert_eq!(invoice_now(&app, &admin, &second).await["status"], "paid");
+
+    // A burst over six invoices, one of whose charges is in the wrong currency: deliveries
+    // arriving together share a transaction, and the bad one fails alone.
+    let mut burst = Vec::new();
+    for _ in 0..6 {
+        let invoice = open_invoice(&app, &admin, customer).await;
+        let intent = json_of(start(&app, Some(&admin), &invoice, "opn").await, 201).await;
+        let charge = opn.opn_settle(intent["provider_ref"].as_str().unwrap(), "successful");
+        burst.push((invoice, charge));
+    }
+    let bad = burst[3].1["id"].as_str().unwrap().to_owned();
+    burst[3].1 = opn.opn_set(&bad, "currency", json!("usd"));
+    let deliveries = burst.iter().enumerate().map(|(i, (_, charge))| {
+        let event = standin::opn_event(&format!("evnt_test_mixed{i}"), charge);
+        let app = &app;
+        async move { opn_webhook(app, &event).await.status().as_u16() }
+    });
+    let statuses = futures::future::join_all(deliveries).await;
+    assert_eq!(statuses, [200, 200, 200, 422, 200, 200]);
+    for (i, (invoice, _)) in burst.iter().enumerate() {
+        let (status, paid) = if i == 3 { ("open", 0) } else { ("paid", 1) };
+        assert_eq!(invoice_now(&app, &admin, invoice).await["status"], status);
+        assert_eq!(payments_of(&app, &admin, invoice).await.len(), paid);
+    }
 
     // A payment link: the public pay page, and PromptPay through it without signing in.
     let third = open_invoice(&app, &admin, customer).await;
@@ -657,4 +682,159 @@ async fn a_person_pays_on_the_pay_page_without_signing_in(backend: Backend) {
         .await;
     assert!(b.exists("[data-pay-open][hidden]").await);
     b.close().await;
+}
+
+async fn pay_by_card(
+    app: &TestApp,
+    link: &str,
+    invoice: &Value,
+    provider: &str,
+    token: Option<&str>,
+) -> reqwest::Response {
+    let id = invoice["id"].as_str().unwrap();
+    let mut body = json!({"provider": provider, "method": "card"});
+    if let Some(t) = token {
+        body["token"] = json!(t);
+    }
+    app.client
+        .post(app.at(&format!("/api/invoices/{id}/payment-intents")))
+        .header("X-Payment-Link", link)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn link_of(app: &TestApp, admin: &str, invoice: &Value) -> String {
+    let id = invoice["id"].as_str().unwrap();
+    let link = json_of(
+        app.post(
+            &format!("/api/invoices/{id}/payment-link"),
+            Some(admin),
+            json!({}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let url = link["url"].as_str().unwrap();
+    url.split("/pay/").nth(1).unwrap().to_owned()
+}
+
+/// A payer on the pay page: the provider's script made a one-time token of the card; Satang
+/// charges it at once, records the payment before answering, and a decline changes nothing but
+/// the failed attempt. The webhook that follows the charge finds it applied.
+async fn a_card_token_pays_an_invoice_at_once(backend: Backend) {
+    let Some((app, opn, stripe)) = spawn_providers(backend, false).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    configure(&app, &admin).await;
+    let customer = insert_customer(&app, "ฟาร์มมะม่วงริมน้ำ", "active").await;
+
+    // Opn: Omise.js's token, charged with the link alone.
+    let invoice = open_invoice(&app, &admin, customer).await;
+    let link = link_of(&app, &admin, &invoice).await;
+    let token = opn.opn_token("4242424242424242").await;
+    let missing = pay_by_card(&app, &link, &invoice, "opn", None).await;
+    assert!(expect_problem(missing, 422).await["errors"]["token"].is_array());
+    let intent = json_of(
+        pay_by_card(&app, &link, &invoice, "opn", Some(&token)).await,
+        201,
+    )
+    .await;
+    assert_eq!(
+        (&intent["status"], &intent["method"], &intent["amount"]),
+        (&json!("succeeded"), &json!("card"), &json!(107_000))
+    );
+    assert!(intent["payment_id"].is_string(), "{intent}");
+    let paid_with = token.clone();
+    let sent = opn.seen("/charges");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].field("card"), Some(token.as_str()));
+    assert_eq!(sent[0].field("amount"), Some("107000"));
+    assert!(sent[0].idempotency_key.is_some());
+    assert_eq!(invoice_now(&app, &admin, &invoice).await["status"], "paid");
+    let payments = payments_of(&app, &admin, &invoice).await;
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0]["method"], "card");
+    let charge_id = intent["provider_ref"].as_str().unwrap();
+    assert_eq!(payments[0]["reference"], charge_id);
+    // Opn's webhook for the same charge: already applied, still one payment.
+    let charge = opn.object(charge_id);
+    let res = ok(opn_webhook(&app, &standin::opn_event("evnt_test_card", &charge)).await).await;
+    assert_eq!(res["result"], "already_applied");
+    assert_eq!(payments_of(&app, &admin, &invoice).await.len(), 1);
+    // The invoice is paid: the link takes no second payment.
+    let again = opn.opn_token("4242424242424242").await;
+    expect_problem(
+        pay_by_card(&app, &link, &invoice, "opn", Some(&again)).await,
+        409,
+    )
+    .await;
+    assert_eq!(opn.created("chrg_"), 1);
+
+    // Opn declines (insufficient funds): 402 with Opn's reason; the invoice stays open.
+    let invoice = open_invoice(&app, &admin, customer).await;
+    let link = link_of(&app, &admin, &invoice).await;
+    let token = opn.opn_token("4111111111140011").await;
+    let declined = expect_problem(
+        pay_by_card(&app, &link, &invoice, "opn", Some(&token)).await,
+        402,
+    )
+    .await;
+    assert!(
+        declined["detail"]
+            .as_str()
+            .unwrap()
+            .contains("insufficient"),
+        "{declined}"
+    );
+    assert_eq!(invoice_now(&app, &admin, &invoice).await["status"], "open");
+    assert!(payments_of(&app, &admin, &invoice).await.is_empty());
+    // The same token again is the same attempt: the same answer, no second charge.
+    expect_problem(
+        pay_by_card(&app, &link, &invoice, "opn", Some(&token)).await,
+        402,
+    )
+    .await;
+    assert_eq!(opn.created("chrg_"), 2);
+    // A token used up on another invoice is the payer's mistake, not a provider failure.
+    let used = expect_problem(
+        pay_by_card(&app, &link, &invoice, "opn", Some(&paid_with)).await,
+        422,
+    )
+    .await;
+    assert!(used["errors"]["token"].is_array(), "{used}");
+    let bad = pay_by_card(&app, &link, &invoice, "opn", Some("tokn_<script>")).await;
+    assert!(expect_problem(bad, 422).await["errors"]["token"].is_array());
+
+    // Stripe: Stripe.js's PaymentMethod, confirmed at once; the parameters are Stripe's.
+    let intent = json_of(
+        pay_by_card(&app, &link, &invoice, "stripe", Some("pm_card_visa")).await,
+        201,
+    )
+    .await;
+    assert_eq!(intent["status"], "succeeded");
+    let sent = stripe.seen("/v1/payment_intents");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].field("payment_method"), Some("pm_card_visa"));
+    assert_eq!(sent[0].field("confirm"), Some("true"));
+    assert_eq!(invoice_now(&app, &admin, &invoice).await["status"], "paid");
+    let invoice = open_invoice(&app, &admin, customer).await;
+    let link = link_of(&app, &admin, &invoice).await;
+    let declined = pay_by_card(
+        &app,
+        &link,
+        &invoice,
+        "stripe",
+        Some("pm_card_chargeDeclined"),
+    )
+    .await;
+    let declined = expect_problem(declined, 402).await;
+    assert!(
+        declined["detail"].as_str().unwrap().contains("declined"),
+        "{declined}"
+    );
+    assert_eq!(invoice_now(&app, &admin, &invoice).await["status"], "open");
 }

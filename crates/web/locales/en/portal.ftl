@@ -46,6 +46,9 @@ pay-paid = Paid — thank you. This invoice has nothing left to pay.
 pay-promptpay-via = Pay with PromptPay ({ $provider })
 pay-waiting = Waiting for your payment: this page turns to "paid" by itself once it arrives.
 pay-manual = After paying, the seller confirms the transfer; this page then shows it as paid.
+pay-card-title = Or pay by card
+pay-card-lead = Your card goes straight to { $provider } and is charged once; Satang never sees its number or keeps it.
+pay-card-submit = Pay { $amount } by card
 provider-opn = Opn Payments
 provider-stripe = Stripe
 

@@ -46,6 +46,9 @@ pay-paid = ชำระแล้ว ขอบคุณค่ะ ใบแจ้�
 pay-promptpay-via = ชำระด้วยพร้อมเพย์ ({ $provider })
 pay-waiting = รอรับชำระ หน้านี้จะเปลี่ยนเป็น "ชำระแล้ว" เองเมื่อได้รับเงิน
 pay-manual = เมื่อโอนแล้ว ผู้ขายจะตรวจสอบยอด แล้วหน้านี้จะแสดงว่าชำระแล้ว
+pay-card-title = หรือชำระด้วยบัตร
+pay-card-lead = ข้อมูลบัตรส่งตรงไปยัง { $provider } และตัดเงินครั้งเดียว ระบบ Satang ไม่เห็นและไม่เก็บเลขบัตร
+pay-card-submit = ชำระ { $amount } ด้วยบัตร
 provider-opn = Opn Payments
 provider-stripe = Stripe
 

@@ -282,12 +282,22 @@ fn opn_charge_create(b: &mut Books, base: &str, form: &[(String, String)]) -> (u
             }},
         });
         charge["expires_at"] = json!((chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339());
-    } else if let Some(customer) = get_field(form, "customer") {
-        let Some(c) = b.objects.get(customer).cloned() else {
-            return opn_error(404, "not_found", "customer was not found");
+    } else if let Some(customer) = get_field(form, "customer").or(get_field(form, "card")) {
+        // A customer's saved card, or a one-time token used up by this charge.
+        let card = match b.objects.get(customer).cloned() {
+            Some(c) if customer.starts_with("cust_") => {
+                charge["customer"] = json!(customer);
+                c["cards"]["data"][0].clone()
+            }
+            Some(t) if customer.starts_with("tokn_") => {
+                if t["used"] == json!(true) {
+                    return opn_error(400, "used_token", "token was already used");
+                }
+                b.objects.get_mut(customer).unwrap()["used"] = json!(true);
+                t["card"].clone()
+            }
+            _ => return opn_error(404, "not_found", "customer or token was not found"),
         };
-        let card = c["cards"]["data"][0].clone();
-        charge["customer"] = json!(customer);
         charge["card"] = card.clone();
         match opn_card_outcome(card["_number"].as_str().unwrap_or("")) {
             Some((code, message)) => {
@@ -436,6 +446,14 @@ impl StandIn {
         c["status"] = json!(status);
         c["paid"] = json!(status == "successful");
         c.clone()
+    }
+
+    /// Changes one field of an object the stand-in keeps (a charge gone wrong at the provider).
+    pub fn opn_set(&self, id: &str, field: &str, value: Value) -> Value {
+        let mut b = self.books.lock().unwrap();
+        let object = b.objects.get_mut(id).expect("object exists");
+        object[field] = value;
+        object.clone()
     }
 
     /// Omise.js in the browser: a one-time token for a test card.

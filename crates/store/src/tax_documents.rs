@@ -1,7 +1,11 @@
 //! Tax documents (`billing.tax_documents`, SPEC §4.1): one row per tax invoice, receipt / tax
 //! invoice, receipt and credit note, written in the transaction of the event that issues it.
 //! Receipts take the next number of their own gapless series here, in that transaction
-//! ([`crate::invoices::next_number`], kind `receipt`).
+//! ([`crate::invoices::next_number`], kind `receipt`) — or, for a transaction that records many
+//! payments at once, together at its end ([`deferring_numbers`]).
+
+use std::cell::RefCell;
+use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use satang_domain::Currency;
@@ -69,16 +73,80 @@ pub struct NewTaxDocument {
     pub total: i64,
 }
 
+tokio::task_local! {
+    /// Receipts written with a placeholder number, waiting for [`assign_deferred_numbers`].
+    static DEFERRED: RefCell<Vec<(Uuid, String, i32)>>;
+}
+
+/// Runs `work` with receipt numbers held back: each receipt it writes gets a placeholder, and
+/// `work` must call [`assign_deferred_numbers`] before it commits. The series' counter row is
+/// then locked once, for the block, just before the commit, instead of from the first receipt
+/// on: a transaction recording many payments holds it for one short turn.
+pub async fn deferring_numbers<F: Future>(work: F) -> F::Output {
+    DEFERRED.scope(RefCell::new(Vec::new()), work).await
+}
+
+/// Gives the receipts written under [`deferring_numbers`] their numbers, in the order they were
+/// written, one block of each series at a time.
+pub async fn assign_deferred_numbers(tx: &mut Tx) -> Result<()> {
+    let pending = DEFERRED
+        .try_with(|d| std::mem::take(&mut *d.borrow_mut()))
+        .unwrap_or_default();
+    let mut series: Vec<(String, i32, Vec<Uuid>)> = Vec::new();
+    for (id, prefix, year) in pending {
+        match series
+            .iter_mut()
+            .find(|(p, y, _)| *p == prefix && *y == year)
+        {
+            Some((_, _, ids)) => ids.push(id),
+            None => series.push((prefix, year, vec![id])),
+        }
+    }
+    for (prefix, year, ids) in series {
+        let count = ids.len() as i64;
+        let last = crate::invoices::next_numbers(tx, "receipt", &prefix, year, count).await?;
+        let mut sql = Sql::new("UPDATE tax_documents SET number = CASE id");
+        let mut at = 1;
+        for _ in &ids {
+            sql = sql.push(&format!(" WHEN ${at} THEN ${}", at + 1));
+            at += 2;
+        }
+        sql = sql
+            .push(" END WHERE id IN (")
+            .push_params(at, ids.len())
+            .push(")");
+        for (i, id) in ids.iter().enumerate() {
+            let seq = last - count + 1 + i as i64;
+            sql = sql
+                .bind(*id)
+                .bind(crate::invoices::format_number(&prefix, year, seq));
+        }
+        for id in &ids {
+            sql = sql.bind(*id);
+        }
+        tx.execute(sql).await?;
+    }
+    Ok(())
+}
+
 /// Numbers and records a tax document inside `tx`.
 pub async fn insert(tx: &mut Tx, d: NewTaxDocument, now: DateTime<Utc>) -> Result<TaxDocument> {
+    let id = Uuid::now_v7();
     let number = match d.numbering {
         Numbering::Given(n) => n,
         Numbering::Series { prefix, year } => {
-            let seq = crate::invoices::next_number(tx, "receipt", &prefix, year).await?;
-            crate::invoices::format_number(&prefix, year, seq)
+            let deferred = DEFERRED.try_with(|d| {
+                d.borrow_mut().push((id, prefix.clone(), year));
+            });
+            if deferred.is_ok() {
+                // Unique like every number, and never committed: replaced before the commit.
+                format!("~{}", id.simple())
+            } else {
+                let seq = crate::invoices::next_number(tx, "receipt", &prefix, year).await?;
+                crate::invoices::format_number(&prefix, year, seq)
+            }
         }
     };
-    let id = Uuid::now_v7();
     tx.execute(
         Sql::new(
             "INSERT INTO tax_documents (id, doc_type, type_code, number, customer_id, \

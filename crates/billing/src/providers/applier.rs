@@ -1,24 +1,27 @@
-//! Webhook deliveries applied together: one task takes the charges that arrive at the same
-//! moment and records them in one transaction.
+//! Webhook deliveries applied together: applier tasks take the charges that arrive at the same
+//! moment and record them in one transaction per batch.
 //!
 //! Why: every payment takes the next number of the gapless receipt series, and that counter's
 //! row stays locked until its transaction commits. Applied one delivery per transaction, the
-//! deliveries take turns at the counter one commit each; applied together they pay for one turn
-//! and one commit. A handler hands its fetched (or signature-checked) charge to the task and
-//! waits for its own answer, so what a provider sees is unchanged.
+//! deliveries take turns at the counter one commit each. A batch writes its receipts with the
+//! numbers held back and numbers them as one block just before its commit, so it holds the
+//! counter for one short turn however many payments it records. On PostgreSQL a few batches are
+//! applied side by side (their statements are round trips that overlap); SQLite has one writer
+//! and one applier. A handler hands its fetched (or signature-checked) charge over and waits for
+//! its own answer, so what a provider sees is unchanged.
 //!
-//! A batch that fails as a whole (a bad charge, a lock timeout) is rolled back and its deliveries
+//! A batch that fails as a whole (a bad charge, a deadlock) is rolled back and its deliveries
 //! are applied again one by one, so one delivery's error never becomes another's.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use satang_store::audit::Actor;
 use satang_store::providers as store;
-use satang_store::{Db, Scope, Tx, invoices};
+use satang_store::{Backend, Db, Scope, Tx, customers, invoices};
 
 use super::{ChargeStatus, Provider, ProviderCharge, WebhookOutcome, apply_charge, outcome};
 use crate::{Error, Result};
@@ -26,6 +29,9 @@ use crate::{Error, Result};
 /// At most this many deliveries share a transaction: enough to share the counter's turn among a
 /// burst from many connections, few enough that the first of them does not wait long.
 const MAX_BATCH: usize = 64;
+
+/// Batches applied side by side on PostgreSQL.
+const POSTGRES_APPLIERS: usize = 4;
 
 /// One delivery whose charge is ready to apply.
 pub struct Delivery {
@@ -61,7 +67,14 @@ impl Applier {
     pub async fn apply(&self, delivery: Delivery) -> Result<WebhookOutcome> {
         let jobs = self.jobs.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(MAX_BATCH * 4);
-            tokio::spawn(run(self.db.clone(), receiver));
+            let receiver = Arc::new(Mutex::new(receiver));
+            let appliers = match self.db.backend() {
+                Backend::Postgres => POSTGRES_APPLIERS,
+                Backend::Sqlite => 1,
+            };
+            for _ in 0..appliers {
+                tokio::spawn(run(self.db.clone(), receiver.clone()));
+            }
             sender
         });
         let (reply, answer) = oneshot::channel();
@@ -74,9 +87,10 @@ impl Applier {
     }
 }
 
-async fn run(db: Db, mut jobs: mpsc::Receiver<Job>) {
+async fn run(db: Db, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    // One applier takes what is waiting while the others apply theirs.
+    while jobs.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
         apply_batch(&db, std::mem::take(&mut batch)).await;
     }
 }
@@ -106,7 +120,13 @@ async fn apply_batch(db: &Db, batch: Vec<Job>) {
 /// Every delivery in one transaction, or none of them.
 async fn apply_together(db: &Db, batch: &[Job]) -> Result<Vec<WebhookOutcome>> {
     let mut tx = db.begin().await?;
-    match apply_in(&mut tx, batch).await {
+    let applied = satang_store::tax_documents::deferring_numbers(async {
+        let outcomes = apply_in(&mut tx, batch).await?;
+        satang_store::tax_documents::assign_deferred_numbers(&mut tx).await?;
+        Ok::<_, Error>(outcomes)
+    })
+    .await;
+    match applied {
         Ok(outcomes) => {
             tx.commit().await?;
             Ok(outcomes)
@@ -120,31 +140,63 @@ async fn apply_together(db: &Db, batch: &[Job]) -> Result<Vec<WebhookOutcome>> {
 }
 
 async fn apply_in(tx: &mut Tx, batch: &[Job]) -> Result<Vec<WebhookOutcome>> {
-    // The invoices' locks first, in one order: a payment locks its invoice, then the receipt
-    // counter, so a batch holding the counter must not go on to wait for an invoice lock that
-    // someone waiting for the counter holds.
-    let mut locked: Vec<Uuid> = Vec::with_capacity(batch.len());
-    for job in batch {
-        let d = &job.delivery;
-        if d.charge.status != ChargeStatus::Succeeded {
-            continue;
-        }
-        let invoice_id = match d.charge.invoice_id {
-            Some(id) => Some(id),
-            None => store::intent_by_ref(tx, d.provider.as_str(), &d.charge.reference)
-                .await?
-                .map(|i| i.invoice_id),
-        };
-        locked.extend(invoice_id);
+    // The locks a delivery takes, in the order one delivery alone takes them — its event, its
+    // intent, its invoice, its customer — each kind in id order, so batches cannot deadlock with
+    // each other or with a delivery applied alone; the receipt counter comes last (numbers held
+    // back).
+    let mut order: Vec<usize> = (0..batch.len()).collect();
+    order.sort_by(|&a, &b| batch[a].delivery.event_id.cmp(&batch[b].delivery.event_id));
+    let mut fresh = vec![false; batch.len()];
+    for i in order {
+        fresh[i] = claim(tx, &batch[i].delivery).await?;
     }
+    let mut refs: Vec<(&str, &str)> = batch
+        .iter()
+        .filter(|j| j.delivery.charge.status != ChargeStatus::Pending)
+        .map(|j| {
+            (
+                j.delivery.provider.as_str(),
+                j.delivery.charge.reference.as_str(),
+            )
+        })
+        .collect();
+    refs.sort_unstable();
+    refs.dedup();
+    let mut intents = Vec::with_capacity(refs.len());
+    for (provider, reference) in refs {
+        if let Some(i) = store::intent_by_ref(tx, provider, reference).await? {
+            intents.push(i);
+        }
+    }
+    let mut locked: Vec<Uuid> = batch
+        .iter()
+        .filter(|j| j.delivery.charge.status == ChargeStatus::Succeeded)
+        .filter_map(|j| {
+            let d = &j.delivery;
+            d.charge.invoice_id.or_else(|| {
+                intents
+                    .iter()
+                    .find(|i| {
+                        i.provider == d.provider.as_str() && i.provider_ref == d.charge.reference
+                    })
+                    .map(|i| i.invoice_id)
+            })
+        })
+        .collect();
     locked.sort_unstable();
     locked.dedup();
+    let mut owners = Vec::with_capacity(locked.len());
     for id in locked {
-        invoices::lock(tx, id, Scope::All).await?;
+        owners.extend(
+            invoices::lock(tx, id, Scope::All)
+                .await?
+                .map(|i| i.customer_id),
+        );
     }
+    customers::lock_many_in(tx, &owners).await?;
     let mut outcomes = Vec::with_capacity(batch.len());
-    for job in batch {
-        outcomes.push(apply_in_tx(tx, &job.delivery).await?);
+    for (job, fresh) in batch.iter().zip(fresh) {
+        outcomes.push(apply_claimed(tx, &job.delivery, fresh).await?);
     }
     Ok(outcomes)
 }
@@ -158,10 +210,21 @@ pub(super) async fn apply_one(db: &Db, delivery: &Delivery) -> Result<WebhookOut
 }
 
 async fn apply_in_tx(tx: &mut Tx, d: &Delivery) -> Result<WebhookOutcome> {
-    // A pending charge's event is not remembered: a later delivery may find it settled.
-    if d.charge.status != ChargeStatus::Pending
-        && !store::claim_event(tx, d.provider.as_str(), &d.event_id, &d.event_type, d.now).await?
-    {
+    let fresh = claim(tx, d).await?;
+    apply_claimed(tx, d, fresh).await
+}
+
+/// Remembers the delivery's event; false when it was seen before. A pending charge's event is
+/// not remembered: a later delivery may find it settled.
+async fn claim(tx: &mut Tx, d: &Delivery) -> Result<bool> {
+    if d.charge.status == ChargeStatus::Pending {
+        return Ok(true);
+    }
+    Ok(store::claim_event(tx, d.provider.as_str(), &d.event_id, &d.event_type, d.now).await?)
+}
+
+async fn apply_claimed(tx: &mut Tx, d: &Delivery, fresh: bool) -> Result<WebhookOutcome> {
+    if !fresh {
         return Ok(WebhookOutcome {
             event_id: d.event_id.clone(),
             result: "replayed",

@@ -287,6 +287,27 @@ async fn promptpay_through_opn_pays_an_invoice_once(backend: Backend) {
         assert_eq!(invoice_now(&app, &admin, invoice).await["status"], status);
         assert_eq!(payments_of(&app, &admin, invoice).await.len(), paid);
     }
+    // Receipts numbered together at a batch's end: the series stays gapless, in issue order.
+    let docs = ok(app.get("/api/tax-documents?limit=200", &admin).await).await;
+    let mut receipts: Vec<String> = docs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["type"] == "receipt_tax_invoice")
+        .map(|d| d["number"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(receipts.len() >= 7, "{receipts:?}");
+    let in_issue_order = receipts.clone();
+    receipts.sort();
+    assert_eq!(
+        receipts, in_issue_order,
+        "numbers follow the order of issue"
+    );
+    let sequence: Vec<u32> = receipts
+        .iter()
+        .map(|n| n.rsplit('-').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(sequence, (1..=sequence.len() as u32).collect::<Vec<_>>());
 
     // A payment link: the public pay page, and PromptPay through it without signing in.
     let third = open_invoice(&app, &admin, customer).await;

@@ -29,10 +29,7 @@ pub fn router() -> Router<Arc<Console>> {
     Router::new()
         .route("/reports", get(index))
         .route("/reports/output-vat", get(output_vat_file))
-        .route(
-            "/reports/withholding-certificates",
-            get(withholding_file),
-        )
+        .route("/reports/withholding-certificates", get(withholding_file))
         .route("/reports/exports/{kind}", get(export_file))
 }
 

@@ -38,6 +38,7 @@ both_backends!(
     a_member_adds_a_card_through_the_providers_script,
     a_payer_pays_by_card_on_the_pay_page,
     the_reports_page_matches_the_api_and_downloads_its_files,
+    a_payment_of_last_week_gets_its_certificate_later,
 );
 
 /// A browser: keeps cookies and the CSRF token of the last page with a form, does not follow
@@ -2076,4 +2077,152 @@ async fn the_reports_page_matches_the_api_and_downloads_its_files(backend: Backe
     for file in &files {
         assert_eq!(member.download(file).await.0, 403, "{file}");
     }
+}
+
+/// Issue 28: a transfer received last week is recorded with its withholding tax and no 50 ทวิ
+/// certificate yet; a date after today is refused, and reloading the refused form's address
+/// opens the dialog again (no 405). The payments list says the certificate is pending, and its
+/// form adds the number later, which the API then holds.
+async fn a_payment_of_last_week_gets_its_certificate_later(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let (customer, invoice) = invoiced_business(&app, &admin).await;
+    let invoice_id = invoice["id"].as_str().unwrap().to_owned();
+    let total = invoice["total"].as_i64().unwrap();
+    let pre_vat = total - invoice["vat_amount"].as_i64().unwrap();
+    let settings = json_of(app.get("/api/settings", &admin).await, 200).await;
+    let rate = settings["withholding_tax_rate_bps"].as_i64().unwrap();
+    let wht = (pre_vat * rate * 2 + 10_000) / 20_000;
+
+    let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let history = format!("/billing?tab=history&customer={customer}");
+    let page = browser.get(&history).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(&format!(
+            "name=\"paid_at\" type=\"date\" max=\"{TODAY}\" value=\"{TODAY}\""
+        )),
+        "the date received, today by default"
+    );
+
+    let pay_path = format!("/billing/invoices/{invoice_id}/payments");
+    let amount = plain_baht(total - wht);
+    let tax = plain_baht(wht);
+    // Tomorrow: refused by the date, the dialog open again, nothing recorded.
+    let refused = browser
+        .post(
+            &pay_path,
+            &[
+                ("amount", amount.as_str()),
+                ("method", "bank_transfer"),
+                ("paid_at", "2030-03-11"),
+                ("withholding_tax_amount", tax.as_str()),
+                ("back_customer", &customer.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("วันที่ได้รับเงินต้องไม่เกินวันนี้"));
+    assert!(
+        refused.body.contains("value=\"2030-03-11\""),
+        "kept as typed"
+    );
+    // The browser reloads the address it is on: back to the dialog, not a 405.
+    let reloaded = browser.get(&pay_path).await;
+    assert_eq!(reloaded.status, 303, "{}", reloaded.body);
+    let to = reloaded.location.unwrap();
+    assert!(
+        to.starts_with("/billing?tab=history") && to.contains(&format!("dialog=pay-{invoice_id}")),
+        "{to}"
+    );
+    let page = browser.get(&to).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(&format!(
+        "id=\"dlg-pay-{invoice_id}\" aria-labelledby=\"dlg-pay-{invoice_id}-h\" open"
+    )));
+    let payments = json_of(app.get("/api/payments", &admin).await, 200).await;
+    assert_eq!(payments["data"].as_array().unwrap().len(), 0);
+
+    // Last week, withholding without its certificate: the invoice is paid.
+    let key = Uuid::new_v4().to_string();
+    let paid = browser
+        .post(
+            &pay_path,
+            &[
+                ("amount", amount.as_str()),
+                ("method", "bank_transfer"),
+                ("reference", "SCB-0303"),
+                ("paid_at", "2030-03-03"),
+                ("withholding_tax_amount", tax.as_str()),
+                ("withholding_tax_certificate_no", ""),
+                ("_key", key.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(paid.status, 303, "{}", paid.body);
+    let after = json_of(
+        app.get(&format!("/api/invoices/{invoice_id}"), &admin)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(after["status"], "paid", "{after}");
+    let payments = json_of(app.get("/api/payments", &admin).await, 200).await;
+    let payment = payments["data"][0].clone();
+    assert_eq!(payments["data"].as_array().unwrap().len(), 1);
+    let paid_at = chrono::DateTime::parse_from_rfc3339(payment["paid_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).unwrap());
+    assert_eq!(paid_at.date_naive().to_string(), "2030-03-03", "{payment}");
+    assert_eq!(payment["withholding_tax"]["amount"].as_i64().unwrap(), wht);
+    assert!(
+        payment["withholding_tax"]["certificate_no"].is_null(),
+        "{payment}"
+    );
+    let payment_id = payment["id"].as_str().unwrap().to_owned();
+
+    // The list: certificate pending, with its form.
+    let page = browser.get(&history).await;
+    assert!(page.body.contains("data-testid=\"certificate-pending\""));
+    assert!(page.body.contains("3 มี.ค. 2573"), "the date received");
+    let cert_path = format!("/billing/payments/{payment_id}/certificate");
+    assert!(page.body.contains(&format!("action=\"{cert_path}\"")));
+    // Empty: refused beside its form; reloading that address is not a 405 either.
+    let empty = browser
+        .post(
+            &cert_path,
+            &[
+                ("certificate_no", " "),
+                ("back_customer", &customer.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(empty.status, 422, "{}", empty.body);
+    assert!(empty.body.contains(&format!("id=\"cert-{payment_id}-e\"")));
+    let reloaded = browser.get(&cert_path).await;
+    assert_eq!(reloaded.status, 303);
+    // The certificate arrives.
+    let attached = browser
+        .post(
+            &cert_path,
+            &[
+                ("certificate_no", "50T-2573-0042"),
+                ("back_customer", &customer.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(attached.status, 303, "{}", attached.body);
+    let back = attached.location.unwrap();
+    assert!(back.contains("notice=certificate-recorded"), "{back}");
+    let payments = json_of(app.get("/api/payments", &admin).await, 200).await;
+    assert_eq!(
+        payments["data"][0]["withholding_tax"]["certificate_no"],
+        "50T-2573-0042"
+    );
+    assert_eq!(payments["data"][0]["paid_at"], payment["paid_at"]);
+    let page = browser.get(&back).await;
+    assert!(page.body.contains("50T-2573-0042"));
+    assert!(!page.body.contains("data-testid=\"certificate-pending\""));
+    assert!(page.body.contains("บันทึกเลขที่หนังสือรับรองแล้ว"));
 }

@@ -2064,6 +2064,28 @@ async fn the_reports_page_matches_the_api_and_downloads_its_files(backend: Backe
         .await;
     assert_eq!(status, 400);
 
+    // In English: Gregorian dates and years.
+    let switched = browser
+        .post("/preferences", &[("lang", "en"), ("back", "/reports")])
+        .await;
+    assert_eq!(switched.status, 303);
+    let page = browser.get("/reports").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Output VAT report · Mar 2030"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("20 Mar 2030"));
+    assert!(
+        page.body
+            .contains("<option value=\"2030\" selected>2030</option>")
+    );
+    assert_eq!(
+        card(&page.body, "vat-total"),
+        thb(vat["total"].as_i64().unwrap())
+    );
+
     // A customer's member: neither the page nor a file.
     member_token(&app, "owner@namsai.test", farm, "owner").await;
     let member = Browser::signed_in(&app, "owner@namsai.test").await;

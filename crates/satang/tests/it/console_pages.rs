@@ -2224,6 +2224,20 @@ async fn a_payment_of_last_week_gets_its_certificate_later(backend: Backend) {
     assert!(empty.body.contains(&format!("id=\"cert-{payment_id}-e\"")));
     let reloaded = browser.get(&cert_path).await;
     assert_eq!(reloaded.status, 303);
+    // Every other form's address, reloaded, leads to the page the form is on.
+    for (form, page) in [
+        ("/billing/coupons".to_owned(), "/billing".to_owned()),
+        ("/plans/alerts".to_owned(), "/plans".to_owned()),
+        (
+            format!("/customers/{customer}/contacts"),
+            format!("/customers/{customer}"),
+        ),
+        ("/logout".to_owned(), "/".to_owned()),
+    ] {
+        let reloaded = browser.get(&form).await;
+        assert_eq!(reloaded.status, 303, "{form}");
+        assert_eq!(reloaded.location.as_deref(), Some(page.as_str()), "{form}");
+    }
     // The certificate arrives.
     let attached = browser
         .post(

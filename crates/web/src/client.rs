@@ -57,6 +57,8 @@ impl ApiRequest {
 pub struct ApiReply {
     pub status: StatusCode,
     pub content_type: Option<String>,
+    /// A file's `Content-Disposition` (its name), passed on by the console's downloads.
+    pub content_disposition: Option<String>,
     pub body: Bytes,
 }
 
@@ -127,6 +129,7 @@ impl ApiClient {
                 return ApiReply {
                     status: StatusCode::INTERNAL_SERVER_ERROR,
                     content_type: None,
+                    content_disposition: None,
                     body: Bytes::new(),
                 };
             }
@@ -145,6 +148,11 @@ impl ApiClient {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let content_disposition = response
+            .headers()
+            .get(header::CONTENT_DISPOSITION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = match response.into_body().collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(_) => Bytes::new(),
@@ -152,6 +160,7 @@ impl ApiClient {
         ApiReply {
             status,
             content_type,
+            content_disposition,
             body,
         }
     }

@@ -77,6 +77,30 @@ pub fn month_label(lang: Lang, year: i32, month0: u32) -> String {
     }
 }
 
+/// A month with its year in full: "มี.ค. 2573" / "Mar 2030".
+pub fn month_year(lang: Lang, first: NaiveDate) -> String {
+    match lang {
+        // "1 มี.ค. 2573" → "มี.ค. 2573"
+        Lang::Th => document::thai_date(first)
+            .split_once(' ')
+            .map(|(_, rest)| rest.to_owned())
+            .unwrap_or_default(),
+        Lang::En => format!(
+            "{} {}",
+            ENGLISH_MONTHS[first.month0() as usize],
+            first.year()
+        ),
+    }
+}
+
+/// A year: Buddhist Era in Thai (2030 → "2573"), Gregorian in English.
+pub fn year(lang: Lang, year: i32) -> String {
+    match lang {
+        Lang::Th => (year + 543).to_string(),
+        Lang::En => year.to_string(),
+    }
+}
+
 /// A code (`usage_batch`, `session.reuse_detected`) as words, for a value the catalogue has no
 /// message for yet: "Usage batch", "Session · reuse detected".
 pub fn readable_code(code: &str) -> String {
@@ -111,6 +135,11 @@ mod tests {
         assert_eq!(date_text(Lang::En, "not a date"), "");
         assert_eq!(month_label(Lang::Th, 2026, 10), "พ.ย. 69");
         assert_eq!(month_label(Lang::En, 2026, 10), "Nov 26");
+        let march = NaiveDate::from_ymd_opt(2030, 3, 1).unwrap();
+        assert_eq!(month_year(Lang::Th, march), "มี.ค. 2573");
+        assert_eq!(month_year(Lang::En, march), "Mar 2030");
+        assert_eq!(year(Lang::Th, 2030), "2573");
+        assert_eq!(year(Lang::En, 2030), "2030");
     }
 
     #[test]

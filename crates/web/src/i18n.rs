@@ -79,6 +79,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../locales/th/portal.ftl"),
         include_str!("../locales/en/portal.ftl"),
     ),
+    (
+        "reports",
+        include_str!("../locales/th/reports.ftl"),
+        include_str!("../locales/en/reports.ftl"),
+    ),
 ];
 
 /// The catalogues, parsed once.
@@ -258,6 +263,21 @@ mod tests {
             Vec::<&String>::new(),
             "keys defined in only one language"
         );
+        // And file by file: a page's messages live in that page's file in both languages.
+        let keys_in = |src: &str| -> std::collections::BTreeSet<String> {
+            src.lines()
+                .filter_map(|l| l.split_once(" =").map(|(k, _)| k.trim().to_owned()))
+                .filter(|k| !k.is_empty() && !k.starts_with('#') && !k.contains(' '))
+                .collect()
+        };
+        for (name, th, en) in SOURCES {
+            let (th, en) = (keys_in(th), keys_in(en));
+            assert_eq!(
+                th.symmetric_difference(&en).collect::<Vec<_>>(),
+                Vec::<&String>::new(),
+                "{name}.ftl: keys defined in only one language"
+            );
+        }
         let used = keys_used_in_sources();
         for key in used {
             for lang in [Lang::Th, Lang::En] {

@@ -147,7 +147,16 @@ async fn console_layer(mut req: Request, next: Next) -> Response {
         .get(session::THEME_COOKIE)
         .and_then(|t| Theme::parse(t))
         .unwrap_or(Theme::System);
+    let reload = (parts.method == axum::http::Method::GET).then(|| parts.uri.path().to_owned());
     let mut response = next.run(Request::from_parts(parts, body)).await;
+    // A refused form is shown at the address it was posted to; reloading it there is a GET of
+    // a form's address. Go to the page the form belongs to rather than "405".
+    if let Some(path) = reload
+        && response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !path.starts_with("/api/")
+    {
+        return Redirect::to(&form_page(&path)).into_response();
+    }
     if let Some(failure) = response.extensions_mut().remove::<Failure>() {
         response = match failure {
             Failure::SignIn { next } => {
@@ -190,6 +199,21 @@ async fn console_layer(mut req: Request, next: Next) -> Response {
     response
 }
 
+/// The page a form's address belongs to: `/customers/{id}` and `/portal/{customer}` for their
+/// forms, else the section (`/plans/{id}/price` → `/plans`); `/` for a form that is its own
+/// section (`/logout`).
+fn form_page(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let keep = match segments.first() {
+        Some(&"customers") | Some(&"portal") if segments.len() > 2 => 2,
+        _ => 1,
+    };
+    if segments.len() <= keep {
+        return "/".to_owned();
+    }
+    format!("/{}", segments[..keep].join("/"))
+}
+
 /// Renders a template; a rendering error (a bug) is logged and answered as a bare 500.
 pub fn render<T: Template>(template: &T) -> Response {
     match template.render() {
@@ -198,5 +222,21 @@ pub fn render<T: Template>(template: &T) -> Response {
             tracing::error!(error = %e, "a console template failed to render");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_page;
+
+    #[test]
+    fn a_forms_address_leads_back_to_its_page() {
+        assert_eq!(form_page("/plans/0192/price"), "/plans");
+        assert_eq!(form_page("/billing/coupons"), "/billing");
+        assert_eq!(form_page("/customers/0192/contacts"), "/customers/0192");
+        assert_eq!(form_page("/portal/0192/payment-methods"), "/portal/0192");
+        assert_eq!(form_page("/users/0192/roles"), "/users");
+        assert_eq!(form_page("/logout"), "/");
+        assert_eq!(form_page("/preferences"), "/");
     }
 }

@@ -450,6 +450,7 @@ const STAFF_PAGES: &[&str] = &[
     "/billing",
     "/billing?tab=plans",
     "/billing?tab=history",
+    "/reports",
     "/plans",
     "/users",
     "/webhooks",

@@ -37,6 +37,8 @@ both_backends!(
     the_etax_subdistrict_code_is_saved_and_checked_on_the_settings_page,
     a_member_adds_a_card_through_the_providers_script,
     a_payer_pays_by_card_on_the_pay_page,
+    the_reports_page_matches_the_api_and_downloads_its_files,
+    a_payment_of_last_week_gets_its_certificate_later,
 );
 
 /// A browser: keeps cookies and the CSRF token of the last page with a form, does not follow
@@ -167,6 +169,27 @@ impl Browser {
             .await
             .unwrap();
         self.read(response).await
+    }
+
+    /// A file: its status, media type and bytes.
+    async fn download(&self, path: &str) -> (StatusCode, String, Vec<u8>) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(header::COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (
+            response.status(),
+            content_type,
+            response.bytes().await.unwrap().to_vec(),
+        )
     }
 
     /// Posts a form with the right CSRF token.
@@ -1882,4 +1905,360 @@ async fn a_payer_pays_by_card_on_the_pay_page(backend: Backend) {
         !csp_of().await.contains("omise"),
         "no provider script once paid"
     );
+}
+
+/// Every `href` on a page that starts with `prefix`, its escaped `&` read back.
+fn links(body: &str, prefix: &str) -> Vec<String> {
+    let marker = format!("href=\"{prefix}");
+    body.match_indices(&marker)
+        .map(|(at, _)| {
+            let rest = &body[at + "href=\"".len()..];
+            rest[..rest.find('"').unwrap()]
+                .replace("&amp;", "&")
+                .replace("&#38;", "&")
+        })
+        .collect()
+}
+
+/// The Reports page (รายงาน): a March with two receipts (one with withholding tax and its
+/// certificate, one paid in full) and a credit note. In April the page opens on March: its
+/// output-VAT rows and totals are the API's, the withholding certificates of 2030 likewise,
+/// and every download link answers with the file the API writes (CSV with a byte order mark,
+/// XLSX a zip). A customer's member is refused the page and the files.
+async fn the_reports_page_matches_the_api_and_downloads_its_files(backend: Backend) {
+    use crate::common::billing::{credit_note_of_ten_baht, set_date};
+    use crate::tax_documents::{customer, invoice, pay, seller_profile};
+
+    let Some((app, admin)) = spawn_clocked_on(backend, "2030-03-05").await else {
+        return;
+    };
+    seller_profile(&app, &admin, "payment").await;
+    let farm = customer(&app, &admin, "ไร่ผู้ใหญ่น้ำใส").await;
+    let a = invoice(&app, &admin, farm, &[(1, 10_000)]).await;
+    pay(
+        &app,
+        &admin,
+        &a,
+        json!({"amount": 10_400, "method": "bank_transfer",
+               "withholding_tax": {"amount": 300, "certificate_no": "WHT-2030-0007"}}),
+    )
+    .await;
+    let admin = set_date(&app, "2030-03-20").await;
+    credit_note_of_ten_baht(&app, &admin, a["id"].as_str().unwrap()).await;
+    let b = invoice(&app, &admin, farm, &[(3, 4550)]).await;
+    let b_total = b["total"].as_i64().unwrap();
+    pay(
+        &app,
+        &admin,
+        &b,
+        json!({"amount": b_total, "method": "promptpay"}),
+    )
+    .await;
+    let admin = set_date(&app, "2030-04-10").await;
+
+    let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let page = browser.get("/billing").await;
+    assert!(page.body.contains("href=\"/reports\""), "the nav links it");
+    let page = browser.get("/reports").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<title>รายงาน · Satang</title>"));
+    assert!(
+        page.body.contains("value=\"2030-03\""),
+        "last month by default"
+    );
+    assert!(page.body.contains("มี.ค. 2573"));
+    let vat = json_of(
+        app.get("/api/reports/output-vat?month=2030-03", &admin)
+            .await,
+        200,
+    )
+    .await;
+    let rows = vat["rows"].as_array().unwrap();
+    // A's receipt, its credit note, and B's two receipts (the credit consumed, then the money).
+    assert_eq!(rows.len(), 4, "{vat}");
+    for row in rows {
+        assert!(page.body.contains(row["number"].as_str().unwrap()), "{row}");
+        assert!(
+            page.body.contains(&thb(row["total"].as_i64().unwrap())),
+            "{row}"
+        );
+    }
+    assert!(page.body.contains("20 มี.ค. 2573"), "Buddhist-Era dates");
+    assert_eq!(
+        card(&page.body, "vat-total-base"),
+        thb(vat["total_base"].as_i64().unwrap())
+    );
+    assert_eq!(
+        card(&page.body, "vat-total-vat"),
+        thb(vat["total_vat"].as_i64().unwrap())
+    );
+    assert_eq!(
+        card(&page.body, "vat-total"),
+        thb(vat["total"].as_i64().unwrap())
+    );
+    let wht = json_of(
+        app.get("/api/reports/withholding-certificates?year=2030", &admin)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(wht["total_withheld"], 300, "{wht}");
+    assert!(page.body.contains("WHT-2030-0007"));
+    assert!(
+        page.body
+            .contains("<option value=\"2030\" selected>2573</option>")
+    );
+    assert_eq!(card(&page.body, "wht-total"), thb(300));
+    assert_eq!(
+        card(&page.body, "wht-total-base"),
+        thb(wht["total_base"].as_i64().unwrap())
+    );
+
+    // Another month by the GET form: February has nothing.
+    let feb = browser.get("/reports?month=2030-02&year=2030").await;
+    assert_eq!(feb.status, 200);
+    assert!(!feb.body.contains("data-testid=\"vat-rows\""));
+    assert!(feb.body.contains("WHT-2030-0007"));
+    // A month that is not one: said by the picker, no figures.
+    let bad = browser.get("/reports?month=March").await;
+    assert_eq!(bad.status, 200);
+    assert!(bad.body.contains("id=\"r-month-e\""));
+
+    // Every download link: the API's file with its type.
+    let mut files = links(&page.body, "/reports/output-vat?");
+    files.extend(links(&page.body, "/reports/withholding-certificates?"));
+    files.extend(links(&page.body, "/reports/exports/"));
+    assert_eq!(files.len(), 2 + 2 + 4 * 2, "{files:?}");
+    for file in &files {
+        let (status, content_type, body) = browser.download(file).await;
+        assert_eq!(status, 200, "{file}: {}", String::from_utf8_lossy(&body));
+        if file.ends_with("format=csv") {
+            assert!(
+                content_type.starts_with("text/csv"),
+                "{file}: {content_type}"
+            );
+            assert!(body.starts_with(b"\xEF\xBB\xBF"), "{file}: a BOM");
+        } else {
+            assert!(file.ends_with("format=xlsx"), "{file}");
+            assert_eq!(
+                content_type,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            );
+            assert!(body.starts_with(b"PK"), "{file}: a zip");
+        }
+    }
+    // The month's CSV holds the API's rows: the same file as the API's.
+    let (_, _, console_csv) = browser
+        .download("/reports/output-vat?month=2030-03&format=csv")
+        .await;
+    let api_csv = app
+        .get("/api/reports/output-vat?month=2030-03&format=csv", &admin)
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(console_csv, api_csv.to_vec());
+    // Not a file the API writes: refused.
+    let (status, _, _) = browser
+        .download("/reports/output-vat?month=2030-03&format=json")
+        .await;
+    assert_eq!(status, 400);
+
+    // In English: Gregorian dates and years.
+    let switched = browser
+        .post("/preferences", &[("lang", "en"), ("back", "/reports")])
+        .await;
+    assert_eq!(switched.status, 303);
+    let page = browser.get("/reports").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Output VAT report · Mar 2030"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("20 Mar 2030"));
+    assert!(
+        page.body
+            .contains("<option value=\"2030\" selected>2030</option>")
+    );
+    assert_eq!(
+        card(&page.body, "vat-total"),
+        thb(vat["total"].as_i64().unwrap())
+    );
+
+    // A customer's member: neither the page nor a file.
+    member_token(&app, "owner@namsai.test", farm, "owner").await;
+    let member = Browser::signed_in(&app, "owner@namsai.test").await;
+    assert_eq!(member.get("/reports").await.status, 403);
+    let mut page = member.get("/portal").await;
+    while let Some(next) = page.location.clone() {
+        page = member.get(&next).await;
+    }
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("href=\"/reports\""));
+    for file in &files {
+        assert_eq!(member.download(file).await.0, 403, "{file}");
+    }
+}
+
+/// Issue 28: a transfer received last week is recorded with its withholding tax and no 50 ทวิ
+/// certificate yet; a date after today is refused, and reloading the refused form's address
+/// opens the dialog again (no 405). The payments list says the certificate is pending, and its
+/// form adds the number later, which the API then holds.
+async fn a_payment_of_last_week_gets_its_certificate_later(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let (customer, invoice) = invoiced_business(&app, &admin).await;
+    let invoice_id = invoice["id"].as_str().unwrap().to_owned();
+    let total = invoice["total"].as_i64().unwrap();
+    let pre_vat = total - invoice["vat_amount"].as_i64().unwrap();
+    let settings = json_of(app.get("/api/settings", &admin).await, 200).await;
+    let rate = settings["withholding_tax_rate_bps"].as_i64().unwrap();
+    let wht = (pre_vat * rate * 2 + 10_000) / 20_000;
+
+    let browser = Browser::signed_in(&app, ADMIN_EMAIL).await;
+    let history = format!("/billing?tab=history&customer={customer}");
+    let page = browser.get(&history).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(&format!(
+            "name=\"paid_at\" type=\"date\" max=\"{TODAY}\" value=\"{TODAY}\""
+        )),
+        "the date received, today by default"
+    );
+
+    let pay_path = format!("/billing/invoices/{invoice_id}/payments");
+    let amount = plain_baht(total - wht);
+    let tax = plain_baht(wht);
+    // Tomorrow: refused by the date, the dialog open again, nothing recorded.
+    let refused = browser
+        .post(
+            &pay_path,
+            &[
+                ("amount", amount.as_str()),
+                ("method", "bank_transfer"),
+                ("paid_at", "2030-03-11"),
+                ("withholding_tax_amount", tax.as_str()),
+                ("back_customer", &customer.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("วันที่ได้รับเงินต้องไม่เกินวันนี้"));
+    assert!(
+        refused.body.contains("value=\"2030-03-11\""),
+        "kept as typed"
+    );
+    // The browser reloads the address it is on: back to the dialog, not a 405.
+    let reloaded = browser.get(&pay_path).await;
+    assert_eq!(reloaded.status, 303, "{}", reloaded.body);
+    let to = reloaded.location.unwrap();
+    assert!(
+        to.starts_with("/billing?tab=history") && to.contains(&format!("dialog=pay-{invoice_id}")),
+        "{to}"
+    );
+    let page = browser.get(&to).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(&format!(
+        "id=\"dlg-pay-{invoice_id}\" aria-labelledby=\"dlg-pay-{invoice_id}-h\" open"
+    )));
+    let payments = json_of(app.get("/api/payments", &admin).await, 200).await;
+    assert_eq!(payments["data"].as_array().unwrap().len(), 0);
+
+    // Last week, withholding without its certificate: the invoice is paid.
+    let key = Uuid::new_v4().to_string();
+    let paid = browser
+        .post(
+            &pay_path,
+            &[
+                ("amount", amount.as_str()),
+                ("method", "bank_transfer"),
+                ("reference", "SCB-0303"),
+                ("paid_at", "2030-03-03"),
+                ("withholding_tax_amount", tax.as_str()),
+                ("withholding_tax_certificate_no", ""),
+                ("_key", key.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(paid.status, 303, "{}", paid.body);
+    let after = json_of(
+        app.get(&format!("/api/invoices/{invoice_id}"), &admin)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(after["status"], "paid", "{after}");
+    let payments = json_of(app.get("/api/payments", &admin).await, 200).await;
+    let payment = payments["data"][0].clone();
+    assert_eq!(payments["data"].as_array().unwrap().len(), 1);
+    let paid_at = chrono::DateTime::parse_from_rfc3339(payment["paid_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).unwrap());
+    assert_eq!(paid_at.date_naive().to_string(), "2030-03-03", "{payment}");
+    assert_eq!(payment["withholding_tax"]["amount"].as_i64().unwrap(), wht);
+    assert!(
+        payment["withholding_tax"]["certificate_no"].is_null(),
+        "{payment}"
+    );
+    let payment_id = payment["id"].as_str().unwrap().to_owned();
+
+    // The list: certificate pending, with its form.
+    let page = browser.get(&history).await;
+    assert!(page.body.contains("data-testid=\"certificate-pending\""));
+    assert!(page.body.contains("3 มี.ค. 2573"), "the date received");
+    let cert_path = format!("/billing/payments/{payment_id}/certificate");
+    assert!(page.body.contains(&format!("action=\"{cert_path}\"")));
+    // Empty: refused beside its form; reloading that address is not a 405 either.
+    let empty = browser
+        .post(
+            &cert_path,
+            &[
+                ("certificate_no", " "),
+                ("back_customer", &customer.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(empty.status, 422, "{}", empty.body);
+    assert!(empty.body.contains(&format!("id=\"cert-{payment_id}-e\"")));
+    let reloaded = browser.get(&cert_path).await;
+    assert_eq!(reloaded.status, 303);
+    // Every other form's address, reloaded, leads to the page the form is on.
+    for (form, page) in [
+        ("/billing/coupons".to_owned(), "/billing".to_owned()),
+        ("/plans/alerts".to_owned(), "/plans".to_owned()),
+        (
+            format!("/customers/{customer}/contacts"),
+            format!("/customers/{customer}"),
+        ),
+        ("/logout".to_owned(), "/".to_owned()),
+    ] {
+        let reloaded = browser.get(&form).await;
+        assert_eq!(reloaded.status, 303, "{form}");
+        assert_eq!(reloaded.location.as_deref(), Some(page.as_str()), "{form}");
+    }
+    // The certificate arrives.
+    let attached = browser
+        .post(
+            &cert_path,
+            &[
+                ("certificate_no", "50T-2573-0042"),
+                ("back_customer", &customer.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(attached.status, 303, "{}", attached.body);
+    let back = attached.location.unwrap();
+    assert!(back.contains("notice=certificate-recorded"), "{back}");
+    let payments = json_of(app.get("/api/payments", &admin).await, 200).await;
+    assert_eq!(
+        payments["data"][0]["withholding_tax"]["certificate_no"],
+        "50T-2573-0042"
+    );
+    assert_eq!(payments["data"][0]["paid_at"], payment["paid_at"]);
+    let page = browser.get(&back).await;
+    assert!(page.body.contains("50T-2573-0042"));
+    assert!(!page.body.contains("data-testid=\"certificate-pending\""));
+    assert!(page.body.contains("บันทึกเลขที่หนังสือรับรองแล้ว"));
 }

@@ -12,6 +12,7 @@ nav-plans = Plans
 nav-users = Users
 nav-api-keys = API keys
 nav-webhooks = Webhooks
+nav-reports = Reports
 nav-audit = Audit log
 nav-settings = Settings
 nav-portal = Customer portal

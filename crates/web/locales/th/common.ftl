@@ -12,6 +12,7 @@ nav-plans = แพ็กเกจ
 nav-users = ผู้ใช้งาน
 nav-api-keys = คีย์ API
 nav-webhooks = เว็บฮุก
+nav-reports = รายงาน
 nav-audit = บันทึกการตรวจสอบ
 nav-settings = ตั้งค่า
 nav-portal = พอร์ทัลลูกค้า

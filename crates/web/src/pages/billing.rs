@@ -261,6 +261,8 @@ pub struct BillingPage {
     pub coupons: Vec<CouponView>,
     /// The seller's withholding-tax rate, for the payment dialog's hint.
     pub wht_rate_bps: u32,
+    /// Today in Bangkok (`YYYY-MM-DD`): the payment date's default and latest day.
+    pub today: String,
     pub form: FormState,
 }
 
@@ -416,6 +418,7 @@ impl BillingPage {
             ("amount", Some(p)) => p.amount.clone(),
             ("withholding_tax_amount", Some(p)) => p.withholding.clone(),
             ("method", _) => "bank_transfer".to_owned(),
+            ("paid_at", _) => self.today.clone(),
             _ => String::new(),
         }
     }
@@ -433,6 +436,32 @@ impl BillingPage {
             self.form.message.as_deref()
         } else {
             None
+        }
+    }
+
+    /// A payment whose withholding tax still waits for its 50 ทวิ certificate.
+    pub fn certificate_pending(&self, p: &PaymentView) -> bool {
+        p.withholding_tax
+            .as_ref()
+            .is_some_and(|w| w.certificate_no.is_none())
+    }
+
+    /// The reason a payment's certificate form was refused, beside that form.
+    pub fn cert_error(&self, p: &PaymentView) -> Option<&str> {
+        if self.dialog_is(&format!("cert-{}", p.id)) {
+            self.form
+                .error("certificate_no")
+                .or(self.form.message.as_deref())
+        } else {
+            None
+        }
+    }
+
+    pub fn cert_value(&self, p: &PaymentView) -> &str {
+        if self.dialog_is(&format!("cert-{}", p.id)) {
+            self.form.value("certificate_no")
+        } else {
+            ""
         }
     }
 
@@ -474,8 +503,27 @@ pub fn label_or_raw(c: &Chrome, prefix: &str, value: &str) -> String {
     }
 }
 
-async fn index(ctx: Ctx, Query(query): Query<BillingQuery>) -> Result<Response, Failure> {
-    page(ctx, query, FormState::default(), None, None).await
+async fn index(mut ctx: Ctx, Query(query): Query<BillingQuery>) -> Result<Response, Failure> {
+    // A payment dialog opened by its address (a refused payment reloaded) shows even when its
+    // invoice is not on this page of the list.
+    let paying = match query
+        .dialog
+        .strip_prefix("pay-")
+        .and_then(|id| Uuid::parse_str(id).ok())
+    {
+        Some(id) if query.tab == "history" => {
+            let reply = ctx
+                .api(ApiRequest::new(Method::GET, format!("/api/invoices/{id}")))
+                .await;
+            if reply.ok() {
+                Some(reply.json()?)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    page(ctx, query, FormState::default(), None, paying).await
 }
 
 /// Renders the page. `form` and `status` are set when it answers a refused form (the dialog
@@ -515,6 +563,7 @@ pub async fn page(
         methods: Vec::new(),
         coupons: Vec::new(),
         wht_rate_bps: 0,
+        today: super::payments::today(&ctx).format("%Y-%m-%d").to_string(),
         form,
     };
     page.c.notice = notice_text(&page.c.tr, &page.query.notice);

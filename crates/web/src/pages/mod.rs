@@ -12,6 +12,7 @@ pub mod pay;
 pub mod payments;
 pub mod plans;
 pub mod portal;
+pub mod reports;
 pub mod settings;
 pub mod users;
 pub mod webhooks;
@@ -58,6 +59,7 @@ pub fn router() -> Router<Arc<Console>> {
         .merge(audit::router())
         .merge(settings::router())
         .merge(bank_statements::router())
+        .merge(reports::router())
         .merge(pay::router())
 }
 

@@ -4,6 +4,11 @@
 //! that tax — so a person checks the transfer slip and confirms. Amounts are typed in baht
 //! (`1,070.00`) and turned into satang exactly, without floating point, by
 //! [`satang_domain::typed_amount`].
+//!
+//! The payment's date may lie in the past (a transfer received last week), never after today in
+//! Bangkok. The certificate often arrives weeks after the money: the withholding is recorded
+//! without its number, the payments list says the certificate is pending, and its small form
+//! adds the number later (`PATCH /api/payments/{id}`); the receipt shows it from then on.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +17,8 @@ use axum::Router;
 use axum::extract::Path;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
+use chrono::{NaiveDate, NaiveTime, TimeZone};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -21,6 +27,7 @@ use satang_api::routes::invoices::settlement::PaymentResponse;
 use satang_api::routes::settings::Settings;
 use satang_documents::format as document;
 use satang_domain::money::Money;
+use satang_domain::period::bangkok_date;
 use satang_domain::typed_amount::parse_baht;
 use satang_domain::vat::withholding_tax;
 
@@ -33,7 +40,14 @@ use crate::{Console, Failure};
 
 pub fn router() -> Router<Arc<Console>> {
     Router::new()
-        .route("/billing/invoices/{id}/payments", post(record_payment))
+        .route(
+            "/billing/invoices/{id}/payments",
+            get(payment_dialog).post(record_payment),
+        )
+        .route(
+            "/billing/payments/{id}/certificate",
+            get(certificate_back).post(attach_certificate),
+        )
         .route(
             "/billing/customers/{customer}/payment-methods",
             post(add_method),
@@ -172,8 +186,30 @@ fn back_query(fields: &Fields, id: Uuid) -> BillingQuery {
     }
 }
 
+/// Today in Bangkok, by the server's clock (the test clock in tests).
+pub fn today(ctx: &Ctx) -> NaiveDate {
+    bangkok_date(ctx.console.app.clock.now())
+}
+
+/// The moment recorded for a payment received on `day`: now for today, noon in Bangkok for an
+/// earlier day (any hour of it is the same tax point; noon reads as that day everywhere).
+fn paid_at(day: NaiveDate, today: NaiveDate) -> Option<chrono::DateTime<chrono::Utc>> {
+    if day == today {
+        return None;
+    }
+    let bangkok = chrono::FixedOffset::east_opt(7 * 3600)?;
+    bangkok
+        .from_local_datetime(&day.and_time(NaiveTime::from_hms_opt(12, 0, 0)?))
+        .single()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
 /// The API's payment request from the dialog, or the fields a person has to correct.
-fn payment_body(ctx: &Ctx, fields: &Fields) -> Result<Value, BTreeMap<String, String>> {
+fn payment_body(
+    ctx: &Ctx,
+    fields: &Fields,
+    today: NaiveDate,
+) -> Result<Value, BTreeMap<String, String>> {
     let tr = ctx.tr();
     let mut errors = BTreeMap::new();
     let amount = match field(fields, "amount") {
@@ -193,12 +229,20 @@ fn payment_body(ctx: &Ctx, fields: &Fields) -> Result<Value, BTreeMap<String, St
             tr.t("payment-amount-invalid"),
         );
     }
+    // The certificate may come weeks later: recorded without its number, added afterwards.
     let certificate = field(fields, "withholding_tax_certificate_no");
-    if withholding.is_some_and(|w| w > 0) && certificate.is_empty() {
-        errors.insert(
-            "withholding_tax_certificate_no".to_owned(),
-            tr.t("payment-certificate-required"),
-        );
+    let day = match field(fields, "paid_at") {
+        "" => Some(today),
+        typed => NaiveDate::parse_from_str(typed, "%Y-%m-%d").ok(),
+    };
+    match day {
+        None => {
+            errors.insert("paid_at".to_owned(), tr.t("payment-date-invalid"));
+        }
+        Some(d) if d > today => {
+            errors.insert("paid_at".to_owned(), tr.t("payment-date-future"));
+        }
+        Some(_) => {}
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -211,8 +255,14 @@ fn payment_body(ctx: &Ctx, fields: &Fields) -> Result<Value, BTreeMap<String, St
     if !reference.is_empty() {
         body["reference"] = json!(reference);
     }
+    if let Some(at) = day.and_then(|d| paid_at(d, today)) {
+        body["paid_at"] = json!(at);
+    }
     if let Some(w) = withholding.filter(|w| *w > 0) {
-        body["withholding_tax"] = json!({ "amount": w, "certificate_no": certificate });
+        body["withholding_tax"] = json!({
+            "amount": w,
+            "certificate_no": (!certificate.is_empty()).then_some(certificate),
+        });
     }
     Ok(body)
 }
@@ -225,7 +275,8 @@ async fn record_payment(
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<Response, Failure> {
     let back = back_query(&fields, id);
-    let (form, status) = match payment_body(&ctx, &fields) {
+    let today = today(&ctx);
+    let (form, status) = match payment_body(&ctx, &fields, today) {
         Err(errors) => (
             FormState {
                 values: entered(&fields),
@@ -265,9 +316,96 @@ async fn record_payment(
     page(ctx, back, form, Some(status), Some(invoice)).await
 }
 
+/// `GET /billing/invoices/{id}/payments` — where a browser lands when a refused payment (shown
+/// at this address) is reloaded: the invoice's customer on Billing History with the dialog
+/// open again, never a "method not allowed".
+async fn payment_dialog(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, Failure> {
+    ctx.staff().await?;
+    let invoice: InvoiceView = ctx.get(format!("/api/invoices/{id}")).await?;
+    let query = BillingQuery {
+        tab: "history".to_owned(),
+        customer: invoice.customer_id.to_string(),
+        ..BillingQuery::default()
+    };
+    Ok(Redirect::to(&format!("/billing?{}&dialog=pay-{id}", query.list_params())).into_response())
+}
+
+/// The list a certificate form was posted from.
+fn history_query(fields: &Fields) -> BillingQuery {
+    BillingQuery {
+        tab: "history".to_owned(),
+        status: field(fields, "back_status").to_owned(),
+        customer: field(fields, "back_customer").to_owned(),
+        cursor: field(fields, "back_cursor").to_owned(),
+        ..BillingQuery::default()
+    }
+}
+
+/// `POST /billing/payments/{id}/certificate`: the 50 ทวิ certificate's number, arrived after
+/// the payment was recorded, added through `PATCH /api/payments/{id}`; then back to the list.
+/// A refusal shows the list again with the reason by that payment's form.
+async fn attach_certificate(
+    mut ctx: Ctx,
+    Path(id): Path<Uuid>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let list = history_query(&fields);
+    let certificate = field(&fields, "certificate_no");
+    let tr = ctx.tr();
+    let (form, status) = if certificate.is_empty() {
+        let mut form = FormState {
+            values: entered(&fields),
+            ..FormState::default()
+        };
+        form.errors.insert(
+            "certificate_no".to_owned(),
+            tr.t("payment-certificate-required"),
+        );
+        (form, StatusCode::UNPROCESSABLE_ENTITY)
+    } else {
+        let reply = ctx
+            .send(
+                Method::PATCH,
+                format!("/api/payments/{id}"),
+                Some(json!({ "certificate_no": certificate })),
+                None,
+            )
+            .await;
+        if reply.ok() {
+            return Ok(Redirect::to(&format!(
+                "/billing?{}&notice=certificate-recorded",
+                list.list_params()
+            ))
+            .into_response());
+        }
+        (refusal(&ctx, entered(&fields), &reply)?, reply.status)
+    };
+    let query = BillingQuery {
+        dialog: format!("cert-{id}"),
+        ..list
+    };
+    page(ctx, query, form, Some(status), None).await
+}
+
+/// `GET /billing/payments/{id}/certificate` (a refused form reloaded): Billing History.
+async fn certificate_back(mut ctx: Ctx, Path(_id): Path<Uuid>) -> Result<Response, Failure> {
+    ctx.staff().await?;
+    Ok(Redirect::to("/billing?tab=history").into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_earlier_day_is_recorded_at_noon_in_bangkok() {
+        let today = NaiveDate::from_ymd_opt(2030, 3, 10).unwrap();
+        assert_eq!(paid_at(today, today), None);
+        let last_week = NaiveDate::from_ymd_opt(2030, 3, 3).unwrap();
+        let at = paid_at(last_week, today).unwrap();
+        assert_eq!(at.to_rfc3339(), "2030-03-03T05:00:00+00:00");
+        assert_eq!(bangkok_date(at), last_week);
+    }
 
     #[test]
     fn written_amounts_read_back() {

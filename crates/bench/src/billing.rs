@@ -565,7 +565,7 @@ async fn insert_pricing(db: &Db, now: DateTime<Utc>) -> anyhow::Result<(u64, u64
 /// 55 % PRO monthly, 10 % PRO yearly, 20 % TEAM monthly (5 seats, metered SMS alerts), 5 %
 /// ENTERPRISE monthly (metered satellite images), all `active` with their period ending today;
 /// 10 % PRO monthly `trialing` with the trial ending today (their first paid period starts).
-async fn insert_due_subscriptions(
+pub(crate) async fn insert_due_subscriptions(
     db: &Db,
     today: NaiveDate,
     now: DateTime<Utc>,

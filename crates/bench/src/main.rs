@@ -10,6 +10,7 @@
 //! target/release/satang-bench entitlements
 //! target/release/satang-bench bank
 //! target/release/satang-bench provider-webhooks
+//! target/release/satang-bench tax-documents
 //! ```
 //!
 //! (Run the built binary rather than `cargo run -p satang-bench`: building one package alone
@@ -34,6 +35,7 @@ mod proc_stats;
 mod provider_webhooks;
 mod report;
 mod server;
+mod tax_documents;
 
 use clap::{Parser, Subcommand};
 
@@ -76,6 +78,9 @@ enum Bench {
     /// Opn `charge.complete` webhooks, each fetched back from a local Opn stand-in and
     /// recording one payment, on SQLite and PostgreSQL.
     ProviderWebhooks(provider_webhooks::ProviderWebhooksArgs),
+    /// 100,000 paid invoices' receipts / tax invoices signed by the worker, their PDF/A-3
+    /// rendered, and the month's output-VAT report, on SQLite and PostgreSQL.
+    TaxDocuments(tax_documents::TaxDocumentsArgs),
 }
 
 #[tokio::main]
@@ -89,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Entitlements(args) => entitlements::run(args, command_line()).await,
         Bench::Bank(args) => bank::run(args, command_line()).await,
         Bench::ProviderWebhooks(args) => provider_webhooks::run(args, command_line()).await,
+        Bench::TaxDocuments(args) => tax_documents::run(args, command_line()).await,
     }
 }
 

@@ -42,8 +42,19 @@ fn splice(existing: &str, name: &str, body: &str) -> String {
     {
         return format!("{}{block}{}", &existing[..from], &existing[to..]);
     }
+    // A new section goes before the closing notes on what limits the figures, which stay last.
+    if let Some(at) = existing.find(LAST_HEADING) {
+        return format!(
+            "{}\n\n{block}\n\n{}",
+            existing[..at].trim_end(),
+            &existing[at..]
+        );
+    }
     format!("{}\n\n{block}\n", existing.trim_end())
 }
+
+/// The heading of the section that stays at the end of `BENCHMARKS.md`.
+const LAST_HEADING: &str = "## What limits the figures";
 
 pub struct AuthReport<'a> {
     pub machine: &'a Machine,

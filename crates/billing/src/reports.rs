@@ -106,10 +106,10 @@ pub async fn output_vat(db: &Db, month: NaiveDate) -> Result<OutputVatReport> {
     let next = month
         .checked_add_months(chrono::Months::new(1))
         .ok_or_else(|| crate::Error::Internal("month out of range".into()))?;
-    let docs = tax_documents::issued_between(db, midnight(month), midnight(next)).await?;
+    let docs =
+        tax_documents::vat_lines_between(db, midnight(month), midnight(next), &VAT_TYPES).await?;
     let rows: Vec<OutputVatRow> = docs
         .into_iter()
-        .filter(|d| VAT_TYPES.contains(&d.doc_type.as_str()))
         .enumerate()
         .map(|(i, d)| {
             let sign = if d.doc_type == "credit_note" { -1 } else { 1 };

@@ -290,6 +290,88 @@ pub async fn etax_xml(
         .ok_or(Error::NotFound)
 }
 
+/// How long a signing worker's claim on a batch lasts: far longer than a batch takes, short
+/// enough that the rows of a worker that died are signed by another soon after.
+const SIGN_CLAIM: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// What one signing pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignPass {
+    /// Documents claimed (at most the batch size: fewer means nothing is left to claim).
+    pub claimed: usize,
+    /// Signed XMLs stored (a claimed document a request signed meanwhile is not stored again).
+    pub stored: u64,
+    /// Documents whose message could not be rendered or signed; claimed again once the claim
+    /// runs out.
+    pub failed: usize,
+}
+
+/// The signing worker's pass (SPEC §4.2), after [`issue_queued`] when a signer is configured:
+/// claims up to `limit` documents without a signed XML ([`tax_documents::claim_unsigned`], one
+/// short transaction), renders their messages, signs them on the blocking threads (one chunk
+/// per core, signing time `now`) outside any transaction, and stores them in one short
+/// transaction that never overwrites a stored XML, so the first signed form of a document is
+/// the only one (the request path [`etax_xml`] stays the fallback for a document not signed
+/// yet). The PDF/A-3 is not stored: it is rendered on request around these stored bytes.
+pub async fn sign_unsigned(
+    db: &Db,
+    signer: &std::sync::Arc<EtaxSigner>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<SignPass> {
+    let docs = tax_documents::claim_unsigned(db, now, now + SIGN_CLAIM, limit).await?;
+    let mut pass = SignPass {
+        claimed: docs.len(),
+        ..SignPass::default()
+    };
+    let mut unsigned = Vec::with_capacity(docs.len());
+    for doc in &docs {
+        match unsigned_etax_xml(db, doc).await {
+            Ok(xml) => unsigned.push((doc.id, xml)),
+            Err(e) => {
+                tracing::error!(id = %doc.id, error = %e, "e-Tax XML not rendered");
+                pass.failed += 1;
+            }
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = unsigned.len().div_ceil(cores).max(1);
+    let mut tasks = Vec::new();
+    while !unsigned.is_empty() {
+        let rest = unsigned.split_off(chunk.min(unsigned.len()));
+        let part = std::mem::replace(&mut unsigned, rest);
+        let signer = signer.clone();
+        tasks.push(tokio::task::spawn_blocking(move || {
+            part.into_iter()
+                .map(|(id, xml)| {
+                    let signed = signer
+                        .sign(&xml, &id.simple().to_string(), now)
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| String::from_utf8(b).map_err(|e| e.to_string()));
+                    (id, signed)
+                })
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut signed = Vec::with_capacity(pass.claimed);
+    for task in tasks {
+        let part = task
+            .await
+            .map_err(|e| Error::Internal(format!("signing panicked: {e}")))?;
+        for (id, result) in part {
+            match result {
+                Ok(xml) => signed.push((id, xml)),
+                Err(e) => {
+                    tracing::error!(%id, error = %e, "e-Tax XML not signed");
+                    pass.failed += 1;
+                }
+            }
+        }
+    }
+    pass.stored = tax_documents::store_signed_xmls(db, &signed).await?;
+    Ok(pass)
+}
+
 /// The unsigned message rendered from the row, its invoice's lines (a tax invoice) or its credit
 /// note's lines.
 async fn unsigned_etax_xml(db: &Db, doc: &TaxDocument) -> Result<Vec<u8>> {

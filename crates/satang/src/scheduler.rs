@@ -24,6 +24,10 @@ use crate::Config;
 /// Queued invoices the tax document worker takes per pass.
 const TAX_DOCUMENT_BATCH: i64 = 500;
 
+/// Documents the signing worker claims, signs and stores per pass: a short claim and a short
+/// store transaction each, and enough documents to keep every core signing in between.
+const SIGN_BATCH: i64 = 64;
+
 pub struct BillingScheduler {
     stop: Arc<AtomicBool>,
     wake: Arc<Notify>,
@@ -93,6 +97,30 @@ impl BillingScheduler {
                         Err(e) => {
                             tracing::error!(error = %e, "tax documents failed");
                             break;
+                        }
+                    }
+                }
+                // Their signed e-Tax XML (SPEC §4.2), when the seller's certificate is set:
+                // made here so a request rarely has to sign one.
+                if let Some(signer) = &state.etax_signer {
+                    loop {
+                        if flag.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        match satang_billing::tax_documents::sign_unsigned(
+                            &state.db,
+                            signer,
+                            state.clock.now(),
+                            SIGN_BATCH,
+                        )
+                        .await
+                        {
+                            Ok(p) if p.claimed as i64 == SIGN_BATCH => {}
+                            Ok(_) => break,
+                            Err(e) => {
+                                tracing::error!(error = %e, "signing tax documents failed");
+                                break;
+                            }
                         }
                     }
                 }

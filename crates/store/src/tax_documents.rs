@@ -12,7 +12,7 @@ use satang_domain::Currency;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::{Db, Result, Scope, Sql, Tx};
+use crate::{Backend, Db, Result, Scope, Sql, Tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TaxDocument {
@@ -308,20 +308,126 @@ pub async fn store_signed_xml(db: &Db, id: Uuid, xml: &str) -> Result<bool> {
     Ok(n > 0)
 }
 
-/// Every document issued in `[from, to)` of every customer, in issue order (the output-VAT
-/// report, SPEC §4.3; staff only, so unscoped).
-pub async fn issued_between(
+/// Claims up to `limit` documents whose signed XML is still to be made, oldest first, for a
+/// signer until `lease_until`: other processes (and this one after a crash) leave them alone
+/// until then. One short transaction; on PostgreSQL rows another process is claiming right now
+/// are skipped (`FOR UPDATE SKIP LOCKED`), on SQLite the single writer orders the claims.
+pub async fn claim_unsigned(
+    db: &Db,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<TaxDocument>> {
+    let lock = match db.backend() {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let mut tx = db.begin().await?;
+    let ids: Vec<IdRow> = tx
+        .fetch_all(
+            Sql::new(format!(
+                "SELECT id FROM tax_documents WHERE xml IS NULL \
+                 AND (sign_claimed_until IS NULL OR sign_claimed_until <= $1) \
+                 ORDER BY id LIMIT $2{lock}"
+            ))
+            .bind(now)
+            .bind(limit),
+        )
+        .await?;
+    if ids.is_empty() {
+        tx.commit().await?;
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+    let mut claim = Sql::new(format!(
+        "UPDATE tax_documents SET sign_claimed_until = $1 WHERE id IN ({})",
+        list.join(", ")
+    ))
+    .bind(lease_until);
+    for r in &ids {
+        claim = claim.bind(r.id);
+    }
+    tx.execute(claim).await?;
+    let mut read = Sql::new(format!(
+        "SELECT * FROM tax_documents WHERE id IN ({}) ORDER BY id",
+        (1..=ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    for r in &ids {
+        read = read.bind(r.id);
+    }
+    let docs = tx.fetch_all(read).await?;
+    tx.commit().await?;
+    Ok(docs)
+}
+
+#[derive(sqlx::FromRow)]
+struct IdRow {
+    id: Uuid,
+}
+
+/// Stores signed XMLs in one short transaction, each only where none is stored yet (a request
+/// may have signed one meanwhile: that one stays). Returns how many were stored.
+pub async fn store_signed_xmls(db: &Db, signed: &[(Uuid, String)]) -> Result<u64> {
+    if signed.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = db.begin().await?;
+    let mut stored = 0;
+    for (id, xml) in signed {
+        stored += tx
+            .execute(
+                Sql::new(
+                    "UPDATE tax_documents SET xml = $1, signed = $2, sign_claimed_until = NULL \
+                     WHERE id = $3 AND xml IS NULL",
+                )
+                .bind(xml.clone())
+                .bind(true)
+                .bind(*id),
+            )
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// One line of the output-VAT report: the columns it prints, not the stored XML.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VatLine {
+    pub id: Uuid,
+    pub doc_type: String,
+    pub number: String,
+    pub customer_snapshot: Json<serde_json::Value>,
+    pub base_amount: i64,
+    pub vat_amount: i64,
+    pub total: i64,
+    pub issued_at: DateTime<Utc>,
+}
+
+/// The documents of `doc_types` issued in `[from, to)` of every customer, in issue order (the
+/// output-VAT report, SPEC §4.3; staff only, so unscoped). Only the reported columns are read:
+/// a month's signed XMLs are far larger than its report.
+pub async fn vat_lines_between(
     db: &Db,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Vec<TaxDocument>> {
-    db.fetch_all(
-        Sql::new(
-            "SELECT * FROM tax_documents WHERE issued_at >= $1 AND issued_at < $2 \
-             ORDER BY issued_at, id",
-        )
-        .bind(from)
-        .bind(to),
-    )
-    .await
+    doc_types: &[&str],
+) -> Result<Vec<VatLine>> {
+    let types: Vec<String> = (0..doc_types.len())
+        .map(|i| format!("${}", i + 3))
+        .collect();
+    let mut sql = Sql::new(format!(
+        "SELECT id, doc_type, number, customer_snapshot, base_amount, vat_amount, total, \
+         issued_at FROM tax_documents WHERE issued_at >= $1 AND issued_at < $2 \
+         AND doc_type IN ({}) ORDER BY issued_at, id",
+        types.join(", ")
+    ))
+    .bind(from)
+    .bind(to);
+    for t in doc_types {
+        sql = sql.bind((*t).to_owned());
+    }
+    db.fetch_all(sql).await
 }

@@ -3,7 +3,8 @@
 //! adding up to the invoice's exactly, their own gapless series; the tax invoice and plain
 //! receipts under tax point `issue`; credit notes naming what they correct; tenancy; and every
 //! document's e-Tax XML checked by two validators nobody here wrote — libxml2's `xmllint`
-//! against ETDA's XSD and SaxonC running ETDA's Schematron — plus its PDF.
+//! against ETDA's XSD and SaxonC running ETDA's Schematron — plus its PDF; the signing worker
+//! signing each document once.
 //!
 //! ETDA's files are found through `SATANG_ETAX_SCHEMAS` (the `etda-etax-v2.1` folder) and
 //! SaxonC in the venv `SATANG_SAXON_VENV`; without them the XML checks skip, unless
@@ -25,6 +26,8 @@ both_backends!(
     issue_tax_point_makes_the_invoice_the_tax_invoice,
     run_invoices_get_their_documents_after_the_run,
     signed_xml_verifies_with_xmlsec1,
+    worker_signs_each_document_once,
+    scheduler_signs_new_documents,
 );
 
 const TODAY: &str = "2030-03-10";
@@ -695,4 +698,155 @@ print(json.dumps({"part": part, "files": files}))
         })
         .collect();
     Some((v["part"].as_str().unwrap().to_owned(), files))
+}
+
+/// A server with the seller's certificate (`cert`, `p12`) and the test clock; the scheduler
+/// every `interval` seconds (0: off).
+async fn signing_app(backend: Backend, p12: &std::path::Path, interval: u64) -> Option<TestApp> {
+    let p12 = p12.to_path_buf();
+    spawn_with(backend, move |c| {
+        c.test_clock = true;
+        c.billing_interval = interval;
+        c.etax_p12 = Some(p12);
+        c.etax_p12_password = "ลับ-secret".to_owned();
+    })
+    .await
+}
+
+/// `n` invoices of one customer, each paid in full: `n` receipts / tax invoices, unsigned.
+async fn paid_receipts(app: &TestApp, admin: &str, n: i64) -> Vec<Value> {
+    seller_profile(app, admin, "payment").await;
+    let farm = customer(app, admin, "สวนทุเรียนป่าละอู").await;
+    for i in 0..n {
+        let inv = invoice(app, admin, farm, &[(1, 10_000 + i * 100)]).await;
+        let total = inv["total"].as_i64().unwrap();
+        pay(
+            app,
+            admin,
+            &inv,
+            json!({"amount": total, "method": "bank_transfer"}),
+        )
+        .await;
+    }
+    let docs = list(app, admin, "").await;
+    assert_eq!(docs.len() as i64, n, "{docs:?}");
+    docs
+}
+
+/// The signing worker (the scheduler's step after the queued documents): two workers at once
+/// claim disjoint documents, each unsigned document is signed and stored exactly once, one a
+/// request already signed is left as it is, and the stored XML is what `/xml` answers and
+/// what xmlsec1 verifies against the seller's certificate.
+async fn worker_signs_each_document_once(backend: Backend) {
+    let certs = tempfile::tempdir().unwrap();
+    let Some((cert, p12)) = seller_certificate(certs.path()) else {
+        return;
+    };
+    let Some(app) = signing_app(backend, &p12, 0).await else {
+        return;
+    };
+    let admin = set_date(&app, TODAY).await;
+    let docs = paid_receipts(&app, &admin, 5).await;
+    // The first one is signed by a request (the lazy path) before any worker runs.
+    let first = docs[0]["id"].as_str().unwrap();
+    let lazily = app
+        .get(&format!("/api/tax-documents/{first}/xml"), &admin)
+        .await
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+
+    let state = &app.server.as_ref().unwrap().state;
+    let signer = state.etax_signer.clone().unwrap();
+    let now = chrono::Utc::now();
+    let (a, b) = tokio::join!(
+        satang_billing::tax_documents::sign_unsigned(&state.db, &signer, now, 2),
+        satang_billing::tax_documents::sign_unsigned(&state.db, &signer, now, 2),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.failed + b.failed, 0);
+    let mut claimed = a.claimed + b.claimed;
+    let mut stored = a.stored + b.stored;
+    loop {
+        let pass = satang_billing::tax_documents::sign_unsigned(&state.db, &signer, now, 2)
+            .await
+            .unwrap();
+        claimed += pass.claimed;
+        stored += pass.stored;
+        if pass.claimed == 0 {
+            break;
+        }
+    }
+    assert_eq!(claimed, 4, "each unsigned document claimed once");
+    assert_eq!(stored, 4, "each unsigned document stored once");
+    let again = satang_billing::tax_documents::sign_unsigned(&state.db, &signer, now, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.claimed, 0, "nothing left to sign");
+
+    for doc in &docs {
+        let id = doc["id"].as_str().unwrap();
+        let read = ok(app.get(&format!("/api/tax-documents/{id}"), &admin).await).await;
+        assert_eq!(read["signed"], true, "{read}");
+        let xml = app
+            .get(&format!("/api/tax-documents/{id}/xml"), &admin)
+            .await
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec();
+        let stored = satang_store::tax_documents::get_any(&state.db, id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .xml
+            .unwrap();
+        assert_eq!(xml, stored.as_bytes(), "/xml answers the stored bytes");
+        if id == first {
+            assert_eq!(xml, lazily, "the request's signature stays");
+        }
+        let text = String::from_utf8(xml.clone()).unwrap();
+        assert_eq!(text.matches("<ds:Signature ").count(), 1, "{text}");
+        if let Some(verified) = xmlsec1_verifies(&cert, &xml) {
+            assert!(verified, "xmlsec1 rejects the worker's XML:\n{text}");
+        }
+    }
+    check_documents(&app, &admin, &docs[1]).await;
+}
+
+/// With the scheduler on, documents issued between its runs are signed without a request.
+async fn scheduler_signs_new_documents(backend: Backend) {
+    let certs = tempfile::tempdir().unwrap();
+    let Some((cert, p12)) = seller_certificate(certs.path()) else {
+        return;
+    };
+    let Some(app) = signing_app(backend, &p12, 1).await else {
+        return;
+    };
+    let admin = set_date(&app, TODAY).await;
+    let docs = paid_receipts(&app, &admin, 2).await;
+    for doc in &docs {
+        let id = doc["id"].as_str().unwrap();
+        let mut signed = false;
+        for _ in 0..100 {
+            let read = ok(app.get(&format!("/api/tax-documents/{id}"), &admin).await).await;
+            if read["signed"] == true {
+                signed = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert!(signed, "{id} not signed by the scheduler within 20 s");
+        let state = &app.server.as_ref().unwrap().state;
+        let stored = satang_store::tax_documents::get_any(&state.db, id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .xml
+            .unwrap();
+        if let Some(verified) = xmlsec1_verifies(&cert, stored.as_bytes()) {
+            assert!(verified, "xmlsec1 rejects the scheduler's XML");
+        }
+    }
 }

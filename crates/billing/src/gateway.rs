@@ -195,30 +195,19 @@ impl PaymentGateway for ProviderGateway {
         use crate::providers::{ChargeStatus, Provider, ProviderError, opn, stripe};
         Box::pin(async move {
             let (http, secret, code) = (&self.http, self.secret_key.as_str(), r.currency.code());
+            let charge = crate::providers::CardCharge {
+                amount: r.amount,
+                currency: code,
+                invoice_id: r.invoice_id,
+                description: None,
+                idempotency_key: r.idempotency_key,
+            };
             let answer = match self.provider {
                 Provider::Opn => {
-                    opn::charge_customer(
-                        http,
-                        secret,
-                        r.token,
-                        r.amount,
-                        code,
-                        r.invoice_id,
-                        r.idempotency_key,
-                    )
-                    .await
+                    opn::charge_card(http, secret, opn::Payer::Customer(r.token), &charge).await
                 }
                 Provider::Stripe => {
-                    stripe::charge_customer(
-                        http,
-                        secret,
-                        r.token,
-                        r.amount,
-                        code,
-                        r.invoice_id,
-                        r.idempotency_key,
-                    )
-                    .await
+                    stripe::charge_card(http, secret, stripe::Payer::Saved(r.token), &charge).await
                 }
             };
             match answer {

@@ -126,6 +126,16 @@ impl From<ProviderError> for Error {
     }
 }
 
+/// A card charge's figures, the same at both providers.
+#[derive(Debug, Clone, Copy)]
+pub struct CardCharge<'a> {
+    pub amount: i64,
+    pub currency: &'a str,
+    pub invoice_id: Uuid,
+    pub description: Option<&'a str>,
+    pub idempotency_key: &'a str,
+}
+
 /// One provider's API: a client (connection pool, timeouts) and its base URL.
 #[derive(Clone)]
 pub struct Http {
@@ -607,22 +617,19 @@ pub async fn start_payment(
     let description = format!("Invoice {}", inv.number.as_deref().unwrap_or("(draft)"));
     let http = providers.http(provider);
     let (amount, code) = (inv.amount_due, inv.currency.code());
+    let card = CardCharge {
+        amount,
+        currency: code,
+        invoice_id: inv.id,
+        description: Some(&description),
+        idempotency_key: &key,
+    };
     let charge = match (provider, &with) {
         (Provider::Opn, PayWith::PromptPay) => {
             opn::create_promptpay(http, &secret, amount, code, inv.id, &description, &key).await
         }
         (Provider::Opn, PayWith::Card(token)) => {
-            opn::charge_token(
-                http,
-                &secret,
-                token,
-                amount,
-                code,
-                inv.id,
-                &description,
-                &key,
-            )
-            .await
+            opn::charge_card(http, &secret, opn::Payer::Token(token), &card).await
         }
         (Provider::Stripe, PayWith::PromptPay) => {
             let email = if email.is_empty() {
@@ -643,17 +650,7 @@ pub async fn start_payment(
             .await
         }
         (Provider::Stripe, PayWith::Card(method)) => {
-            stripe::charge_payment_method(
-                http,
-                &secret,
-                method,
-                amount,
-                code,
-                inv.id,
-                &description,
-                &key,
-            )
-            .await
+            stripe::charge_card(http, &secret, stripe::Payer::Method(method), &card).await
         }
     };
     let charge = match (charge, &with) {

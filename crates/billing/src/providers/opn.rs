@@ -237,58 +237,41 @@ pub async fn save_card(
     })
 }
 
-/// Charges the saved card of an Opn customer.
-pub async fn charge_customer(
-    http: &Http,
-    secret: &str,
-    customer: &str,
-    amount: i64,
-    currency: &str,
-    invoice_id: Uuid,
-    idempotency_key: &str,
-) -> Result<ProviderCharge, ProviderError> {
-    let form = [
-        ("amount", amount.to_string()),
-        ("currency", currency.to_ascii_lowercase()),
-        ("customer", customer.to_owned()),
-        ("metadata[invoice_id]", invoice_id.to_string()),
-    ];
-    let request = http
-        .client()
-        .post(format!("{}/charges", http.base))
-        .header("Idempotency-Key", idempotency_key)
-        .form(&form);
-    let charge: Charge = send(http, secret, request).await?;
-    Ok(charge.into_provider_charge(None))
+/// Whose card an Opn charge takes the money from.
+#[derive(Debug, Clone, Copy)]
+pub enum Payer<'a> {
+    /// A customer kept at Opn (`cust_…`): its default card, for automatic collection.
+    Customer(&'a str),
+    /// Omise.js's one-time token (`tokn_…`) of a card typed on the pay page.
+    Token(&'a str),
 }
 
-/// Charges the card behind Omise.js's one-time `token` (a payer on the pay page); the answer is
-/// final: `successful`, or `failed` with Opn's reason.
-#[allow(clippy::too_many_arguments)]
-pub async fn charge_token(
+/// Charges a card; the answer is final: `successful`, or `failed` with Opn's reason.
+pub async fn charge_card(
     http: &Http,
     secret: &str,
-    token: &str,
-    amount: i64,
-    currency: &str,
-    invoice_id: Uuid,
-    description: &str,
-    idempotency_key: &str,
+    payer: Payer<'_>,
+    charge: &super::CardCharge<'_>,
 ) -> Result<ProviderCharge, ProviderError> {
-    let form = [
-        ("amount", amount.to_string()),
-        ("currency", currency.to_ascii_lowercase()),
-        ("card", token.to_owned()),
-        ("description", description.to_owned()),
-        ("metadata[invoice_id]", invoice_id.to_string()),
+    let mut form = vec![
+        ("amount", charge.amount.to_string()),
+        ("currency", charge.currency.to_ascii_lowercase()),
+        ("metadata[invoice_id]", charge.invoice_id.to_string()),
     ];
+    match payer {
+        Payer::Customer(id) => form.push(("customer", id.to_owned())),
+        Payer::Token(token) => form.push(("card", token.to_owned())),
+    }
+    if let Some(d) = charge.description {
+        form.push(("description", d.to_owned()));
+    }
     let request = http
         .client()
         .post(format!("{}/charges", http.base))
-        .header("Idempotency-Key", idempotency_key)
+        .header("Idempotency-Key", charge.idempotency_key)
         .form(&form);
-    let charge: Charge = send(http, secret, request).await?;
-    Ok(charge.into_provider_charge(None))
+    let answer: Charge = send(http, secret, request).await?;
+    Ok(answer.into_provider_charge(None))
 }
 
 /// An event as Opn posts it to the webhook: only its id, key and the charge's id are read;

@@ -306,60 +306,49 @@ pub async fn save_card(
     })
 }
 
-/// Charges a saved card off-session; a decline comes back as a failed charge.
-pub async fn charge_customer(
-    http: &Http,
-    secret: &str,
-    saved: &str,
-    amount: i64,
-    currency: &str,
-    invoice_id: Uuid,
-    idempotency_key: &str,
-) -> Result<ProviderCharge, ProviderError> {
-    let (customer, method) = saved.split_once(':').unwrap_or((saved, ""));
-    let form = [
-        ("amount", amount.to_string()),
-        ("currency", currency.to_ascii_lowercase()),
-        ("customer", customer.to_owned()),
-        ("payment_method", method.to_owned()),
-        ("off_session", "true".to_owned()),
-        ("confirm", "true".to_owned()),
-        ("metadata[invoice_id]", invoice_id.to_string()),
-    ];
-    let request = http
-        .client()
-        .post(format!("{}/v1/payment_intents", http.base))
-        .header("Idempotency-Key", idempotency_key)
-        .form(&form);
-    intent(http, secret, request).await
+/// Whose card a PaymentIntent charges.
+#[derive(Debug, Clone, Copy)]
+pub enum Payer<'a> {
+    /// A card kept on a Stripe customer (`cus_…:pm_…`), charged off-session by automatic
+    /// collection.
+    Saved(&'a str),
+    /// The PaymentMethod Stripe.js made of a card typed on the pay page (`pm_…`).
+    Method(&'a str),
 }
 
-/// Charges the PaymentMethod Stripe.js made on the pay page (`pm_…`), confirmed at once; a
-/// decline comes back as a failed charge.
-#[allow(clippy::too_many_arguments)]
-pub async fn charge_payment_method(
+/// Charges a card with a PaymentIntent confirmed at once; a decline comes back as a failed
+/// charge.
+pub async fn charge_card(
     http: &Http,
     secret: &str,
-    payment_method: &str,
-    amount: i64,
-    currency: &str,
-    invoice_id: Uuid,
-    description: &str,
-    idempotency_key: &str,
+    payer: Payer<'_>,
+    charge: &super::CardCharge<'_>,
 ) -> Result<ProviderCharge, ProviderError> {
-    let form = [
-        ("amount", amount.to_string()),
-        ("currency", currency.to_ascii_lowercase()),
-        ("payment_method_types[]", "card".to_owned()),
-        ("payment_method", payment_method.to_owned()),
-        ("confirm", "true".to_owned()),
-        ("description", description.to_owned()),
-        ("metadata[invoice_id]", invoice_id.to_string()),
+    let mut form = vec![
+        ("amount", charge.amount.to_string()),
+        ("currency", charge.currency.to_ascii_lowercase()),
     ];
+    match payer {
+        Payer::Saved(saved) => {
+            let (customer, method) = saved.split_once(':').unwrap_or((saved, ""));
+            form.push(("customer", customer.to_owned()));
+            form.push(("payment_method", method.to_owned()));
+            form.push(("off_session", "true".to_owned()));
+        }
+        Payer::Method(method) => {
+            form.push(("payment_method_types[]", "card".to_owned()));
+            form.push(("payment_method", method.to_owned()));
+        }
+    }
+    form.push(("confirm", "true".to_owned()));
+    if let Some(d) = charge.description {
+        form.push(("description", d.to_owned()));
+    }
+    form.push(("metadata[invoice_id]", charge.invoice_id.to_string()));
     let request = http
         .client()
         .post(format!("{}/v1/payment_intents", http.base))
-        .header("Idempotency-Key", idempotency_key)
+        .header("Idempotency-Key", charge.idempotency_key)
         .form(&form);
     intent(http, secret, request).await
 }

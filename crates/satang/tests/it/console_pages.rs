@@ -1715,23 +1715,9 @@ async fn the_etax_subdistrict_code_is_saved_and_checked_on_the_settings_page(bac
 /// origin, the card fields have no `name` (never posted), and what the page posts is the token
 /// Omise.js made (here the Opn stand-in's `/tokens`, as the script would call it).
 async fn a_member_adds_a_card_through_the_providers_script(backend: Backend) {
-    let opn = crate::common::providers::opn().await;
-    let url = opn.url.clone();
-    let Some(app) = crate::common::spawn_with(backend, move |c| c.opn_api_url = url).await else {
+    let Some((app, opn, admin)) = crate::common::providers::spawn_with_opn(backend).await else {
         return;
     };
-    let admin = app.admin_token().await;
-    json_of(
-        app.patch(
-            "/api/settings",
-            &admin,
-            json!({"providers": {"opn": {"public_key": crate::common::providers::OPN_PUBLIC,
-                                          "secret_key": crate::common::providers::OPN_SECRET}}}),
-        )
-        .await,
-        200,
-    )
-    .await;
     let customer = insert_customer(&app, "ฟาร์มโคนมบ้านไร่", "active").await;
     member_token(&app, "owner@dairy.test", customer, "owner").await;
     member_token(&app, "reader@dairy.test", customer, "member").await;
@@ -1802,40 +1788,14 @@ async fn a_member_adds_a_card_through_the_providers_script(backend: Backend) {
 /// invoice is paid), inputs that are never posted, and what card.js posts after Omise.js
 /// answered — the token — paying the invoice at once, without signing in.
 async fn a_payer_pays_by_card_on_the_pay_page(backend: Backend) {
-    let opn = crate::common::providers::opn().await;
-    let url = opn.url.clone();
-    let Some(app) = crate::common::spawn_with(backend, move |c| c.opn_api_url = url).await else {
+    let Some((app, opn, admin)) = crate::common::providers::spawn_with_opn(backend).await else {
         return;
     };
-    let admin = app.admin_token().await;
-    json_of(
-        app.patch(
-            "/api/settings",
-            &admin,
-            json!({"providers": {"opn": {"public_key": crate::common::providers::OPN_PUBLIC,
-                                          "secret_key": crate::common::providers::OPN_SECRET}}}),
-        )
-        .await,
-        200,
-    )
-    .await;
     let customer = insert_customer(&app, "ฟาร์มทุเรียนเขาคิชฌกูฏ", "active").await;
     let invoice = crate::common::billing::open_invoice(&app, &admin, customer).await;
     let id = invoice["id"].as_str().unwrap();
-    let link = json_of(
-        app.post(
-            &format!("/api/invoices/{id}/payment-link"),
-            Some(&admin),
-            json!({}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let path = format!(
-        "/pay/{}",
-        link["url"].as_str().unwrap().split("/pay/").nth(1).unwrap()
-    );
+    let (_, token) = crate::common::providers::payment_link(&app, &admin, &invoice).await;
+    let path = format!("/pay/{token}");
     let csp_of = async || {
         let res = app.client.get(app.at(&path)).send().await.unwrap();
         res.headers()[header::CONTENT_SECURITY_POLICY]

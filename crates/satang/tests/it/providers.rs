@@ -312,18 +312,8 @@ async fn promptpay_through_opn_pays_an_invoice_once(backend: Backend) {
     // A payment link: the public pay page, and PromptPay through it without signing in.
     let third = open_invoice(&app, &admin, customer).await;
     let id = third["id"].as_str().unwrap();
-    let link = json_of(
-        app.post(
-            &format!("/api/invoices/{id}/payment-link"),
-            Some(&admin),
-            json!({}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let url = link["url"].as_str().unwrap();
-    let token = url.rsplit('/').next().unwrap();
+    let (url, token) = standin::payment_link(&app, &admin, &third).await;
+    let (url, token) = (url.as_str(), token.as_str());
     assert!(url.starts_with(&format!("{}/pay/", app.url)) || url.contains("/pay/"));
     let page = ok(app
         .client
@@ -665,18 +655,7 @@ async fn a_person_pays_on_the_pay_page_without_signing_in(backend: Backend) {
     configure(&app, &admin).await;
     let customer = insert_customer(&app, "ฟาร์มไก่ไข่บ้านนา", "active").await;
     let invoice = open_invoice(&app, &admin, customer).await;
-    let id = invoice["id"].as_str().unwrap();
-    let link = json_of(
-        app.post(
-            &format!("/api/invoices/{id}/payment-link"),
-            Some(&admin),
-            json!({}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let path = link["url"].as_str().unwrap().split("/pay/").nth(1).unwrap();
+    let (_, path) = standin::payment_link(&app, &admin, &invoice).await;
     let res = app
         .client
         .get(app.at("/pay/not-a-token"))
@@ -726,22 +705,6 @@ async fn pay_by_card(
         .unwrap()
 }
 
-async fn link_of(app: &TestApp, admin: &str, invoice: &Value) -> String {
-    let id = invoice["id"].as_str().unwrap();
-    let link = json_of(
-        app.post(
-            &format!("/api/invoices/{id}/payment-link"),
-            Some(admin),
-            json!({}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let url = link["url"].as_str().unwrap();
-    url.split("/pay/").nth(1).unwrap().to_owned()
-}
-
 /// A payer on the pay page: the provider's script made a one-time token of the card; Satang
 /// charges it at once, records the payment before answering, and a decline changes nothing but
 /// the failed attempt. The webhook that follows the charge finds it applied.
@@ -755,7 +718,7 @@ async fn a_card_token_pays_an_invoice_at_once(backend: Backend) {
 
     // Opn: Omise.js's token, charged with the link alone.
     let invoice = open_invoice(&app, &admin, customer).await;
-    let link = link_of(&app, &admin, &invoice).await;
+    let link = standin::payment_link(&app, &admin, &invoice).await.1;
     let token = opn.opn_token("4242424242424242").await;
     let missing = pay_by_card(&app, &link, &invoice, "opn", None).await;
     assert!(expect_problem(missing, 422).await["errors"]["token"].is_array());
@@ -797,7 +760,7 @@ async fn a_card_token_pays_an_invoice_at_once(backend: Backend) {
 
     // Opn declines (insufficient funds): 402 with Opn's reason; the invoice stays open.
     let invoice = open_invoice(&app, &admin, customer).await;
-    let link = link_of(&app, &admin, &invoice).await;
+    let link = standin::payment_link(&app, &admin, &invoice).await.1;
     let token = opn.opn_token("4111111111140011").await;
     let declined = expect_problem(
         pay_by_card(&app, &link, &invoice, "opn", Some(&token)).await,
@@ -843,7 +806,7 @@ async fn a_card_token_pays_an_invoice_at_once(backend: Backend) {
     assert_eq!(sent[0].field("confirm"), Some("true"));
     assert_eq!(invoice_now(&app, &admin, &invoice).await["status"], "paid");
     let invoice = open_invoice(&app, &admin, customer).await;
-    let link = link_of(&app, &admin, &invoice).await;
+    let link = standin::payment_link(&app, &admin, &invoice).await.1;
     let declined = pay_by_card(
         &app,
         &link,

@@ -22,6 +22,49 @@ pub const STRIPE_PUBLISHABLE: &str = "pk_test_51SatangStandIn";
 pub const STRIPE_SECRET: &str = "sk_test_51SatangStandIn";
 pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_satangstandinsecret";
 
+/// A server whose Opn is the stand-in, with the stand-in's keys configured by the admin.
+pub async fn spawn_with_opn(
+    backend: crate::common::Backend,
+) -> Option<(crate::common::TestApp, StandIn, String)> {
+    let opn = opn().await;
+    let url = opn.url.clone();
+    let app = crate::common::spawn_with(backend, move |c| c.opn_api_url = url).await?;
+    let admin = app.admin_token().await;
+    crate::common::json_of(
+        app.patch(
+            "/api/settings",
+            &admin,
+            json!({"providers": {"opn": {"public_key": OPN_PUBLIC, "secret_key": OPN_SECRET}}}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    Some((app, opn, admin))
+}
+
+/// A payment link of `invoice`: its full URL and its token (the part after `/pay/`).
+pub async fn payment_link(
+    app: &crate::common::TestApp,
+    admin: &str,
+    invoice: &Value,
+) -> (String, String) {
+    let id = invoice["id"].as_str().unwrap();
+    let link = crate::common::json_of(
+        app.post(
+            &format!("/api/invoices/{id}/payment-link"),
+            Some(admin),
+            json!({}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let url = link["url"].as_str().unwrap().to_owned();
+    let token = url.split("/pay/").nth(1).unwrap().to_owned();
+    (url, token)
+}
+
 /// One request a stand-in received.
 #[derive(Debug, Clone)]
 pub struct Seen {

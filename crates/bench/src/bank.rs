@@ -130,6 +130,24 @@ pub async fn call(
     Ok(serde_json::from_slice(&body)?)
 }
 
+/// Signs the bench's administrator in on `conn`: the access token.
+pub async fn admin_login(conn: &mut Connection) -> anyhow::Result<String> {
+    let login = call(
+        conn,
+        Target::post_json(
+            "/api/auth/login",
+            &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+        ),
+        None,
+        StatusCode::OK,
+    )
+    .await?;
+    Ok(login["access_token"]
+        .as_str()
+        .context("no access_token")?
+        .to_owned())
+}
+
 /// An open invoice of the set-up: its number, customer and amount due.
 pub struct Open {
     pub id: String,
@@ -246,20 +264,7 @@ fn statement_csv(open: &[Open], lines: usize) -> String {
 
 async fn measure(server: &RunningServer, args: &BankArgs) -> anyhow::Result<BankResult> {
     let mut conn = Connection::open(server.addr).await?;
-    let login = call(
-        &mut conn,
-        Target::post_json(
-            "/api/auth/login",
-            &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
-        ),
-        None,
-        StatusCode::OK,
-    )
-    .await?;
-    let token = login["access_token"]
-        .as_str()
-        .context("no access_token")?
-        .to_owned();
+    let token = admin_login(&mut conn).await?;
     let started = Instant::now();
     let open = open_invoices(server, &token, args.invoices, args.concurrency).await?;
     println!(

@@ -24,7 +24,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 
-use crate::bank::{call, open_invoices};
+use crate::bank::{admin_login, call, open_invoices};
 use crate::cli::CommonArgs;
 use crate::load::{self, Connection, Outcome, Plan, Target};
 use crate::postgres::on_both_backends;
@@ -141,20 +141,7 @@ async fn bench_backend(
 
 async fn measure(server: &RunningServer, args: &ProviderWebhooksArgs) -> anyhow::Result<Outcome> {
     let mut conn = Connection::open(server.addr).await?;
-    let login = call(
-        &mut conn,
-        Target::post_json(
-            "/api/auth/login",
-            &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
-        ),
-        None,
-        StatusCode::OK,
-    )
-    .await?;
-    let token = login["access_token"]
-        .as_str()
-        .context("no access_token")?
-        .to_owned();
+    let token = admin_login(&mut conn).await?;
     let keys = json!({"providers": {"opn": {"public_key": "pkey_test_5benchstandin",
                                              "secret_key": OPN_SECRET}}});
     let patch = Target::post_json("/api/settings", &keys).with_method(hyper::Method::PATCH);

@@ -39,7 +39,7 @@ use satang_store::audit::Actor;
 use satang_store::clock::Clock;
 use satang_store::{Db, Scope, Sql};
 
-use crate::bank::call;
+use crate::bank::{admin_login, call};
 use crate::cli::CommonArgs;
 use crate::customers::wait_for_quiet_machine;
 use crate::dataset::Dataset;
@@ -409,20 +409,7 @@ async fn serve_phases(
     args: &TaxDocumentsArgs,
 ) -> anyhow::Result<Served> {
     let mut conn = Connection::open(server.addr).await?;
-    let login = call(
-        &mut conn,
-        Target::post_json(
-            "/api/auth/login",
-            &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
-        ),
-        None,
-        StatusCode::OK,
-    )
-    .await?;
-    let token = login["access_token"]
-        .as_str()
-        .context("no access_token")?
-        .to_owned();
+    let token = admin_login(&mut conn).await?;
 
     // PDFs of documents spread over the whole set.
     #[derive(sqlx::FromRow)]

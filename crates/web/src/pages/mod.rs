@@ -481,6 +481,17 @@ pub fn entered(fields: &Fields) -> Fields {
         .collect()
 }
 
+/// A page with a card form: its CSP also allows the payment provider's script and what the
+/// script talks to (every other page keeps `script-src 'self'`).
+pub fn allow_provider_script(response: &mut axum::response::Response, provider: &str) {
+    if let Some(p) = satang_billing::providers::Provider::parse(provider) {
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            axum::http::HeaderValue::from_static(p.card_page_csp()),
+        );
+    }
+}
+
 /// A posted field, trimmed; empty when absent.
 pub fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
     fields.get(name).map_or("", |v| v.trim())

@@ -16,7 +16,6 @@ use axum::routing::get;
 use serde_json::json;
 
 use satang_api::routes::providers::{PayPageView, PayProvider, PaymentIntentView};
-use satang_billing::providers::Provider;
 
 use super::{Fields, field};
 use crate::client::ApiRequest;
@@ -65,16 +64,9 @@ impl PayPage {
 
     /// The page as a response: with a card form, the provider's script origin is allowed.
     fn response(&self) -> Response {
-        let csp = match (&self.card, &self.intent, self.page.paid) {
-            (Some(card), None, false) => Provider::parse(&card.provider).map(|p| p.card_page_csp()),
-            _ => None,
-        };
         let mut response = render(self);
-        if let Some(csp) = csp {
-            response.headers_mut().insert(
-                axum::http::header::CONTENT_SECURITY_POLICY,
-                axum::http::HeaderValue::from_static(csp),
-            );
+        if let (Some(card), None, false) = (&self.card, &self.intent, self.page.paid) {
+            super::allow_provider_script(&mut response, &card.provider);
         }
         response
     }

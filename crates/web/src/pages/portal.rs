@@ -443,19 +443,13 @@ async fn card_page(mut ctx: Ctx, Path(customer): Path<Uuid>) -> Result<Response,
         // Without a provider, cards go through the built-in gateway's form in the dialog.
         return Ok(Redirect::to(&format!("/portal/{customer}?dialog=new-method")).into_response());
     };
-    let csp =
-        satang_billing::providers::Provider::parse(&provider.provider).map(|p| p.card_page_csp());
+    let name = provider.provider.clone();
     let mut response = render(&CardPage {
         c: ctx.chrome("portal", Some(me)),
         customer: view,
         provider,
     });
-    if let Some(csp) = csp {
-        response.headers_mut().insert(
-            axum::http::header::CONTENT_SECURITY_POLICY,
-            axum::http::HeaderValue::from_static(csp),
-        );
-    }
+    super::allow_provider_script(&mut response, &name);
     Ok(response)
 }
 

@@ -16,7 +16,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -30,7 +29,7 @@ use crate::load::{self, Connection, Outcome, Plan, Target};
 use crate::postgres::on_both_backends;
 use crate::proc_stats::Machine;
 use crate::report;
-use crate::server::{ADMIN_EMAIL, ADMIN_PASSWORD, RunningServer, satang_binary};
+use crate::server::{RunningServer, satang_binary};
 
 pub const SECTION: &str = "provider-webhooks";
 const TARGET_PER_SECOND: f64 = 500.0;

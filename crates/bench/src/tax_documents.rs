@@ -47,7 +47,7 @@ use crate::load::{Connection, Target};
 use crate::postgres::on_both_backends;
 use crate::proc_stats::{CpuClock, Machine, NamedCpuSampler};
 use crate::report;
-use crate::server::{ADMIN_EMAIL, ADMIN_PASSWORD, RunningServer, satang_binary};
+use crate::server::{RunningServer, satang_binary};
 
 pub const SECTION: &str = "tax-documents";
 /// Documents a second, XML + signature + PDF/A-3 together.

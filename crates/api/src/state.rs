@@ -9,6 +9,7 @@ use uuid::Uuid;
 use satang_auth::crypto::SecretBox;
 use satang_auth::limiter::FailureLimiter;
 use satang_auth::password::PasswordHasher;
+use satang_auth::strength::StrengthCheck;
 use satang_auth::{SigningKeys, StaffRole, TokenVerifier};
 use satang_store::clock::Clock;
 use satang_store::{Db, memberships, refresh_tokens, users};
@@ -88,6 +89,8 @@ pub struct Inner {
     pub signing_keys: Option<SigningKeys>,
     pub verifier: TokenVerifier,
     pub hasher: PasswordHasher,
+    /// Where a chosen password's strength is checked (a child process in `satang serve`).
+    pub strength: StrengthCheck,
     pub secrets: SecretBox,
     pub config: ApiConfig,
     pub login_by_ip: FailureLimiter,
@@ -164,6 +167,17 @@ impl Inner {
         tokio::task::spawn_blocking(move || hasher.hash(&password))
             .await
             .map_err(|e| crate::ApiError::Internal(e.to_string()))
+    }
+
+    /// Why a newly chosen password is refused (`password::check_strength`), checked with at
+    /// most one check or hash per core at a time.
+    pub async fn check_password_strength(
+        &self,
+        password: &str,
+        user_inputs: &[&str],
+    ) -> Result<(), String> {
+        let _permit = self.hashing.acquire().await;
+        self.strength.check(password, user_inputs).await
     }
 
     /// Checks a password against a stored hash (or spends the same time when there is none, so

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod limiter;
 pub mod password;
 pub mod roles;
+pub mod strength;
 pub mod tokens;
 
 pub use api_keys::{ApiKeyGrant, ApiScope};

@@ -6,7 +6,7 @@ use chrono::TimeDelta;
 
 use satang_api::AppState;
 use satang_api::error::{ApiError, Validator};
-use satang_auth::{StaffRole, password};
+use satang_auth::StaffRole;
 use satang_billing::imports::{self, ImportOptions, ImportReport};
 use satang_billing::users::{self as billing_users, CreatedBy, NewStaffUser};
 use satang_store::audit::Actor;
@@ -33,7 +33,9 @@ pub async fn add_user(
     let (email, name) = (email.as_str(), name.as_str());
     let password_hash = match password {
         Some(pw) => {
-            password::check_strength(pw, &[email, name])
+            state
+                .check_password_strength(pw, &[email, name])
+                .await
                 .map_err(|m| anyhow::anyhow!("the password {m}"))?;
             Some(state.hasher.hash(pw))
         }

@@ -19,6 +19,11 @@ pub struct Config {
     #[arg(long, env = "SATANG_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
 
+    /// The executable that answers password-strength checks in a child process
+    /// (`satang_auth::strength`): `satang serve` sets it to itself. None: checked in-process.
+    #[arg(skip)]
+    pub password_checker: Option<PathBuf>,
+
     /// The server's certificate chain, a PEM file (leaf first): with `--tls-key`, Satang serves
     /// HTTPS on `--addr` (rustls; HSTS and `Secure` cookies) instead of plain HTTP.
     #[arg(long, env = "SATANG_TLS_CERT")]

@@ -30,6 +30,7 @@ use satang_auth::crypto::SecretBox;
 use satang_auth::keys::{SigningKey, write_private_file};
 use satang_auth::limiter::{FailureLimiter, Limit};
 use satang_auth::password::PasswordHasher;
+use satang_auth::strength::StrengthCheck;
 use satang_auth::{SigningKeys, TokenVerifier};
 use satang_store::Db;
 use satang_store::clock::Clock;
@@ -177,6 +178,10 @@ pub async fn build_state(config: &Config, services: Services, db: Db) -> anyhow:
         signing_keys,
         verifier,
         hasher,
+        strength: config
+            .password_checker
+            .clone()
+            .map_or(StrengthCheck::InProcess, StrengthCheck::Child),
         secrets,
         providers: satang_billing::providers::Providers::new(
             &config.opn_api_url,

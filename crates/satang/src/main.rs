@@ -1,5 +1,6 @@
 //! `satang`: serve the API and console, run migrations, manage users and keys.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -7,7 +8,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use satang::{Config, Server, admin, backup, logging, shutdown_signal};
 use satang_api::Services;
-use satang_auth::{SigningKeys, StaffRole};
+use satang_auth::{SigningKeys, StaffRole, strength};
 
 /// mimalloc instead of glibc's malloc: a list page decodes, builds and serialises thousands of
 /// small strings, and under glibc a fifth of the server's CPU went to `malloc`, `free` and
@@ -237,7 +238,21 @@ fn raise_open_file_limit() {
 #[cfg(not(unix))]
 fn raise_open_file_limit() {}
 
+/// This executable, to check chosen passwords in short-lived children of it: zxcvbn's
+/// dictionaries would otherwise stay in the server's memory for good.
+fn password_checker() -> Option<PathBuf> {
+    std::env::current_exe()
+        .inspect_err(|e| tracing::warn!(error = %e, "passwords are checked in-process"))
+        .ok()
+}
+
 fn main() -> anyhow::Result<()> {
+    // The server's password-strength checks (`satang_auth::strength`): answered before a
+    // runtime, a configuration or a log exists, so the child starts and leaves at once.
+    if std::env::args_os().nth(1).as_deref() == Some(OsStr::new(strength::CHILD_COMMAND)) {
+        return strength::answer_child(std::io::stdin().lock(), std::io::stdout().lock())
+            .context("password-strength: expected one JSON question on stdin");
+    }
     return_large_blocks_to_the_os();
     raise_open_file_limit();
     tokio::runtime::Builder::new_multi_thread()
@@ -250,8 +265,12 @@ async fn run() -> anyhow::Result<()> {
     let matches = apply_config_file(Cli::command())?.get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
-        Command::Serve { services, config } => {
+        Command::Serve {
+            services,
+            mut config,
+        } => {
             logging::init(&config.log, &config.log_format);
+            config.password_checker = password_checker();
             let services = match services {
                 ServiceArg::All => Services::All,
                 ServiceArg::Auth => Services::Auth,
@@ -264,6 +283,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Demo { mut config } => {
             logging::init(&config.log, &config.log_format);
             config.demo = true;
+            config.password_checker = password_checker();
             let server = Server::start(&config, Services::All).await?;
             shutdown_signal().await;
             server.stop().await?;

@@ -139,7 +139,10 @@ async fn signup(
     let mut v = Validator::new();
     let email = v.email("email", &body.email);
     let name = v.text("name", &body.name, 200);
-    if let Err(message) = password::check_strength(&body.password, &[&email, &name]) {
+    if let Err(message) = state
+        .check_password_strength(&body.password, &[&email, &name])
+        .await
+    {
         v.add("password", message);
     }
     v.finish()?;
@@ -314,7 +317,10 @@ async fn accept_invitation(
         .await?
         .ok_or(ApiError::NotFound)?;
     let mut v = Validator::new();
-    if let Err(message) = password::check_strength(&body.password, &[&user.email, &user.name]) {
+    if let Err(message) = state
+        .check_password_strength(&body.password, &[&user.email, &user.name])
+        .await
+    {
         v.add("password", message);
     }
     v.finish()?;

@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use satang_auth::{Permission, StaffRole, password};
+use satang_auth::{Permission, StaffRole};
 use satang_billing::users::{self as billing_users, CreatedBy, NewStaffUser, UserUpdate};
 use satang_store::users;
 
@@ -141,7 +141,7 @@ async fn create_user(
     let name = v.text("name", &body.name, 200);
     let roles = parse_roles(&mut v, &body.roles);
     if let Some(pw) = &body.password
-        && let Err(message) = password::check_strength(pw, &[&email, &name])
+        && let Err(message) = state.check_password_strength(pw, &[&email, &name]).await
     {
         v.add("password", message);
     }

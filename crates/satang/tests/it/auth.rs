@@ -1,6 +1,6 @@
 //! Black-box tests of the auth service (SPEC §2.1) and staff users (§2.2), on both databases.
 
-use crate::common::{ADMIN_EMAIL, Backend, PASSWORD, expect_problem, spawn};
+use crate::common::{ADMIN_EMAIL, Backend, PASSWORD, expect_problem, spawn, spawn_with};
 use serde_json::{Value, json};
 
 both_backends!(signup_login_me);
@@ -50,6 +50,7 @@ both_backends!(
     invited_staff_user_chooses_a_password,
     last_administrator_cannot_be_removed,
     jwks_publishes_the_signing_key,
+    passwords_are_checked_in_a_child_of_the_binary,
 );
 
 async fn refresh_rotates_and_detects_reuse(backend: Backend) {
@@ -628,4 +629,41 @@ async fn jwks_publishes_the_signing_key(backend: Backend) {
     .unwrap();
     assert_eq!(header["alg"], "EdDSA");
     assert_eq!(header["kid"], key["kid"]);
+}
+
+/// As `satang serve` runs it: each chosen password is checked by a child of the real binary
+/// (`satang password-strength`), the first administrator's at start included, with the same
+/// answers as the in-process check.
+async fn passwords_are_checked_in_a_child_of_the_binary(backend: Backend) {
+    let Some(app) = spawn_with(backend, |c| {
+        c.password_checker = Some(env!("CARGO_BIN_EXE_satang").into());
+    })
+    .await
+    else {
+        return;
+    };
+    app.login(ADMIN_EMAIL, PASSWORD).await;
+    for (password, why) in [
+        ("password", "a common password"),
+        ("somchai2026", "the person's own name with a year"),
+        ("Satang12345", "the product's name with digits"),
+    ] {
+        let res = app
+            .post(
+                "/api/auth/signup",
+                None,
+                json!({"email": "somchai@farm.test", "password": password, "name": "Somchai"}),
+            )
+            .await;
+        let problem = expect_problem(res, 422).await;
+        assert!(problem["errors"]["password"].is_array(), "{why}: {problem}");
+    }
+    let session = app
+        .post(
+            "/api/auth/signup",
+            None,
+            json!({"email": "somchai@farm.test", "password": "lotus-harvest-tractor-91", "name": "Somchai"}),
+        )
+        .await;
+    assert_eq!(session.status(), 201);
 }

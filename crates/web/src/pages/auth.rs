@@ -13,7 +13,6 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use satang_api::error::{ApiError, Validator};
-use satang_auth::password;
 use satang_billing::users as billing_users;
 use satang_store::audit::Actor;
 use satang_store::users;
@@ -225,7 +224,12 @@ async fn setup(mut ctx: Ctx, CsrfForm(form): CsrfForm<SetupForm>) -> Result<Resp
     let mut v = Validator::new();
     let name = v.text("name", &form.name, 200);
     let email = v.email("email", &form.email);
-    if let Err(message) = password::check_strength(&form.password, &[&email, &name]) {
+    if let Err(message) = ctx
+        .console
+        .app
+        .check_password_strength(&form.password, &[&email, &name])
+        .await
+    {
         v.add("password", message);
     }
     if let Err(ApiError::Validation { errors, .. }) = v.finish() {

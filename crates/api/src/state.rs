@@ -115,8 +115,9 @@ pub struct Inner {
     pub webhooks: satang_billing::providers::Applier,
     /// Signs and checks payment links (`/pay/{token}`).
     pub pay_link_key: satang_auth::crypto::MacKey,
-    /// Signs the tax documents' e-Tax XML (`SATANG_ETAX_P12`); none: the XML stays unsigned.
-    pub etax_signer: Option<Arc<satang_documents::EtaxSigner>>,
+    /// Signs the tax documents' e-Tax XML: the certificate of `SATANG_ETAX_P12`, else the one
+    /// uploaded in Settings (swapped on upload); none: the XML stays unsigned.
+    pub etax_signers: satang_billing::etax_certificate::EtaxSigners,
 }
 
 impl Inner {

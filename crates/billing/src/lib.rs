@@ -6,6 +6,8 @@
 //! - [`analytics`]: MRR and its movements, churn, ARPA, LTV, receivables, revenue per month.
 //! - [`settings`]: the seller profile, checked and changed as a whole, and the parts of it
 //!   billing needs (VAT, prefix, withholding rate).
+//! - [`etax_certificate`]: the seller's e-Tax signing certificate: the environment's or one
+//!   uploaded in Settings (sealed at rest), swapped without a restart.
 //! - [`documents`]: an issued invoice as the printed document's input (PDF, e-mail attachment).
 //! - [`invoicing`]: totals, finalisation (gapless number, snapshots, credit balance), and the
 //!   state changes of an issued invoice (payments, void, uncollectible, credit notes).
@@ -46,6 +48,7 @@ pub mod customers;
 pub mod documents;
 pub mod entitlement_cache;
 pub mod entitlements;
+pub mod etax_certificate;
 pub mod exports;
 pub mod gateway;
 pub mod imports;

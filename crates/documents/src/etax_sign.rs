@@ -41,6 +41,29 @@ pub struct EtaxSigner {
     issuer: String,
     serial: String,
     subject: String,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+}
+
+/// Why a PKCS#12 file cannot sign e-Tax documents: each is the uploader's to fix, so the
+/// settings answer them as 422 with their own message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Pkcs12Error {
+    /// Not DER-encoded PKCS#12 (PFX) at all.
+    #[error("the file is not a PKCS#12 (.p12 / .pfx) file")]
+    NotPkcs12,
+    /// The integrity check (MAC) or the decryption failed: the password does not open it.
+    #[error("the password does not open this PKCS#12 file")]
+    WrongPassword,
+    /// Opened, but no private key with its certificate inside.
+    #[error("the PKCS#12 file holds no private key with its certificate")]
+    NoKey,
+    /// The key is not RSA, or of a size the signer does not take (2048–8192 bits).
+    #[error("the key is not an RSA key of 2048 to 8192 bits")]
+    NotRsa,
+    /// The certificate cannot be read.
+    #[error("the certificate in the PKCS#12 file cannot be read")]
+    BadCertificate,
 }
 
 impl std::fmt::Debug for EtaxSigner {
@@ -61,34 +84,80 @@ impl EtaxSigner {
     /// Reads a PKCS#12 file: its first private key (RSA, 2048–8192 bits) and that key's
     /// certificate (the chain's leaf).
     pub fn from_pkcs12(data: &[u8], password: &str) -> Result<Self, Error> {
-        let store = p12_keystore::KeyStore::from_pkcs12(
-            data,
-            password,
-            p12_keystore::Pkcs12ImportPolicy::Strict,
-        )
-        .map_err(sign_error)?;
-        let (_, chain) = store.private_key_chain().ok_or_else(|| {
-            sign_error("the PKCS#12 file holds no private key with a certificate")
+        Self::read_pkcs12(data, password).map_err(sign_error)
+    }
+
+    /// [`EtaxSigner::from_pkcs12`] telling why a file cannot be used (for an upload's answer).
+    pub fn read_pkcs12(data: &[u8], password: &str) -> Result<Self, Pkcs12Error> {
+        use p12_keystore::error::Error as P12;
+        // An uploaded file is anyone's bytes: a parser panic on a malformed one is a refusal.
+        let parsed = std::panic::catch_unwind(|| {
+            p12_keystore::KeyStore::from_pkcs12(
+                data,
+                password,
+                p12_keystore::Pkcs12ImportPolicy::Strict,
+            )
+        })
+        .map_err(|_| {
+            if looks_like_pfx(data) {
+                Pkcs12Error::WrongPassword
+            } else {
+                Pkcs12Error::NotPkcs12
+            }
         })?;
-        let cert = chain
-            .certs()
-            .first()
-            .ok_or_else(|| sign_error("the PKCS#12 file holds no certificate for its key"))?;
-        let key = RsaKeyPair::from_pkcs8(chain.key().as_der())
-            .map_err(|e| sign_error(format!("the key is not a usable RSA key: {e}")))?;
-        let (_, x509) = x509_parser::parse_x509_certificate(cert.as_der()).map_err(sign_error)?;
+        let store = parsed.map_err(|e| match e {
+            // The outer structure did not parse: not a PFX.
+            P12::DerError(_) | P12::InvalidVersion | P12::UnsupportedContentType
+                if !looks_like_pfx(data) =>
+            {
+                Pkcs12Error::NotPkcs12
+            }
+            // A PFX whose MAC or decryption fails: the password (or damage, which the same
+            // check cannot tell apart).
+            _ => Pkcs12Error::WrongPassword,
+        })?;
+        let (_, chain) = store.private_key_chain().ok_or(Pkcs12Error::NoKey)?;
+        let cert = chain.certs().first().ok_or(Pkcs12Error::NoKey)?;
+        let key = RsaKeyPair::from_pkcs8(chain.key().as_der()).map_err(|_| Pkcs12Error::NotRsa)?;
+        let (_, x509) = x509_parser::parse_x509_certificate(cert.as_der())
+            .map_err(|_| Pkcs12Error::BadCertificate)?;
+        let time = |t: x509_parser::time::ASN1Time| {
+            DateTime::<Utc>::from_timestamp(t.timestamp(), 0).ok_or(Pkcs12Error::BadCertificate)
+        };
         Ok(EtaxSigner {
             key,
             cert_der: cert.as_der().to_vec(),
             issuer: rfc4514(x509.issuer()),
             serial: decimal_of(x509.raw_serial()),
             subject: rfc4514(x509.subject()),
+            not_before: time(x509.validity().not_before)?,
+            not_after: time(x509.validity().not_after)?,
         })
     }
 
-    /// The certificate's subject, e.g. for a settings page.
+    /// The certificate's subject (RFC 4514), e.g. for a settings page.
     pub fn subject(&self) -> &str {
         &self.subject
+    }
+
+    /// The certificate's issuer (RFC 4514), as `X509IssuerName` carries it.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The certificate's serial number in decimal.
+    pub fn serial(&self) -> &str {
+        &self.serial
+    }
+
+    /// The first moment the certificate is valid.
+    pub fn not_before(&self) -> DateTime<Utc> {
+        self.not_before
+    }
+
+    /// The last moment the certificate is valid.
+    pub fn not_after(&self) -> DateTime<Utc> {
+        self.not_after
     }
 
     /// `xml` (as [`crate::render_etax_xml`] writes it) with an enveloped XAdES-BES signature as
@@ -167,6 +236,20 @@ impl EtaxSigner {
         out.extend_from_slice(&canonical[close..]);
         Ok(out)
     }
+}
+
+/// Whether `data` starts like a PFX: a DER SEQUENCE whose first element is INTEGER 3.
+fn looks_like_pfx(data: &[u8]) -> bool {
+    let Some((&0x30, rest)) = data.split_first() else {
+        return false;
+    };
+    // The SEQUENCE's length: short form, or long form of 1–4 bytes.
+    let skip = match rest.first() {
+        Some(&n) if n < 0x80 => 1,
+        Some(&n) if (0x81..=0x84).contains(&n) => 1 + usize::from(n - 0x80),
+        _ => return false,
+    };
+    rest.get(skip..skip + 3) == Some(&[0x02, 0x01, 0x03])
 }
 
 fn b64_digest(data: &[u8]) -> String {

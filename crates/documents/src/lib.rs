@@ -18,7 +18,7 @@ use satang_domain::money::Currency;
 pub use etax::{
     EtaxAddress, EtaxDocument, EtaxKind, EtaxLine, EtaxParty, EtaxReference, render_etax_xml,
 };
-pub use etax_sign::EtaxSigner;
+pub use etax_sign::{EtaxSigner, Pkcs12Error};
 pub use format::{amount, branch_label, rate_percent, thai_date, thai_period};
 pub use invoice::{Attachment, render_invoice, render_pdfa3};
 pub use qr::promptpay_qr_payload;

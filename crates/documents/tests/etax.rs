@@ -202,6 +202,26 @@ fn every_kind_signed_verifies_with_xmlsec1() {
     assert!(
         satang_documents::EtaxSigner::from_pkcs12(&std::fs::read(&p12).unwrap(), "wrong").is_err()
     );
+    // An upload is told why a file cannot sign.
+    use satang_documents::Pkcs12Error;
+    let read = |data: &[u8], password: &str| {
+        satang_documents::EtaxSigner::read_pkcs12(data, password).map(|s| s.subject().to_owned())
+    };
+    let file = std::fs::read(&p12).unwrap();
+    assert_eq!(read(&file, "wrong"), Err(Pkcs12Error::WrongPassword));
+    assert_eq!(
+        read(b"not a certificate", "pw"),
+        Err(Pkcs12Error::NotPkcs12)
+    );
+    assert_eq!(read(&[], "pw"), Err(Pkcs12Error::NotPkcs12));
+    assert_eq!(
+        read(&std::fs::read(&cert).unwrap(), "pw"),
+        Err(Pkcs12Error::NotPkcs12)
+    );
+    let now = chrono::Utc::now();
+    assert!(signer.not_before() <= now && now < signer.not_after());
+    assert!(signer.serial().bytes().all(|b| b.is_ascii_digit()));
+    assert!(signer.issuer().contains("CN="), "{}", signer.issuer());
     let at = chrono::Utc::now();
     for (i, doc) in documents().into_iter().enumerate() {
         let xml = render_etax_xml(&doc).unwrap();

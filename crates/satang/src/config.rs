@@ -216,7 +216,8 @@ pub struct Config {
     pub argon2_parallelism: u32,
 
     /// The seller's e-Tax signing certificate and RSA key, a PKCS#12 (.p12/.pfx) file: with it
-    /// every tax document's XML is signed (XAdES-BES); without it the XML is unsigned.
+    /// every tax document's XML is signed (XAdES-BES). It takes precedence over a certificate
+    /// uploaded in Settings; with neither the XML is unsigned.
     #[arg(long, env = "SATANG_ETAX_P12")]
     pub etax_p12: Option<PathBuf>,
     /// The PKCS#12 file's password.

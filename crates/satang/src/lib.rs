@@ -209,7 +209,7 @@ pub async fn build_state(config: &Config, services: Services, db: Db) -> anyhow:
         entitlements: Arc::new(satang_billing::entitlement_cache::EntitlementCache::new()),
         hashing: satang_api::state::hashing_permits(),
         gateway: Arc::new(satang_billing::gateway::SandboxGateway),
-        etax_signer: etax_signer(config)?,
+        etax_signers: satang_billing::etax_certificate::EtaxSigners::new(etax_signer(config)?),
         config: api,
     })))
 }
@@ -273,6 +273,14 @@ impl Server {
         );
         let db = open_db(config).await?;
         let state = build_state(config, services, db).await?;
+        if services.serves_customers() {
+            // The certificate uploaded in Settings, unless the environment's takes precedence.
+            state
+                .etax_signers
+                .refresh(&state.db, &state.secrets)
+                .await
+                .context("cannot read the uploaded e-Tax certificate")?;
+        }
         if services.serves_auth() {
             admin::bootstrap_admin(&state, config).await?;
         }

@@ -102,14 +102,17 @@ impl BillingScheduler {
                 }
                 // Their signed e-Tax XML (SPEC §4.2), when the seller's certificate is set:
                 // made here so a request rarely has to sign one.
-                if let Some(signer) = &state.etax_signer {
+                if let Err(e) = state.etax_signers.refresh(&state.db, &state.secrets).await {
+                    tracing::error!(error = %e, "reading the uploaded e-Tax certificate failed");
+                }
+                if let Some(signer) = state.etax_signers.current() {
                     loop {
                         if flag.load(Ordering::Relaxed) {
                             break;
                         }
                         match satang_billing::tax_documents::sign_unsigned(
                             &state.db,
-                            signer,
+                            &signer,
                             state.clock.now(),
                             SIGN_BATCH,
                         )

@@ -144,6 +144,8 @@ pub const ACTIONS: &[&str] = &[
     "bank_statement_line.ignored",
     "bank_statement_line.reopened",
     "settings.providers_changed",
+    "settings.etax_certificate_uploaded",
+    "settings.etax_certificate_removed",
     "payment_intent.created",
     "payment_intent.closed",
     "invoice.payment_link_created",

@@ -22,6 +22,7 @@ pub mod deferred_commit;
 pub mod emails;
 pub mod entitlement_signals;
 pub mod entitlements;
+pub mod etax_certificates;
 pub mod exports;
 pub mod idempotency;
 pub mod imports;

@@ -30,6 +30,8 @@ pub struct ApiRequest {
     pub if_match: Option<String>,
     /// A payment link's token, for the public pay page (`X-Payment-Link`).
     pub payment_link: Option<String>,
+    /// The page's language (`Accept-Language`), for the API answers that speak it.
+    pub accept_language: Option<&'static str>,
 }
 
 impl ApiRequest {
@@ -43,6 +45,7 @@ impl ApiRequest {
             idempotency_key: None,
             if_match: None,
             payment_link: None,
+            accept_language: None,
         }
     }
 
@@ -109,6 +112,9 @@ impl ApiClient {
         }
         if let Some(version) = &request.if_match {
             builder = builder.header(header::IF_MATCH, version.as_str());
+        }
+        if let Some(lang) = request.accept_language {
+            builder = builder.header(header::ACCEPT_LANGUAGE, lang);
         }
         if let Some(link) = &request.payment_link
             && let Ok(value) = HeaderValue::from_str(link)

@@ -407,6 +407,7 @@ impl Ctx {
     /// bound to (a refresh cookie that is not the access cookie's: someone mixed them).
     pub async fn api(&mut self, mut request: ApiRequest) -> ApiReply {
         request.peer = self.peer;
+        request.accept_language = Some(self.lang.code());
         let retry = ApiRequest {
             method: request.method.clone(),
             uri: request.uri.clone(),
@@ -416,6 +417,7 @@ impl Ctx {
             idempotency_key: request.idempotency_key.clone(),
             if_match: request.if_match.clone(),
             payment_link: request.payment_link.clone(),
+            accept_language: request.accept_language,
         };
         request.token = self.tokens.as_ref().map(|t| t.access.clone());
         let reply = self.console.api.send(request).await;
@@ -530,5 +532,49 @@ impl<T: DeserializeOwned> FromRequest<Arc<Console>> for CsrfForm<T> {
         serde_urlencoded::from_bytes(&bytes)
             .map(CsrfForm)
             .map_err(|_| Failure::BadRequest)
+    }
+}
+
+/// A form with a file (`multipart/form-data`) posted from a console page: read whole (the
+/// route's body limit bounds it), then its `_csrf` field checked exactly as [`CsrfForm`]'s
+/// before anything else is looked at. Text fields and files by field name.
+pub struct CsrfUpload {
+    pub fields: std::collections::BTreeMap<String, String>,
+    pub files: std::collections::BTreeMap<String, Vec<u8>>,
+}
+
+impl FromRequest<Arc<Console>> for CsrfUpload {
+    type Rejection = Failure;
+
+    async fn from_request(req: Request, console: &Arc<Console>) -> Result<Self, Failure> {
+        let (parts, body) = req.into_parts();
+        let cookies = read_cookies(&parts);
+        let req = Request::from_parts(parts, body);
+        let mut multipart = axum::extract::Multipart::from_request(req, console)
+            .await
+            .map_err(|_| Failure::BadRequest)?;
+        let mut upload = CsrfUpload {
+            fields: Default::default(),
+            files: Default::default(),
+        };
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|_| Failure::BadRequest)?
+        {
+            let name = field.name().unwrap_or_default().to_owned();
+            if field.file_name().is_some() {
+                let bytes = field.bytes().await.map_err(|_| Failure::BadRequest)?;
+                upload.files.insert(name, bytes.to_vec());
+            } else {
+                let text = field.text().await.map_err(|_| Failure::BadRequest)?;
+                upload.fields.insert(name, text);
+            }
+        }
+        let sent = upload.fields.get("_csrf").map_or("", String::as_str);
+        match binding(&cookies, &console.cookie_names) {
+            Some(binding) if binding.accepts(&console.csrf_key, sent) => Ok(upload),
+            _ => Err(Failure::Csrf),
+        }
     }
 }

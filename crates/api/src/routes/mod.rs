@@ -11,6 +11,7 @@ pub mod credit_grants;
 pub mod customers;
 pub mod emails;
 pub mod entitlements;
+pub mod etax_certificate;
 pub mod exports;
 pub mod imports;
 pub mod invoices;

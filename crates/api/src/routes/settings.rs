@@ -1,7 +1,8 @@
 //! The seller profile (SPEC §2.10): who issues the invoices and how billing behaves — company
 //! names, tax id and branch, VAT and withholding rates, invoice prefix, PromptPay id, payment
 //! terms, dunning and time zone. Staff read it, admins change it; every change is audited. What
-//! a profile may hold is `satang_billing::settings`'s; this is its HTTP shape.
+//! a profile may hold is `satang_billing::settings`'s; this is its HTTP shape. The e-Tax
+//! signing certificate has routes of its own ([`super::etax_certificate`]).
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -23,7 +24,9 @@ use crate::routes::customers::Address;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_settings, update_settings))
+    OpenApiRouter::new()
+        .routes(routes!(get_settings, update_settings))
+        .merge(super::etax_certificate::router())
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]

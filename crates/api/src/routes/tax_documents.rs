@@ -208,13 +208,8 @@ async fn tax_document_pdf(
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
     let doc = operations::get(&state.db, id, caller.scope(Permission::ReadBilling)).await?;
-    let xml = operations::etax_xml(
-        &state.db,
-        &doc,
-        state.etax_signer.as_deref(),
-        state.clock.now(),
-    )
-    .await?;
+    let signer = state.etax_signers.current();
+    let xml = operations::etax_xml(&state.db, &doc, signer.as_deref(), state.clock.now()).await?;
     let printed = operations::pdf_document(&state.db, &doc).await?;
     let file = satang_documents::Attachment {
         name: format!("{}.xml", file_safe(&doc.number)),
@@ -263,13 +258,8 @@ async fn tax_document_xml(
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
     let doc = operations::get(&state.db, id, caller.scope(Permission::ReadBilling)).await?;
-    let xml = operations::etax_xml(
-        &state.db,
-        &doc,
-        state.etax_signer.as_deref(),
-        state.clock.now(),
-    )
-    .await?;
+    let signer = state.etax_signers.current();
+    let xml = operations::etax_xml(&state.db, &doc, signer.as_deref(), state.clock.now()).await?;
     Ok((
         [
             (

@@ -43,18 +43,18 @@ both_backends!(
 
 /// A browser: keeps cookies and the CSRF token of the last page with a form, does not follow
 /// redirects (the tests look at them).
-struct Browser {
-    client: reqwest::Client,
-    base: String,
+pub(crate) struct Browser {
+    pub(crate) client: reqwest::Client,
+    pub(crate) base: String,
     cookies: Mutex<BTreeMap<String, String>>,
     csrf: Mutex<Option<String>>,
 }
 
 /// A page as the browser got it.
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) location: Option<String>,
+    pub(crate) body: String,
 }
 
 impl Browser {
@@ -89,7 +89,7 @@ impl Browser {
     }
 
     /// Signs in through the login form, as a person would.
-    async fn signed_in(app: &TestApp, email: &str) -> Browser {
+    pub(crate) async fn signed_in(app: &TestApp, email: &str) -> Browser {
         let browser = Browser::new(app);
         let login = browser.get("/login").await;
         assert_eq!(login.status, 200, "{}", login.body);
@@ -114,7 +114,7 @@ impl Browser {
         browser
     }
 
-    fn cookie_header(&self) -> String {
+    pub(crate) fn cookie_header(&self) -> String {
         self.cookies
             .lock()
             .unwrap()
@@ -124,7 +124,7 @@ impl Browser {
             .join("; ")
     }
 
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         self.csrf
             .lock()
             .unwrap()
@@ -132,7 +132,7 @@ impl Browser {
             .expect("a page with a form was read first")
     }
 
-    async fn read(&self, response: reqwest::Response) -> Page {
+    pub(crate) async fn read(&self, response: reqwest::Response) -> Page {
         for value in response.headers().get_all(header::SET_COOKIE) {
             let text = value.to_str().unwrap();
             let pair = text.split(';').next().unwrap();
@@ -160,7 +160,7 @@ impl Browser {
         page
     }
 
-    async fn get(&self, path: &str) -> Page {
+    pub(crate) async fn get(&self, path: &str) -> Page {
         let response = self
             .client
             .get(format!("{}{path}", self.base))
@@ -193,7 +193,7 @@ impl Browser {
     }
 
     /// Posts a form with the right CSRF token.
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
         let csrf = self.csrf();
         let mut all: Vec<(&str, &str)> = vec![("_csrf", csrf.as_str())];
         all.extend_from_slice(fields);

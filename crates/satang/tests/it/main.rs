@@ -29,6 +29,7 @@ mod demo;
 mod dunning;
 mod email;
 mod entitlements;
+mod etax_certificate;
 mod exports;
 mod http;
 mod imports;

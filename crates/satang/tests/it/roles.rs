@@ -89,6 +89,11 @@ const TABLE: &[Row] = &[
     ("POST", "/api/customers/{c}/payment-methods", Some(r#"{"type":"promptpay"}"#), [201, 201, 403, 403, 201, 403, 201, 403, 404, 401]),
     ("GET", "/api/settings", None, [200, 200, 200, 200, 403, 403, 403, 403, 403, 401]),
     ("PATCH", "/api/settings", Some(r#"{"invoice_prefix":"INV"}"#), [200, 403, 403, 403, 403, 403, 403, 403, 403, 401]),
+    // The e-Tax certificate: staff read it (none here: 404), admins change it (a file that is
+    // not PKCS#12: 422, nothing stored; none to remove: 404).
+    ("GET", "/api/settings/etax-certificate", None, [404, 404, 404, 404, 403, 403, 403, 403, 403, 401]),
+    ("PUT", "/api/settings/etax-certificate", Some(r#"{"file":"bm90IGEgcDEy","password":"x"}"#), [422, 403, 403, 403, 403, 403, 403, 403, 403, 401]),
+    ("DELETE", "/api/settings/etax-certificate", None, [404, 403, 403, 403, 403, 403, 403, 403, 403, 401]),
     ("GET", "/api/users", None, [200, 403, 403, 403, 403, 403, 403, 403, 403, 401]),
     ("GET", "/api/audit-events", None, [200, 200, 200, 403, 403, 403, 403, 403, 403, 401]),
     ("GET", "/api/auth/me", None, [200, 200, 200, 200, 200, 200, 200, 200, 200, 401]),

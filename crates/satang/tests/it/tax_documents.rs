@@ -472,7 +472,7 @@ fn validate_etax(stem: &str, xml: &[u8]) {
 
 /// A self-signed seller certificate (RSA 2048) and its PKCS#12 made by the openssl command line
 /// (its defaults: PBES2 / AES-256-CBC, HMAC-SHA256), or None (skipped) without openssl.
-fn seller_certificate(dir: &std::path::Path) -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn seller_certificate(dir: &std::path::Path) -> Option<(PathBuf, PathBuf)> {
     let key = dir.join("seller.key");
     let cert = dir.join("seller.pem");
     let p12 = dir.join("seller.p12");
@@ -514,7 +514,7 @@ fn seller_certificate(dir: &std::path::Path) -> Option<(PathBuf, PathBuf)> {
 }
 
 /// `xmlsec1 --verify` of `xml` trusting `cert`: Some(success), None when xmlsec1 is missing.
-fn xmlsec1_verifies(cert: &std::path::Path, xml: &[u8]) -> Option<bool> {
+pub(crate) fn xmlsec1_verifies(cert: &std::path::Path, xml: &[u8]) -> Option<bool> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("signed.xml");
     std::fs::write(&file, xml).unwrap();
@@ -758,7 +758,7 @@ async fn worker_signs_each_document_once(backend: Backend) {
         .to_vec();
 
     let state = &app.server.as_ref().unwrap().state;
-    let signer = state.etax_signer.clone().unwrap();
+    let signer = state.etax_signers.current().unwrap();
     let now = chrono::Utc::now();
     let (a, b) = tokio::join!(
         satang_billing::tax_documents::sign_unsigned(&state.db, &signer, now, 2),

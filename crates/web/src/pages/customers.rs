@@ -500,7 +500,7 @@ async fn load_selected(
         upcoming,
         credit_grants,
         tax_documents,
-        unsigned: ctx.console.app.etax_signer.is_none(),
+        unsigned: ctx.console.app.etax_signers.current().is_none(),
         mrr,
         outstanding,
         open_invoices: open_count,

@@ -2,29 +2,49 @@
 //! read it; administrators change it through `PATCH /api/settings`, whose field errors are
 //! shown beside the fields. Rates are typed as percentages ("7", "3.00") and sent as basis
 //! points; retry days as a list ("1, 3, 5, 7").
+//!
+//! The e-Tax signing certificate has its own section: which certificate signs (subject,
+//! validity, from the environment or uploaded), and for admins an upload form — a file field,
+//! so `multipart/form-data` ([`CsrfUpload`]) — whose file goes to
+//! `PUT /api/settings/etax-certificate` in base64, and a remove button.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::Query;
+use axum::extract::{DefaultBodyLimit, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use satang_api::routes::settings::Settings;
+use satang_billing::etax_certificate::{CertificateSource, CertificateView, MAX_P12_BYTES};
 use satang_domain::typed_amount::parse_hundredths;
 
 use super::auth::FormState;
 use super::{Chrome, Fields, entered, field, notice_text, refusal};
-use crate::session::{CsrfForm, Ctx};
+use crate::client::ApiRequest;
+use crate::session::{CsrfForm, CsrfUpload, Ctx};
 use crate::{Console, Failure, render};
 
 pub fn router() -> Router<Arc<Console>> {
-    Router::new().route("/settings", get(index).post(save))
+    Router::new()
+        .route("/settings", get(index).post(save))
+        .route(
+            "/settings/etax-certificate",
+            // The file, its password and the CSRF field: a .p12 is a few kB (the API takes up
+            // to 64 kB; a larger file is refused here with a message, not cut off).
+            post(upload_certificate).layer(DefaultBodyLimit::max(4 * MAX_P12_BYTES)),
+        )
+        .route(
+            "/settings/etax-certificate/remove",
+            post(remove_certificate),
+        )
 }
 
 #[derive(Template)]
@@ -36,6 +56,12 @@ pub struct SettingsPage {
     pub form: FormState,
     /// No e-Tax signing certificate is configured: tax documents are issued unsigned.
     pub unsigned: bool,
+    /// The certificate that signs, if any.
+    pub certificate: Option<CertificateView>,
+    /// The certificate's validity has ended (documents are signed with an expired one).
+    pub certificate_expired: bool,
+    /// The upload form after a refusal (never with the password).
+    pub cert_form: FormState,
 }
 
 impl SettingsPage {
@@ -61,6 +87,21 @@ impl SettingsPage {
 
     pub fn retry_days(&self) -> String {
         join_days(&self.settings.dunning.retry_days)
+    }
+
+    /// `environment` or `settings`: where the certificate comes from (a message key's end).
+    pub fn certificate_source(&self) -> &'static str {
+        match self.certificate.as_ref().map(|c| c.source) {
+            Some(CertificateSource::Environment) => "environment",
+            _ => "settings",
+        }
+    }
+
+    /// The environment's certificate signs: uploads are refused, so no form is offered.
+    pub fn from_environment(&self) -> bool {
+        self.certificate
+            .as_ref()
+            .is_some_and(|c| c.source == CertificateSource::Environment)
     }
 }
 
@@ -132,17 +173,31 @@ struct SettingsQuery {
 }
 
 async fn index(ctx: Ctx, Query(q): Query<SettingsQuery>) -> Result<Response, Failure> {
-    page(ctx, None, &q.notice, None).await
+    page(ctx, None, None, &q.notice, None).await
 }
 
 async fn page(
     mut ctx: Ctx,
     form: Option<FormState>,
+    cert_form: Option<FormState>,
     notice: &str,
     status: Option<StatusCode>,
 ) -> Result<Response, Failure> {
     let me = ctx.staff().await?;
     let settings: Settings = ctx.get("/api/settings").await?;
+    let reply = ctx
+        .api(ApiRequest::new(
+            Method::GET,
+            "/api/settings/etax-certificate",
+        ))
+        .await;
+    let certificate: Option<CertificateView> = match reply.status {
+        StatusCode::NOT_FOUND => None,
+        _ => Some(ctx.expect(reply)?),
+    };
+    let certificate_expired = certificate
+        .as_ref()
+        .is_some_and(|c| c.not_after < ctx.console.app.clock.now());
     let form = form.unwrap_or_else(|| FormState {
         values: values_of(&settings),
         ..FormState::default()
@@ -154,7 +209,10 @@ async fn page(
         settings,
         can_edit: me.is_admin(),
         form,
-        unsigned: ctx.console.app.etax_signer.is_none(),
+        unsigned: certificate.is_none(),
+        certificate,
+        certificate_expired,
+        cert_form: cert_form.unwrap_or_default(),
     });
     if let Some(status) = status {
         *response.status_mut() = status;
@@ -280,7 +338,14 @@ async fn save(mut ctx: Ctx, CsrfForm(fields): CsrfForm<Fields>) -> Result<Respon
                 errors,
                 message: None,
             };
-            return page(ctx, Some(form), "", Some(StatusCode::UNPROCESSABLE_ENTITY)).await;
+            return page(
+                ctx,
+                Some(form),
+                None,
+                "",
+                Some(StatusCode::UNPROCESSABLE_ENTITY),
+            )
+            .await;
         }
     };
     let reply = ctx
@@ -300,5 +365,64 @@ async fn save(mut ctx: Ctx, CsrfForm(fields): CsrfForm<Fields>) -> Result<Respon
         }
     }
     let status = reply.status;
-    page(ctx, Some(form), "", Some(status)).await
+    page(ctx, Some(form), None, "", Some(status)).await
+}
+
+/// `POST /settings/etax-certificate` (a file form): the admin's PKCS#12 file and password
+/// through `PUT /api/settings/etax-certificate`. A refusal is shown on the certificate's form,
+/// the password field empty again.
+async fn upload_certificate(mut ctx: Ctx, upload: CsrfUpload) -> Result<Response, Failure> {
+    let file = upload.files.get("file").map(Vec::as_slice).unwrap_or(&[]);
+    let password = upload.fields.get("password").map_or("", String::as_str);
+    let tr = ctx.tr();
+    let local = if file.is_empty() {
+        Some("etax-cert-file-missing")
+    } else if file.len() > MAX_P12_BYTES {
+        Some("etax-cert-file-too-large")
+    } else {
+        None
+    };
+    if let Some(key) = local {
+        let mut form = FormState::default();
+        form.errors.insert("file".to_owned(), tr.t(key));
+        return page(
+            ctx,
+            None,
+            Some(form),
+            "",
+            Some(StatusCode::UNPROCESSABLE_ENTITY),
+        )
+        .await;
+    }
+    let body = json!({ "file": STANDARD.encode(file), "password": password });
+    let reply = ctx
+        .send(
+            Method::PUT,
+            "/api/settings/etax-certificate",
+            Some(body),
+            None,
+        )
+        .await;
+    if reply.ok() {
+        return Ok(Redirect::to("/settings?notice=etax-certificate-uploaded").into_response());
+    }
+    let form = refusal(&ctx, Fields::new(), &reply)?;
+    let status = reply.status;
+    page(ctx, None, Some(form), "", Some(status)).await
+}
+
+/// `POST /settings/etax-certificate/remove`: `DELETE /api/settings/etax-certificate`.
+async fn remove_certificate(
+    mut ctx: Ctx,
+    CsrfForm(_): CsrfForm<Fields>,
+) -> Result<Response, Failure> {
+    let reply = ctx
+        .send(Method::DELETE, "/api/settings/etax-certificate", None, None)
+        .await;
+    if reply.ok() {
+        return Ok(Redirect::to("/settings?notice=etax-certificate-removed").into_response());
+    }
+    let form = refusal(&ctx, Fields::new(), &reply)?;
+    let status = reply.status;
+    page(ctx, None, Some(form), "", Some(status)).await
 }

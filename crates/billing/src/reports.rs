@@ -1,7 +1,8 @@
 //! Reports for the accountant and the Revenue Department (SPEC §4.3): the output-VAT report
 //! (รายงานภาษีขาย) of a month and the withholding certificates (50 ทวิ) received in a year, with
 //! their CSV and XLSX forms ([`crate::spreadsheet`]: a UTF-8 CSV with a byte order mark, money
-//! in baht with two decimals).
+//! in baht with two decimals) and their printed forms (PDF, drawn by `satang_documents::report`
+//! under the seller of the current settings).
 //!
 //! Periods are Bangkok calendar months and years. The totals are the sums of the rows, which are
 //! the documents' own figures (credit notes negative), so the report adds up to the documents.
@@ -10,10 +11,14 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use satang_documents::{
+    OutputVatDocument, OutputVatLine, ReportSeller, WithholdingLine, WithholdingReportDocument,
+};
 use satang_domain::Money;
 use satang_store::{Db, payments, tax_documents};
 
 use crate::Result;
+use crate::settings::SellerProfile;
 use crate::spreadsheet::{self, Cell};
 
 /// The document types that carry output VAT: a plain receipt (T01, tax point `issue`) follows a
@@ -75,10 +80,12 @@ pub struct OutputVatRow {
     pub total: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct OutputVatReport {
     /// `YYYY-MM`.
     pub month: String,
+    /// Who files it, for the printed form's header.
+    pub seller: ReportSeller,
     pub rows: Vec<OutputVatRow>,
     pub total_base: i64,
     pub total_vat: i64,
@@ -99,6 +106,23 @@ pub fn branch_label(code: Option<&str>) -> String {
         Some(c) if c.chars().all(|ch| ch == '0') => "สำนักงานใหญ่".to_owned(),
         Some(c) => format!("สาขาที่ {c}"),
     }
+}
+
+/// Who files the reports, as the forms' header names them: the Thai company name of the
+/// current settings (the English one when no Thai name is set), the tax id and the head office
+/// or branch (the head office when no branch is set).
+async fn filer(db: &Db) -> Result<ReportSeller> {
+    let profile = SellerProfile::load(db).await?;
+    let name = [profile.company_name.th, profile.company_name.en]
+        .into_iter()
+        .map(|n| n.trim().to_owned())
+        .find(|n| !n.is_empty())
+        .unwrap_or_default();
+    Ok(ReportSeller {
+        name,
+        tax_id: profile.tax_id,
+        establishment: branch_label(Some(profile.branch_code.as_deref().unwrap_or("00000"))),
+    })
 }
 
 /// The output-VAT report of the Bangkok month starting `month` (its first day).
@@ -133,6 +157,7 @@ pub async fn output_vat(db: &Db, month: NaiveDate) -> Result<OutputVatReport> {
         .collect();
     Ok(OutputVatReport {
         month: month.format("%Y-%m").to_string(),
+        seller: filer(db).await?,
         total_base: rows.iter().map(|r| r.base_amount).sum(),
         total_vat: rows.iter().map(|r| r.vat_amount).sum(),
         total: rows.iter().map(|r| r.total).sum(),
@@ -155,9 +180,11 @@ pub struct WithholdingRow {
     pub withholding_tax: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct WithholdingReport {
     pub year: i32,
+    /// Who received the certificates, for the printed form's header.
+    pub seller: ReportSeller,
     pub rows: Vec<WithholdingRow>,
     pub total_base: i64,
     pub total_withheld: i64,
@@ -186,10 +213,16 @@ pub async fn withholding_certificates(db: &Db, year: NaiveDate) -> Result<Withho
         .collect();
     Ok(WithholdingReport {
         year: chrono::Datelike::year(&year),
+        seller: filer(db).await?,
         total_base: rows.iter().filter_map(|r| r.base_amount).sum(),
         total_withheld: rows.iter().map(|r| r.withholding_tax).sum(),
         rows,
     })
+}
+
+/// A rendering failure is ours, never the caller's.
+fn rendered(pdf: std::result::Result<Vec<u8>, satang_documents::Error>) -> Result<Vec<u8>> {
+    pdf.map_err(|e| crate::Error::Internal(format!("report PDF: {e}")))
 }
 
 fn baht(minor: i64) -> Cell {
@@ -251,6 +284,35 @@ impl OutputVatReport {
             &self.table(),
         )
     }
+
+    /// The printed รายงานภาษีขาย: the form's header, one line a document, the totals.
+    /// CPU work (shaping, font subsetting): run it off the async workers.
+    pub fn to_pdf(&self) -> Result<Vec<u8>> {
+        let month = parse_month(&self.month)
+            .ok_or_else(|| crate::Error::Internal(format!("report month {}", self.month)))?;
+        rendered(satang_documents::render_output_vat(&OutputVatDocument {
+            seller: self.seller.clone(),
+            month,
+            lines: self
+                .rows
+                .iter()
+                .map(|r| OutputVatLine {
+                    seq: r.seq,
+                    date: r.date,
+                    number: r.number.clone(),
+                    buyer_name: r.buyer_name.clone(),
+                    buyer_tax_id: r.buyer_tax_id.clone(),
+                    branch: r.branch.clone(),
+                    base_amount: r.base_amount,
+                    vat_amount: r.vat_amount,
+                    total: r.total,
+                })
+                .collect(),
+            total_base: self.total_base,
+            total_vat: self.total_vat,
+            total: self.total,
+        }))
+    }
 }
 
 impl WithholdingReport {
@@ -301,6 +363,32 @@ impl WithholdingReport {
             &Self::COLUMNS,
             &self.table(),
         )
+    }
+
+    /// The printed list of certificates: the form's header, one line a certificate, the
+    /// totals. CPU work: run it off the async workers.
+    pub fn to_pdf(&self) -> Result<Vec<u8>> {
+        rendered(satang_documents::render_withholding_report(
+            &WithholdingReportDocument {
+                seller: self.seller.clone(),
+                year: self.year,
+                lines: self
+                    .rows
+                    .iter()
+                    .map(|r| WithholdingLine {
+                        seq: r.seq,
+                        date: r.date,
+                        customer_name: r.customer_name.clone(),
+                        customer_tax_id: r.customer_tax_id.clone(),
+                        certificate_no: r.certificate_no.clone(),
+                        base_amount: r.base_amount,
+                        withholding_tax: r.withholding_tax,
+                    })
+                    .collect(),
+                total_base: self.total_base,
+                total_withheld: self.total_withheld,
+            },
+        ))
     }
 }
 

@@ -23,17 +23,49 @@ const THAI_MONTHS_SHORT: [&str; 12] = [
     "ธ.ค.",
 ];
 
+/// Thai month names in full, January first, as a form's "เดือน …" asks.
+const THAI_MONTHS: [&str; 12] = [
+    "มกราคม",
+    "กุมภาพันธ์",
+    "มีนาคม",
+    "เมษายน",
+    "พฤษภาคม",
+    "มิถุนายน",
+    "กรกฎาคม",
+    "สิงหาคม",
+    "กันยายน",
+    "ตุลาคม",
+    "พฤศจิกายน",
+    "ธันวาคม",
+];
+
 /// The Buddhist Era is the Gregorian year + 543.
 const BUDDHIST_ERA_OFFSET: i32 = 543;
+
+/// A Gregorian year in the Buddhist Era: 2026 → 2569.
+pub fn buddhist_year(year: i32) -> i32 {
+    year + BUDDHIST_ERA_OFFSET
+}
+
+/// The full Thai name of `date`'s month: `2026-03-…` → `"มีนาคม"`.
+pub fn thai_month(date: NaiveDate) -> &'static str {
+    THAI_MONTHS[date.month0() as usize]
+}
+
+/// A date as a report's column prints it, day/month/Buddhist year: `2026-03-05` → `"5/3/2569"`.
+pub fn thai_numeric_date(date: NaiveDate) -> String {
+    format!(
+        "{}/{}/{}",
+        date.day(),
+        date.month(),
+        buddhist_year(date.year())
+    )
+}
 
 /// `2026-11-24` → `"24 พ.ย. 2569"`.
 pub fn thai_date(date: NaiveDate) -> String {
     let month = THAI_MONTHS_SHORT[date.month0() as usize];
-    format!(
-        "{} {month} {}",
-        date.day(),
-        date.year() + BUDDHIST_ERA_OFFSET
-    )
+    format!("{} {month} {}", date.day(), buddhist_year(date.year()))
 }
 
 /// A service period: `start` and `end_exclusive` as stored (the end is the first day after the
@@ -102,6 +134,15 @@ mod tests {
             thai_period(d(2026, 11, 1), d(2026, 12, 1)),
             "1 พ.ย. 2569 – 30 พ.ย. 2569"
         );
+    }
+
+    #[test]
+    fn report_dates_and_months_are_buddhist_era() {
+        assert_eq!(thai_numeric_date(d(2026, 3, 5)), "5/3/2569");
+        assert_eq!(thai_numeric_date(d(2030, 12, 31)), "31/12/2573");
+        assert_eq!(thai_month(d(2030, 3, 1)), "มีนาคม");
+        assert_eq!(thai_month(d(2030, 12, 1)), "ธันวาคม");
+        assert_eq!(buddhist_year(2030), 2573);
     }
 
     #[test]

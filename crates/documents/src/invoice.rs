@@ -7,22 +7,19 @@
 //! foreign subsidiaries read English.
 
 use krilla::Document;
-use krilla::color::rgb;
-use krilla::geom::{PathBuilder, Rect};
-use krilla::num::NormalizedF32;
 use krilla::page::PageSettings;
-use krilla::paint::Fill;
 use krilla::surface::Surface;
 use satang_domain::baht_text;
 use satang_domain::money::{Currency, Money};
 
+use crate::draw::{A4_LONG, A4_SHORT, ACCENT, BLACK, Colour, GREY, Ink, RULE, SHADE, fill, rect};
 use crate::format::{amount, branch_label, rate_percent, thai_date, thai_period};
 use crate::qr::{draw_qr, promptpay_qr_payload};
 use crate::text::{Fonts, Weight};
 use crate::{DocumentStatus, Error, InvoiceDocument, Line};
 
-const PAGE_W: f32 = 595.28;
-const PAGE_H: f32 = 841.89;
+const PAGE_W: f32 = A4_SHORT;
+const PAGE_H: f32 = A4_LONG;
 const MARGIN: f32 = 40.0;
 const RIGHT: f32 = PAGE_W - MARGIN;
 /// Where rows and totals must stop, leaving room for the footer.
@@ -49,12 +46,7 @@ const QR_SIZE: f32 = 118.0;
 /// Height reserved for the totals and the QR block below the table.
 const TOTALS_H: f32 = 200.0;
 
-const BLACK: (u8, u8, u8) = (0x1a, 0x1a, 0x1a);
-const GREY: (u8, u8, u8) = (0x66, 0x66, 0x66);
-const RULE: (u8, u8, u8) = (0xbb, 0xbb, 0xbb);
-const SHADE: (u8, u8, u8) = (0xee, 0xf3, 0xee);
-const ACCENT: (u8, u8, u8) = (0x1f, 0x6b, 0x3a);
-const STAMP: (u8, u8, u8) = (0xc0, 0x20, 0x20);
+const STAMP: Colour = (0xc0, 0x20, 0x20);
 
 /// A file a PDF/A-3 carries as its associated file (`/AF`): the tax document's e-Tax XML.
 #[derive(Debug, Clone)]
@@ -211,58 +203,7 @@ impl Row {
     }
 }
 
-fn fill(surface: &mut Surface, (r, g, b): (u8, u8, u8)) {
-    surface.set_fill(Some(Fill {
-        paint: rgb::Color::new(r, g, b).into(),
-        opacity: NormalizedF32::ONE,
-        rule: Default::default(),
-    }));
-}
-
-/// A filled rectangle (rules are thin rectangles): top-left corner, width, height.
-fn rect(surface: &mut Surface, (x, y, w, h): (f32, f32, f32, f32), colour: (u8, u8, u8)) {
-    let mut path = PathBuilder::new();
-    if let Some(r) = Rect::from_xywh(x, y, w, h) {
-        path.push_rect(r);
-    }
-    if let Some(path) = path.finish() {
-        fill(surface, colour);
-        surface.draw_path(&path);
-    }
-}
-
-/// The drawing helpers, bound to the fonts.
-struct Ink<'a> {
-    fonts: &'a Fonts,
-}
-
 impl Ink<'_> {
-    fn text(
-        &self,
-        s: &mut Surface,
-        text: &str,
-        at: (f32, f32),
-        weight: Weight,
-        size: f32,
-        colour: (u8, u8, u8),
-    ) {
-        fill(s, colour);
-        self.fonts.draw(s, text, at, weight, size);
-    }
-
-    fn text_right(
-        &self,
-        s: &mut Surface,
-        text: &str,
-        at: (f32, f32),
-        weight: Weight,
-        size: f32,
-        colour: (u8, u8, u8),
-    ) {
-        fill(s, colour);
-        self.fonts.draw_right(s, text, at, weight, size);
-    }
-
     /// Seller, title, number and dates, buyer. Returns the `y` below it.
     fn header(&self, s: &mut Surface, doc: &InvoiceDocument) -> f32 {
         let seller = &doc.seller;

@@ -1,15 +1,19 @@
 //! Satang's printed documents (SPEC §4): the Thai tax invoice / receipt as a PDF, with Thai text
-//! shaped correctly, the total in Thai words and a PromptPay QR for what is still due.
+//! shaped correctly, the total in Thai words and a PromptPay QR for what is still due; and the
+//! accountant's reports (§4.3, [`report`]) as printed forms.
 //!
-//! Pure rendering: the input is a plain [`InvoiceDocument`] (the API builds it from the stored
-//! invoice and its snapshots), the output PDF bytes. No I/O, no clock, no database, so the same
-//! invoice always renders the same document and tests need nothing but this crate.
+//! Pure rendering: the input is a plain [`InvoiceDocument`] or report document (the billing
+//! crate builds them from the stored records and snapshots), the output PDF bytes. No I/O, no
+//! clock, no database, so the same input always renders the same document and tests need
+//! nothing but this crate.
 
+mod draw;
 pub mod etax;
 pub mod etax_sign;
 pub mod format;
 mod invoice;
 mod qr;
+pub mod report;
 mod text;
 
 use chrono::NaiveDate;
@@ -22,6 +26,10 @@ pub use etax_sign::{EtaxSigner, Pkcs12Error};
 pub use format::{amount, branch_label, rate_percent, thai_date, thai_period};
 pub use invoice::{Attachment, render_invoice, render_pdfa3};
 pub use qr::promptpay_qr_payload;
+pub use report::{
+    OutputVatDocument, OutputVatLine, ReportSeller, WithholdingLine, WithholdingReportDocument,
+    render_output_vat, render_withholding_report,
+};
 pub use text::script_runs;
 
 /// Why a document could not be rendered; none of these is the caller's fault.

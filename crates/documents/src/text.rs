@@ -51,9 +51,10 @@ pub fn script_runs(text: &str) -> Vec<&str> {
     runs
 }
 
-/// Thai marks above and below a consonant: a line must never be broken before one.
+/// Thai marks above and below a consonant, the vowels written after it (ะ า ำ ๅ) and the
+/// repetition mark ๆ: a line must never be broken before one.
 fn is_thai_mark(c: char) -> bool {
-    matches!(c, '\u{0E31}' | '\u{0E34}'..='\u{0E3A}' | '\u{0E47}'..='\u{0E4E}')
+    matches!(c, '\u{0E30}'..='\u{0E3A}' | '\u{0E45}'..='\u{0E4E}')
 }
 
 /// Thai vowels written before their consonant: a line must never end with one.
@@ -220,12 +221,17 @@ mod tests {
         );
         assert!(fonts.width("ab", Weight::Bold, 20.0) > fonts.width("ab", Weight::Regular, 10.0));
 
-        let lines = fonts.wrap("ผู้ใหญ่ที่นี่น้ำเมื่อไร", Weight::Regular, 10.0, one * 3.0);
-        assert!(lines.len() > 1);
-        assert_eq!(lines.concat(), "ผู้ใหญ่ที่นี่น้ำเมื่อไร");
-        for l in &lines {
-            assert!(!l.starts_with(is_thai_mark), "{lines:?}");
-            assert!(!l.ends_with(is_thai_leading_vowel), "{lines:?}");
+        for text in ["ผู้ใหญ่ที่นี่น้ำเมื่อไร", "หอมมะลิทุ่งกุลาน้ำตาลมากๆ"]
+        {
+            for width in [2.0, 3.0, 4.0] {
+                let lines = fonts.wrap(text, Weight::Regular, 10.0, one * width);
+                assert!(lines.len() > 1);
+                assert_eq!(lines.concat(), text);
+                for l in &lines {
+                    assert!(!l.starts_with(is_thai_mark), "{lines:?}");
+                    assert!(!l.ends_with(is_thai_leading_vowel), "{lines:?}");
+                }
+            }
         }
         assert_eq!(
             fonts.wrap("Monthly fee", Weight::Regular, 10.0, 1000.0),

@@ -77,11 +77,11 @@ impl FileFormat {
     }
 }
 
-/// An attachment named `filename` (ASCII: kinds, dates and digits only).
-pub fn attachment(format: FileFormat, filename: &str, body: impl Into<Body>) -> Response {
+/// An attachment of `content_type` named `filename` (ASCII: kinds, dates and digits only).
+pub fn attachment(content_type: &str, filename: &str, body: impl Into<Body>) -> Response {
     (
         [
-            (header::CONTENT_TYPE, format.content_type().to_owned()),
+            (header::CONTENT_TYPE, content_type.to_owned()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{filename}\""),
@@ -149,7 +149,7 @@ async fn export(
     match format {
         FileFormat::Xlsx => {
             let file = operations::xlsx(&state.db, kind, range).await?;
-            Ok(attachment(format, &filename, file))
+            Ok(attachment(format.content_type(), &filename, file))
         }
         FileFormat::Csv => {
             // Past the first page the status is sent: a failure can only cut the file short
@@ -157,7 +157,11 @@ async fn export(
             let chunks = operations::csv(&state.db, kind, range).await?.map(|chunk| {
                 chunk.inspect_err(|e| tracing::error!(error = %e, "export cut short"))
             });
-            Ok(attachment(format, &filename, Body::from_stream(chunks)))
+            Ok(attachment(
+                format.content_type(),
+                &filename,
+                Body::from_stream(chunks),
+            ))
         }
     }
 }

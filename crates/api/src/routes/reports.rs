@@ -1,8 +1,9 @@
 //! Reports for the accountant and the Revenue Department (SPEC §4.3):
-//! `GET /api/reports/output-vat?month=YYYY-MM&format=json|csv|xlsx` (รายงานภาษีขาย) and
-//! `GET /api/reports/withholding-certificates?year=YYYY&format=json|csv|xlsx` (50 ทวิ received);
-//! the CSV and XLSX files are written by `satang_billing::spreadsheet`, as the exports are.
-//! Staff who read billing only; a customer's member is refused (403).
+//! `GET /api/reports/output-vat?month=YYYY-MM&format=json|csv|xlsx|pdf` (รายงานภาษีขาย) and
+//! `GET /api/reports/withholding-certificates?year=YYYY&format=json|csv|xlsx|pdf` (50 ทวิ
+//! received); the CSV and XLSX files are written by `satang_billing::spreadsheet`, as the
+//! exports are, the PDF (the printed form, in Thai) by `satang_documents::report` on the
+//! blocking pool. Staff who read billing only; a customer's member is refused (403).
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -20,6 +21,9 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{Caller, Query};
 use crate::routes::exports::{FileFormat, attachment};
 use crate::state::AppState;
+
+/// The media type of the printed reports.
+const PDF: &str = "application/pdf";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -138,12 +142,24 @@ impl From<operations::WithholdingReport> for WithholdingReportView {
     }
 }
 
+/// The forms a report comes in: the OpenAPI document's enumeration of `format`. The handler
+/// reads the text itself, so that an unknown format is a 400 problem that names the choices.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportFormat {
+    Json,
+    Csv,
+    Xlsx,
+    Pdf,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OutputVatParams {
     /// The Bangkok month, `YYYY-MM`.
     pub month: Option<String>,
-    /// `json` (default), `csv` or `xlsx`.
+    /// `json` (default), `csv`, `xlsx` or `pdf`.
+    #[param(inline, value_type = Option<ReportFormat>)]
     pub format: Option<String>,
 }
 
@@ -152,13 +168,15 @@ pub struct OutputVatParams {
 pub struct WithholdingParams {
     /// The Bangkok year, `YYYY`.
     pub year: Option<String>,
-    /// `json` (default), `csv` or `xlsx`.
+    /// `json` (default), `csv`, `xlsx` or `pdf`.
+    #[param(inline, value_type = Option<ReportFormat>)]
     pub format: Option<String>,
 }
 
 enum Format {
     Json,
     File(FileFormat),
+    Pdf,
 }
 
 fn format(raw: Option<&str>) -> Result<Format, ApiError> {
@@ -166,10 +184,23 @@ fn format(raw: Option<&str>) -> Result<Format, ApiError> {
         None | Some("") | Some("json") => Ok(Format::Json),
         Some("csv") => Ok(Format::File(FileFormat::Csv)),
         Some("xlsx") => Ok(Format::File(FileFormat::Xlsx)),
+        Some("pdf") => Ok(Format::Pdf),
         Some(_) => Err(ApiError::BadRequest(
-            "invalid query parameter format: use json, csv or xlsx".into(),
+            "invalid query parameter format: use json, csv, xlsx or pdf".into(),
         )),
     }
+}
+
+/// The printed report, rendered on the blocking pool (shaping and font subsetting are CPU work
+/// that must not stall the request workers), as an attachment named `filename`.
+async fn pdf_attachment(
+    filename: String,
+    render: impl FnOnce() -> satang_billing::Result<Vec<u8>> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let pdf = tokio::task::spawn_blocking(render)
+        .await
+        .map_err(|e| ApiError::Internal(format!("report PDF rendering panicked: {e}")))??;
+    Ok(attachment(PDF, &filename, pdf))
 }
 
 /// รายงานภาษีขาย: the month's tax documents (tax invoices, receipt / tax invoices, credit notes
@@ -177,9 +208,10 @@ fn format(raw: Option<&str>) -> Result<Format, ApiError> {
 #[utoipa::path(get, path = "/api/reports/output-vat", tag = "reports",
     params(OutputVatParams), security(("bearer" = [])),
     responses(
-        (status = 200, description = "JSON, or a CSV (UTF-8 with BOM, baht with two decimals) or XLSX attachment",
+        (status = 200, description = "JSON, or a CSV (UTF-8 with BOM, baht with two decimals), XLSX or PDF (the Thai form) attachment",
             content((OutputVatReportView = "application/json"), (String = "text/csv"),
-                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+                (Vec<u8> = "application/pdf"))),
         (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem)))]
 async fn output_vat(
@@ -200,9 +232,13 @@ async fn output_vat(
         Format::File(f) => {
             let name = format!("output-vat-{}.{}", report.month, f.extension());
             match f {
-                FileFormat::Csv => attachment(f, &name, report.to_csv()),
-                FileFormat::Xlsx => attachment(f, &name, report.to_xlsx()?),
+                FileFormat::Csv => attachment(f.content_type(), &name, report.to_csv()),
+                FileFormat::Xlsx => attachment(f.content_type(), &name, report.to_xlsx()?),
             }
+        }
+        Format::Pdf => {
+            let name = format!("output-vat-{}.pdf", report.month);
+            pdf_attachment(name, move || report.to_pdf()).await?
         }
     })
 }
@@ -212,9 +248,10 @@ async fn output_vat(
 #[utoipa::path(get, path = "/api/reports/withholding-certificates", tag = "reports",
     params(WithholdingParams), security(("bearer" = [])),
     responses(
-        (status = 200, description = "JSON, or a CSV (UTF-8 with BOM, baht with two decimals) or XLSX attachment",
+        (status = 200, description = "JSON, or a CSV (UTF-8 with BOM, baht with two decimals), XLSX or PDF (the Thai form) attachment",
             content((WithholdingReportView = "application/json"), (String = "text/csv"),
-                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+                (Vec<u8> = "application/pdf"))),
         (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem)))]
 async fn withholding_certificates(
@@ -235,9 +272,13 @@ async fn withholding_certificates(
         Format::File(f) => {
             let name = format!("withholding-certificates-{}.{}", report.year, f.extension());
             match f {
-                FileFormat::Csv => attachment(f, &name, report.to_csv()),
-                FileFormat::Xlsx => attachment(f, &name, report.to_xlsx()?),
+                FileFormat::Csv => attachment(f.content_type(), &name, report.to_csv()),
+                FileFormat::Xlsx => attachment(f.content_type(), &name, report.to_xlsx()?),
             }
+        }
+        Format::Pdf => {
+            let name = format!("withholding-certificates-{}.pdf", report.year);
+            pdf_attachment(name, move || report.to_pdf()).await?
         }
     })
 }

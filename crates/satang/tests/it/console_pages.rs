@@ -227,8 +227,9 @@ async fn methods_of(app: &TestApp, admin: &str, customer: Uuid) -> Value {
     page["data"].clone()
 }
 
-/// `123450` → `1,234.50`, written here independently of the console's formatter.
-fn plain_baht(minor: i64) -> String {
+/// `123450` → `1,234.50`, written here independently of the console's formatter (and of the
+/// printed reports').
+pub(crate) fn plain_baht(minor: i64) -> String {
     let digits = (minor.abs() / 100).to_string();
     let mut grouped = String::new();
     for (i, d) in digits.chars().enumerate() {
@@ -1884,7 +1885,8 @@ fn links(body: &str, prefix: &str) -> Vec<String> {
 /// certificate, one paid in full) and a credit note. In April the page opens on March: its
 /// output-VAT rows and totals are the API's, the withholding certificates of 2030 likewise,
 /// and every download link answers with the file the API writes (CSV with a byte order mark,
-/// XLSX a zip). A customer's member is refused the page and the files.
+/// XLSX a zip, the reports' printed forms a PDF). A customer's member is refused the page and
+/// the files.
 async fn the_reports_page_matches_the_api_and_downloads_its_files(backend: Backend) {
     use crate::common::billing::{credit_note_of_ten_baht, set_date};
     use crate::tax_documents::{customer, invoice, pay, seller_profile};
@@ -1988,7 +1990,7 @@ async fn the_reports_page_matches_the_api_and_downloads_its_files(backend: Backe
     let mut files = links(&page.body, "/reports/output-vat?");
     files.extend(links(&page.body, "/reports/withholding-certificates?"));
     files.extend(links(&page.body, "/reports/exports/"));
-    assert_eq!(files.len(), 2 + 2 + 4 * 2, "{files:?}");
+    assert_eq!(files.len(), 3 + 3 + 4 * 2, "{files:?}");
     for file in &files {
         let (status, content_type, body) = browser.download(file).await;
         assert_eq!(status, 200, "{file}: {}", String::from_utf8_lossy(&body));
@@ -1998,6 +2000,10 @@ async fn the_reports_page_matches_the_api_and_downloads_its_files(backend: Backe
                 "{file}: {content_type}"
             );
             assert!(body.starts_with(b"\xEF\xBB\xBF"), "{file}: a BOM");
+        } else if file.ends_with("format=pdf") {
+            assert!(!file.starts_with("/reports/exports/"), "{file}");
+            assert_eq!(content_type, "application/pdf", "{file}");
+            assert!(body.starts_with(b"%PDF-"), "{file}: a PDF");
         } else {
             assert!(file.ends_with("format=xlsx"), "{file}");
             assert_eq!(
@@ -2018,11 +2024,28 @@ async fn the_reports_page_matches_the_api_and_downloads_its_files(backend: Backe
         .await
         .unwrap();
     assert_eq!(console_csv, api_csv.to_vec());
-    // Not a file the API writes: refused.
-    let (status, _, _) = browser
-        .download("/reports/output-vat?month=2030-03&format=json")
-        .await;
-    assert_eq!(status, 400);
+    // The printed form through the console: the API's attachment, its name kept.
+    let res = browser
+        .client
+        .get(app.at("/reports/withholding-certificates?year=2030&format=pdf"))
+        .header(header::COOKIE, browser.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    assert_eq!(
+        res.headers()["content-disposition"],
+        "attachment; filename=\"withholding-certificates-2030.pdf\""
+    );
+    // Not a file the API writes: refused (exports have no printed form).
+    for file in [
+        "/reports/output-vat?month=2030-03&format=json",
+        "/reports/exports/invoices?from=2030-03-01&to=2030-03-31&format=pdf",
+    ] {
+        let (status, _, _) = browser.download(file).await;
+        assert_eq!(status, 400, "{file}");
+    }
 
     // In English: Gregorian dates and years.
     let switched = browser

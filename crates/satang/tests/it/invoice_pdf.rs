@@ -31,6 +31,15 @@ async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
 /// The text `pdftotext` extracts from `pdf`, or `None` (after printing SKIPPED) when the tool
 /// is not installed and CI does not require it.
 pub(crate) fn pdf_text(pdf: &[u8]) -> Option<String> {
+    pdftotext(pdf, &[])
+}
+
+/// The text `pdftotext -layout` extracts: a table's rows stay on their lines, as printed.
+pub(crate) fn pdf_layout_text(pdf: &[u8]) -> Option<String> {
+    pdftotext(pdf, &["-layout"])
+}
+
+fn pdftotext(pdf: &[u8], options: &[&str]) -> Option<String> {
     if Command::new("pdftotext").arg("-v").output().is_err() {
         tool_missing(
             "pdftotext (poppler-utils)",
@@ -43,6 +52,7 @@ pub(crate) fn pdf_text(pdf: &[u8]) -> Option<String> {
     std::fs::write(&path, pdf).unwrap();
     let out = Command::new("pdftotext")
         .args(["-enc", "UTF-8"])
+        .args(options)
         .arg(&path)
         .arg("-")
         .output()

@@ -2,8 +2,9 @@
 //! two partial payments (the second with withholding tax) and then credited, and a second
 //! invoice paid at once; the output-VAT report's rows and totals checked to the satang against
 //! `/api/tax-documents`, its CSV (BOM, baht with two decimals) read back by Python's `csv`
-//! module and its XLSX by `calamine`; the withholding certificates of the year; a member
-//! refused; bad periods refused.
+//! module, its XLSX by `calamine` and its printed form (PDF) by `pdftotext -layout`; the
+//! withholding certificates of the year, likewise; a member refused; bad periods and formats
+//! refused.
 
 use std::io::{Cursor, Write};
 use std::process::{Command, Stdio};
@@ -12,7 +13,9 @@ use calamine::{Data, Reader, Xlsx};
 use serde_json::{Value, json};
 
 use crate::common::billing::{credit_note_of_ten_baht, member_token, set_clock, set_date};
-use crate::common::{Backend, expect_problem, ok, spawn_clocked_on, tool_missing};
+use crate::common::{Backend, TestApp, expect_problem, ok, spawn_clocked_on, tool_missing};
+use crate::console_pages::plain_baht;
+use crate::invoice_pdf::{pdf_layout_text, squeezed};
 use crate::tax_documents::{customer, invoice, list, pay, seller_profile};
 
 both_backends!(output_vat_and_withholding_reports_add_up,);
@@ -38,6 +41,43 @@ pub(crate) fn parse_csv(body: &[u8]) -> Option<Vec<Vec<String>>> {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "python3's csv refused the report");
     Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// The seller `seller_profile` sets, as the printed forms' header names it.
+const SELLER_HEADER: [&str; 6] = [
+    "ชื่อผู้ประกอบการ",
+    "บริษัท ฟาร์มไอคิว จำกัด",
+    "เลขประจำตัวผู้เสียภาษีอากร",
+    "0105557000126",
+    "สถานประกอบการ",
+    "สำนักงานใหญ่",
+];
+
+/// The report at `path` as its printed form: a PDF attachment named `filename`, and its text
+/// as `pdftotext -layout` reads it (`None` without the tool, outside CI).
+async fn printed(app: &TestApp, admin: &str, path: &str, filename: &str) -> Option<String> {
+    let res = app.get(path, admin).await;
+    assert_eq!(res.status(), 200, "{path}");
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    assert_eq!(
+        res.headers()["content-disposition"],
+        format!("attachment; filename=\"{filename}\"").as_str()
+    );
+    let body = res.bytes().await.unwrap();
+    assert!(body.starts_with(b"%PDF-"), "{path}: a PDF");
+    let text = pdf_layout_text(&body)?;
+    // Thai runs may come out with spaces between them: compare without whitespace.
+    let flat = squeezed(&text);
+    for words in SELLER_HEADER {
+        assert!(flat.contains(&squeezed(words)), "{words} in\n{text}");
+    }
+    Some(text)
+}
+
+/// The line of `text` that holds every one of `figures` (the totals row, as printed).
+fn line_with<'a>(text: &'a str, figures: &[String]) -> Option<&'a str> {
+    text.lines()
+        .find(|line| figures.iter().all(|f| line.contains(f.as_str())))
 }
 
 fn baht(minor: i64) -> String {
@@ -228,6 +268,81 @@ async fn output_vat_and_withholding_reports_add_up(backend: Backend) {
     assert_eq!(last[7], Data::Float(15.86));
     assert_eq!(last[8], Data::Float(baht_of(&report["total"])));
 
+    // PDF: the Thai form, its header, every document of the month and the JSON's totals.
+    let pdf = printed(
+        &app,
+        &admin,
+        "/api/reports/output-vat?month=2030-03&format=pdf",
+        "output-vat-2030-03.pdf",
+    )
+    .await;
+    if let Some(text) = pdf {
+        let flat = squeezed(&text);
+        for words in [
+            "รายงานภาษีขาย",
+            "เดือน มีนาคม ปี พ.ศ. 2573",
+            "มูลค่าสินค้าหรือบริการ",
+            "จำนวนเงินภาษีมูลค่าเพิ่ม",
+            "ห้างหุ้นส่วนจำกัด ไร่ผู้ใหญ่น้ำใส",
+            "สาขาที่ 00001",
+            "หน้า 1 / 1",
+        ] {
+            assert!(flat.contains(&squeezed(words)), "{words} in\n{text}");
+        }
+        for row in rows {
+            let number = row["number"].as_str().unwrap();
+            let line = text
+                .lines()
+                .find(|l| l.contains(number))
+                .unwrap_or_else(|| panic!("{number} in\n{text}"));
+            // Each document's line: its Buddhist-Era date and its figures, signed.
+            let date = chrono::NaiveDate::parse_from_str(row["date"].as_str().unwrap(), "%Y-%m-%d")
+                .unwrap();
+            let thai_date = format!(
+                "{}/{}/{}",
+                chrono::Datelike::day(&date),
+                chrono::Datelike::month(&date),
+                chrono::Datelike::year(&date) + 543
+            );
+            for part in [
+                thai_date,
+                "0503559000004".to_owned(),
+                plain_baht(row["base_amount"].as_i64().unwrap()),
+                plain_baht(row["vat_amount"].as_i64().unwrap()),
+                plain_baht(row["total"].as_i64().unwrap()),
+            ] {
+                assert!(line.contains(&part), "{part} on {number}'s line: {line}");
+            }
+        }
+        assert!(text.contains("-10.00") && text.contains("-0.70"), "{text}");
+        let totals: Vec<String> = ["total_base", "total_vat", "total"]
+            .iter()
+            .map(|f| plain_baht(report[f].as_i64().unwrap()))
+            .collect();
+        let line = line_with(&text, &totals).unwrap_or_else(|| panic!("{totals:?} in\n{text}"));
+        assert!(line.contains("รวม"), "the totals row: {line}");
+        assert!(totals.contains(&"15.86".to_owned()));
+    }
+    // A month without documents is a form that says so, with zero totals.
+    if let Some(text) = printed(
+        &app,
+        &admin,
+        "/api/reports/output-vat?month=2030-02&format=pdf",
+        "output-vat-2030-02.pdf",
+    )
+    .await
+    {
+        let flat = squeezed(&text);
+        assert!(
+            flat.contains(&squeezed("เดือน กุมภาพันธ์ ปี พ.ศ. 2573")),
+            "{text}"
+        );
+        assert!(flat.contains("ไม่มีใบกำกับภาษี"), "{text}");
+        assert!(!text.contains("RT-2030-"), "{text}");
+        let line = line_with(&text, &["รวม".to_owned(), "0.00".to_owned()]);
+        assert!(line.is_some(), "a totals row of zeros in\n{text}");
+    }
+
     // Withholding certificates of 2030: A's second payment, its base the receipt's.
     let wht = ok(app
         .get("/api/reports/withholding-certificates?year=2030", &admin)
@@ -271,14 +386,59 @@ async fn output_vat_and_withholding_reports_add_up(backend: Backend) {
     assert_eq!(cells.len(), 3);
     assert_eq!(cells[1][4], Data::String("WHT-2030-0007".into()));
     assert_eq!(cells[1][6], Data::Float(3.0));
+    let pdf = printed(
+        &app,
+        &admin,
+        "/api/reports/withholding-certificates?year=2030&format=pdf",
+        "withholding-certificates-2030.pdf",
+    )
+    .await;
+    if let Some(text) = pdf {
+        let flat = squeezed(&text);
+        for words in ["หนังสือรับรองการหักภาษี ณ ที่จ่าย (50 ทวิ)", "ปี พ.ศ. 2573"]
+        {
+            assert!(flat.contains(&squeezed(words)), "{words} in\n{text}");
+        }
+        let line = text
+            .lines()
+            .find(|l| l.contains("WHT-2030-0007"))
+            .unwrap_or_else(|| panic!("the certificate in\n{text}"));
+        for part in [
+            "12/3/2573".to_owned(),
+            "0503559000004".to_owned(),
+            plain_baht(certs[0]["base_amount"].as_i64().unwrap()),
+            "3.00".to_owned(),
+        ] {
+            assert!(
+                line.contains(&part),
+                "{part} on the certificate's line: {line}"
+            );
+        }
+        let totals = [
+            plain_baht(wht["total_base"].as_i64().unwrap()),
+            plain_baht(wht["total_withheld"].as_i64().unwrap()),
+        ];
+        let line = text
+            .lines()
+            .filter(|l| l.contains("รวม"))
+            .find(|l| totals.iter().all(|t| l.contains(t.as_str())))
+            .unwrap_or_else(|| panic!("the totals {totals:?} in\n{text}"));
+        assert!(!line.contains("WHT-"), "a row of its own: {line}");
+    }
     let none: Value = ok(app
         .get("/api/reports/withholding-certificates?year=2029", &admin)
         .await)
     .await;
     assert!(none["rows"].as_array().unwrap().is_empty());
 
-    // A member of the customer may read its documents, not the reports.
+    // A member of the customer may read its documents, not the reports, in no format.
     let owner = member_token(&app, "owner@farm.example", farm, "owner").await;
+    expect_problem(
+        app.get("/api/reports/output-vat?month=2030-03&format=pdf", &owner)
+            .await,
+        403,
+    )
+    .await;
     expect_problem(
         app.get("/api/reports/output-vat?month=2030-03", &owner)
             .await,
@@ -291,6 +451,28 @@ async fn output_vat_and_withholding_reports_add_up(backend: Backend) {
         403,
     )
     .await;
+    // The OpenAPI document names the printed form: `pdf` among `format`'s values, its type.
+    let doc = ok(app.get("/api/openapi.json", &admin).await).await;
+    for path in [
+        "/api/reports/output-vat",
+        "/api/reports/withholding-certificates",
+    ] {
+        let op = &doc["paths"][path]["get"];
+        let format = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "format")
+            .unwrap_or_else(|| panic!("{path} has a format: {op}"));
+        let schema = format["schema"].to_string();
+        for value in ["json", "csv", "xlsx", "pdf"] {
+            assert!(schema.contains(&format!("\"{value}\"")), "{path}: {schema}");
+        }
+        assert!(
+            op["responses"]["200"]["content"]["application/pdf"].is_object(),
+            "{path}: {op}"
+        );
+    }
     // Bad periods and formats are 400 problems.
     for q in [
         "output-vat",
@@ -300,6 +482,8 @@ async fn output_vat_and_withholding_reports_add_up(backend: Backend) {
         "output-vat?month=2030-03&format=xls",
         "withholding-certificates?year=30",
         "withholding-certificates?year=2030&format=xml",
+        "withholding-certificates?year=2030&format=PDF",
+        "output-vat?month=2030-13&format=pdf",
     ] {
         expect_problem(app.get(&format!("/api/reports/{q}"), &admin).await, 400).await;
     }

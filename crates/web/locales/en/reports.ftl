@@ -6,6 +6,7 @@ reports-apply = Use these dates
 reports-download = Download
 reports-format-csv = CSV
 reports-format-xlsx = Excel (XLSX)
+reports-format-pdf = PDF
 reports-totals = Totals
 reports-seq = No.
 reports-date = Date

@@ -6,6 +6,7 @@ reports-apply = ใช้ช่วงวันที่นี้
 reports-download = ดาวน์โหลด
 reports-format-csv = CSV
 reports-format-xlsx = Excel (XLSX)
+reports-format-pdf = PDF
 reports-totals = รวม
 reports-seq = ลำดับ
 reports-date = วันที่

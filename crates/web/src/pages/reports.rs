@@ -1,7 +1,8 @@
 //! Reports (`/reports`, รายงาน; SPEC §4.3, §2.14): the accountant's month and year. The
 //! output-VAT report (รายงานภาษีขาย) of a month and the withholding certificates (50 ทวิ)
-//! received in a year, as tables read from the API's JSON, with their CSV and XLSX files; and
-//! the exports of customers, invoices, payments and credit notes between two dates. The pickers
+//! received in a year, as tables read from the API's JSON, with their CSV, XLSX and PDF files;
+//! and the exports of customers, invoices, payments and credit notes between two dates (CSV and
+//! XLSX). The pickers
 //! are GET forms; the files are the API's, passed through with the session (staff only: the
 //! API refuses a customer's member, and so does this page).
 
@@ -35,8 +36,10 @@ pub fn router() -> Router<Arc<Console>> {
 
 /// What the API exports, in the order the page lists them.
 pub const EXPORT_KINDS: [&str; 4] = ["customers", "invoices", "payments", "credit-notes"];
-/// The file formats the API writes for reports and exports.
+/// The file formats the API writes for exports.
 pub const FILE_FORMATS: [&str; 2] = ["csv", "xlsx"];
+/// The file formats the API writes for the two reports: the exports' and the printed form.
+pub const REPORT_FORMATS: [&str; 3] = ["csv", "xlsx", "pdf"];
 /// How many years back the year picker offers (older years by typing the address).
 const YEARS_OFFERED: i32 = 6;
 
@@ -146,8 +149,14 @@ impl ReportsPage {
         EXPORT_KINDS
     }
 
+    /// The formats of an export.
     pub fn formats(&self) -> [&'static str; 2] {
         FILE_FORMATS
+    }
+
+    /// The formats of the output-VAT and withholding reports.
+    pub fn report_formats(&self) -> [&'static str; 3] {
+        REPORT_FORMATS
     }
 
     /// A document type of the output-VAT report in words.
@@ -242,9 +251,9 @@ struct FileQuery {
 }
 
 impl FileQuery {
-    /// The format asked for, when it is a file the API writes.
-    fn file_format(&self) -> Result<&'static str, Failure> {
-        FILE_FORMATS
+    /// The format asked for, when it is one of `offered`: the files the API writes.
+    fn file_format(&self, offered: &[&'static str]) -> Result<&'static str, Failure> {
+        offered
             .iter()
             .copied()
             .find(|f| *f == self.format.trim())
@@ -252,9 +261,9 @@ impl FileQuery {
     }
 }
 
-/// `/reports/output-vat?month=&format=csv|xlsx`: the API's file of the month.
+/// `/reports/output-vat?month=&format=csv|xlsx|pdf`: the API's file of the month.
 async fn output_vat_file(ctx: Ctx, Query(q): Query<FileQuery>) -> Result<Response, Failure> {
-    let format = q.file_format()?;
+    let format = q.file_format(&REPORT_FORMATS)?;
     pass_through(
         ctx,
         format!(
@@ -265,9 +274,9 @@ async fn output_vat_file(ctx: Ctx, Query(q): Query<FileQuery>) -> Result<Respons
     .await
 }
 
-/// `/reports/withholding-certificates?year=&format=csv|xlsx`.
+/// `/reports/withholding-certificates?year=&format=csv|xlsx|pdf`.
 async fn withholding_file(ctx: Ctx, Query(q): Query<FileQuery>) -> Result<Response, Failure> {
-    let format = q.file_format()?;
+    let format = q.file_format(&REPORT_FORMATS)?;
     pass_through(
         ctx,
         format!(
@@ -284,7 +293,7 @@ async fn export_file(
     Path(kind): Path<String>,
     Query(q): Query<FileQuery>,
 ) -> Result<Response, Failure> {
-    let format = q.file_format()?;
+    let format = q.file_format(&FILE_FORMATS)?;
     let kind = EXPORT_KINDS
         .iter()
         .copied()

@@ -15,7 +15,8 @@
 //! 2. **PDF/A-3**: `GET /api/tax-documents/{id}/pdf` of the release `satang serve` over a sample
 //!    of the documents, each rendered around its stored signed XML.
 //! 3. **Output-VAT report**: `GET /api/reports/output-vat?month=…` of the month holding the
-//!    documents, as JSON, CSV and XLSX, each a few times on one connection.
+//!    documents, as JSON, CSV, XLSX and PDF, each a few times on one connection (a form the
+//!    server refuses, e.g. past its request timeout, is written down as a miss).
 
 use std::fmt::Write as _;
 use std::path::Path;

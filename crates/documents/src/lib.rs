@@ -14,6 +14,8 @@ pub mod format;
 mod invoice;
 mod qr;
 pub mod report;
+mod shaping;
+mod stamps;
 mod text;
 
 use chrono::NaiveDate;

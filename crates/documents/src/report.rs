@@ -9,17 +9,26 @@
 //!
 //! Like the invoice, the renderer computes nothing but layout: every figure, the totals
 //! included, is the caller's (the billing crate's report, whose JSON carries the same numbers).
+//!
+//! A busy month is 100,000 rows on thousands of pages, so the drawing is shaped by cost: the
+//! rows are measured on every core, each distinct word is shaped once ([`crate::shaping`]), a
+//! row's line is one run of glyphs across its cells ([`crate::text::Baseline`]), what every page
+//! repeats is one form XObject ([`Report::frame`]) and the words that come back from row to row
+//! (dates, names, establishments) are drawn once each and placed ([`Stamps`]). The page streams
+//! are compressed on krilla's worker threads while the next pages are drawn.
 
 use chrono::NaiveDate;
 use krilla::Document;
+use krilla::graphic::Graphic;
 use krilla::page::PageSettings;
 use krilla::surface::Surface;
 use satang_domain::money::Money;
 
 use crate::Error;
-use crate::draw::{A4_LONG, A4_SHORT, ACCENT, BLACK, GREY, Ink, RULE, SHADE, rect};
+use crate::draw::{A4_LONG, A4_SHORT, ACCENT, BLACK, GREY, Ink, RULE, SHADE, fill, rect};
 use crate::format::{amount, buddhist_year, thai_month, thai_numeric_date};
-use crate::text::{Fonts, Weight};
+use crate::stamps::Stamps;
+use crate::text::{Fit, Fonts, Weight};
 
 const PAGE_W: f32 = A4_LONG;
 const PAGE_H: f32 = A4_SHORT;
@@ -28,6 +37,8 @@ const RIGHT: f32 = PAGE_W - MARGIN;
 const TABLE_W: f32 = RIGHT - MARGIN;
 /// Where rows must stop, leaving room for the footer.
 const BOTTOM: f32 = PAGE_H - MARGIN - 20.0;
+/// The footer's baseline.
+const FOOT: f32 = PAGE_H - MARGIN;
 
 const BODY: f32 = 8.5;
 const HEADING: f32 = 8.0;
@@ -123,11 +134,11 @@ fn output_vat(doc: &OutputVatDocument) -> Report<'_> {
         seller: &doc.seller,
         columns: vec![
             Column::new("ลำดับ", 32.0, Align::Centre),
-            Column::new("วัน เดือน ปี", 58.0, Align::Centre),
+            Column::new("วัน เดือน ปี", 58.0, Align::Centre).repeating(),
             Column::new("เลขที่เอกสาร", 86.0, Align::Left),
-            Column::new("ชื่อผู้ซื้อสินค้า / ผู้รับบริการ", FLEX, Align::Left),
+            Column::new("ชื่อผู้ซื้อสินค้า / ผู้รับบริการ", FLEX, Align::Left).repeating(),
             Column::new("เลขประจำตัว\nผู้เสียภาษีอากร\nของผู้ซื้อ", 88.0, Align::Left),
-            Column::new("สถานประกอบการ\nของผู้ซื้อ", 80.0, Align::Left),
+            Column::new("สถานประกอบการ\nของผู้ซื้อ", 80.0, Align::Left).repeating(),
             Column::new("มูลค่าสินค้าหรือบริการ", 98.0, Align::Right),
             Column::new("จำนวนเงินภาษีมูลค่าเพิ่ม", 106.0, Align::Right),
             Column::new("จำนวนเงินรวม", 84.0, Align::Right),
@@ -176,8 +187,8 @@ fn withholding(doc: &WithholdingReportDocument) -> Report<'_> {
         seller: &doc.seller,
         columns: vec![
             Column::new("ลำดับ", 32.0, Align::Centre),
-            Column::new("วันที่ได้รับชำระ", 70.0, Align::Centre),
-            Column::new("ชื่อผู้จ่ายเงิน (ผู้หักภาษี ณ ที่จ่าย)", FLEX, Align::Left),
+            Column::new("วันที่ได้รับชำระ", 70.0, Align::Centre).repeating(),
+            Column::new("ชื่อผู้จ่ายเงิน (ผู้หักภาษี ณ ที่จ่าย)", FLEX, Align::Left).repeating(),
             Column::new("เลขประจำตัว\nผู้เสียภาษีอากร\nของผู้จ่ายเงิน", 88.0, Align::Left),
             Column::new("เลขที่หนังสือรับรอง\n(50 ทวิ)", 120.0, Align::Left),
             Column::new("จำนวนเงินที่จ่าย\n(ก่อนภาษีมูลค่าเพิ่ม)", 100.0, Align::Right),
@@ -228,6 +239,9 @@ struct Column {
     heading: &'static str,
     width: f32,
     align: Align,
+    /// Whether its words come back from row to row (dates, names, branches): drawn as
+    /// [`Stamps`].
+    repeats: bool,
 }
 
 impl Column {
@@ -236,6 +250,14 @@ impl Column {
             heading,
             width,
             align,
+            repeats: false,
+        }
+    }
+
+    fn repeating(self) -> Column {
+        Column {
+            repeats: true,
+            ..self
         }
     }
 }
@@ -253,12 +275,41 @@ struct Report<'a> {
     totals: Vec<String>,
 }
 
-/// A row laid out: each cell's lines, and its height.
-struct Laid {
-    cells: Vec<Vec<String>>,
+/// A row laid out: its cells' texts, their lines, and its height.
+struct Laid<'r> {
+    texts: &'r [String],
+    cells: Vec<CellLines>,
     height: f32,
     /// The totals row: bold on a shade.
     totals: bool,
+}
+
+/// A cell laid out. Most cells are their text on one line, kept as its width only.
+#[derive(Debug)]
+enum CellLines {
+    Empty,
+    One(f32),
+    /// Each line with its width.
+    Many(Vec<(String, f32)>),
+}
+
+impl CellLines {
+    fn len(&self) -> usize {
+        match self {
+            CellLines::Empty => 0,
+            CellLines::One(_) => 1,
+            CellLines::Many(lines) => lines.len(),
+        }
+    }
+
+    /// Line `i` of a cell whose text is `text`, and its width.
+    fn line<'a>(&'a self, text: &'a str, i: usize) -> Option<(&'a str, f32)> {
+        match self {
+            CellLines::Empty => None,
+            CellLines::One(width) => (i == 0).then_some((text, *width)),
+            CellLines::Many(lines) => lines.get(i).map(|(line, width)| (line.as_str(), *width)),
+        }
+    }
 }
 
 /// The columns' left edges and widths, the flexible one given what is left.
@@ -278,37 +329,85 @@ fn edges(columns: &[Column]) -> Vec<(f32, f32)> {
         .collect()
 }
 
-fn lay_out(
+/// Lays out one row of `texts`.
+fn lay_out<'r>(
     fonts: &Fonts,
     edges: &[(f32, f32)],
-    cells: &[String],
+    texts: &'r [String],
     weight: Weight,
-) -> Vec<Vec<String>> {
-    cells
+) -> Laid<'r> {
+    let cells: Vec<CellLines> = texts
         .iter()
         .zip(edges)
         .map(|(text, (_, w))| {
             if text.is_empty() {
-                Vec::new()
-            } else {
-                fonts.wrap(text, weight, BODY, w - 2.0 * PAD)
+                return CellLines::Empty;
+            }
+            match fonts.fit(text, weight, BODY, w - 2.0 * PAD) {
+                Fit::Line(width) => CellLines::One(width),
+                Fit::Lines(lines) => CellLines::Many(
+                    lines
+                        .into_iter()
+                        .map(|line| {
+                            let width = fonts.width(&line, weight, BODY);
+                            (line, width)
+                        })
+                        .collect(),
+                ),
             }
         })
-        .collect()
+        .collect();
+    let lines = cells.iter().map(CellLines::len).max().unwrap_or(1).max(1);
+    Laid {
+        texts,
+        cells,
+        height: lines as f32 * LEADING + 6.0,
+        totals: weight == Weight::Bold,
+    }
 }
 
-fn height(cells: &[Vec<String>]) -> f32 {
-    let lines = cells.iter().map(Vec::len).max().unwrap_or(1).max(1);
-    lines as f32 * LEADING + 6.0
+/// Lays out `rows` on every core, a share each: most of a long report's layout is measuring
+/// text, and the pages cannot be drawn before the last row is measured (the first footer says
+/// how many pages there are).
+fn lay_out_rows<'r>(fonts: &Fonts, edges: &[(f32, f32)], rows: &'r [Vec<String>]) -> Vec<Laid<'r>> {
+    /// Fewer rows than this a thread are not worth the thread.
+    const SHARE: usize = 2_000;
+    let lay_out_share = |rows: &'r [Vec<String>]| -> Vec<Laid<'r>> {
+        rows.iter()
+            .map(|r| lay_out(fonts, edges, r, Weight::Regular))
+            .collect()
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(rows.len().div_ceil(SHARE));
+    if threads <= 1 {
+        return lay_out_share(rows);
+    }
+    std::thread::scope(|scope| {
+        let shares: Vec<_> = rows
+            .chunks(rows.len().div_ceil(threads))
+            .map(|share| scope.spawn(move || lay_out_share(share)))
+            .collect();
+        let mut laid = Vec::with_capacity(rows.len() + 1);
+        for share in shares {
+            // A panic in a share is a panic here, as it would have been on one thread.
+            laid.extend(
+                share
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            );
+        }
+        laid
+    })
 }
 
 /// A report laid out: where the columns are, their headings' lines, every row's lines (the
 /// totals row last) and which rows each page holds.
-struct Layout {
+struct Layout<'r> {
     edges: Vec<(f32, f32)>,
     headings: Vec<Vec<String>>,
     head_h: f32,
-    rows: Vec<Laid>,
+    rows: Vec<Laid<'r>>,
     /// Ranges of `rows`, one a page.
     pages: Vec<std::ops::Range<usize>>,
     /// The height of the "nothing this period" line on the first page, 0 with rows.
@@ -316,7 +415,7 @@ struct Layout {
 }
 
 impl Report<'_> {
-    fn layout(&self, fonts: &Fonts) -> Layout {
+    fn layout(&self, fonts: &Fonts) -> Layout<'_> {
         let edges = edges(&self.columns);
         let headings: Vec<Vec<String>> = self
             .columns
@@ -330,24 +429,8 @@ impl Report<'_> {
             })
             .collect();
         let head_h = headings.iter().map(Vec::len).max().unwrap_or(1) as f32 * 10.0 + 8.0;
-        let mut rows: Vec<Laid> = self
-            .rows
-            .iter()
-            .map(|r| {
-                let cells = lay_out(fonts, &edges, r, Weight::Regular);
-                Laid {
-                    height: height(&cells),
-                    cells,
-                    totals: false,
-                }
-            })
-            .collect();
-        let totals = lay_out(fonts, &edges, &self.totals, Weight::Bold);
-        rows.push(Laid {
-            height: height(&totals),
-            cells: totals,
-            totals: true,
-        });
+        let mut rows = lay_out_rows(fonts, &edges, &self.rows);
+        rows.push(lay_out(fonts, &edges, &self.totals, Weight::Bold));
 
         // As many rows a page as fit under the header; a row taller than a page goes alone.
         let table_top = HEADER_H + head_h;
@@ -389,13 +472,16 @@ impl Report<'_> {
                 .language("th".to_owned())
                 .creator("Satang".to_owned()),
         );
+        let ink = Ink { fonts: &fonts };
+        let mut stamps = Stamps::default();
         let count = layout.pages.len();
+        let mut frame: Option<Graphic> = None;
         for (i, range) in layout.pages.iter().enumerate() {
             let mut page = document.start_page_with(settings.clone());
             let mut s = page.surface();
-            let ink = Ink { fonts: &fonts };
-            let mut y = self.header(&ink, &mut s);
-            y = self.table_head(&ink, &mut s, &layout, y);
+            let frame = frame.get_or_insert_with(|| self.frame(&ink, &mut s, &layout));
+            s.draw_graphic(frame.clone());
+            let mut y = HEADER_H + layout.head_h;
             if i == 0 && self.rows.is_empty() {
                 ink.text(
                     &mut s,
@@ -408,14 +494,35 @@ impl Report<'_> {
                 y += layout.empty_h;
             }
             for row in &layout.rows[range.clone()] {
-                self.row(&ink, &mut s, &layout.edges, row, y);
+                self.row(&fonts, &mut stamps, &mut s, &layout.edges, row, y);
                 y += row.height;
             }
-            self.footer(&ink, &mut s, i + 1, count);
+            let page_no = format!("หน้า {} / {count}", i + 1);
+            ink.text_right(
+                &mut s,
+                &page_no,
+                (RIGHT, FOOT),
+                Weight::Regular,
+                SMALL,
+                GREY,
+            );
             s.finish();
             page.finish();
         }
         document.finish().map_err(|e| Error::Pdf(format!("{e:?}")))
+    }
+
+    /// What every page shows alike — the form's header, the column headings and the footer
+    /// without its page number — drawn once and placed on each page as one form XObject:
+    /// a third of a page's content otherwise, written and compressed thousands of times.
+    fn frame(&self, ink: &Ink, s: &mut Surface, layout: &Layout) -> Graphic {
+        let mut builder = s.stream_builder();
+        let mut frame = builder.surface();
+        let y = self.header(ink, &mut frame);
+        self.table_head(ink, &mut frame, layout, y);
+        self.footer(ink, &mut frame);
+        frame.finish();
+        Graphic::new(builder.finish(), false)
     }
 
     /// The form's header; returns the `y` below it.
@@ -466,26 +573,51 @@ impl Report<'_> {
         y + height
     }
 
-    /// One row with its top at `top`, and a rule under it.
-    fn row(&self, ink: &Ink, s: &mut Surface, edges: &[(f32, f32)], row: &Laid, top: f32) {
+    /// One row with its top at `top`, and a rule under it. Each line of the row is one run of
+    /// glyphs across the cells ([`crate::text::Baseline`]).
+    fn row(
+        &self,
+        fonts: &Fonts,
+        stamps: &mut Stamps,
+        s: &mut Surface,
+        edges: &[(f32, f32)],
+        row: &Laid,
+        top: f32,
+    ) {
         let weight = if row.totals {
             rect(s, (MARGIN, top, TABLE_W, row.height), SHADE);
             Weight::Bold
         } else {
             Weight::Regular
         };
+        fill(s, BLACK);
         let base = top + 3.0 + 9.0;
-        for ((lines, (x, w)), column) in row.cells.iter().zip(edges).zip(&self.columns) {
-            for (i, line) in lines.iter().enumerate() {
-                let y = base + i as f32 * LEADING;
-                match column.align {
-                    Align::Left => ink.text(s, line, (x + PAD, y), weight, BODY, BLACK),
-                    Align::Centre => {
-                        ink.text_centred(s, line, (x + w / 2.0, y), weight, BODY, BLACK)
-                    }
-                    Align::Right => ink.text_right(s, line, (x + w - PAD, y), weight, BODY, BLACK),
+        let lines = row.cells.iter().map(CellLines::len).max().unwrap_or(0);
+        for i in 0..lines {
+            let y = base + i as f32 * LEADING;
+            let mut line = fonts.baseline(weight, BODY);
+            let cells = row
+                .cells
+                .iter()
+                .zip(row.texts)
+                .zip(edges)
+                .zip(&self.columns);
+            for (((cell, text), (x, w)), column) in cells {
+                let Some((text, width)) = cell.line(text, i) else {
+                    continue;
+                };
+                let x = match column.align {
+                    Align::Left => x + PAD,
+                    Align::Centre => x + w / 2.0 - width / 2.0,
+                    Align::Right => x + w - PAD - width,
+                };
+                if column.repeats && !row.totals {
+                    stamps.text(s, &mut line, text, (x, y), BLACK);
+                } else {
+                    line.push(text, x);
                 }
             }
+            line.draw(s, y);
         }
         let (rule, thickness) = if row.totals {
             (ACCENT, 0.8)
@@ -499,13 +631,11 @@ impl Report<'_> {
         );
     }
 
-    fn footer(&self, ink: &Ink, s: &mut Surface, page_no: usize, count: usize) {
-        let y = PAGE_H - MARGIN;
-        rect(s, (MARGIN, y - 11.0, TABLE_W, 0.5), RULE);
+    /// The footer's rule and what the report is; the page number is drawn on each page.
+    fn footer(&self, ink: &Ink, s: &mut Surface) {
+        rect(s, (MARGIN, FOOT - 11.0, TABLE_W, 0.5), RULE);
         let what = format!("{} {}", self.title, self.period);
-        ink.text(s, &what, (MARGIN, y), Weight::Regular, SMALL, GREY);
-        let page = format!("หน้า {page_no} / {count}");
-        ink.text_right(s, &page, (RIGHT, y), Weight::Regular, SMALL, GREY);
+        ink.text(s, &what, (MARGIN, FOOT), Weight::Regular, SMALL, GREY);
     }
 }
 

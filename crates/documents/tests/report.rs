@@ -2,6 +2,8 @@
 //! --ignored` also writes `/tmp/sample-output-vat.pdf` (three pages) and
 //! `/tmp/sample-withholding.pdf` for a look with `pdftoppm -png -r 80`.
 
+use std::process::Command;
+
 use chrono::NaiveDate;
 use satang_documents::{
     OutputVatDocument, OutputVatLine, ReportSeller, WithholdingLine, WithholdingReportDocument,
@@ -112,6 +114,93 @@ fn a_long_month_continues_on_further_pages() {
     assert!(pages(&pdf) >= 3, "90 documents on {} page(s)", pages(&pdf));
     let empty = render_output_vat(&output_vat(0)).unwrap();
     assert_eq!(pages(&empty), 1);
+}
+
+/// Repeated words (dates, names, establishments) are drawn once each and placed: 900 rows of
+/// the same 28 dates, two names and two establishments hold no more drawn words than 90 rows.
+#[test]
+fn a_longer_month_adds_pages_not_drawn_words() {
+    let forms = |pdf: &[u8]| pdf.windows(13).filter(|w| w == b"/Subtype/Form").count();
+    let (short, long) = (
+        render_output_vat(&output_vat(90)).unwrap(),
+        render_output_vat(&output_vat(900)).unwrap(),
+    );
+    assert!(pages(&long) > 5 * pages(&short));
+    assert_eq!(forms(&long), forms(&short));
+}
+
+/// What a reader extracts from the printed form (`pdftotext -layout`): each document's line
+/// with its number, Buddhist-Era date, tax id, establishment and amounts, the buyer's name
+/// whole once its lines are put together, and the header on every page.
+#[test]
+fn every_row_reads_back_as_printed() {
+    let found = Command::new("pdftotext").arg("-v").output().is_ok();
+    assert!(
+        found || std::env::var("SATANG_REQUIRE_TOOLS").as_deref() != Ok("1"),
+        "pdftotext is required when SATANG_REQUIRE_TOOLS=1"
+    );
+    if !found {
+        eprintln!("SKIPPED: pdftotext missing");
+        return;
+    }
+    let doc = output_vat(60);
+    let path = std::env::temp_dir().join(format!("satang-report-{}.pdf", std::process::id()));
+    std::fs::write(&path, render_output_vat(&doc).unwrap()).unwrap();
+    let out = Command::new("pdftotext")
+        .args(["-enc", "UTF-8", "-layout"])
+        .arg(&path)
+        .arg("-")
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let squeezed = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let money = |minor: i64| {
+        satang_documents::amount(satang_domain::money::Money::thb(minor)).replace(',', "")
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    for line in &doc.lines {
+        let at = lines
+            .iter()
+            .position(|l| l.contains(&line.number))
+            .unwrap_or_else(|| panic!("{} in\n{text}", line.number));
+        let row = lines[at].replace(',', "");
+        let date = format!(
+            "{}/{}/{}",
+            chrono::Datelike::day(&line.date),
+            chrono::Datelike::month(&line.date),
+            chrono::Datelike::year(&line.date) + 543
+        );
+        let tax_id = line.buyer_tax_id.as_deref().unwrap_or("-");
+        for part in [
+            date.as_str(),
+            tax_id,
+            &money(line.base_amount),
+            &money(line.total),
+        ] {
+            assert!(
+                row.contains(part),
+                "{part} on {}'s line: {row}",
+                line.number
+            );
+        }
+        assert!(squeezed(&row).contains(&squeezed(&line.branch)), "{row}");
+        // The name may run onto the next lines: it starts on this one and ends a little below.
+        let name = squeezed(&line.buyer_name);
+        let start: String = name.chars().take(12).collect();
+        let end = squeezed(line.buyer_name.rsplit(' ').next().unwrap());
+        let below = squeezed(&lines[at..lines.len().min(at + 3)].concat());
+        assert!(squeezed(&row).contains(&start), "{name} on {row}");
+        assert!(below.contains(&end), "{name} ends below {row}");
+    }
+    let pages = text.matches("หน้า ").count();
+    assert!(pages >= 3, "{text}");
+    assert_eq!(
+        text.matches("รายงานภาษีขาย").count(),
+        2 * pages,
+        "title and footer"
+    );
+    assert!(text.contains(&format!("หน้า {pages} / {pages}")), "{text}");
 }
 
 #[test]

@@ -286,23 +286,24 @@ impl OutputVatReport {
     }
 
     /// The printed รายงานภาษีขาย: the form's header, one line a document, the totals.
-    /// CPU work (shaping, font subsetting): run it off the async workers.
-    pub fn to_pdf(&self) -> Result<Vec<u8>> {
+    /// CPU work (shaping, font subsetting): run it off the async workers. Takes the report, as
+    /// its rows become the form's lines without a copy.
+    pub fn into_pdf(self) -> Result<Vec<u8>> {
         let month = parse_month(&self.month)
             .ok_or_else(|| crate::Error::Internal(format!("report month {}", self.month)))?;
         rendered(satang_documents::render_output_vat(&OutputVatDocument {
-            seller: self.seller.clone(),
+            seller: self.seller,
             month,
             lines: self
                 .rows
-                .iter()
+                .into_iter()
                 .map(|r| OutputVatLine {
                     seq: r.seq,
                     date: r.date,
-                    number: r.number.clone(),
-                    buyer_name: r.buyer_name.clone(),
-                    buyer_tax_id: r.buyer_tax_id.clone(),
-                    branch: r.branch.clone(),
+                    number: r.number,
+                    buyer_name: r.buyer_name,
+                    buyer_tax_id: r.buyer_tax_id,
+                    branch: r.branch,
                     base_amount: r.base_amount,
                     vat_amount: r.vat_amount,
                     total: r.total,
@@ -366,21 +367,22 @@ impl WithholdingReport {
     }
 
     /// The printed list of certificates: the form's header, one line a certificate, the
-    /// totals. CPU work: run it off the async workers.
-    pub fn to_pdf(&self) -> Result<Vec<u8>> {
+    /// totals. CPU work: run it off the async workers. Takes the report, as `into_pdf` of the
+    /// output-VAT report does.
+    pub fn into_pdf(self) -> Result<Vec<u8>> {
         rendered(satang_documents::render_withholding_report(
             &WithholdingReportDocument {
-                seller: self.seller.clone(),
+                seller: self.seller,
                 year: self.year,
                 lines: self
                     .rows
-                    .iter()
+                    .into_iter()
                     .map(|r| WithholdingLine {
                         seq: r.seq,
                         date: r.date,
-                        customer_name: r.customer_name.clone(),
-                        customer_tax_id: r.customer_tax_id.clone(),
-                        certificate_no: r.certificate_no.clone(),
+                        customer_name: r.customer_name,
+                        customer_tax_id: r.customer_tax_id,
+                        certificate_no: r.certificate_no,
                         base_amount: r.base_amount,
                         withholding_tax: r.withholding_tax,
                     })

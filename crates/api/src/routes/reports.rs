@@ -238,7 +238,7 @@ async fn output_vat(
         }
         Format::Pdf => {
             let name = format!("output-vat-{}.pdf", report.month);
-            pdf_attachment(name, move || report.to_pdf()).await?
+            pdf_attachment(name, move || report.into_pdf()).await?
         }
     })
 }
@@ -278,7 +278,7 @@ async fn withholding_certificates(
         }
         Format::Pdf => {
             let name = format!("withholding-certificates-{}.pdf", report.year);
-            pdf_attachment(name, move || report.to_pdf()).await?
+            pdf_attachment(name, move || report.into_pdf()).await?
         }
     })
 }

@@ -43,6 +43,7 @@ mod reports;
 mod roles;
 mod settings;
 mod split;
+mod subscription_imports;
 mod subscriptions;
 mod tax_documents;
 mod tls;

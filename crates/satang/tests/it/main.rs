@@ -49,6 +49,7 @@ mod subscriptions;
 mod tax_documents;
 mod tls;
 mod upcoming_invoice;
+mod upgrade;
 mod usage;
 mod usage_alerts;
 mod webhooks;

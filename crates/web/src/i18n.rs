@@ -84,6 +84,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../locales/th/reports.ftl"),
         include_str!("../locales/en/reports.ftl"),
     ),
+    (
+        "imports",
+        include_str!("../locales/th/imports.ftl"),
+        include_str!("../locales/en/imports.ftl"),
+    ),
 ];
 
 /// The catalogues, parsed once.

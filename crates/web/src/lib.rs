@@ -238,5 +238,6 @@ mod tests {
         assert_eq!(form_page("/users/0192/roles"), "/users");
         assert_eq!(form_page("/logout"), "/");
         assert_eq!(form_page("/preferences"), "/");
+        assert_eq!(form_page("/imports/confirm"), "/imports");
     }
 }

@@ -451,6 +451,7 @@ const STAFF_PAGES: &[&str] = &[
     "/billing?tab=plans",
     "/billing?tab=history",
     "/reports",
+    "/imports",
     "/plans",
     "/users",
     "/webhooks",

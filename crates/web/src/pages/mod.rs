@@ -8,6 +8,7 @@ pub mod bank_statements;
 pub mod billing;
 pub mod coupons;
 pub mod customers;
+pub mod imports;
 pub mod pay;
 pub mod payments;
 pub mod plans;
@@ -60,6 +61,7 @@ pub fn router() -> Router<Arc<Console>> {
         .merge(settings::router())
         .merge(bank_statements::router())
         .merge(reports::router())
+        .merge(imports::router())
         .merge(pay::router())
 }
 
@@ -304,6 +306,11 @@ impl Chrome {
 
     pub fn admin(&self) -> bool {
         self.user.as_ref().is_some_and(Me::is_admin)
+    }
+
+    /// Admins and billing staff: they record payments and import books.
+    pub fn bills(&self) -> bool {
+        self.user.as_ref().is_some_and(Me::can_bill)
     }
 
     pub fn member(&self) -> bool {

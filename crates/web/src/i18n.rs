@@ -84,6 +84,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../locales/th/reports.ftl"),
         include_str!("../locales/en/reports.ftl"),
     ),
+    (
+        "invoices",
+        include_str!("../locales/th/invoices.ftl"),
+        include_str!("../locales/en/invoices.ftl"),
+    ),
 ];
 
 /// The catalogues, parsed once.

@@ -18,6 +18,7 @@ mod billing_two_processes;
 mod billing_year;
 mod cli;
 mod console_browser;
+mod console_invoice;
 mod console_pages;
 mod coupons;
 mod credit_grants;

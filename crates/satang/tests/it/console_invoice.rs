@@ -377,9 +377,43 @@ async fn an_invoice_is_marked_uncollectible_and_credited_with_its_tax_document(b
         page.body
             .contains("data-testid=\"invoice-status\">เก็บเงินไม่ได้</span>")
     );
-    // It can still be paid if the money comes after all.
-    assert!(page.body.contains("data-testid=\"invoice-record-payment\""));
     assert!(!page.body.contains("data-testid=\"invoice-uncollectible\""));
+    // It can still be paid if the money comes after all: Billing's payment dialog, opened from
+    // the invoice, comes back to it.
+    let pay_link = format!(
+        "/billing?tab=history&#38;customer={customer}&#38;dialog=pay-{off_id}&#38;from=invoice"
+    );
+    assert!(
+        page.body.contains(&format!(
+            "href=\"{pay_link}\" data-testid=\"invoice-record-payment\""
+        )),
+        "{}",
+        page.body
+    );
+    let dialog = browser.get(&pay_link.replace("&#38;", "&")).await;
+    assert_eq!(dialog.status, 200);
+    assert!(
+        dialog_open(&dialog.body, &format!("pay-{off_id}")),
+        "{}",
+        dialog.body
+    );
+    assert!(dialog.body.contains("name=\"back_to\" value=\"invoice\""));
+    let paid = browser
+        .post(
+            &format!("/billing/invoices/{off_id}/payments"),
+            &[
+                ("amount", "2,675.00"),
+                ("method", "bank_transfer"),
+                ("back_to", "invoice"),
+            ],
+        )
+        .await;
+    assert_eq!(paid.status, 303, "{}", paid.body);
+    assert_eq!(
+        paid.location.as_deref(),
+        Some(format!("/invoices/{off_id}?notice=invoice-paid").as_str())
+    );
+    assert_eq!(invoice(&app, &admin, off_id).await["status"], "paid");
 
     // A paid invoice is credited with a credit note (ใบลดหนี้) and its tax document.
     let inv = issued(&app, &admin, customer, None).await;

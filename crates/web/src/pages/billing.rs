@@ -79,6 +79,9 @@ pub struct BillingQuery {
     pub dialog: String,
     #[serde(default)]
     pub notice: String,
+    /// `invoice` when the payment dialog was opened from the invoice's page: it goes back there.
+    #[serde(default)]
+    pub from: String,
 }
 
 impl BillingQuery {
@@ -407,6 +410,21 @@ impl BillingPage {
     /// The churn rate as a percentage with two decimals ("2.50 %").
     pub fn churn(&self) -> String {
         format!("{:.2} %", self.summary.customer_churn_rate * 100.0)
+    }
+
+    /// The payment dialog was opened from the invoice's page.
+    pub fn from_invoice(&self) -> bool {
+        self.query.from == "invoice"
+    }
+
+    /// Where the payment dialog of `row` closes to: the invoice's page when opened from there,
+    /// else this list.
+    pub fn pay_back(&self, row: &InvoiceRow) -> String {
+        if self.from_invoice() {
+            format!("/invoices/{}", row.inv.id)
+        } else {
+            self.here()
+        }
     }
 
     /// A payment field of an invoice's dialog: what was typed when this dialog was refused,

@@ -300,6 +300,14 @@ impl InvoicePage {
         }
     }
 
+    /// Billing's payment dialog for this invoice, which comes back here once recorded.
+    pub fn payment_link(&self) -> String {
+        format!(
+            "/billing?tab=history&customer={}&dialog=pay-{}&from=invoice",
+            self.invoice.customer_id, self.invoice.id
+        )
+    }
+
     pub fn history_link(&self) -> String {
         format!("/audit?entity_type=invoice&entity_id={}", self.invoice.id)
     }
@@ -361,11 +369,26 @@ pub async fn page(
         .await?;
     let credit_notes: Page<CreditNoteView> =
         ctx.get(format!("/api/invoices/{id}/credit-notes")).await?;
-    let all_docs = super::tax_documents_of(&mut ctx, invoice.customer_id).await?;
-    let tax_documents: Vec<TaxDocumentView> = super::tax_docs_of_invoice(&all_docs, &id)
-        .into_iter()
-        .cloned()
-        .collect();
+    // Documents are issued from the day of the invoice's issue on (none for a draft).
+    let tax_documents: Vec<TaxDocumentView> = match invoice.issued_at {
+        Some(issued) => {
+            let since = optional_list::<TaxDocumentView>(
+                &mut ctx,
+                format!(
+                    "/api/tax-documents?customer_id={}&from={}&limit=200",
+                    invoice.customer_id,
+                    satang_domain::period::bangkok_date(issued).format("%Y-%m-%d")
+                ),
+            )
+            .await?
+            .unwrap_or_default();
+            super::tax_docs_of_invoice(&since, &id)
+                .into_iter()
+                .cloned()
+                .collect()
+        }
+        None => Vec::new(),
+    };
     let emails: Page<EmailView> = ctx
         .get(format!("/api/invoices/{id}/emails?limit=200"))
         .await?;

@@ -783,6 +783,11 @@ async fn a_one_off_invoice_is_drafted_on_the_customer_page_and_issued(backend: B
         .post(&format!("/invoices/{draft_id}/lines/{line_id}/delete"), &[])
         .await;
     assert_eq!(removed.status, 303, "{}", removed.body);
+    // A second click on the same button finds it gone: back to the draft, nothing else.
+    let twice = browser
+        .post(&format!("/invoices/{draft_id}/lines/{line_id}/delete"), &[])
+        .await;
+    assert_eq!(twice.location, removed.location);
     let draft = invoice(&app, &admin, &draft_id).await;
     assert_eq!(draft["lines"].as_array().unwrap().len(), 1);
     assert_eq!(draft["total"], 2_675_000);

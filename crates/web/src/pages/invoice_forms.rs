@@ -376,6 +376,11 @@ pub async fn remove_line(
     if reply.ok() {
         return Ok(to_invoice(id, "invoice-line-removed"));
     }
+    if reply.status == StatusCode::NOT_FOUND {
+        // Gone already (a second click): the invoice as it stands, or "not found" if it is too.
+        let _: InvoiceView = ctx.get(format!("/api/invoices/{id}")).await?;
+        return Ok(to_invoice(id, "invoice-line-removed"));
+    }
     refused(ctx, id, Form::RemoveLine, FormState::default(), &reply, &[]).await
 }
 

@@ -243,7 +243,7 @@ impl Browser {
     }
 
     /// Posts exactly these fields (to leave out or forge the CSRF token).
-    async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Page {
         let response = self
             .client
             .post(format!("{}{path}", self.base))
@@ -284,7 +284,7 @@ pub(crate) fn plain_baht(minor: i64) -> String {
     format!("{sign}{grouped}.{:02}", minor.abs() % 100)
 }
 
-fn thb(minor: i64) -> String {
+pub(crate) fn thb(minor: i64) -> String {
     let text = plain_baht(minor);
     match text.strip_prefix('-') {
         Some(rest) => format!("-฿{rest}"),

@@ -19,6 +19,7 @@ mod billing_year;
 mod cli;
 mod console_browser;
 mod console_imports;
+mod console_invoice;
 mod console_pages;
 mod coupons;
 mod credit_grants;

@@ -499,9 +499,49 @@ impl<T: Serialize> IntoResponse for Created<T> {
     }
 }
 
+/// Whether the caller's `Accept-Language` prefers Thai to English.
+pub fn prefers_thai(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut best: Option<(f32, bool)> = None;
+    for entry in value.split(',') {
+        let mut parts = entry.split(';');
+        let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .and_then(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let primary = tag.split('-').next().unwrap_or("");
+        if matches!(primary, "th" | "en") && best.is_none_or(|(b, _)| q > b) {
+            best = Some((q, primary == "th"));
+        }
+    }
+    best.is_some_and(|(q, thai)| thai && q > 0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thai_is_chosen_only_when_preferred() {
+        let with = |value: &str| {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert(header::ACCEPT_LANGUAGE, value.parse().unwrap());
+            h
+        };
+        assert!(!prefers_thai(&axum::http::HeaderMap::new()));
+        assert!(prefers_thai(&with("th-TH,th;q=0.9,en;q=0.8")));
+        assert!(prefers_thai(&with("en;q=0.5, th")));
+        assert!(!prefers_thai(&with("en-US,en;q=0.9,th;q=0.8")));
+        assert!(!prefers_thai(&with("th;q=0")));
+        assert!(!prefers_thai(&with("fr")));
+    }
+
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]

@@ -11,6 +11,8 @@
 //! target/release/satang-bench bank
 //! target/release/satang-bench provider-webhooks
 //! target/release/satang-bench tax-documents
+//! target/release/satang-bench backup
+//! target/release/satang-bench import
 //! ```
 //!
 //! (Run the built binary rather than `cargo run -p satang-bench`: building one package alone
@@ -18,6 +20,7 @@
 //! rebuilds them first. With `CARGO_TARGET_DIR` set, the binary is under that directory.)
 
 mod auth;
+mod backup;
 mod bank;
 mod billing;
 mod billing_report;
@@ -28,6 +31,7 @@ mod customers;
 mod customers_report;
 mod dataset;
 mod entitlements;
+mod import;
 mod load;
 mod pgbench;
 mod postgres;
@@ -81,6 +85,12 @@ enum Bench {
     /// 100,000 paid invoices' receipts / tax invoices signed by the worker, their PDF/A-3
     /// rendered, and the month's output-VAT report, on SQLite and PostgreSQL.
     TaxDocuments(tax_documents::TaxDocumentsArgs),
+    /// `satang backup` of the million-customer SQLite database while the server answers
+    /// customer reads: the backup's time and the slowest read during it.
+    Backup(backup::BackupArgs),
+    /// 100,000 customers imported from one CSV through `POST /api/imports/customers` (dry
+    /// run, import, the same file again), on SQLite and PostgreSQL.
+    Import(import::ImportArgs),
 }
 
 #[tokio::main]
@@ -95,6 +105,8 @@ async fn main() -> anyhow::Result<()> {
         Bench::Bank(args) => bank::run(args, command_line()).await,
         Bench::ProviderWebhooks(args) => provider_webhooks::run(args, command_line()).await,
         Bench::TaxDocuments(args) => tax_documents::run(args, command_line()).await,
+        Bench::Backup(args) => backup::run(args, command_line()).await,
+        Bench::Import(args) => import::run(args, command_line()).await,
     }
 }
 

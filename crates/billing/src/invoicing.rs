@@ -28,9 +28,13 @@ use satang_store::{Tx, customers};
 use crate::{BillingSettings, Error, Result, credit_grants};
 
 pub mod one_off;
+pub mod sending;
 pub mod settlement;
 
-pub use one_off::{OneOffLine, create_one_off_invoice};
+pub use one_off::{
+    OneOffLine, add_draft_line, create_one_off_invoice, delete_draft, remove_draft_line,
+};
+pub use sending::send_invoice;
 
 /// Totals of lines under the given terms, without withholding (that is the payer's choice).
 pub fn totals(

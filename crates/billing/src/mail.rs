@@ -102,7 +102,7 @@ pub async fn prepare_mail(
 
 /// Whom a customer's mail goes to: the billing email, else the primary billing contact, else
 /// the customer's own email, else the primary owner contact.
-fn recipient(customer: &Customer, contacts: &[Contact]) -> Option<String> {
+pub fn recipient(customer: &Customer, contacts: &[Contact]) -> Option<String> {
     let primary = |role: &str| {
         contacts
             .iter()

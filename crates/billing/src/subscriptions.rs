@@ -37,7 +37,13 @@ mod plan_choice;
 pub use change_plan::{Effective, PlanChange, PlanChangeOutcome, change_plan};
 pub use create::{CollectionMethod, NewSubscription, Trial, create_subscription};
 pub use lifecycle::{CancelOutcome, Cancellation, cancel, pause, resume};
-pub use plan_choice::PlanRef;
+pub use plan_choice::{NotForSale, PlanRef, sale_price};
+
+/// Seats on one subscription; far above any farm co-operative, far below overflow.
+pub const MAX_QUANTITY: i64 = 100_000;
+
+/// The largest negotiated price per period: ฿10,000,000,000.00, far below overflow even × seats.
+pub const MAX_UNIT_PRICE: i64 = 1_000_000_000_000;
 
 /// One line of a proration, shaped like an invoice line so it can be invoiced as it is.
 /// `quantity` is 1 and `unit_amount` the line's amount: the seats are in the description,

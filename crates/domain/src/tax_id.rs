@@ -27,6 +27,27 @@ pub enum TaxIdError {
     InvalidBranchCode(String),
 }
 
+impl TaxIdError {
+    /// The message in Thai, for the same person (the English one is `Display`).
+    pub fn thai(&self) -> String {
+        match self {
+            TaxIdError::Empty => "ไม่ได้กรอกเลขประจำตัวผู้เสียภาษี".into(),
+            TaxIdError::InvalidCharacter(c) => {
+                format!("เลขประจำตัวผู้เสียภาษีมีได้เฉพาะตัวเลข ขีด และเว้นวรรค ไม่ใช่ {c:?}")
+            }
+            TaxIdError::WrongLength(n) => {
+                format!("เลขประจำตัวผู้เสียภาษีไทยมี 13 หลัก แต่เลขนี้มี {n} หลัก")
+            }
+            TaxIdError::CheckDigitMismatch { expected, .. } => format!(
+                "เลขตรวจสอบของเลขประจำตัวผู้เสียภาษีไม่ถูกต้อง (หลักสุดท้ายควรเป็น {expected}) โปรดตรวจสอบว่าพิมพ์ผิดหรือไม่"
+            ),
+            TaxIdError::InvalidBranchCode(got) => {
+                format!("รหัสสาขามี 5 หลัก (00000 คือสำนักงานใหญ่) แต่ได้รับ {got:?}")
+            }
+        }
+    }
+}
+
 /// Maps ASCII and Thai digits (๐–๙) to their value; anything else is `None`.
 ///
 /// Thai digits are accepted because Thai users sometimes type them, and the value is the same.

@@ -108,13 +108,20 @@ pub async fn bootstrap_admin(state: &AppState, config: &Config) -> anyhow::Resul
     Ok(())
 }
 
-/// `satang import customers FILE`: the import of `POST /api/imports/customers`, with the same
-/// row checks, audited with no acting user (request id `satang-import`).
-pub async fn import_customers(
+/// Which records `satang import` brings in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportKind {
+    Customers,
+    Subscriptions,
+}
+
+/// `satang import customers|subscriptions FILE`: the import of `POST /api/imports/…`, with the
+/// same row checks, audited with no acting user (request id `satang-import`).
+pub async fn import(
     config: &Config,
+    kind: ImportKind,
     file: &std::path::Path,
-    dry_run: bool,
-    partial: bool,
+    options: ImportOptions,
 ) -> anyhow::Result<ImportReport> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let csv = String::from_utf8(bytes).map_err(|_| {
@@ -129,15 +136,23 @@ pub async fn import_customers(
         request_id: Some("satang-import".into()),
         ..Actor::default()
     };
-    let report = imports::import_customers(
-        &db,
-        &actor,
-        &csv,
-        ImportOptions { dry_run, partial },
-        &satang_api::routes::imports::validate_customer_row,
-        clock.now(),
-    )
-    .await
+    let now = clock.now();
+    let report = match kind {
+        ImportKind::Customers => {
+            imports::import_customers(
+                &db,
+                &actor,
+                &csv,
+                options,
+                &satang_api::routes::imports::validate_customer_row,
+                now,
+            )
+            .await
+        }
+        ImportKind::Subscriptions => {
+            imports::import_subscriptions(&db, &actor, &csv, options, now).await
+        }
+    }
     .map_err(|e| anyhow::anyhow!("the import failed: {e}"))?;
     db.close().await;
     Ok(report)

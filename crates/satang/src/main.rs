@@ -8,7 +8,9 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use satang::{Config, Server, admin, backup, logging, shutdown_signal};
 use satang_api::Services;
+use satang_api::routes::imports::{ImportReportView, refusal_detail};
 use satang_auth::{SigningKeys, StaffRole, strength};
+use satang_billing::imports::ImportOptions;
 
 /// mimalloc instead of glibc's malloc: a list page decodes, builds and serialises thousands of
 /// small strings, and under glibc a fifth of the server's CPU went to `malloc`, `free` and
@@ -104,17 +106,44 @@ enum ImportCommand {
     /// the report as JSON; exits non-zero when a row fails (then nothing is written, unless
     /// --partial).
     Customers {
-        /// The CSV file (UTF-8).
-        file: PathBuf,
-        /// Check and report, write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Write the good rows even when others fail.
-        #[arg(long)]
-        partial: bool,
+        #[command(flatten)]
+        args: ImportArgs,
         #[command(flatten)]
         config: Config,
     },
+    /// Running subscriptions of customers already imported: columns customer_tax_id,
+    /// customer_branch_code, customer_email or customer_id; plan_code, interval, quantity,
+    /// unit_price (baht), start_date, current_period_end, collection_method. Nothing is
+    /// invoiced now: the billing run invoices the next period on current_period_end. Prints the
+    /// report as JSON; exits non-zero when a row fails (then nothing is written, unless
+    /// --partial).
+    Subscriptions {
+        #[command(flatten)]
+        args: ImportArgs,
+        #[command(flatten)]
+        config: Config,
+    },
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The CSV file (UTF-8).
+    file: PathBuf,
+    /// Check and report, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write the good rows even when others fail.
+    #[arg(long)]
+    partial: bool,
+    /// The language of the report's messages.
+    #[arg(long, value_enum, default_value = "en")]
+    lang: LangArg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LangArg {
+    En,
+    Th,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -369,21 +398,28 @@ async fn run() -> anyhow::Result<()> {
             logging::init("warn", &config.log_format);
             backup::restore(&config, &from, force).await?;
         }
-        Command::Import {
-            command:
-                ImportCommand::Customers {
-                    file,
-                    dry_run,
-                    partial,
-                    config,
-                },
-        } => {
+        Command::Import { command } => {
+            let (kind, args, config) = match command {
+                ImportCommand::Customers { args, config } => {
+                    (admin::ImportKind::Customers, args, config)
+                }
+                ImportCommand::Subscriptions { args, config } => {
+                    (admin::ImportKind::Subscriptions, args, config)
+                }
+            };
             logging::init_stderr("warn", &config.log_format);
-            let report = admin::import_customers(&config, &file, dry_run, partial).await?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            let options = ImportOptions {
+                dry_run: args.dry_run,
+                partial: args.partial,
+            };
+            let report = admin::import(&config, kind, &args.file, options).await?;
+            let thai = args.lang == LangArg::Th;
+            let view = ImportReportView::of(&report, thai);
+            println!("{}", serde_json::to_string_pretty(&view)?);
             if report.refused {
                 anyhow::bail!(
-                    "nothing was imported: {} errors (listed above); fix the rows or use --partial",
+                    "nothing was imported: {} ({} errors, listed above); fix the rows or use --partial",
+                    refusal_detail(&report).text(thai),
                     report.errors.len()
                 );
             }

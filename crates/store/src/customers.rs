@@ -333,41 +333,68 @@ pub const MAX_SPAN: i64 = 100_000;
 ///    of forty;
 /// 2. at the density the walk found, the range that should hold the rest of the page, twice over
 ///    (its end estimated from the ids' creation times, see [`estimated_id_after`]);
-/// 3. a term sparser than [`MAX_SPAN`] allows, or a page still short, continues to the end
-///    through the trigram index alone.
+/// 3. a term the walk did not find, or a page still short, continues to the end through the
+///    trigram index alone.
 async fn search_postgres(db: &Db, query: &CustomerQuery, term: &str) -> Result<Vec<Customer>> {
-    let mut rows = walk(db, query, term).await?;
-    let missing = query.limit - rows.len() as i64;
-    if missing <= 0 {
-        return Ok(rows);
+    let walk = walk(db, query, term).await?;
+    if walk.rows.len() as i64 >= query.limit || walk.saw_the_rest {
+        return Ok(walk.rows);
     }
-    let Some(window) = walked_window(db, query.after).await? else {
-        return Ok(rows);
-    };
-    let mut from = window.1;
-    let to = rest_span(missing, rows.len() as i64)
-        .and_then(|span| estimated_id_after(window, WALK_ROWS, span));
+    let mut rows = walk.rows;
+    let mut from = walk.window.map(|w| w.1).or(query.after);
+    let missing = query.limit - rows.len() as i64;
+    let to = walk.window.and_then(|window| {
+        let span = rest_span(missing, rows.len() as i64)?;
+        estimated_id_after(window, WALK_ROWS, span)
+    });
     if let Some(to) = to {
-        rows.extend(matches_in(db, query, term, (Some(from), Some(to)), missing).await?);
+        rows.extend(matches_in(db, query, term, (from, Some(to)), missing).await?);
         if rows.len() as i64 >= query.limit {
             return Ok(rows);
         }
-        from = to;
+        from = Some(to);
     }
     let missing = query.limit - rows.len() as i64;
     rows.extend(rare_matches(db, query, term, from, missing).await?);
     Ok(rows)
 }
 
+/// What the walk of step 1 found: its matches and, when it found any, the first and last id of
+/// the [`WALK_ROWS`] customers it read (deleted ones included).
+struct Walk {
+    rows: Vec<Customer>,
+    window: Option<(Uuid, Uuid)>,
+    /// Fewer than [`WALK_ROWS`] customers were left to read: the walk saw them all.
+    saw_the_rest: bool,
+}
+
+/// A match of the walk, with the walked window's bounds (the same on every row).
+#[derive(sqlx::FromRow)]
+struct Walked {
+    #[sqlx(flatten)]
+    customer: Customer,
+    walked: i64,
+    walk_first: Uuid,
+    walk_last: Uuid,
+}
+
 /// Step 1 of [`search_postgres`]: the matches among the next [`WALK_ROWS`] customers, each
 /// checked with `strpos`. One statement with one plan for every term: a common term, the usual
-/// search, costs no more than a list page.
-async fn walk(db: &Db, query: &CustomerQuery, term: &str) -> Result<Vec<Customer>> {
-    let mut sql = Sql::new(format!("SELECT {COLUMNS} FROM (SELECT * FROM customers c"));
+/// search, costs no more than a list page. The window's bounds come back with the matches, so
+/// the next step needs no statement to find where the walk stopped.
+async fn walk(db: &Db, query: &CustomerQuery, term: &str) -> Result<Walk> {
+    let mut sql = Sql::new(format!(
+        "SELECT {COLUMNS}, c.walked, c.walk_first, c.walk_last FROM (SELECT w.*, \
+         count(*) OVER a AS walked, first_value(w.id) OVER a AS walk_first, \
+         last_value(w.id) OVER a AS walk_last FROM (SELECT * FROM customers c"
+    ));
     if let Some(after) = query.after {
         sql = sql.push(" WHERE c.id > $1").bind(after);
     }
-    sql = sql.push(&format!(" ORDER BY c.id LIMIT {WALK_ROWS}) c WHERE TRUE"));
+    sql = sql.push(&format!(
+        " ORDER BY c.id LIMIT {WALK_ROWS}) w WINDOW a AS (ORDER BY w.id \
+         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) c WHERE TRUE"
+    ));
     sql = status_condition(sql, query);
     let n = sql.next_param();
     let sql = sql
@@ -376,7 +403,14 @@ async fn walk(db: &Db, query: &CustomerQuery, term: &str) -> Result<Vec<Customer
         ))
         .bind(term)
         .limit(query.limit);
-    db.fetch_all(sql).await
+    let found: Vec<Walked> = db.fetch_all(sql).await?;
+    let window = found.first().map(|w| (w.walk_first, w.walk_last));
+    let saw_the_rest = found.first().is_some_and(|w| w.walked < WALK_ROWS);
+    Ok(Walk {
+        rows: found.into_iter().map(|w| w.customer).collect(),
+        window,
+        saw_the_rest,
+    })
 }
 
 /// Step 2 of [`search_postgres`]: the customers to range over for `missing` more matches when
@@ -385,27 +419,6 @@ pub fn rest_span(missing: i64, found: i64) -> Option<i64> {
     (2 * missing * WALK_ROWS)
         .checked_div(found)
         .filter(|&span| span <= MAX_SPAN)
-}
-
-/// The first and last id of the [`WALK_ROWS`] customers after `after` that the walk read
-/// (deleted ones included: read from the primary key alone), or `None` when fewer remain: then
-/// the walk has seen every customer left.
-async fn walked_window(db: &Db, after: Option<Uuid>) -> Result<Option<(Uuid, Uuid)>> {
-    let mut sql = Sql::new("");
-    let from = match after {
-        Some(after) => {
-            sql = sql.bind(after);
-            "WHERE c.id > $1 "
-        }
-        None => "",
-    };
-    let sql = sql.push(&format!(
-        "SELECT (SELECT id FROM customers c {from}ORDER BY c.id LIMIT 1), \
-         (SELECT id FROM customers c {from}ORDER BY c.id OFFSET {} LIMIT 1)",
-        WALK_ROWS - 1
-    ));
-    let (first, last): (Option<Uuid>, Option<Uuid>) = db.fetch_one(sql).await?;
-    Ok(first.zip(last))
 }
 
 /// An id about `rows` customers after `window.1`, where `window` spans `walked` customers:
@@ -441,14 +454,14 @@ async fn rare_matches(
     db: &Db,
     query: &CustomerQuery,
     term: &str,
-    from: Uuid,
+    from: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Customer>> {
     let sql = match_statement(
         "WITH m AS MATERIALIZED (",
         query,
         term,
-        (Some(from), None),
+        (from, None),
         ") SELECT * FROM m ORDER BY m.id",
     );
     db.fetch_all(page_limit(sql, limit)).await

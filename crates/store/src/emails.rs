@@ -15,7 +15,8 @@ use crate::{Backend, Db, Result, Sql, Tx};
 /// Which mail, if any, an outbox event turns into.
 pub fn kind_for(event_type: &str, payload: &serde_json::Value) -> Option<EmailKind> {
     match event_type {
-        "invoice.finalized" => Some(EmailKind::InvoiceIssued),
+        // Sent again by hand: the same mail, with what is due now.
+        "invoice.finalized" | "invoice.sent" => Some(EmailKind::InvoiceIssued),
         "payment.succeeded" => Some(EmailKind::PaymentReceived),
         "payment.failed" => Some(EmailKind::PaymentFailed),
         "subscription.trial_will_end" => Some(EmailKind::TrialEnding),
@@ -301,6 +302,36 @@ pub async fn list_for_customer(
     .await
 }
 
+/// The mails of a customer about some of its things (`entity_ids`: an invoice's id and its
+/// payments' ids, as the outbox events name them), oldest first, keyset-paged by id.
+pub async fn list_about(
+    db: &Db,
+    customer_id: Uuid,
+    entity_ids: &[String],
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<EmailDelivery>> {
+    if entity_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (0..entity_ids.len())
+        .map(|n| format!("${}", n + 4))
+        .collect();
+    let mut sql = Sql::new(format!(
+        "SELECT d.* FROM email_deliveries d JOIN outbox_events e ON e.id = d.event_id \
+         WHERE d.customer_id = $1 AND ($2 IS NULL OR d.id > $2) AND e.entity_id IN ({}) \
+         ORDER BY d.id LIMIT $3",
+        placeholders.join(", ")
+    ))
+    .bind(customer_id)
+    .bind(after)
+    .bind(limit);
+    for id in entity_ids {
+        sql = sql.bind(id.as_str());
+    }
+    db.fetch_all(sql).await
+}
+
 /// Mails still waiting (the email backlog metric).
 pub async fn backlog(db: &Db) -> Result<i64> {
     #[derive(sqlx::FromRow)]
@@ -325,6 +356,10 @@ mod tests {
         let none = json!({});
         assert_eq!(
             kind_for("invoice.finalized", &none),
+            Some(EmailKind::InvoiceIssued)
+        );
+        assert_eq!(
+            kind_for("invoice.sent", &none),
             Some(EmailKind::InvoiceIssued)
         );
         assert_eq!(kind_for("invoice.paid", &none), None);

@@ -741,6 +741,76 @@ fn lines_sql(invoice_ids: &[Uuid]) -> Sql {
 }
 
 #[derive(sqlx::FromRow)]
+struct NextPosition {
+    next: i64,
+}
+
+/// Appends `line` after the last line of the invoice `invoice_id` (a draft being written, locked
+/// by the caller in `tx`).
+pub async fn add_line(tx: &mut Tx, invoice_id: Uuid, line: &NewLine) -> Result<InvoiceLine> {
+    let at: NextPosition = tx
+        .fetch_one(
+            Sql::new(
+                "SELECT CAST(COALESCE(MAX(position) + 1, 0) AS BIGINT) AS next \
+                 FROM invoice_lines WHERE invoice_id = $1",
+            )
+            .bind(invoice_id),
+        )
+        .await?;
+    let id = Uuid::now_v7();
+    tx.execute(
+        Sql::new(
+            "INSERT INTO invoice_lines (id, invoice_id, position, kind, description, \
+             period_start, period_end, quantity, unit_amount, amount) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(id)
+        .bind(invoice_id)
+        .bind(at.next)
+        .bind(line.kind.as_str())
+        .bind(line.description.as_str())
+        .bind(line.period_start)
+        .bind(line.period_end)
+        .bind(line.quantity)
+        .bind(line.unit_amount)
+        .bind(line.amount),
+    )
+    .await?;
+    tx.fetch_one(Sql::new("SELECT * FROM invoice_lines WHERE id = $1").bind(id))
+        .await
+}
+
+/// Removes the line `line_id` of the invoice `invoice_id` (a draft, locked by the caller);
+/// whether there was such a line.
+pub async fn remove_line(tx: &mut Tx, invoice_id: Uuid, line_id: Uuid) -> Result<bool> {
+    let removed = tx
+        .execute(
+            Sql::new("DELETE FROM invoice_lines WHERE id = $1 AND invoice_id = $2")
+                .bind(line_id)
+                .bind(invoice_id),
+        )
+        .await?;
+    Ok(removed > 0)
+}
+
+/// Deletes a draft and its lines (locked by the caller). Only a draft nobody was asked to pay
+/// may go: it has no number, so no gap opens in the sequence, and nothing refers to it yet.
+pub async fn delete_draft(tx: &mut Tx, id: Uuid) -> Result<bool> {
+    tx.execute(
+        Sql::new(
+            "DELETE FROM invoice_lines WHERE invoice_id = $1 \
+             AND EXISTS (SELECT 1 FROM invoices WHERE id = $1 AND status = 'draft')",
+        )
+        .bind(id),
+    )
+    .await?;
+    let deleted = tx
+        .execute(Sql::new("DELETE FROM invoices WHERE id = $1 AND status = 'draft'").bind(id))
+        .await?;
+    Ok(deleted > 0)
+}
+
+#[derive(sqlx::FromRow)]
 struct LastValue {
     last_value: i64,
 }

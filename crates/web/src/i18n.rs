@@ -84,6 +84,16 @@ const SOURCES: &[(&str, &str, &str)] = &[
         include_str!("../locales/th/reports.ftl"),
         include_str!("../locales/en/reports.ftl"),
     ),
+    (
+        "imports",
+        include_str!("../locales/th/imports.ftl"),
+        include_str!("../locales/en/imports.ftl"),
+    ),
+    (
+        "invoices",
+        include_str!("../locales/th/invoices.ftl"),
+        include_str!("../locales/en/invoices.ftl"),
+    ),
 ];
 
 /// The catalogues, parsed once.

@@ -199,13 +199,13 @@ async fn console_layer(mut req: Request, next: Next) -> Response {
     response
 }
 
-/// The page a form's address belongs to: `/customers/{id}` and `/portal/{customer}` for their
-/// forms, else the section (`/plans/{id}/price` → `/plans`); `/` for a form that is its own
+/// The page a form's address belongs to: `/customers/{id}`, `/portal/{customer}` and
+/// `/invoices/{id}` for their forms, else the section (`/plans/{id}/price` → `/plans`); `/` for a form that is its own
 /// section (`/logout`).
 fn form_page(path: &str) -> String {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let keep = match segments.first() {
-        Some(&"customers") | Some(&"portal") if segments.len() > 2 => 2,
+        Some(&"customers") | Some(&"portal") | Some(&"invoices") if segments.len() > 2 => 2,
         _ => 1,
     };
     if segments.len() <= keep {
@@ -235,8 +235,14 @@ mod tests {
         assert_eq!(form_page("/billing/coupons"), "/billing");
         assert_eq!(form_page("/customers/0192/contacts"), "/customers/0192");
         assert_eq!(form_page("/portal/0192/payment-methods"), "/portal/0192");
+        assert_eq!(form_page("/invoices/0192/void"), "/invoices/0192");
+        assert_eq!(
+            form_page("/invoices/0192/lines/0193/delete"),
+            "/invoices/0192"
+        );
         assert_eq!(form_page("/users/0192/roles"), "/users");
         assert_eq!(form_page("/logout"), "/");
         assert_eq!(form_page("/preferences"), "/");
+        assert_eq!(form_page("/imports/confirm"), "/imports");
     }
 }

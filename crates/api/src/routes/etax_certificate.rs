@@ -17,7 +17,7 @@
 //!   precedence and `GET` shows it with `source: "environment"`.
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::Deserialize;
@@ -29,7 +29,7 @@ use satang_auth::Permission;
 use satang_billing::etax_certificate::{self as operations, CertificateView, Refusal};
 
 use crate::error::{ApiError, FieldErrors, Problem};
-use crate::extract::{Caller, Json};
+use crate::extract::{Caller, Json, prefers_thai};
 use crate::state::AppState;
 
 /// Largest body of an upload: a 64 kB file in base64 with its password.
@@ -55,30 +55,6 @@ pub struct UploadCertificate {
     pub file: String,
     /// The file's password (may be empty); never stored in clear, shown or logged.
     pub password: String,
-}
-
-/// Whether the caller's `Accept-Language` prefers Thai to English.
-fn prefers_thai(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let mut best: Option<(f32, bool)> = None;
-    for entry in value.split(',') {
-        let mut parts = entry.split(';');
-        let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = parts
-            .find_map(|p| p.trim().strip_prefix("q="))
-            .and_then(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
-        let primary = tag.split('-').next().unwrap_or("");
-        if matches!(primary, "th" | "en") && best.is_none_or(|(b, _)| q > b) {
-            best = Some((q, primary == "th"));
-        }
-    }
-    best.is_some_and(|(q, thai)| thai && q > 0.0)
 }
 
 /// A billing refusal as a 422 whose `detail` is the message itself.
@@ -175,25 +151,4 @@ async fn remove_certificate(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn with(value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::ACCEPT_LANGUAGE, value.parse().unwrap());
-        h
-    }
-
-    #[test]
-    fn thai_is_chosen_only_when_preferred() {
-        assert!(!prefers_thai(&HeaderMap::new()));
-        assert!(prefers_thai(&with("th-TH,th;q=0.9,en;q=0.8")));
-        assert!(prefers_thai(&with("en;q=0.5, th")));
-        assert!(!prefers_thai(&with("en-US,en;q=0.9,th;q=0.8")));
-        assert!(!prefers_thai(&with("th;q=0")));
-        assert!(!prefers_thai(&with("fr")));
-    }
 }

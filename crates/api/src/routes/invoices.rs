@@ -38,7 +38,9 @@ use crate::pagination::{Page, PageParams, encode_cursor};
 use crate::state::AppState;
 
 pub mod billing_run;
+pub mod drafts;
 pub mod pdf;
+pub mod sending;
 pub mod settlement;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -50,12 +52,18 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(void))
         .routes(routes!(mark_uncollectible))
         .merge(settlement::router())
+        .merge(drafts::router())
+        .merge(sending::router())
         .merge(pdf::router())
         .merge(billing_run::router())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceLineView {
+    /// The line's id (what `DELETE /api/invoices/{id}/lines/{line_id}` names on a draft);
+    /// absent on a line not written yet (the upcoming invoice's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
     /// `subscription` (a period fee), `proration` or `manual`.
     pub kind: String,
     pub description: String,
@@ -80,6 +88,7 @@ pub struct InvoiceDiscountView {
 impl From<InvoiceLine> for InvoiceLineView {
     fn from(l: InvoiceLine) -> Self {
         InvoiceLineView {
+            id: Some(l.id),
             kind: l.kind,
             description: l.description,
             period_start: l.period_start,
@@ -95,6 +104,7 @@ impl From<InvoiceLine> for InvoiceLineView {
 impl From<NewLine> for InvoiceLineView {
     fn from(l: NewLine) -> Self {
         InvoiceLineView {
+            id: None,
             kind: l.kind,
             description: l.description,
             period_start: l.period_start,
@@ -267,7 +277,7 @@ pub(crate) async fn lock(
 
 /// [`lock`] for what only staff with `WriteBilling` may do: members see 404 for customers
 /// outside their reach and 403 for their own.
-async fn lock_for_staff(
+pub(crate) async fn lock_for_staff(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
@@ -436,24 +446,47 @@ pub(crate) fn validate_lines(
     );
     let mut out = Vec::with_capacity(lines.len());
     for (n, l) in lines.iter().enumerate() {
-        let description = v.text(&format!("lines[{n}].description"), &l.description, 500);
-        v.check(
-            (1..=1_000_000).contains(&l.quantity),
-            &format!("lines[{n}].quantity"),
-            "must be between 1 and 1000000",
-        );
-        v.check(
-            l.unit_amount >= 0,
-            &format!("lines[{n}].unit_amount"),
-            "must not be negative",
-        );
-        match satang_domain::vat::line_amount(l.quantity, l.unit_amount) {
-            Ok(amount) => out.push((description, l.quantity, l.unit_amount, amount)),
-            Err(_) => v.add(&format!("lines[{n}]"), "the amount is too large"),
+        if let Some(line) = check_line(&mut v, &format!("lines[{n}]."), l) {
+            out.push(line);
         }
     }
     v.finish()?;
     Ok(out)
+}
+
+/// Checks one line, its fields named after `prefix` (`lines[0].`, or nothing for a line posted
+/// alone): `(description, quantity, unit_amount, amount)` when its amount can be computed.
+pub(crate) fn check_line(
+    v: &mut Validator,
+    prefix: &str,
+    l: &LineInput,
+) -> Option<(String, i64, i64, i64)> {
+    let description = v.text(&format!("{prefix}description"), &l.description, 500);
+    v.check(
+        (1..=1_000_000).contains(&l.quantity),
+        &format!("{prefix}quantity"),
+        "must be between 1 and 1000000",
+    );
+    v.check(
+        l.unit_amount >= 0,
+        &format!("{prefix}unit_amount"),
+        "must not be negative",
+    );
+    match satang_domain::vat::line_amount(l.quantity, l.unit_amount) {
+        Ok(amount) => Some((description, l.quantity, l.unit_amount, amount)),
+        Err(_) => {
+            let field = prefix.trim_end_matches('.');
+            v.add(
+                if field.is_empty() {
+                    "unit_amount"
+                } else {
+                    field
+                },
+                "the amount is too large",
+            );
+            None
+        }
+    }
 }
 
 /// Create a one-off draft invoice (staff with billing write access).

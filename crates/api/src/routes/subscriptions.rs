@@ -256,11 +256,7 @@ impl From<Proration> for ProrationView {
     }
 }
 
-/// Seats on one subscription; far above any farm co-operative, far below overflow.
-pub const MAX_QUANTITY: i64 = 100_000;
-
-/// The largest negotiated price per period: ฿10,000,000,000.00, far below overflow even × seats.
-pub const MAX_UNIT_PRICE: i64 = 1_000_000_000_000;
+pub use satang_billing::subscriptions::{MAX_QUANTITY, MAX_UNIT_PRICE};
 
 /// A negotiated `unit_price` is a whole number of minor units, 0 or more.
 fn check_unit_price(v: &mut Validator, unit_price: Option<i64>) {

@@ -22,7 +22,7 @@ use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
 /// The event types Satang emits.
-pub const EVENT_TYPES: [&str; 23] = [
+pub const EVENT_TYPES: [&str; 24] = [
     "customer.created",
     "customer.updated",
     "customer.suspended",
@@ -36,6 +36,7 @@ pub const EVENT_TYPES: [&str; 23] = [
     "credit_grant.voided",
     "invoice.finalized",
     "invoice.paid",
+    "invoice.sent",
     "payment.succeeded",
     "payment.failed",
     "payment.updated",

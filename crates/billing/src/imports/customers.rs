@@ -30,13 +30,15 @@ use uuid::Uuid;
 use satang_domain::CustomerStatus;
 use satang_store::audit::{self, Actor};
 use satang_store::customers::{self, CustomerFields};
-use satang_store::imports::{self as store, KnownCustomer};
-use satang_store::outbox;
-use satang_store::{Db, Tx};
+use satang_store::imports::{self as store, KnownCustomer, Reader};
+use satang_store::{Db, Tx, outbox};
 
-use super::{BATCH_ROWS, ImportOptions, ImportReport, RowError, SkippedRow, Table, read_table};
+use super::{
+    BATCH_ROWS, Existing, ImportOptions, ImportReport, Message, RecordImport, RefusedField,
+    RowError, SkippedRow, Table, nul_error, run,
+};
+use crate::Result;
 use crate::customers::creation_records;
-use crate::{FieldError, Result};
 
 /// The columns a customer import may have.
 pub const COLUMNS: [&str; 18] = [
@@ -91,13 +93,13 @@ pub struct AddressInput {
 }
 
 /// The checks of `POST /api/customers`: the fields to store, or every refused field named as
-/// the API names it (`tax_id`, `address.postal_code`).
+/// the API names it (`tax_id`, `address.postal_code`), in both languages.
 pub type ValidateCustomer =
-    dyn Fn(CustomerInput) -> Result<CustomerFields, Vec<FieldError>> + Send + Sync;
+    dyn Fn(CustomerInput) -> Result<CustomerFields, Vec<RefusedField>> + Send + Sync;
 
 /// A row that passed the checks, on its way to be created or skipped.
 #[derive(Debug)]
-struct Candidate {
+pub(crate) struct Candidate {
     line: u64,
     fields: CustomerFields,
 }
@@ -112,59 +114,66 @@ pub async fn import_customers(
     validate: &ValidateCustomer,
     now: DateTime<Utc>,
 ) -> Result<ImportReport> {
-    let table = match read_table(csv, &COLUMNS, &["name"]) {
-        Ok(table) => table,
-        Err(errors) => return Ok(ImportReport::refused_file(errors, options)),
-    };
-    let rows = table.records;
-    let (candidates, mut errors) = checked_rows(table, validate);
-    let candidates = without_repeats(candidates, &mut errors);
-    let (tax_ids, emails) = keys_of(&candidates);
-    let writes = !options.dry_run && (errors.is_empty() || options.partial);
-    let mut tx = None;
-    let known = if writes {
-        let tx = tx.insert(db.begin().await?);
-        store::take_turn(tx).await?;
-        store::customers_by_keys_in(tx, &tax_ids, &emails).await?
-    } else {
-        store::customers_by_keys(db, &tax_ids, &emails).await?
-    };
-    let (new, skipped) = sort_out(candidates, &known, &mut errors);
-    errors.sort_by_key(|e| e.line);
-    let refused = !errors.is_empty() && !options.partial;
-    let report = ImportReport {
-        rows,
-        created: if refused { 0 } else { new.len() },
-        skipped,
-        errors,
-        dry_run: options.dry_run,
-        refused,
-    };
-    // A collision found only now (with a stored customer) refuses the import: the transaction
-    // ends unwritten.
-    if let Some(mut tx) = tx
-        && !refused
-    {
-        create_all(&mut tx, actor, &new, now).await?;
-        tx.commit().await?;
+    run(&CustomerImport { validate }, db, actor, csv, options, now).await
+}
+
+struct CustomerImport<'a> {
+    validate: &'a ValidateCustomer,
+}
+
+impl RecordImport for CustomerImport<'_> {
+    type Candidate = Candidate;
+    type New = Candidate;
+    const COLUMNS: &'static [&'static str] = &COLUMNS;
+    const REQUIRED: &'static [&'static str] = &["name"];
+
+    fn check(&self, table: &Table, errors: &mut Vec<RowError>) -> Vec<Candidate> {
+        let candidates = checked_rows(table, self.validate, errors);
+        without_repeats(candidates, errors)
     }
-    Ok(report)
+
+    async fn sort_out(
+        &self,
+        reader: &mut Reader<'_>,
+        candidates: Vec<Candidate>,
+        errors: &mut Vec<RowError>,
+    ) -> Result<(Vec<Candidate>, Vec<SkippedRow>)> {
+        let (tax_ids, emails) = keys_of(&candidates);
+        let known = store::customers_by_keys(reader, &tax_ids, &emails).await?;
+        Ok(sort_out(candidates, &known, errors))
+    }
+
+    async fn create_all(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        new: &[Candidate],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        create_all(tx, actor, new, now).await
+    }
 }
 
 /// Each row checked as a create would check it: the candidates, and the errors of the others.
-fn checked_rows(table: Table, validate: &ValidateCustomer) -> (Vec<Candidate>, Vec<RowError>) {
-    let mut errors = table.errors;
+fn checked_rows(
+    table: &Table,
+    validate: &ValidateCustomer,
+    errors: &mut Vec<RowError>,
+) -> Vec<Candidate> {
     let mut candidates = Vec::with_capacity(table.rows.len());
     for row in &table.rows {
-        let (input, mut row_errors) = input_of(row.named(&table.columns), row.line);
+        let (input, mut row_errors) = input_of(table.cells(row), row.line);
         match validate(input) {
             Ok(fields) if row_errors.is_empty() => {
                 if fields.tax_id.is_none() && fields.email.is_none() {
                     errors.push(RowError::new(
                         row.line,
                         "tax_id",
-                        "a row needs a tax_id or an email: they are how an import recognises a \
-                         customer it already holds",
+                        Message::new(
+                            "a row needs a tax_id or an email: they are how an import \
+                             recognises a customer it already holds",
+                            "แต่ละแถวต้องมี tax_id หรือ email เพื่อให้การนำเข้ารู้ว่าลูกค้ารายใดมีอยู่แล้ว",
+                        ),
                     ));
                 } else {
                     candidates.push(Candidate {
@@ -184,7 +193,7 @@ fn checked_rows(table: Table, validate: &ValidateCustomer) -> (Vec<Candidate>, V
             }
         }
     }
-    (candidates, errors)
+    candidates
 }
 
 /// The create request a row's cells make, and the cells that are not even of the right type.
@@ -196,16 +205,8 @@ fn input_of<'a>(
     let mut address = AddressInput::default();
     let mut errors = Vec::new();
     for (column, cell) in cells {
-        if cell.trim().is_empty() {
-            continue;
-        }
-        // No database text type holds U+0000 (the API refuses it in any JSON body too).
         if cell.contains('\0') {
-            errors.push(RowError::new(
-                line,
-                column,
-                "must not contain the NUL character",
-            ));
+            errors.push(nul_error(line, column));
             continue;
         }
         let text = Some(cell.to_owned());
@@ -231,7 +232,7 @@ fn input_of<'a>(
                 Err(_) => errors.push(RowError::new(
                     line,
                     column,
-                    "must be a whole number of days",
+                    Message::new("must be a whole number of days", "ต้องเป็นจำนวนวันเต็ม"),
                 )),
             },
             "metadata" => match serde_json::from_str(cell) {
@@ -239,7 +240,10 @@ fn input_of<'a>(
                 _ => errors.push(RowError::new(
                     line,
                     column,
-                    "must be a JSON object, e.g. {\"crm_id\": \"A-17\"}",
+                    Message::new(
+                        "must be a JSON object, e.g. {\"crm_id\": \"A-17\"}",
+                        "ต้องเป็นออบเจกต์ JSON เช่น {\"crm_id\": \"A-17\"}",
+                    ),
                 )),
             },
             _ => {}
@@ -282,7 +286,10 @@ fn without_repeats(candidates: Vec<Candidate>, errors: &mut Vec<RowError>) -> Ve
                     errors.push(RowError::new(
                         c.line,
                         "tax_id",
-                        format!("the same tax id and branch as line {}", first.get()),
+                        Message::new(
+                            format!("the same tax id and branch as line {}", first.get()),
+                            format!("เลขประจำตัวผู้เสียภาษีและสาขาซ้ำกับบรรทัดที่ {}", first.get()),
+                        ),
                     ));
                 }
                 Entry::Vacant(slot) => {
@@ -297,7 +304,10 @@ fn without_repeats(candidates: Vec<Candidate>, errors: &mut Vec<RowError>) -> Ve
                     errors.push(RowError::new(
                         c.line,
                         "email",
-                        format!("the same e-mail as line {}", first.get()),
+                        Message::new(
+                            format!("the same e-mail as line {}", first.get()),
+                            format!("อีเมลซ้ำกับบรรทัดที่ {}", first.get()),
+                        ),
                     ));
                 }
                 Entry::Vacant(slot) => {
@@ -370,7 +380,7 @@ fn sort_out(
         {
             skipped.push(SkippedRow {
                 line: c.line,
-                customer_id: present.id,
+                existing: Existing::Customer(present.id),
             });
             continue;
         }
@@ -378,14 +388,20 @@ fn sort_out(
             errors.push(RowError::new(
                 c.line,
                 "tax_id",
-                format!("this tax id and branch belong to {}", described(k)),
+                Message::new(
+                    format!("this tax id and branch belong to {}", described(k, false)),
+                    format!("เลขประจำตัวผู้เสียภาษีและสาขานี้เป็นของ{}", described(k, true)),
+                ),
             ));
         }
         if let Some(k) = same_email.first() {
             errors.push(RowError::new(
                 c.line,
                 "email",
-                format!("this e-mail belongs to {}", described(k)),
+                Message::new(
+                    format!("this e-mail belongs to {}", described(k, false)),
+                    format!("อีเมลนี้เป็นของ{}", described(k, true)),
+                ),
             ));
         }
         if same_tax.is_empty() && same_email.is_empty() {
@@ -403,13 +419,15 @@ fn is_the_row(k: &KnownCustomer, f: &CustomerFields) -> bool {
         && email_key(k.email.as_deref()) == email_key(f.email.as_deref())
 }
 
-fn described(k: &KnownCustomer) -> String {
-    let deleted = if k.status == CustomerStatus::Deleted {
-        "the deleted customer"
-    } else {
-        "the customer"
+/// "the customer “name” (id)", in Thai when `thai`.
+pub(crate) fn described(k: &KnownCustomer, thai: bool) -> String {
+    let who = match (k.status == CustomerStatus::Deleted, thai) {
+        (true, false) => "the deleted customer",
+        (false, false) => "the customer",
+        (true, true) => "ลูกค้าที่ถูกลบแล้ว",
+        (false, true) => "ลูกค้า",
     };
-    format!("{deleted} “{}” ({})", k.name, k.id)
+    format!("{who} “{}” ({})", k.name, k.id)
 }
 
 /// Writes the new customers with their events and audit entries, a batch at a time.
@@ -465,6 +483,7 @@ mod tests {
             branch_code: tax_id.map(|_| "00000".into()),
             email: email.map(Into::into),
             status: CustomerStatus::Active,
+            currency: Currency::Thb,
         }
     }
 
@@ -474,7 +493,6 @@ mod tests {
     fn cells_become_the_create_request() {
         let cells = [
             ("name", " ร้านข้าวมันไก่ "),
-            ("email", ""),
             ("address_postal_code", "10110"),
             ("payment_terms_days", " 15 "),
             ("metadata", r#"{"crm": 7}"#),
@@ -512,7 +530,8 @@ mod tests {
         assert_eq!(lines, vec![2, 5]);
         assert_eq!(errors[0].line, 3);
         assert_eq!(errors[0].field, "tax_id");
-        assert_eq!(errors[0].message, "the same tax id and branch as line 2");
+        assert_eq!(errors[0].message.en, "the same tax id and branch as line 2");
+        assert_eq!(errors[0].message.th, "เลขประจำตัวผู้เสียภาษีและสาขาซ้ำกับบรรทัดที่ 2");
         assert_eq!((errors[1].line, errors[1].field.as_str()), (4, "email"));
     }
 
@@ -550,13 +569,19 @@ mod tests {
             skipped,
             vec![SkippedRow {
                 line: 2,
-                customer_id: same.id
+                existing: Existing::Customer(same.id)
             }]
         );
         assert_eq!(new.len(), 1);
         assert_eq!(new[0].line, 4);
         assert_eq!(errors.len(), 1);
         assert_eq!((errors[0].line, errors[0].field.as_str()), (3, "email"));
-        assert!(errors[0].message.contains(&other.id.to_string()));
+        assert!(errors[0].message.en.contains(&other.id.to_string()));
+        assert!(
+            errors[0]
+                .message
+                .th
+                .starts_with("อีเมลนี้เป็นของลูกค้า “Someone else”")
+        );
     }
 }

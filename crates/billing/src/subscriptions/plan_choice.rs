@@ -77,8 +77,9 @@ pub(crate) async fn resolve_plan(
     }
 }
 
-/// The period amount of `plan` × `quantity` (at `unit_price` when negotiated) for a customer billed in `currency`, or the
-/// [`Error::Invalid`] that explains why that combination cannot be sold.
+/// The period amount of `plan` × `quantity` (at `unit_price` when negotiated) for a customer
+/// billed in `currency`, or the [`Error::Invalid`] that explains why that combination cannot be
+/// sold.
 pub(crate) fn priced(
     plan: &Plan,
     unit_price: Option<i64>,
@@ -86,23 +87,70 @@ pub(crate) fn priced(
     currency: Currency,
     plan_field: &'static str,
 ) -> Result<i64> {
+    sale_price(plan, unit_price, quantity, currency).map_err(|refusal| {
+        let field = match refusal {
+            NotForSale::OtherCurrency { .. } => plan_field,
+            NotForSale::SeatsOnFlatPlan | NotForSale::TooLarge => "quantity",
+        };
+        invalid(field, refusal.english())
+    })
+}
+
+/// Why a plan cannot be sold at a quantity to a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotForSale {
+    /// The plan is priced in another currency than the customer is billed in.
+    OtherCurrency { plan: Currency, customer: Currency },
+    /// More than one seat on a flat-priced plan.
+    SeatsOnFlatPlan,
+    /// The period amount overflows.
+    TooLarge,
+}
+
+impl NotForSale {
+    pub fn english(self) -> String {
+        match self {
+            NotForSale::OtherCurrency { plan, customer } => {
+                format!("this plan is priced in {plan}, but the customer is billed in {customer}")
+            }
+            NotForSale::SeatsOnFlatPlan => {
+                "must be 1 on a flat-priced plan (only per-seat plans have seats)".into()
+            }
+            NotForSale::TooLarge => "is too large for this plan's price".into(),
+        }
+    }
+
+    pub fn thai(self) -> String {
+        match self {
+            NotForSale::OtherCurrency { plan, customer } => {
+                format!("แผนนี้คิดราคาเป็น {plan} แต่ลูกค้าชำระเป็น {customer}")
+            }
+            NotForSale::SeatsOnFlatPlan => {
+                "ต้องเป็น 1 สำหรับแผนราคาเหมา (มีเพียงแผนคิดตามจำนวนที่นั่งที่มีหลายที่นั่ง)".into()
+            }
+            NotForSale::TooLarge => "มากเกินไปสำหรับราคาของแผนนี้".into(),
+        }
+    }
+}
+
+/// The period amount of `plan` × `quantity` (at `unit_price` when negotiated) for a customer
+/// billed in `currency`, or why that cannot be sold.
+pub fn sale_price(
+    plan: &Plan,
+    unit_price: Option<i64>,
+    quantity: i64,
+    currency: Currency,
+) -> Result<i64, NotForSale> {
     if plan.currency != currency {
-        return Err(invalid(
-            plan_field,
-            format!(
-                "this plan is priced in {}, but the customer is billed in {currency}",
-                plan.currency
-            ),
-        ));
+        return Err(NotForSale::OtherCurrency {
+            plan: plan.currency,
+            customer: currency,
+        });
     }
     if plan.pricing != Pricing::PerSeat && quantity != 1 {
-        return Err(invalid(
-            "quantity",
-            "must be 1 on a flat-priced plan (only per-seat plans have seats)",
-        ));
+        return Err(NotForSale::SeatsOnFlatPlan);
     }
-    period_amount(plan, unit_price, quantity)
-        .ok_or_else(|| invalid("quantity", "is too large for this plan's price"))
+    period_amount(plan, unit_price, quantity).ok_or(NotForSale::TooLarge)
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> Error {

@@ -394,6 +394,14 @@ async fn accessibility(backend: Backend) {
         .await
         .unwrap();
     let customer = customers["data"][0]["id"].as_str().unwrap().to_owned();
+    // An open invoice of the demo: its page and its dialogs.
+    let open = app
+        .get("/api/invoices?status=open&limit=1", &token)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let invoice = open["data"][0]["id"].as_str().unwrap().to_owned();
 
     let mut failures = Vec::new();
     let mut check = async |b: &Browser, path: &str| {
@@ -427,11 +435,14 @@ async fn accessibility(backend: Backend) {
         for page in STAFF_PAGES {
             check(&b, page).await;
         }
+        check(&b, &format!("/invoices/{invoice}")).await;
+        check(&b, &format!("/invoices/{invoice}?dialog=credit-note")).await;
     }
     b.goto(&format!("{base}/customers")).await;
     b.submit("[data-testid=lang-toggle]").await;
     b.wait_for("document.documentElement.lang === 'en'").await;
     check(&b, &format!("/customers/{customer}?tab=subscriptions")).await;
+    check(&b, &format!("/invoices/{invoice}")).await;
     b.submit("[data-testid=logout]").await;
     sign_in(&b, &base, DEMO_OWNER, DEMO_PASSWORD).await;
     check(&b, "/portal").await;
@@ -451,6 +462,7 @@ const STAFF_PAGES: &[&str] = &[
     "/billing?tab=plans",
     "/billing?tab=history",
     "/reports",
+    "/imports",
     "/plans",
     "/users",
     "/webhooks",

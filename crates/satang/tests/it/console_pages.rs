@@ -200,8 +200,50 @@ impl Browser {
         self.post_raw(path, &all).await
     }
 
+    /// Posts `multipart/form-data` as a browser sends a form with a file field: exactly these
+    /// text fields (the CSRF token among them, or not) and the file `(field, name, bytes)`.
+    pub(crate) async fn post_multipart(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        (file_field, file_name, file): (&str, &str, &[u8]),
+    ) -> Page {
+        let boundary = "----SatangFormBoundary7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{file_field}\"; \
+                 filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(header::COOKIE, self.cookie_header())
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.read(response).await
+    }
+
     /// Posts exactly these fields (to leave out or forge the CSRF token).
-    async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Page {
         let response = self
             .client
             .post(format!("{}{path}", self.base))
@@ -242,7 +284,7 @@ pub(crate) fn plain_baht(minor: i64) -> String {
     format!("{sign}{grouped}.{:02}", minor.abs() % 100)
 }
 
-fn thb(minor: i64) -> String {
+pub(crate) fn thb(minor: i64) -> String {
     let text = plain_baht(minor);
     match text.strip_prefix('-') {
         Some(rest) => format!("-฿{rest}"),
@@ -870,6 +912,7 @@ async fn members_and_read_only_staff_are_kept_out(backend: Backend) {
         "/api-keys",
         "/audit",
         "/settings",
+        "/imports",
     ] {
         assert_eq!(member.get(path).await.status, 403, "{path}");
     }
@@ -881,6 +924,8 @@ async fn members_and_read_only_staff_are_kept_out(backend: Backend) {
     assert!(!page.body.contains("data-testid=\"record-payment\""));
     assert_eq!(viewer.get("/users").await.status, 403);
     assert_eq!(viewer.get("/api-keys").await.status, 403);
+    assert_eq!(viewer.get("/imports").await.status, 403);
+    assert!(!page.body.contains("href=\"/imports\""));
     let page = viewer.get("/settings").await;
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("data-testid=\"settings-form\""));

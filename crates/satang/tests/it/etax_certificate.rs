@@ -381,40 +381,15 @@ async fn the_environments_certificate_takes_precedence(backend: Backend) {
     assert!(!page.body.contains("data-testid=\"etax-unsigned\""));
 }
 
-/// `multipart/form-data` as a browser sends a form with a file field.
+/// The upload form posted with its CSRF field and password.
 async fn post_file(browser: &Browser, path: &str, csrf: &str, password: &str, file: &[u8]) -> Page {
-    let boundary = "----SatangFormBoundary7MA4YWxkTrZu0gW";
-    let mut body = Vec::new();
-    for (name, value) in [("_csrf", csrf), ("password", password)] {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
-             filename=\"seller.p12\"\r\nContent-Type: application/x-pkcs12\r\n\r\n"
+    browser
+        .post_multipart(
+            path,
+            &[("_csrf", csrf), ("password", password)],
+            ("file", "seller.p12", file),
         )
-        .as_bytes(),
-    );
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let response = browser
-        .client
-        .post(format!("{}{path}", browser.base))
-        .header(header::COOKIE, browser.cookie_header())
-        .header(
-            header::CONTENT_TYPE,
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
         .await
-        .unwrap();
-    browser.read(response).await
 }
 
 /// The Settings page: the unsigned warning and the upload form while there is no certificate;

@@ -25,7 +25,7 @@ both_backends!(
 );
 
 /// A valid Thai tax id from its first twelve digits (the check digit computed).
-fn tax_id(first_twelve: &str) -> String {
+pub(crate) fn tax_id(first_twelve: &str) -> String {
     let digits: Vec<u32> = first_twelve
         .chars()
         .map(|c| c.to_digit(10).unwrap())
@@ -368,15 +368,20 @@ async fn only_admins_and_billing_staff_import(backend: Backend) {
     assert_eq!(customer_names(&app, &admin).await, vec!["ร้านค้า"]);
 }
 
-/// `satang import customers` on `db`.
-async fn run_import(db: &Database, file: &std::path::Path, flags: &[&str]) -> Output {
+/// `satang import KIND` (customers, subscriptions) on `db`.
+pub(crate) async fn run_import(
+    db: &Database,
+    kind: &str,
+    file: &std::path::Path,
+    flags: &[&str],
+) -> Output {
     let mut cmd = satang_command();
     cmd.env("SATANG_ARGON2_MEMORY_KIB", "4096")
         .env("SATANG_ARGON2_ITERATIONS", "1");
     if let Some(url) = &db.url {
         cmd.env("DATABASE_URL", url);
     }
-    cmd.args(["import", "customers"])
+    cmd.args(["import", kind])
         .arg(file)
         .args(flags)
         .arg("--data-dir")
@@ -388,7 +393,7 @@ async fn run_import(db: &Database, file: &std::path::Path, flags: &[&str]) -> Ou
         .expect("the command runs")
 }
 
-fn report_of(out: &Output) -> Value {
+pub(crate) fn report_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "the report is not JSON ({e}): exit {:?}\n{}\n{}",
@@ -407,7 +412,7 @@ async fn the_command_imports_the_same_file(backend: Backend) {
     let book_file = files.path().join("ลูกค้า.csv");
     std::fs::write(&book_file, format!("\u{feff}{}", book())).unwrap();
 
-    let out = run_import(&db, &book_file, &["--dry-run"]).await;
+    let out = run_import(&db, "customers", &book_file, &["--dry-run"]).await;
     assert!(out.status.success(), "{out:?}");
     let report = report_of(&out);
     assert_eq!(
@@ -415,11 +420,11 @@ async fn the_command_imports_the_same_file(backend: Backend) {
         json!({"rows": 3, "created": 3, "skipped": [], "errors": [], "dry_run": true})
     );
 
-    let out = run_import(&db, &book_file, &[]).await;
+    let out = run_import(&db, "customers", &book_file, &[]).await;
     assert!(out.status.success(), "{out:?}");
     assert_eq!(report_of(&out)["created"], 3);
 
-    let out = run_import(&db, &book_file, &[]).await;
+    let out = run_import(&db, "customers", &book_file, &[]).await;
     assert!(out.status.success(), "{out:?}");
     let report = report_of(&out);
     assert_eq!(report["created"], 0);
@@ -432,7 +437,7 @@ async fn the_command_imports_the_same_file(backend: Backend) {
         "name,tax_id,email\nร้านใหม่,,new@example.co.th\nร้านเลขผิด,0105536000310,x@example.co.th\n",
     )
     .unwrap();
-    let out = run_import(&db, &bad_file, &[]).await;
+    let out = run_import(&db, "customers", &bad_file, &[]).await;
     assert!(!out.status.success(), "{out:?}");
     let report = report_of(&out);
     assert_eq!(report["errors"][0]["line"], 3, "{report}");

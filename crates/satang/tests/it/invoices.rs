@@ -19,6 +19,8 @@ both_backends!(
     tenancy_and_roles,
     credit_notes_correct_finalised_invoices,
     idempotent_replay_creates_one_invoice,
+    a_draft_takes_and_loses_lines_and_a_one_off_draft_is_deleted,
+    an_open_invoice_is_sent_again,
 );
 
 /// A draft with the given `(quantity, unit_amount)` lines.
@@ -432,4 +434,236 @@ async fn idempotent_replay_creates_one_invoice(backend: Backend) {
     )
     .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
+}
+
+/// A draft is edited before it is issued: lines added (validated by their own field names) and
+/// removed (never the last), totals following each time, every change audited; a one-off draft
+/// is deleted without using a number; issued invoices and subscription drafts refuse all this.
+async fn a_draft_takes_and_loses_lines_and_a_one_off_draft_is_deleted(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let customer = insert_customer(&app, "ไร่อ้อยบ้านโป่ง", "active").await;
+    let d = draft(&app, &admin, customer, &[(2, 50_000)]).await;
+    let id = d["id"].as_str().unwrap().to_owned();
+    let lines_path = format!("/api/invoices/{id}/lines");
+    let bad = expect_problem(
+        app.post(
+            &lines_path,
+            Some(&admin),
+            json!({"description": " ", "quantity": 0, "unit_amount": -1}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    for field in ["description", "quantity", "unit_amount"] {
+        assert!(bad["errors"][field].is_array(), "{field}: {bad}");
+    }
+    let added = json_of(
+        app.post(
+            &lines_path,
+            Some(&admin),
+            json!({"description": "ค่าขนส่งอุปกรณ์", "quantity": 1, "unit_amount": 30_000}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let lines = added["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "{added}");
+    assert_eq!(lines[1]["description"], "ค่าขนส่งอุปกรณ์");
+    assert_eq!(added["subtotal"], 130_000);
+    assert_eq!(added["vat_amount"], 9_100);
+    assert_eq!(added["total"], 139_100);
+    assert_eq!(added["amount_due"], 139_100);
+    assert_eq!(added["status"], "draft");
+    let first = lines[0]["id"].as_str().unwrap().to_owned();
+    let second = lines[1]["id"].as_str().unwrap().to_owned();
+    // A line of another invoice, or none, is not found.
+    let other = draft(&app, &admin, customer, &[(1, 1_000)]).await;
+    let foreign = other["lines"][0]["id"].as_str().unwrap();
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("{lines_path}/{foreign}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    let removed = json_of(
+        app.call(
+            Method::DELETE,
+            &format!("{lines_path}/{first}"),
+            Some(&admin),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(removed["lines"].as_array().unwrap().len(), 1);
+    assert_eq!(removed["total"], 32_100);
+    expect_problem(
+        app.call(
+            Method::DELETE,
+            &format!("{lines_path}/{second}"),
+            Some(&admin),
+            None,
+        )
+        .await,
+        409,
+    )
+    .await;
+    let audit = json_of(
+        app.get(
+            &format!("/api/audit-events?entity_type=invoice&entity_id={id}"),
+            &admin,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let actions: Vec<&str> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "invoice.line_removed",
+            "invoice.line_added",
+            "invoice.created"
+        ]
+    );
+    assert_eq!(audit["data"][0]["after"]["line"]["id"], first.as_str());
+
+    // Issued: no more editing, no deleting, and the number is the first of the year.
+    let issued = json_of(act(&app, &admin, &d["id"], "finalize").await, 200).await;
+    assert_eq!(issued["number"], "INV-2030-000001");
+    assert_eq!(issued["total"], 32_100);
+    expect_problem(
+        app.post(
+            &lines_path,
+            Some(&admin),
+            json!({"description": "x", "quantity": 1, "unit_amount": 1}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/api/invoices/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+
+    // The other draft is deleted: gone, audited, and the next number is not skipped.
+    let other_id = other["id"].as_str().unwrap();
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/api/invoices/{other_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let res = app.get(&format!("/api/invoices/{other_id}"), &admin).await;
+    assert_eq!(res.status(), 404);
+    let next = issued_one(&app, &admin, customer).await;
+    assert_eq!(next["number"], "INV-2030-000002");
+
+    // A member of the customer cannot edit its drafts.
+    let member = member_token(&app, "owner@banpong.test", customer, "owner").await;
+    let d = draft(&app, &admin, customer, &[(1, 1_000)]).await;
+    let d_id = d["id"].as_str().unwrap();
+    let res = app
+        .post(
+            &format!("/api/invoices/{d_id}/lines"),
+            Some(&member),
+            json!({"description": "x", "quantity": 1, "unit_amount": 1}),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/api/invoices/{d_id}"),
+            Some(&member),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+}
+
+async fn issued_one(app: &TestApp, token: &str, customer: Uuid) -> Value {
+    issued(app, token, customer, &[(1, 10_000)]).await
+}
+
+/// Sending an invoice again: only an open one, only to a customer with an address; it is the
+/// event `invoice.sent` (webhooks), an audit entry, and a mail listed under the invoice.
+async fn an_open_invoice_is_sent_again(backend: Backend) {
+    let Some((app, admin)) = spawn_clocked_on(backend, TODAY).await else {
+        return;
+    };
+    let customer = insert_customer(&app, "สวนมะม่วงน้ำดอกไม้", "active").await;
+    let inv = issued_one(&app, &admin, customer).await;
+    // No address yet: refused.
+    expect_problem(act(&app, &admin, &inv["id"], "send").await, 409).await;
+    json_of(
+        app.patch(
+            &format!("/api/customers/{customer}"),
+            &admin,
+            json!({"billing_email": "acc@mango.test"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let d = draft(&app, &admin, customer, &[(1, 1_000)]).await;
+    expect_problem(act(&app, &admin, &d["id"], "send").await, 409).await;
+    let sent = json_of(act(&app, &admin, &inv["id"], "send").await, 200).await;
+    assert_eq!(sent["id"], inv["id"]);
+    assert_eq!(sent["status"], "open");
+    let id = inv["id"].as_str().unwrap();
+    let mails = json_of(
+        app.get(&format!("/api/invoices/{id}/emails"), &admin).await,
+        200,
+    )
+    .await;
+    let mails = mails["data"].as_array().unwrap();
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert!(mails.iter().all(|m| m["kind"] == "invoice_issued"));
+    // Another invoice's mails are not listed under this one.
+    let other = json_of(
+        app.get(
+            &format!("/api/invoices/{}/emails", d["id"].as_str().unwrap()),
+            &admin,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(other["data"].as_array().unwrap().len(), 0, "{other}");
+    let audit = json_of(
+        app.get(
+            &format!("/api/audit-events?entity_type=invoice&entity_id={id}"),
+            &admin,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(audit["data"][0]["action"], "invoice.sent", "{audit}");
+    // Voided, it is not sent any more.
+    json_of(act(&app, &admin, &inv["id"], "void").await, 200).await;
+    expect_problem(act(&app, &admin, &inv["id"], "send").await, 409).await;
 }

@@ -79,6 +79,13 @@ const TABLE: &[Row] = &[
     // Recording a payment is a staff act: a member pays through a method that moves money.
     ("POST", "/api/invoices/{inv}/payments", Some(r#"{"amount":100,"method":"cash"}"#), [201, 201, 403, 403, 403, 403, 403, 403, 404, 401]),
     ("POST", "/api/invoices/{inv}/payments", Some(r#"{"amount":1000000,"method":"bank_transfer"}"#), [201, 201, 403, 403, 403, 403, 403, 403, 404, 401]),
+    // The invoice's mails and credit notes are read like the invoice; sending it again (the row
+    // farm has no address: 409) and editing a draft (this one is issued: 409) are staff acts.
+    ("GET", "/api/invoices/{inv}/emails", None, [200, 200, 200, 200, 200, 200, 200, 200, 404, 401]),
+    ("GET", "/api/invoices/{inv}/credit-notes", None, [200, 200, 200, 200, 200, 200, 200, 200, 404, 401]),
+    ("POST", "/api/invoices/{inv}/send", Some("{}"), [409, 409, 403, 403, 403, 403, 403, 403, 404, 401]),
+    ("POST", "/api/invoices/{inv}/lines", Some(r#"{"description":"Extra","quantity":1,"unit_amount":100}"#), [409, 409, 403, 403, 403, 403, 403, 403, 404, 401]),
+    ("DELETE", "/api/invoices/{inv}", None, [409, 409, 403, 403, 403, 403, 403, 403, 404, 401]),
     ("POST", "/api/billing/run", Some("{}"), [200, 403, 403, 403, 403, 403, 403, 403, 403, 401]),
     ("GET", "/api/analytics/summary", None, [200, 200, 200, 200, 200, 200, 200, 200, 200, 401]),
     ("GET", "/api/analytics/plans", None, [200, 200, 200, 200, 200, 200, 200, 200, 200, 401]),

@@ -108,6 +108,9 @@ impl AuditPage {
     pub fn entity_link(&self, e: &AuditEventView) -> Option<String> {
         match e.entity_type.as_str() {
             "customer" => Some(format!("/customers/{}", e.entity_id)),
+            "invoice" if e.action != "invoice.deleted" => {
+                Some(format!("/invoices/{}", e.entity_id))
+            }
             _ => None,
         }
     }

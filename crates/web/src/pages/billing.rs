@@ -79,6 +79,9 @@ pub struct BillingQuery {
     pub dialog: String,
     #[serde(default)]
     pub notice: String,
+    /// `invoice` when the payment dialog was opened from the invoice's page: it goes back there.
+    #[serde(default)]
+    pub from: String,
 }
 
 impl BillingQuery {
@@ -132,10 +135,11 @@ pub struct InvoiceRow {
     pub prefill: Option<Prefill>,
 }
 
-/// A payment with its customer's name.
+/// A payment with its customer's name and its invoice's number.
 pub struct PaymentRow {
     pub payment: PaymentView,
     pub customer_name: String,
+    pub invoice_number: Option<String>,
 }
 
 /// One sales code in the comparison: its monthly and yearly versions on sale.
@@ -406,6 +410,21 @@ impl BillingPage {
     /// The churn rate as a percentage with two decimals ("2.50 %").
     pub fn churn(&self) -> String {
         format!("{:.2} %", self.summary.customer_churn_rate * 100.0)
+    }
+
+    /// The payment dialog was opened from the invoice's page.
+    pub fn from_invoice(&self) -> bool {
+        self.query.from == "invoice"
+    }
+
+    /// Where the payment dialog of `row` closes to: the invoice's page when opened from there,
+    /// else this list.
+    pub fn pay_back(&self, row: &InvoiceRow) -> String {
+        if self.from_invoice() {
+            format!("/invoices/{}", row.inv.id)
+        } else {
+            self.here()
+        }
     }
 
     /// A payment field of an invoice's dialog: what was typed when this dialog was refused,
@@ -780,12 +799,23 @@ async fn load_history(
             .chain(payments.data.iter().map(|p| p.customer_id))
             .collect();
         let names = customer_names(ctx, unnamed).await?;
+        let mut numbers: HashMap<Uuid, Option<String>> =
+            list.data.iter().map(|i| (i.id, i.number.clone())).collect();
         for inv in list.data {
             page.invoices.push(invoice_row(inv, &names, settings));
         }
         for payment in payments.data {
+            let invoice_number = match numbers.get(&payment.invoice_id) {
+                Some(n) => n.clone(),
+                None => {
+                    let n = invoice_number(ctx, payment.invoice_id).await?;
+                    numbers.insert(payment.invoice_id, n.clone());
+                    n
+                }
+            };
             page.payments.push(PaymentRow {
                 customer_name: names.get(&payment.customer_id).cloned().unwrap_or_default(),
+                invoice_number,
                 payment,
             });
         }
@@ -808,6 +838,21 @@ async fn load_history(
         page.payable.push(invoice_row(inv, &names, settings));
     }
     Ok(())
+}
+
+/// An invoice's number, read by id (none for one that cannot be read).
+async fn invoice_number(ctx: &mut Ctx, id: Uuid) -> Result<Option<String>, Failure> {
+    let reply = ctx
+        .api(ApiRequest::new(Method::GET, format!("/api/invoices/{id}")))
+        .await;
+    if reply.status == StatusCode::UNAUTHORIZED {
+        return Err(Failure::from_status(reply.status, &ctx.here));
+    }
+    Ok(if reply.ok() {
+        reply.json::<InvoiceView>()?.number
+    } else {
+        None
+    })
 }
 
 /// The buyer's name on an issued invoice.

@@ -568,6 +568,24 @@ async fn refused(
     page(ctx, id, query, None, form, Some(status)).await
 }
 
+/// The customer page again on `tab` with `dialog` open, showing a refused form that another
+/// module handles (the one-off invoice of [`super::invoice_forms::create`]).
+pub(crate) async fn dialog_again(
+    ctx: Ctx,
+    id: Uuid,
+    tab: &str,
+    dialog: &str,
+    form: FormState,
+    status: StatusCode,
+) -> Result<Response, Failure> {
+    let query = ListQuery {
+        tab: tab.to_owned(),
+        dialog: dialog.to_owned(),
+        ..ListQuery::default()
+    };
+    page(ctx, Some(id), query, None, form, Some(status)).await
+}
+
 /// The customer JSON of the create and edit dialogs. On create an empty field is left out; on
 /// edit it clears the value (`null`), except the name, which is required.
 fn customer_body(fields: &Fields, editing: bool) -> Value {

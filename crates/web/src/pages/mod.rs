@@ -8,6 +8,9 @@ pub mod bank_statements;
 pub mod billing;
 pub mod coupons;
 pub mod customers;
+pub mod imports;
+pub mod invoice_forms;
+pub mod invoices;
 pub mod pay;
 pub mod payments;
 pub mod plans;
@@ -49,6 +52,7 @@ pub fn router() -> Router<Arc<Console>> {
         .route("/tax-documents/{id}/xml", get(tax_document_xml))
         .merge(auth::router())
         .merge(customers::router())
+        .merge(invoices::router())
         .merge(portal::router())
         .merge(billing::router())
         .merge(payments::router())
@@ -60,6 +64,7 @@ pub fn router() -> Router<Arc<Console>> {
         .merge(settings::router())
         .merge(bank_statements::router())
         .merge(reports::router())
+        .merge(imports::router())
         .merge(pay::router())
 }
 
@@ -306,6 +311,11 @@ impl Chrome {
         self.user.as_ref().is_some_and(Me::is_admin)
     }
 
+    /// Admins and billing staff: they record payments and import books.
+    pub fn bills(&self) -> bool {
+        self.user.as_ref().is_some_and(Me::can_bill)
+    }
+
     pub fn member(&self) -> bool {
         self.user
             .as_ref()
@@ -378,7 +388,8 @@ async fn preferences(ctx: Ctx, CsrfForm(form): CsrfForm<Preferences>) -> Respons
 }
 
 /// An invoice's PDF for a signed-in person (staff, or a member of the invoice's customer):
-/// the API's document, passed through with the session's token.
+/// the API's document, passed through with the session's token, named by the invoice's
+/// number as the API names it (`INV-2030-000001.pdf`).
 async fn invoice_pdf(ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, Failure> {
     download(
         ctx,
@@ -387,6 +398,17 @@ async fn invoice_pdf(ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, Failure
         format!("invoice-{id}.pdf"),
     )
     .await
+}
+
+/// The file name in an API answer's `Content-Disposition` (`inline; filename="X.pdf"`), when
+/// it is a plain one.
+fn disposition_filename(disposition: &str) -> Option<&str> {
+    let name = disposition.split("filename=\"").nth(1)?.split('"').next()?;
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    plain.then_some(name)
 }
 
 /// A tax document's PDF/A-3 (its XML inside), for staff or a member of its customer.
@@ -426,6 +448,11 @@ async fn download(
     if !reply.ok() {
         return Err(Failure::from_status(reply.status, &ctx.here));
     }
+    let filename = reply
+        .content_disposition
+        .as_deref()
+        .and_then(disposition_filename)
+        .map_or(filename, str::to_owned);
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),

@@ -182,6 +182,7 @@ fn back_query(fields: &Fields, id: Uuid) -> BillingQuery {
         customer: field(fields, "back_customer").to_owned(),
         cursor: field(fields, "back_cursor").to_owned(),
         dialog: format!("pay-{id}"),
+        from: field(fields, "back_to").to_owned(),
         ..BillingQuery::default()
     }
 }
@@ -301,6 +302,12 @@ async fn record_payment(
                 } else {
                     "payment-recorded"
                 };
+                // Opened from the invoice's page: back there.
+                if back.from == "invoice" {
+                    return Ok(
+                        Redirect::to(&format!("/invoices/{id}?notice={notice}")).into_response()
+                    );
+                }
                 let mut list = back.clone();
                 list.dialog.clear();
                 return Ok(Redirect::to(&format!(

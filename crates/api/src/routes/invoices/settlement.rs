@@ -9,6 +9,7 @@
 //!   arrives weeks after the payment; staff `WriteBilling` (a member sees 403 for its own
 //!   customer's payment, 404 for others); 422 on a payment without withholding tax.
 //! - `POST /api/invoices/{id}/credit-notes`: staff `WriteBilling`; numbered `CN-{year}-000001`.
+//!   `GET` on the same path lists an invoice's credit notes (billing read right).
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -22,7 +23,8 @@ use satang_auth::Permission;
 use satang_billing::BillingSettings;
 use satang_billing::invoicing::settlement::{self, CreditLine, PaymentInput};
 use satang_domain::PaymentStatus;
-use satang_store::credit_notes::CreditNote;
+use satang_store::credit_notes::{self, CreditNote};
+use satang_store::invoices;
 use satang_store::payments::{self, Payment, PaymentFilter};
 
 use super::{InvoiceView, LineInput, lock, validate_lines, view_in};
@@ -37,7 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(pay_invoice))
         .routes(routes!(list_payments))
         .routes(routes!(update_payment))
-        .routes(routes!(credit_invoice))
+        .routes(routes!(list_credit_notes, credit_invoice))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -370,5 +372,33 @@ async fn credit_invoice(
     Ok(Created(CreditNoteResponse {
         credit_note: note.into(),
         invoice,
+    }))
+}
+
+/// The credit notes of one invoice, oldest first (every one it has: an invoice holds few).
+#[utoipa::path(get, path = "/api/invoices/{id}/credit-notes", tag = "invoices", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<CreditNoteView>), (status = 401, body = Problem),
+        (status = 404, body = Problem)))]
+async fn list_credit_notes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<Page<CreditNoteView>>, ApiError> {
+    let scope = caller.scope(Permission::ReadBilling);
+    let inv = invoices::find(&state.db, id, scope)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    authorize(
+        &state,
+        &caller,
+        inv.customer_id,
+        CustomerAction::ReadBilling,
+    )
+    .await?;
+    let notes = credit_notes::list_for_invoice(&state.db, inv.id, scope).await?;
+    Ok(axum::Json(Page {
+        data: notes.into_iter().map(CreditNoteView::from).collect(),
+        next_cursor: None,
     }))
 }

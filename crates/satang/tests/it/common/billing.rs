@@ -138,3 +138,17 @@ pub async fn open_invoice(app: &TestApp, token: &str, customer: Uuid) -> Value {
     )
     .await
 }
+
+/// An invoice's `lines` without their ids (which only lines written to an issued invoice
+/// have), to compare an upcoming invoice with the invoice issued for it.
+pub fn lines_without_ids(invoice: &Value) -> Value {
+    let mut lines = invoice["lines"].clone();
+    if let Some(list) = lines.as_array_mut() {
+        for line in list {
+            if let Some(fields) = line.as_object_mut() {
+                fields.remove("id");
+            }
+        }
+    }
+    lines
+}
